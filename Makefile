@@ -1,0 +1,40 @@
+# VTAC — set-up, demo, tests, benchmark and lint. Every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo-output
+
+.PHONY: demo test bench lint install system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# HEASARC fitsverify checks every product the tests write (Debian package).
+system-deps:
+	@command -v fitsverify >/dev/null || { apt-get update -qq && apt-get install -y -qq fitsverify; }
+
+demo: install
+	$(BIN)/python -m vtac.entrypoints.demo --out $(DEMO_DIR)
+
+test: install system-deps
+	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term --cov-report=xml:coverage.xml \
+		--junitxml=junit.xml --cov-fail-under=90
+
+bench: install
+	$(BIN)/python -m bench.run --out bench/results.json
+
+lint: install
+	$(BIN)/ruff check vtac tests bench
+	$(BIN)/ruff format --check vtac tests bench
+	$(BIN)/mypy vtac
+	$(BIN)/pylint vtac --fail-under=9.9
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml

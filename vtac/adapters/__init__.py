@@ -1,0 +1,1 @@
+"""Adapters around the core: readers and writers of files, catalogue providers."""

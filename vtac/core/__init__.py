@@ -1,0 +1,1 @@
+"""The pure science core: association, cross-match, flags and ranking (numpy/astropy, no I/O)."""

@@ -1,0 +1,71 @@
+"""Science parameters of VTAC: every threshold the FSC has not published, with its default and why.
+
+The service and the command line nest this model in their settings, so each value can be changed through
+``VTAC_SCIENCE__<NAME>`` without touching code.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Approximate 5-sigma depths of each catalogue in VT_R and VT_B (AB). A VT source fainter than
+#: ``depth - new_source_margin`` cannot be called new from that catalogue (it is "unknown").
+DEFAULT_DEPTHS: dict[str, tuple[float, float]] = {
+    "LSDR10": (23.4, 23.8),
+    "PS1DR1": (21.8, 22.0),
+    "SDSS12": (22.0, 22.2),
+    "GAIADR3": (20.3, 20.7),
+    "USNOB1": (19.5, 20.0),
+}
+
+
+class ScienceConfig(BaseModel):
+    """Thresholds of association, cross-match, flags and ranking."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    association_radius_arcsec: float = Field(
+        1.0, gt=0, description="R_XMATCH: detections of different sequences closer than this are one source."
+    )
+    vt_astrometric_floor_arcsec: float = Field(
+        0.3, gt=0, description="Systematic VT position error (VT vs Gaia DR3: 0.03-0.25 arcsec, VHF 0.5)."
+    )
+    vt_fwhm_arcsec: float = Field(
+        2.0, gt=0, description="VT PSF FWHM; the statistical position error is FWHM / (2.355 SNR)."
+    )
+    match_sigma: float = Field(3.0, gt=0, description="Catalogue match radius in combined position sigmas.")
+    match_radius_min_arcsec: float = Field(1.0, gt=0, description="Smallest catalogue match radius.")
+    match_radius_max_arcsec: float = Field(3.0, gt=0, description="Largest catalogue match radius.")
+    catalog_depths: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_DEPTHS),
+        description="Per-catalogue (VT_R, VT_B) 5-sigma depth in AB mag.",
+    )
+    new_source_margin: float = Field(
+        0.5, ge=0, description="A source is new only if brighter than catalogue depth minus this margin."
+    )
+    dmag_threshold: float = Field(
+        0.75, gt=0, description="|VT - catalogue| above max(this, dmag_sigma * sigma) sets DMAG_CAT."
+    )
+    dmag_sigma: float = Field(3.0, gt=0)
+    variability_threshold: float = Field(
+        0.3, gt=0, description="|delta mag| between consecutive sequences above max(this, n sigma) varies."
+    )
+    variability_sigma: float = Field(3.0, gt=0)
+    photometric_floor: float = Field(0.02, ge=0, description="VT zero-point stability (mag).")
+    limit_margin: float = Field(
+        0.3, ge=0, description="A non-detection proves fading when the limit is this much deeper."
+    )
+    mxt_margin_arcsec: float = Field(1.0, ge=0, description="Added to R90 for IN_MXT (VT position error).")
+    pchance_density_radius_arcmin: float = Field(
+        5.0, gt=0, description="Radius around the field centre for the local catalogue density."
+    )
+    best_score_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="BEST_CANDIDATES: score at or above this (more likely than not to be the afterglow).",
+    )
+    max_best_candidates: int = Field(3, ge=1, description="N_CAND: at most this many best candidates.")
+    high_z_colour: float = Field(
+        1.0, description="Mean B-R above this (or B undetected this deep) suggests z >~ 4 (Ly-alpha in VT_B)."
+    )

@@ -1,0 +1,1 @@
+"""Thin entry points: the command line, the demo."""
