@@ -19,6 +19,35 @@ DEFAULT_DEPTHS: dict[str, tuple[float, float]] = {
 }
 
 
+class ScoreWeights(BaseModel):
+    """Log-odds weights of the afterglow score: score = 1 / (1 + exp(-(bias + sum of weighted evidence))).
+
+    The bias encodes the prior: most sources in a VT field are not the afterglow. The weights were set so
+    that an uncatalogued source seen in both bands in several sequences inside the X-ray circle scores above
+    0.95, a catalogued star that merely flared scores lower than an uncatalogued one, and a single flagged
+    detection near the VT limit stays below 0.1 (checked on simulated bursts in the tests).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bias: float = -4.0
+    new_source: float = 3.0
+    new_source_per_extra_sequence: float = 0.5
+    brighter_than_catalog: float = 2.5
+    brighter_per_extra_sequence: float = 0.5
+    extra_sequence_cap: float = 1.5
+    fainter_than_catalog: float = 0.5
+    faded: float = 2.0
+    brightened_between_sequences: float = 0.5
+    both_bands: float = 1.0
+    per_extra_detection: float = 0.5
+    extra_detection_cap: float = 2.0
+    inside_mxt: float = 1.0
+    flagged_fraction: float = -3.0
+    single_detection_near_limit: float = -1.5
+    well_above_catalog_limit: float = 0.5
+
+
 class ScienceConfig(BaseModel):
     """Thresholds of association, cross-match, flags and ranking."""
 
@@ -53,11 +82,14 @@ class ScienceConfig(BaseModel):
     variability_sigma: float = Field(3.0, gt=0)
     photometric_floor: float = Field(0.02, ge=0, description="VT zero-point stability (mag).")
     limit_margin: float = Field(
-        0.3, ge=0, description="A non-detection proves fading when the limit is this much deeper."
+        0.5,
+        ge=0,
+        description="A non-detection proves fading when the limit is deeper than the last magnitude by this "
+        "(or by variability_sigma errors): completeness is only ~50 % at the limit itself.",
     )
     mxt_margin_arcsec: float = Field(1.0, ge=0, description="Added to R90 for IN_MXT (VT position error).")
     pchance_density_radius_arcmin: float = Field(
-        5.0, gt=0, description="Radius around the field centre for the local catalogue density."
+        5.0, gt=0, description="Least radius of the field in which the local catalogue density is counted."
     )
     best_score_threshold: float = Field(
         0.5,
@@ -69,3 +101,4 @@ class ScienceConfig(BaseModel):
     high_z_colour: float = Field(
         1.0, description="Mean B-R above this (or B undetected this deep) suggests z >~ 4 (Ly-alpha in VT_B)."
     )
+    score_weights: ScoreWeights = Field(default_factory=ScoreWeights)

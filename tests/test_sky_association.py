@@ -1,0 +1,74 @@
+"""Sky index and association of detections into VT sources."""
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+
+from vtac.core.association import associate
+from vtac.core.sky import SkyIndex, separation_arcsec
+
+ARCSEC = 1 / 3600
+
+
+def test_nearest_agrees_with_brute_force_and_respects_radius():
+    rng = np.random.default_rng(1)
+    cat_ra, cat_dec = 215 + rng.uniform(0, 0.1, 2000), 53 + rng.uniform(0, 0.1, 2000)
+    ra, dec = 215 + rng.uniform(0, 0.1, 300), 53 + rng.uniform(0, 0.1, 300)
+    index, sep = SkyIndex(cat_ra, cat_dec).nearest(ra, dec, 5.0)
+    brute = separation_arcsec(ra[:, None], dec[:, None], cat_ra[None, :], cat_dec[None, :])
+    expected = np.where(brute.min(axis=1) <= 5.0, brute.argmin(axis=1), -1)
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_allclose(sep[index >= 0], brute.min(axis=1)[index >= 0], atol=1e-6)
+    assert np.isnan(sep[index < 0]).all()
+
+
+def test_separation_matches_astropy_across_the_ra_wrap():
+    ra1, dec1 = np.array([359.9999, 10.0]), np.array([-30.0, 89.99])
+    ra2, dec2 = np.array([0.0001, 190.0]), np.array([-30.0001, 89.99])
+    ours = separation_arcsec(ra1, dec1, ra2, dec2)
+    theirs = SkyCoord(ra1, dec1, unit="deg").separation(SkyCoord(ra2, dec2, unit="deg")).arcsec
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9)
+
+
+def test_empty_index_matches_nothing():
+    index, sep = SkyIndex([], []).nearest([10.0], [10.0], 1.0)
+    assert index.tolist() == [-1] and np.isnan(sep).all()
+
+
+def _detections(rows):
+    seq, ra, dec = zip(*rows, strict=True)
+    return np.array(seq), np.array(ra, dtype=float), np.array(dec, dtype=float)
+
+
+def test_detections_of_one_star_in_every_sequence_form_one_source():
+    rows = [(s, 100.0 + 0.3 * ARCSEC * k, 20.0) for k, s in enumerate(["R0", "R1", "B0", "B3"])]
+    assert associate(*_detections(rows), 1.0).tolist() == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(("offset_arcsec", "same"), [(0.9, True), (1.1, False)])
+def test_association_radius_is_honoured(offset_arcsec, same):
+    rows = [("R0", 100.0, 20.0), ("B0", 100.0, 20.0 + offset_arcsec * ARCSEC)]
+    source = associate(*_detections(rows), 1.0)
+    assert bool(source[0] == source[1]) is same
+
+
+def test_two_detections_of_one_sequence_never_share_a_source():
+    rows = [("R0", 50.0, 0.0), ("R1", 50.0, 0.2 * ARCSEC), ("R1", 50.0, -0.6 * ARCSEC)]
+    source = associate(*_detections(rows), 1.0)
+    assert source[1] == source[0]
+    assert source[2] != source[0]
+
+
+def test_association_works_across_ra_zero():
+    rows = [("R0", 359.99999, 0.0), ("B0", 0.00001, 0.0)]
+    assert associate(*_detections(rows), 1.0).tolist() == [0, 0]
+
+
+def test_ids_of_earlier_sequences_stay_when_later_sequences_arrive():
+    rng = np.random.default_rng(3)
+    ra, dec = rng.uniform(10, 10.1, 50), rng.uniform(-5, -4.9, 50)
+    first = associate(np.array(["R0"] * 50), ra, dec, 1.0)
+    seq = np.array(["R0"] * 50 + ["B1"] * 50)
+    later = associate(seq, np.concatenate([ra, ra + 0.2 * ARCSEC]), np.concatenate([dec, dec]), 1.0)
+    np.testing.assert_array_equal(later[:50], first)
+    np.testing.assert_array_equal(later[50:], first)

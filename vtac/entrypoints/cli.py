@@ -1,0 +1,41 @@
+"""The ``vtac`` command: one sub-command per job. Exit codes: 0 done, 2 bad input or option, 3 external failure."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from vtac import __version__
+from vtac.entrypoints import make_qpo_vt, simulate
+from vtac.errors import VtacError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 2, 3
+_COMMANDS = (make_qpo_vt, simulate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vtac", description="SVOM VT afterglow-candidate service (VTAC).")
+    parser.add_argument("--version", action="version", version=f"vtac {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; errors become a one-line message and an exit code, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.run(args))
+    except VtacError as error:
+        print(f"vtac {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_EXTERNAL if error.retriable else EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

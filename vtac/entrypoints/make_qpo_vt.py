@@ -1,0 +1,94 @@
+"""``vtac make-qpo-vt``: create QPO_VT, QCANDI_VT and the JSON summary of one burst."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vtac.core.model import QpoVtResult
+from vtac.core.schema import COMBINED_COLUMNS
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "make-qpo-vt",
+        help="create the QPO_VT product of one burst",
+        description="Merge VT source lists, cross-match reference catalogues, rank afterglow candidates and "
+        "write QPO_VT_<ID>.fits, QCANDI_VT_<ID>.fits and QPO_VT_<ID>.json.",
+    )
+    parser.add_argument("--srclist", action="append", required=True, type=Path, metavar="FILE",
+                        help="QSRCLIST_VT file (FITS, ECSV, CSV or VOTable); repeat for each band or list")
+    mxt = parser.add_mutually_exclusive_group()
+    mxt.add_argument("--mxt", type=Path, metavar="FILE", help="QPO_MXT FITS file")
+    mxt.add_argument("--mxt-position", metavar="RA,DEC,R90_ARCSEC", help="X-ray position: deg, deg, arcsec")
+    parser.add_argument("--catalog", action="append", required=True, metavar="NAME=SOURCE",
+                        help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; "
+                        "SOURCE a local file with the VizieR column names; repeat for several")
+    parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `vtac --help` and the other sub-commands start fast.
+    from vtac.adapters.mxt import parse_mxt_position  # pylint: disable=import-outside-toplevel
+    from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel
+    from vtac.settings import VtacSettings  # pylint: disable=import-outside-toplevel
+
+    settings = VtacSettings()
+    request = QpoVtRequest(
+        srclists=list(args.srclist),
+        catalogs=[CatalogSource.parse(text) for text in args.catalog],
+        out_dir=args.out or settings.output_dir,
+        mxt_file=args.mxt,
+        mxt_position=parse_mxt_position(args.mxt_position) if args.mxt_position else None,
+        burst_id=args.burst_id,
+    )
+    outcome = make_qpo_vt(request, settings.science)
+    print(format_report(outcome.result))
+    for path in (outcome.qpo_vt, outcome.qcandi_vt, outcome.summary):
+        print(f"wrote {path}")
+    return 0
+
+
+def format_report(result: QpoVtResult) -> str:
+    """A readable summary: catalogue statuses, then the ranked candidates, best first."""
+    lines = [
+        f"Burst {result.burst_id}: {len(result.combined)} VT sources in {','.join(result.sequences_used)}"
+        + (f", {result.n_rejected} input rows rejected" if result.n_rejected else ""),
+        "Catalogues: " + ", ".join(f"{c.name} {c.status.value} ({c.n_sources})" for c in result.catalogs),
+    ]
+    if not result.verified:
+        lines.append("WARNING: no catalogue answered - candidates are UNVERIFIED, none can be called new")
+    if result.mxt is None:
+        lines.append("No X-ray position: candidates from the whole field")
+    best = set(result.best["VT_ID"])
+    lines.append(f"{len(result.candidates)} candidates, {len(best)} best (score >= threshold):")
+    header = f"{'rank':>4} {'VT_ID':>6} {'RA':>11} {'Dec':>11} {'score':>6} {'best':>4} {'mag R':>6} {'mag B':>6} " \
+             f"{'B-R':>5} {'z':>12}  flags"
+    lines.append(header)
+    for row in result.candidates:
+        lines.append(
+            f"{row['RANK']:>4} {row['VT_ID']:>6} {row['RA']:>11.6f} {row['DEC']:>+11.6f} {row['SCORE']:>6.3f} "
+            f"{'*' if row['VT_ID'] in best else '':>4} {_first(row, 'R'):>6} {_first(row, 'B'):>6} "
+            f"{_fmt(row['B_MINUS_R']):>5} {row['Z_HINT']:>12}  {_flags(row)}"
+        )
+    return "\n".join(lines)
+
+
+def _first(row, band: str) -> str:
+    names = [spec.name for spec in COMBINED_COLUMNS if spec.name.startswith(f"MAGCAL_{band}")]
+    values = [row[name] for name in names if row[name] == row[name]]
+    return _fmt(values[0]) if values else "-"
+
+
+def _fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"
+
+
+def _flags(row) -> str:
+    parts = [f"{label}={row[column]}" for label, column in (("new", "NEW_SRC"), ("dmag", "DMAG_CAT"),
+                                                             ("var", "MAG_VAR")) if row[column]]
+    if row["EFLAG_MAX"] > 0:
+        parts.append(f"eflag={row['EFLAG_MAX']}")
+    return " ".join(parts)
