@@ -10,16 +10,40 @@ from vtac.core.sky import SkyIndex, separation_arcsec
 ARCSEC = 1 / 3600
 
 
-def test_nearest_agrees_with_brute_force_and_respects_radius():
+def _field(rng, n, ra0, dec0, half_width_deg):
+    ra = (ra0 + rng.uniform(-half_width_deg, half_width_deg, n) / np.cos(np.radians(dec0))) % 360
+    return ra, np.clip(dec0 + rng.uniform(-half_width_deg, half_width_deg, n), -90, 90)
+
+
+@pytest.mark.parametrize(
+    ("ra0", "dec0", "half_width", "radius"),
+    [
+        (215.0, 53.0, 0.05, 2.0),  # a VT field: flat cell grid
+        (0.0, -20.0, 0.05, 2.0),  # straddling RA 0
+        (120.0, 89.97, 0.02, 2.0),  # at the pole: 3-D tree
+        (215.0, 53.0, 0.05, 40.0),  # radius larger than a cell: 3-D tree
+        (10.0, 5.0, 20.0, 600.0),  # a set too large for a flat frame
+    ],
+)
+def test_nearest_agrees_with_brute_force_everywhere(ra0, dec0, half_width, radius):
     rng = np.random.default_rng(1)
-    cat_ra, cat_dec = 215 + rng.uniform(0, 0.1, 2000), 53 + rng.uniform(0, 0.1, 2000)
-    ra, dec = 215 + rng.uniform(0, 0.1, 300), 53 + rng.uniform(0, 0.1, 300)
-    index, sep = SkyIndex(cat_ra, cat_dec).nearest(ra, dec, 5.0)
+    cat_ra, cat_dec = _field(rng, 3000, ra0, dec0, half_width)
+    ra, dec = _field(rng, 400, ra0, dec0, half_width)
+    index, sep = SkyIndex(cat_ra, cat_dec).nearest(ra, dec, radius)
     brute = separation_arcsec(ra[:, None], dec[:, None], cat_ra[None, :], cat_dec[None, :])
-    expected = np.where(brute.min(axis=1) <= 5.0, brute.argmin(axis=1), -1)
+    expected = np.where(brute.min(axis=1) <= radius, brute.argmin(axis=1), -1)
+    assert (expected >= 0).sum() > 20
     np.testing.assert_array_equal(index, expected)
     np.testing.assert_allclose(sep[index >= 0], brute.min(axis=1)[index >= 0], atol=1e-6)
     assert np.isnan(sep[index < 0]).all()
+
+
+def test_queries_far_from_the_indexed_field_are_answered_exactly():
+    index = SkyIndex([100.0, 100.0001], [10.0, 10.0])
+    found, sep = index.nearest([100.0, 100.0], [10.0 + 0.5 / 3600, 60.0], 1.0)
+    assert found.tolist() == [0, -1]
+    found_far, _ = index.nearest([100.0], [60.0], 1.0)  # only far queries: the exact 3-D path
+    assert found_far.tolist() == [-1]
 
 
 def test_separation_matches_astropy_across_the_ra_wrap():

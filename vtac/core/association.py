@@ -27,7 +27,7 @@ def associate(
         members = np.flatnonzero(seq == name)
         if len(members) == 0:
             continue
-        matched = _match_one_per_source(vector_sums, xyz[members], radius_arcsec)
+        matched = _match_one_per_source(vector_sums, ra[members], dec[members], radius_arcsec)
         new = matched < 0
         matched[new] = len(vector_sums) + np.arange(np.count_nonzero(new))
         vector_sums = np.concatenate([vector_sums, np.zeros((np.count_nonzero(new), 3))])
@@ -37,13 +37,13 @@ def associate(
 
 
 def _match_one_per_source(
-    vector_sums: NDArray[np.float64], xyz: NDArray[np.float64], radius_arcsec: float
+    vector_sums: NDArray[np.float64], ra: NDArray[np.float64], dec: NDArray[np.float64], radius_arcsec: float
 ) -> NDArray[np.int64]:
     """Nearest source of each detection, or -1; a source keeps only its nearest detection."""
     if len(vector_sums) == 0:
-        return np.full(len(xyz), -1, dtype=np.int64)
-    ra, dec = radec_from_vectors(vector_sums)
-    index, separation = SkyIndex(ra, dec).nearest_vectors(xyz, radius_arcsec)
+        return np.full(len(ra), -1, dtype=np.int64)
+    source_ra, source_dec = radec_from_vectors(vector_sums)
+    index, separation = SkyIndex(source_ra, source_dec).nearest(ra, dec, radius_arcsec)
     claimed = np.flatnonzero(index >= 0)
     by_distance = claimed[np.argsort(separation[claimed], kind="stable")]
     _, first = np.unique(index[by_distance], return_index=True)
