@@ -31,6 +31,7 @@ CATALOG_POSITION_ERROR_ARCSEC = {
 COVERAGE_RADIUS_ARCSEC = 120.0
 MAS_PER_DEG = 3.6e6
 _MIN_ROWS_FOR_DEPTH = 100
+_DEPTH_PERCENTILE = 95.0
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,16 @@ def match_radius_arcsec(magerr: NDArray[np.float64], catalog: str, cfg: ScienceC
     return np.clip(cfg.match_sigma * sigma, cfg.match_radius_min_arcsec, cfg.match_radius_max_arcsec)
 
 
-def empirical_depth(mags: NDArray[np.float64], bin_width: float = 0.25) -> float:
-    """Magnitude where the catalogue's source counts turn over (upper edge of the fullest bin); inf if unknown."""
+def empirical_depth(mags: NDArray[np.float64]) -> float:
+    """Magnitude the catalogue reaches in this field (95th percentile of its sources); inf if too few.
+
+    A catalogue holds few sources fainter than it can see, so this catches catalogues cut or shallower than
+    their configured depth (a bright-star extract, a truncated answer); it never deepens the configured one.
+    """
     finite = mags[np.isfinite(mags)]
     if len(finite) < _MIN_ROWS_FOR_DEPTH:
         return np.inf
-    edges = np.arange(np.floor(finite.min()), np.ceil(finite.max()) + bin_width, bin_width)
-    counts, edges = np.histogram(finite, bins=edges)
-    return float(edges[np.argmax(counts) + 1])
+    return float(np.percentile(finite, _DEPTH_PERCENTILE))
 
 
 def match_catalog(

@@ -1,0 +1,293 @@
+"""``make bench``: VTAC's speed and memory figures, each against a baseline measured in the same run.
+
+1. Cross-match of VT fields (1e3/1e4/1e5 sources) with catalogues (1e4/1e5/1e6 rows): our SkyIndex against
+   astropy's ``SkyCoord.match_to_catalog_sky`` on the same data; the matches must be identical.
+2. Association of 8 sequences into VT sources: ours against the same algorithm on astropy's matcher;
+   the assignments must be identical.
+3. The one-off command on a full 26' field (8 sequences x 800 sources, 5e4 catalogue rows), run as an
+   operator would: wall time including interpreter start, in-process processing time, peak RSS.
+
+Writes ``bench/results.json`` and prints a readable summary (also written to ``bench/results.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from vtac.core import association
+from vtac.core.model import SEQUENCES, SequenceInfo
+from vtac.core.sky import SkyIndex
+
+TARGETS = {"crossmatch_speedup_min": 2.0, "oneoff_wall_s": 2.0, "oneoff_processing_s": 0.3, "oneoff_rss_mb": 300}
+MATCH_RADIUS_ARCSEC = 1.5
+FIELD_HALF_WIDTH_DEG = 13 / 60
+
+
+def best_time(function: Callable[[], object], repeat: int) -> float:
+    """Least wall time of several calls (the steady state, free of one-off page faults)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def random_field(rng: np.random.Generator, n: int, half_width_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    dec0, ra0 = 30.0, 150.0
+    dec = dec0 + rng.uniform(-half_width_deg, half_width_deg, n)
+    ra = ra0 + rng.uniform(-half_width_deg, half_width_deg, n) / np.cos(np.radians(dec0))
+    return ra, dec
+
+
+def astropy_nearest(cat_ra, cat_dec, ra, dec, radius_arcsec):
+    """The baseline: astropy's matcher, cut at the radius."""
+    index, separation, _ = SkyCoord(ra * u.deg, dec * u.deg).match_to_catalog_sky(
+        SkyCoord(cat_ra * u.deg, cat_dec * u.deg)
+    )
+    separation = separation.to_value(u.arcsec)
+    return np.where(separation <= radius_arcsec, index, -1), separation
+
+
+def bench_crossmatch(rng: np.random.Generator) -> list[dict]:
+    rows = []
+    for n_vt, n_cat, repeat in ((1_000, 10_000, 7), (10_000, 100_000, 5), (100_000, 1_000_000, 3)):
+        half_width = 0.5  # one square degree: the densities of a crowded field
+        cat_ra, cat_dec = random_field(rng, n_cat, half_width)
+        ra, dec = random_field(rng, n_vt, half_width)
+        ours_index, _ = SkyIndex(cat_ra, cat_dec).nearest(ra, dec, MATCH_RADIUS_ARCSEC)
+        theirs_index, _ = astropy_nearest(cat_ra, cat_dec, ra, dec, MATCH_RADIUS_ARCSEC)
+        if not np.array_equal(ours_index, theirs_index):
+            raise AssertionError(f"cross-match {n_vt}x{n_cat}: matches differ from astropy")
+        ours = best_time(lambda: SkyIndex(cat_ra, cat_dec).nearest(ra, dec, MATCH_RADIUS_ARCSEC), repeat)
+        theirs = best_time(lambda: astropy_nearest(cat_ra, cat_dec, ra, dec, MATCH_RADIUS_ARCSEC), repeat)
+        rows.append(
+            {
+                "n_vt": n_vt,
+                "n_catalog": n_cat,
+                "n_matched": int((ours_index >= 0).sum()),
+                "ours_ms": round(ours * 1e3, 2),
+                "astropy_ms": round(theirs * 1e3, 2),
+                "speedup": round(theirs / ours, 2),
+                "same_matches": True,
+            }
+        )
+    return rows
+
+
+class AstropyIndex:
+    """The baseline index: astropy's matcher behind the interface of our SkyIndex."""
+
+    def __init__(self, ra_deg, dec_deg):
+        self._ra, self._dec = np.asarray(ra_deg), np.asarray(dec_deg)
+
+    def nearest(self, ra_deg, dec_deg, radius):
+        return astropy_nearest(self._ra, self._dec, np.asarray(ra_deg), np.asarray(dec_deg), radius)
+
+
+def astropy_associate(seq, ra, dec, radius_arcsec):
+    """The same association algorithm as ours, on astropy's matcher."""
+    return association.associate(seq, ra, dec, radius_arcsec, index_factory=AstropyIndex)
+
+
+def bench_association(rng: np.random.Generator) -> list[dict]:
+    rows = []
+    for n_sources, repeat in ((1_000, 5), (10_000, 3), (100_000, 2)):
+        ra, dec = random_field(rng, n_sources, 0.5)
+        seq = np.repeat(np.array(SEQUENCES), n_sources)
+        jitter = rng.normal(0, 0.2 / 3600, (2, len(seq)))
+        all_ra, all_dec = np.tile(ra, 8) + jitter[0], np.tile(dec, 8) + jitter[1]
+        ours_ids = association.associate(seq, all_ra, all_dec, 1.0)
+        theirs_ids = astropy_associate(seq, all_ra, all_dec, 1.0)
+        if not np.array_equal(ours_ids, theirs_ids):
+            raise AssertionError(f"association of {n_sources} sources: assignments differ from astropy")
+        ours = best_time(lambda: association.associate(seq, all_ra, all_dec, 1.0), repeat)
+        theirs = best_time(lambda: astropy_associate(seq, all_ra, all_dec, 1.0), repeat)
+        rows.append(
+            {
+                "n_sources": n_sources,
+                "n_detections": len(seq),
+                "ours_ms": round(ours * 1e3, 2),
+                "astropy_ms": round(theirs * 1e3, 2),
+                "speedup": round(theirs / ours, 2),
+                "same_assignments": True,
+            }
+        )
+    return rows
+
+
+def make_oneoff_inputs(rng: np.random.Generator, work: Path) -> list[str]:
+    """A full 26' field: 5e4 SDSS-like catalogue rows, 800 VT detections per sequence, an MXT circle."""
+    from vtac.adapters.srclist import write_srclist  # pylint: disable=import-outside-toplevel
+
+    n_cat, n_vt = 50_000, 800
+    cat_ra, cat_dec = random_field(rng, n_cat, FIELD_HALF_WIDTH_DEG)
+    r_mag = 14 + 10 * rng.power(3.0, n_cat)
+    colours = rng.normal(0.5, 0.3, n_cat)
+    catalog = Table(
+        {
+            "objID": np.arange(n_cat, dtype=np.int64),
+            "RA_ICRS": cat_ra,
+            "DE_ICRS": cat_dec,
+            "class": np.full(n_cat, 6, dtype=np.int16),
+            **{f"{band}mag": r_mag + (i - 2) * colours for i, band in enumerate("ugriz")},
+            **{f"e_{band}mag": np.full(n_cat, 0.03) for band in "ugriz"},
+        }
+    )
+    catalog_path = work / "sdss12.fits"
+    catalog.write(catalog_path, overwrite=True)
+    brightest = np.argsort(r_mag)[:n_vt]
+    paths = []
+    for band in "RB":
+        tables, infos = {}, {}
+        for nth in range(4):
+            name = f"{band}{nth}"
+            tables[name] = Table(
+                {
+                    "OBJID": np.arange(1, n_vt + 1),
+                    "X": rng.uniform(0, 2048, n_vt),
+                    "Y": rng.uniform(0, 2048, n_vt),
+                    "RA": cat_ra[brightest] + rng.normal(0, 0.2 / 3600, n_vt),
+                    "DEC": cat_dec[brightest] + rng.normal(0, 0.2 / 3600, n_vt),
+                    "MAGCAL": r_mag[brightest] + rng.normal(0, 0.05, n_vt),
+                    "MAGERR": np.full(n_vt, 0.05),
+                    "EFLAG": np.zeros(n_vt, dtype=np.int64),
+                    "ELLIPTY": np.full(n_vt, 0.05),
+                }
+            )
+            infos[name] = SequenceInfo(name, 22.5, f"2026-11-23T10:{10 * nth:02d}:00", 300.0)
+        path = work / f"QSRCLIST_VT_{band}.fits"
+        write_srclist(path, band, tables, infos, burst_id="sb26112301")
+        paths += ["--srclist", str(path)]
+    return [*paths, "--mxt-position", "150.0,30.0,60", "--catalog", f"SDSS12={catalog_path}"]
+
+
+def bench_oneoff(rng: np.random.Generator) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        arguments = make_oneoff_inputs(rng, work)
+        command = [sys.executable, "-m", "vtac.entrypoints.cli", "make-qpo-vt", *arguments, "--out", str(work)]
+        walls = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            walls.append(time.perf_counter() - start)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        processing = best_time(lambda: _run_in_process(arguments, work), 3)
+        import_start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import vtac.jobs"], check=True)
+        imports = time.perf_counter() - import_start
+    return {
+        "sequences": 8,
+        "detections_per_sequence": 800,
+        "catalog_rows": 50_000,
+        "wall_s": round(min(walls), 3),
+        "interpreter_and_imports_s": round(imports, 3),
+        "processing_s": round(processing, 3),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+    }
+
+
+def _run_in_process(arguments: list[str], out: Path) -> None:
+    from vtac.core.config import ScienceConfig  # pylint: disable=import-outside-toplevel
+    from vtac.core.model import MxtPosition  # pylint: disable=import-outside-toplevel
+    from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel
+
+    srclists = [Path(arguments[i + 1]) for i, word in enumerate(arguments) if word == "--srclist"]
+    catalog = arguments[arguments.index("--catalog") + 1]
+    request = QpoVtRequest(
+        srclists=srclists,
+        catalogs=[CatalogSource.parse(catalog)],
+        out_dir=out,
+        mxt_position=MxtPosition(150.0, 30.0, 60.0),
+    )
+    make_qpo_vt(request, ScienceConfig())
+
+
+def summary(results: dict) -> str:
+    lines = ["# VTAC benchmark", "", f"Machine: {results['machine']}", "", "## Cross-match (ours vs astropy)", ""]
+    lines.append("| VT sources | catalogue rows | ours (ms) | astropy (ms) | speed-up | same matches |")
+    lines.append("|---:|---:|---:|---:|---:|:---:|")
+    for row in results["crossmatch"]:
+        lines.append(
+            f"| {row['n_vt']:,} | {row['n_catalog']:,} | {row['ours_ms']} | {row['astropy_ms']} | "
+            f"{row['speedup']}x | yes |"
+        )
+    lines += ["", "## Association of 8 sequences (ours vs the same algorithm on astropy)", ""]
+    lines.append("| sources | detections | ours (ms) | astropy (ms) | speed-up | same assignments |")
+    lines.append("|---:|---:|---:|---:|---:|:---:|")
+    for row in results["association"]:
+        lines.append(
+            f"| {row['n_sources']:,} | {row['n_detections']:,} | {row['ours_ms']} | {row['astropy_ms']} | "
+            f"{row['speedup']}x | yes |"
+        )
+    one = results["oneoff"]
+    lines += [
+        "",
+        "## One-off `vtac make-qpo-vt` on a full 26' field (8 x 800 detections, 5e4 catalogue rows)",
+        "",
+        "| figure | measured | target |",
+        "|---|---:|---:|",
+        f"| wall time incl. interpreter start | {one['wall_s']} s | <= {TARGETS['oneoff_wall_s']} s |",
+        f"| interpreter + imports alone | {one['interpreter_and_imports_s']} s | |",
+        f"| processing (read, compute, write) | {one['processing_s']} s | <= {TARGETS['oneoff_processing_s']} s |",
+        f"| peak RSS | {one['peak_rss_mb']} MB | <= {TARGETS['oneoff_rss_mb']} MB |",
+        "",
+        "Targets met: " + ("yes" if results["targets_met"] else "NO: " + ", ".join(results["failures"])),
+    ]
+    return "\n".join(lines)
+
+
+def check_targets(results: dict) -> list[str]:
+    failures = [
+        f"cross-match {row['n_vt']}x{row['n_catalog']} speed-up {row['speedup']}"
+        for row in results["crossmatch"]
+        if row["n_catalog"] >= 100_000 and row["speedup"] < TARGETS["crossmatch_speedup_min"]
+    ]
+    one = results["oneoff"]
+    for key, target in (("wall_s", "oneoff_wall_s"), ("processing_s", "oneoff_processing_s"),
+                        ("peak_rss_mb", "oneoff_rss_mb")):
+        if one[key] > TARGETS[target]:
+            failures.append(f"one-off {key} {one[key]}")
+    return failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args()
+    rng = np.random.default_rng(20261123)
+    results: dict = {
+        "machine": f"{os.cpu_count()} cores {platform.machine()}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}"
+    }
+    results["crossmatch"] = bench_crossmatch(rng)
+    results["association"] = bench_association(rng)
+    results["oneoff"] = bench_oneoff(rng)
+    results["failures"] = check_targets(results)
+    results["targets_met"] = not results["failures"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    text = summary(results)
+    args.out.with_suffix(".md").write_text(text + "\n")
+    print(text)
+    return 0 if results["targets_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The science core end to end, in memory: the rules a Burst Advocate relies on."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from vtac.core.config import ScienceConfig
+from vtac.core.model import (
+    DETECTION_COLUMNS,
+    SEQUENCES,
+    CatalogAnswer,
+    CatalogStatus,
+    MxtPosition,
+    SequenceInfo,
+    VTObservation,
+)
+from vtac.core.photometry import predict_vt
+from vtac.core.pipeline import build_qpo_vt, julian_epoch
+from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+
+CFG = ScienceConfig()
+RA0, DEC0 = 150.0, 2.0
+ARCSEC = 1 / 3600
+
+
+def sdss_catalog(ra, dec, r_mag, colour=0.4, pmra=None, pmdec=None, epoch=None):
+    """An SDSS12-like answer with flat-ish colours; optional proper motions."""
+    r_mag = np.asarray(r_mag, dtype=float)
+    table = Table({"ID": np.arange(len(r_mag)), "RA": np.asarray(ra, float), "DEC": np.asarray(dec, float)})
+    for band, offset in zip("ugriz", (2 * colour, colour, 0.0, -0.3 * colour, -0.5 * colour), strict=True):
+        table[f"MAG_{band}"] = r_mag + offset
+        table[f"ERR_{band}"] = np.full(len(r_mag), 0.02)
+    if pmra is not None:
+        table["PMRA"], table["PMDEC"], table["EPOCH"] = pmra, pmdec, epoch
+    return CatalogAnswer("SDSS12", CatalogStatus.OK, table)
+
+
+def grid_mags(n):
+    """Catalogue magnitudes from bright stars down to the depth of SDSS (a deep, complete catalogue)."""
+    return np.linspace(15.0, 22.3, n)
+
+
+def star_grid(n_side=12, step_arcsec=20.0):
+    offsets = (np.arange(n_side) - n_side / 2) * step_arcsec * ARCSEC
+    dra, ddec = np.meshgrid(offsets, offsets)
+    return RA0 + dra.ravel() / np.cos(np.radians(DEC0)), DEC0 + ddec.ravel()
+
+
+def observe(sources, sequences=SEQUENCES, maglim=22.5, date="2026-05-09T23:18:31"):
+    """VT detections: sources is a list of (ra, dec, {seq: (mag, eflag)})."""
+    rows = []
+    for objid, (ra, dec, seen) in enumerate(sources, start=1):
+        for seq, (mag, eflag) in seen.items():
+            rows.append((seq, objid, 0.0, 0.0, ra, dec, mag, 0.03, eflag, 0.05))
+    detections = Table(rows=rows, names=DETECTION_COLUMNS)
+    infos = {seq: SequenceInfo(seq, maglim, date, 300.0) for seq in sequences}
+    return VTObservation(detections, infos, burst_id="sb26050905")
+
+
+def vt_mags(answer):
+    prediction = predict_vt(answer.name, answer.table)
+    return prediction.mag_r, prediction.mag_b
+
+
+def field_with(extra, catalog=None, mxt=MxtPosition(RA0, DEC0, 120.0), cfg=CFG):
+    """The grid of catalogued stars as VT sees them, plus extra sources."""
+    ra, dec = star_grid()
+    answer = catalog or sdss_catalog(ra, dec, grid_mags(len(ra)))
+    mag_r, mag_b = vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))
+    stars = [
+        (ra[i], dec[i], {s: ((mag_r if s[0] == "R" else mag_b)[i], 0) for s in SEQUENCES}) for i in range(len(ra))
+    ]
+    return build_qpo_vt(observe(stars + extra), mxt, [answer], cfg)
+
+
+def row_of(result, ra, dec):
+    distance = np.hypot((result.combined["RA"] - ra) * np.cos(np.radians(dec)), result.combined["DEC"] - dec)
+    return result.combined[int(np.argmin(distance))]
+
+
+def afterglow(ra=RA0 + 5 * ARCSEC, dec=DEC0 + 7 * ARCSEC, start=18.0):
+    return (ra, dec, {s: (start + 0.5 * int(s[1]) + (0.5 if s[0] == "B" else 0.0), 0) for s in SEQUENCES})
+
+
+def test_tables_follow_the_fsc_layout():
+    result = field_with([afterglow()])
+    assert result.combined.colnames == [spec.name for spec in COMBINED_COLUMNS]
+    assert result.catalog_tables["SDSS12"].colnames == [spec.name for spec in CATALOG_COLUMNS]
+    expected = [spec.name for spec in COMBINED_COLUMNS + CANDIDATE_EXTRA_COLUMNS]
+    assert result.candidates.colnames == expected
+    assert result.sequences_used == list(SEQUENCES)
+
+
+def test_catalogued_stars_are_matched_and_the_afterglow_is_new_and_first():
+    result = field_with([afterglow()])
+    star = row_of(result, *star_grid()[0][:1], star_grid()[1][0])
+    assert [star[f"XFLAG_{s}"] for s in SEQUENCES] == [2] * 8
+    assert star["NEW_SRC"] == "" and star["DMAG_CAT"] == ""
+    best = result.best[0]
+    assert best["NEW_SRC"] == ",".join(SEQUENCES)
+    assert best["MAG_VAR"] == "R0-R1,R1-R2,R2-R3,B0-B1,B1-B2,B2-B3"
+    assert best["SEQFLAG0"] == 13300 and best["SEQFLAG1"] == 23344
+    assert best["RANK"] == 1 and best["SCORE"] > 0.95 and best["Z_HINT"] == "z<4"
+    assert best["B_MINUS_R"] == pytest.approx(0.5)
+
+
+def test_a_failed_catalogue_never_makes_a_source_new():
+    failed = CatalogAnswer("SDSS12", CatalogStatus.FAILED, message="HTTP 503 after 3 tries")
+    result = field_with([afterglow()], catalog=failed)
+    assert not result.verified
+    assert set(result.combined["NEW_SRC"]) == {""}
+    assert {result.combined[f"XFLAG_{s}"][0] for s in SEQUENCES} == {5}
+    # the fading afterglow is still shown, but marked unverified
+    assert len(result.candidates) >= 1 and not result.candidates["VERIFIED"].any()
+
+
+def test_a_source_fainter_than_the_catalogue_can_see_is_unknown_not_new():
+    faint = (RA0 - 9 * ARCSEC, DEC0 + 3 * ARCSEC, {"R0": (21.9, 0), "R1": (21.9, 0)})
+    bright = (RA0 + 9 * ARCSEC, DEC0 - 3 * ARCSEC, {"R0": (19.0, 0), "R1": (19.0, 0)})
+    result = field_with([faint, bright])
+    assert row_of(result, faint[0], faint[1])["XFLAG_R0"] == 5
+    assert row_of(result, bright[0], bright[1])["NEW_SRC"] == "R0,R1"
+
+
+def test_where_the_catalogue_has_no_data_a_source_is_unknown():
+    far = (RA0 + 0.2, DEC0 + 0.2, {"R0": (18.0, 0)})
+    result = field_with([far], mxt=None)
+    assert row_of(result, far[0], far[1])["XFLAG_R0"] == 5
+
+
+def test_a_high_proper_motion_star_is_matched_at_the_observation_epoch():
+    ra, dec = star_grid()
+    pm_ra = np.zeros(len(ra))
+    pm_dec = np.zeros(len(ra))
+    pm_dec[0] = 3000.0  # mas/yr: 30" in 10 years
+    moved_dec = dec.copy()
+    moved_dec[0] = dec[0] + 3.0 * (2026.36 - 2016.0) / 3600
+    catalog = sdss_catalog(ra, dec, grid_mags(len(ra)), pmra=pm_ra, pmdec=pm_dec, epoch=2016.0)
+    mag_r, mag_b = vt_mags(catalog)
+    seen = {s: ((mag_r if s[0] == "R" else mag_b)[0], 0) for s in SEQUENCES}
+    result = field_with([(ra[0], moved_dec[0], seen)], catalog=catalog)
+    star = row_of(result, ra[0], moved_dec[0])
+    assert star["NEW_SRC"] == ""
+    assert star["XFLAG_R0"] == 2
+    no_pm = sdss_catalog(ra, dec, grid_mags(len(ra)))
+    assert row_of(field_with([(ra[0], moved_dec[0], seen)], catalog=no_pm), ra[0], moved_dec[0])["NEW_SRC"]
+
+
+def test_a_flaring_catalogued_star_is_dmag_cat_not_new():
+    ra, dec = star_grid()
+    mag_r, mag_b = vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))
+    flare = (ra[5] + 0.2 * ARCSEC, dec[5], {s: ((mag_r if s[0] == "R" else mag_b)[5] - 1.5, 0) for s in SEQUENCES})
+    result = field_with([flare])
+    star = row_of(result, flare[0], flare[1])
+    assert star["NEW_SRC"] == ""
+    assert star["DMAG_CAT"] == ",".join(SEQUENCES)
+    dmag = result.catalog_tables["SDSS12"][star["VT_ID"] - 1]["DMAG_R0"]
+    assert dmag == pytest.approx(-1.5, abs=0.1)
+
+
+def test_an_afterglow_on_a_faint_catalogued_galaxy_is_still_first():
+    ra, dec = star_grid()
+    host_ra, host_dec = RA0 + 15 * ARCSEC, DEC0 - 12 * ARCSEC
+    catalog = sdss_catalog(np.append(ra, host_ra), np.append(dec, host_dec), np.append(grid_mags(len(ra)), 21.8))
+    flare = (ra[5] + 0.2 * ARCSEC, dec[5], {s: (vt_mags(catalog)[0 if s[0] == "R" else 1][5] - 1.0, 0) for s in SEQUENCES})
+    result = field_with([afterglow(host_ra + 0.3 * ARCSEC, host_dec), flare], catalog=catalog)
+    best = result.candidates[0]
+    assert abs(best["RA"] - host_ra) < 1 * ARCSEC and abs(best["DEC"] - host_dec) < 1 * ARCSEC
+    assert best["DMAG_CAT"] and best["MAG_VAR"]
+
+
+def test_a_flagged_artefact_is_never_a_best_candidate():
+    artefact = (RA0 - 20 * ARCSEC, DEC0 - 25 * ARCSEC, {"R1": (21.0, 4)})
+    result = field_with([artefact, afterglow()])
+    ids = set(result.best["VT_ID"])
+    assert row_of(result, artefact[0], artefact[1])["VT_ID"] not in ids
+    assert len(ids) == 1
+
+
+def test_a_dark_field_has_no_best_candidate():
+    result = field_with([])
+    assert len(result.best) == 0
+
+
+def test_outside_the_x_ray_circle_nothing_is_a_candidate():
+    result = field_with([afterglow(RA0 + 0.05, DEC0)], mxt=MxtPosition(RA0, DEC0, 30.0))
+    assert len(result.candidates) == 0
+    assert row_of(result, RA0 + 0.05, DEC0)["IN_MXT"] == 0
+
+
+def test_reference_position_comes_from_the_most_precise_detection():
+    detections = [("R0", 1, 0, 0, RA0, DEC0, 18.0, 0.10, 0, 0.1), ("B2", 1, 0, 0, RA0 + 0.3 * ARCSEC, DEC0, 18.0, 0.02, 0, 0.1)]
+    observation = VTObservation(
+        Table(rows=detections, names=DETECTION_COLUMNS), {s: SequenceInfo(s, 22.5) for s in ("R0", "B2")}, "sbx"
+    )
+    result = build_qpo_vt(observation, None, [], CFG)
+    assert result.combined["RADEC_OG"][0] == "B2"
+    assert result.combined["RA"][0] == pytest.approx(RA0 + 0.3 * ARCSEC)
+    assert result.combined["IN_MXT"][0] == -1
+    assert result.combined["XFLAG_R1"][0] == 0 and result.combined["XFLAG_R0"][0] == 5
+
+
+def test_chance_coincidence_probability_grows_with_separation():
+    ra, dec = star_grid()
+    near = (ra[3] + 0.1 * ARCSEC, dec[3], {"R0": (vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))[0][3], 0)})
+    result = field_with([near])
+    table = result.catalog_tables["SDSS12"]
+    pchance = np.asarray(table["PCHANCE_R0"])
+    angdist = np.asarray(table["ANGDIST_R0"])
+    ok = np.isfinite(pchance)
+    assert ((pchance[ok] >= 0) & (pchance[ok] <= 1)).all()
+    order = np.argsort(angdist[ok])
+    assert pchance[ok][order][-1] >= pchance[ok][order][0]
+
+
+def test_empty_observation_gives_an_empty_product():
+    observation = VTObservation(Table(names=DETECTION_COLUMNS, dtype=["U2", int] + [float] * 6 + [int, float]), {}, "sb0")
+    result = build_qpo_vt(observation, None, [sdss_catalog([RA0], [DEC0], [18.0])], CFG)
+    assert len(result.combined) == 0 and len(result.candidates) == 0
+
+
+def test_julian_epoch_of_the_sequences():
+    observation = observe([], date="2026-01-01T00:00:00")
+    assert julian_epoch(observation) == pytest.approx(2026.0, abs=1e-3)  # J2026.0 = 2026-01-01T00:00 TT
+    assert julian_epoch(observe([], date=None)) is None
