@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,12 @@ from vtac.core import association
 from vtac.core.model import SEQUENCES, SequenceInfo
 from vtac.core.sky import SkyIndex
 
-TARGETS = {"crossmatch_speedup_min": 2.0, "oneoff_wall_s": 2.0, "oneoff_processing_s": 0.3, "oneoff_rss_mb": 300}
+TARGETS = {
+    "crossmatch_speedup_min": 2.0,
+    "oneoff_wall_s": 2.0,
+    "oneoff_processing_s": 0.3,
+    "oneoff_rss_mb": 300,
+}
 MATCH_RADIUS_ARCSEC = 1.5
 FIELD_HALF_WIDTH_DEG = 13 / 60
 
@@ -64,6 +70,10 @@ def astropy_nearest(cat_ra, cat_dec, ra, dec, radius_arcsec):
     return np.where(separation <= radius_arcsec, index, -1), separation
 
 
+def _ours_nearest(cat_ra, cat_dec, ra, dec):
+    return SkyIndex(cat_ra, cat_dec).nearest(ra, dec, MATCH_RADIUS_ARCSEC)
+
+
 def bench_crossmatch(rng: np.random.Generator) -> list[dict]:
     rows = []
     for n_vt, n_cat, repeat in ((1_000, 10_000, 7), (10_000, 100_000, 5), (100_000, 1_000_000, 3)):
@@ -74,8 +84,8 @@ def bench_crossmatch(rng: np.random.Generator) -> list[dict]:
         theirs_index, _ = astropy_nearest(cat_ra, cat_dec, ra, dec, MATCH_RADIUS_ARCSEC)
         if not np.array_equal(ours_index, theirs_index):
             raise AssertionError(f"cross-match {n_vt}x{n_cat}: matches differ from astropy")
-        ours = best_time(lambda: SkyIndex(cat_ra, cat_dec).nearest(ra, dec, MATCH_RADIUS_ARCSEC), repeat)
-        theirs = best_time(lambda: astropy_nearest(cat_ra, cat_dec, ra, dec, MATCH_RADIUS_ARCSEC), repeat)
+        ours = best_time(partial(_ours_nearest, cat_ra, cat_dec, ra, dec), repeat)
+        theirs = best_time(partial(astropy_nearest, cat_ra, cat_dec, ra, dec, MATCH_RADIUS_ARCSEC), repeat)
         rows.append(
             {
                 "n_vt": n_vt,
@@ -116,8 +126,8 @@ def bench_association(rng: np.random.Generator) -> list[dict]:
         theirs_ids = astropy_associate(seq, all_ra, all_dec, 1.0)
         if not np.array_equal(ours_ids, theirs_ids):
             raise AssertionError(f"association of {n_sources} sources: assignments differ from astropy")
-        ours = best_time(lambda: association.associate(seq, all_ra, all_dec, 1.0), repeat)
-        theirs = best_time(lambda: astropy_associate(seq, all_ra, all_dec, 1.0), repeat)
+        ours = best_time(partial(association.associate, seq, all_ra, all_dec, 1.0), repeat)
+        theirs = best_time(partial(astropy_associate, seq, all_ra, all_dec, 1.0), repeat)
         rows.append(
             {
                 "n_sources": n_sources,
@@ -181,14 +191,22 @@ def bench_oneoff(rng: np.random.Generator) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         arguments = make_oneoff_inputs(rng, work)
-        command = [sys.executable, "-m", "vtac.entrypoints.cli", "make-qpo-vt", *arguments, "--out", str(work)]
+        command = [
+            sys.executable,
+            "-m",
+            "vtac.entrypoints.cli",
+            "make-qpo-vt",
+            *arguments,
+            "--out",
+            str(work),
+        ]
         walls = []
         for _ in range(3):
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             walls.append(time.perf_counter() - start)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        processing = best_time(lambda: _run_in_process(arguments, work), 3)
+        processing = best_time(partial(_run_in_process, arguments, work), 3)
         import_start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import vtac.jobs"], check=True)
         imports = time.perf_counter() - import_start
@@ -220,7 +238,14 @@ def _run_in_process(arguments: list[str], out: Path) -> None:
 
 
 def summary(results: dict) -> str:
-    lines = ["# VTAC benchmark", "", f"Machine: {results['machine']}", "", "## Cross-match (ours vs astropy)", ""]
+    lines = [
+        "# VTAC benchmark",
+        "",
+        f"Machine: {results['machine']}",
+        "",
+        "## Cross-match (ours vs astropy)",
+        "",
+    ]
     lines.append("| VT sources | catalogue rows | ours (ms) | astropy (ms) | speed-up | same matches |")
     lines.append("|---:|---:|---:|---:|---:|:---:|")
     for row in results["crossmatch"]:
@@ -260,8 +285,11 @@ def check_targets(results: dict) -> list[str]:
         if row["n_catalog"] >= 100_000 and row["speedup"] < TARGETS["crossmatch_speedup_min"]
     ]
     one = results["oneoff"]
-    for key, target in (("wall_s", "oneoff_wall_s"), ("processing_s", "oneoff_processing_s"),
-                        ("peak_rss_mb", "oneoff_rss_mb")):
+    for key, target in (
+        ("wall_s", "oneoff_wall_s"),
+        ("processing_s", "oneoff_processing_s"),
+        ("peak_rss_mb", "oneoff_rss_mb"),
+    ):
         if one[key] > TARGETS[target]:
             failures.append(f"one-off {key} {one[key]}")
     return failures

@@ -62,13 +62,17 @@ def vt_mags(answer):
     return prediction.mag_r, prediction.mag_b
 
 
-def field_with(extra, catalog=None, mxt=MxtPosition(RA0, DEC0, 120.0), cfg=CFG):
+MXT = MxtPosition(RA0, DEC0, 120.0)
+
+
+def field_with(extra, catalog=None, mxt=MXT, cfg=CFG):
     """The grid of catalogued stars as VT sees them, plus extra sources."""
     ra, dec = star_grid()
     answer = catalog or sdss_catalog(ra, dec, grid_mags(len(ra)))
     mag_r, mag_b = vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))
     stars = [
-        (ra[i], dec[i], {s: ((mag_r if s[0] == "R" else mag_b)[i], 0) for s in SEQUENCES}) for i in range(len(ra))
+        (ra[i], dec[i], {s: ((mag_r if s[0] == "R" else mag_b)[i], 0) for s in SEQUENCES})
+        for i in range(len(ra))
     ]
     return build_qpo_vt(observe(stars + extra), mxt, [answer], cfg)
 
@@ -149,7 +153,11 @@ def test_a_high_proper_motion_star_is_matched_at_the_observation_epoch():
 def test_a_flaring_catalogued_star_is_dmag_cat_not_new():
     ra, dec = star_grid()
     mag_r, mag_b = vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))
-    flare = (ra[5] + 0.2 * ARCSEC, dec[5], {s: ((mag_r if s[0] == "R" else mag_b)[5] - 1.5, 0) for s in SEQUENCES})
+    flare = (
+        ra[5] + 0.2 * ARCSEC,
+        dec[5],
+        {s: ((mag_r if s[0] == "R" else mag_b)[5] - 1.5, 0) for s in SEQUENCES},
+    )
     result = field_with([flare])
     star = row_of(result, flare[0], flare[1])
     assert star["NEW_SRC"] == ""
@@ -161,8 +169,14 @@ def test_a_flaring_catalogued_star_is_dmag_cat_not_new():
 def test_an_afterglow_on_a_faint_catalogued_galaxy_is_still_first():
     ra, dec = star_grid()
     host_ra, host_dec = RA0 + 15 * ARCSEC, DEC0 - 12 * ARCSEC
-    catalog = sdss_catalog(np.append(ra, host_ra), np.append(dec, host_dec), np.append(grid_mags(len(ra)), 21.8))
-    flare = (ra[5] + 0.2 * ARCSEC, dec[5], {s: (vt_mags(catalog)[0 if s[0] == "R" else 1][5] - 1.0, 0) for s in SEQUENCES})
+    catalog = sdss_catalog(
+        np.append(ra, host_ra), np.append(dec, host_dec), np.append(grid_mags(len(ra)), 21.8)
+    )
+    flare = (
+        ra[5] + 0.2 * ARCSEC,
+        dec[5],
+        {s: (vt_mags(catalog)[0 if s[0] == "R" else 1][5] - 1.0, 0) for s in SEQUENCES},
+    )
     result = field_with([afterglow(host_ra + 0.3 * ARCSEC, host_dec), flare], catalog=catalog)
     best = result.candidates[0]
     assert abs(best["RA"] - host_ra) < 1 * ARCSEC and abs(best["DEC"] - host_dec) < 1 * ARCSEC
@@ -189,9 +203,14 @@ def test_outside_the_x_ray_circle_nothing_is_a_candidate():
 
 
 def test_reference_position_comes_from_the_most_precise_detection():
-    detections = [("R0", 1, 0, 0, RA0, DEC0, 18.0, 0.10, 0, 0.1), ("B2", 1, 0, 0, RA0 + 0.3 * ARCSEC, DEC0, 18.0, 0.02, 0, 0.1)]
+    detections = [
+        ("R0", 1, 0, 0, RA0, DEC0, 18.0, 0.10, 0, 0.1),
+        ("B2", 1, 0, 0, RA0 + 0.3 * ARCSEC, DEC0, 18.0, 0.02, 0, 0.1),
+    ]
     observation = VTObservation(
-        Table(rows=detections, names=DETECTION_COLUMNS), {s: SequenceInfo(s, 22.5) for s in ("R0", "B2")}, "sbx"
+        Table(rows=detections, names=DETECTION_COLUMNS),
+        {s: SequenceInfo(s, 22.5) for s in ("R0", "B2")},
+        "sbx",
     )
     result = build_qpo_vt(observation, None, [], CFG)
     assert result.combined["RADEC_OG"][0] == "B2"
@@ -202,7 +221,11 @@ def test_reference_position_comes_from_the_most_precise_detection():
 
 def test_chance_coincidence_probability_grows_with_separation():
     ra, dec = star_grid()
-    near = (ra[3] + 0.1 * ARCSEC, dec[3], {"R0": (vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))[0][3], 0)})
+    near = (
+        ra[3] + 0.1 * ARCSEC,
+        dec[3],
+        {"R0": (vt_mags(sdss_catalog(ra, dec, grid_mags(len(ra))))[0][3], 0)},
+    )
     result = field_with([near])
     table = result.catalog_tables["SDSS12"]
     pchance = np.asarray(table["PCHANCE_R0"])
@@ -214,7 +237,9 @@ def test_chance_coincidence_probability_grows_with_separation():
 
 
 def test_empty_observation_gives_an_empty_product():
-    observation = VTObservation(Table(names=DETECTION_COLUMNS, dtype=["U2", int] + [float] * 6 + [int, float]), {}, "sb0")
+    observation = VTObservation(
+        Table(names=DETECTION_COLUMNS, dtype=["U2", int] + [float] * 6 + [int, float]), {}, "sb0"
+    )
     result = build_qpo_vt(observation, None, [sdss_catalog([RA0], [DEC0], [18.0])], CFG)
     assert len(result.combined) == 0 and len(result.candidates) == 0
 

@@ -12,7 +12,9 @@ NAN = np.nan
 FADING = [18.0, 18.5, 19.0, 19.5, 18.5, 19.0, 19.5, 20.0]
 
 
-def evidence(mags, xflag, vflag=(0,) * 6, eflag=0, dmag=NAN, margin=2.0, in_mxt=1, maglim=22.5, available=None):
+def evidence(
+    mags, xflag, vflag=(0,) * 6, eflag=0, dmag=NAN, margin=2.0, in_mxt=1, maglim=22.5, available=None
+):
     mag = np.array([mags], dtype=float)
     detected = np.isfinite(mag)
     return SourceEvidence(
@@ -70,7 +72,9 @@ def test_candidates_need_evidence_a_clean_detection_and_the_circle():
 
 
 def test_rank_order_breaks_ties_by_distance_to_the_mxt_centre_then_brightness():
-    order = rank_order(np.array([0.5, 0.9, 0.9, 0.9]), np.array([0.1, 0.8, 0.2, 0.2]), np.array([18, 18, 19, 17.0]))
+    order = rank_order(
+        np.array([0.5, 0.9, 0.9, 0.9]), np.array([0.1, 0.8, 0.2, 0.2]), np.array([18, 18, 19, 17.0])
+    )
     assert order.tolist() == [3, 2, 1, 0]
 
 

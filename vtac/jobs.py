@@ -37,7 +37,9 @@ class CatalogSource:
         if not sep or not source:
             raise ConfigurationError(f"--catalog {text!r}: expected NAME=SOURCE, e.g. SDSS12=sdss.fits")
         if name not in CATALOG_NAMES:
-            raise ConfigurationError(f"--catalog {text!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}")
+            raise ConfigurationError(
+                f"--catalog {text!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}"
+            )
         return cls(name, source)
 
 

@@ -48,7 +48,10 @@ def associate(
 
 def _match_one_per_source(
     index_factory: Callable[[NDArray, NDArray], SkyIndex],
-    vector_sums: NDArray[np.float64], ra: NDArray[np.float64], dec: NDArray[np.float64], radius_arcsec: float
+    vector_sums: NDArray[np.float64],
+    ra: NDArray[np.float64],
+    dec: NDArray[np.float64],
+    radius_arcsec: float,
 ) -> NDArray[np.int64]:
     """Nearest source of each detection, or -1; a source keeps only its nearest detection."""
     if len(vector_sums) == 0:

@@ -170,7 +170,9 @@ def match_catalog(
     depth_r, depth_b = _depths(answer.name, prediction, in_field, cfg)
     deep = detections.mag < np.where(is_r, depth_r, depth_b) - cfg.new_source_margin
     covered = hit | _has_neighbour(sky_index, detections, ~hit)
-    density = _cumulative_density(np.where(is_r, 0, 1), cat_mag, prediction, in_field, field)
+    density = _cumulative_density(
+        np.where(is_r, 0, 1), cat_mag=cat_mag, prediction=prediction, in_field=in_field, field=field
+    )
     pchance = np.where(hit, -np.expm1(-np.pi * separation**2 * density), np.nan)
 
     return CatalogMatch(
@@ -193,7 +195,9 @@ def match_catalog(
 def _take(which: NDArray, index: NDArray[np.int64], first: NDArray, second: NDArray) -> NDArray[np.float64]:
     """first[index] where which == 0, second[index] where 1; NaN where index < 0."""
     safe = np.maximum(index, 0)
-    values = np.where(which == 0, first[safe] if len(first) else np.nan, second[safe] if len(second) else np.nan)
+    values = np.where(
+        which == 0, first[safe] if len(first) else np.nan, second[safe] if len(second) else np.nan
+    )
     return np.where(index >= 0, values, np.nan)
 
 
@@ -214,7 +218,9 @@ def _depths(
     )
 
 
-def _has_neighbour(sky_index: SkyIndex, detections: Detections, which: NDArray[np.bool_]) -> NDArray[np.bool_]:
+def _has_neighbour(
+    sky_index: SkyIndex, detections: Detections, which: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
     """Whether the catalogue has any source within the coverage radius of the selected detections."""
     result = np.zeros(len(which), dtype=bool)
     if which.any():
@@ -224,7 +230,7 @@ def _has_neighbour(sky_index: SkyIndex, detections: Detections, which: NDArray[n
 
 
 def _cumulative_density(
-    which: NDArray, cat_mag: NDArray, prediction: VTPrediction, in_field: NDArray[np.bool_], field: Field
+    which: NDArray, *, cat_mag: NDArray, prediction: VTPrediction, in_field: NDArray[np.bool_], field: Field
 ) -> NDArray[np.float64]:
     """Surface density (per arcsec²) of catalogue sources at least as bright as each counterpart."""
     area = field.area_arcsec2

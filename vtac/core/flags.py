@@ -1,6 +1,6 @@
 """The FSC per-source flags: IN_MXT, XFLAG, NEW_SRC, DMAG_CAT, MAGVAR/VFLAG, MAG_VAR, SEQFLAG.
 
-Everything works on source × sequence matrices whose columns follow :data:`SEQUENCES` (R0..R3, B0..B3).
+Everything works on source x sequence matrices whose columns follow :data:`SEQUENCES` (R0..R3, B0..B3).
 
 Codes (the FSC's are not public; these reproduce every value seen in its products and add 5):
 
@@ -48,7 +48,7 @@ class Photometry:
 
 @dataclass(frozen=True)
 class CatalogEvidence:
-    """What the usable catalogues say of each detection, combined (source × sequence booleans)."""
+    """What the usable catalogues say of each detection, combined (source x sequence booleans)."""
 
     matched: NDArray[np.bool_]
     consistent: NDArray[np.bool_]
@@ -80,10 +80,8 @@ def crossmatch_flags(photometry: Photometry, evidence: CatalogEvidence) -> NDArr
     return xflag.astype(np.int64)
 
 
-def variability(
-    photometry: Photometry, cfg: ScienceConfig
-) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """MAGVAR and VFLAG for the consecutive pairs of each band (source × pair)."""
+def variability(photometry: Photometry, cfg: ScienceConfig) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """MAGVAR and VFLAG for the consecutive pairs of each band (source x pair)."""
     n_sources = len(photometry.mag)
     magvar = np.full((n_sources, len(_PAIR_COLUMNS)), np.nan)
     vflag = np.zeros((n_sources, len(_PAIR_COLUMNS)), dtype=np.int64)
@@ -125,14 +123,16 @@ def _limit_margin(err: NDArray[np.float64], cfg: ScienceConfig) -> NDArray[np.fl
 
 
 def sequence_flags(xflag: NDArray[np.int64], vflag: NDArray[np.int64]) -> NDArray[np.int64]:
-    """SEQFLAG0..3 (source × sequence index)."""
+    """SEQFLAG0..3 (source x sequence index)."""
     n_sources = len(xflag)
     vflag_full = np.zeros((n_sources, len(SEQUENCES)), dtype=np.int64)
     for k, (_, nxt) in enumerate(_PAIR_COLUMNS):
         vflag_full[:, nxt] = vflag[:, k]
     nth = np.arange(N_SEQ_PER_BAND)
     r, b = nth, nth + N_SEQ_PER_BAND
-    return 10000 * (nth + 1) + 1000 * xflag[:, r] + 100 * xflag[:, b] + 10 * vflag_full[:, r] + vflag_full[:, b]
+    return (
+        10000 * (nth + 1) + 1000 * xflag[:, r] + 100 * xflag[:, b] + 10 * vflag_full[:, r] + vflag_full[:, b]
+    )
 
 
 def join_names(mask: NDArray[np.bool_], names: tuple[str, ...]) -> NDArray[np.str_]:

@@ -47,7 +47,7 @@ _DAYS_PER_JULIAN_YEAR = 365.25
 
 
 class SourceGrid:
-    """Detections laid out on a source × sequence grid, for scattering per-detection values."""
+    """Detections laid out on a source x sequence grid, for scattering per-detection values."""
 
     def __init__(self, observation: VTObservation, radius_arcsec: float) -> None:
         detections = observation.detections
@@ -61,7 +61,7 @@ class SourceGrid:
         self.n_sources = int(self.source.max()) + 1 if len(self.source) else 0
 
     def scatter(self, values: NDArray, fill: float | int | bool, dtype: type | str = float) -> NDArray:
-        """Source × sequence matrix holding each detection's value, ``fill`` elsewhere."""
+        """Source x sequence matrix holding each detection's value, ``fill`` elsewhere."""
         grid = np.full((self.n_sources, len(SEQUENCES)), fill, dtype=dtype)
         grid[self.source, self.column] = values
         return grid
@@ -93,20 +93,31 @@ def build_qpo_vt(
         mag=grid.scatter(mag, np.nan),
         magerr=grid.scatter(magerr, np.nan),
         available=np.array([seq in observation.sequences for seq in SEQUENCES]),
-        maglim=np.array([observation.sequences[s].maglim if s in observation.sequences else np.nan for s in SEQUENCES]),
+        maglim=np.array(
+            [observation.sequences[s].maglim if s in observation.sequences else np.nan for s in SEQUENCES]
+        ),
     )
     eflag = grid.scatter(np.asarray(detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
 
-    matches = _match_catalogs(grid, mag, magerr, catalogs, observation, cfg)
+    matches = _match_catalogs(
+        grid, mag=mag, magerr=magerr, catalogs=catalogs, observation=observation, cfg=cfg
+    )
     catalog_evidence, dmag, margin = _combine_evidence(grid, matches, mag)
     xflag = crossmatch_flags(photometry, catalog_evidence)
     magvar, vflag = variability(photometry, cfg)
 
     ra, dec, origin = _reference_positions(grid, magerr)
     inside = in_mxt(ra, dec, mxt, cfg)
-    combined = _combined_table(grid, detections, ra, dec, origin, inside, eflag, xflag, magvar, vflag, photometry)
+    combined = _combined_table(
+        grid,
+        detections=detections,
+        position=(ra, dec, origin),
+        inside=inside,
+        flags=(eflag, xflag, magvar, vflag),
+        photometry=photometry,
+    )
     evidence = SourceEvidence(photometry, eflag, xflag, vflag, dmag, margin, inside)
-    candidates = _candidates_table(combined, evidence, ra, dec, mxt, cfg)
+    candidates = _candidates_table(combined, evidence=evidence, ra=ra, dec=dec, mxt=mxt, cfg=cfg)
     passing = candidates[candidates["SCORE"] >= cfg.best_score_threshold]
     return QpoVtResult(
         burst_id=burst_id or observation.burst_id or "unknown",
@@ -124,6 +135,7 @@ def build_qpo_vt(
 
 def _match_catalogs(
     grid: SourceGrid,
+    *,
     mag: NDArray,
     magerr: NDArray,
     catalogs: list[CatalogAnswer],
@@ -162,7 +174,11 @@ def _combine_evidence(
         consistent=grid.scatter(consistent, False, bool),
         can_be_new=grid.scatter(can_be_new, False, bool),
     )
-    return evidence, grid.scatter(dmag, np.nan), grid.scatter(np.where(np.isfinite(margin), margin, np.nan), np.nan)
+    return (
+        evidence,
+        grid.scatter(dmag, np.nan),
+        grid.scatter(np.where(np.isfinite(margin), margin, np.nan), np.nan),
+    )
 
 
 def _reference_positions(grid: SourceGrid, magerr: NDArray) -> tuple[NDArray, NDArray, NDArray]:
@@ -176,17 +192,16 @@ def _reference_positions(grid: SourceGrid, magerr: NDArray) -> tuple[NDArray, ND
 
 def _combined_table(
     grid: SourceGrid,
+    *,
     detections: Table,
-    ra: NDArray,
-    dec: NDArray,
-    origin: NDArray,
+    position: tuple[NDArray, NDArray, NDArray],
     inside: NDArray,
-    eflag: NDArray,
-    xflag: NDArray,
-    magvar: NDArray,
-    vflag: NDArray,
+    flags: tuple[NDArray, NDArray, NDArray, NDArray],
     photometry: Photometry,
 ) -> Table:
+    """COMBINED: the 80 FSC columns; position is (RA, DEC, RADEC_OG), flags (EFLAG, XFLAG, MAGVAR, VFLAG)."""
+    ra, dec, origin = position
+    eflag, xflag, magvar, vflag = flags
     per_seq = {
         "OBJID": grid.scatter(np.asarray(detections["OBJID"], dtype=np.int64), NULL_INT, np.int64),
         "RA": grid.scatter(grid.ra, np.nan),
@@ -211,11 +226,14 @@ def _combined_table(
     columns["NEW_SRC"] = join_names(xflag == XFLAG_NEW, SEQUENCES)
     columns["DMAG_CAT"] = join_names(xflag == XFLAG_DMAG, SEQUENCES)
     columns["MAG_VAR"] = join_names(vflag >= 3, PAIR_NAMES)
-    return Table([columns[spec.name] for spec in COMBINED_COLUMNS], names=[spec.name for spec in COMBINED_COLUMNS])
+    return Table(
+        [columns[spec.name] for spec in COMBINED_COLUMNS], names=[spec.name for spec in COMBINED_COLUMNS]
+    )
 
 
 def _candidates_table(
     combined: Table,
+    *,
     evidence: SourceEvidence,
     ra: NDArray,
     dec: NDArray,
@@ -225,12 +243,18 @@ def _candidates_table(
     selected = np.flatnonzero(is_candidate(evidence))
     score = afterglow_score(evidence, cfg.score_weights)
     mxt_distance = (
-        separation_arcsec(ra, dec, mxt.ra, mxt.dec) / mxt.r90_arcsec if mxt is not None else np.full(len(ra), np.nan)
+        separation_arcsec(ra, dec, mxt.ra, mxt.dec) / mxt.r90_arcsec
+        if mxt is not None
+        else np.full(len(ra), np.nan)
     )
-    brightest = np.min(np.where(evidence.photometry.detected, evidence.photometry.mag, np.inf), axis=1, initial=np.inf)
+    brightest = np.min(
+        np.where(evidence.photometry.detected, evidence.photometry.mag, np.inf), axis=1, initial=np.inf
+    )
     order = selected[rank_order(score[selected], mxt_distance[selected], brightest[selected])]
     b_minus_r, z_hint = colour_and_redshift(evidence.photometry, cfg)
-    eflag_max = np.max(np.where(evidence.photometry.detected, evidence.eflag, NULL_INT), axis=1, initial=NULL_INT)
+    eflag_max = np.max(
+        np.where(evidence.photometry.detected, evidence.eflag, NULL_INT), axis=1, initial=NULL_INT
+    )
     extra = {
         "RANK": np.arange(1, len(order) + 1, dtype=np.int64),
         "SCORE": score[order],
@@ -269,4 +293,6 @@ def _catalog_table(grid: SourceGrid, match: CatalogMatch, vt_id: NDArray) -> Tab
     columns: dict[str, NDArray] = {"VT_ID": np.asarray(vt_id)}
     for prefix, matrix in per_seq.items():
         columns.update({f"{prefix}_{seq}": matrix[:, k] for k, seq in enumerate(SEQUENCES)})
-    return Table([columns[spec.name] for spec in CATALOG_COLUMNS], names=[spec.name for spec in CATALOG_COLUMNS])
+    return Table(
+        [columns[spec.name] for spec in CATALOG_COLUMNS], names=[spec.name for spec in CATALOG_COLUMNS]
+    )

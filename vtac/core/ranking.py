@@ -35,7 +35,7 @@ _WELL_ABOVE_CATALOG_MAG = 1.5
 
 @dataclass(frozen=True)
 class SourceEvidence:
-    """Per-source inputs of the selection and the score (source × sequence, or per source)."""
+    """Per-source inputs of the selection and the score (source x sequence, or per source)."""
 
     photometry: Photometry
     eflag: NDArray[np.int64]
@@ -120,7 +120,9 @@ def _detection_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray
 
 def rank_order(score: NDArray, mxt_distance: NDArray, brightest_mag: NDArray) -> NDArray[np.int64]:
     """Indices by decreasing score; ties go to the source nearer the MXT centre, then the brighter."""
-    return np.lexsort((np.nan_to_num(brightest_mag, nan=99.0), np.nan_to_num(mxt_distance, nan=np.inf), -score))
+    return np.lexsort(
+        (np.nan_to_num(brightest_mag, nan=99.0), np.nan_to_num(mxt_distance, nan=np.inf), -score)
+    )
 
 
 def colour_and_redshift(
@@ -135,10 +137,14 @@ def colour_and_redshift(
     colour = mag_b - mag_r
     paired = np.isfinite(colour)
     b_minus_r = np.where(
-        paired.any(axis=1), np.nansum(np.where(paired, colour, 0.0), axis=1) / np.maximum(paired.sum(1), 1), np.nan
+        paired.any(axis=1),
+        np.nansum(np.where(paired, colour, 0.0), axis=1) / np.maximum(paired.sum(1), 1),
+        np.nan,
     )
     seen_r, seen_b = np.isfinite(mag_r).any(axis=1), np.isfinite(mag_b).any(axis=1)
-    deepest_b = np.max(np.where(photometry.available[N_SEQ_PER_BAND:], photometry.maglim[N_SEQ_PER_BAND:], -np.inf))
+    deepest_b = np.max(
+        np.where(photometry.available[N_SEQ_PER_BAND:], photometry.maglim[N_SEQ_PER_BAND:], -np.inf)
+    )
     faintest_r = np.nanmax(np.where(np.isfinite(mag_r), mag_r, -np.inf), axis=1)
     red_dropout = seen_r & ~seen_b & (deepest_b - faintest_r > cfg.high_z_colour)
     hint = np.select(

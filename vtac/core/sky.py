@@ -41,7 +41,9 @@ def arcsec_from_chord(chord: ArrayLike) -> NDArray[np.float64]:
     return 2.0 * np.arcsin(np.clip(np.asarray(chord, dtype=float) / 2.0, 0.0, 1.0)) * ARCSEC_PER_RAD
 
 
-def separation_arcsec(ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike, dec2: ArrayLike) -> NDArray[np.float64]:
+def separation_arcsec(
+    ra1: ArrayLike, dec1: ArrayLike, ra2: ArrayLike, dec2: ArrayLike
+) -> NDArray[np.float64]:
     """Great-circle separation in arcsec (Vincenty-stable through the chord)."""
     return arcsec_from_chord(np.linalg.norm(unit_vectors(ra1, dec1) - unit_vectors(ra2, dec2), axis=-1))
 
@@ -193,9 +195,14 @@ class SkyIndex:
         self, ra: NDArray, dec: NDArray, radius_arcsec: float
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         if self._sphere_tree is None:
-            self._sphere_tree = cKDTree(unit_vectors(self._ra, self._dec), balanced_tree=False, compact_nodes=False)
+            self._sphere_tree = cKDTree(
+                unit_vectors(self._ra, self._dec), balanced_tree=False, compact_nodes=False
+            )
         chord, found = self._sphere_tree.query(
-            unit_vectors(ra, dec), k=1, distance_upper_bound=float(chord_from_arcsec(radius_arcsec)), workers=-1
+            unit_vectors(ra, dec),
+            k=1,
+            distance_upper_bound=float(chord_from_arcsec(radius_arcsec)),
+            workers=-1,
         )
         hit = found < self.size
         return np.where(hit, found, -1).astype(np.int64), np.where(hit, arcsec_from_chord(chord), np.nan)

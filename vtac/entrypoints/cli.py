@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command; errors become a one-line message and an exit code, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     try:
         return int(args.run(args))
     except VtacError as error:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from vtac.core.model import QpoVtResult
-from vtac.core.schema import COMBINED_COLUMNS
+from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
 
 
 def add_parser(subparsers) -> None:
@@ -16,14 +16,25 @@ def add_parser(subparsers) -> None:
         description="Merge VT source lists, cross-match reference catalogues, rank afterglow candidates and "
         "write QPO_VT_<ID>.fits, QCANDI_VT_<ID>.fits and QPO_VT_<ID>.json.",
     )
-    parser.add_argument("--srclist", action="append", required=True, type=Path, metavar="FILE",
-                        help="QSRCLIST_VT file (FITS, ECSV, CSV or VOTable); repeat for each band or list")
+    parser.add_argument(
+        "--srclist",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="QSRCLIST_VT file (FITS, ECSV, CSV or VOTable); repeat for each band or list",
+    )
     mxt = parser.add_mutually_exclusive_group()
     mxt.add_argument("--mxt", type=Path, metavar="FILE", help="QPO_MXT FITS file")
     mxt.add_argument("--mxt-position", metavar="RA,DEC,R90_ARCSEC", help="X-ray position: deg, deg, arcsec")
-    parser.add_argument("--catalog", action="append", required=True, metavar="NAME=SOURCE",
-                        help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; "
-                        "SOURCE a local file with the VizieR column names; repeat for several")
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        required=True,
+        metavar="NAME=SOURCE",
+        help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; "
+        "SOURCE a local file with the VizieR column names; repeat for several",
+    )
     parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
     parser.set_defaults(run=run)
@@ -64,31 +75,37 @@ def format_report(result: QpoVtResult) -> str:
         lines.append("No X-ray position: candidates from the whole field")
     best = set(result.best["VT_ID"])
     lines.append(f"{len(result.candidates)} candidates, {len(best)} best (score >= threshold):")
-    header = f"{'rank':>4} {'VT_ID':>6} {'RA':>11} {'Dec':>11} {'score':>6} {'best':>4} {'mag R':>6} {'mag B':>6} " \
-             f"{'B-R':>5} {'z':>12}  flags"
+    header = (
+        f"{'rank':>4} {'VT_ID':>6} {'RA':>11} {'Dec':>11} {'score':>6} {'best':>4} {'mag R':>6} {'mag B':>6} "
+        f"{'B-R':>5} {'z':>12}  flags"
+    )
     lines.append(header)
     for row in result.candidates:
+        marker = "*" if row["VT_ID"] in best else ""
         lines.append(
-            f"{row['RANK']:>4} {row['VT_ID']:>6} {row['RA']:>11.6f} {row['DEC']:>+11.6f} {row['SCORE']:>6.3f} "
-            f"{'*' if row['VT_ID'] in best else '':>4} {_first(row, 'R'):>6} {_first(row, 'B'):>6} "
+            f"{row['RANK']:>4} {row['VT_ID']:>6} {row['RA']:>11.6f} {row['DEC']:>+11.6f} "
+            f"{row['SCORE']:>6.3f} {marker:>4} {_first(row, 'R'):>6} {_first(row, 'B'):>6} "
             f"{_fmt(row['B_MINUS_R']):>5} {row['Z_HINT']:>12}  {_flags(row)}"
         )
     return "\n".join(lines)
 
 
 def _first(row, band: str) -> str:
-    names = [spec.name for spec in COMBINED_COLUMNS if spec.name.startswith(f"MAGCAL_{band}")]
-    values = [row[name] for name in names if row[name] == row[name]]
-    return _fmt(values[0]) if values else "-"
+    """The first magnitude measured in a band, as text."""
+    values = [row[f"MAGCAL_{band}{nth}"] for nth in range(N_SEQ_PER_BAND)]
+    return _fmt(next((value for value in values if math.isfinite(value)), math.nan))
 
 
 def _fmt(value: float) -> str:
-    return "-" if value != value else f"{value:.2f}"
+    return f"{value:.2f}" if math.isfinite(value) else "-"
 
 
 def _flags(row) -> str:
-    parts = [f"{label}={row[column]}" for label, column in (("new", "NEW_SRC"), ("dmag", "DMAG_CAT"),
-                                                             ("var", "MAG_VAR")) if row[column]]
+    parts = [
+        f"{label}={row[column]}"
+        for label, column in (("new", "NEW_SRC"), ("dmag", "DMAG_CAT"), ("var", "MAG_VAR"))
+        if row[column]
+    ]
     if row["EFLAG_MAX"] > 0:
         parts.append(f"eflag={row['EFLAG_MAX']}")
     return " ".join(parts)
