@@ -49,8 +49,11 @@ COMBINED_COLUMNS: tuple[ColumnSpec, ...] = (
     *_per_seq("EFLAG", "K", "Enhanced VVPP flag in {seq} seq. >0 may be noise", tnull=NULL_INT),
     *_per_seq("XFLAG", "K", "Crossmatch flag in {seq} seq."),
     *_per_pair("VFLAG", "K", "Variability flag between {next} and {prev} seq."),
-    *(ColumnSpec(f"SEQFLAG{nth}", "K", f"Flag for seq. {nth}, see doc") for nth in range(4)),
-    ColumnSpec("NEW_SRC", "30A", "Seq. where the source is new (not in catalogs)"),
+    *(
+        ColumnSpec(f"SEQFLAG{nth}", "K", f"Flag for {ordinal} seq. see doc. for more info")
+        for nth, ordinal in enumerate(("1st", "2nd", "3rd", "4th"))
+    ),
+    ColumnSpec("NEW_SRC", "30A", "Seq. where source is new (not in catalogs)"),
     ColumnSpec("DMAG_CAT", "30A", "Seq. where source mag varied wrt catalogs"),
     ColumnSpec("MAG_VAR", "35A", "Seq. pairs between which the source varied"),
 )
@@ -71,12 +74,12 @@ CATALOG_COLUMNS: tuple[ColumnSpec, ...] = (
 
 #: Columns CANDIDATES and BEST_CANDIDATES add after the 80 COMBINED columns.
 CANDIDATE_EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("RANK", "K", "Rank among candidates, 1 = most likely afterglow"),
+    ColumnSpec("RANK", "K", "Candidate rank, 1 = most likely afterglow"),
     ColumnSpec("SCORE", "D", "Afterglow likelihood score in [0, 1]"),
     ColumnSpec("N_DET", "K", "Number of sequences with a detection"),
     ColumnSpec("EFLAG_MAX", "K", "Largest EFLAG over detections"),
     ColumnSpec("MXT_DIST", "D", "Distance to MXT centre in units of R90"),
     ColumnSpec("B_MINUS_R", "D", "Mean VT_B - VT_R colour over sequences"),
-    ColumnSpec("Z_HINT", "12A", "Redshift hint from colour: z<4, high-z, undetermined"),
+    ColumnSpec("Z_HINT", "12A", "Redshift hint: z<4, high-z, undetermined"),
     ColumnSpec("VERIFIED", "L", "At least one catalogue answered for this source"),
 )
