@@ -1,0 +1,147 @@
+"""JSON summary: content a Burst Advocate reads, nulls instead of NaN, and the published schema holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from test_products import make_result
+
+from vtac.adapters.summary import build_summary, write_summary
+from vtac.core.model import CatalogStatus
+
+SCHEMA_PATH = Path(__file__).parents[1] / "schemas" / "qpo_vt_summary.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _written(tmp_path: Path, result=None) -> dict:
+    path = write_summary(result or make_result(), tmp_path / "summary.json", version="0.1.0")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_written_summary_validates_against_the_schema(tmp_path, validator):
+    validator.validate(_written(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"with_mxt": False},
+        {"statuses": {}, "candidate_rows": (), "n_best": 0},
+        {"statuses": {"SDSS12": CatalogStatus.FAILED}, "sequences": ("B0",)},
+    ],
+    ids=["no-mxt", "nothing-found", "unverified-one-sequence"],
+)
+def test_degenerate_runs_validate_too(tmp_path, validator, kwargs):
+    validator.validate(_written(tmp_path, make_result(**kwargs)))
+
+
+def test_schema_rejects_what_the_writer_never_emits(validator):
+    summary = build_summary(make_result(), version="0.1.0")
+    bad_status = json.loads(json.dumps(summary))
+    bad_status["catalogs"][0]["status"] = "timeout"
+    bad_hint = json.loads(json.dumps(summary))
+    bad_hint["candidates"][0]["redshift_hint"] = "z~5"
+    extra_key = dict(summary, surprise=1)
+    for document in (bad_status, bad_hint, extra_key):
+        assert not validator.is_valid(document)
+
+
+def test_top_level_content(tmp_path):
+    summary = _written(tmp_path)
+    assert summary["burst_id"] == "sb25020504"
+    assert summary["version"] == "0.1.0"
+    assert summary["seq_used"] == ["B0", "R0", "B1", "R1"]
+    assert summary["mxt"] == {"ra": 212.6408, "dec": 29.6971, "r90_arcsec": 41.0}
+    assert summary["catalogs"] == [
+        {"name": "LSDR10", "status": "ok", "n_sources": 7, "message": "", "truncated": False},
+        {
+            "name": "SDSS12",
+            "status": "failed",
+            "n_sources": 0,
+            "message": "HTTP 503 from the service",
+            "truncated": False,
+        },
+        {
+            "name": "PS1DR1",
+            "status": "not_covered",
+            "n_sources": 0,
+            "message": "HTTP 503 from the service",
+            "truncated": False,
+        },
+    ]
+    assert (summary["verified"], summary["n_sources"], summary["n_rejected"]) == (True, 5, 3)
+    assert summary["best_candidates"] == [1, 2]
+    assert [c["rank"] for c in summary["candidates"]] == [1, 2, 3]
+
+
+def test_candidate_fields(tmp_path):
+    first, second, _ = _written(tmp_path)["candidates"]
+    assert (first["vt_id"], first["in_mxt"], second["in_mxt"]) == (1, True, False)
+    assert first["ra"] == pytest.approx(212.6401)
+    assert first["score"] == pytest.approx(0.9)
+    assert first["new_src"] == ["R0", "B0", "R1", "B1"]
+    assert first["mag_var"] == ["R0-R1", "B0-B1"]
+    assert second["dmag_cat"] == ["B0"] and second["new_src"] == [] and second["mag_var"] == []
+    assert first["magnitudes"]["R1"] == {"mag": pytest.approx(18.8), "err": pytest.approx(0.02)}
+    assert second["magnitudes"]["R1"] is None  # not detected in R1
+    assert list(first["magnitudes"]) == ["B0", "R0", "B1", "R1"]
+    assert (first["b_minus_r"], first["redshift_hint"], first["eflag_max"]) == (0.5, "z<4", 0)
+    assert (first["mxt_dist_r90"], first["verified"], first["n_det"]) == (0.4, True, 4)
+
+
+def test_nan_and_null_become_json_null(tmp_path):
+    result = make_result()
+    result.candidates["SCORE"][0] = np.inf
+    result.candidates["MAGERR_R0"][0] = np.nan
+    path = write_summary(result, tmp_path / "s.json", version="0.1.0")
+    text = path.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    first, _, third = json.loads(text)["candidates"]
+    assert first["score"] is None
+    assert first["magnitudes"]["R0"] == {"mag": pytest.approx(18.5), "err": None}
+    assert (third["b_minus_r"], third["eflag_max"], third["redshift_hint"]) == (None, None, "undetermined")
+
+
+def test_without_mxt_distances_and_membership_are_null(tmp_path):
+    summary = _written(tmp_path, make_result(with_mxt=False))
+    assert summary["mxt"] is None
+    assert {(c["in_mxt"], c["mxt_dist_r90"]) for c in summary["candidates"]} == {(None, None)}
+
+
+def test_candidates_are_sorted_best_first(tmp_path):
+    result = make_result()
+    result.candidates.reverse()
+    assert [c["rank"] for c in _written(tmp_path, result)["candidates"]] == [1, 2, 3]
+
+
+def test_empty_redshift_hint_is_null_and_unknown_one_is_refused():
+    result = make_result()
+    result.candidates["Z_HINT"][0] = ""
+    assert build_summary(result, version="1")["candidates"][0]["redshift_hint"] is None
+    result.candidates["Z_HINT"][0] = "z~5"
+    with pytest.raises(ValueError, match="VT_ID 1, column Z_HINT: unknown redshift hint 'z~5'"):
+        build_summary(result, version="1")
+
+
+def test_byte_strings_from_fits_are_read_as_text():
+    result = make_result()
+    result.candidates["NEW_SRC"] = result.candidates["NEW_SRC"].astype("S30")
+    assert build_summary(result, version="1")["candidates"][0]["new_src"] == ["R0", "B0", "R1", "B1"]
+
+
+def test_summary_is_written_atomically(tmp_path):
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+    write_summary(make_result(), target, version="0.1.0")
+    assert json.loads(target.read_text(encoding="utf-8"))["burst_id"] == "sb25020504"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]

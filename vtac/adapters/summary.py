@@ -1,0 +1,120 @@
+"""JSON summary of a VTAC run: what a Burst Advocate, a dashboard or a notice builder needs, without FITS.
+
+The layout is published as ``schemas/qpo_vt_summary.schema.json`` (JSON Schema 2020-12). Values that are
+unknown are ``null``, never NaN: the file is written with ``allow_nan=False`` so strict parsers accept it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vtac.adapters.products import sequences_in_header_order, write_atomically
+from vtac.core.model import NULL_INT, QpoVtResult
+
+if TYPE_CHECKING:
+    from astropy.table import Row
+
+SCHEMA_VERSION = "1.0"
+REDSHIFT_HINTS = ("z<4", "high-z", "undetermined", "no detection")
+
+
+def build_summary(result: QpoVtResult, *, version: str) -> dict[str, Any]:
+    """The summary as plain JSON types; candidates best first (by RANK)."""
+    seq_used = sequences_in_header_order(result.sequences)
+    has_mxt = result.mxt is not None
+    candidates = [
+        _candidate(row, seq_used, has_mxt)
+        for row in sorted(result.candidates, key=lambda candidate: int(candidate["RANK"]))
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "burst_id": result.burst_id,
+        "version": version,
+        "seq_used": seq_used,
+        "mxt": (
+            None
+            if result.mxt is None
+            else {
+                "ra": float(result.mxt.ra),
+                "dec": float(result.mxt.dec),
+                "r90_arcsec": float(result.mxt.r90_arcsec),
+            }
+        ),
+        "catalogs": [
+            {
+                "name": answer.name,
+                "status": answer.status.value,
+                "n_sources": answer.n_sources,
+                "message": answer.message,
+                "truncated": bool(answer.truncated),
+            }
+            for answer in result.catalogs
+        ],
+        "verified": result.verified,
+        "n_sources": len(result.combined),
+        "n_rejected": int(result.n_rejected),
+        "n_candidates": len(candidates),
+        "candidates": candidates,
+        "best_candidates": [int(vt_id) for vt_id in result.best["VT_ID"]],
+    }
+
+
+def write_summary(result: QpoVtResult, path: str | os.PathLike[str], *, version: str) -> Path:
+    """Write :func:`build_summary` as indented JSON, atomically (temporary file, then rename)."""
+    text = json.dumps(build_summary(result, version=version), allow_nan=False, indent=2) + "\n"
+    return write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def _candidate(row: Row, seq_used: list[str], has_mxt: bool) -> dict[str, Any]:
+    vt_id = int(row["VT_ID"])
+    return {
+        "rank": int(row["RANK"]),
+        "vt_id": vt_id,
+        "ra": _number(row["RA"]),
+        "dec": _number(row["DEC"]),
+        "score": _number(row["SCORE"]),
+        "in_mxt": {1: True, 0: False}.get(int(row["IN_MXT"])),
+        "n_det": int(row["N_DET"]),
+        "new_src": _split(row["NEW_SRC"]),
+        "dmag_cat": _split(row["DMAG_CAT"]),
+        "mag_var": _split(row["MAG_VAR"]),
+        "magnitudes": {seq: _magnitude(row, seq) for seq in seq_used},
+        "b_minus_r": _number(row["B_MINUS_R"]),
+        "redshift_hint": _redshift_hint(row["Z_HINT"], vt_id),
+        "eflag_max": None if int(row["EFLAG_MAX"]) == NULL_INT else int(row["EFLAG_MAX"]),
+        "mxt_dist_r90": _number(row["MXT_DIST"]) if has_mxt else None,
+        "verified": bool(row["VERIFIED"]),
+    }
+
+
+def _magnitude(row: Row, seq: str) -> dict[str, float | None] | None:
+    mag = _number(row[f"MAGCAL_{seq}"])
+    return None if mag is None else {"mag": mag, "err": _number(row[f"MAGERR_{seq}"])}
+
+
+def _redshift_hint(value: Any, vt_id: int) -> str | None:
+    hint = _text(value)
+    if not hint:
+        return None
+    if hint not in REDSHIFT_HINTS:
+        raise ValueError(f"candidate VT_ID {vt_id}, column Z_HINT: unknown redshift hint {hint!r}")
+    return hint
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for NaN and infinity (JSON has no NaN)."""
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str:
+    return (value.decode("ascii") if isinstance(value, bytes) else str(value)).strip()
+
+
+def _split(value: Any) -> list[str]:
+    """'R0,B0' -> ['R0', 'B0']; also 'R0-R1,B1-B2' -> ['R0-R1', 'B1-B2']; '' -> []."""
+    return [item.strip() for item in _text(value).split(",") if item.strip()]
