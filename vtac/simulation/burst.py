@@ -1,0 +1,900 @@
+"""Simulated VT observations of one burst: the QSRCLIST_VT lists and the QPO_MXT circle VTAC would receive.
+
+Generation is pure (sky table in, detection tables out) and driven by one seeded numpy Generator, so a seed
+reproduces a burst exactly. The model follows what is public about the VT and its VHF source lists:
+
+* each sequence is a stack of N x 50 s frames starting ``delay`` after T0; its limiting magnitude (5 sigma,
+  50 % completeness) is ``depth_300s + 1.25 log10(N / 6)`` (22.5 in 300 s, background-limited stacking);
+* sky-limited photometry: flux noise is constant, SNR = 5 at MAGLIM, MAGERR = 1.0857 / SNR (plus a
+  zero-point floor); detection follows a logistic completeness curve in the *measured* magnitude, so
+  near-limit detections are biased bright, as in real lists;
+* astrometric error per axis sigma = hypot(0.1", FWHM / (2.355 SNR)) with FWHM = 2";
+* sources closer than 1" (half the FWHM) are one detection with their summed flux (an afterglow on its host);
+* EFLAG > 0 on a few detections, more often near bright stars and frame edges; saturation (drop or flag 4)
+  brighter than 12; a few spurious single-sequence artefacts, all flagged;
+* galaxies fainter than the catalogue's depth are added (counts extrapolated as a power law), so that VT
+  detections near the limit without a catalogue counterpart occur, as on the real sky;
+* catalogue proper motions are applied from EPOCH to T0; pixel X/Y come from a tangent projection at
+  0.76"/px, east left, north up, reference pixel at the field centre.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table, vstack
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from vtac.core.model import BANDS, N_SEQ_PER_BAND, MxtPosition, SequenceInfo
+from vtac.errors import ConfigurationError, InputError
+
+FRAME_S = 50.0
+PIXEL_SCALE_ARCSEC = 0.76
+REFERENCE_FRAMES = 6
+MAS_PER_DEG = 3.6e6
+#: sigma of a 2-D Gaussian whose 90 % containment radius is 1: P(r < R90) = 1 - exp(-R90^2 / 2 sigma^2) = 0.9.
+R90_TO_SIGMA = 1.0 / math.sqrt(2.0 * math.log(10.0))
+SRCLIST_COLUMNS = ("OBJID", "X", "Y", "RA", "DEC", "MAGCAL", "MAGERR", "EFLAG", "ELLIPTY")
+AFTERGLOW = "afterglow"
+#: EFLAG values (SExtractor-like bits: 1 neighbours, 2 blended, 4 saturated, 8 truncated, 16 other).
+RANDOM_FLAGS = (1, 2, 3, 16)
+RANDOM_FLAG_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
+NEIGHBOUR_FLAGS = (1, 3)
+ARTEFACT_FLAGS = (2, 3, 16, 18, 24)
+SATURATED, TRUNCATED = 4, 8
+COUNTS_BIN = 0.25
+MIN_SOURCES_FOR_COUNTS = 200
+
+
+@dataclass(frozen=True)
+class SequencePlan:
+    """One sequence (in both bands at once: the two VT channels expose simultaneously)."""
+
+    delay_s: float
+    n_frames: int = REFERENCE_FRAMES
+
+    @property
+    def exposure_s(self) -> float:
+        """Total exposure of the stack."""
+        return self.n_frames * FRAME_S
+
+    @property
+    def mid_s(self) -> float:
+        """Mid-time after T0, the time a sequence's magnitude is quoted at (GCN usage)."""
+        return self.delay_s + self.exposure_s / 2.0
+
+
+DEFAULT_PLAN = (SequencePlan(180.0), SequencePlan(480.0), SequencePlan(1800.0), SequencePlan(5400.0))
+
+
+@dataclass(frozen=True)
+class AfterglowSpec:
+    """A power-law afterglow: VT_R = ``mag_r`` at ``t_ref_s`` after T0, fading as t^-alpha, B = R + colour."""
+
+    ra: float
+    dec: float
+    mag_r: float
+    t_ref_s: float = 600.0
+    b_minus_r: float = 0.5
+    alpha: float = 1.0
+
+    def mag_at(self, band: str, t_s: float) -> float:
+        """True magnitude in ``band`` at ``t_s`` after T0 (flux ~ t^-alpha)."""
+        mag_r = self.mag_r + 2.5 * self.alpha * math.log10(t_s / self.t_ref_s)
+        return mag_r + (self.b_minus_r if band == "B" else 0.0)
+
+
+@dataclass(frozen=True)
+class InjectedSource:
+    """An extra source for a test scenario, detected in every sequence where its magnitude is finite.
+
+    ``mag_r``/``mag_b`` hold one true magnitude per sequence index (NaN: absent), ``eflag_r``/``eflag_b``
+    the EFLAG of each detection. Catalogue sources within ``replaces_radius_arcsec`` are removed first,
+    so a flaring catalogued star can replace its quiescent self.
+    """
+
+    label: str
+    ra: float
+    dec: float
+    mag_r: tuple[float, ...]
+    mag_b: tuple[float, ...]
+    eflag_r: tuple[int, ...] = (0,) * N_SEQ_PER_BAND
+    eflag_b: tuple[int, ...] = (0,) * N_SEQ_PER_BAND
+    replaces_radius_arcsec: float = 0.0
+    extended: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("mag_r", "mag_b", "eflag_r", "eflag_b"):
+            if len(getattr(self, name)) != N_SEQ_PER_BAND:
+                raise ConfigurationError(
+                    f"injected source {self.label}: {name} needs {N_SEQ_PER_BAND} values"
+                )
+
+    def mags(self, band: str) -> tuple[float, ...]:
+        """True magnitudes in ``band`` ('R' or 'B'), one per sequence index."""
+        return self.mag_r if band == "R" else self.mag_b
+
+    def eflags(self, band: str) -> tuple[int, ...]:
+        """EFLAG of each detection in ``band``."""
+        return self.eflag_r if band == "R" else self.eflag_b
+
+
+@dataclass(frozen=True)
+class DetectorModel:  # pylint: disable=too-many-instance-attributes  # a record of parameters
+    """Instrument and source-extraction realism; every default is argued in the module docstring."""
+
+    depth_300s: float = 22.5
+    completeness_width_mag: float = 0.15
+    photometric_floor_mag: float = 0.01
+    fwhm_arcsec: float = 2.0
+    astrometric_floor_arcsec: float = 0.1
+    blend_radius_arcsec: float = 1.0
+    saturation_mag: float = 12.0
+    saturated_drop_fraction: float = 0.5
+    flag_fraction: float = 0.02
+    bright_star_mag: float = 15.0
+    bright_star_radius_arcsec: float = 15.0
+    near_bright_flag_fraction: float = 0.5
+    edge_px: float = 20.0
+    edge_flag_fraction: float = 0.7
+    artefacts_per_sequence: float = 3.0
+    faint_galaxies: bool = True
+    #: Fallback VT_R counts law dN/dm = 10^(log_counts_21 + slope (m - 21)) per deg^2 per mag and the
+    #: catalogue turnover, for skies too small to fit (fitted on the packaged SDSS field).
+    galaxy_log_counts_21: float = 3.84
+    galaxy_counts_slope: float = 0.34
+    galaxy_counts_turnover: float = 21.75
+
+    def maglim(self, n_frames: int) -> float:
+        """5-sigma limit of a stack of ``n_frames`` (background-limited: depth grows as 1.25 log10 N)."""
+        return self.depth_300s + 1.25 * math.log10(n_frames / REFERENCE_FRAMES)
+
+
+@dataclass(frozen=True)
+class BurstSpec:
+    """Everything that defines one simulated burst (the sky aside)."""
+
+    ra: float
+    dec: float
+    burst_id: str = "sb26050905"
+    t0: str = "2026-05-09T21:51:09"
+    half_width_arcmin: float = 13.0
+    plan: tuple[SequencePlan, ...] = DEFAULT_PLAN
+    afterglow: AfterglowSpec | None = None
+    mxt_r90_arcsec: float | None = None
+    injected: tuple[InjectedSource, ...] = ()
+    detector: DetectorModel = field(default_factory=DetectorModel)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.plan) <= N_SEQ_PER_BAND:
+            raise ConfigurationError(f"the sequence plan needs 1 to {N_SEQ_PER_BAND} sequences")
+        if any(step.n_frames < 1 or step.delay_s < 0 for step in self.plan):
+            raise ConfigurationError("every sequence needs at least one frame and a delay >= 0")
+        if self.mxt_r90_arcsec is not None and not self.mxt_r90_arcsec > 0:
+            raise ConfigurationError(f"MXT r90 must be > 0 arcsec, not {self.mxt_r90_arcsec}")
+        if not 0 < self.half_width_arcmin <= 60:
+            raise ConfigurationError(
+                f"field half-width must be in (0, 60] arcmin, not {self.half_width_arcmin}"
+            )
+        if self.afterglow is not None and self.afterglow.t_ref_s <= 0:
+            raise ConfigurationError("the afterglow reference time must be > 0 s after T0")
+        labels = [extra.label for extra in self.injected]
+        if len(set(labels)) != len(labels) or AFTERGLOW in labels:
+            raise ConfigurationError(
+                f"injected sources need distinct labels other than '{AFTERGLOW}': {labels}"
+            )
+        _parse_time(self.t0)
+
+    @property
+    def sequence_names(self) -> list[str]:
+        """Sequences the plan produces, in FSC order (R0.., then B0..)."""
+        return [f"{band}{nth}" for band in BANDS for nth in range(len(self.plan))]
+
+
+@dataclass
+class BurstTruth:
+    """What the simulation put in: the afterglow, its true magnitude per sequence, and who got which OBJID.
+
+    ``objids[label][seq]`` is the OBJID of the detection holding ``label`` ('afterglow' or an injected
+    source's label) in that sequence; a sequence is absent where it was not detected.
+    """
+
+    afterglow: AfterglowSpec | None
+    mags: dict[str, float]
+    mid_times_s: dict[str, float]
+    objids: dict[str, dict[str, int]]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (written next to the products)."""
+        glow = self.afterglow
+        return {
+            "afterglow": None
+            if glow is None
+            else {"ra": glow.ra, "dec": glow.dec, "alpha": glow.alpha, "b_minus_r": glow.b_minus_r},
+            "mags": self.mags,
+            "mid_times_s": self.mid_times_s,
+            "objids": self.objids,
+        }
+
+
+@dataclass
+class SimulatedBurst:
+    """Per-sequence detection tables (the QSRCLIST_VT columns), their metadata, the MXT circle, the truth."""
+
+    burst_id: str
+    tables: dict[str, Table]
+    sequences: dict[str, SequenceInfo]
+    mxt: MxtPosition | None
+    truth: BurstTruth
+
+    def band_tables(self, band: str) -> dict[str, Table]:
+        """The detection tables of one band ('R' or 'B'), by sequence."""
+        return {seq: table for seq, table in self.tables.items() if seq[0] == band}
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """One QSRCLIST_VT file per band, the QPO_MXT file (if any) and the truth as JSON; their paths."""
+        # Imported here: generation stays free of I/O modules. pylint: disable=import-outside-toplevel
+        from vtac.adapters.mxt import MxtRow, write_qpo_mxt
+        from vtac.adapters.srclist import write_srclist
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {}
+        for band in BANDS:
+            path = out / f"QSRCLIST_VT_{band}_{self.burst_id}.fits"
+            paths[f"srclist_{band}"] = write_srclist(
+                path, band, self.band_tables(band), self.sequences, burst_id=self.burst_id
+            )
+        if self.mxt is not None:
+            row = MxtRow(self.mxt.ra, self.mxt.dec, self.mxt.r90_arcsec)
+            paths["mxt"] = write_qpo_mxt(out / f"QPO_MXT_{self.burst_id}.fits", [[row]], self.burst_id)
+        paths["truth"] = out / f"TRUTH_{self.burst_id}.json"
+        paths["truth"].write_text(json.dumps(self.truth.as_dict(), indent=1), encoding="utf-8")
+        return paths
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scenario helpers: the extra sources the tests of VTAC need.
+
+
+def flaring_star(
+    ra: float,
+    dec: float,
+    mag_r: float,
+    mag_b: float,
+    *,
+    flare_index: int = 1,
+    amplitude: float = 1.5,
+    label: str = "flaring_star",
+) -> InjectedSource:
+    """A catalogued star (replaced within 1") that is ``amplitude`` mag brighter in one sequence index."""
+    boost = tuple(amplitude if nth == flare_index else 0.0 for nth in range(N_SEQ_PER_BAND))
+    return InjectedSource(
+        label,
+        ra,
+        dec,
+        tuple(mag_r - step for step in boost),
+        tuple(mag_b - step for step in boost),
+        replaces_radius_arcsec=1.0,
+    )
+
+
+def artefact(
+    ra: float, dec: float, *, seq: str = "R1", mag: float = 21.0, eflag: int = 16, label: str = "artefact"
+) -> InjectedSource:
+    """One flagged detection in a single sequence: what VTAC must not call an afterglow."""
+    nan = (math.nan,) * N_SEQ_PER_BAND
+    mags = tuple(mag if nth == int(seq[1]) else math.nan for nth in range(N_SEQ_PER_BAND))
+    flags = tuple(eflag if nth == int(seq[1]) else 0 for nth in range(N_SEQ_PER_BAND))
+    if seq[0] == "R":
+        return InjectedSource(label, ra, dec, mags, nan, eflag_r=flags)
+    return InjectedSource(label, ra, dec, nan, mags, eflag_b=flags)
+
+
+def high_proper_motion_star(
+    sky: Table,
+    ra: float,
+    dec: float,
+    mag_r: float,
+    mag_b: float,
+    *,
+    pm_mas_yr: tuple[float, float] = (3000.0, -2000.0),
+    epoch: float = 2000.0,
+) -> Table:
+    """``sky`` plus one star at (ra, dec) at ``epoch`` moving by (pmRA*, pmDEC) mas/yr (Barnard-like).
+
+    The catalogue position is where the star *was*: a reader that ignores proper motion finds no
+    counterpart at the VT position.
+    """
+    extra = Table(
+        {
+            "RA": [ra],
+            "DEC": [dec],
+            "MAG_R": [mag_r],
+            "MAG_B": [mag_b],
+            "PMRA": [pm_mas_yr[0]],
+            "PMDEC": [pm_mas_yr[1]],
+            "EPOCH": [epoch],
+        }
+    )
+    base = sky.copy()
+    for name in ("PMRA", "PMDEC"):
+        if name not in base.colnames:
+            base[name] = np.zeros(len(base))
+    if "EPOCH" not in base.colnames:
+        base["EPOCH"] = np.full(len(base), epoch)
+    for name in base.colnames:
+        if name not in extra.colnames:
+            extra[name] = np.zeros(1, dtype=base[name].dtype)
+    return vstack([base, extra[base.colnames]], metadata_conflicts="silent")
+
+
+def host_galaxy(
+    afterglow: AfterglowSpec,
+    mag_r: float = 22.8,
+    mag_b: float = 23.4,
+    *,
+    offset_arcsec: float = 0.4,
+    label: str = "host_galaxy",
+) -> InjectedSource:
+    """A faint constant galaxy ``offset_arcsec`` north of the afterglow: unresolved, their fluxes add."""
+    dec = afterglow.dec + offset_arcsec / 3600.0
+    return InjectedSource(
+        label,
+        afterglow.ra,
+        dec,
+        (mag_r,) * N_SEQ_PER_BAND,
+        (mag_b,) * N_SEQ_PER_BAND,
+        extended=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Geometry.
+
+
+@dataclass(frozen=True)
+class FieldGeometry:
+    """Gnomonic projection about the field centre, in arcsec; square field, east left, north up."""
+
+    ra0: float
+    dec0: float
+    half_width_arcsec: float
+    pixel_scale: float = PIXEL_SCALE_ARCSEC
+
+    def project(self, ra: NDArray, dec: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(xi, eta) in arcsec; points on the far hemisphere get NaN."""
+        ra_r, dec_r = np.radians(ra), np.radians(dec)
+        dec0 = math.radians(self.dec0)
+        d_ra = ra_r - math.radians(self.ra0)
+        cos_c = math.sin(dec0) * np.sin(dec_r) + math.cos(dec0) * np.cos(dec_r) * np.cos(d_ra)
+        cos_c = np.where(cos_c > 0, cos_c, np.nan)
+        xi = np.cos(dec_r) * np.sin(d_ra) / cos_c
+        eta = (math.cos(dec0) * np.sin(dec_r) - math.sin(dec0) * np.cos(dec_r) * np.cos(d_ra)) / cos_c
+        scale = 180.0 / math.pi * 3600.0
+        return xi * scale, eta * scale
+
+    def deproject(self, xi: NDArray, eta: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(ra, dec) in degrees of tangent-plane offsets in arcsec."""
+        scale = math.pi / 180.0 / 3600.0
+        x, y = np.asarray(xi) * scale, np.asarray(eta) * scale
+        dec0 = math.radians(self.dec0)
+        denom = math.cos(dec0) - y * math.sin(dec0)
+        ra = (self.ra0 + np.degrees(np.arctan2(x, denom))) % 360.0
+        dec = np.degrees(np.arctan2(math.sin(dec0) + y * math.cos(dec0), np.hypot(x, denom)))
+        return ra, dec
+
+    def inside(self, xi: NDArray, eta: NDArray) -> NDArray[np.bool_]:
+        """True inside the square field (NaN offsets are outside)."""
+        with np.errstate(invalid="ignore"):
+            return (np.abs(xi) <= self.half_width_arcsec) & (np.abs(eta) <= self.half_width_arcsec)
+
+    def near_edge(self, xi: NDArray, eta: NDArray, edge_px: float) -> NDArray[np.bool_]:
+        """True within ``edge_px`` pixels of the field's border."""
+        margin = self.half_width_arcsec - edge_px * self.pixel_scale
+        return (np.abs(xi) > margin) | (np.abs(eta) > margin)
+
+    @property
+    def reference_pixel(self) -> float:
+        """1-based FITS pixel of the centre of a frame just covering the field."""
+        return (math.ceil(2.0 * self.half_width_arcsec / self.pixel_scale) + 1) / 2.0
+
+    def pixels(self, xi: NDArray, eta: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """1-based FITS pixel X, Y (X grows westward, Y northward)."""
+        return self.reference_pixel - xi / self.pixel_scale, self.reference_pixel + eta / self.pixel_scale
+
+    @property
+    def area_deg2(self) -> float:
+        """Solid angle of the field (small-field approximation)."""
+        return (2.0 * self.half_width_arcsec / 3600.0) ** 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The true sources of the field.
+
+
+@dataclass
+class _Sources:
+    """True sources: tangent-plane positions, magnitudes per band and sequence index (NaN: no flux)."""
+
+    xi: NDArray[np.float64]
+    eta: NDArray[np.float64]
+    mags: dict[str, NDArray[np.float64]]
+    eflags: dict[str, NDArray[np.int64]]
+    extended: NDArray[np.bool_]
+    forced: NDArray[np.bool_]
+    labels: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def constant(cls, xi, eta, mag_r, mag_b, extended) -> _Sources:
+        """Sources whose magnitude does not change between sequences."""
+        n = len(xi)
+        tile = (1, N_SEQ_PER_BAND)
+        return cls(
+            np.asarray(xi, float),
+            np.asarray(eta, float),
+            {
+                "R": np.tile(np.asarray(mag_r, float)[:, None], tile),
+                "B": np.tile(np.asarray(mag_b, float)[:, None], tile),
+            },
+            {band: np.zeros((n, N_SEQ_PER_BAND), np.int64) for band in BANDS},
+            np.asarray(extended, bool),
+            np.zeros(n, bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.xi)
+
+    def extend(self, other: _Sources) -> None:
+        """Append ``other``'s sources (their labels follow them)."""
+        offset = len(self)
+        self.xi = np.concatenate([self.xi, other.xi])
+        self.eta = np.concatenate([self.eta, other.eta])
+        for band in BANDS:
+            self.mags[band] = np.concatenate([self.mags[band], other.mags[band]])
+            self.eflags[band] = np.concatenate([self.eflags[band], other.eflags[band]])
+        self.extended = np.concatenate([self.extended, other.extended])
+        self.forced = np.concatenate([self.forced, other.forced])
+        self.labels.update({label: index + offset for label, index in other.labels.items()})
+
+    def keep(self, mask: NDArray[np.bool_]) -> _Sources:
+        """The sources where ``mask`` is true (labels dropped: only unlabelled catalogue sources are cut)."""
+        return _Sources(
+            self.xi[mask],
+            self.eta[mask],
+            {band: values[mask] for band, values in self.mags.items()},
+            {band: values[mask] for band, values in self.eflags.items()},
+            self.extended[mask],
+            self.forced[mask],
+        )
+
+
+def _sky_column(sky: Table, name: str, default: float | None = None) -> NDArray[np.float64]:
+    if name not in sky.colnames:
+        if default is None:
+            raise InputError("the sky table lacks a required column", column=name)
+        return np.full(len(sky), default)
+    values: NDArray[np.float64] = np.ma.filled(np.ma.asarray(sky[name], dtype=float), np.nan)
+    return values if default is None else np.where(np.isfinite(values), values, default)
+
+
+def _sky_sources(sky: Table, geometry: FieldGeometry, epoch_year: float) -> _Sources:
+    """Catalogue sources inside the field, moved by their proper motion from EPOCH to the burst date."""
+    ra, dec = _sky_column(sky, "RA"), _sky_column(sky, "DEC")
+    mag_r, mag_b = _sky_column(sky, "MAG_R"), _sky_column(sky, "MAG_B")
+    if "PMRA" in sky.colnames or "PMDEC" in sky.colnames:
+        years = epoch_year - _sky_column(sky, "EPOCH", 2000.0)
+        new_dec = dec + _sky_column(sky, "PMDEC", 0.0) * years / MAS_PER_DEG
+        cos_dec = np.maximum(np.cos(np.radians(0.5 * (dec + new_dec))), 1e-6)
+        ra = (ra + _sky_column(sky, "PMRA", 0.0) * years / MAS_PER_DEG / cos_dec) % 360.0
+        dec = np.clip(new_dec, -90.0, 90.0)
+    extended = np.asarray(sky["EXTENDED"], bool) if "EXTENDED" in sky.colnames else np.zeros(len(sky), bool)
+    xi, eta = geometry.project(ra, dec)
+    keep = geometry.inside(xi, eta) & (np.isfinite(mag_r) | np.isfinite(mag_b))
+    return _Sources.constant(xi[keep], eta[keep], mag_r[keep], mag_b[keep], extended[keep])
+
+
+def _faint_galaxies(
+    sky: _Sources, geometry: FieldGeometry, mag_max: float, rng: np.random.Generator, detector: DetectorModel
+) -> _Sources:
+    """Galaxies the catalogue misses: its counts extrapolated as a power law past its turnover, minus what
+    it has, bin by bin (so a deep catalogue gets few or none)."""
+    mag_r = sky.mags["R"][:, 0]
+    mag_r = mag_r[np.isfinite(mag_r)]
+    log_counts, slope, turnover = _counts_law(mag_r, geometry.area_deg2, detector)
+    edges = np.arange(turnover - 0.5, mag_max + COUNTS_BIN, COUNTS_BIN)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    expected = 10.0 ** (log_counts + slope * (centres - 21.0)) * COUNTS_BIN * geometry.area_deg2
+    missing = rng.poisson(np.clip(expected - np.histogram(mag_r, bins=edges)[0], 0.0, None))
+    mags = np.repeat(edges[:-1], missing) + rng.uniform(0.0, COUNTS_BIN, int(missing.sum()))
+    half = geometry.half_width_arcsec
+    xi, eta = rng.uniform(-half, half, len(mags)), rng.uniform(-half, half, len(mags))
+    return _Sources.constant(
+        xi, eta, mags, mags + _galaxy_colours(sky, len(mags), rng), np.ones(len(mags), bool)
+    )
+
+
+def _counts_law(
+    mag_r: NDArray[np.float64], area_deg2: float, detector: DetectorModel
+) -> tuple[float, float, float]:
+    """(log10 dN/dm at VT_R = 21 per deg^2 per mag, slope, turnover magnitude) of the catalogue in the field.
+
+    Fitted on the 2 mag below the turnover, where the catalogue is complete; the detector's default law
+    (fitted once on the packaged SDSS field) serves when the field holds too few sources to fit.
+    """
+    default = (detector.galaxy_log_counts_21, detector.galaxy_counts_slope, detector.galaxy_counts_turnover)
+    if len(mag_r) < MIN_SOURCES_FOR_COUNTS:
+        return default
+    edges = np.arange(np.floor(mag_r.min()), np.ceil(mag_r.max()) + COUNTS_BIN, COUNTS_BIN)
+    counts = np.histogram(mag_r, bins=edges)[0]
+    turnover = float(edges[np.argmax(counts) + 1])
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    fit = (centres > turnover - 2.5) & (centres < turnover - 0.5) & (counts > 0)
+    if fit.sum() < 4 or counts[fit].sum() < MIN_SOURCES_FOR_COUNTS:
+        return default
+    slope, intercept = np.polyfit(centres[fit], np.log10(counts[fit] / COUNTS_BIN / area_deg2), 1)
+    slope = float(np.clip(slope, 0.2, 0.6))
+    return float(intercept + slope * 21.0), slope, turnover
+
+
+def _galaxy_colours(sky: _Sources, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+    """B - R colours resampled from the catalogue's faint sources (their colour distribution is real)."""
+    mag_r, mag_b = sky.mags["R"][:, 0], sky.mags["B"][:, 0]
+    faint = np.isfinite(mag_r) & np.isfinite(mag_b) & (mag_r > 20.5) & (mag_r < 22.5)
+    colours = (mag_b - mag_r)[faint]
+    if len(colours) < 20:
+        return rng.normal(0.7, 0.3, n)
+    return rng.choice(colours, n)
+
+
+def _injected_sources(spec: BurstSpec, geometry: FieldGeometry) -> _Sources:
+    """The afterglow and the injected sources, labelled so their detections can be found again."""
+    sources = _Sources.constant([], [], [], [], [])
+    for extra in spec.injected:
+        xi, eta = _projected(geometry, extra.ra, extra.dec, extra.label)
+        one = _Sources(
+            xi,
+            eta,
+            {band: np.array([extra.mags(band)], float) for band in BANDS},
+            {band: np.array([extra.eflags(band)], np.int64) for band in BANDS},
+            np.array([extra.extended]),
+            np.array([True]),
+            {extra.label: 0},
+        )
+        sources.extend(one)
+    glow = spec.afterglow
+    if glow is not None:
+        xi, eta = _projected(geometry, glow.ra, glow.dec, AFTERGLOW)
+        mags = {
+            band: np.array(
+                [
+                    [glow.mag_at(band, step.mid_s) for step in spec.plan]
+                    + [math.nan] * (N_SEQ_PER_BAND - len(spec.plan))
+                ]
+            )
+            for band in BANDS
+        }
+        zeros = {band: np.zeros((1, N_SEQ_PER_BAND), np.int64) for band in BANDS}
+        sources.extend(_Sources(xi, eta, mags, zeros, np.array([False]), np.array([False]), {AFTERGLOW: 0}))
+    return sources
+
+
+def _projected(geometry: FieldGeometry, ra: float, dec: float, label: str) -> tuple[NDArray, NDArray]:
+    xi, eta = geometry.project(np.array([ra]), np.array([dec]))
+    if not (np.isfinite(xi[0]) and np.isfinite(eta[0])):
+        raise ConfigurationError(f"{label} at ({ra}, {dec}) is on the far side of the sky from the field")
+    return xi, eta
+
+
+def _without_replaced(sky: _Sources, spec: BurstSpec, geometry: FieldGeometry) -> _Sources:
+    """Catalogue sources minus those an injected source replaces."""
+    keep = np.ones(len(sky), bool)
+    for extra in spec.injected:
+        if extra.replaces_radius_arcsec > 0:
+            xi, eta = geometry.project(np.array([extra.ra]), np.array([extra.dec]))
+            keep &= np.hypot(sky.xi - xi[0], sky.eta - eta[0]) > extra.replaces_radius_arcsec
+    return sky.keep(keep)
+
+
+def _blend_groups(sources: _Sources, radius_arcsec: float) -> NDArray[np.int64]:
+    """Group index of every source: sources linked by separations below ``radius_arcsec`` are one group."""
+    n = len(sources)
+    if n == 0:
+        return np.zeros(0, np.int64)
+    pairs = cKDTree(np.column_stack([sources.xi, sources.eta])).query_pairs(
+        radius_arcsec, output_type="ndarray"
+    )
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Observing one sequence.
+
+
+@dataclass
+class _Blends:
+    """The true sources merged into unresolved groups, for one band and sequence index."""
+
+    flux: NDArray[np.float64]
+    xi: NDArray[np.float64]
+    eta: NDArray[np.float64]
+    extended: NDArray[np.bool_]
+    forced: NDArray[np.bool_]
+    eflag: NDArray[np.int64]
+
+
+def _blends(sources: _Sources, groups: NDArray[np.int64], band: str, nth: int) -> _Blends:
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    mags = sources.mags[band][:, nth]
+    flux = np.where(np.isfinite(mags), 10.0 ** (-0.4 * np.nan_to_num(mags, nan=99.0)), 0.0)
+    total = np.bincount(groups, flux, n_groups).astype(np.float64)
+    safe = np.where(total > 0, total, 1.0)
+    eflag = np.zeros(n_groups, np.int64)
+    np.bitwise_or.at(eflag, groups, sources.eflags[band][:, nth])
+    return _Blends(
+        total,
+        np.bincount(groups, flux * sources.xi, n_groups) / safe,
+        np.bincount(groups, flux * sources.eta, n_groups) / safe,
+        np.bincount(groups, flux * sources.extended, n_groups) / safe > 0.5,
+        np.bincount(groups, sources.forced & np.isfinite(mags), n_groups) > 0,
+        eflag,
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every sequence of one burst shares."""
+
+    geometry: FieldGeometry
+    detector: DetectorModel
+    groups: NDArray[np.int64]
+    intrinsic_ellipticity: NDArray[np.float64]
+    saturated_dropped: dict[str, NDArray[np.bool_]]
+
+
+def _observe(
+    sources: _Sources, context: _Context, seq: str, maglim: float, rng: np.random.Generator
+) -> Table:
+    """Detections of one sequence: noisy photometry and astrometry, completeness, flags, artefacts."""
+    detector = context.detector
+    blends = _blends(sources, context.groups, seq[0], int(seq[1]))
+    noise = 10.0 ** (-0.4 * maglim) / 5.0
+    photometry = _measure(blends, noise, maglim, detector, rng)
+    detected = photometry.detected & ~(photometry.saturated & context.saturated_dropped[seq[0]])
+    index = np.flatnonzero(detected)
+    snr = photometry.flux[index] / noise
+    sigma = np.hypot(detector.astrometric_floor_arcsec, detector.fwhm_arcsec / (2.355 * snr))
+    xi = blends.xi[index] + rng.normal(0.0, sigma)
+    eta = blends.eta[index] + rng.normal(0.0, sigma)
+    inside = context.geometry.inside(xi, eta)
+    index, snr = index[inside], snr[inside]
+    table = Table(
+        {
+            "_GROUP": index,
+            "XI": xi[inside],
+            "ETA": eta[inside],
+            "MAGCAL": photometry.mag[index],
+            "MAGERR": np.hypot(1.0857 / snr, detector.photometric_floor_mag),
+            "EFLAG": blends.eflag[index] | np.where(photometry.saturated[index], SATURATED, 0),
+            "ELLIPTY": _ellipticity(context.intrinsic_ellipticity[index], snr, rng),
+        }
+    )
+    _add_random_flags(table, blends, context, rng)
+    return _with_artefacts(table, context, maglim, rng)
+
+
+@dataclass
+class _Photometry:
+    """Measured flux and magnitude of every group, whether it passed detection, whether it saturates."""
+
+    flux: NDArray[np.float64]
+    mag: NDArray[np.float64]
+    detected: NDArray[np.bool_]
+    saturated: NDArray[np.bool_]
+
+
+def _measure(
+    blends: _Blends, noise: float, maglim: float, detector: DetectorModel, rng: np.random.Generator
+) -> _Photometry:
+    """Sky-limited flux noise plus a zero-point floor; logistic completeness in the measured magnitude.
+
+    Injected sources are always detected (at their true flux if the noise made it negative).
+    """
+    measured = blends.flux + rng.normal(0.0, noise, len(blends.flux))
+    measured *= 10.0 ** (-0.4 * rng.normal(0.0, detector.photometric_floor_mag, len(measured)))
+    measured = np.where(blends.forced & (measured <= 0), blends.flux, measured)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = -2.5 * np.log10(measured)
+        completeness = 1.0 / (1.0 + np.exp((mag - maglim) / detector.completeness_width_mag))
+    lucky = rng.random(len(mag)) < completeness
+    detected = (blends.flux > 0) & (measured > 0) & (blends.forced | lucky)
+    saturated = (blends.flux > 10.0 ** (-0.4 * detector.saturation_mag)) & ~blends.forced
+    return _Photometry(measured, mag, detected, saturated)
+
+
+def _ellipticity(
+    intrinsic: NDArray[np.float64], snr: NDArray[np.float64], rng: np.random.Generator
+) -> NDArray:
+    """Measured ellipticity: the intrinsic shape plus a shape noise that grows as S/N falls."""
+    return np.clip(intrinsic + np.abs(rng.normal(0.0, 0.3 / np.maximum(snr, 1.0))), 0.0, 0.95)
+
+
+def _add_random_flags(table: Table, blends: _Blends, context: _Context, rng: np.random.Generator) -> None:
+    """EFLAG bits where extraction is hard: anywhere (rarely), near bright stars, at the frame edges."""
+    detector = context.detector
+    n = len(table)
+    eflag = np.asarray(table["EFLAG"])
+    random = rng.random(n) < detector.flag_fraction
+    eflag[random] |= rng.choice(RANDOM_FLAGS, int(random.sum()), p=RANDOM_FLAG_WEIGHTS)
+    bright = np.flatnonzero(blends.flux > 10.0 ** (-0.4 * detector.bright_star_mag))
+    if len(bright) and n:
+        tree = cKDTree(np.column_stack([blends.xi[bright], blends.eta[bright]]))
+        distance, which = tree.query(np.column_stack([table["XI"], table["ETA"]]), k=min(2, len(bright)))
+        distance, which = distance.reshape(n, -1), which.reshape(n, -1)
+        is_self = bright[np.minimum(which, len(bright) - 1)] == np.asarray(table["_GROUP"])[:, None]
+        near = np.any((distance < detector.bright_star_radius_arcsec) & ~is_self, axis=1)
+        near &= rng.random(n) < detector.near_bright_flag_fraction
+        eflag[near] |= rng.choice(NEIGHBOUR_FLAGS, int(near.sum()))
+    edge = context.geometry.near_edge(np.asarray(table["XI"]), np.asarray(table["ETA"]), detector.edge_px)
+    edge &= rng.random(n) < detector.edge_flag_fraction
+    eflag[edge] |= TRUNCATED
+    table["EFLAG"] = eflag
+
+
+def _with_artefacts(table: Table, context: _Context, maglim: float, rng: np.random.Generator) -> Table:
+    """Spurious single-sequence detections near the limit, always flagged (hot pixels, CR residuals)."""
+    n = int(rng.poisson(context.detector.artefacts_per_sequence))
+    if n == 0:
+        return table
+    half = context.geometry.half_width_arcsec
+    mag = maglim - rng.uniform(0.0, 2.0, n)
+    snr = 5.0 * 10.0 ** (-0.4 * (mag - maglim))
+    spurious = Table(
+        {
+            "_GROUP": np.full(n, -1),
+            "XI": rng.uniform(-half, half, n),
+            "ETA": rng.uniform(-half, half, n),
+            "MAGCAL": mag,
+            "MAGERR": np.hypot(1.0857 / snr, context.detector.photometric_floor_mag),
+            "EFLAG": rng.choice(ARTEFACT_FLAGS, n),
+            "ELLIPTY": rng.uniform(0.3, 0.9, n),
+        }
+    )
+    return vstack([table, spurious])
+
+
+def _finalise(table: Table, geometry: FieldGeometry, rng: np.random.Generator) -> Table:
+    """Shuffle the rows, number them 1..n (OBJID), add RA/DEC and pixel X/Y; keep _GROUP for the truth."""
+    table = table[rng.permutation(len(table))]
+    ra, dec = geometry.deproject(np.asarray(table["XI"]), np.asarray(table["ETA"]))
+    x, y = geometry.pixels(np.asarray(table["XI"]), np.asarray(table["ETA"]))
+    out = Table(
+        {
+            "OBJID": np.arange(1, len(table) + 1, dtype=np.int64),
+            "X": x,
+            "Y": y,
+            "RA": ra,
+            "DEC": dec,
+            "MAGCAL": np.asarray(table["MAGCAL"], float),
+            "MAGERR": np.asarray(table["MAGERR"], float),
+            "EFLAG": np.asarray(table["EFLAG"], np.int64),
+            "ELLIPTY": np.asarray(table["ELLIPTY"], float),
+        }
+    )
+    out["_GROUP"] = np.asarray(table["_GROUP"], np.int64)
+    out["RA"].unit = out["DEC"].unit = "deg"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The burst.
+
+
+def simulate_burst(sky: Table, spec: BurstSpec, rng: np.random.Generator) -> SimulatedBurst:
+    """Simulate the VT source lists and MXT position of one burst on ``sky``.
+
+    ``sky`` has RA, DEC (deg), MAG_R, MAG_B (predicted VT AB magnitudes, NaN where unknown) and optionally
+    PMRA, PMDEC (mas/yr, PMRA including cos dec), EPOCH (Julian year, default 2000) and EXTENDED (bool).
+    """
+    geometry = FieldGeometry(spec.ra, spec.dec, spec.half_width_arcmin * 60.0)
+    t0 = _parse_time(spec.t0)
+    sky_sources = _without_replaced(_sky_sources(sky, geometry, _julian_year(t0)), spec, geometry)
+    sources = _Sources.constant([], [], [], [], [])
+    sources.extend(sky_sources)
+    maglims = [spec.detector.maglim(step.n_frames) for step in spec.plan]
+    if spec.detector.faint_galaxies:
+        sources.extend(_faint_galaxies(sky_sources, geometry, max(maglims) + 1.0, rng, spec.detector))
+    sources.extend(_injected_sources(spec, geometry))
+    groups = _blend_groups(sources, spec.detector.blend_radius_arcsec)
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    context = _Context(
+        geometry,
+        spec.detector,
+        groups,
+        _intrinsic_ellipticity(sources, groups, n_groups, rng),
+        {band: rng.random(n_groups) < spec.detector.saturated_drop_fraction for band in BANDS},
+    )
+    tables: dict[str, Table] = {}
+    infos: dict[str, SequenceInfo] = {}
+    for seq in spec.sequence_names:
+        step, nth = spec.plan[int(seq[1])], int(seq[1])
+        detections = _observe(sources, context, seq, maglims[nth], rng)
+        tables[seq] = _finalise(detections, geometry, rng)
+        infos[seq] = SequenceInfo(
+            seq, round(maglims[nth], 3), _iso(t0 + timedelta(seconds=step.delay_s)), step.exposure_s
+        )
+    truth = _truth(spec, sources, groups, tables)
+    for table in tables.values():
+        del table["_GROUP"]
+    return SimulatedBurst(spec.burst_id, tables, infos, _mxt_position(spec, rng), truth)
+
+
+def _intrinsic_ellipticity(
+    sources: _Sources, groups: NDArray[np.int64], n_groups: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Point sources are round to a few per cent; galaxies are elongated (one shape per group)."""
+    extended = np.bincount(groups, sources.extended, n_groups) > 0
+    stars = np.abs(rng.normal(0.0, 0.03, n_groups))
+    return np.where(extended, rng.uniform(0.05, 0.45, n_groups), stars)
+
+
+def _truth(
+    spec: BurstSpec, sources: _Sources, groups: NDArray[np.int64], tables: dict[str, Table]
+) -> BurstTruth:
+    objids: dict[str, dict[str, int]] = {}
+    for label, index in sources.labels.items():
+        group = groups[index]
+        objids[label] = {
+            seq: int(table["OBJID"][np.argmax(table["_GROUP"] == group)])
+            for seq, table in tables.items()
+            if np.any(table["_GROUP"] == group)
+        }
+    mags: dict[str, float] = {}
+    if spec.afterglow is not None:
+        mags = {
+            seq: round(spec.afterglow.mag_at(seq[0], spec.plan[int(seq[1])].mid_s), 4)
+            for seq in spec.sequence_names
+        }
+    mid_times = {seq: spec.plan[int(seq[1])].mid_s for seq in spec.sequence_names}
+    return BurstTruth(spec.afterglow, mags, mid_times, objids)
+
+
+def _mxt_position(spec: BurstSpec, rng: np.random.Generator) -> MxtPosition | None:
+    """The X-ray circle: its centre drawn around the afterglow (or the field centre) with P(inside) = 0.9,
+    conditioned on containing it, as a consumer of a real R90 would assume."""
+    if spec.mxt_r90_arcsec is None:
+        return None
+    anchor = (spec.afterglow.ra, spec.afterglow.dec) if spec.afterglow is not None else (spec.ra, spec.dec)
+    sigma = spec.mxt_r90_arcsec * R90_TO_SIGMA
+    radius = sigma * math.sqrt(-2.0 * math.log(1.0 - rng.uniform(0.0, 0.9)))
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    around = FieldGeometry(anchor[0], anchor[1], spec.mxt_r90_arcsec)
+    ra, dec = around.deproject(np.array([radius * math.sin(angle)]), np.array([radius * math.cos(angle)]))
+    return MxtPosition(float(ra[0]), float(dec[0]), float(spec.mxt_r90_arcsec))
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"T0 '{text}' is not an ISO date-time (e.g. 2025-04-19T02:29:32)") from exc
+    return moment.replace(tzinfo=None)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _julian_year(moment: datetime) -> float:
+    """Julian epoch of a UTC date-time (TT - UTC, about a minute, is irrelevant to proper motions)."""
+    days = (moment - datetime(2000, 1, 1, 12)).total_seconds() / 86400.0
+    return 2000.0 + days / 365.25
