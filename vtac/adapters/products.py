@@ -248,7 +248,7 @@ def _catalog_hdu(answer: CatalogAnswer, table: Table | None) -> _Hdu:
         ("CATNAME", answer.name, "Reference catalogue"),
         ("CATSTAT", answer.status.value, "Query outcome: ok, failed or not_covered"),
     ]
-    if len(Card("CATMSG", message, "Message of the catalogue query").image) > _CARD:
+    if len(Card("CATMSG", message).image) > _CARD:
         keywords.append(("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used"))
     keywords += [
         ("CATMSG", message, "Message of the catalogue query"),

@@ -82,10 +82,11 @@ class ScienceConfig(BaseModel):
     variability_sigma: float = Field(3.0, gt=0)
     photometric_floor: float = Field(0.02, ge=0, description="VT zero-point stability (mag).")
     limit_margin: float = Field(
-        0.5,
+        1.0,
         ge=0,
-        description="A non-detection proves fading when the limit is deeper than the last magnitude by this "
-        "(or by variability_sigma errors): completeness is only ~50 % at the limit itself.",
+        description="A non-detection proves fading only when the limit is deeper than the last magnitude by "
+        "this (and by variability_sigma errors): near the limit completeness drops and thousands of field "
+        "sources would otherwise 'vanish' by chance.",
     )
     mxt_margin_arcsec: float = Field(1.0, ge=0, description="Added to R90 for IN_MXT (VT position error).")
     pchance_density_radius_arcmin: float = Field(
