@@ -11,10 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field
 #: Approximate 5-sigma depths of each catalogue in VT_R and VT_B (AB). A VT source fainter than
 #: ``depth - new_source_margin`` cannot be called new from that catalogue (it is "unknown").
 DEFAULT_DEPTHS: dict[str, tuple[float, float]] = {
-    "LSDR10": (23.4, 23.8),
-    "PS1DR1": (21.8, 22.0),
-    "SDSS12": (22.0, 22.2),
+    # DR10 5-sigma g 24.0, r 23.4, i 23.0, z 22.5; VT_R sits between r and z.
+    "LSDR10": (23.0, 23.8),
+    # PS1 mean single-epoch 5-sigma g 22.0, r 21.8, i 21.5, z 20.9.
+    "PS1DR1": (21.5, 22.0),
+    # SDSS 95 % completeness for point sources g 22.2, r 22.2, i 21.3; counts of the EGS field turn over at
+    # VT_R 21.75.
+    "SDSS12": (21.7, 22.2),
+    # Gaia G 20.7; VT_R of typical stars is ~0.4 mag brighter than G.
     "GAIADR3": (20.3, 20.7),
+    # Photographic plates, V ~ 21 nominal, ~20 in practice.
     "USNOB1": (19.5, 20.0),
 }
 
@@ -37,7 +43,8 @@ class ScoreWeights(BaseModel):
     brighter_per_extra_sequence: float = 0.5
     extra_sequence_cap: float = 1.5
     fainter_than_catalog: float = 0.5
-    faded: float = 2.0
+    faded: float = 1.5
+    faded_in_both_bands: float = 1.0
     brightened_between_sequences: float = 0.5
     both_bands: float = 1.0
     per_extra_detection: float = 0.5
@@ -75,11 +82,15 @@ class ScienceConfig(BaseModel):
     dmag_threshold: float = Field(
         0.75, gt=0, description="|VT - catalogue| above max(this, dmag_sigma * sigma) sets DMAG_CAT."
     )
-    dmag_sigma: float = Field(3.0, gt=0)
+    dmag_sigma: float = Field(4.0, gt=0, description="As variability_sigma: many sources x 8 sequences.")
     variability_threshold: float = Field(
         0.3, gt=0, description="|delta mag| between consecutive sequences above max(this, n sigma) varies."
     )
-    variability_sigma: float = Field(3.0, gt=0)
+    variability_sigma: float = Field(
+        4.0,
+        gt=0,
+        description="Each field has hundreds of sources x 6 pairs: 3 sigma would flag several by chance.",
+    )
     photometric_floor: float = Field(0.02, ge=0, description="VT zero-point stability (mag).")
     limit_margin: float = Field(
         1.0,

@@ -31,7 +31,6 @@ CATALOG_POSITION_ERROR_ARCSEC = {
 COVERAGE_RADIUS_ARCSEC = 120.0
 MAS_PER_DEG = 3.6e6
 _MIN_ROWS_FOR_DEPTH = 100
-_DEPTH_PERCENTILE = 95.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,9 @@ class Detections:
     dec: NDArray[np.float64]
     mag: NDArray[np.float64]
     magerr: NDArray[np.float64]
+    #: Best position of the VT source each detection belongs to (see :func:`match_catalog`).
+    source_ra: NDArray[np.float64]
+    source_dec: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -129,16 +131,20 @@ def match_radius_arcsec(magerr: NDArray[np.float64], catalog: str, cfg: ScienceC
     return np.clip(cfg.match_sigma * sigma, cfg.match_radius_min_arcsec, cfg.match_radius_max_arcsec)
 
 
-def empirical_depth(mags: NDArray[np.float64]) -> float:
-    """Magnitude the catalogue reaches in this field (95th percentile of its sources); inf if too few.
+def empirical_depth(mags: NDArray[np.float64], bin_width: float = 0.25) -> float:
+    """Magnitude where the catalogue's counts in the field turn over; inf with too few sources to tell.
 
-    A catalogue holds few sources fainter than it can see, so this catches catalogues cut or shallower than
-    their configured depth (a bright-star extract, a truncated answer); it never deepens the configured one.
+    Counts rise towards faint magnitudes until the survey loses sources: the upper edge of the fullest bin
+    (the faintest, on a tie) marks where it stops being complete. This catches catalogues shallower than
+    their configured depth here (a bright-star extract, a cut answer); it never deepens the configured one.
     """
     finite = mags[np.isfinite(mags)]
     if len(finite) < _MIN_ROWS_FOR_DEPTH:
         return np.inf
-    return float(np.percentile(finite, _DEPTH_PERCENTILE))
+    edges = np.arange(np.floor(finite.min()), finite.max() + bin_width, bin_width)
+    counts, edges = np.histogram(finite, bins=edges)
+    fullest = len(counts) - 1 - int(np.argmax(counts[::-1]))
+    return float(edges[fullest + 1])
 
 
 def match_catalog(
@@ -154,9 +160,13 @@ def match_catalog(
     prediction = predict_vt(answer.name, answer.table)
     radius = match_radius_arcsec(detections.magerr, answer.name, cfg)
     sky_index = SkyIndex(ra_cat, dec_cat)
-    index, separation = sky_index.nearest(detections.ra, detections.dec, float(radius.max()))
-    index[separation > radius] = -1
-    separation[index < 0] = np.nan
+    index, separation = _nearest_within(sky_index, detections.ra, detections.dec, radius)
+    # A faint detection's own position is noisy: where it finds nothing, its source's best position (from
+    # its most precise detection) gets a second chance, so a source is not "new" in one sequence only.
+    retry = index < 0
+    index[retry], separation[retry] = _nearest_within(
+        sky_index, detections.source_ra[retry], detections.source_dec[retry], radius[retry]
+    )
     hit = index >= 0
     is_r = detections.band == "R"
 
@@ -190,6 +200,18 @@ def match_catalog(
         depth_r=depth_r,
         depth_b=depth_b,
     )
+
+
+def _nearest_within(
+    sky_index: SkyIndex, ra: NDArray, dec: NDArray, radius: NDArray
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Nearest catalogue source within each position's own radius (-1 and NaN where none)."""
+    if len(ra) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    index, separation = sky_index.nearest(ra, dec, float(radius.max()))
+    outside = ~(separation <= radius)
+    index[outside], separation[outside] = -1, np.nan
+    return index, separation
 
 
 def _take(which: NDArray, index: NDArray[np.int64], first: NDArray, second: NDArray) -> NDArray[np.float64]:

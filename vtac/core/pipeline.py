@@ -99,14 +99,21 @@ def build_qpo_vt(
     )
     eflag = grid.scatter(np.asarray(detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
 
-    matches = _match_catalogs(
-        grid, mag=mag, magerr=magerr, catalogs=catalogs, observation=observation, cfg=cfg
+    ra, dec, origin = _reference_positions(grid, magerr)
+    detections_to_match = Detections(
+        band=grid.band,
+        ra=grid.ra,
+        dec=grid.dec,
+        mag=mag,
+        magerr=magerr,
+        source_ra=ra[grid.source] if len(ra) else ra,
+        source_dec=dec[grid.source] if len(dec) else dec,
     )
+    matches = _match_catalogs(detections_to_match, catalogs=catalogs, observation=observation, cfg=cfg)
     catalog_evidence, dmag, margin = _combine_evidence(grid, matches, mag)
     xflag = crossmatch_flags(photometry, catalog_evidence)
     magvar, vflag = variability(photometry, cfg)
 
-    ra, dec, origin = _reference_positions(grid, magerr)
     inside = in_mxt(ra, dec, mxt, cfg)
     combined = _combined_table(
         grid,
@@ -134,19 +141,12 @@ def build_qpo_vt(
 
 
 def _match_catalogs(
-    grid: SourceGrid,
-    *,
-    mag: NDArray,
-    magerr: NDArray,
-    catalogs: list[CatalogAnswer],
-    observation: VTObservation,
-    cfg: ScienceConfig,
+    detections: Detections, *, catalogs: list[CatalogAnswer], observation: VTObservation, cfg: ScienceConfig
 ) -> list[CatalogMatch]:
     usable = [answer for answer in catalogs if answer.usable]
-    if not usable or grid.n_sources == 0:
+    if not usable or len(detections.ra) == 0:
         return []
-    detections = Detections(band=grid.band, ra=grid.ra, dec=grid.dec, mag=mag, magerr=magerr)
-    field = field_of(grid.ra, grid.dec, cfg.pchance_density_radius_arcmin * 60.0)
+    field = field_of(detections.ra, detections.dec, cfg.pchance_density_radius_arcmin * 60.0)
     epoch = julian_epoch(observation)
     return [match_catalog(answer, detections, field, epoch, cfg) for answer in usable]
 

@@ -97,9 +97,16 @@ def _catalog_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[n
 
 
 def _variability_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
-    faded = (evidence.vflag == VFLAG_FADED).any(axis=1)
+    faded_pairs = evidence.vflag == VFLAG_FADED
+    half = faded_pairs.shape[1] // 2  # pairs are R1..R3 then B1..B3
+    faded_r, faded_b = faded_pairs[:, :half].any(axis=1), faded_pairs[:, half:].any(axis=1)
+    faded = faded_r | faded_b
     brightened = (evidence.vflag == VFLAG_BRIGHTENED).any(axis=1)
-    return weights.faded * faded + weights.brightened_between_sequences * (brightened & ~faded)
+    return (
+        weights.faded * faded
+        + weights.faded_in_both_bands * (faded_r & faded_b)
+        + weights.brightened_between_sequences * (brightened & ~faded)
+    )
 
 
 def _detection_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
