@@ -270,7 +270,8 @@ def summary(results: dict) -> str:
         "|---|---:|---:|",
         f"| wall time incl. interpreter start | {one['wall_s']} s | <= {TARGETS['oneoff_wall_s']} s |",
         f"| interpreter + imports alone | {one['interpreter_and_imports_s']} s | |",
-        f"| processing (read, compute, write) | {one['processing_s']} s | <= {TARGETS['oneoff_processing_s']} s |",
+        f"| processing (read, compute, write) | {one['processing_s']} s "
+        f"| <= {TARGETS['oneoff_processing_s']} s |",
         f"| peak RSS | {one['peak_rss_mb']} MB | <= {TARGETS['oneoff_rss_mb']} MB |",
         "",
         "Targets met: " + ("yes" if results["targets_met"] else "NO: " + ", ".join(results["failures"])),

@@ -78,7 +78,7 @@ def test_real_gcn_afterglows_are_ranked_first_and_best(tmp_path, sky, case_name)
     out = tmp_path / "out"
     assert fitsverify(out / "QPO_VT_sb26050905.fits")[:2] == (0, 0)
     warnings, errors, report = fitsverify(out / "QCANDI_VT_sb26050905.fits")
-    # the one warning per light curve is the FSC column name DATE-OBS ('-' is only discouraged), see the README
+    # the one warning per light curve: the FSC column name DATE-OBS ('-' is only discouraged); see README
     assert errors == 0 and warnings == report.count("Name \"DATE-OBS\" contains character '-'") == 1
 
 
@@ -151,7 +151,7 @@ def test_a_flagged_artefact_is_not_a_best_candidate(tmp_path, sky):
     assert flagged == []
 
 
-def gaia_file(path, ra, dec, g, bp, rp, pm=(0.0, 0.0), epoch=2016.0):
+def gaia_file(path, ra, dec, *, g, bp, rp, pm=(0.0, 0.0), epoch=2016.0):
     Table(
         {
             "Source": [4242424242],
@@ -195,7 +195,9 @@ def test_a_high_proper_motion_star_is_matched_not_new(tmp_path, sky):
         epoch=2016.0,
     )
     spec = afterglow_spec(ra, dec)
-    catalog = gaia_file(tmp_path / "gaia.fits", star_ra, star_dec, 17.0, 17.4, 16.4, pm=(3000.0, -2000.0))
+    catalog = gaia_file(
+        tmp_path / "gaia.fits", star_ra, star_dec, g=17.0, bp=17.4, rp=16.4, pm=(3000.0, -2000.0)
+    )
     summary, burst = run_burst(
         tmp_path, moving_sky, spec, seed=13, catalogs=[f"SDSS12={SDSS_FILE}", f"GAIADR3={catalog}"]
     )

@@ -23,7 +23,7 @@ RA0, DEC0 = 150.0, 2.0
 ARCSEC = 1 / 3600
 
 
-def sdss_catalog(ra, dec, r_mag, colour=0.4, pmra=None, pmdec=None, epoch=None):
+def sdss_catalog(ra, dec, r_mag, *, colour=0.4, pmra=None, pmdec=None, epoch=None):
     """An SDSS12-like answer with flat-ish colours; optional proper motions."""
     r_mag = np.asarray(r_mag, dtype=float)
     table = Table({"ID": np.arange(len(r_mag)), "RA": np.asarray(ra, float), "DEC": np.asarray(dec, float)})

@@ -13,7 +13,7 @@ FADING = [18.0, 18.5, 19.0, 19.5, 18.5, 19.0, 19.5, 20.0]
 
 
 def evidence(
-    mags, xflag, vflag=(0,) * 6, eflag=0, dmag=NAN, margin=2.0, in_mxt=1, maglim=22.5, available=None
+    mags, xflag, *, vflag=(0,) * 6, eflag=0, dmag=NAN, margin=2.0, in_mxt=1, maglim=22.5, available=None
 ):
     mag = np.array([mags], dtype=float)
     detected = np.isfinite(mag)

@@ -40,7 +40,7 @@ def test_nearest_agrees_with_brute_force_everywhere(ra0, dec0, half_width, radiu
 
 def test_queries_far_from_the_indexed_field_are_answered_exactly():
     index = SkyIndex([100.0, 100.0001], [10.0, 10.0])
-    found, sep = index.nearest([100.0, 100.0], [10.0 + 0.5 / 3600, 60.0], 1.0)
+    found, _ = index.nearest([100.0, 100.0], [10.0 + 0.5 / 3600, 60.0], 1.0)
     assert found.tolist() == [0, -1]
     found_far, _ = index.nearest([100.0], [60.0], 1.0)  # only far queries: the exact 3-D path
     assert found_far.tolist() == [-1]

@@ -32,6 +32,7 @@ class CatalogSource:
 
     @classmethod
     def parse(cls, text: str) -> CatalogSource:
+        """``NAME=SOURCE`` with NAME one of the known catalogues."""
         name, sep, source = text.partition("=")
         name = name.strip().upper()
         if not sep or not source:

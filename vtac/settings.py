@@ -15,5 +15,5 @@ class VtacSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VTAC_", env_nested_delimiter="__", extra="ignore")
 
-    science: ScienceConfig = Field(default_factory=ScienceConfig)
+    science: ScienceConfig = ScienceConfig()
     output_dir: Path = Field(Path("."), description="Where products are written when --out is not given.")

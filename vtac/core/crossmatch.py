@@ -57,6 +57,7 @@ class Field:
 
     @property
     def area_arcsec2(self) -> float:
+        """Solid angle of the cap."""
         radius_rad = self.radius_arcsec / ARCSEC_PER_RAD
         return float(2.0 * np.pi * (1.0 - np.cos(radius_rad)) * ARCSEC_PER_RAD**2)
 
@@ -76,11 +77,12 @@ class CatalogMatch:
     pchance: NDArray[np.float64]
     covered: NDArray[np.bool_]
     deep_enough: NDArray[np.bool_]
-    depth_r: float
-    depth_b: float
+    #: Depth of the catalogue in VT_R and VT_B (AB) used for the "new" guard.
+    depth: tuple[float, float]
 
     @property
     def matched(self) -> NDArray[np.bool_]:
+        """Detections with a counterpart."""
         return self.index >= 0
 
 
@@ -115,7 +117,7 @@ def propagate_proper_motion(answer: CatalogAnswer, epoch_year: float | None) -> 
 def _column(table, name: str, default: float) -> NDArray[np.float64]:
     if name not in table.colnames:
         return np.full(len(table), default)
-    values = np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan)
+    values: NDArray[np.float64] = np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan)
     return np.where(np.isfinite(values), values, default)
 
 
@@ -155,51 +157,56 @@ def match_catalog(
     cfg: ScienceConfig,
 ) -> CatalogMatch:
     """Match every detection with the catalogue and grade the evidence it gives."""
-    ra_cat, dec_cat = propagate_proper_motion(answer, epoch_year)
     assert answer.table is not None
+    ra_cat, dec_cat = propagate_proper_motion(answer, epoch_year)
     prediction = predict_vt(answer.name, answer.table)
-    radius = match_radius_arcsec(detections.magerr, answer.name, cfg)
     sky_index = SkyIndex(ra_cat, dec_cat)
-    index, separation = _nearest_within(sky_index, detections.ra, detections.dec, radius)
-    # A faint detection's own position is noisy: where it finds nothing, its source's best position (from
-    # its most precise detection) gets a second chance, so a source is not "new" in one sequence only.
-    retry = index < 0
-    index[retry], separation[retry] = _nearest_within(
-        sky_index, detections.source_ra[retry], detections.source_dec[retry], radius[retry]
+    index, separation = _counterparts(
+        sky_index, detections, match_radius_arcsec(detections.magerr, answer.name, cfg)
     )
     hit = index >= 0
-    is_r = detections.band == "R"
-
-    cat_mag = _take(np.where(is_r, 0, 1), index, prediction.mag_r, prediction.mag_b)
-    cat_err = _take(np.where(is_r, 0, 1), index, prediction.err_r, prediction.err_b)
+    band = np.where(detections.band == "R", 0, 1)
+    cat_mag = _take(band, index, prediction.mag_r, prediction.mag_b)
+    cat_err = _take(band, index, prediction.err_r, prediction.err_b)
     dmag = detections.mag - cat_mag
     sigma = np.sqrt(detections.magerr**2 + np.nan_to_num(cat_err, nan=0.3) ** 2 + cfg.photometric_floor**2)
-    significant = np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma)
 
     in_field = _in_field(ra_cat, dec_cat, field)
-    depth_r, depth_b = _depths(answer.name, prediction, in_field, cfg)
-    deep = detections.mag < np.where(is_r, depth_r, depth_b) - cfg.new_source_margin
-    covered = hit | _has_neighbour(sky_index, detections, ~hit)
+    depth = _depths(answer.name, prediction, in_field, cfg)
     density = _cumulative_density(
-        np.where(is_r, 0, 1), cat_mag=cat_mag, prediction=prediction, in_field=in_field, field=field
+        band, cat_mag=cat_mag, prediction=prediction, in_field=in_field, field=field
     )
-    pchance = np.where(hit, -np.expm1(-np.pi * separation**2 * density), np.nan)
-
+    safe = np.maximum(index, 0)
     return CatalogMatch(
         name=answer.name,
         index=index,
         separation=separation,
-        ra=np.where(hit, ra_cat[np.maximum(index, 0)], np.nan),
-        dec=np.where(hit, dec_cat[np.maximum(index, 0)], np.nan),
+        ra=np.where(hit, ra_cat[safe], np.nan),
+        dec=np.where(hit, dec_cat[safe], np.nan),
         prediction=prediction,
         dmag=dmag,
-        dmag_significant=hit & significant,
-        pchance=pchance,
-        covered=covered,
-        deep_enough=deep,
-        depth_r=depth_r,
-        depth_b=depth_b,
+        dmag_significant=hit & (np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma)),
+        pchance=np.where(hit, -np.expm1(-np.pi * separation**2 * density), np.nan),
+        covered=hit | _has_neighbour(sky_index, detections, ~hit),
+        deep_enough=detections.mag < np.where(band == 0, depth[0], depth[1]) - cfg.new_source_margin,
+        depth=depth,
     )
+
+
+def _counterparts(
+    sky_index: SkyIndex, detections: Detections, radius: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Nearest catalogue source of each detection within its radius (-1 and NaN where none).
+
+    A faint detection's own position is noisy: where it finds nothing, its source's best position (from its
+    most precise detection) gets a second chance, so a source is not "new" in one sequence only.
+    """
+    index, separation = _nearest_within(sky_index, detections.ra, detections.dec, radius)
+    retry = index < 0
+    index[retry], separation[retry] = _nearest_within(
+        sky_index, detections.source_ra[retry], detections.source_dec[retry], radius[retry]
+    )
+    return index, separation
 
 
 def _nearest_within(

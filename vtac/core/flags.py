@@ -43,6 +43,7 @@ class Photometry:
 
     @property
     def detected(self) -> NDArray[np.bool_]:
+        """Source x sequence: detected there."""
         return np.isfinite(self.mag)
 
 

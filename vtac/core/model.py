@@ -52,10 +52,12 @@ class SequenceInfo:
 
     @property
     def band(self) -> str:
+        """'R' or 'B'."""
         return sequence_band(self.name)
 
     @property
     def nth(self) -> int:
+        """0-based index of the sequence in its band."""
         return sequence_index(self.name)
 
 
@@ -114,10 +116,12 @@ class CatalogAnswer:
 
     @property
     def n_sources(self) -> int:
+        """Rows the catalogue returned."""
         return 0 if self.table is None else len(self.table)
 
     @property
     def usable(self) -> bool:
+        """Whether the answer is evidence (status OK with a table)."""
         return self.status is CatalogStatus.OK and self.table is not None
 
 
@@ -145,6 +149,7 @@ class QpoVtResult:
 
     @property
     def sequences_used(self) -> list[str]:
+        """Sequences present, in FSC order."""
         return [seq for seq in SEQUENCES if seq in self.sequences]
 
     @property

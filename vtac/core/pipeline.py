@@ -59,6 +59,30 @@ class SourceGrid:
         self.column = np.array([SEQUENCES.index(name) for name in names], dtype=np.int64)[inverse]
         self.band = np.array([sequence_band(name) for name in SEQUENCES])[self.column]
         self.n_sources = int(self.source.max()) + 1 if len(self.source) else 0
+        self.mag = np.asarray(detections["MAGCAL"], dtype=float)
+        self.magerr = np.asarray(detections["MAGERR"], dtype=float)
+
+    def photometry(self, observation: VTObservation) -> Photometry:
+        """Magnitudes on the grid, with which sequences exist and their limits."""
+        sequences = observation.sequences
+        return Photometry(
+            mag=self.scatter(self.mag, np.nan),
+            magerr=self.scatter(self.magerr, np.nan),
+            available=np.array([seq in sequences for seq in SEQUENCES]),
+            maglim=np.array([sequences[seq].maglim if seq in sequences else np.nan for seq in SEQUENCES]),
+        )
+
+    def to_match(self, source_ra: NDArray, source_dec: NDArray) -> Detections:
+        """The detections as the cross-match takes them, with their source's best position."""
+        return Detections(
+            band=self.band,
+            ra=self.ra,
+            dec=self.dec,
+            mag=self.mag,
+            magerr=self.magerr,
+            source_ra=source_ra[self.source] if len(source_ra) else source_ra,
+            source_dec=source_dec[self.source] if len(source_dec) else source_dec,
+        )
 
     def scatter(self, values: NDArray, fill: float | int | bool, dtype: type | str = float) -> NDArray:
         """Source x sequence matrix holding each detection's value, ``fill`` elsewhere."""
@@ -86,38 +110,18 @@ def build_qpo_vt(
 ) -> QpoVtResult:
     """Compute the QPO_VT content of one burst."""
     grid = SourceGrid(observation, cfg.association_radius_arcsec)
-    detections = observation.detections
-    mag = np.asarray(detections["MAGCAL"], dtype=float)
-    magerr = np.asarray(detections["MAGERR"], dtype=float)
-    photometry = Photometry(
-        mag=grid.scatter(mag, np.nan),
-        magerr=grid.scatter(magerr, np.nan),
-        available=np.array([seq in observation.sequences for seq in SEQUENCES]),
-        maglim=np.array(
-            [observation.sequences[s].maglim if s in observation.sequences else np.nan for s in SEQUENCES]
-        ),
-    )
-    eflag = grid.scatter(np.asarray(detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
-
-    ra, dec, origin = _reference_positions(grid, magerr)
-    detections_to_match = Detections(
-        band=grid.band,
-        ra=grid.ra,
-        dec=grid.dec,
-        mag=mag,
-        magerr=magerr,
-        source_ra=ra[grid.source] if len(ra) else ra,
-        source_dec=dec[grid.source] if len(dec) else dec,
-    )
-    matches = _match_catalogs(detections_to_match, catalogs=catalogs, observation=observation, cfg=cfg)
-    catalog_evidence, dmag, margin = _combine_evidence(grid, matches, mag)
+    photometry = grid.photometry(observation)
+    eflag = grid.scatter(np.asarray(observation.detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
+    ra, dec, origin = _reference_positions(grid)
+    matches = _match_catalogs(grid.to_match(ra, dec), catalogs=catalogs, observation=observation, cfg=cfg)
+    catalog_evidence, dmag, margin = _combine_evidence(grid, matches)
     xflag = crossmatch_flags(photometry, catalog_evidence)
     magvar, vflag = variability(photometry, cfg)
 
     inside = in_mxt(ra, dec, mxt, cfg)
     combined = _combined_table(
         grid,
-        detections=detections,
+        detections=observation.detections,
         position=(ra, dec, origin),
         inside=inside,
         flags=(eflag, xflag, magvar, vflag),
@@ -152,13 +156,14 @@ def _match_catalogs(
 
 
 def _combine_evidence(
-    grid: SourceGrid, matches: list[CatalogMatch], mag: NDArray
+    grid: SourceGrid, matches: list[CatalogMatch]
 ) -> tuple[CatalogEvidence, NDArray, NDArray]:
     """Merge catalogue verdicts: matched anywhere, consistent anywhere, could be new somewhere.
 
     DMAG of a detection comes from the first catalogue (in the order asked) that matched it; the catalogue
     margin is how much brighter than the deepest covering catalogue's limit the detection is.
     """
+    mag = grid.mag
     n_det = len(mag)
     matched, consistent, can_be_new = (np.zeros(n_det, dtype=bool) for _ in range(3))
     dmag, margin = np.full(n_det, np.nan), np.full(n_det, -np.inf)
@@ -167,7 +172,7 @@ def _combine_evidence(
         consistent |= match.matched & ~match.dmag_significant
         can_be_new |= match.covered & match.deep_enough
         dmag = np.where(np.isnan(dmag) & match.matched, match.dmag, dmag)
-        depth = np.where(grid.band == "R", match.depth_r, match.depth_b)
+        depth = np.where(grid.band == "R", *match.depth)
         margin = np.where(match.covered, np.maximum(margin, depth - mag), margin)
     evidence = CatalogEvidence(
         matched=grid.scatter(matched, False, bool),
@@ -181,10 +186,10 @@ def _combine_evidence(
     )
 
 
-def _reference_positions(grid: SourceGrid, magerr: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+def _reference_positions(grid: SourceGrid) -> tuple[NDArray, NDArray, NDArray]:
     """RA, DEC and RADEC_OG of each source: its detection with the smallest MAGERR, ties to R, then later."""
     band_rank = grid.column // N_SEQ_PER_BAND
-    order = np.lexsort((-grid.column, band_rank, np.nan_to_num(magerr, nan=np.inf), grid.source))
+    order = np.lexsort((-grid.column, band_rank, np.nan_to_num(grid.magerr, nan=np.inf), grid.source))
     _, first = np.unique(grid.source[order], return_index=True)
     best = order[first]
     return grid.ra[best], grid.dec[best], np.array(SEQUENCES)[grid.column[best]]

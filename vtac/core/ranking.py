@@ -47,16 +47,18 @@ class SourceEvidence:
 
     @property
     def n_detections(self) -> NDArray[np.int64]:
+        """Sequences in which each source was detected."""
         return self.photometry.detected.sum(axis=1)
 
     @property
     def flagged(self) -> NDArray[np.bool_]:
+        """Detections VVPP flagged as possibly spurious (EFLAG > 0)."""
         return self.photometry.detected & (self.eflag > 0)
 
     @property
     def verified(self) -> NDArray[np.bool_]:
         """Some catalogue gave evidence on at least one detection (matched, or could have seen it)."""
-        return np.isin(self.xflag, (XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG)).any(axis=1)
+        return np.asarray(np.isin(self.xflag, (XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG)).any(axis=1), dtype=bool)
 
 
 def is_candidate(evidence: SourceEvidence) -> NDArray[np.bool_]:
@@ -64,7 +66,7 @@ def is_candidate(evidence: SourceEvidence) -> NDArray[np.bool_]:
     clean = (evidence.photometry.detected & (evidence.eflag == 0)).any(axis=1)
     differs = np.isin(evidence.xflag, (XFLAG_NEW, XFLAG_DMAG)).any(axis=1)
     varies = np.isin(evidence.vflag, (VFLAG_FADED, VFLAG_BRIGHTENED)).any(axis=1)
-    return (evidence.in_mxt != 0) & clean & (differs | varies)
+    return np.asarray((evidence.in_mxt != 0) & clean & (differs | varies), dtype=bool)
 
 
 def afterglow_score(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:

@@ -89,6 +89,7 @@ class _FlatFrame:
         return cls((0.5 * (ra_min + ra_max)) % 360.0, dec0, stretch, wraps)
 
     def project(self, ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(x, y) in degrees of the frame."""
         delta_ra = ra - self.ra0
         if self._wraps or delta_ra.min() < -180.0 or delta_ra.max() >= 180.0:
             delta_ra = _wrap(delta_ra)

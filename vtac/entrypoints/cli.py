@@ -1,4 +1,7 @@
-"""The ``vtac`` command: one sub-command per job. Exit codes: 0 done, 2 bad input or option, 3 external failure."""
+"""The ``vtac`` command: one sub-command per job.
+
+Exit codes: 0 done, 2 bad input or option, 3 an external service failed (retrying may help).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ _COMMANDS = (make_qpo_vt, simulate)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="vtac", description="SVOM VT afterglow-candidate service (VTAC).")
     parser.add_argument("--version", action="version", version=f"vtac {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")

@@ -21,6 +21,7 @@ MATCH_ARCSEC = 1.5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Simulate, rank, and check the afterglow came first."""
     parser = argparse.ArgumentParser(prog="vtac-demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="where inputs and products go")
     parser.add_argument("--case", default=DEFAULT_CASE, help="GCN afterglow to inject (see vtac simulate)")

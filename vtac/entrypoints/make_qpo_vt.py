@@ -10,6 +10,7 @@ from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
 
 
 def add_parser(subparsers) -> None:
+    """Register ``make-qpo-vt`` with its exact option contract."""
     parser = subparsers.add_parser(
         "make-qpo-vt",
         help="create the QPO_VT product of one burst",
@@ -41,6 +42,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Create the products and print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     from vtac.adapters.mxt import parse_mxt_position  # pylint: disable=import-outside-toplevel
     from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel

@@ -1,0 +1,163 @@
+"""The command-line contract operators and other tools rely on: outputs, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from vtac.entrypoints import demo
+from vtac.entrypoints.cli import main as vtac
+from vtac.simulation.sky import data_path
+
+SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def handmade_list(path, burst_id=None, drop=None):
+    """A small hand-made ECSV source list of two stars of the packaged field, in R0 and B0."""
+    table = Table(
+        {
+            "SEQ": ["R0", "R0", "B0"],
+            "OBJID": [1, 2, 1],
+            "RA": [215.6081000, 215.6, 215.6081000],
+            "DEC": [53.1000, 53.1, 53.1000],
+            "MAGCAL": [19.0, -1.0, 19.4],  # the second row is non-physical: dropped and counted
+            "MAGERR": [0.02, 0.02, 0.03],
+            "EFLAG": [0, 0, 0],
+            "ELLIPTY": [0.05, 0.05, 0.05],
+        }
+    )
+    if burst_id:
+        table.meta["BURST_ID"] = burst_id
+    table.meta["MAGLIM"] = 22.5
+    if drop:
+        table.remove_column(drop)
+    table.write(path, format="ascii.ecsv", overwrite=True)
+    return path
+
+
+def run(capsys, *args):
+    code = vtac(["make-qpo-vt", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_writes_the_three_products_named_by_the_burst_id(tmp_path, capsys):
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112301")
+    code, out, _ = run(
+        capsys,
+        "--srclist",
+        srclist,
+        "--catalog",
+        SDSS,
+        "--mxt-position",
+        "215.6,53.1,60",
+        "--out",
+        tmp_path / "out",
+    )
+    assert code == 0
+    for name in ("QPO_VT_sb26112301.fits", "QCANDI_VT_sb26112301.fits", "QPO_VT_sb26112301.json"):
+        assert (tmp_path / "out" / name).is_file()
+    summary = json.loads((tmp_path / "out" / "QPO_VT_sb26112301.json").read_text())
+    assert summary["mxt"] == {"ra": 215.6, "dec": 53.1, "r90_arcsec": 60.0}
+    assert "Burst sb26112301" in out and "1 input rows rejected" in out
+    with fits.open(tmp_path / "out" / "QPO_VT_sb26112301.fits") as hdul:
+        assert hdul[0].header["NREJECT"] == 1
+
+
+def test_burst_id_option_overrides_and_no_candidate_is_still_a_product(tmp_path, capsys):
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb1")
+    code, out, _ = run(
+        capsys, "--srclist", srclist, "--catalog", SDSS, "--burst-id", "sb26112399", "--out", tmp_path
+    )
+    assert code == 0 and (tmp_path / "QPO_VT_sb26112399.json").is_file()
+    assert "No X-ray position" in out
+
+
+@pytest.mark.parametrize(
+    ("make_args", "expected"),
+    [
+        (lambda tmp: ["--srclist", tmp / "missing.fits", "--catalog", SDSS], "missing.fits"),
+        (
+            lambda tmp: ["--srclist", handmade_list(tmp / "l.ecsv", "sb1", drop="MAGERR"), "--catalog", SDSS],
+            "MAGERR",
+        ),
+        (
+            lambda tmp: ["--srclist", handmade_list(tmp / "l.ecsv", "sb1"), "--catalog", "HIPPARCOS=x.fits"],
+            "unknown catalogue HIPPARCOS",
+        ),
+        (lambda tmp: ["--srclist", handmade_list(tmp / "l.ecsv"), "--catalog", SDSS], "--burst-id"),
+        (
+            lambda tmp: [
+                "--srclist",
+                handmade_list(tmp / "l.ecsv", "sb1"),
+                "--catalog",
+                SDSS,
+                "--mxt-position",
+                "215.6,53.1",
+            ],
+            "R90",
+        ),
+        (
+            lambda tmp: ["--srclist", handmade_list(tmp / "l.ecsv", "sb1"), "--catalog", "SDSS12"],
+            "NAME=SOURCE",
+        ),
+    ],
+    ids=[
+        "missing-file",
+        "missing-column",
+        "unknown-catalogue",
+        "no-burst-id",
+        "bad-mxt-position",
+        "no-source",
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_problem(tmp_path, capsys, make_args, expected):
+    code, _, err = run(capsys, *make_args(tmp_path), "--out", tmp_path / "out")
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert expected in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_executable_script_runs_the_same_job(tmp_path):
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112302")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bin" / "vtac-make-qpo-vt"),
+            "--srclist",
+            str(srclist),
+            "--catalog",
+            SDSS,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "QPO_VT_sb26112302.fits").is_file()
+
+
+def test_the_demo_ranks_the_injected_afterglow_first(tmp_path, capsys):
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "is ranked first" in out
+    assert len(list((tmp_path / "products").glob("*.fits"))) == 2
+
+
+def test_the_demo_says_so_when_the_afterglow_is_not_first(tmp_path):
+    truth = {"afterglow": {"ra": 10.0, "dec": 10.0}}
+    summary = tmp_path / "QPO_VT_x.json"
+    summary.write_text(json.dumps({"candidates": [{"ra": 11.0, "dec": 10.0, "vt_id": 1, "score": 0.9}]}))
+    assert demo._verdict(truth, summary, "GRB X") == 1
+    summary.write_text(json.dumps({"candidates": []}))
+    assert demo._verdict(truth, summary, "GRB X") == 1
+    assert np.isclose(demo._separation_arcsec(10.0, 0.0, 10.0, 1 / 3600), 1.0)
