@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -449,19 +448,6 @@ def test_duplicate_catalogue_is_refused(tmp_path):
     result.catalogs.append(result.catalogs[1])
     with pytest.raises(ValueError, match="duplicate extension names: CAT_SDSS12"):
         _write_qpo(tmp_path, result)
-
-
-def test_large_combined_is_written_fast(tmp_path):
-    result = make_result(n_rows=6000, sequences=SEQUENCES, candidate_rows=range(20), n_best=3)
-    _write_qpo(tmp_path, result)  # warm-up: first-call imports and caches
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        _write_qpo(tmp_path, result)
-        timings.append(time.perf_counter() - start)
-    # The whole product (COMBINED + 6000-row CAT_LSDR10 + candidates), with checksums, under 0.1 s.
-    assert min(timings) < 0.1
-    assert len(fits.getdata(tmp_path / "qpo_vt.fits", "COMBINED")) == 6000
 
 
 # ----------------------------------------------------------------------------------------------- QCANDI_VT

@@ -6,7 +6,6 @@ import gzip
 import logging
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -313,21 +312,6 @@ def test_fits_without_findch_or_table_is_an_error(tmp_path):
     path = write_hdus(tmp_path / "img.fits", fits.ImageHDU(np.zeros((3, 3)), name="QIM1B_R0"))
     with raises_with(InputError, "file img.fits: no FINDCH_<seq> extension"):
         read_srclists([path])
-
-
-def test_reading_eight_sequences_of_800_rows_takes_a_few_ms(tmp_path):
-    write_band(tmp_path / "r.fits", "R", n=800)
-    write_band(tmp_path / "b.fits", "B", n=800)
-    paths = [tmp_path / "r.fits", tmp_path / "b.fits"]
-    read_srclists(paths)
-    best = min(_timed(read_srclists, paths) for _ in range(5))
-    assert best < 0.02, f"{best * 1000:.1f} ms"
-
-
-def _timed(function, *args) -> float:
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
 
 
 # --- Writer ------------------------------------------------------------------------------------------------

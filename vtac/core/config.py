@@ -113,4 +113,9 @@ class ScienceConfig(BaseModel):
     high_z_colour: float = Field(
         1.0, description="Mean B-R above this (or B undetected this deep) suggests z >~ 4 (Ly-alpha in VT_B)."
     )
+    transforms_file: str | None = Field(
+        None,
+        description="JSON of colour transforms replacing the packaged vtac/data/vt_transforms.json "
+        "(same layout; regenerate with tools/derive_transforms.py).",
+    )
     score_weights: ScoreWeights = Field(default_factory=ScoreWeights)

@@ -159,7 +159,7 @@ def match_catalog(
     """Match every detection with the catalogue and grade the evidence it gives."""
     assert answer.table is not None
     ra_cat, dec_cat = propagate_proper_motion(answer, epoch_year)
-    prediction = predict_vt(answer.name, answer.table)
+    prediction = predict_vt(answer.name, answer.table, cfg.transforms_file)
     sky_index = SkyIndex(ra_cat, dec_cat)
     index, separation = _counterparts(
         sky_index, detections, match_radius_arcsec(detections.magerr, answer.name, cfg)

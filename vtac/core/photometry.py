@@ -36,6 +36,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -105,13 +106,27 @@ class CatalogTransforms:
 
 
 @cache
-def load_transforms() -> dict[str, CatalogTransforms]:
-    """Parse the package data file once (lazily: importing this module reads nothing)."""
-    resource = resources.files("vtac")
-    for part in TRANSFORMS_FILE:
-        resource = resource.joinpath(part)
-    document = json.loads(resource.read_text(encoding="utf-8"))
-    return {name: _catalog(name, entry, document) for name, entry in document["catalogs"].items()}
+def load_transforms(path: str | None = None) -> dict[str, CatalogTransforms]:
+    """Parse a transforms file once (lazily: importing this module reads nothing).
+
+    ``path`` (``ScienceConfig.transforms_file``) replaces the packaged file, e.g. with coefficients fitted on
+    a real stellar library; it must follow the layout of ``vtac/data/vt_transforms.json``.
+    """
+    if path is None:
+        resource = resources.files("vtac")
+        for part in TRANSFORMS_FILE:
+            resource = resource.joinpath(part)
+        text = resource.read_text(encoding="utf-8")
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigurationError(f"colour transforms file {path}: {error.strerror}") from error
+    document = json.loads(text)
+    try:
+        return {name: _catalog(name, entry, document) for name, entry in document["catalogs"].items()}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigurationError(f"colour transforms file {path or 'packaged'}: bad layout ({error})") from error
 
 
 def _catalog(name: str, entry: dict[str, Any], document: dict[str, Any]) -> CatalogTransforms:
@@ -140,21 +155,22 @@ def _recipe(item: dict[str, Any]) -> ColourTransform:
     )
 
 
-def catalog_transforms(catalog: str) -> CatalogTransforms:
+def catalog_transforms(catalog: str, path: str | None = None) -> CatalogTransforms:
     """The transforms of one catalogue; an unknown name is a configuration error."""
-    transforms = load_transforms()
+    transforms = load_transforms(path)
     if catalog not in transforms or catalog not in CATALOG_BANDS:
         known = ", ".join(sorted(set(transforms) & set(CATALOG_BANDS)))
         raise ConfigurationError(f"no VT colour transform for catalogue {catalog!r} (known: {known})")
     return transforms[catalog]
 
 
-def predict_vt(catalog: str, table: Table) -> VTPrediction:
+def predict_vt(catalog: str, table: Table, transforms_file: str | None = None) -> VTPrediction:
     """Predicted VT_R and VT_B magnitudes of every row of a catalogue table (``MAG_<band>``, ``ERR_<band>``).
 
-    A band whose column is absent counts as missing for every row.
+    A band whose column is absent counts as missing for every row; ``transforms_file`` replaces the
+    packaged transforms (see :func:`load_transforms`).
     """
-    transforms = catalog_transforms(catalog)
+    transforms = catalog_transforms(catalog, transforms_file)
     mags, errs = _photometry(catalog, table, transforms)
     n_rows = len(table)
     mag_r, err_r = _predict_band(transforms.recipes["VT_R"], mags, errs, n_rows, transforms.slope_floor)
