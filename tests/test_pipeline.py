@@ -248,3 +248,4 @@ def test_julian_epoch_of_the_sequences():
     observation = observe([], date="2026-01-01T00:00:00")
     assert julian_epoch(observation) == pytest.approx(2026.0, abs=1e-3)  # J2026.0 = 2026-01-01T00:00 TT
     assert julian_epoch(observe([], date=None)) is None
+    assert julian_epoch(observe([], date="yesterday")) is None

@@ -92,12 +92,20 @@ class SourceGrid:
 
 
 def julian_epoch(observation: VTObservation) -> float | None:
-    """Mean Julian epoch of the sequences whose start date is known (None if none is)."""
+    """Mean Julian epoch of the sequences whose start date is known (None if none is).
+
+    An unreadable DATE-OBS counts as unknown: proper motions are then not applied, which only matters for
+    fast-moving stars, rather than failing the whole product.
+    """
     years = []
     for info in observation.sequences.values():
-        if info.date_obs:
-            start = datetime.fromisoformat(info.date_obs.replace("Z", ""))
-            years.append(2000.0 + (start - _J2000).total_seconds() / 86400.0 / _DAYS_PER_JULIAN_YEAR)
+        try:
+            start = datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))
+        except ValueError:
+            continue
+        years.append(
+            2000.0 + (start.replace(tzinfo=None) - _J2000).total_seconds() / 86400.0 / _DAYS_PER_JULIAN_YEAR
+        )
     return float(np.mean(years)) if years else None
 
 
