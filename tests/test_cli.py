@@ -161,3 +161,14 @@ def test_the_demo_says_so_when_the_afterglow_is_not_first(tmp_path):
     summary.write_text(json.dumps({"candidates": []}))
     assert demo._verdict(truth, summary, "GRB X") == 1
     assert np.isclose(demo._separation_arcsec(10.0, 0.0, 10.0, 1 / 3600), 1.0)
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("vtac.jobs.build_qpo_vt", broken)
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112303")
+    code, _, err = run(capsys, "--srclist", srclist, "--catalog", SDSS, "--out", tmp_path)
+    assert code == 1
+    assert err.count("\n") == 1 and "RuntimeError: disk on fire" in err

@@ -14,7 +14,8 @@ from vtac import __version__
 from vtac.entrypoints import make_qpo_vt, simulate
 from vtac.errors import VtacError
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 1, 2, 3
+log = logging.getLogger("vtac")
 _COMMANDS = (make_qpo_vt, simulate)
 
 
@@ -41,6 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VtacError as error:
         print(f"vtac {args.command}: error: {error}", file=sys.stderr)
         return EXIT_EXTERNAL if error.retriable else EXIT_BAD_INPUT
+    except Exception as error:  # pylint: disable=broad-exception-caught  # a bug: say so in one line
+        if args.verbose:
+            log.exception("internal error")
+        print(
+            f"vtac {args.command}: internal error: {type(error).__name__}: {error} "
+            "(run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover
