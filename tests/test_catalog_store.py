@@ -1,0 +1,102 @@
+"""The local partitioned catalogue store: the rows of a brute-force cone, file by file, anywhere."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from vtac.adapters.catalog_store import CatalogStore, CellScheme
+from vtac.core.model import CatalogStatus
+from vtac.core.sky import separation_arcsec
+from vtac.entrypoints.cli import main as vtac
+from vtac.errors import InputError
+from vtac.simulation.sky import data_path
+
+
+def normalised(rng, n, ra0, dec0, half_width):
+    dec = np.clip(dec0 + rng.uniform(-half_width, half_width, n), -90, 90)
+    ra = (ra0 + rng.uniform(-half_width, half_width, n) / max(np.cos(np.radians(dec0)), 0.05)) % 360
+    table = Table({"ID": [f"src{i}" for i in range(n)], "RA": ra, "DEC": dec})
+    table["MAG_g"], table["ERR_g"] = rng.uniform(15, 23, n), np.full(n, 0.05)
+    return table
+
+
+@pytest.mark.parametrize(
+    ("ra0", "dec0", "radius_arcsec"),
+    [(215.6, 53.1, 600.0), (0.05, -10.0, 900.0), (120.0, 89.5, 1800.0), (300.0, -0.2, 400.0)],
+    ids=["field", "ra-wrap", "pole", "equator"],
+)
+def test_cone_returns_exactly_the_rows_of_a_brute_force_cone(tmp_path, ra0, dec0, radius_arcsec):
+    rng = np.random.default_rng(5)
+    table = normalised(rng, 20000, ra0, dec0, 1.5)
+    store = CatalogStore(tmp_path, "SDSS12")
+    store.ingest_table(table[:12000])
+    store.ingest_table(table[12000:])  # a second file: a second part of the same cells
+    answer = CatalogStore(tmp_path, "SDSS12").cone(ra0, dec0, radius_arcsec)
+    expected = set(table["ID"][separation_arcsec(table["RA"], table["DEC"], ra0, dec0) <= radius_arcsec])
+    assert answer.status is CatalogStatus.OK
+    assert set(answer.table["ID"]) == expected and len(answer.table) == len(expected) > 10
+    assert np.allclose(
+        np.sort(answer.table["MAG_g"]), np.sort(table["MAG_g"][np.isin(table["ID"], list(expected))])
+    )
+
+
+def test_a_cone_where_nothing_was_ingested_is_not_covered(tmp_path):
+    store = CatalogStore(tmp_path, "SDSS12")
+    store.ingest_table(normalised(np.random.default_rng(1), 100, 10.0, 10.0, 0.2))
+    assert store.cone(200.0, -40.0, 60.0).status is CatalogStatus.NOT_COVERED
+
+
+def test_later_files_are_fitted_to_the_columns_of_the_first(tmp_path):
+    store = CatalogStore(tmp_path, "GAIADR3")
+    first = normalised(np.random.default_rng(2), 50, 50.0, 5.0, 0.01)
+    first["PMRA"] = np.ones(50)
+    second = normalised(np.random.default_rng(3), 50, 50.0, 5.0, 0.01)
+    store.ingest_table(first)
+    store.ingest_table(second)
+    table = store.cone(50.0, 5.0, 120.0).table
+    assert len(table) == 100
+    assert np.isnan(np.asarray(table["PMRA"])).sum() == 50
+
+
+def test_a_store_of_another_catalogue_is_refused(tmp_path):
+    store = CatalogStore(tmp_path, "PS1DR1")
+    store.ingest_table(normalised(np.random.default_rng(4), 10, 1.0, 1.0, 0.01))
+    (tmp_path / "SDSS12").mkdir()
+    (tmp_path / "SDSS12" / "manifest.json").write_text((tmp_path / "PS1DR1" / "manifest.json").read_text())
+    with pytest.raises(InputError, match="store holds PS1DR1"):
+        CatalogStore(tmp_path, "SDSS12")
+
+
+def test_cells_shrink_in_number_not_in_size_towards_the_poles():
+    scheme = CellScheme(1.0)
+    assert scheme.cells_in_band(90) == 360  # the band just north of the equator
+    assert scheme.cells_in_band(179) == 6  # 89-90 deg: 1-degree cells at Dec 89
+    assert 10 < scheme.cells_in_band(175) < 40
+
+
+def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
+    assert (
+        vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])
+        == 0
+    )
+    assert "15083 rows added" in capsys.readouterr().out
+    assert (
+        vtac(
+            [
+                "catalog",
+                "cone",
+                "SDSS12",
+                "--store",
+                str(tmp_path),
+                "--ra",
+                "215.6",
+                "--dec",
+                "53.1",
+                "--radius",
+                "300",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("SDSS12 ok:") and int(out.split(": ")[1].split()[0]) > 100

@@ -1,0 +1,193 @@
+"""A local, partitioned store of a reference catalogue, for catalogues far larger than memory.
+
+Layout of ``DIR/<NAME>/``: ``manifest.json`` (catalogue, cell size, columns, rows, cells) and one numpy
+``.npy`` file per sky cell and ingest part, holding the normalised columns of
+:class:`vtac.core.model.CatalogAnswer` as one structured array. Cells are Dec bands of ``cell_deg`` height,
+cut in RA into cells about ``cell_deg`` wide at the band's edge nearest the equator (so cells never shrink
+towards the poles). A cone touches a handful of cells; each is read whole (memory-mapped) and cut exactly by
+great-circle separation. Ingest works file by file, so no more than one input file is ever in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+from numpy.typing import NDArray
+
+from vtac.adapters.catalog_file import read_catalog_file
+from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.sky import separation_arcsec
+from vtac.errors import ConfigurationError, InputError
+
+MANIFEST = "manifest.json"
+DEFAULT_CELL_DEG = 1.0
+_ID_BYTES = 32
+
+
+@dataclass(frozen=True)
+class CellScheme:
+    """Dec bands of ``cell_deg``; each band cut in RA into equal cells about ``cell_deg`` wide."""
+
+    cell_deg: float = DEFAULT_CELL_DEG
+
+    @property
+    def n_bands(self) -> int:
+        """Number of Dec bands from -90 to +90."""
+        return math.ceil(180.0 / self.cell_deg)
+
+    def band_of(self, dec: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Dec band index of each position."""
+        return np.clip(((dec + 90.0) // self.cell_deg).astype(np.int64), 0, self.n_bands - 1)
+
+    def cells_in_band(self, band: int) -> int:
+        """RA cells of a band: fewer near the poles, where a degree of RA is shorter."""
+        low = -90.0 + band * self.cell_deg
+        nearest_equator = min(abs(low), abs(low + self.cell_deg)) if low * (low + self.cell_deg) > 0 else 0.0
+        return max(1, int(360.0 * math.cos(math.radians(nearest_equator)) / self.cell_deg))
+
+    def cell_names(self, ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.str_]:
+        """``<band>_<ra cell>`` of each position."""
+        bands = self.band_of(dec)
+        names = np.empty(len(ra), dtype="U16")
+        for band in np.unique(bands):
+            rows = bands == band
+            n_cells = self.cells_in_band(int(band))
+            index = np.minimum((ra[rows] % 360.0) / 360.0 * n_cells, n_cells - 1).astype(np.int64)
+            names[rows] = np.char.add(f"{band}_", index.astype(str))
+        return names
+
+    def cells_of_cone(self, ra: float, dec: float, radius_deg: float) -> list[str]:
+        """Every cell a cone can touch (a superset: the rows are cut exactly afterwards)."""
+        low, high = self.band_of(np.array([dec - radius_deg, dec + radius_deg]))
+        names = []
+        for band in range(int(low), int(high) + 1):
+            n_cells = self.cells_in_band(band)
+            edge = max(abs(-90.0 + band * self.cell_deg), abs(-90.0 + (band + 1) * self.cell_deg))
+            cos_edge = math.cos(math.radians(min(edge, 90.0)))
+            if cos_edge < 1e-9 or radius_deg / cos_edge >= 180.0:
+                names += [f"{band}_{i}" for i in range(n_cells)]
+                continue
+            half_width = radius_deg / cos_edge
+            first = math.floor(((ra - half_width) % 360.0) / 360.0 * n_cells)
+            span = math.ceil(2 * half_width / 360.0 * n_cells) + 1
+            names += [f"{band}_{(first + k) % n_cells}" for k in range(min(span, n_cells))]
+        return names
+
+
+class CatalogStore:
+    """One catalogue in a store directory: ingest files, answer cones."""
+
+    def __init__(self, root: str | Path, name: str) -> None:
+        self.name = name.upper()
+        self.directory = Path(root) / self.name
+        self._manifest = self._read_manifest()
+
+    def _read_manifest(self) -> dict:
+        path = self.directory / MANIFEST
+        if not path.exists():
+            return {"catalog": self.name, "cell_deg": DEFAULT_CELL_DEG, "rows": 0, "parts": 0, "cells": {}}
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("catalog") != self.name:
+            raise InputError(f"store holds {manifest.get('catalog')}, not {self.name}", file=str(path))
+        return manifest
+
+    @property
+    def scheme(self) -> CellScheme:
+        """The cell scheme the store was built with."""
+        return CellScheme(float(self._manifest["cell_deg"]))
+
+    @property
+    def n_rows(self) -> int:
+        """Rows ingested so far."""
+        return int(self._manifest["rows"])
+
+    def ingest(self, paths: Iterable[str | Path]) -> int:
+        """Add catalogue files (any format the file reader takes); return the rows added."""
+        added = 0
+        for path in paths:
+            answer = read_catalog_file(self.name, path)
+            assert answer.table is not None
+            added += self.ingest_table(answer.table)
+        return added
+
+    def ingest_table(self, table: Table) -> int:
+        """Add one normalised catalogue table, as a new part of every cell it touches."""
+        rows = _structured(table, self._manifest.get("columns"))
+        if len(rows) == 0:
+            return 0
+        names = self.scheme.cell_names(rows["RA"], rows["DEC"])
+        order = np.argsort(names, kind="stable")
+        names, rows = names[order], rows[order]
+        cell_names, starts = np.unique(names, return_index=True)
+        part = int(self._manifest["parts"])
+        cells = self._manifest["cells"]
+        for cell, start, end in zip(cell_names, starts, [*starts[1:], len(rows)], strict=True):
+            folder = self.directory / str(cell)
+            folder.mkdir(parents=True, exist_ok=True)
+            np.save(folder / f"part-{part:05d}.npy", rows[start:end])
+            cells[str(cell)] = cells.get(str(cell), 0) + int(end - start)
+        self._manifest.update(
+            rows=self.n_rows + len(rows), parts=part + 1, columns=list(rows.dtype.names or ())
+        )
+        self._write_manifest()
+        return len(rows)
+
+    def _write_manifest(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        temporary = self.directory / f".{MANIFEST}.tmp"
+        temporary.write_text(json.dumps(self._manifest, indent=1), encoding="utf-8")
+        temporary.replace(self.directory / MANIFEST)
+
+    def cone(self, ra: float, dec: float, radius_arcsec: float) -> CatalogAnswer:
+        """Every stored source within the cone; NOT_COVERED when the store has no cell there."""
+        cells = [
+            cell
+            for cell in self.scheme.cells_of_cone(ra, dec, radius_arcsec / 3600.0)
+            if cell in self._manifest["cells"]
+        ]
+        if not cells:
+            return CatalogAnswer(
+                self.name,
+                CatalogStatus.NOT_COVERED,
+                message=f"store {self.directory} has no "
+                f"data within {radius_arcsec:.0f} arcsec of ({ra:.5f}, {dec:+.5f})",
+            )
+        parts = [
+            np.load(path, mmap_mode="r")
+            for cell in cells
+            for path in sorted((self.directory / cell).glob("*.npy"))
+        ]
+        rows: NDArray[np.void] = np.concatenate(parts)  # a cell in the manifest has at least one part
+        inside = separation_arcsec(rows["RA"], rows["DEC"], ra, dec) <= radius_arcsec
+        table = Table(rows[inside])
+        table["ID"] = np.char.decode(np.asarray(table["ID"]), "ascii")
+        return CatalogAnswer(
+            self.name, CatalogStatus.OK, table, message=f"{len(table)} sources from store {self.directory}"
+        )
+
+
+def _structured(table: Table, columns: list[str] | None) -> NDArray:
+    """The table as one structured array: float64 columns, ID as ASCII bytes.
+
+    The first ingest fixes the columns of the store; later files are fitted to them (a column they lack is
+    NaN, one the store lacks is dropped), so every part of every cell reads as one array.
+    """
+    if "RA" not in table.colnames or "DEC" not in table.colnames:
+        raise ConfigurationError("a catalogue table to store needs RA and DEC")
+    names = columns or ["ID", *[name for name in table.colnames if name != "ID"]]
+    dtype = [("ID", f"S{_ID_BYTES}")] + [(name, "f8") for name in names[1:]]
+    rows = np.empty(len(table), dtype=dtype)
+    ids = table["ID"] if "ID" in table.colnames else np.arange(len(table))
+    rows["ID"] = np.char.encode(np.asarray(ids).astype(str), "ascii")
+    for name in names[1:]:
+        if name in table.colnames:
+            rows[name] = np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan)
+        else:
+            rows[name] = np.nan
+    return rows
