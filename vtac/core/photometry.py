@@ -126,7 +126,9 @@ def load_transforms(path: str | None = None) -> dict[str, CatalogTransforms]:
     try:
         return {name: _catalog(name, entry, document) for name, entry in document["catalogs"].items()}
     except (KeyError, TypeError, ValueError) as error:
-        raise ConfigurationError(f"colour transforms file {path or 'packaged'}: bad layout ({error})") from error
+        raise ConfigurationError(
+            f"colour transforms file {path or 'packaged'}: bad layout ({error})"
+        ) from error
 
 
 def _catalog(name: str, entry: dict[str, Any], document: dict[str, Any]) -> CatalogTransforms:
