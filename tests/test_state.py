@@ -1,0 +1,187 @@
+"""Per-burst input store: repeats are no-ops, one change is one version, even with two instances racing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from vtac.errors import ConfigurationError, TransientError
+from vtac.service.state import (
+    BurstState,
+    RecordOutcome,
+    SqlInputStore,
+    open_input_store,
+    open_postgres_store,
+    open_sqlite_store,
+)
+
+POSTGRES_URL = os.environ.get("VTAC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_or_skip() -> SqlInputStore:
+    """The real PostgreSQL; a developer without one skips, CI (CI=true) never does: it fails."""
+    try:
+        return open_postgres_store(POSTGRES_URL, connect_timeout_s=2)
+    except TransientError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlInputStore]]:
+    """A factory of stores on one database: each call is one more service instance."""
+    opened: list[SqlInputStore] = []
+    if request.param == "postgres":
+        opened.append(_postgres_or_skip())  # creates the tables once, before any race
+
+        def factory() -> SqlInputStore:
+            opened.append(open_postgres_store(POSTGRES_URL))
+            return opened[-1]
+    else:
+
+        def factory() -> SqlInputStore:
+            opened.append(open_sqlite_store(tmp_path / "state.db"))
+            return opened[-1]
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def burst() -> str:
+    """A fresh burst id, so runs against the shared PostgreSQL database never collide."""
+    return f"sb{uuid.uuid4().hex[:12]}"
+
+
+def test_new_inputs_bump_the_version_and_repeats_do_not(open_store, burst):
+    store = open_store()
+    first = store.record(burst, "QSRCLIST_VT", b"R list", b'{"r": 1}')
+    repeat = store.record(burst, "QSRCLIST_VT", b"R list", b'{"r": 1, "redelivered": true}')
+    second = store.record(burst, "QSRCLIST_VT", b"B list", b'{"b": 1}')
+    mxt = store.record(burst, "QPO_MXT", b"R list", b'{"mxt": 1}')  # same bytes, other product: a change
+
+    assert (first.changed, first.state) == (True, BurstState(1, 0))
+    assert (repeat.changed, repeat.state) == (False, BurstState(1, 0))
+    assert (second.state.version, mxt.state.version) == (2, 3)
+    assert [item.payload for item in store.inputs(burst)] == [b'{"r": 1}', b'{"b": 1}', b'{"mxt": 1}']
+    assert [item.acronym for item in store.inputs(burst, version=2)] == ["QSRCLIST_VT", "QSRCLIST_VT"]
+
+
+def test_published_version_tells_a_redelivery_to_finish_the_job(open_store, burst):
+    store = open_store()
+    store.record(burst, "QSRCLIST_VT", b"R list", b"r")
+    assert store.record(burst, "QSRCLIST_VT", b"R list", b"r").state.needs_products  # first attempt died
+
+    store.mark_published(burst, 1)
+    assert not store.record(burst, "QSRCLIST_VT", b"R list", b"r").state.needs_products
+    store.record(burst, "QPO_MXT", b"mxt", b"m")
+    store.mark_published(burst, 2)
+    store.mark_published(burst, 1)  # a slow, older publication arriving late
+    assert store.burst_state(burst) == BurstState(2, 2)
+
+
+def test_a_failed_record_leaves_no_trace(open_store, burst):
+    store = open_store()
+    with pytest.raises(Exception, match=r"(?i)null"):
+        store.record(burst, "QSRCLIST_VT", b"R list", None)
+    assert store.burst_state(burst) == BurstState(0, 0)
+    assert store.record(burst, "QSRCLIST_VT", b"R list", b"r").state.version == 1
+
+
+def test_unknown_burst_is_empty(open_store, burst):
+    store = open_store()
+    assert store.burst_state(burst) == BurstState(0, 0)
+    assert store.inputs(burst) == []
+
+
+def test_state_survives_a_restart(open_store, burst):
+    open_store().record(burst, "QSRCLIST_VT", b"R list", b"r")
+    restarted = open_store()
+    assert restarted.record(burst, "QSRCLIST_VT", b"R list", b"r").changed is False
+    assert restarted.burst_state(burst).version == 1
+
+
+def _race(
+    stores: list[SqlInputStore], action: Callable[[SqlInputStore, int], RecordOutcome]
+) -> list[RecordOutcome]:
+    """Run ``action`` on every store at the same instant, each in its own thread (one instance each)."""
+    barrier = threading.Barrier(len(stores))
+    results: list[RecordOutcome] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        barrier.wait()
+        outcome = action(stores[index], index)
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def _record_same(burst: str, store: SqlInputStore, _index: int) -> RecordOutcome:
+    return store.record(burst, "QSRCLIST_VT", b"R", b"r")
+
+
+def _record_own(burst: str, store: SqlInputStore, index: int) -> RecordOutcome:
+    return store.record(burst, "QSRCLIST_VT", f"{index}".encode(), b"x")
+
+
+def test_two_instances_racing_on_one_change_make_one_version(open_store):
+    stores = [open_store(), open_store()]
+    for _ in range(15):
+        burst = f"sb{uuid.uuid4().hex[:12]}"
+        outcomes = _race(stores, partial(_record_same, burst))
+        assert sorted(outcome.changed for outcome in outcomes) == [False, True]
+        assert stores[0].burst_state(burst).version == 1
+
+
+def test_two_instances_racing_on_two_changes_make_two_versions(open_store):
+    stores = [open_store(), open_store()]
+    for _ in range(15):
+        burst = f"sb{uuid.uuid4().hex[:12]}"
+        stores[0].record(burst, "QPO_MXT", b"mxt", b"m")  # an existing burst: the race is on its row
+        outcomes = _race(stores, partial(_record_own, burst))
+        assert sorted(outcome.state.version for outcome in outcomes) == [2, 3]
+        assert [item.version for item in stores[1].inputs(burst)] == [1, 2, 3]
+
+
+def test_open_input_store_dispatches_on_the_url(tmp_path):
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", str(tmp_path / "b.db"), "sqlite:///"):
+        store = open_input_store(url)
+        assert store.record("sb1", "QPO_MXT", b"k", b"p").changed
+        store.close()
+    assert (tmp_path / "a.db").exists()
+    assert (tmp_path / "b.db").exists()
+    with pytest.raises(ConfigurationError, match=r"mysql://vtac:\*\*\*@db/x"):
+        open_input_store("mysql://vtac:secret@db/x")
+
+
+def test_unreachable_postgres_is_transient_and_hides_the_password():
+    with pytest.raises(TransientError, match=r"vtac:\*\*\*@127.0.0.1:1/x") as caught:
+        open_input_store("postgresql://vtac:secret@127.0.0.1:1/x")
+    assert "secret" not in str(caught.value)
+
+
+def test_a_locked_database_is_a_transient_error(tmp_path):
+    holder = open_sqlite_store(tmp_path / "state.db")
+    waiter = open_sqlite_store(tmp_path / "state.db", timeout_s=0.05)
+    holder._conn.execute("BEGIN IMMEDIATE")  # another instance in the middle of a long write
+    try:
+        with pytest.raises(TransientError, match="input store unavailable"):
+            waiter.record("sb1", "QPO_MXT", b"k", b"p")
+    finally:
+        holder._conn.execute("ROLLBACK")
+    assert waiter.record("sb1", "QPO_MXT", b"k", b"p").changed

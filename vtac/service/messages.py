@@ -1,0 +1,268 @@
+"""Versioned JSON messages of the service: what comes in from the upstream pipelines, what goes out.
+
+Inbound models ignore unknown keys (producers may add fields without breaking us); outbound models forbid
+them (we never emit a typo). Every message carries ``kind`` and ``schema_version``; the pair is the tag of a
+discriminated union, so an unknown kind or version is one clear error instead of a cascade of mismatches.
+Parse raw bodies with :func:`parse_input` (bytes straight from the broker, no ``json.loads`` first).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from vtac.core.model import MxtPosition
+from vtac.errors import InputError
+
+SCHEMA_VERSION: Literal["1"] = "1"
+PRODUCT_ACRONYMS = ("QSRCLIST_VT", "QPO_MXT")
+OUTPUT_ACRONYMS = ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY")
+
+BurstId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _strict_base64(value: Any) -> bytes:
+    """Decode strictly: a truncated or corrupted payload must be rejected, not silently shortened."""
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a base64 string")
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not valid base64 ({exc})") from None
+    if not decoded:
+        raise ValueError("empty content")
+    return decoded
+
+
+Base64Content = Annotated[
+    bytes,
+    BeforeValidator(_strict_base64),
+    PlainSerializer(lambda data: base64.b64encode(data).decode("ascii"), return_type=str),
+    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+]
+
+
+def _tag_required(schema: dict[str, Any]) -> None:
+    """The union tag has defaults for convenience in Python, but on the wire it is mandatory."""
+    if "kind" in schema.get("properties", {}):
+        required = [name for name in schema.get("required", []) if name not in ("kind", "schema_version")]
+        schema["required"] = ["kind", "schema_version", *required]
+
+
+class _Inbound(BaseModel):
+    """Tolerant reader: extra keys ignored, values frozen once validated."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, str_strip_whitespace=True, json_schema_extra=_tag_required
+    )
+
+
+class _Outbound(BaseModel):
+    """Strict writer: a misspelt field is a bug, never a silent extra key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_tag_required)
+
+
+class ProductNotificationV1(_Inbound):
+    """An upstream product is available: by reference (``sdb_url``) or inline (``content``, base64 FITS)."""
+
+    kind: Literal["product"] = "product"
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    acronym: Literal["QSRCLIST_VT", "QPO_MXT"]
+    burst_id: BurstId
+    product_time: AwareDatetime = Field(description="When the upstream pipeline made the product (UTC).")
+    product_version: int = Field(ge=0, description="The upstream product's own version number.")
+    filename: str | None = Field(None, max_length=255, description="Original file name, for logs only.")
+    sdb_url: HttpUrl | None = Field(None, description="Where to fetch the product in the SDB.")
+    content: Base64Content | None = Field(None, description="The FITS file itself, base64-encoded.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ProductNotificationV1:
+        if (self.sdb_url is None) == (self.content is None):
+            raise ValueError("give exactly one of sdb_url and content")
+        return self
+
+    def content_key(self) -> bytes:
+        """Bytes that identify the product: a resent product hashes the same, a new version differs."""
+        if self.content is not None:
+            return hashlib.sha256(self.content).hexdigest().encode("ascii")
+        return f"{self.acronym}|{self.burst_id}|{self.product_version}|{self.sdb_url}".encode()
+
+
+class MxtPositionV1(_Inbound):
+    """An MXT position (or an update of it), sent on its own without a QPO_MXT file."""
+
+    kind: Literal["mxt_position"] = "mxt_position"
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    burst_id: BurstId
+    ra: Finite = Field(ge=0.0, lt=360.0, description="Right ascension, degrees (ICRS).")
+    dec: Finite = Field(ge=-90.0, le=90.0, description="Declination, degrees (ICRS).")
+    r90_arcsec: Finite = Field(gt=0.0, description="90 % error radius, arcsec.")
+    position_time: AwareDatetime
+    position_version: int = Field(ge=0)
+
+    acronym: ClassVar[str] = "MXT_POSITION"
+
+    def content_key(self) -> bytes:
+        """Bytes that identify this position; resending it is a no-op, a moved position is a change."""
+        return (
+            f"{self.burst_id}|{self.ra!r}|{self.dec!r}|{self.r90_arcsec!r}|{self.position_version}".encode()
+        )
+
+    def to_core(self) -> MxtPosition:
+        """The science core's view of the position."""
+        return MxtPosition(ra=self.ra, dec=self.dec, r90_arcsec=self.r90_arcsec)
+
+
+def _input_tag(value: Any) -> str | None:
+    """``kind.vN`` from a dict (raw JSON) or a model, for the discriminated union."""
+    if isinstance(value, dict):
+        kind, version = value.get("kind"), value.get("schema_version")
+    else:
+        kind, version = getattr(value, "kind", None), getattr(value, "schema_version", None)
+    return None if kind is None or version is None else f"{kind}.v{version}"
+
+
+INPUT_TAGS = ("product.v1", "mxt_position.v1")
+InputMessage = Annotated[
+    Annotated[ProductNotificationV1, Tag("product.v1")] | Annotated[MxtPositionV1, Tag("mxt_position.v1")],
+    Discriminator(
+        _input_tag,
+        custom_error_type="unknown_message",
+        custom_error_message="unknown kind/schema_version (known: product v1, mxt_position v1)",
+    ),
+]
+INPUT_ADAPTER: TypeAdapter[ProductNotificationV1 | MxtPositionV1] = TypeAdapter(InputMessage)
+
+
+def parse_input(body: bytes | str) -> ProductNotificationV1 | MxtPositionV1:
+    """Validate one raw message body; InputError (one line, naming the field) if it is not acceptable."""
+    try:
+        return INPUT_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"] if part not in INPUT_TAGS) or None
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputError(f"invalid input message: {first['msg']}{more}", column=field) from None
+
+
+class Magnitude(_Outbound):
+    """One calibrated VT magnitude (AB) and its error."""
+
+    mag: Finite
+    err: Finite | None = None
+
+
+class CandidateFlags(_Outbound):
+    """Why a candidate ranks where it does: the flags of the QPO_VT COMBINED table."""
+
+    in_mxt: bool | None = None
+    new_src: list[str] = Field(default_factory=list)
+    dmag_cat: list[str] = Field(default_factory=list)
+    mag_var: list[str] = Field(default_factory=list)
+    eflag_max: int | None = None
+    verified: bool = False
+
+
+class BestCandidate(_Outbound):
+    """A best candidate, as much as a Burst Advocate needs to act without opening the FITS file."""
+
+    rank: int = Field(ge=1)
+    vt_id: int
+    ra: Finite
+    dec: Finite
+    score: Finite | None = None
+    n_det: int | None = Field(None, ge=0)
+    mxt_dist_r90: Finite | None = Field(None, description="Distance to the MXT centre in units of r90.")
+    magnitudes: dict[str, Magnitude | None] = Field(default_factory=dict)
+    b_minus_r: Finite | None = None
+    redshift_hint: str | None = None
+    flags: CandidateFlags = CandidateFlags()
+
+
+class SdbLocation(_Outbound):
+    """Where the products of one version are stored."""
+
+    qpo_vt: str
+    qcandi_vt: str
+    summary: str
+
+
+class QpoVtNotificationV1(_Outbound):
+    """Outgoing: a new QPO_VT version exists; sent to the Burst Advocate and to VT post-processing."""
+
+    kind: Literal["qpo_vt"] = "qpo_vt"
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    burst_id: BurstId
+    product_version: int = Field(ge=1)
+    created: AwareDatetime
+    sdb: SdbLocation
+    verified: bool
+    n_candidates: int = Field(ge=0)
+    best_candidates: list[BestCandidate]
+
+
+def notification_from_summary(
+    summary: dict[str, Any], *, product_version: int, sdb: SdbLocation, created: datetime
+) -> QpoVtNotificationV1:
+    """Build the notification from a JSON summary (``vtac.adapters.summary.build_summary``)."""
+    best_ids = set(summary["best_candidates"])
+    best = [_best_candidate(item) for item in summary["candidates"] if item["vt_id"] in best_ids]
+    return QpoVtNotificationV1(
+        burst_id=summary["burst_id"],
+        product_version=product_version,
+        created=created,
+        sdb=sdb,
+        verified=bool(summary["verified"]),
+        n_candidates=int(summary["n_candidates"]),
+        best_candidates=sorted(best, key=lambda candidate: candidate.rank),
+    )
+
+
+def _best_candidate(item: dict[str, Any]) -> BestCandidate:
+    flag_names = list(CandidateFlags.model_fields)
+    return BestCandidate(
+        rank=item["rank"],
+        vt_id=item["vt_id"],
+        ra=item["ra"],
+        dec=item["dec"],
+        score=item["score"],
+        n_det=item.get("n_det"),
+        mxt_dist_r90=item.get("mxt_dist_r90"),
+        magnitudes={
+            seq: None if value is None else Magnitude(**value) for seq, value in item["magnitudes"].items()
+        },
+        b_minus_r=item["b_minus_r"],
+        redshift_hint=item["redshift_hint"],
+        flags=CandidateFlags(**{name: item[name] for name in flag_names if name in item}),
+    )
+
+
+def message_json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schemas of every message, by file stem, for ``vtac schema`` and the ICD."""
+    return {
+        "vtac_input.v1": INPUT_ADAPTER.json_schema(),
+        "qpo_vt_notification.v1": QpoVtNotificationV1.model_json_schema(),
+    }

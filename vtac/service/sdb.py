@@ -1,0 +1,249 @@
+"""The science database (SDB): where the products of each version go, and where input products come from.
+
+Two implementations behind one interface (:class:`Sdb`): :class:`HttpSdb`, the REST contract of
+``docs/ICD.md``, and :class:`FileSdb`, a directory, the embedded default. Uploads are idempotent by design:
+each product version has one address (burst, acronym, version) and one ``Idempotency-Key`` derived from it, so
+a retry, a redelivery or a second instance finishing the same version never makes a second product; the SDB
+answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, 5xx, 429) are
+retried a bounded number of times with capped exponential backoff and jitter, then raise TransientError so
+the caller can retry later; any other 4xx is permanent (:class:`SdbRejectedError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+
+from vtac.errors import InputError, TransientError, VtacError
+
+log = logging.getLogger(__name__)
+
+FITS_MEDIA_TYPE = "application/fits"
+JSON_MEDIA_TYPE = "application/json"
+RETRIED_STATUSES = frozenset({408, 429})
+ALREADY_STORED = 409
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class SdbRejectedError(VtacError):
+    """The SDB refused the request for good (4xx other than 408/409/429): retrying cannot help."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ProductFile:
+    """One file of a product version."""
+
+    acronym: str
+    filename: str
+    content: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class ProductBundle:
+    """Everything stored for one version of one burst: QPO_VT, QCANDI_VT and the JSON summary."""
+
+    burst_id: str
+    version: int
+    files: tuple[ProductFile, ...]
+
+    @classmethod
+    def from_paths(
+        cls, burst_id: str, version: int, *, qpo_vt: Path, qcandi_vt: Path, summary: Path
+    ) -> ProductBundle:
+        """The bundle of the files the one-off job wrote (``vtac.jobs.QpoVtOutcome``)."""
+        return cls(
+            burst_id,
+            version,
+            (
+                ProductFile("QPO_VT", qpo_vt.name, qpo_vt.read_bytes(), FITS_MEDIA_TYPE),
+                ProductFile("QCANDI_VT", qcandi_vt.name, qcandi_vt.read_bytes(), FITS_MEDIA_TYPE),
+                ProductFile("QPO_VT_SUMMARY", summary.name, summary.read_bytes(), JSON_MEDIA_TYPE),
+            ),
+        )
+
+
+def idempotency_key(burst_id: str, acronym: str, version: int) -> str:
+    """Same product version, same key, whichever instance or attempt sends it."""
+    return f"vtac:{burst_id}:{acronym}:v{version}"
+
+
+class Sdb(Protocol):
+    """What the service needs from the SDB."""
+
+    def upload(self, bundle: ProductBundle) -> dict[str, str]:
+        """Store every file of the bundle (idempotently); their locations by acronym."""
+
+    def fetch(self, url: str) -> bytes:
+        """The content of an input product the SDB holds."""
+
+
+class HttpSdb:
+    """The SDB over HTTP (REST contract in ``docs/ICD.md``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: tuple[float, float] = (3.05, 30.0),
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+        backoff_cap_s: float = 8.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout_s
+        self._max_attempts = max_attempts
+        self._backoff = (backoff_s, backoff_cap_s)
+        self._session = session or requests.Session()
+        self._sleep = sleep
+
+    def product_url(self, burst_id: str, acronym: str, version: int) -> str:
+        """The address of one product version."""
+        return (
+            f"{self.base_url}/v1/bursts/{quote(burst_id, safe='')}/products/{quote(acronym, safe='')}"
+            f"/versions/{version}"
+        )
+
+    def upload(self, bundle: ProductBundle) -> dict[str, str]:
+        """PUT each file; 201, 200 (replay) and 409 (already there) all mean stored."""
+        return {item.acronym: self._put(bundle, item) for item in bundle.files}
+
+    def fetch(self, url: str) -> bytes:
+        """GET an input product, with the same retries as uploads."""
+        response = self._request("GET", url, headers=self._auth({}))
+        if response.status_code != 200:
+            raise SdbRejectedError(_describe("GET", url, response), status=response.status_code)
+        return response.content
+
+    def _put(self, bundle: ProductBundle, item: ProductFile) -> str:
+        url = self.product_url(bundle.burst_id, item.acronym, bundle.version)
+        headers = self._auth(
+            {
+                "Content-Type": item.media_type,
+                "Content-Disposition": f'attachment; filename="{item.filename}"',
+                "Idempotency-Key": idempotency_key(bundle.burst_id, item.acronym, bundle.version),
+            }
+        )
+        response = self._request("PUT", url, headers=headers, data=item.content)
+        if response.status_code not in (200, 201, ALREADY_STORED):
+            raise SdbRejectedError(_describe("PUT", url, response), status=response.status_code)
+        if response.status_code == ALREADY_STORED:
+            log.info("SDB already holds %s v%d of %s", item.acronym, bundle.version, bundle.burst_id)
+        return _location(response, url)
+
+    def _auth(self, headers: dict[str, str]) -> dict[str, str]:
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _request(self, method: str, url: str, **kwargs: object) -> requests.Response:
+        """One call with bounded retries; the last transient failure becomes a TransientError."""
+        failure = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = self._session.request(method, url, timeout=self._timeout, **kwargs)  # type: ignore[arg-type]
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = f"{method} {url}: {type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
+                    return response
+                failure = _describe(method, url, response)
+            if attempt < self._max_attempts:
+                delay = self._delay(attempt)
+                log.warning(
+                    "SDB attempt %d/%d failed (%s); retry in %.2f s",
+                    attempt,
+                    self._max_attempts,
+                    failure,
+                    delay,
+                )
+                self._sleep(delay)
+        raise TransientError(f"SDB unavailable after {self._max_attempts} attempts: {failure}")
+
+    def _delay(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter, so that instances do not retry in lockstep."""
+        base, cap = self._backoff
+        return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def _describe(method: str, url: str, response: requests.Response) -> str:
+    body = " ".join(response.text.split())[:200]
+    return f"{method} {url}: HTTP {response.status_code} {response.reason}" + (f": {body}" if body else "")
+
+
+def _location(response: requests.Response, request_url: str) -> str:
+    """Where the SDB says the product is: JSON ``url``, else ``Location``, else the address we used."""
+    if response.headers.get("Content-Type", "").startswith(JSON_MEDIA_TYPE):
+        try:
+            url = response.json().get("url")
+        except (ValueError, AttributeError):
+            url = None
+        if isinstance(url, str) and url:
+            return url
+    return response.headers.get("Location") or request_url
+
+
+class FileSdb:
+    """The SDB as a directory: ``ROOT/<burst_id>/<acronym>/v<version>/<filename>``, first writer wins."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def upload(self, bundle: ProductBundle) -> dict[str, str]:
+        """Write each file atomically; a version already stored is left as it is (idempotent)."""
+        return {item.acronym: self._store(bundle, item).as_uri() for item in bundle.files}
+
+    def fetch(self, url: str) -> bytes:
+        """Read a ``file://`` URL or a path."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("", "file"):
+            raise SdbRejectedError(f"{url}: the file SDB reads file:// URLs and paths only")
+        path = Path(unquote(parts.path)) if parts.scheme else Path(url)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise InputError("product not found in the SDB", file=str(path)) from None
+
+    def _store(self, bundle: ProductBundle, item: ProductFile) -> Path:
+        for label, value in (
+            ("burst_id", bundle.burst_id),
+            ("acronym", item.acronym),
+            ("filename", item.filename),
+        ):
+            if not _SAFE_NAME.match(value) or value in (".", ".."):
+                raise InputError(f"unsafe name {value!r} for the file SDB", column=label)
+        folder = self.root / bundle.burst_id / item.acronym / f"v{bundle.version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = (folder / item.filename).resolve()
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as stream:
+            stream.write(item.content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        try:
+            os.link(stream.name, target)  # atomic and refuses to overwrite: a second writer loses the race
+        except FileExistsError:
+            log.info("file SDB already holds %s", target)
+        finally:
+            os.unlink(stream.name)
+        return target

@@ -1,0 +1,278 @@
+"""Per-burst input store: which inputs a burst has, and the product version they amount to.
+
+Delivery is at least once, so the same input may arrive twice, on two instances at the same time. The store
+makes that harmless: inputs are keyed by (burst_id, acronym, content hash), so a repeat is a no-op; the
+burst's version counter is bumped in the same transaction as the insert, under a lock on the burst row
+(``SELECT ... FOR UPDATE`` in PostgreSQL, ``BEGIN IMMEDIATE`` in SQLite), so one change is one version,
+whichever instance wins. Each input remembers the version it created, so the inputs of any version can be
+replayed. ``published`` is the last version whose products were stored and notified: a redelivered input
+whose burst has ``version > published`` (the previous attempt died half-way) must be processed again.
+
+SQLite (a file, embedded) is the default; PostgreSQL (``postgresql://...``, needs ``psycopg``) lets several
+instances share one queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from vtac.errors import ConfigurationError, TransientError
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS vtac_burst (
+        burst_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        published_version INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS vtac_input (
+        burst_id TEXT NOT NULL,
+        acronym TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        payload {blob} NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (burst_id, acronym, content_hash))""",
+)
+
+
+@dataclass(frozen=True)
+class StoredInput:
+    """One input of a burst, with the product version its arrival created."""
+
+    acronym: str
+    content_hash: str
+    version: int
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class BurstState:
+    """The version a burst's inputs amount to, and the last version whose products went out."""
+
+    version: int
+    published: int
+
+    @property
+    def needs_products(self) -> bool:
+        """True while the current version has not been stored and notified."""
+        return self.version > self.published
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What recording one input did."""
+
+    changed: bool
+    state: BurstState
+
+
+class InputStore(Protocol):
+    """What the service needs from the per-burst state, whatever the database."""
+
+    def record(self, burst_id: str, acronym: str, key: bytes, payload: bytes) -> RecordOutcome:
+        """Store an input unless already known; bump the burst's version only if it is new."""
+
+    def inputs(self, burst_id: str, version: int | None = None) -> list[StoredInput]:
+        """The inputs that make up ``version`` (default: the current one), oldest first."""
+
+    def burst_state(self, burst_id: str) -> BurstState:
+        """Current and published versions (0, 0 for an unknown burst)."""
+
+    def mark_published(self, burst_id: str, version: int) -> None:
+        """Record that ``version``'s products are stored and notified (never moves backwards)."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The few things that differ between SQLite and PostgreSQL."""
+
+    placeholder: str
+    blob: str
+    begin: str
+    lock_suffix: str
+    transient: tuple[type[BaseException], ...]
+
+
+SQLITE = _Dialect("?", "BLOB", "BEGIN IMMEDIATE", "", (sqlite3.OperationalError,))
+
+
+class SqlInputStore:
+    """:class:`InputStore` over one DB-API connection in autocommit mode, transactions made explicit."""
+
+    def __init__(self, connection: Any, dialect: _Dialect) -> None:
+        self._conn = connection
+        self._dialect = dialect
+        self._lock = threading.Lock()
+        with self._transaction() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement.format(blob=dialect.blob))
+
+    def record(self, burst_id: str, acronym: str, key: bytes, payload: bytes) -> RecordOutcome:
+        """See :meth:`InputStore.record`; one transaction, the burst row locked throughout."""
+        content_hash = hashlib.sha256(key).hexdigest()
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_burst (burst_id, version, published_version) VALUES ({p}, 0, 0) "
+                "ON CONFLICT (burst_id) DO NOTHING",
+                burst_id,
+            )
+            state = self._state(cursor, burst_id, lock=True)
+            self._execute(
+                cursor,
+                "SELECT 1 FROM vtac_input WHERE burst_id = {p} AND acronym = {p} AND content_hash = {p}",
+                burst_id,
+                acronym,
+                content_hash,
+            )
+            if cursor.fetchone() is not None:
+                return RecordOutcome(changed=False, state=state)
+            version = state.version + 1
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_input (burst_id, acronym, content_hash, version, payload, received_at) "
+                "VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+                burst_id,
+                acronym,
+                content_hash,
+                version,
+                payload,
+                datetime.now(UTC).isoformat(),
+            )
+            self._execute(
+                cursor, "UPDATE vtac_burst SET version = {p} WHERE burst_id = {p}", version, burst_id
+            )
+            return RecordOutcome(changed=True, state=BurstState(version, state.published))
+
+    def inputs(self, burst_id: str, version: int | None = None) -> list[StoredInput]:
+        """See :meth:`InputStore.inputs`."""
+        with self._transaction() as cursor:
+            limit = self._state(cursor, burst_id).version if version is None else version
+            self._execute(
+                cursor,
+                "SELECT acronym, content_hash, version, payload, received_at FROM vtac_input "
+                "WHERE burst_id = {p} AND version <= {p} ORDER BY version",
+                burst_id,
+                limit,
+            )
+            rows = cursor.fetchall()
+        return [
+            StoredInput(
+                acronym, content_hash, int(row_version), bytes(payload), datetime.fromisoformat(received)
+            )
+            for acronym, content_hash, row_version, payload, received in rows
+        ]
+
+    def burst_state(self, burst_id: str) -> BurstState:
+        """See :meth:`InputStore.burst_state`."""
+        with self._transaction() as cursor:
+            return self._state(cursor, burst_id)
+
+    def mark_published(self, burst_id: str, version: int) -> None:
+        """See :meth:`InputStore.mark_published`; a late, older publication does not undo a newer one."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "UPDATE vtac_burst SET published_version = {p} "
+                "WHERE burst_id = {p} AND published_version < {p}",
+                version,
+                burst_id,
+                version,
+            )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def _state(self, cursor: Any, burst_id: str, *, lock: bool = False) -> BurstState:
+        suffix = self._dialect.lock_suffix if lock else ""
+        self._execute(
+            cursor,
+            "SELECT version, published_version FROM vtac_burst WHERE burst_id = {p}" + suffix,
+            burst_id,
+        )
+        row = cursor.fetchone()
+        return BurstState(0, 0) if row is None else BurstState(int(row[0]), int(row[1]))
+
+    def _execute(self, cursor: Any, sql: str, *params: Any) -> None:
+        cursor.execute(sql.format(p=self._dialect.placeholder), params)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """BEGIN ... COMMIT, ROLLBACK on error; a lost or locked database is a TransientError (retry)."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute(self._dialect.begin)
+                yield cursor
+                cursor.execute("COMMIT")
+            except self._dialect.transient as exc:
+                self._rollback(cursor)
+                raise TransientError(f"input store unavailable: {exc}") from exc
+            except BaseException:
+                self._rollback(cursor)
+                raise
+            finally:
+                cursor.close()
+
+    def _rollback(self, cursor: Any) -> None:
+        """Undo what can be undone; if the connection is gone, so is the transaction."""
+        gone: tuple[type[BaseException], ...] = (*self._dialect.transient, sqlite3.ProgrammingError)
+        with suppress(*gone):
+            cursor.execute("ROLLBACK")
+
+
+def open_sqlite_store(path: str | Path, *, timeout_s: float = 30.0) -> SqlInputStore:
+    """An embedded store in one file (``:memory:`` for a throw-away one); WAL so readers never block."""
+    connection = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    return SqlInputStore(connection, SQLITE)
+
+
+def open_postgres_store(url: str, *, connect_timeout_s: int = 10) -> SqlInputStore:
+    """A shared store in PostgreSQL; several instances may use it at once."""
+    try:
+        import psycopg  # pylint: disable=import-outside-toplevel  # optional: only for shared state
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ConfigurationError(f"{_redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot connect to the input store {_redact(url)}: {exc}") from exc
+    dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", (psycopg.OperationalError,))
+    return SqlInputStore(connection, dialect)
+
+
+def open_input_store(url: str) -> SqlInputStore:
+    """``postgresql://...``, ``sqlite:///path/state.db``, or a plain file path (SQLite)."""
+    openers: dict[str, Callable[[str], SqlInputStore]] = {
+        "postgresql://": open_postgres_store,
+        "postgres://": open_postgres_store,
+        "sqlite:///": lambda text: open_sqlite_store(text.removeprefix("sqlite:///") or ":memory:"),
+    }
+    for prefix, opener in openers.items():
+        if url.startswith(prefix):
+            return opener(url)
+    if "://" in url:
+        raise ConfigurationError(f"input store {_redact(url)}: expected postgresql://, sqlite:/// or a path")
+    return open_sqlite_store(url)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, fit for a log line or an error message."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
