@@ -10,13 +10,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtac import __version__
-from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.products import write_qcandi_vt, write_qpo_vt
+from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.summary import write_summary
 from vtac.core.config import ScienceConfig
-from vtac.core.model import CATALOG_NAMES, MxtPosition, QpoVtResult
+from vtac.core.coverage import Cone
+from vtac.core.crossmatch import COVERAGE_RADIUS_ARCSEC, field_of
+from vtac.core.model import (
+    CATALOG_NAMES,
+    CatalogAnswer,
+    CatalogStatus,
+    MxtPosition,
+    QpoVtResult,
+    VTObservation,
+)
 from vtac.core.pipeline import build_qpo_vt
 from vtac.errors import ConfigurationError, InputError
 
@@ -54,6 +63,8 @@ class QpoVtRequest:
     mxt_file: Path | None = None
     mxt_position: MxtPosition | None = None
     burst_id: str | None = None
+    #: Remote catalogue services (URLs, timeouts, overall deadline, cache); None: from the environment.
+    remote: RemoteSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     mxt = request.mxt_position
     if request.mxt_file is not None:
         mxt = read_qpo_mxt(request.mxt_file)
-    catalogs = [read_catalog_file(item.name, item.source) for item in request.catalogs]
+    catalogs = ask_catalogs(request.catalogs, observation, request.remote or RemoteSettings.from_env())
     result = build_qpo_vt(observation, mxt, catalogs, science, burst_id=burst_id)
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -87,3 +98,38 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     )
     log.info("QPO_VT written: %s (%d candidates)", outcome.qpo_vt, len(result.candidates))
     return outcome
+
+
+def field_cone(observation: VTObservation) -> Cone | None:
+    """The cone to ask the catalogues: all detections, plus the margin where the core looks for neighbours."""
+    detections = observation.detections
+    if len(detections) == 0:
+        return None
+    field = field_of(detections["RA"], detections["DEC"], 0.0)
+    return Cone(field.ra, field.dec, (field.radius_arcsec + COVERAGE_RADIUS_ARCSEC) / 3600.0)
+
+
+def ask_catalogs(
+    sources: list[CatalogSource], observation: VTObservation, remote: RemoteSettings
+) -> list[CatalogAnswer]:
+    """Every catalogue's answer, in the order asked: files read here, services asked concurrently."""
+    providers = [(item.name, resolve_provider(item.name, item.source, remote)) for item in sources]
+    cone = field_cone(observation)
+    remote_indices = [index for index, item in enumerate(sources) if is_remote(item.source)]
+    answers: dict[int, CatalogAnswer] = {}
+    if cone is None:
+        nothing = "no VT detection: nothing to look for"
+        answers = {
+            i: CatalogAnswer(sources[i].name, CatalogStatus.NOT_COVERED, None, nothing)
+            for i in remote_indices
+        }
+    else:
+        asked = query_catalogs([providers[i] for i in remote_indices], cone, remote.deadline_s)
+        answers = dict(zip(remote_indices, asked, strict=True))
+    for index, (name, provider) in enumerate(providers):
+        if index not in answers:
+            answers[index] = provider.query(name, cone or Cone(0.0, 0.0, 0.0), deadline=0.0)
+    for answer in answers.values():
+        if answer.status is not CatalogStatus.OK or answer.truncated:
+            log.warning("catalogue %s %s: %s", answer.name, answer.status.value, answer.message)
+    return [answers[index] for index in range(len(sources))]

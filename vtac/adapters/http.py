@@ -1,0 +1,134 @@
+"""HTTP for the catalogue services: one session per thread, timeouts, bounded retries, one deadline.
+
+Remote catalogues time out, rate-limit and fail; a failure must surface as a reason, never as an empty answer.
+:func:`fetch` returns the body of a 200 answer or raises :class:`~vtac.errors.TransientError` with a one-line
+reason. It retries, at most ``policy.retries`` times, on connection errors (refused, reset, connect timeout),
+HTTP 5xx and HTTP 429, with exponential backoff and full jitter; a 429 or 503 ``Retry-After`` (seconds or an
+HTTP date) is honoured. A read timeout is not retried: the service is up but slow, and a second try would only
+spend the burst's time budget. No attempt and no wait runs past the caller's deadline (``time.monotonic``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import requests
+
+from vtac import __version__
+from vtac.errors import TransientError
+
+USER_AGENT = f"vtac/{__version__} (SVOM VT afterglow candidates)"
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_local = threading.local()
+#: Query parameters; a sequence of pairs repeats a key (VizieR's ``-out``).
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """Timeouts (s) and retry budget of one request."""
+
+    connect_timeout_s: float = 3.0
+    read_timeout_s: float = 8.0
+    retries: int = 2
+    backoff_s: float = 0.5
+    max_backoff_s: float = 4.0
+
+
+def session() -> requests.Session:
+    """This thread's session (requests sessions are not thread-safe; connections are reused per thread)."""
+    current = getattr(_local, "session", None)
+    if current is None:
+        current = requests.Session()
+        current.headers["User-Agent"] = USER_AGENT
+        _local.session = current
+    return current
+
+
+def fetch(
+    url: str,
+    *,
+    params: Params | None = None,
+    data: Mapping[str, str] | None = None,
+    policy: HttpPolicy = HttpPolicy(),
+    deadline: float | None = None,
+) -> bytes:
+    """GET (or POST when ``data`` is given) ``url`` and return the body of its 200 answer."""
+    deadline = time.monotonic() + 3600.0 if deadline is None else deadline
+    attempt = 0
+    while True:
+        reason, retry_after = _attempt(url, params=params, data=data, policy=policy, deadline=deadline)
+        if isinstance(reason, bytes):
+            return reason
+        if retry_after is None or attempt >= policy.retries:
+            tries = f" after {attempt + 1} attempts" if attempt else ""
+            raise TransientError(f"{reason}{tries}")
+        wait = max(retry_after, _backoff(policy, attempt))
+        if time.monotonic() + wait >= deadline:
+            raise TransientError(f"{reason}; no time left to retry in {wait:.1f} s before the deadline")
+        time.sleep(wait)
+        attempt += 1
+
+
+def _attempt(
+    url: str,
+    *,
+    params: Params | None,
+    data: Mapping[str, str] | None,
+    policy: HttpPolicy,
+    deadline: float,
+) -> tuple[bytes | str, float | None]:
+    """One request: (body, None) on success, else (reason, seconds to wait first or None if not retriable)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return "no time left before the deadline", None
+    timeout = (min(policy.connect_timeout_s, remaining), min(policy.read_timeout_s, remaining))
+    try:
+        response = session().request(
+            "GET" if data is None else "POST", url, params=params, data=data, timeout=timeout
+        )
+    except requests.RequestException as exc:
+        return _failure(url, exc, timeout[1])
+    if response.status_code == 200:
+        return response.content, None
+    reason = f"HTTP {response.status_code} {response.reason} from {_host(url)}"
+    if response.status_code not in _RETRY_STATUSES:
+        return reason, None
+    return reason, retry_after_seconds(response.headers.get("Retry-After"))
+
+
+def _failure(url: str, exc: requests.RequestException, read_timeout: float) -> tuple[str, float | None]:
+    """Why a request raised, and 0 (retry after the backoff) for a connection error, None otherwise."""
+    if isinstance(exc, requests.ReadTimeout):
+        return f"no answer within {read_timeout:.1f} s from {_host(url)}", None
+    if isinstance(exc, requests.ConnectionError):  # includes ConnectTimeout
+        return f"cannot connect to {_host(url)} ({type(exc).__name__})", 0.0
+    return f"request to {_host(url)} failed ({type(exc).__name__}: {exc})", None
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _backoff(policy: HttpPolicy, attempt: int) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**attempt)]."""
+    return random.uniform(0.0, min(policy.max_backoff_s, policy.backoff_s * 2.0**attempt))
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]

@@ -1,0 +1,227 @@
+"""Catalogue providers behind one interface, the ``--catalog NAME=SOURCE`` registry, and the concurrent query.
+
+``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
+only) or a local file (:func:`vtac.adapters.catalog_file.read_catalog_file`). A remote provider is wrapped:
+first the footprint (outside it: NOT_COVERED, nothing is asked), then the cone cache when one is configured,
+then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
+that has not answered by then is FAILED, never an empty answer.
+
+Settings, from the environment until the settings module carries them (:meth:`RemoteSettings.from_env`):
+
+=============================  ========================================================  ==============
+``VTAC_VIZIER_URL``            VizieR base URL                                           CDS
+``VTAC_DATALAB_URL``           Astro Data Lab base URL                                   NOIRLab
+``VTAC_CATALOG_DEADLINE_S``    overall deadline of the catalogue queries of one burst    9
+``VTAC_HTTP_CONNECT_TIMEOUT_S`` connect timeout of one attempt                           3
+``VTAC_HTTP_READ_TIMEOUT_S``   read timeout of one attempt                               8
+``VTAC_HTTP_RETRIES``          retries after the first attempt (5xx, 429, connection)    2
+``VTAC_HTTP_BACKOFF_S``        base of the exponential backoff (full jitter)             0.5
+``VTAC_CONE_CACHE_DIR``        directory of the cone cache (unset: no cache)             -
+``VTAC_CONE_CACHE_MAX_AGE_S``  oldest cached answer used                                 604800 (7 d)
+=============================  ========================================================  ==============
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from vtac.adapters.catalog_file import read_catalog_file
+from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, cut_to_cone
+from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
+from vtac.adapters.http import HttpPolicy
+from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
+from vtac.core.coverage import Cone, Coverage, footprint_coverage
+from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.errors import ConfigurationError, VtacError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEADLINE_S = 9.0
+#: Extra time granted past the deadline to threads whose last attempt was cut to it, before giving up.
+_GRACE_S = 0.5
+REMOTE_SOURCES = ("vizier", "datalab")
+
+
+class CatalogProvider(Protocol):
+    """Anything that answers a cone on a named catalogue before a deadline (``time.monotonic``)."""
+
+    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
+        """The catalogue's answer for the cone; failures are answers (FAILED), not exceptions."""
+        raise NotImplementedError
+
+
+class RemoteProvider(CatalogProvider, Protocol):
+    """A service that serves some catalogues."""
+
+    def serves(self, name: str) -> bool:
+        """Whether this service has the catalogue."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FileProvider:
+    """A local catalogue file: the whole file whatever the cone (a bad file is an input error)."""
+
+    path: str
+
+    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
+        """Read the file."""
+        del cone, deadline
+        return read_catalog_file(name, self.path)
+
+
+@dataclass(frozen=True)
+class FootprintGuard:
+    """NOT_COVERED without asking when the cone is outside the catalogue's footprint."""
+
+    inner: CatalogProvider
+
+    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
+        """Ask the inner provider only where the catalogue looked."""
+        coverage = footprint_coverage(name, cone)
+        if coverage is Coverage.NONE:
+            return CatalogAnswer(
+                name,
+                CatalogStatus.NOT_COVERED,
+                None,
+                f"field ({cone.ra:.4f}, {cone.dec:+.4f}) outside the {name} footprint: not asked",
+            )
+        answer = self.inner.query(name, cone, deadline)
+        if coverage is Coverage.PARTIAL and answer.status is CatalogStatus.OK:
+            answer.message += " (field partly outside the footprint)"
+        return answer
+
+
+@dataclass(frozen=True)
+class CachedProvider:
+    """Serve from the cone cache; on a miss fetch the whole cell cone, store it if complete, cut it."""
+
+    inner: CatalogProvider
+    cache: ConeCache
+
+    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
+        """A cache hit costs no network."""
+        hit = self.cache.get(name, cone)
+        if hit is not None:
+            return hit
+        cell = self.cache.cell_cone(name, cone)
+        answer = self.inner.query(name, cell.cone, deadline)
+        try:
+            self.cache.put(cell, answer)
+        except OSError as exc:  # a full or read-only disk must not lose the answer
+            log.warning("%s: cannot store in the cone cache: %s", name, exc)
+        return cut_to_cone(answer, cone)
+
+
+@dataclass(frozen=True)
+class RemoteSettings:
+    """Where the services are, how long to wait for them, where to cache their answers."""
+
+    vizier_url: str = DEFAULT_VIZIER_URL
+    datalab_url: str = DEFAULT_DATALAB_URL
+    policy: HttpPolicy = field(default_factory=HttpPolicy)
+    deadline_s: float = DEFAULT_DEADLINE_S
+    cache_dir: Path | None = None
+    cache_max_age_s: float = DEFAULT_MAX_AGE_S
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RemoteSettings:
+        """Settings from the ``VTAC_*`` variables of the module docstring (defaults where unset)."""
+        env = os.environ if environ is None else environ
+        defaults = HttpPolicy()
+        policy = HttpPolicy(
+            connect_timeout_s=_number(env, "VTAC_HTTP_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
+            read_timeout_s=_number(env, "VTAC_HTTP_READ_TIMEOUT_S", defaults.read_timeout_s),
+            retries=int(_number(env, "VTAC_HTTP_RETRIES", defaults.retries)),
+            backoff_s=_number(env, "VTAC_HTTP_BACKOFF_S", defaults.backoff_s),
+            max_backoff_s=defaults.max_backoff_s,
+        )
+        cache_dir = env.get("VTAC_CONE_CACHE_DIR", "").strip()
+        return cls(
+            vizier_url=env.get("VTAC_VIZIER_URL", "").strip() or DEFAULT_VIZIER_URL,
+            datalab_url=env.get("VTAC_DATALAB_URL", "").strip() or DEFAULT_DATALAB_URL,
+            policy=policy,
+            deadline_s=_number(env, "VTAC_CATALOG_DEADLINE_S", DEFAULT_DEADLINE_S),
+            cache_dir=Path(cache_dir) if cache_dir else None,
+            cache_max_age_s=_number(env, "VTAC_CONE_CACHE_MAX_AGE_S", DEFAULT_MAX_AGE_S),
+        )
+
+
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    text = env.get(key, "").strip()
+    if not text:
+        return float(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.0:
+        raise ConfigurationError(f"{key}={text!r}: expected a number >= 0")
+    return value
+
+
+def is_remote(source: str) -> bool:
+    """Whether a ``--catalog`` source names a service rather than a file."""
+    return source.strip().lower() in REMOTE_SOURCES
+
+
+def resolve_provider(name: str, source: str, settings: RemoteSettings) -> CatalogProvider:
+    """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
+    kind = source.strip().lower()
+    if not is_remote(kind):
+        return FileProvider(source)
+    service: RemoteProvider
+    if kind == "vizier":
+        service = VizierProvider(settings.vizier_url, settings.policy)
+    else:
+        service = DatalabProvider(settings.datalab_url, settings.policy)
+    if not service.serves(name):
+        hint = "datalab" if name == "LSDR10" else "vizier"
+        raise ConfigurationError(
+            f"--catalog {name}={source}: {kind} does not serve {name}; use {name}={hint}"
+        )
+    provider: CatalogProvider = service
+    if settings.cache_dir is not None:
+        provider = CachedProvider(provider, ConeCache(settings.cache_dir, settings.cache_max_age_s))
+    return FootprintGuard(provider)
+
+
+def query_catalogs(
+    providers: Sequence[tuple[str, CatalogProvider]], cone: Cone, deadline_s: float
+) -> list[CatalogAnswer]:
+    """Every provider's answer, in order, asked concurrently; FAILED for one not done by the deadline.
+
+    Input and configuration errors (a bad local file) are raised: they are the user's to fix.
+    """
+    if not providers:
+        return []
+    deadline = time.monotonic() + deadline_s
+    pool = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="catalog")
+    try:
+        futures = [pool.submit(provider.query, name, cone, deadline) for name, provider in providers]
+        wait_for(futures, timeout=max(0.0, deadline - time.monotonic()) + _GRACE_S)
+        return [
+            _outcome(name, future, deadline_s) for (name, _), future in zip(providers, futures, strict=True)
+        ]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _outcome(name: str, future: Future[CatalogAnswer], deadline_s: float) -> CatalogAnswer:
+    if not future.done():
+        return failed(name, f"no answer within the overall deadline of {deadline_s:g} s")
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, VtacError) and not error.retriable:
+        raise error
+    log.exception("%s: provider failed", name, exc_info=error)
+    return failed(name, f"provider error: {type(error).__name__}: {error}")
