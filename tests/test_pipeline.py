@@ -249,3 +249,13 @@ def test_julian_epoch_of_the_sequences():
     assert julian_epoch(observation) == pytest.approx(2026.0, abs=1e-3)  # J2026.0 = 2026-01-01T00:00 TT
     assert julian_epoch(observe([], date=None)) is None
     assert julian_epoch(observe([], date="yesterday")) is None
+
+
+def test_a_truncated_catalogue_answer_confirms_matches_but_never_proves_a_source_new():
+    ra, dec = star_grid()
+    truncated = sdss_catalog(ra, dec, grid_mags(len(ra)))
+    truncated.truncated = True
+    result = field_with([afterglow()], catalog=truncated)
+    assert set(result.combined["NEW_SRC"]) == {""}
+    star = row_of(result, ra[0], dec[0])
+    assert star["XFLAG_R0"] == 2

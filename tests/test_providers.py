@@ -241,11 +241,6 @@ def test_a_truncated_answer_is_reported(tmp_path, monkeypatch, httpserver, burst
     assert sdss["n_sources"] == 300
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: crossmatch still calls a source new from a truncated (OK) answer; "
-    "NEW_SRC must not be derived where the answer is incomplete",
-)
 def test_a_truncated_answer_makes_no_source_new(tmp_path, monkeypatch, httpserver, burst_inputs):
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler(max_rows=300))
     summary = run_vtac(tmp_path, monkeypatch, httpserver, burst_inputs)

@@ -188,7 +188,9 @@ def match_catalog(
         dmag_significant=hit & (np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma)),
         pchance=np.where(hit, -np.expm1(-np.pi * separation**2 * density), np.nan),
         covered=hit | _has_neighbour(sky_index, detections, ~hit),
-        deep_enough=detections.mag < np.where(band == 0, depth[0], depth[1]) - cfg.new_source_margin,
+        # A truncated answer may lack the counterpart: it can confirm a match, never prove a source new.
+        deep_enough=(detections.mag < np.where(band == 0, depth[0], depth[1]) - cfg.new_source_margin)
+        & (not answer.truncated),
         depth=depth,
     )
 
