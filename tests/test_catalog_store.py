@@ -51,6 +51,7 @@ def test_later_files_are_fitted_to_the_columns_of_the_first(tmp_path):
     first = normalised(np.random.default_rng(2), 50, 50.0, 5.0, 0.01)
     first["PMRA"] = np.ones(50)
     second = normalised(np.random.default_rng(3), 50, 50.0, 5.0, 0.01)
+    second["ID"] = [f"other{i}" for i in range(50)]
     store.ingest_table(first)
     store.ingest_table(second)
     table = store.cone(50.0, 5.0, 120.0).table
@@ -100,3 +101,80 @@ def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert out.startswith("SDSS12 ok:") and int(out.split(": ")[1].split()[0]) > 100
+
+
+def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, httpserver, monkeypatch, capsys):
+    from test_vizier import vizier_handler  # VizieR's real ASU format over the SDSS field
+
+    httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
+    monkeypatch.setenv("VTAC_VIZIER_URL", httpserver.url_for("/"))
+    fetch = [
+        "catalog",
+        "fetch",
+        "SDSS12",
+        "--ra",
+        "215.6",
+        "--dec",
+        "53.1",
+        "--radius",
+        "300",
+        "--into",
+        str(tmp_path),
+    ]
+    assert vtac(fetch) == 0
+    assert vtac(fetch) == 0
+    assert "rows fetched from vizier" in capsys.readouterr().out
+    store = CatalogStore(tmp_path, "SDSS12")
+    inside = store.cone(215.6, 53.1, 200.0)
+    table = Table.read(data_path("sdss12_egs_1deg.fits"))
+    expected = separation_arcsec(table["RA_ICRS"], table["DE_ICRS"], 215.6, 53.1) <= 200.0
+    assert inside.status is CatalogStatus.OK and len(inside.table) == expected.sum()
+    assert store.cone(215.6, 53.1, 400.0).status is CatalogStatus.NOT_COVERED  # beyond the fetched cone
+
+
+def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeypatch, capsys):
+    httpserver.expect_request("/viz-bin/votable").respond_with_data("busy", status=503)
+    monkeypatch.setenv("VTAC_VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_HTTP_RETRIES", "0")
+    code = vtac(
+        [
+            "catalog",
+            "fetch",
+            "SDSS12",
+            "--ra",
+            "215.6",
+            "--dec",
+            "53.1",
+            "--radius",
+            "60",
+            "--into",
+            str(tmp_path),
+        ]
+    )
+    assert code == 3 and "503" in capsys.readouterr().err
+    assert not (tmp_path / "SDSS12").exists()
+
+
+def test_a_store_answers_make_qpo_vt_like_a_file(tmp_path, capsys):
+    from test_cli import handmade_list
+
+    assert (
+        vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])
+        == 0
+    )
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112304")
+    assert (
+        vtac(
+            [
+                "make-qpo-vt",
+                "--srclist",
+                str(srclist),
+                "--catalog",
+                f"SDSS12={tmp_path}",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    assert "SDSS12 ok" in capsys.readouterr().out

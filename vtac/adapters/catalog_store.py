@@ -92,7 +92,15 @@ class CatalogStore:
     def _read_manifest(self) -> dict:
         path = self.directory / MANIFEST
         if not path.exists():
-            return {"catalog": self.name, "cell_deg": DEFAULT_CELL_DEG, "rows": 0, "parts": 0, "cells": {}}
+            return {
+                "catalog": self.name,
+                "cell_deg": DEFAULT_CELL_DEG,
+                "rows": 0,
+                "parts": 0,
+                "cells": {},
+                "file_cells": [],
+                "fetched_cones": [],
+            }
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("catalog") != self.name:
             raise InputError(f"store holds {manifest.get('catalog')}, not {self.name}", file=str(path))
@@ -102,6 +110,11 @@ class CatalogStore:
     def scheme(self) -> CellScheme:
         """The cell scheme the store was built with."""
         return CellScheme(float(self._manifest["cell_deg"]))
+
+    @property
+    def columns(self) -> list[str] | None:
+        """Columns fixed by the first ingest (None before it)."""
+        return self._manifest.get("columns")
 
     @property
     def n_rows(self) -> int:
@@ -117,10 +130,17 @@ class CatalogStore:
             added += self.ingest_table(answer.table)
         return added
 
-    def ingest_table(self, table: Table) -> int:
-        """Add one normalised catalogue table, as a new part of every cell it touches."""
-        rows = _structured(table, self._manifest.get("columns"))
+    def ingest_table(self, table: Table, fetched_cone: tuple[float, float, float] | None = None) -> int:
+        """Add one normalised catalogue table, as a new part of every cell it touches.
+
+        A table from a whole catalogue file covers the cells it fills; a table fetched for a cone
+        (``fetched_cone`` = RA, Dec, radius in arcsec) covers only that cone, which the store remembers.
+        """
+        if fetched_cone is not None:
+            self._manifest["fetched_cones"].append(list(fetched_cone))
+        rows = _structured(table, self.columns)
         if len(rows) == 0:
+            self._write_manifest()
             return 0
         names = self.scheme.cell_names(rows["RA"], rows["DEC"])
         order = np.argsort(names, kind="stable")
@@ -133,6 +153,10 @@ class CatalogStore:
             folder.mkdir(parents=True, exist_ok=True)
             np.save(folder / f"part-{part:05d}.npy", rows[start:end])
             cells[str(cell)] = cells.get(str(cell), 0) + int(end - start)
+        if fetched_cone is None:
+            self._manifest["file_cells"] = sorted(
+                set(self._manifest["file_cells"]) | set(map(str, cell_names))
+            )
         self._manifest.update(
             rows=self.n_rows + len(rows), parts=part + 1, columns=list(rows.dtype.names or ())
         )
@@ -146,28 +170,39 @@ class CatalogStore:
         temporary.replace(self.directory / MANIFEST)
 
     def cone(self, ra: float, dec: float, radius_arcsec: float) -> CatalogAnswer:
-        """Every stored source within the cone; NOT_COVERED when the store has no cell there."""
-        cells = [
-            cell
-            for cell in self.scheme.cells_of_cone(ra, dec, radius_arcsec / 3600.0)
-            if cell in self._manifest["cells"]
-        ]
-        if not cells:
+        """Every stored source within the cone, once; NOT_COVERED where the store cannot vouch for it."""
+        touched = self.scheme.cells_of_cone(ra, dec, radius_arcsec / 3600.0)
+        if not self._covers(touched, ra, dec, radius_arcsec):
             return CatalogAnswer(
                 self.name,
                 CatalogStatus.NOT_COVERED,
-                message=f"store {self.directory} has no "
-                f"data within {radius_arcsec:.0f} arcsec of ({ra:.5f}, {dec:+.5f})",
+                message=f"store {self.directory} does not cover {radius_arcsec:.0f} arcsec around "
+                f"({ra:.5f}, {dec:+.5f})",
             )
         parts = [
             np.load(path, mmap_mode="r")
-            for cell in cells
+            for cell in touched
+            if cell in self._manifest["cells"]
             for path in sorted((self.directory / cell).glob("*.npy"))
         ]
-        table = Table(np.concatenate([_within(part, ra, dec, radius_arcsec) for part in parts]))
-        table["ID"] = np.char.decode(np.asarray(table["ID"]), "ascii")
+        inside = [_within(part, ra, dec, radius_arcsec) for part in parts]
+        table = Table(
+            np.concatenate(inside) if inside else _structured(Table({"RA": [], "DEC": []}), self.columns)
+        )
+        _, first = np.unique(np.asarray(table["ID"]), return_index=True)  # overlapping fetches: once each
+        table = table[np.sort(first)]
+        table["ID"] = np.char.decode(np.asarray(table["ID"]).astype("S"), "ascii")
         return CatalogAnswer(
             self.name, CatalogStatus.OK, table, message=f"{len(table)} sources from store {self.directory}"
+        )
+
+    def _covers(self, touched: list[str], ra: float, dec: float, radius_arcsec: float) -> bool:
+        """Whole files cover the cells they filled; a fetch covers its cone only."""
+        if set(touched) & set(self._manifest["file_cells"]):
+            return True
+        return any(
+            float(separation_arcsec(ra, dec, cone_ra, cone_dec)) + radius_arcsec <= cone_radius
+            for cone_ra, cone_dec, cone_radius in self._manifest["fetched_cones"]
         )
 
 

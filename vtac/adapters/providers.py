@@ -1,7 +1,8 @@
 """Catalogue providers behind one interface, the ``--catalog NAME=SOURCE`` registry, and the concurrent query.
 
 ``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
-only) or a local file (:func:`vtac.adapters.catalog_file.read_catalog_file`). A remote provider is wrapped:
+only), a local store directory (:mod:`vtac.adapters.catalog_store`, the cone only) or a local file
+(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped:
 first the footprint (outside it: NOT_COVERED, nothing is asked), then the cone cache when one is configured,
 then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
 that has not answered by then is FAILED, never an empty answer.
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from vtac.adapters.catalog_file import read_catalog_file
+from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
@@ -76,6 +78,18 @@ class FileProvider:
         """Read the file."""
         del cone, deadline
         return read_catalog_file(name, self.path)
+
+
+@dataclass(frozen=True)
+class StoreProvider:
+    """A local partitioned store (``vtac catalog ingest``): the cone, from disk, no network."""
+
+    directory: str
+
+    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
+        """Read the cells the cone touches."""
+        del deadline
+        return CatalogStore(self.directory, name).cone(cone.ra, cone.dec, cone.radius_deg * 3600.0)
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,7 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
-        return FileProvider(source)
+        return StoreProvider(source) if Path(source).is_dir() else FileProvider(source)
     service: RemoteProvider
     if kind == "vizier":
         service = VizierProvider(settings.vizier_url, settings.policy)

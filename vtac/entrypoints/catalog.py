@@ -15,6 +15,21 @@ def add_parser(subparsers) -> None:
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ingest.add_argument("--into", type=Path, required=True, metavar="DIR", help="store directory")
     ingest.set_defaults(run=run_ingest)
+    fetch = actions.add_parser(
+        "fetch", help="fill a store with a field from VizieR or Data Lab, ahead of time"
+    )
+    fetch.add_argument("name", metavar="NAME")
+    fetch.add_argument("--ra", type=float, required=True, help="deg")
+    fetch.add_argument("--dec", type=float, required=True, help="deg")
+    fetch.add_argument("--radius", type=float, required=True, help="arcsec")
+    fetch.add_argument("--into", type=Path, required=True, metavar="DIR", help="store directory")
+    fetch.add_argument(
+        "--source",
+        choices=("vizier", "datalab"),
+        default=None,
+        help="service (default: datalab for LSDR10, vizier otherwise)",
+    )
+    fetch.set_defaults(run=run_fetch)
     cone = actions.add_parser("cone", help="print how many stored sources lie in a cone")
     cone.add_argument("name", metavar="NAME")
     cone.add_argument("--store", type=Path, required=True, metavar="DIR")
@@ -31,6 +46,36 @@ def run_ingest(args: argparse.Namespace) -> int:
     store = CatalogStore(args.into, args.name)
     added = store.ingest(args.files)
     print(f"{store.name}: {added} rows added, {store.n_rows} in {store.directory}")
+    return 0
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """Ask the service for the cone and store the answer; a failed or truncated answer stores nothing."""
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.catalog_store import CatalogStore
+    from vtac.adapters.providers import RemoteSettings, query_catalogs, resolve_provider
+    from vtac.core.coverage import Cone
+    from vtac.core.model import CatalogStatus
+    from vtac.errors import InputError, TransientError
+
+    name = args.name.upper()
+    settings = RemoteSettings.from_env()
+    source = args.source or ("datalab" if name == "LSDR10" else "vizier")
+    provider = resolve_provider(name, source, settings)
+    answer = query_catalogs(
+        [(name, provider)], Cone(args.ra, args.dec, args.radius / 3600.0), settings.deadline_s
+    )[0]
+    if answer.status is CatalogStatus.FAILED:
+        raise TransientError(f"{name} from {source}: {answer.message}")
+    if answer.status is CatalogStatus.NOT_COVERED or answer.table is None:
+        raise InputError(f"{name} does not cover ({args.ra}, {args.dec}): {answer.message}")
+    if answer.truncated:
+        raise InputError(
+            f"{name} answer truncated at the row limit: fetch a smaller radius ({answer.message})"
+        )
+    store = CatalogStore(args.into, name)
+    added = store.ingest_table(answer.table, fetched_cone=(args.ra, args.dec, args.radius))
+    print(f"{name}: {added} rows fetched from {source} into {store.directory} ({store.n_rows} in all)")
     return 0
 
 

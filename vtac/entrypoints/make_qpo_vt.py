@@ -33,8 +33,9 @@ def add_parser(subparsers) -> None:
         action="append",
         required=True,
         metavar="NAME=SOURCE",
-        help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; "
-        "SOURCE a local file with the VizieR column names; repeat for several",
+        help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; SOURCE vizier, "
+        "datalab (LSDR10), a store directory (vtac catalog ingest) or a file with the VizieR column names; "
+        "repeat for several",
     )
     parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
