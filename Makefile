@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 
-.PHONY: demo test bench lint coverage-check install system-deps clean
+.PHONY: demo test bench lint coverage-check images install system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: install
 # Re-checks the coverage of the last `make test` (coverage.xml) against the 90 % floor.
 coverage-check: install
 	$(BIN)/coverage report --fail-under=90
+
+# Builds base -> core -> full with podman from a debootstrapped Debian (no registry), then smoke-tests them.
+images:
+	scripts/make_images.sh
+	scripts/smoke_images.sh
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml
