@@ -7,8 +7,9 @@ requested radius centred anywhere in the cell. That wider cone is what is fetche
 request of that radius or less centred in the same cell is a hit, cut to its own cone.
 
 Only complete answers are stored (status OK, not truncated): a failure is never remembered as an answer.
-Files are FITS tables ``<NAME>_<band>_<cell>_r<arcmin>.fits`` written atomically (temporary file, rename),
-so concurrent runs never read half a file; an unreadable or stale file is a miss.
+Files are numpy arrays ``<NAME>_<band>_<cell>_r<arcmin>.npy`` (one structured array: a hit reads in well under
+a millisecond, where a FITS table took several) written atomically (temporary file, rename), so concurrent
+runs never read half a file; an unreadable or stale file is a miss.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class ConeCache:
         """The cached answer cut to the cone, or None (no file, too old, unreadable)."""
         wanted = self.cell_cone(name, cone)
         prefix, _, _ = wanted.key.rpartition("_r")
-        for path in sorted(self.directory.glob(f"{prefix}_r*.fits")):
+        for path in sorted(self.directory.glob(f"{prefix}_r*.npy")):
             radius_arcmin = _radius_of(path)
             if radius_arcmin is None or radius_arcmin < wanted.cone.radius_deg * 60.0 - 1e-9:
                 continue
@@ -86,13 +87,12 @@ class ConeCache:
         if not answer.usable or answer.truncated or answer.table is None:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        table = answer.table.copy(copy_data=False)
-        table.meta = {"CATALOG": answer.name, "FETCHED": time.time()}
+        rows = _plain_rows(answer.table)
         handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        os.close(handle)
         try:
-            table.write(temporary, format="fits", overwrite=True)
-            final = self.directory / f"{cell.key}.fits"
+            with os.fdopen(handle, "wb") as stream:
+                np.save(stream, rows, allow_pickle=False)
+            final = self.directory / f"{cell.key}.npy"
             os.replace(temporary, final)
         finally:
             if os.path.exists(temporary):
@@ -106,12 +106,27 @@ class ConeCache:
             age = time.time() - path.stat().st_mtime
             if age > self.max_age_s:
                 return None
-            table = Table.read(path, format="fits")
+            table = Table(np.load(path, allow_pickle=False))
         except (OSError, ValueError):
             return None
-        table.meta.clear()
         message = f"from the cone cache ({path.name}, {age / 3600.0:.1f} h old)"
         return CatalogAnswer(name, CatalogStatus.OK, table, message)
+
+
+def _plain_rows(table) -> np.ndarray:
+    """The table as one plain structured array: masked floats become NaN, other masked values their fill."""
+    columns = {}
+    for name in table.colnames:
+        column = table[name]
+        if getattr(column, "mask", None) is not None and np.asarray(column.mask).any():
+            fill = np.nan if column.dtype.kind == "f" else column.fill_value
+            columns[name] = np.ma.filled(column, fill)
+        else:
+            columns[name] = np.asarray(column)
+    rows = np.empty(len(table), dtype=[(name, values.dtype) for name, values in columns.items()])
+    for name, values in columns.items():
+        rows[name] = values
+    return rows
 
 
 def cut_to_cone(answer: CatalogAnswer, cone: Cone) -> CatalogAnswer:
