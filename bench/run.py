@@ -322,6 +322,9 @@ def bench_store(rng: np.random.Generator) -> dict:
             start = time.perf_counter()
             store.ingest_table(table)
             ingest_s += time.perf_counter() - start
+        start = time.perf_counter()
+        store.compact()
+        ingest_s += time.perf_counter() - start
         centres = list(zip(*random_field(rng, 20, 4.5), strict=True))
         store.cone(*centres[0], 600.0)
         cone_s = [best_time(partial(store.cone, ra, dec, 600.0), 3) for ra, dec in centres]

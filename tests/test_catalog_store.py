@@ -178,3 +178,18 @@ def test_a_store_answers_make_qpo_vt_like_a_file(tmp_path, capsys):
         == 0
     )
     assert "SDSS12 ok" in capsys.readouterr().out
+
+
+def test_compacting_keeps_every_row_in_one_file_per_cell(tmp_path):
+    rng = np.random.default_rng(8)
+    table = normalised(rng, 3000, 80.0, 20.0, 0.4)
+    store = CatalogStore(tmp_path, "SDSS12")
+    for chunk in (table[:1000], table[1000:2000], table[2000:]):
+        store.ingest_table(chunk)
+    before = store.cone(80.0, 20.0, 900.0)
+    store.compact()
+    after = CatalogStore(tmp_path, "SDSS12").cone(80.0, 20.0, 900.0)
+    assert sorted(after.table["ID"]) == sorted(before.table["ID"]) and len(after.table) > 100
+    assert all(
+        len(list(cell.glob("*.npy"))) == 1 for cell in (tmp_path / "SDSS12").iterdir() if cell.is_dir()
+    )

@@ -128,7 +128,27 @@ class CatalogStore:
             answer = read_catalog_file(self.name, path)
             assert answer.table is not None
             added += self.ingest_table(answer.table)
+        self.compact()
         return added
+
+    def compact(self) -> None:
+        """Merge each cell's parts into one file, so a cone opens one file per cell.
+
+        The merged file is written beside the parts and renamed into place before they are removed.
+        """
+        for cell in self._manifest["cells"]:
+            folder = self.directory / cell
+            parts = sorted(folder.glob("part-*.npy"))
+            if len(parts) < 2:
+                continue
+            merged = np.concatenate([np.load(path) for path in parts])
+            temporary = folder / "merged.tmp.npy"
+            np.save(temporary, merged)
+            temporary.replace(folder / f"part-{int(self._manifest['parts']):05d}.npy")
+            self._manifest["parts"] = int(self._manifest["parts"]) + 1
+            for path in parts:
+                path.unlink()
+        self._write_manifest()
 
     def ingest_table(self, table: Table, fetched_cone: tuple[float, float, float] | None = None) -> int:
         """Add one normalised catalogue table, as a new part of every cell it touches.
@@ -189,9 +209,10 @@ class CatalogStore:
         table = Table(
             np.concatenate(inside) if inside else _structured(Table({"RA": [], "DEC": []}), self.columns)
         )
-        _, first = np.unique(np.asarray(table["ID"]), return_index=True)  # overlapping fetches: once each
-        table = table[np.sort(first)]
-        table["ID"] = np.char.decode(np.asarray(table["ID"]).astype("S"), "ascii")
+        if len(self._manifest["fetched_cones"]) > 1:  # overlapping fetches: each source once
+            _, first = np.unique(np.asarray(table["ID"]), return_index=True)
+            table = table[np.sort(first)]
+        table["ID"] = np.asarray(table["ID"]).astype("U")
         return CatalogAnswer(
             self.name, CatalogStatus.OK, table, message=f"{len(table)} sources from store {self.directory}"
         )
