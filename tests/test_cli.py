@@ -172,3 +172,20 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypa
     code, _, err = run(capsys, "--srclist", srclist, "--catalog", SDSS, "--out", tmp_path)
     assert code == 1
     assert err.count("\n") == 1 and "RuntimeError: disk on fire" in err
+
+
+def test_without_catalog_option_the_configured_default_set_is_asked(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VTAC_CATALOGS", json.dumps([SDSS, f"GAIADR3={tmp_path / 'absent.fits'}"]))
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112305")
+    code, _, err = run(capsys, "--srclist", srclist, "--out", tmp_path)
+    assert code == 2 and "absent.fits" in err  # the second configured catalogue was asked
+    monkeypatch.setenv("VTAC_CATALOGS", json.dumps([SDSS]))
+    code, out, _ = run(capsys, "--srclist", srclist, "--out", tmp_path)
+    assert code == 0 and "SDSS12 ok" in out
+
+
+def test_the_default_set_is_the_operational_catalogues():
+    from vtac.settings import VtacSettings
+
+    names = [item.split("=")[0] for item in VtacSettings().catalogs]
+    assert names == ["PS1DR1", "SDSS12", "LSDR10", "GAIADR3", "USNOB1"]

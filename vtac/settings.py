@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vtac.core.config import ScienceConfig
 
+DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier")
+
 
 class VtacSettings(BaseSettings):
     """Everything configurable; e.g. ``VTAC_SCIENCE__BEST_SCORE_THRESHOLD=0.6``, ``VTAC_OUTPUT_DIR=/data``."""
@@ -16,4 +18,10 @@ class VtacSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VTAC_", env_nested_delimiter="__", extra="ignore")
 
     science: ScienceConfig = ScienceConfig()
+    catalogs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CATALOGS),
+        description="NAME=SOURCE catalogues asked when none is named: the operational PS1, SDSS and Legacy "
+        "Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper covers the sky). "
+        "From the environment as JSON: VTAC_CATALOGS='[\"SDSS12=/data/store\"]'.",
+    )
     output_dir: Path = Field(Path("."), description="Where products are written when --out is not given.")

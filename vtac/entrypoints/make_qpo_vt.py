@@ -31,11 +31,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--catalog",
         action="append",
-        required=True,
         metavar="NAME=SOURCE",
         help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; SOURCE vizier, "
         "datalab (LSDR10), a store directory (vtac catalog ingest) or a file with the VizieR column names; "
-        "repeat for several",
+        "repeat for several (default: VTAC_CATALOGS, the operational PS1DR1, SDSS12 and LSDR10 services plus "
+        "GAIADR3 and USNOB1)",
     )
     parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     settings = VtacSettings()
     request = QpoVtRequest(
         srclists=list(args.srclist),
-        catalogs=[CatalogSource.parse(text) for text in args.catalog],
+        catalogs=[CatalogSource.parse(text) for text in args.catalog or settings.catalogs],
         out_dir=args.out or settings.output_dir,
         mxt_file=args.mxt,
         mxt_position=parse_mxt_position(args.mxt_position) if args.mxt_position else None,
