@@ -1,0 +1,146 @@
+"""Service settings: ICD defaults, environment, secret files and a TOML file; secrets never shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from vtac.errors import ConfigurationError
+from vtac.service.config import ServiceSettings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """No VTAC_* variable of the developer's shell leaks in; no /run/secrets of the machine either."""
+    for name in [name for name in os.environ if name.startswith("VTAC_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("VTAC_SECRETS_DIR", str(tmp_path))
+
+
+def test_defaults_are_the_icd_names():
+    settings = ServiceSettings()
+
+    assert (settings.inputs_exchange, settings.inputs_queue) == ("svom.products", "vtac.inputs")
+    assert settings.input_routing_keys == ["product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT"]
+    assert (settings.notifications_exchange, settings.ba_routing_key, settings.vtpp_routing_key) == (
+        "svom.notifications",
+        "qpo_vt.ba",
+        "qpo_vt.vtpp",
+    )
+    assert (settings.dead_letter_exchange, settings.dead_letter_queue) == ("vtac.dlx", "vtac.inputs.dead")
+    assert settings.amqp_url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/%2F"
+    assert settings.catalogs == [
+        "PS1DR1=vizier",
+        "SDSS12=vizier",
+        "LSDR10=datalab",
+        "GAIADR3=vizier",
+        "USNOB1=vizier",
+    ]
+    assert settings.state_location == str(Path("vtac-state") / "state.db")
+    assert settings.file_sdb_root == Path("vtac-state") / "sdb"
+    assert settings.work_root == Path("vtac-state") / "work"
+    assert settings.sdb_url is None and settings.sdb_token is None
+
+
+def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
+    monkeypatch.setenv("VTAC_INPUTS_QUEUE", "vtac.test")
+    monkeypatch.setenv("VTAC_PREFETCH", "8")
+    monkeypatch.setenv("VTAC_SCIENCE__BEST_SCORE_THRESHOLD", "0.6")
+    monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
+    monkeypatch.setenv("VTAC_INPUT_ROUTING_KEYS", '["product.#"]')
+    monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("VTAC_WORK_DIR", str(tmp_path / "scratch"))
+
+    settings = ServiceSettings()
+
+    assert (settings.inputs_queue, settings.prefetch) == ("vtac.test", 8)
+    assert settings.science.best_score_threshold == 0.6
+    assert settings.catalogs == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
+    assert settings.input_routing_keys == ["product.#"]
+    assert settings.state_location == str(tmp_path / "state.db")
+    assert settings.work_root == tmp_path / "scratch"
+
+
+@pytest.mark.parametrize(
+    ("catalogs", "message"),
+    [
+        ("XYZ=vizier", "unknown catalogue XYZ"),
+        ("SDSS12", "expected NAME=SOURCE"),
+        ("SDSS12=a,SDSS12=b", "once"),
+    ],
+)
+def test_a_bad_catalogue_list_is_refused_naming_the_entry(monkeypatch, catalogs, message):
+    monkeypatch.setenv("VTAC_CATALOGS", catalogs)
+
+    with pytest.raises(ValidationError, match=message):
+        ServiceSettings()
+
+
+def test_secrets_never_appear_in_repr(monkeypatch):
+    monkeypatch.setenv("VTAC_AMQP_URL", "amqp://vtac:hunter2@broker:5672/%2F")
+    monkeypatch.setenv("VTAC_SDB_TOKEN", "t0ken-value")
+    monkeypatch.setenv("VTAC_STATE_URL", "postgresql://vtac:pgpass@db/vtac")
+
+    settings = ServiceSettings()
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+
+    assert "hunter2" not in shown and "t0ken-value" not in shown and "pgpass" not in shown
+    assert settings.sdb_token is not None and settings.sdb_token.get_secret_value() == "t0ken-value"
+    assert settings.state_location == "postgresql://vtac:pgpass@db/vtac"
+
+
+def test_secrets_are_read_from_files_and_the_environment_wins(monkeypatch, tmp_path):
+    (tmp_path / "vtac_sdb_token").write_text("from-file\n")
+    (tmp_path / "vtac_amqp_url").write_text("amqp://u:file@host/%2F")
+    monkeypatch.setenv("VTAC_AMQP_URL", "amqp://u:env@host/%2F")
+
+    settings = ServiceSettings()
+
+    assert settings.sdb_token is not None and settings.sdb_token.get_secret_value() == "from-file"
+    assert settings.amqp_url.get_secret_value() == "amqp://u:env@host/%2F"
+
+
+def test_a_toml_file_configures_below_the_environment(monkeypatch, tmp_path):
+    config = tmp_path / "vtac.toml"
+    config.write_text(
+        'inputs_queue = "from.toml"\nprefetch = 5\ncatalogs = ["SDSS12=vizier"]\n'
+        "[science]\nmax_best_candidates = 2\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("VTAC_CONFIG_FILE", str(config))
+    monkeypatch.setenv("VTAC_PREFETCH", "9")
+
+    settings = ServiceSettings()
+
+    assert (settings.inputs_queue, settings.prefetch, settings.catalogs) == (
+        "from.toml",
+        9,
+        ["SDSS12=vizier"],
+    )
+    assert settings.science.max_best_candidates == 2
+
+
+@pytest.mark.parametrize("variable", ["VTAC_CONFIG_FILE", "VTAC_SECRETS_DIR"])
+def test_a_missing_config_file_or_secrets_dir_is_an_error_not_a_silent_default(
+    monkeypatch, tmp_path, variable
+):
+    monkeypatch.setenv(variable, str(tmp_path / "missing"))
+
+    with pytest.raises(ConfigurationError, match="missing: no such file or directory"):
+        ServiceSettings()
+
+
+def test_an_empty_state_url_means_the_embedded_store(tmp_path):
+    settings = ServiceSettings(state_dir=tmp_path, state_url="")
+
+    assert settings.state_location == str(tmp_path / "state.db")
+
+
+def test_an_unknown_science_setting_is_refused(monkeypatch):
+    monkeypatch.setenv("VTAC_SCIENCE__NO_SUCH_THRESHOLD", "1")
+
+    with pytest.raises(ValidationError, match="no_such_threshold"):
+        ServiceSettings()

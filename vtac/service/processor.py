@@ -1,0 +1,300 @@
+"""From "an input message arrived" to "these notifications must be published": no broker code here.
+
+One message is validated, its product fetched (or taken inline) and checked, then recorded in the per-burst
+store; if that changed the burst (or an earlier attempt died before publishing), the burst's QPO_VT for that
+version is rebuilt from every input up to it, uploaded to the SDB and announced by two notifications. The
+consumer publishes them, then calls :meth:`Processor.confirmed`; only then is the version marked published.
+
+Errors map to broker actions once, here: bad input or a product the SDB refuses for good is REJECTed
+(dead-lettered, never retried); a service that may come back (SDB, database, disk) is RETRIED. A catalogue
+that fails is neither: the product is made with that catalogue marked failed (it is science, not transport).
+
+Stored payload of an input: a JSON envelope ``{"input": <message with the content inline>, "sequences":
+[...], "mxt": {...}}`` so a build needs neither the SDB nor re-reading the files to choose what to use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from vtac.adapters.mxt import read_qpo_mxt
+from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
+from vtac.adapters.srclist import read_srclists
+from vtac.core.model import MxtPosition
+from vtac.errors import ConfigurationError, InputError, TransientError
+from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
+from vtac.service.config import ServiceSettings
+from vtac.service.messages import (
+    MxtPositionV1,
+    ProductNotificationV1,
+    SdbLocation,
+    notification_from_summary,
+    parse_input,
+)
+from vtac.service.outcome import Action, Notification, ProcessOutcome
+from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError
+from vtac.service.state import InputStore, StoredInput, open_input_store
+
+log = logging.getLogger(__name__)
+
+SRCLIST = "QSRCLIST_VT"
+MXT_ACRONYMS = ("QPO_MXT", MxtPositionV1.acronym)
+AUDIENCES = ("ba", "vtpp")
+GZIP_MAGIC = b"\x1f\x8b"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+InputMessage = ProductNotificationV1 | MxtPositionV1
+
+
+@dataclass(frozen=True)
+class _Input:
+    """A stored input, decoded: its message, the sequences of a source list, the MXT position it gives."""
+
+    message: InputMessage
+    arrival: int
+    sequences: tuple[str, ...] = ()
+    mxt: MxtPosition | None = None
+
+    @property
+    def recency(self) -> tuple[datetime, int, int]:
+        """Newest upstream time first, then upstream version, then arrival: redeliveries may reorder."""
+        message = self.message
+        if isinstance(message, MxtPositionV1):
+            return (message.position_time, message.position_version, self.arrival)
+        return (message.product_time, message.product_version, self.arrival)
+
+
+class Processor:
+    """Turns one input message into a :class:`ProcessOutcome`; safe to run on several instances at once."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        store: InputStore,
+        sdb: Sdb,
+        fetch: Callable[[str], bytes] | None = None,
+        remote: RemoteSettings | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sdb = sdb
+        self._fetch = fetch or sdb.fetch
+        self._remote = remote or RemoteSettings.from_env()
+        self._catalogs = checked_catalogs(settings.catalogs, self._remote)
+        self._work_root = settings.work_root
+        self._work_root.mkdir(parents=True, exist_ok=True)
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
+        try:
+            message = parse_input(body)
+        except InputError as exc:
+            return _reject(str(exc))
+        try:
+            return self._process(message)
+        except (InputError, SdbRejectedError, ConfigurationError) as exc:
+            return _reject(str(exc), message.burst_id)
+        except (TransientError, OSError) as exc:
+            log.warning("retry later: %s", exc, extra={"burst_id": message.burst_id})
+            return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
+
+    def confirmed(self, outcome: ProcessOutcome) -> None:
+        """The consumer got publisher confirms for every notification: the version is now published."""
+        if outcome.notifications and outcome.burst_id and outcome.product_version:
+            self.store.mark_published(outcome.burst_id, outcome.product_version)
+
+    def _process(self, message: InputMessage) -> ProcessOutcome:
+        burst_id = message.burst_id
+        payload = self._payload(message)
+        recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
+        version = recorded.state.version
+        if not recorded.changed and not recorded.state.needs_products:
+            log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
+            return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
+        return self._build(burst_id, version)
+
+    def _payload(self, message: InputMessage) -> bytes:
+        """The envelope to store: content inline (fetched if need be) and what reading it taught us."""
+        if isinstance(message, MxtPositionV1):
+            envelope: dict[str, Any] = {"mxt": _position_dict(message.to_core())}
+        else:
+            content = message.content if message.content is not None else self._fetch(str(message.sdb_url))
+            message = message.model_copy(update={"content": content, "sdb_url": None})
+            envelope = self._inspect(message, content)
+        return json.dumps({"input": message.model_dump(mode="json"), **envelope}).encode()
+
+    def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
+        """Read the product once on arrival, so a bad file is rejected before it enters the store."""
+        with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
+            path = Path(folder) / local_name(message, content)
+            path.write_bytes(content)
+            if message.acronym == SRCLIST:
+                observation = read_srclists([path])
+                if observation.burst_id and observation.burst_id != message.burst_id:
+                    raise InputError(
+                        f"BURST_ID {observation.burst_id} differs from the message's {message.burst_id}",
+                        file=path.name,
+                    )
+                return {"sequences": list(observation.sequences)}
+            return {"mxt": _position_dict(read_qpo_mxt(path))}
+
+    def _build(self, burst_id: str, version: int) -> ProcessOutcome:
+        """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
+        inputs = [_decode(item) for item in self.store.inputs(burst_id, version)]
+        srclists = _current_srclists(inputs)
+        if not srclists:
+            log.info("no QSRCLIST_VT yet: nothing to build", extra={"burst_id": burst_id})
+            return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id, version)
+        with tempfile.TemporaryDirectory(dir=self._work_root, prefix=f"{burst_id}-v{version}-") as folder:
+            work = Path(folder)
+            request = QpoVtRequest(
+                srclists=[_write(work, n, item) for n, item in enumerate(srclists)],
+                catalogs=self._catalogs,
+                out_dir=work / "out",
+                mxt_position=_current_mxt(inputs),
+                burst_id=burst_id,
+                remote=self._remote,
+            )
+            products = make_qpo_vt(request, self.settings.science)
+            bundle = ProductBundle.from_paths(
+                burst_id,
+                version,
+                qpo_vt=products.qpo_vt,
+                qcandi_vt=products.qcandi_vt,
+                summary=products.summary,
+            )
+            summary = json.loads(products.summary.read_text(encoding="utf-8"))
+        locations = self.sdb.upload(bundle)
+        log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
+        return ProcessOutcome(
+            Action.ACK,
+            burst_id=burst_id,
+            product_version=version,
+            notifications=self._notifications(summary, version, locations),
+        )
+
+    def _notifications(
+        self, summary: dict[str, Any], version: int, locations: dict[str, str]
+    ) -> list[Notification]:
+        """The same body for both audiences; ids fixed by (burst, version, audience) so repeats dedupe."""
+        sdb = SdbLocation(
+            qpo_vt=locations["QPO_VT"], qcandi_vt=locations["QCANDI_VT"], summary=locations["QPO_VT_SUMMARY"]
+        )
+        body = notification_from_summary(
+            summary, product_version=version, sdb=sdb, created=datetime.now(UTC)
+        ).model_dump_json()
+        keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
+        burst_id = summary["burst_id"]
+        return [
+            Notification(key, body.encode(), message_id_of(burst_id, version, audience))
+            for key, audience in zip(keys, AUDIENCES, strict=True)
+        ]
+
+
+def message_id_of(burst_id: str, version: int, audience: str) -> str:
+    """Deterministic notification id: a redelivery republishes the same ids, receivers drop the copy."""
+    return f"vtac:{burst_id}:QPO_VT:v{version}:{audience}"
+
+
+def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[CatalogSource]:
+    """The configured catalogues, checked at start: a missing file must stop the service, not every input."""
+    sources = [CatalogSource.parse(item) for item in items]
+    for source in sources:
+        if not is_remote(source.source) and not Path(source.source).exists():
+            raise ConfigurationError(f"catalogue {source.name}: {source.source}: no such file or directory")
+        resolve_provider(source.name, source.source, remote)  # a service that does not serve it: refused
+    return sources
+
+
+def open_processor(settings: ServiceSettings) -> Processor:
+    """A processor on the configured store and SDB.
+
+    Inbound ``sdb_url`` products are fetched over HTTP whatever the SDB; the token goes only to URLs under
+    the configured SDB, never to another host a message names.
+    """
+    token = settings.sdb_token.get_secret_value() if settings.sdb_token else None
+    timeout = (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s)
+    anonymous = HttpSdb("", timeout_s=timeout, max_attempts=settings.sdb_max_attempts)
+    fetch = anonymous.fetch
+    sdb: Sdb = FileSdb(settings.file_sdb_root)
+    if settings.sdb_url:
+        http = HttpSdb(
+            settings.sdb_url, token=token, timeout_s=timeout, max_attempts=settings.sdb_max_attempts
+        )
+        sdb = http
+        fetch = partial(_fetch_from, http, anonymous)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = open_input_store(settings.state_location)
+    return Processor(settings, store=store, sdb=sdb, fetch=fetch)
+
+
+def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
+    """With the SDB's credentials only under its base URL."""
+    return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:
+    log.warning("rejected: %s", reason, extra={"burst_id": burst_id})
+    return ProcessOutcome(Action.REJECT, reason=reason, burst_id=burst_id)
+
+
+def _position_dict(position: MxtPosition | None) -> dict[str, float] | None:
+    if position is None:
+        return None
+    return {"ra": position.ra, "dec": position.dec, "r90_arcsec": position.r90_arcsec}
+
+
+def _decode(item: StoredInput) -> _Input:
+    envelope = json.loads(item.payload)
+    mxt = envelope.get("mxt")
+    return _Input(
+        message=parse_input(json.dumps(envelope["input"])),
+        arrival=item.version,
+        sequences=tuple(envelope.get("sequences", ())),
+        mxt=None if mxt is None else MxtPosition(**mxt),
+    )
+
+
+def _current_srclists(inputs: Sequence[_Input]) -> list[_Input]:
+    """Newest first, a list whose sequences a newer list already gives is superseded (an update)."""
+    chosen: list[_Input] = []
+    taken: set[str] = set()
+    for item in sorted((i for i in inputs if i.message.acronym == SRCLIST), key=lambda i: i.recency)[::-1]:
+        if taken.isdisjoint(item.sequences):
+            chosen.append(item)
+            taken.update(item.sequences)
+    return sorted(chosen, key=lambda item: item.arrival)
+
+
+def _current_mxt(inputs: Sequence[_Input]) -> MxtPosition | None:
+    """The most recent usable MXT position, whether it came as a QPO_MXT file or a position message."""
+    positions = [item for item in inputs if item.message.acronym in MXT_ACRONYMS and item.mxt is not None]
+    return max(positions, key=lambda item: item.recency).mxt if positions else None
+
+
+def _write(folder: Path, index: int, item: _Input) -> Path:
+    """A stored source list as a file again, under its original name (the products list their origins)."""
+    message = item.message
+    if not isinstance(message, ProductNotificationV1) or message.content is None:  # pragma: no cover
+        raise InputError("stored source list without content", column="content")
+    path = folder / f"{index}_{local_name(message, message.content)}"
+    path.write_bytes(message.content)
+    return path
+
+
+def local_name(message: ProductNotificationV1, content: bytes) -> str:
+    """A safe file name for a product: its own name if given, the FITS suffix the readers expect."""
+    stem = _UNSAFE.sub("_", Path(message.filename or "").name).strip("._")
+    for suffix in (".gz", ".fits", ".fit", ".fts"):
+        stem = stem.removesuffix(suffix)
+    stem = stem or f"{message.acronym}_{message.burst_id}"
+    return stem + (".fits.gz" if content.startswith(GZIP_MAGIC) else ".fits")
