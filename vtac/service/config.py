@@ -26,11 +26,11 @@ from pydantic_settings import (
 from vtac.core.config import ScienceConfig
 from vtac.core.model import CATALOG_NAMES
 from vtac.errors import ConfigurationError
+from vtac.settings import DEFAULT_CATALOGS
 
 CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
 SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
-DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier")
 DEFAULT_INPUT_ROUTING_KEYS = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT")
 
 
