@@ -1,0 +1,123 @@
+"""Publish inputs exactly as the upstream pipelines would: for rehearsals, replays and tests.
+
+A product file goes inline (base64 ``content``) or by reference (``sdb_url``); an MXT position goes alone.
+Messages are persistent, mandatory and confirmed, with a ``message_id`` derived from the content, so a
+replayed file carries the same id (and VTAC treats it as the no-op it is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pika
+import pika.exceptions
+
+from vtac.errors import ConfigurationError, InputError, TransientError
+from vtac.service.amqp import AmqpConfig, connection_parameters
+from vtac.service.messages import MxtPositionV1, ProductNotificationV1
+
+ROUTING_KEYS = {
+    "QSRCLIST_VT": "product.QSRCLIST_VT",
+    "QPO_MXT": "product.QPO_MXT",
+    "MXT_POSITION": "position.MXT",
+}
+InputMessage = ProductNotificationV1 | MxtPositionV1
+
+
+def product_message(
+    path: Path,
+    *,
+    acronym: str,
+    burst_id: str,
+    product_version: int = 1,
+    product_time: datetime | None = None,
+    sdb_url: str | None = None,
+) -> ProductNotificationV1:
+    """A product notification for a file: inline content, or only its SDB URL when one is given."""
+    fields: dict[str, object] = {
+        "acronym": acronym,
+        "burst_id": burst_id,
+        "product_time": product_time or datetime.now(UTC),
+        "product_version": product_version,
+        "filename": path.name,
+    }
+    if sdb_url is not None:
+        fields["sdb_url"] = sdb_url
+    else:
+        try:
+            fields["content"] = path.read_bytes()
+        except OSError as error:
+            raise InputError(f"cannot read the product: {error.strerror}", file=str(path)) from None
+    return ProductNotificationV1.model_validate(fields)
+
+
+def mxt_position_message(
+    ra: float,
+    dec: float,
+    r90_arcsec: float,
+    *,
+    burst_id: str,
+    position_version: int = 1,
+    position_time: datetime | None = None,
+) -> MxtPositionV1:
+    """An MXT position message (or an update: a higher ``position_version``)."""
+    return MxtPositionV1(
+        burst_id=burst_id,
+        ra=ra,
+        dec=dec,
+        r90_arcsec=r90_arcsec,
+        position_time=position_time or datetime.now(UTC),
+        position_version=position_version,
+    )
+
+
+def routing_key(message: InputMessage) -> str:
+    """The topic routing key upstream uses for this kind of input."""
+    return ROUTING_KEYS[message.acronym]
+
+
+def message_id(message: InputMessage) -> str:
+    """Deterministic id: the same input always has the same id."""
+    return hashlib.sha256(message.content_key()).hexdigest()[:32]
+
+
+def publish_inputs(config: AmqpConfig, messages: list[InputMessage]) -> None:
+    """Publish on the input exchange, each one confirmed; an unroutable message is an error, not a loss."""
+    try:
+        connection = pika.BlockingConnection(connection_parameters(config))
+    except pika.exceptions.AMQPError as error:
+        raise TransientError(f"cannot connect to the broker: {error!r}") from None
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(config.input_exchange, exchange_type="topic", durable=True)
+        channel.confirm_delivery()
+        for message in messages:
+            _publish_one(channel, config, message)
+    except pika.exceptions.ChannelClosedByBroker as error:  # e.g. the exchange exists with another type
+        raise ConfigurationError(f"broker refused {config.input_exchange!r}: {error}") from None
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+def _publish_one(
+    channel: pika.adapters.blocking_connection.BlockingChannel, config: AmqpConfig, message: InputMessage
+) -> None:
+    key = routing_key(message)
+    properties = pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=pika.DeliveryMode.Persistent,
+        message_id=message_id(message),
+        timestamp=int(datetime.now(UTC).timestamp()),
+    )
+    body = message.model_dump_json(exclude_none=True).encode()
+    try:
+        channel.basic_publish(config.input_exchange, key, body, properties, mandatory=True)
+    except pika.exceptions.UnroutableError:
+        raise TransientError(
+            f"no queue bound to {config.input_exchange!r} for {key!r} (is `vtac serve` running?)"
+        ) from None
+    except pika.exceptions.NackError:
+        raise TransientError(f"the broker refused the message for {key!r}") from None
