@@ -42,9 +42,10 @@ coverage-check: install
 	$(BIN)/coverage report --fail-under=90
 
 # Builds base -> core -> full with podman from a debootstrapped Debian (no registry), then smoke-tests them.
-images:
+images: install
 	scripts/make_images.sh
 	scripts/smoke_images.sh
+	CONTAINERS_CONF=$(CURDIR)/docker/containers.conf $(BIN)/python scripts/smoke_service.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml
