@@ -31,8 +31,8 @@ bench: install
 	$(BIN)/python -m bench.run --out bench/results.json
 
 lint: install
-	$(BIN)/ruff check vtac tests bench
-	$(BIN)/ruff format --check vtac tests bench
+	$(BIN)/ruff check vtac tests bench scripts
+	$(BIN)/ruff format --check vtac tests bench scripts
 	$(BIN)/mypy vtac
 	$(BIN)/pylint vtac --fail-under=9.9
 	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full

@@ -93,7 +93,7 @@ def _wait_ready(timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen("http://127.0.0.1:18181/ready", timeout=2)  # noqa: S310
+            urllib.request.urlopen("http://127.0.0.1:18181/ready", timeout=2)
             return
         except OSError:
             time.sleep(0.5)
