@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import sqlite3
 import threading
 import uuid
@@ -14,24 +13,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_services import postgres_store
 from werkzeug import Response
 
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
 from vtac.adapters.providers import RemoteSettings
-from vtac.errors import ConfigurationError, TransientError
+from vtac.errors import ConfigurationError
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
-from vtac.service.state import open_postgres_store, open_sqlite_store
+from vtac.service.state import open_sqlite_store
 from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, data_path
 
 BURST_ID = "sb26050905"
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
-POSTGRES_URL = os.environ.get("VTAC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ARCSEC = 1.0 / 3600.0
 
 
@@ -477,15 +476,6 @@ def test_a_locked_store_is_a_retry_and_the_input_is_not_lost(settings, tmp_path,
     assert (later.action, later.product_version) == (Action.ACK, 1)
 
 
-def _postgres_store():
-    try:
-        return open_postgres_store(POSTGRES_URL, connect_timeout_s=2)
-    except TransientError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL: {exc}")
-
-
 def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcome]:
     """Each instance delivers its body at the same moment, as two consumers of one queue would."""
     outcomes: list[ProcessOutcome] = []
@@ -507,7 +497,7 @@ def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcom
 def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, settings, inputs):
     burst_id = f"sb{uuid.uuid4().hex[:10]}"
     _, paths = _simulate(sky, tmp_path / "race", burst_id=burst_id)
-    stores = [_postgres_store(), _postgres_store()]
+    stores = [postgres_store(), postgres_store()]
     sdb = FileSdb(tmp_path / "shared-sdb")
     instances = [Processor(settings, store=store, sdb=sdb) for store in stores]
     bodies = [product("QSRCLIST_VT", paths[f"srclist_{band}"], burst_id=burst_id) for band in inputs]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from real_services import POSTGRES_URL, postgres_store
 
 from vtac.errors import ConfigurationError, TransientError
 from vtac.service.state import (
@@ -21,25 +21,13 @@ from vtac.service.state import (
     open_sqlite_store,
 )
 
-POSTGRES_URL = os.environ.get("VTAC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_or_skip() -> SqlInputStore:
-    """The real PostgreSQL; a developer without one skips, CI (CI=true) never does: it fails."""
-    try:
-        return open_postgres_store(POSTGRES_URL, connect_timeout_s=2)
-    except TransientError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL: {exc}")
-
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], SqlInputStore]]:
     """A factory of stores on one database: each call is one more service instance."""
     opened: list[SqlInputStore] = []
     if request.param == "postgres":
-        opened.append(_postgres_or_skip())  # creates the tables once, before any race
+        opened.append(postgres_store())  # creates the tables once, before any race
 
         def factory() -> SqlInputStore:
             opened.append(open_postgres_store(POSTGRES_URL))
