@@ -29,6 +29,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from bench.service import bench_service, service_failures, service_summary
 from vtac.core import association
 from vtac.core.model import SEQUENCES, SequenceInfo
 from vtac.core.sky import SkyIndex
@@ -40,6 +41,10 @@ TARGETS = {
     "oneoff_wall_s": 2.0,
     "oneoff_processing_s": 0.3,
     "oneoff_rss_mb": 300,
+    "service_p50_ms": 250.0,
+    "service_p99_ms": 1000.0,
+    "service_bursts_per_s_min": 5.0,
+    "service_rss_mb": 350,
 }
 MATCH_RADIUS_ARCSEC = 1.5
 FIELD_HALF_WIDTH_DEG = 13 / 60
@@ -419,6 +424,7 @@ def summary(results: dict) -> str:
         f"| processing (read, compute, write) | {one['processing_s']} s "
         f"| <= {TARGETS['oneoff_processing_s']} s |",
         f"| peak RSS | {one['peak_rss_mb']} MB | <= {TARGETS['oneoff_rss_mb']} MB |",
+        *service_summary(results["service"], TARGETS),
         "",
         "Targets met: " + ("yes" if results["targets_met"] else "NO: " + ", ".join(results["failures"])),
     ]
@@ -443,7 +449,7 @@ def check_targets(results: dict) -> list[str]:
     ):
         if one[key] > TARGETS[target]:
             failures.append(f"one-off {key} {one[key]}")
-    return failures
+    return failures + service_failures(results["service"], TARGETS)
 
 
 def main() -> int:
@@ -461,6 +467,7 @@ def main() -> int:
     results["store"] = bench_store(rng)
     results["cache"] = bench_cone_cache()
     results["oneoff"] = bench_oneoff(rng)
+    results["service"] = bench_service(rng)
     results["failures"] = check_targets(results)
     results["targets_met"] = not results["failures"]
     args.out.parent.mkdir(parents=True, exist_ok=True)

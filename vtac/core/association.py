@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.model import SEQUENCES
-from vtac.core.sky import SkyIndex, radec_from_vectors, unit_vectors
+from vtac.core.sky import NearestIndex, SkyIndex, radec_from_vectors, unit_vectors
 
 
 def associate(
@@ -23,7 +23,7 @@ def associate(
     ra: NDArray[np.float64],
     dec: NDArray[np.float64],
     radius_arcsec: float,
-    index_factory: Callable[[NDArray, NDArray], SkyIndex] = SkyIndex,
+    index_factory: Callable[[NDArray, NDArray], NearestIndex] = SkyIndex,
 ) -> NDArray[np.int64]:
     """Return, for each detection, the 0-based index of the VT source it belongs to.
 
@@ -47,7 +47,7 @@ def associate(
 
 
 def _match_one_per_source(
-    index_factory: Callable[[NDArray, NDArray], SkyIndex],
+    index_factory: Callable[[NDArray, NDArray], NearestIndex],
     vector_sums: NDArray[np.float64],
     ra: NDArray[np.float64],
     dec: NDArray[np.float64],

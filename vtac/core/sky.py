@@ -8,6 +8,8 @@ positions), and bound each query by the match radius, so a VT field matches a ca
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
@@ -94,6 +96,15 @@ class _FlatFrame:
         if self._wraps or delta_ra.min() < -180.0 or delta_ra.max() >= 180.0:
             delta_ra = _wrap(delta_ra)
         return np.column_stack((delta_ra * self._cos0, dec - self.dec0))
+
+
+class NearestIndex(Protocol):
+    """Anything that answers nearest-neighbour queries within a radius as :class:`SkyIndex` does."""
+
+    def nearest(
+        self, ra_deg: ArrayLike, dec_deg: ArrayLike, max_radius_arcsec: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Index of the nearest position within the radius (-1 if none) and its separation (NaN)."""
 
 
 class _CellGrid:

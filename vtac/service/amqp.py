@@ -394,6 +394,8 @@ class Consumer:
         self.health = health or Health()
         self.metrics = metrics or Metrics()
         self._jobs: queue.Queue[_Delivery | None] = queue.Queue()
+        # Set by the I/O thread once the worker's last input is acked, rejected or lost with its connection.
+        self._settled = threading.Event()
         self._pending: set[int] = set()  # delivery tags of the current channel not yet acked or rejected
         self._consumer_tag = ""
         self._connection: BlockingConnection | None = None
@@ -473,6 +475,7 @@ class Consumer:
             self.health.beat()  # alive, not ready, while waiting to reconnect
 
     def _close(self) -> None:
+        self._settled.set()  # a worker waiting on an input of this connection: the broker will redeliver it
         connection, self._connection, self._channel, self._publisher = self._connection, None, None, None
         if connection is not None and connection.is_open:
             with suppress(pika.exceptions.AMQPError, OSError):  # already going down: the broker requeues
@@ -490,9 +493,14 @@ class Consumer:
     def _work(self) -> None:
         while (delivery := self._jobs.get()) is not None:
             outcome = None if self.stop.is_set() else self._process(delivery)
-            # a connection that is gone raises: the broker redelivers that input
-            with suppress(pika.exceptions.AMQPError):
+            self._settled.clear()
+            try:
                 delivery.connection.add_callback_threadsafe(partial(self._finish, delivery, outcome))
+            except pika.exceptions.AMQPError:
+                continue  # the connection is gone: the broker redelivers that input
+            # One input at a time, end to end: the next one (perhaps a duplicate of this one) must find this
+            # one's version published, or it would build and notify it again.
+            self._settled.wait()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
         with _burst_logging(_peek_burst_id(delivery.body)):
@@ -505,6 +513,12 @@ class Consumer:
     # ---- back on the I/O thread
 
     def _finish(self, delivery: _Delivery, outcome: ProcessOutcome | None) -> None:
+        try:
+            self._settle(delivery, outcome)
+        finally:
+            self._settled.set()
+
+    def _settle(self, delivery: _Delivery, outcome: ProcessOutcome | None) -> None:
         channel = delivery.channel
         if not channel.is_open or channel is not self._channel:
             return  # delivered on a previous connection: already requeued by the broker

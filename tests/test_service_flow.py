@@ -1,0 +1,391 @@
+"""The whole service path: real RabbitMQ, the real Consumer and the real Processor on a simulated burst.
+
+Inputs go in through :func:`publish_inputs` exactly as upstream sends them; what comes out is read from
+queues of our own bound to the notification exchange, from the SDB (a directory, or an HTTP server) and
+from the state store. Each test has its own exchanges and queues, so nothing leaks between tests.
+"""
+
+# pylint: disable=redefined-outer-name  # pytest fixtures
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pika
+import pika.exceptions
+import pytest
+from real_services import postgres_store
+from werkzeug import Request, Response
+
+from vtac.service import amqp
+from vtac.service.amqp import AmqpConfig, Consumer
+from vtac.service.config import ServiceSettings
+from vtac.service.processor import Processor, message_id_of
+from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
+from vtac.service.sdb import FileSdb, HttpSdb, Sdb
+from vtac.service.state import InputStore, open_sqlite_store
+from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, data_path
+
+BROKER_URL = os.environ.get("VTAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
+BURST_ID = "sb26050906"
+AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
+PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
+ARCSEC = 1.0 / 3600.0
+
+
+def _broker_available() -> bool:
+    try:
+        pika.BlockingConnection(pika.URLParameters(BROKER_URL)).close()
+    except pika.exceptions.AMQPError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("CI") and not _broker_available(), reason="no RabbitMQ on 127.0.0.1:5672"
+)
+
+
+# --- the burst --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Burst:
+    """A simulated burst as upstream would send it: R and B source lists and the MXT position."""
+
+    burst_id: str
+    inputs: dict[str, InputMessage]
+    afterglow: tuple[float, float]
+
+
+@pytest.fixture(scope="module")
+def sky():
+    return load_demo_sky()
+
+
+def simulate(sky, folder: Path, burst_id: str) -> Burst:
+    """An afterglow on the real SDSS field, in a small (3') field so that each build is quick."""
+    ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
+    spec = BurstSpec(
+        ra=ra,
+        dec=dec,
+        burst_id=burst_id,
+        half_width_arcmin=3.0,
+        afterglow=find_case("GRB 260509A").afterglow(ra, dec),
+        mxt_r90_arcsec=60.0,
+    )
+    simulated = simulate_burst(sky, spec, np.random.default_rng(7))
+    paths = simulated.write(folder)
+    mxt, glow = simulated.mxt, simulated.truth.afterglow
+    assert mxt is not None and glow is not None
+    lists = {
+        band: product_message(
+            paths[f"srclist_{band}"], acronym="QSRCLIST_VT", burst_id=burst_id, product_time=PRODUCT_TIME
+        )
+        for band in "RB"
+    }
+    position = mxt_position_message(
+        mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id, position_time=PRODUCT_TIME
+    )
+    return Burst(burst_id, {**lists, "MXT": position}, (glow.ra, glow.dec))
+
+
+@pytest.fixture(scope="module")
+def burst(sky, tmp_path_factory) -> Burst:
+    return simulate(sky, tmp_path_factory.mktemp("burst"), BURST_ID)
+
+
+# --- the broker -------------------------------------------------------------------------------------------
+
+
+class Broker:
+    """The test's connection: the topology, one queue per audience on the notification exchange."""
+
+    def __init__(self, config: AmqpConfig) -> None:
+        self.config = config
+        self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+        self.channel = self.connection.channel()
+        amqp.declare_topology(self.channel, config)
+        self.audience_queues = {
+            key: f"{config.input_queue}.{audience}" for key, audience in AUDIENCES.items()
+        }
+        for key, name in self.audience_queues.items():
+            self.channel.queue_declare(name, durable=True)
+            self.channel.queue_bind(name, config.notification_exchange, routing_key=key)
+        self.message_ids: dict[str, list[str]] = {key: [] for key in AUDIENCES}
+
+    def notifications(self, key: str) -> list[dict]:
+        """Every notification waiting for one audience (JSON bodies); their ids go to ``message_ids``."""
+        taken: list[dict] = []
+        while True:
+            method, properties, body = self.channel.basic_get(self.audience_queues[key], auto_ack=True)
+            if method is None:
+                return taken
+            self.message_ids[key].append(properties.message_id)
+            taken.append(json.loads(body))
+
+    def depth(self, queue: str) -> int:
+        return int(self.channel.queue_declare(queue, passive=True).method.message_count)
+
+    def delete_all(self) -> None:
+        config = self.config
+        queues = [config.input_queue, config.retry_queue, config.dead_letter_queue]
+        for queue in [*queues, *self.audience_queues.values()]:
+            self.channel.queue_delete(queue)
+        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
+            self.channel.exchange_delete(exchange)
+        self.connection.close()
+
+
+@pytest.fixture
+def config() -> AmqpConfig:
+    uid = uuid.uuid4().hex[:10]
+    return AmqpConfig(
+        url=BROKER_URL,
+        input_exchange=f"test.{uid}.products",
+        input_queue=f"test.{uid}.inputs",
+        notification_exchange=f"test.{uid}.notifications",
+        dead_letter_exchange=f"test.{uid}.dlx",
+        dead_letter_queue=f"test.{uid}.inputs.dead",
+        heartbeat_s=5,
+        retry_delay_s=0.05,
+        retry_delay_cap_s=0.2,
+        reconnect_initial_s=0.05,
+        reconnect_cap_s=0.5,
+        shutdown_grace_s=5.0,
+        connection_name=f"vtac-flow-{uid}",
+    )
+
+
+@pytest.fixture
+def broker(config: AmqpConfig) -> Iterator[Broker]:
+    broker = Broker(config)
+    yield broker
+    broker.delete_all()
+
+
+class Service:
+    """One instance: the real Processor behind the real Consumer, on a background thread."""
+
+    def __init__(self, config: AmqpConfig, processor: Processor) -> None:
+        self.processor = processor
+        self.consumer = Consumer(config, processor)
+        self.thread = threading.Thread(target=self.consumer.run, daemon=True)
+        self.thread.start()
+
+    @property
+    def acks(self) -> int:
+        return self.consumer.metrics.counters["acks"]
+
+    def stop(self) -> None:
+        self.consumer.stop.set()
+        self.thread.join(15)
+        assert not self.thread.is_alive()
+        self.processor.store.close()
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start instances (a SQLite store and a file SDB in tmp unless given); stop them all at the end."""
+    started: list[Service] = []
+
+    def start(
+        config: AmqpConfig, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
+    ) -> Service:
+        settings = ServiceSettings(state_dir=tmp_path / name, catalogs=[SDSS])
+        processor = Processor(
+            settings,
+            store=store or open_sqlite_store(tmp_path / f"{name}.db"),
+            sdb=sdb or FileSdb(tmp_path / "sdb"),
+        )
+        service = Service(replace(config, connection_name=f"{config.connection_name}-{name}"), processor)
+        started.append(service)
+        _wait_for(lambda: service.consumer.health.ready)
+        return service
+
+    yield start
+    for service in started:
+        if service.thread.is_alive():
+            service.stop()
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def collect_until(broker: Broker, done: Callable[[dict[str, list[dict]]], bool]) -> dict[str, list[dict]]:
+    """Read both audiences' notifications until ``done`` says enough came."""
+    received: dict[str, list[dict]] = {key: [] for key in AUDIENCES}
+
+    def more() -> bool:
+        for key in AUDIENCES:
+            received[key] += broker.notifications(key)
+        return done(received)
+
+    _wait_for(more)
+    return received
+
+
+def versions_notified(received: dict[str, list[dict]]) -> dict[str, list[int]]:
+    return {key: [body["product_version"] for body in bodies] for key, bodies in received.items()}
+
+
+def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> bool:
+    offset = np.hypot((candidate["ra"] - ra) * np.cos(np.radians(dec)), candidate["dec"] - dec)
+    return bool(offset < radius_arcsec * ARCSEC)
+
+
+def stored_versions(sdb_root: Path, burst_id: str) -> list[str]:
+    return sorted(path.name for path in (sdb_root / burst_id / "QPO_VT").iterdir())
+
+
+# --- a. the full flow, inputs in two orders ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [("R", "B", "MXT"), ("MXT", "B", "R")], ids="-".join)
+def test_inputs_in_any_order_end_in_stored_products_and_notifications_with_the_afterglow_first(
+    broker: Broker, start_service, burst: Burst, tmp_path: Path, order
+):
+    service = start_service(broker.config)
+    publish_inputs(broker.config, [burst.inputs[name] for name in order])
+
+    received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
+
+    expected = [1, 2, 3] if order[0] != "MXT" else [2, 3]  # nothing to build from a lone MXT position
+    assert versions_notified(received) == {key: expected for key in AUDIENCES}
+    final = received["qpo_vt.ba"][-1]
+    assert final == received["qpo_vt.vtpp"][-1]
+    assert (final["burst_id"], final["verified"]) == (BURST_ID, True)
+    best = final["best_candidates"][0]
+    assert near(best, *burst.afterglow) and best["flags"]["in_mxt"] is True
+    assert set(best["magnitudes"]) == {f"{band}{n}" for band in "RB" for n in range(4)}
+    assert Path(final["sdb"]["qpo_vt"].removeprefix("file://")).is_file()
+    assert stored_versions(tmp_path / "sdb", BURST_ID) == [f"v{version}" for version in expected]
+    assert service.processor.store.burst_state(BURST_ID).published == 3
+
+
+# --- b. duplicates ----------------------------------------------------------------------------------------
+
+
+def test_an_input_published_again_makes_no_second_version_and_no_second_notification(
+    broker: Broker, start_service, burst: Burst, tmp_path: Path
+):
+    service = start_service(broker.config)
+    publish_inputs(broker.config, [burst.inputs["R"]])
+    first = collect_until(broker, lambda got: all(got.values()))
+    publish_inputs(broker.config, [burst.inputs["R"]])
+
+    _wait_for(lambda: service.acks == 2)
+    again = collect_until(broker, lambda got: True)
+
+    assert versions_notified(first) == {key: [1] for key in AUDIENCES}
+    assert again == {key: [] for key in AUDIENCES}
+    assert stored_versions(tmp_path / "sdb", BURST_ID) == ["v1"]
+    state = service.processor.store.burst_state(BURST_ID)
+    assert (state.version, state.published) == (1, 1)
+    assert broker.depth(broker.config.input_queue) == broker.depth(broker.config.dead_letter_queue) == 0
+
+
+def test_an_input_published_twice_back_to_back_makes_one_version_and_one_notification(
+    broker: Broker, start_service, burst: Burst, tmp_path: Path
+):
+    """Both copies are prefetched together; the second is processed only once the first is settled."""
+    service = start_service(broker.config)
+    publish_inputs(broker.config, [burst.inputs["R"], burst.inputs["R"]])
+
+    _wait_for(lambda: service.acks == 2)
+    received = collect_until(broker, lambda got: all(got.values()))
+    received_later = collect_until(broker, lambda got: True)
+
+    assert versions_notified(received) == {key: [1] for key in AUDIENCES}
+    assert received_later == {key: [] for key in AUDIENCES}
+    assert {key: set(ids) for key, ids in broker.message_ids.items()} == {
+        key: {message_id_of(BURST_ID, 1, audience)} for key, audience in AUDIENCES.items()
+    }
+    assert stored_versions(tmp_path / "sdb", BURST_ID) == ["v1"]
+    assert service.processor.store.burst_state(BURST_ID).version == 1
+
+
+# --- c. the SDB down for a while ----------------------------------------------------------------------------
+
+
+class FlakySdb:
+    """An HTTP SDB answering 503 to the first ``failures`` uploads, then storing (201)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.stored: list[str] = []
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Response:
+        with self._lock:
+            if self.refused < self.failures:
+                self.refused += 1
+                return Response("maintenance", status=503)
+            self.stored.append(request.path)
+        return Response(status=201)
+
+
+def test_inputs_wait_while_the_sdb_is_down_and_end_in_one_product(
+    broker: Broker, start_service, burst: Burst, httpserver
+):
+    sdb = FlakySdb(failures=3)
+    httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
+    service = start_service(
+        broker.config, sdb=HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 5.0))
+    )
+    publish_inputs(broker.config, [burst.inputs["R"]])
+
+    received = collect_until(broker, lambda got: all(got.values()))
+    _wait_for(lambda: service.acks == 1)
+
+    assert sdb.refused == 3 and service.consumer.metrics.counters["retries"] == 3
+    assert versions_notified(received) == {key: [1] for key in AUDIENCES}
+    assert sorted(sdb.stored) == [
+        f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1"
+        for acronym in ("QCANDI_VT", "QPO_VT", "QPO_VT_SUMMARY")
+    ]
+    assert received["qpo_vt.ba"][0]["sdb"]["qpo_vt"].endswith("/QPO_VT/versions/1")
+    assert broker.depth(broker.config.dead_letter_queue) == 0
+    assert service.processor.store.burst_state(BURST_ID).published == 1
+
+
+# --- d. two instances on one queue -------------------------------------------------------------------------
+
+
+def test_two_instances_on_one_queue_make_one_version_per_input_change(
+    broker: Broker, start_service, sky, tmp_path: Path
+):
+    burst = simulate(sky, tmp_path / "inputs", f"sb{uuid.uuid4().hex[:10]}")
+    one_at_a_time = replace(broker.config, prefetch=1)  # the first build always starts from a source list
+    services = [start_service(one_at_a_time, store=postgres_store(), name=name) for name in "ab"]
+    inputs = [burst.inputs[name] for name in ("R", "B", "MXT")]
+    publish_inputs(broker.config, inputs + inputs)  # three changes, each also sent again
+
+    _wait_for(lambda: sum(service.acks for service in services) == 6, timeout_s=30)
+    received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
+
+    assert all(service.acks > 0 for service in services), "both instances took inputs"
+    for key, audience in AUDIENCES.items():
+        assert set(versions_notified(received)[key]) == {1, 2, 3}
+        assert set(broker.message_ids[key]) == {
+            message_id_of(burst.burst_id, version, audience) for version in (1, 2, 3)
+        }
+    state = services[0].processor.store.burst_state(burst.burst_id)
+    assert (state.version, state.published) == (3, 3)
+    assert stored_versions(tmp_path / "sdb", burst.burst_id) == ["v1", "v2", "v3"]
