@@ -20,7 +20,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import pika
 import pytest
+from real_services import BROKER_URL, isolated_amqp_config
 
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
@@ -37,7 +37,6 @@ from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
 
-BROKER_URL = os.environ.get("VTAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 AUDIENCES = ("qpo_vt.ba", "qpo_vt.vtpp")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,22 +156,7 @@ class Broker:
 
 @pytest.fixture
 def config() -> AmqpConfig:
-    uid = uuid.uuid4().hex[:10]
-    return AmqpConfig(
-        url=BROKER_URL,
-        input_exchange=f"test.{uid}.products",
-        input_queue=f"test.{uid}.inputs",
-        notification_exchange=f"test.{uid}.notifications",
-        dead_letter_exchange=f"test.{uid}.dlx",
-        dead_letter_queue=f"test.{uid}.inputs.dead",
-        heartbeat_s=5,
-        retry_delay_s=0.05,
-        retry_delay_cap_s=0.2,
-        reconnect_initial_s=0.05,
-        reconnect_cap_s=0.5,
-        shutdown_grace_s=2.0,
-        connection_name=f"vtac-test-{uid}",
-    )
+    return isolated_amqp_config("test")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import numpy as np
 import pika
 import pika.exceptions
 import pytest
-from real_services import postgres_store
+from real_services import BROKER_URL, isolated_amqp_config, postgres_store
 from werkzeug import Request, Response
 
 from vtac.service import amqp
@@ -36,7 +36,6 @@ from vtac.service.state import InputStore, open_sqlite_store
 from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, data_path
 
-BROKER_URL = os.environ.get("VTAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 BURST_ID = "sb26050906"
 AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
@@ -150,22 +149,7 @@ class Broker:
 
 @pytest.fixture
 def config() -> AmqpConfig:
-    uid = uuid.uuid4().hex[:10]
-    return AmqpConfig(
-        url=BROKER_URL,
-        input_exchange=f"test.{uid}.products",
-        input_queue=f"test.{uid}.inputs",
-        notification_exchange=f"test.{uid}.notifications",
-        dead_letter_exchange=f"test.{uid}.dlx",
-        dead_letter_queue=f"test.{uid}.inputs.dead",
-        heartbeat_s=5,
-        retry_delay_s=0.05,
-        retry_delay_cap_s=0.2,
-        reconnect_initial_s=0.05,
-        reconnect_cap_s=0.5,
-        shutdown_grace_s=5.0,
-        connection_name=f"vtac-flow-{uid}",
-    )
+    return isolated_amqp_config("flow", shutdown_grace_s=5.0)
 
 
 @pytest.fixture
