@@ -35,8 +35,8 @@ from astropy.io import fits
 
 from vtac.service.amqp import AmqpConfig, declare_topology
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, routing_key
-from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path
+from vtac.simulation import load_demo_sky, simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
 BROKER_URL = os.environ.get("VTAC_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 N_BURSTS = 200
@@ -62,13 +62,8 @@ def make_templates(rng: np.random.Generator, work: Path) -> list[Template]:
     templates = []
     for index in range(N_TEMPLATES):
         ra, dec = DEMO_CENTRE[0] + rng.uniform(-0.1, 0.1), DEMO_CENTRE[1] + rng.uniform(-0.1, 0.1)
-        spec = BurstSpec(
-            ra=ra,
-            dec=dec,
-            burst_id=f"sbtemplate{index}",
-            half_width_arcmin=HALF_WIDTH_ARCMIN,
-            afterglow=find_case("GRB 260509A").afterglow(ra, dec),
-            mxt_r90_arcsec=60.0,
+        spec = afterglow_burst_spec(
+            ra, dec, f"sbtemplate{index}", half_width_arcmin=HALF_WIDTH_ARCMIN, mxt_r90_arcsec=60.0
         )
         simulated = simulate_burst(sky, spec, rng)
         paths = simulated.write(work / f"template{index}")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pika
 
-from vtac.simulation.burst import BurstSpec, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, find_case, load_demo_sky
+from vtac.simulation.burst import simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, load_demo_sky
 
 IMAGE = "localhost/vtac-full:latest"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -102,14 +102,7 @@ def _wait_ready(timeout_s: float = 60.0) -> None:
 
 def _publish_burst(env: dict[str, str]) -> None:
     ra, dec = DEMO_CENTRE
-    spec = BurstSpec(
-        ra=ra,
-        dec=dec,
-        burst_id=BURST,
-        half_width_arcmin=3.0,
-        afterglow=find_case("GRB 260509A").afterglow(ra, dec),
-        mxt_r90_arcsec=60.0,
-    )
+    spec = afterglow_burst_spec(ra, dec, BURST, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
     with tempfile.TemporaryDirectory() as tmp:
         paths = simulate_burst(load_demo_sky(), spec, np.random.default_rng(5)).write(Path(tmp))
         vtac = [sys.executable, "-m", "vtac.entrypoints.cli", "publish", "--burst-id", BURST]

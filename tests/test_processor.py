@@ -26,8 +26,8 @@ from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
 from vtac.service.state import open_sqlite_store
-from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path
+from vtac.simulation import load_demo_sky, simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
 BURST_ID = "sb26050905"
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
@@ -41,14 +41,7 @@ def sky():
 
 def _simulate(sky, folder: Path, burst_id: str = BURST_ID, seed: int = 5, **changes):
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
-    spec = BurstSpec(
-        ra=ra,
-        dec=dec,
-        burst_id=burst_id,
-        half_width_arcmin=3.0,
-        afterglow=find_case("GRB 260509A").afterglow(ra, dec),
-        mxt_r90_arcsec=60.0,
-    )
+    spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
     burst = simulate_burst(sky, replace(spec, **changes), np.random.default_rng(seed))
     return burst, burst.write(folder)
 

@@ -25,8 +25,8 @@ from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError, InputError
-from vtac.simulation.burst import BurstSpec, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path, find_case, load_demo_sky
+from vtac.simulation.burst import simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
 
 SDSS_FILE = str(data_path("sdss12_egs_1deg.fits"))
 CONE = Cone(215.6, 53.1, 0.1)
@@ -139,16 +139,8 @@ def test_a_provider_bug_is_a_failed_answer_but_a_bad_file_is_raised():
 @pytest.fixture(scope="module")
 def burst_inputs(tmp_path_factory):
     """A simulated burst on the real SDSS field: a real GCN afterglow near the centre, MXT, two bands."""
-    case = find_case("GRB 260509A")
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
-    spec = BurstSpec(
-        ra=ra,
-        dec=dec,
-        burst_id=BURST_ID,
-        half_width_arcmin=5.0,
-        afterglow=case.afterglow(ra, dec),
-        mxt_r90_arcsec=90.0,
-    )
+    spec = afterglow_burst_spec(ra, dec, BURST_ID, half_width_arcmin=5.0, mxt_r90_arcsec=90.0)
     burst = simulate_burst(load_demo_sky(), spec, np.random.default_rng(5))
     return burst.write(tmp_path_factory.mktemp("inputs")), (ra, dec)
 

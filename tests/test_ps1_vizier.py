@@ -13,8 +13,8 @@ from werkzeug import Request, Response
 
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.burst import BurstSpec, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path, find_case, load_demo_sky
+from vtac.simulation.burst import simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
 
 PS1_BANDS = "grizy"
 
@@ -76,14 +76,7 @@ def test_make_qpo_vt_with_ps1_from_vizier_ranks_the_afterglow_first(
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(answer)
     monkeypatch.setenv("VTAC_VIZIER_URL", httpserver.url_for("/"))
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.04
-    spec = BurstSpec(
-        ra=ra,
-        dec=dec,
-        burst_id="sb26050905",
-        half_width_arcmin=4.0,
-        afterglow=find_case("GRB 260509A").afterglow(ra, dec),
-        mxt_r90_arcsec=60.0,
-    )
+    spec = afterglow_burst_spec(ra, dec, "sb26050905", half_width_arcmin=4.0, mxt_r90_arcsec=60.0)
     paths = simulate_burst(load_demo_sky(), spec, np.random.default_rng(21)).write(tmp_path / "in")
     code = vtac(
         [

@@ -33,8 +33,8 @@ from vtac.service.processor import Processor, message_id_of
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
 from vtac.service.sdb import FileSdb, HttpSdb, Sdb
 from vtac.service.state import InputStore, open_sqlite_store
-from vtac.simulation import BurstSpec, find_case, load_demo_sky, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path
+from vtac.simulation import load_demo_sky, simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 BURST_ID = "sb26050906"
@@ -76,14 +76,7 @@ def sky():
 def simulate(sky, folder: Path, burst_id: str) -> Burst:
     """An afterglow on the real SDSS field, in a small (3') field so that each build is quick."""
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
-    spec = BurstSpec(
-        ra=ra,
-        dec=dec,
-        burst_id=burst_id,
-        half_width_arcmin=3.0,
-        afterglow=find_case("GRB 260509A").afterglow(ra, dec),
-        mxt_r90_arcsec=60.0,
-    )
+    spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
     simulated = simulate_burst(sky, spec, np.random.default_rng(7))
     paths = simulated.write(folder)
     mxt, glow = simulated.mxt, simulated.truth.afterglow

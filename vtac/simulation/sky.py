@@ -20,7 +20,7 @@ from astropy.table import Table
 from vtac.core.model import CatalogAnswer
 from vtac.core.photometry import predict_vt
 from vtac.errors import ConfigurationError, InputError
-from vtac.simulation.burst import AfterglowSpec
+from vtac.simulation.burst import AfterglowSpec, BurstSpec
 
 DEMO_CATALOG_FILE = "sdss12_egs_1deg.fits"
 DEMO_CATALOG_NAME = "SDSS12"
@@ -105,6 +105,26 @@ class AfterglowCase:
         return AfterglowSpec(
             ra, dec, self.vt_R_mag, self.t_mid_s, colour if math.isfinite(colour) else 0.5, alpha
         )
+
+
+def afterglow_burst_spec(
+    ra: float,
+    dec: float,
+    burst_id: str,
+    *,
+    half_width_arcmin: float,
+    mxt_r90_arcsec: float = 60.0,
+    case: str = "GRB 260509A",
+) -> BurstSpec:
+    """A real GCN afterglow (by default the VHF case of GCN 44507) at (ra, dec), with an MXT circle."""
+    return BurstSpec(
+        ra=ra,
+        dec=dec,
+        burst_id=burst_id,
+        half_width_arcmin=half_width_arcmin,
+        afterglow=find_case(case).afterglow(ra, dec),
+        mxt_r90_arcsec=mxt_r90_arcsec,
+    )
 
 
 def load_gcn_cases(path: str | Path | None = None) -> list[AfterglowCase]:
