@@ -10,6 +10,8 @@ from vtac.core.flags import (
     crossmatch_flags,
     in_mxt,
     join_names,
+    pair_list,
+    sequence_list,
     sequence_flags,
     variability,
 )
@@ -87,4 +89,7 @@ def test_seqflag_reproduces_the_fsc_encoding():
 def test_string_flags_list_sequences_and_pairs_in_fsc_order():
     mask = np.array([[1, 0, 0, 0, 1, 1, 0, 0], [0] * 8], bool)
     assert join_names(mask, SEQUENCES).tolist() == ["R0,B0,B1", ""]
-    assert join_names(np.array([[1, 0, 0, 0, 0, 1]], bool), PAIR_NAMES).tolist() == ["R0-R1,B2-B3"]
+    assert join_names(np.array([[1, 0, 0, 0, 0, 1]], bool), PAIR_NAMES).tolist() == ["R1-R0,B3-B2"]
+    # The FSC's own strings (vtacML): B before R within an index, pairs later-minus-earlier, R first.
+    assert sequence_list(np.array([[1, 1, 0, 0, 1, 0, 0, 0]], bool)).tolist() == ["B0,R0,R1"]
+    assert pair_list(np.array([[1, 0, 0, 1, 0, 0]], bool)).tolist() == ["R1-R0,B1-B0"]

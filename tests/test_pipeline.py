@@ -101,10 +101,11 @@ def test_catalogued_stars_are_matched_and_the_afterglow_is_new_and_first():
     assert [star[f"XFLAG_{s}"] for s in SEQUENCES] == [2] * 8
     assert star["NEW_SRC"] == "" and star["DMAG_CAT"] == ""
     best = result.best[0]
-    assert best["NEW_SRC"] == ",".join(SEQUENCES)
-    assert best["MAG_VAR"] == "R0-R1,R1-R2,R2-R3,B0-B1,B1-B2,B2-B3"
-    assert best["SEQFLAG0"] == 13300 and best["SEQFLAG1"] == 23344
-    assert best["RANK"] == 1 and best["SCORE"] > 0.95 and best["Z_HINT"] == "z<4"
+    assert best["NEW_SRC"] == "B0,R0,B1,R1,B2,R2,B3,R3"  # the FSC's order
+    assert best["MAG_VAR"] == "R1-R0,R2-R1,R3-R2,B1-B0,B2-B1,B3-B2"  # the FSC's naming
+    assert best["FADED"] == best["MAG_VAR"] and best["BRIGHTENED"] == ""
+    assert best["SEQFLAG0"] == 13300 and best["SEQFLAG1"] == 23333
+    assert best["RANK"] == 1 and best["PROB"] > 0.9 and best["Z_HINT"] == "z<4"
     assert best["B_MINUS_R"] == pytest.approx(0.5)
 
 
@@ -113,7 +114,8 @@ def test_a_failed_catalogue_never_makes_a_source_new():
     result = field_with([afterglow()], catalog=failed)
     assert not result.verified
     assert set(result.combined["NEW_SRC"]) == {""}
-    assert {result.combined[f"XFLAG_{s}"][0] for s in SEQUENCES} == {5}
+    assert {result.combined[f"XFLAG_{s}"][0] for s in SEQUENCES} == {0}  # no verdict, in FSC codes
+    assert result.combined["XUNKNOWN"][0] == "B0,R0,B1,R1,B2,R2,B3,R3"
     # the fading afterglow is still shown, but marked unverified
     assert len(result.candidates) >= 1 and not result.candidates["VERIFIED"].any()
 
@@ -122,14 +124,16 @@ def test_a_source_fainter_than_the_catalogue_can_see_is_unknown_not_new():
     faint = (RA0 - 9 * ARCSEC, DEC0 + 3 * ARCSEC, {"R0": (21.9, 0), "R1": (21.9, 0)})
     bright = (RA0 + 9 * ARCSEC, DEC0 - 3 * ARCSEC, {"R0": (19.0, 0), "R1": (19.0, 0)})
     result = field_with([faint, bright])
-    assert row_of(result, faint[0], faint[1])["XFLAG_R0"] == 5
+    assert row_of(result, faint[0], faint[1])["XFLAG_R0"] == 0
+    assert "R0" in row_of(result, faint[0], faint[1])["XUNKNOWN"].split(",")
     assert row_of(result, bright[0], bright[1])["NEW_SRC"] == "R0,R1"
 
 
 def test_where_the_catalogue_has_no_data_a_source_is_unknown():
     far = (RA0 + 0.2, DEC0 + 0.2, {"R0": (18.0, 0)})
     result = field_with([far], mxt=None)
-    assert row_of(result, far[0], far[1])["XFLAG_R0"] == 5
+    assert row_of(result, far[0], far[1])["XFLAG_R0"] == 0
+    assert "R0" in row_of(result, far[0], far[1])["XUNKNOWN"].split(",")
 
 
 def test_a_high_proper_motion_star_is_matched_at_the_observation_epoch():
@@ -161,7 +165,7 @@ def test_a_flaring_catalogued_star_is_dmag_cat_not_new():
     result = field_with([flare])
     star = row_of(result, flare[0], flare[1])
     assert star["NEW_SRC"] == ""
-    assert star["DMAG_CAT"] == ",".join(SEQUENCES)
+    assert star["DMAG_CAT"] == "B0,R0,B1,R1,B2,R2,B3,R3"
     dmag = result.catalog_tables["SDSS12"][star["VT_ID"] - 1]["DMAG_R0"]
     assert dmag == pytest.approx(-1.5, abs=0.1)
 
@@ -196,10 +200,12 @@ def test_a_dark_field_has_no_best_candidate():
     assert len(result.best) == 0
 
 
-def test_outside_the_x_ray_circle_nothing_is_a_candidate():
+def test_far_outside_the_x_ray_circle_a_transient_is_no_candidate():
     result = field_with([afterglow(RA0 + 0.05, DEC0)], mxt=MxtPosition(RA0, DEC0, 30.0))
-    assert len(result.candidates) == 0
-    assert row_of(result, RA0 + 0.05, DEC0)["IN_MXT"] == 0
+    far = row_of(result, RA0 + 0.05, DEC0)
+    assert far["IN_MXT"] == 0
+    assert far["VT_ID"] not in set(result.candidates["VT_ID"])
+    assert len(result.best) == 0 and result.p_none > 0.5
 
 
 def test_reference_position_comes_from_the_most_precise_detection():
@@ -216,7 +222,7 @@ def test_reference_position_comes_from_the_most_precise_detection():
     assert result.combined["RADEC_OG"][0] == "B2"
     assert result.combined["RA"][0] == pytest.approx(RA0 + 0.3 * ARCSEC)
     assert result.combined["IN_MXT"][0] == -1
-    assert result.combined["XFLAG_R1"][0] == 0 and result.combined["XFLAG_R0"][0] == 5
+    assert result.combined["XFLAG_R1"][0] == 0 and result.combined["XUNKNOWN"][0] == "R0,B2"
 
 
 def test_chance_coincidence_probability_grows_with_separation():

@@ -115,7 +115,9 @@ def make_candidates(combined: Table, rows, with_mxt: bool) -> Table:
     for name in extras.colnames:
         table[name] = extras[name]
     table["RANK"] = np.arange(1, n_rows + 1)
-    table["SCORE"] = np.linspace(0.9, 0.5, n_rows) if n_rows else []
+    table["PROB"] = np.linspace(0.6, 0.1, n_rows) if n_rows else []
+    table["REASONS"][:] = "uncatalogued in SDSS12 to 22.1, 4 sequences; detected in both VT_R and VT_B"
+    table["ALPHA"][:] = 1.1
     table["N_DET"][:] = 4
     table["EFLAG_MAX"][:] = 0
     table["MXT_DIST"][:] = 0.4 if with_mxt else np.nan
@@ -273,7 +275,12 @@ def test_combined_columns_match_the_fsc_header_dump(tmp_path):
     fsc = _fsc_combined_header()
     with fits.open(_write_qpo(tmp_path)) as hdul:
         ours = hdul["COMBINED"].header
-    assert ours["TFIELDS"] == fsc["TFIELDS"] == 80
+    assert fsc["TFIELDS"] == 80
+    # The FSC's 80 columns first, in its order; our extra states after them.
+    assert ours["TFIELDS"] == len(COMBINED_COLUMNS) > 80
+    assert [ours[f"TTYPE{i}"] for i in range(81, ours["TFIELDS"] + 1)] == [
+        "XUNKNOWN", "BRIGHTER_CAT", "FADED", "BRIGHTENED", "MOVING"
+    ]
 
     def layout(header):
         return [(header[f"TTYPE{i}"], header[f"TFORM{i}"], header.get(f"TUNIT{i}")) for i in range(1, 81)]
@@ -281,7 +288,8 @@ def test_combined_columns_match_the_fsc_header_dump(tmp_path):
     assert layout(ours) == layout(fsc)
     fsc_nulls = {key: fsc[key] for key in fsc if key.startswith("TNULL")}
     assert {key: ours.get(key) for key in fsc_nulls} == fsc_nulls
-    assert ours["NAXIS1"] == fsc["NAXIS1"] == 705
+    assert fsc["NAXIS1"] == 705
+    assert ours["NAXIS1"] == 705 + 30 + 30 + 35 + 35 + 1
     assert ours["R_XMATCH"] == fsc["R_XMATCH"] == 1.0
     assert ours.comments["MXT_RA"] == fsc.comments["MXT_RA"]
     assert ours["MXT_DEC"] == pytest.approx(29.6971)
@@ -290,7 +298,8 @@ def test_combined_columns_match_the_fsc_header_dump(tmp_path):
 def test_combined_column_comments_come_from_the_schema(tmp_path):
     with fits.open(_write_qpo(tmp_path)) as hdul:
         header = hdul["COMBINED"].header
-    assert [header.comments[f"TTYPE{i}"] for i in range(1, 81)] == [c.comment for c in COMBINED_COLUMNS]
+    n = len(COMBINED_COLUMNS)
+    assert [header.comments[f"TTYPE{i}"] for i in range(1, n + 1)] == [c.comment for c in COMBINED_COLUMNS]
 
 
 def test_nulls_round_trip(tmp_path):
@@ -334,8 +343,9 @@ def test_candidate_tables_carry_ranking_columns(tmp_path):
         assert best.data["VERIFIED"].tolist() == [True, True]
         assert candidates.data["Z_HINT"].tolist() == ["z<4", "z<4", "undetermined"]
         # Comments too long for the card are cut at a word, not mid-word.
-        assert best.header.comments["TTYPE81"] == "Candidate rank, 1 = most likely afterglow"
-        assert best.header.comments["TTYPE82"] == CANDIDATE_COLUMNS[81].comment
+        first_extra = len(COMBINED_COLUMNS) + 1
+        assert best.header.comments[f"TTYPE{first_extra}"] == "Candidate rank, 1 = most likely afterglow"
+        assert best.header.comments[f"TTYPE{first_extra + 1}"] == CANDIDATE_COLUMNS[first_extra].comment
 
 
 def test_every_hdu_has_a_valid_checksum(tmp_path):

@@ -48,7 +48,7 @@ def test_defaults_are_the_icd_names():
 def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_INPUTS_QUEUE", "vtac.test")
     monkeypatch.setenv("VTAC_PREFETCH", "8")
-    monkeypatch.setenv("VTAC_SCIENCE__BEST_SCORE_THRESHOLD", "0.6")
+    monkeypatch.setenv("VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD", "0.6")
     monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
     monkeypatch.setenv("VTAC_INPUT_ROUTING_KEYS", '["product.#"]')
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
@@ -57,7 +57,7 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     settings = ServiceSettings()
 
     assert (settings.inputs_queue, settings.prefetch) == ("vtac.test", 8)
-    assert settings.science.best_score_threshold == 0.6
+    assert settings.science.best_probability_threshold == 0.6
     assert settings.catalogs == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
     assert settings.input_routing_keys == ["product.#"]
     assert settings.state_location == str(tmp_path / "state.db")

@@ -63,13 +63,14 @@ def test_top_level_content(tmp_path):
     assert summary["seq_used"] == ["B0", "R0", "B1", "R1"]
     assert summary["mxt"] == {"ra": 212.6408, "dec": 29.6971, "r90_arcsec": 41.0}
     assert summary["catalogs"] == [
-        {"name": "LSDR10", "status": "ok", "n_sources": 7, "message": "", "truncated": False},
+        {"name": "LSDR10", "status": "ok", "n_sources": 7, "message": "", "truncated": False, "depth": None},
         {
             "name": "SDSS12",
             "status": "failed",
             "n_sources": 0,
             "message": "HTTP 503 from the service",
             "truncated": False,
+            "depth": None,
         },
         {
             "name": "PS1DR1",
@@ -77,6 +78,7 @@ def test_top_level_content(tmp_path):
             "n_sources": 0,
             "message": "HTTP 503 from the service",
             "truncated": False,
+            "depth": None,
         },
     ]
     assert (summary["verified"], summary["n_sources"], summary["n_rejected"]) == (True, 5, 3)
@@ -88,7 +90,9 @@ def test_candidate_fields(tmp_path):
     first, second, _ = _written(tmp_path)["candidates"]
     assert (first["vt_id"], first["in_mxt"], second["in_mxt"]) == (1, True, False)
     assert first["ra"] == pytest.approx(212.6401)
-    assert first["score"] == pytest.approx(0.9)
+    assert first["probability"] == first["score"] == pytest.approx(0.6)
+    assert first["reasons"] == ["uncatalogued in SDSS12 to 22.1, 4 sequences", "detected in both VT_R and VT_B"]
+    assert first["alpha"] == pytest.approx(1.1)
     assert first["new_src"] == ["R0", "B0", "R1", "B1"]
     assert first["mag_var"] == ["R0-R1", "B0-B1"]
     assert second["dmag_cat"] == ["B0"] and second["new_src"] == [] and second["mag_var"] == []
@@ -101,13 +105,13 @@ def test_candidate_fields(tmp_path):
 
 def test_nan_and_null_become_json_null(tmp_path):
     result = make_result()
-    result.candidates["SCORE"][0] = np.inf
+    result.candidates["PROB"][0] = np.inf
     result.candidates["MAGERR_R0"][0] = np.nan
     path = write_summary(result, tmp_path / "s.json", version="0.1.0")
     text = path.read_text(encoding="utf-8")
     assert "NaN" not in text and "Infinity" not in text
     first, _, third = json.loads(text)["candidates"]
-    assert first["score"] is None
+    assert first["probability"] is None
     assert first["magnitudes"]["R0"] == {"mag": pytest.approx(18.5), "err": None}
     assert (third["b_minus_r"], third["eflag_max"], third["redshift_hint"]) == (None, None, "undetermined")
 

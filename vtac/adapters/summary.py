@@ -18,7 +18,8 @@ from vtac.core.model import NULL_INT, QpoVtResult
 if TYPE_CHECKING:
     from astropy.table import Row
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
+NO_XRAY_NOTE = "no X-ray position: the probabilities account for the whole VT field"
 REDSHIFT_HINTS = ("z<4", "high-z", "undetermined", "no detection")
 
 
@@ -44,6 +45,7 @@ def build_summary(result: QpoVtResult, *, version: str) -> dict[str, Any]:
                 "r90_arcsec": float(result.mxt.r90_arcsec),
             }
         ),
+        "xray_note": None if has_mxt else NO_XRAY_NOTE,
         "catalogs": [
             {
                 "name": answer.name,
@@ -51,16 +53,28 @@ def build_summary(result: QpoVtResult, *, version: str) -> dict[str, Any]:
                 "n_sources": answer.n_sources,
                 "message": answer.message,
                 "truncated": bool(answer.truncated),
+                "depth": _depth(result.catalog_depths.get(answer.name)),
             }
             for answer in result.catalogs
         ],
+        "p_none": _number(result.p_none),
         "verified": result.verified,
         "n_sources": len(result.combined),
         "n_rejected": int(result.n_rejected),
         "n_candidates": len(candidates),
         "candidates": candidates,
         "best_candidates": [int(vt_id) for vt_id in result.best["VT_ID"]],
+        "moving_objects": [
+            {"vt_id": int(row["VT_ID"]), "ra": _number(row["RA"]), "dec": _number(row["DEC"])}
+            for row in result.combined
+            if bool(row["MOVING"])
+        ],
     }
+
+
+def _depth(depth: tuple[float, float] | None) -> dict[str, float | None] | None:
+    """Measured depth of a catalogue in the VT bands."""
+    return None if depth is None else {"vt_r": _number(depth[0]), "vt_b": _number(depth[1])}
 
 
 def write_summary(result: QpoVtResult, path: str | os.PathLike[str], *, version: str) -> Path:
@@ -76,12 +90,20 @@ def _candidate(row: Row, seq_used: list[str], has_mxt: bool) -> dict[str, Any]:
         "vt_id": vt_id,
         "ra": _number(row["RA"]),
         "dec": _number(row["DEC"]),
-        "score": _number(row["SCORE"]),
+        "probability": _number(row["PROB"]),
+        # The 1.x name of the same number, kept for existing consumers.
+        "score": _number(row["PROB"]),
+        "reasons": [item.strip() for item in _text(row["REASONS"]).split(";") if item.strip()],
+        "alpha": _number(row["ALPHA"]),
         "in_mxt": {1: True, 0: False}.get(int(row["IN_MXT"])),
         "n_det": int(row["N_DET"]),
         "new_src": _split(row["NEW_SRC"]),
         "dmag_cat": _split(row["DMAG_CAT"]),
         "mag_var": _split(row["MAG_VAR"]),
+        "xunknown": _split(row["XUNKNOWN"]),
+        "brighter_cat": _split(row["BRIGHTER_CAT"]),
+        "faded": _split(row["FADED"]),
+        "brightened": _split(row["BRIGHTENED"]),
         "magnitudes": {seq: _magnitude(row, seq) for seq in seq_used},
         "b_minus_r": _number(row["B_MINUS_R"]),
         "redshift_hint": _redshift_hint(row["Z_HINT"], vt_id),
@@ -116,5 +138,5 @@ def _text(value: Any) -> str:
 
 
 def _split(value: Any) -> list[str]:
-    """'R0,B0' -> ['R0', 'B0']; also 'R0-R1,B1-B2' -> ['R0-R1', 'B1-B2']; '' -> []."""
+    """'B0,R0' -> ['B0', 'R0']; also 'R1-R0,B2-B1' -> ['R1-R0', 'B2-B1']; '' -> []."""
     return [item.strip() for item in _text(value).split(",") if item.strip()]

@@ -25,36 +25,6 @@ DEFAULT_DEPTHS: dict[str, tuple[float, float]] = {
 }
 
 
-class ScoreWeights(BaseModel):
-    """Log-odds weights of the afterglow score: score = 1 / (1 + exp(-(bias + sum of weighted evidence))).
-
-    The bias encodes the prior: most sources in a VT field are not the afterglow. The weights were set so
-    that an uncatalogued source seen in both bands in several sequences inside the X-ray circle scores above
-    0.95, a catalogued star that merely flared scores lower than an uncatalogued one, and a single flagged
-    detection near the VT limit stays below 0.1 (checked on simulated bursts in the tests).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bias: float = -4.0
-    new_source: float = 3.0
-    new_source_per_extra_sequence: float = 0.5
-    brighter_than_catalog: float = 2.5
-    brighter_per_extra_sequence: float = 0.5
-    extra_sequence_cap: float = 1.5
-    fainter_than_catalog: float = 0.5
-    faded: float = 1.5
-    faded_in_both_bands: float = 1.0
-    brightened_between_sequences: float = 0.5
-    both_bands: float = 1.0
-    per_extra_detection: float = 0.5
-    extra_detection_cap: float = 2.0
-    inside_mxt: float = 1.0
-    flagged_fraction: float = -3.0
-    single_detection_near_limit: float = -1.5
-    well_above_catalog_limit: float = 0.5
-
-
 class ScienceConfig(BaseModel):
     """Thresholds of association, cross-match, flags and ranking."""
 
@@ -103,13 +73,62 @@ class ScienceConfig(BaseModel):
     pchance_density_radius_arcmin: float = Field(
         5.0, gt=0, description="Least radius of the field in which the local catalogue density is counted."
     )
-    best_score_threshold: float = Field(
-        0.5,
+    transform_sigma_floor: float = Field(
+        0.03, ge=0, description="Least uncertainty of a catalogue magnitude converted to a VT band."
+    )
+    transform_sigma_per_mag: float = Field(
+        0.2,
+        ge=0,
+        description="Extra transform uncertainty per mag of B-R above the onset: independent synthetic "
+        "photometry puts M-dwarf transform errors at 0.15-0.35 mag.",
+    )
+    transform_red_onset: float = Field(0.8, description="B-R above which the transform uncertainty grows.")
+    pchance_max: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="A counterpart this probable by chance whose magnitude disagrees everywhere is rejected.",
+    )
+    completeness_width: float = Field(
+        0.25, gt=0, description="Width (mag) of a sequence's completeness roll-off around MAGLIM."
+    )
+    first_sequence_delay_s: float = Field(
+        300.0,
+        gt=0,
+        description="Assumed trigger-to-first-sequence delay when the trigger time is unknown (light-curve "
+        "times); a wrong value changes alpha a little, not the ranking.",
+    )
+    no_afterglow_prior: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Prior probability that no afterglow is detected (VT-VHF data gave counterparts for about "
+        "56 of 78 %: 0.3).",
+    )
+    best_probability_threshold: float = Field(
+        0.2,
         ge=0,
         le=1,
-        description="BEST_CANDIDATES: score at or above this (more likely than not to be the afterglow).",
+        description="BEST_CANDIDATES: afterglow probability at or above this.",
+    )
+    candidate_min_probability: float = Field(
+        0.01, ge=0, le=1, description="CANDIDATES: sources at least this likely to be the afterglow."
+    )
+    candidate_radius_r90: float = Field(
+        2.0,
+        gt=0,
+        description="CANDIDATES: sources within this many R90 of the X-ray centre (a 90 % circle misses one "
+        "afterglow in ten: the probability, not a cut, weighs the distance).",
+    )
+    moving_speed_arcsec_h: tuple[float, float] = Field(
+        (3.0, 300.0), description="Speeds (arcsec/h) at which single-epoch sources are linked as one mover."
     )
     max_best_candidates: int = Field(3, ge=1, description="N_CAND: at most this many best candidates.")
+    model_file: str | None = Field(
+        None,
+        description="JSON afterglow model replacing the packaged vtac/data/afterglow_model.json "
+        "(refit with tools/fit_model.py).",
+    )
     high_z_colour: float = Field(
         1.0, description="Mean B-R above this (or B undetected this deep) suggests z >~ 4 (Ly-alpha in VT_B)."
     )
@@ -118,4 +137,3 @@ class ScienceConfig(BaseModel):
         description="JSON of colour transforms replacing the packaged vtac/data/vt_transforms.json "
         "(same layout; regenerate with tools/derive_transforms.py).",
     )
-    score_weights: ScoreWeights = Field(default_factory=ScoreWeights)

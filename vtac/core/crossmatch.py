@@ -1,10 +1,17 @@
-"""Cross-match of VT detections with one reference catalogue.
+"""Cross-match of VT sources with one reference catalogue.
 
-For every detection (any sequence) we find the nearest catalogue source within a radius that grows with
-the VT and catalogue position errors (the VT error grows as the source gets fainter), after moving the
-catalogue to the VT epoch with its proper motions. We also decide, per detection, whether the catalogue is
-evidence at all: it must have data around that spot (no hole, no edge) and be deep enough to have seen a
-source that bright — otherwise an unmatched detection is "unknown", never "new".
+One counterpart decision per VT source, not per detection: the nearest catalogue source to the source's
+best position, within a radius that grows with the VT and catalogue position errors of its most precise
+detection, after moving the catalogue to the VT epoch with its proper motions. In a crowded field the
+nearest star may be unrelated: a counterpart whose chance-coincidence probability exceeds
+``pchance_max`` *and* whose magnitude disagrees is rejected (the source has no counterpart), so a constant
+star keeps one counterpart in every sequence and an uncatalogued source is not swallowed by a neighbour.
+
+Every detection is then compared with that counterpart (DMAG), with an error that includes a
+colour-dependent transform uncertainty (synthetic photometry of red stars misses their molecular bands).
+The catalogue is evidence of "new" only where it has data around the source (no hole, no edge) and is
+deep enough — its depth *measured in the field*, where the counts turn over, not a table value —
+otherwise an unmatched detection is "unknown", never "new".
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ class Detections:
     dec: NDArray[np.float64]
     mag: NDArray[np.float64]
     magerr: NDArray[np.float64]
-    #: Best position of the VT source each detection belongs to (see :func:`match_catalog`).
+    #: Index of the VT source each detection belongs to, and the best position of every source.
+    source: NDArray[np.int64]
     source_ra: NDArray[np.float64]
     source_dec: NDArray[np.float64]
 
@@ -79,6 +87,8 @@ class CatalogMatch:
     deep_enough: NDArray[np.bool_]
     #: Depth of the catalogue in VT_R and VT_B (AB) used for the "new" guard.
     depth: tuple[float, float]
+    #: Error of each DMAG (VT, catalogue, colour-dependent transform, zero point), for its significance.
+    dmag_sigma: NDArray[np.float64]
 
     @property
     def matched(self) -> NDArray[np.bool_]:
@@ -156,26 +166,36 @@ def match_catalog(
     epoch_year: float | None,
     cfg: ScienceConfig,
 ) -> CatalogMatch:
-    """Match every detection with the catalogue and grade the evidence it gives."""
+    """Match every VT source with the catalogue and grade the evidence it gives, per detection."""
     assert answer.table is not None
     ra_cat, dec_cat = propagate_proper_motion(answer, epoch_year)
     prediction = predict_vt(answer.name, answer.table, cfg.transforms_file)
     sky_index = SkyIndex(ra_cat, dec_cat)
-    index, separation = _counterparts(
-        sky_index, detections, match_radius_arcsec(detections.magerr, answer.name, cfg)
-    )
-    hit = index >= 0
+    in_field = _in_field(ra_cat, dec_cat, field)
     band = np.where(detections.band == "R", 0, 1)
+    source_index, source_sep = _source_counterparts(sky_index, detections, answer.name, cfg)
+    index, separation = _per_detection(detections.source, source_index, source_sep)
     cat_mag = _take(band, index, prediction.mag_r, prediction.mag_b)
     cat_err = _take(band, index, prediction.err_r, prediction.err_b)
+    colour = _at(prediction.mag_b - prediction.mag_r, index)
     dmag = detections.mag - cat_mag
-    sigma = np.sqrt(detections.magerr**2 + np.nan_to_num(cat_err, nan=0.3) ** 2 + cfg.photometric_floor**2)
-
-    in_field = _in_field(ra_cat, dec_cat, field)
-    depth = _depths(answer.name, prediction, in_field, cfg)
+    sigma = np.sqrt(
+        detections.magerr**2
+        + np.nan_to_num(cat_err, nan=0.3) ** 2
+        + transform_sigma(colour, cfg) ** 2
+        + cfg.photometric_floor**2
+    )
+    significant = (index >= 0) & (np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma))
     density = _cumulative_density(
         band, cat_mag=cat_mag, prediction=prediction, in_field=in_field, field=field
     )
+    pchance = np.where(index >= 0, -np.expm1(-np.pi * separation**2 * density), np.nan)
+    index, separation, significant = _reject_chance_counterparts(
+        detections.source, (index, separation, significant, pchance), cfg.pchance_max
+    )
+    hit = index >= 0
+    pchance = np.where(hit, pchance, np.nan)
+    depth = _depths(answer.name, prediction, in_field, cfg)
     safe = np.maximum(index, 0)
     return CatalogMatch(
         name=answer.name,
@@ -184,31 +204,56 @@ def match_catalog(
         ra=np.where(hit, ra_cat[safe], np.nan),
         dec=np.where(hit, dec_cat[safe], np.nan),
         prediction=prediction,
-        dmag=dmag,
-        dmag_significant=hit & (np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma)),
-        pchance=np.where(hit, -np.expm1(-np.pi * separation**2 * density), np.nan),
+        dmag=np.where(hit, dmag, np.nan),
+        dmag_significant=significant,
+        pchance=pchance,
         covered=hit | _has_neighbour(sky_index, detections, ~hit),
         # A truncated answer may lack the counterpart: it can confirm a match, never prove a source new.
         deep_enough=(detections.mag < np.where(band == 0, depth[0], depth[1]) - cfg.new_source_margin)
         & (not answer.truncated),
         depth=depth,
+        dmag_sigma=sigma,
     )
 
 
-def _counterparts(
-    sky_index: SkyIndex, detections: Detections, radius: NDArray[np.float64]
+def _source_counterparts(
+    sky_index: SkyIndex, detections: Detections, catalog: str, cfg: ScienceConfig
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Nearest catalogue source of each detection within its radius (-1 and NaN where none).
+    """Nearest catalogue source of every VT source, within the radius of its most precise detection."""
+    n_sources = len(detections.source_ra)
+    best_err = np.full(n_sources, np.inf)
+    np.minimum.at(best_err, detections.source, np.nan_to_num(detections.magerr, nan=0.2))
+    radius = match_radius_arcsec(np.where(np.isfinite(best_err), best_err, 0.2), catalog, cfg)
+    return _nearest_within(sky_index, detections.source_ra, detections.source_dec, radius)
 
-    A faint detection's own position is noisy: where it finds nothing, its source's best position (from its
-    most precise detection) gets a second chance, so a source is not "new" in one sequence only.
-    """
-    index, separation = _nearest_within(sky_index, detections.ra, detections.dec, radius)
-    retry = index < 0
-    index[retry], separation[retry] = _nearest_within(
-        sky_index, detections.source_ra[retry], detections.source_dec[retry], radius[retry]
-    )
-    return index, separation
+
+def _per_detection(
+    source: NDArray[np.int64], source_index: NDArray[np.int64], source_sep: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The source's counterpart and separation, repeated for each of its detections."""
+    if len(source) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return source_index[source].copy(), source_sep[source].copy()
+
+
+def _reject_chance_counterparts(
+    source: NDArray[np.int64],
+    match: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.float64]],
+    pchance_max: float,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Drop a source's counterpart when it is likely a chance neighbour: probable by chance, and of a
+    magnitude that disagrees in every detection (a real counterpart agrees somewhere)."""
+    index, separation, significant, pchance = match
+    if len(source) == 0:
+        return index, separation, significant
+    n_sources = int(source.max()) + 1
+    agrees = np.zeros(n_sources, dtype=bool)
+    np.logical_or.at(agrees, source, (index >= 0) & ~significant)
+    chance = np.zeros(n_sources, dtype=bool)
+    np.logical_or.at(chance, source, np.nan_to_num(pchance) > pchance_max)
+    drop = (chance & ~agrees)[source]
+    index = np.where(drop, -1, index)
+    return index, np.where(drop, np.nan, separation), significant & ~drop
 
 
 def _nearest_within(
@@ -232,6 +277,13 @@ def _take(which: NDArray, index: NDArray[np.int64], first: NDArray, second: NDAr
     return np.where(index >= 0, values, np.nan)
 
 
+def _at(values: NDArray[np.float64], index: NDArray[np.int64]) -> NDArray[np.float64]:
+    """values[index], NaN where index < 0."""
+    if len(values) == 0:
+        return np.full(len(index), np.nan)
+    return np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
+
+
 def _in_field(ra: NDArray, dec: NDArray, field: Field) -> NDArray[np.bool_]:
     centre = unit_vectors([field.ra], [field.dec])[0]
     cos_radius = np.cos(field.radius_arcsec / ARCSEC_PER_RAD)
@@ -241,12 +293,20 @@ def _in_field(ra: NDArray, dec: NDArray, field: Field) -> NDArray[np.bool_]:
 def _depths(
     name: str, prediction: VTPrediction, in_field: NDArray[np.bool_], cfg: ScienceConfig
 ) -> tuple[float, float]:
-    """Catalogue depth per VT band: the configured depth, or the observed turnover where shallower."""
+    """Catalogue depth per VT band, measured in the field (count turnover); the configured value only when
+    the field holds too few catalogue sources to tell."""
     configured = cfg.catalog_depths.get(name, (-np.inf, -np.inf))
+    measured = (empirical_depth(prediction.mag_r[in_field]), empirical_depth(prediction.mag_b[in_field]))
     return (
-        min(configured[0], empirical_depth(prediction.mag_r[in_field])),
-        min(configured[1], empirical_depth(prediction.mag_b[in_field])),
+        measured[0] if np.isfinite(measured[0]) else configured[0],
+        measured[1] if np.isfinite(measured[1]) else configured[1],
     )
+
+
+def transform_sigma(colour_b_minus_r: NDArray[np.float64], cfg: ScienceConfig) -> NDArray[np.float64]:
+    """Uncertainty of a predicted VT magnitude that grows for red stars (B - R above the onset)."""
+    redness = np.clip(np.nan_to_num(colour_b_minus_r, nan=0.0) - cfg.transform_red_onset, 0.0, 2.0)
+    return cfg.transform_sigma_floor + cfg.transform_sigma_per_mag * redness
 
 
 def _has_neighbour(

@@ -19,6 +19,7 @@ SEQFLAGn = 10000 (n+1) + 1000 XFLAG_Rn + 100 XFLAG_Bn + 10 VFLAG_Rn + VFLAG_Bn, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,8 +28,35 @@ from vtac.core.config import ScienceConfig
 from vtac.core.model import N_SEQ_PER_BAND, SEQUENCES, VARIATION_PAIRS, MxtPosition
 from vtac.core.sky import separation_arcsec
 
-XFLAG_UNAVAILABLE, XFLAG_UNDETECTED, XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG, XFLAG_UNKNOWN = range(6)
-VFLAG_UNAVAILABLE, VFLAG_UNKNOWN, VFLAG_STEADY, VFLAG_BRIGHTENED, VFLAG_FADED = range(5)
+
+class XFlag(IntEnum):
+    """Cross-match states; the first five are the FSC's XFLAG codes."""
+
+    UNAVAILABLE = 0
+    UNDETECTED = 1
+    MATCHED = 2
+    NEW = 3
+    DMAG = 4
+    #: Detected, no counterpart, and no catalogue could tell: written as 0 and listed in XUNKNOWN.
+    UNKNOWN = 5
+
+
+class VFlag(IntEnum):
+    """Variability states; VARIED (3) is the FSC's code for both fading and brightening."""
+
+    UNAVAILABLE = 0
+    UNKNOWN = 1
+    STEADY = 2
+    BRIGHTENED = 3
+    #: Written as 3 and listed in FADED.
+    FADED = 4
+
+
+XFLAG_UNAVAILABLE, XFLAG_UNDETECTED, XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG, XFLAG_UNKNOWN = (
+    int(f) for f in XFlag
+)
+VFLAG_UNAVAILABLE, VFLAG_UNKNOWN, VFLAG_STEADY, VFLAG_BRIGHTENED, VFLAG_FADED = (int(f) for f in VFlag)
+VFLAG_VARIED = int(VFlag.BRIGHTENED)
 _PAIR_COLUMNS = tuple((SEQUENCES.index(prev), SEQUENCES.index(nxt)) for prev, nxt in VARIATION_PAIRS)
 
 
@@ -123,8 +151,18 @@ def _limit_margin(err: NDArray[np.float64], cfg: ScienceConfig) -> NDArray[np.fl
     return np.maximum(cfg.limit_margin, cfg.variability_sigma * np.nan_to_num(err, nan=0.0))
 
 
+def fsc_xflag(xstate: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The FSC's XFLAG codes (0-4) of cross-match states."""
+    return np.where(xstate == XFLAG_UNKNOWN, XFLAG_UNAVAILABLE, xstate).astype(np.int64)
+
+
+def fsc_vflag(vstate: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The FSC's VFLAG codes (0-3) of variability states."""
+    return np.where(vstate == VFLAG_FADED, VFLAG_VARIED, vstate).astype(np.int64)
+
+
 def sequence_flags(xflag: NDArray[np.int64], vflag: NDArray[np.int64]) -> NDArray[np.int64]:
-    """SEQFLAG0..3 (source x sequence index)."""
+    """SEQFLAG0..3 (source x sequence index) from FSC codes."""
     n_sources = len(xflag)
     vflag_full = np.zeros((n_sources, len(SEQUENCES)), dtype=np.int64)
     for k, (_, nxt) in enumerate(_PAIR_COLUMNS):
@@ -136,13 +174,32 @@ def sequence_flags(xflag: NDArray[np.int64], vflag: NDArray[np.int64]) -> NDArra
     )
 
 
-def join_names(mask: NDArray[np.bool_], names: tuple[str, ...]) -> NDArray[np.str_]:
-    """Comma-separated names where the mask is set, per row: the FSC string flags ('R0,B0')."""
-    labels = np.array([name + "," for name in names])
+def join_names(
+    mask: NDArray[np.bool_], names: tuple[str, ...], order: tuple[int, ...] | None = None
+) -> NDArray[np.str_]:
+    """Comma-separated names where the mask is set, per row, in ``order`` of the columns (default as given)."""
+    order = tuple(range(len(names))) if order is None else order
+    labels = np.array([names[k] + "," for k in order])
+    ordered = np.asarray(mask, dtype=bool).reshape(len(mask), len(names))[:, list(order)]
     joined = np.zeros(len(mask), dtype="U40")
-    for row in np.flatnonzero(mask.any(axis=1)):
-        joined[row] = "".join(labels[mask[row]]).rstrip(",")
+    for row in np.flatnonzero(ordered.any(axis=1)):
+        joined[row] = "".join(labels[ordered[row]]).rstrip(",")
     return joined
 
 
-PAIR_NAMES = tuple(f"{prev}-{nxt}" for prev, nxt in VARIATION_PAIRS)
+def sequence_list(mask: NDArray[np.bool_]) -> NDArray[np.str_]:
+    """NEW_SRC-style list over the source x sequence mask, as the FSC writes it: B before R in each index."""
+    return join_names(mask, SEQUENCES, FSC_SEQUENCE_ORDER)
+
+
+def pair_list(mask: NDArray[np.bool_]) -> NDArray[np.str_]:
+    """MAG_VAR-style list over the source x pair mask, as the FSC writes it: 'R1-R0', R pairs first."""
+    return join_names(mask, PAIR_NAMES)
+
+
+#: Pairs named later-minus-earlier, as in the FSC's MAG_VAR ('R1-R0').
+PAIR_NAMES = tuple(f"{nxt}-{prev}" for prev, nxt in VARIATION_PAIRS)
+#: Columns of SEQUENCES in the FSC's string order: B0, R0, B1, R1, ...
+FSC_SEQUENCE_ORDER = tuple(
+    SEQUENCES.index(f"{band}{nth}") for nth in range(N_SEQ_PER_BAND) for band in ("B", "R")
+)

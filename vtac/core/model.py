@@ -146,6 +146,10 @@ class QpoVtResult:
     best: Table
     n_rejected: int = 0
     association_radius_arcsec: float = 1.0
+    #: Probability that the afterglow is none of the sources (the candidates' PROB and this sum to one).
+    p_none: float = 1.0
+    #: Depth (VT_R, VT_B) measured in the field for each usable catalogue.
+    catalog_depths: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def sequences_used(self) -> list[str]:

@@ -6,6 +6,7 @@ catalogue; derive the FSC flags; select, score and rank the afterglow candidates
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -14,17 +15,22 @@ from numpy.typing import NDArray
 
 from vtac.core.association import associate
 from vtac.core.config import ScienceConfig
-from vtac.core.crossmatch import CatalogMatch, Detections, field_of, match_catalog
+from vtac.core.crossmatch import CatalogMatch, Detections, Field, field_of, match_catalog
 from vtac.core.flags import (
-    PAIR_NAMES,
+    VFLAG_BRIGHTENED,
+    VFLAG_FADED,
     XFLAG_DMAG,
     XFLAG_NEW,
+    XFLAG_UNKNOWN,
     CatalogEvidence,
     Photometry,
     crossmatch_flags,
+    fsc_vflag,
+    fsc_xflag,
     in_mxt,
-    join_names,
+    pair_list,
     sequence_flags,
+    sequence_list,
     variability,
 )
 from vtac.core.model import (
@@ -38,12 +44,28 @@ from vtac.core.model import (
     VTObservation,
     sequence_band,
 )
-from vtac.core.ranking import SourceEvidence, afterglow_score, colour_and_redshift, is_candidate, rank_order
+from vtac.core.moving import link_movers
+from vtac.core.ranking import (
+    ReasonContext,
+    SourceEvidence,
+    colour_and_redshift,
+    feature_matrix,
+    field_probabilities,
+    light_curves,
+    load_model,
+    rank_order,
+    reasons,
+)
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
 from vtac.core.sky import separation_arcsec
 
 _J2000 = datetime(2000, 1, 1, 12, 0, 0)
 _DAYS_PER_JULIAN_YEAR = 365.25
+#: Mid-times (s after the trigger) of the nominal four sequences, when the lists carry no usable dates.
+NOMINAL_MID_TIMES_S = (330.0, 630.0, 1950.0, 5550.0)
+_NOMINAL_EXPOSURE_S = 300.0
+#: sigma of a 2-D Gaussian whose 90 % containment radius is 1: 1 - exp(-1 / (2 sigma^2)) = 0.9.
+_R90_TO_SIGMA = 1.0 / np.sqrt(2.0 * np.log(10.0))
 
 
 class SourceGrid:
@@ -61,6 +83,7 @@ class SourceGrid:
         self.n_sources = int(self.source.max()) + 1 if len(self.source) else 0
         self.mag = np.asarray(detections["MAGCAL"], dtype=float)
         self.magerr = np.asarray(detections["MAGERR"], dtype=float)
+        self.objid = np.asarray(detections["OBJID"], dtype=np.int64)
 
     def photometry(self, observation: VTObservation) -> Photometry:
         """Magnitudes on the grid, with which sequences exist and their limits."""
@@ -80,8 +103,9 @@ class SourceGrid:
             dec=self.dec,
             mag=self.mag,
             magerr=self.magerr,
-            source_ra=source_ra[self.source] if len(source_ra) else source_ra,
-            source_dec=source_dec[self.source] if len(source_dec) else source_dec,
+            source=self.source,
+            source_ra=source_ra,
+            source_dec=source_dec,
         )
 
     def scatter(self, values: NDArray, fill: float | int | bool, dtype: type | str = float) -> NDArray:
@@ -109,6 +133,127 @@ def julian_epoch(observation: VTObservation) -> float | None:
     return float(np.mean(years)) if years else None
 
 
+def sequence_times(observation: VTObservation, cfg: ScienceConfig) -> tuple[NDArray, NDArray]:
+    """Mid-time of each sequence index (hours after the trigger) and log10 seconds of each sequence.
+
+    The trigger time is not an input yet: it is taken as ``first_sequence_delay_s`` before the first
+    stack. Without readable DATE-OBS for every sequence, the nominal plan's mid-times stand in.
+    """
+    mids = _measured_mid_times(observation)
+    if mids is None:
+        mid_by_index = np.array(NOMINAL_MID_TIMES_S, dtype=float)
+    else:
+        origin = min(mids.values()) - cfg.first_sequence_delay_s
+        nominal = dict(enumerate(NOMINAL_MID_TIMES_S))
+        mid_by_index = np.array(
+            [
+                next((mids[f"{band}{nth}"] - origin for band in "RB" if f"{band}{nth}" in mids), nominal[nth])
+                for nth in range(N_SEQ_PER_BAND)
+            ]
+        )
+    log_t = np.log10(np.maximum(np.tile(mid_by_index, 2), 1.0))
+    return mid_by_index / 3600.0, log_t
+
+
+def _measured_mid_times(observation: VTObservation) -> dict[str, float] | None:
+    """Seconds since the epoch of each sequence's mid-time, or None if one DATE-OBS is unreadable."""
+    mids = {}
+    for seq, info in observation.sequences.items():
+        try:
+            start = datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))
+        except ValueError:
+            return None
+        exposure = info.exposure_s if info.exposure_s and info.exposure_s > 0 else _NOMINAL_EXPOSURE_S
+        mids[seq] = (start.replace(tzinfo=None) - _J2000).total_seconds() + exposure / 2.0
+    return mids or None
+
+
+def position_log_prior(
+    ra: NDArray, dec: NDArray, mxt: MxtPosition | None, field: Field | None, cfg: ScienceConfig
+) -> NDArray[np.float64]:
+    """log(rho / lambda): the afterglow's position prior against the surface density of field sources.
+
+    With an X-ray position rho is the 2-D Gaussian whose 90 % radius is R90 (VT error added); without
+    one, uniform over the field, so rho / lambda = 1 / N.
+    """
+    n_sources = len(ra)
+    if n_sources == 0:
+        return np.zeros(0)
+    if mxt is None or field is None:
+        return np.full(n_sources, -np.log(n_sources))
+    density = n_sources / max(field.area_arcsec2, 1.0)
+    sigma2 = (mxt.r90_arcsec * _R90_TO_SIGMA) ** 2 + cfg.vt_astrometric_floor_arcsec**2
+    distance = separation_arcsec(ra, dec, mxt.ra, mxt.dec)
+    log_rho = -np.square(distance) / (2.0 * sigma2) - np.log(2.0 * np.pi * sigma2)
+    return log_rho - np.log(density)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every source of one burst with its evidence, before ranking (what the model is fitted on)."""
+
+    grid: SourceGrid
+    evidence: SourceEvidence
+    catalog: _CatalogVerdicts
+    matches: list[CatalogMatch]
+    moving: NDArray[np.bool_]
+    combined: Table
+
+    def features(self, cfg: ScienceConfig) -> NDArray[np.float64]:
+        """The model's source x feature matrix."""
+        return feature_matrix(self.evidence, light_curves(self.evidence, cfg))
+
+
+def assess(
+    observation: VTObservation, mxt: MxtPosition | None, catalogs: list[CatalogAnswer], cfg: ScienceConfig
+) -> Assessment:
+    """Associate, place, cross-match and flag every source; link movers."""
+    grid = SourceGrid(observation, cfg.association_radius_arcsec)
+    photometry = grid.photometry(observation)
+    eflag = grid.scatter(np.asarray(observation.detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
+    ra, dec, origin = _reference_positions(grid)
+    field = field_of(grid.ra, grid.dec, cfg.pchance_density_radius_arcmin * 60.0) if len(grid.ra) else None
+    matches = _match_catalogs(
+        grid.to_match(ra, dec), catalogs=catalogs, observation=observation, field=field, cfg=cfg
+    )
+    catalog = _combine_evidence(grid, matches)
+    xstate = crossmatch_flags(photometry, catalog.evidence)
+    magvar, vstate = variability(photometry, cfg)
+    epoch_hours, log_t = sequence_times(observation, cfg)
+    brighter = (xstate == XFLAG_DMAG) & (catalog.dmag < 0)
+    evidence = SourceEvidence(
+        photometry=photometry,
+        eflag=eflag,
+        xflag=fsc_xflag(xstate),
+        log_t=log_t,
+        new_margin=_max_where(catalog.margin, xstate == XFLAG_NEW, 0.0),
+        brighter_sigma=_max_where(-catalog.dmag / catalog.sigma, brighter, 0.0),
+        pchance=_max_where(catalog.pchance, np.isfinite(catalog.pchance), 0.0),
+        log_prior=position_log_prior(ra, dec, mxt, field, cfg),
+        in_mxt=in_mxt(ra, dec, mxt, cfg),
+    )
+    moving = link_movers(
+        (ra, dec),
+        photometry.mag,
+        np.where(photometry.available, photometry.maglim, np.nan),
+        ~catalog.evidence.matched.any(axis=1),
+        epoch_hours,
+        speed_range_arcsec_h=cfg.moving_speed_arcsec_h,
+        min_step_arcsec=2.0 * cfg.association_radius_arcsec,
+    )
+    combined = _combined_table(
+        grid,
+        detections=observation.detections,
+        position=(ra, dec, origin),
+        inside=evidence.in_mxt,
+        flags=(eflag, xstate, magvar, vstate),
+        photometry=photometry,
+        moving=moving,
+        dmag=catalog.dmag,
+    )
+    return Assessment(grid, evidence, catalog, matches, moving, combined)
+
+
 def build_qpo_vt(
     observation: VTObservation,
     mxt: MxtPosition | None,
@@ -117,55 +262,71 @@ def build_qpo_vt(
     burst_id: str | None = None,
 ) -> QpoVtResult:
     """Compute the QPO_VT content of one burst."""
-    grid = SourceGrid(observation, cfg.association_radius_arcsec)
-    photometry = grid.photometry(observation)
-    eflag = grid.scatter(np.asarray(observation.detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
-    ra, dec, origin = _reference_positions(grid)
-    matches = _match_catalogs(grid.to_match(ra, dec), catalogs=catalogs, observation=observation, cfg=cfg)
-    catalog_evidence, dmag, margin = _combine_evidence(grid, matches)
-    xflag = crossmatch_flags(photometry, catalog_evidence)
-    magvar, vflag = variability(photometry, cfg)
-
-    inside = in_mxt(ra, dec, mxt, cfg)
-    combined = _combined_table(
-        grid,
-        detections=observation.detections,
-        position=(ra, dec, origin),
-        inside=inside,
-        flags=(eflag, xflag, magvar, vflag),
-        photometry=photometry,
+    assessment = assess(observation, mxt, catalogs, cfg)
+    combined = assessment.combined
+    ranked = _rank(
+        combined,
+        evidence=assessment.evidence,
+        catalog=assessment.catalog,
+        moving=assessment.moving,
+        mxt=mxt,
+        cfg=cfg,
     )
-    evidence = SourceEvidence(photometry, eflag, xflag, vflag, dmag, margin, inside)
-    candidates = _candidates_table(combined, evidence=evidence, ra=ra, dec=dec, mxt=mxt, cfg=cfg)
-    passing = candidates[candidates["SCORE"] >= cfg.best_score_threshold]
     return QpoVtResult(
         burst_id=burst_id or observation.burst_id or "unknown",
         sequences=dict(observation.sequences),
         mxt=mxt,
         combined=combined,
         catalogs=list(catalogs),
-        catalog_tables={match.name: _catalog_table(grid, match, combined["VT_ID"]) for match in matches},
-        candidates=candidates,
-        best=passing[: cfg.max_best_candidates],
+        catalog_tables={
+            match.name: _catalog_table(assessment.grid, match, combined["VT_ID"])
+            for match in assessment.matches
+        },
+        candidates=ranked.candidates,
+        best=ranked.best,
         n_rejected=observation.n_rejected,
         association_radius_arcsec=cfg.association_radius_arcsec,
+        p_none=ranked.p_none,
+        catalog_depths={match.name: match.depth for match in assessment.matches},
     )
 
 
+def _max_where(values: NDArray, mask: NDArray[np.bool_], fill: float) -> NDArray[np.float64]:
+    """Per row, the largest value where the mask is set (``fill`` where it never is)."""
+    return np.max(np.where(mask, np.nan_to_num(values, nan=fill), fill), axis=1, initial=fill)
+
+
 def _match_catalogs(
-    detections: Detections, *, catalogs: list[CatalogAnswer], observation: VTObservation, cfg: ScienceConfig
+    detections: Detections,
+    *,
+    catalogs: list[CatalogAnswer],
+    observation: VTObservation,
+    field: Field | None,
+    cfg: ScienceConfig,
 ) -> list[CatalogMatch]:
     usable = [answer for answer in catalogs if answer.usable]
-    if not usable or len(detections.ra) == 0:
+    if not usable or field is None:
         return []
-    field = field_of(detections.ra, detections.dec, cfg.pchance_density_radius_arcmin * 60.0)
     epoch = julian_epoch(observation)
     return [match_catalog(answer, detections, field, epoch, cfg) for answer in usable]
 
 
-def _combine_evidence(
-    grid: SourceGrid, matches: list[CatalogMatch]
-) -> tuple[CatalogEvidence, NDArray, NDArray]:
+@dataclass(frozen=True)
+class _CatalogVerdicts:
+    """What the usable catalogues say of every source x sequence, combined."""
+
+    evidence: CatalogEvidence
+    dmag: NDArray[np.float64]
+    sigma: NDArray[np.float64]
+    margin: NDArray[np.float64]
+    pchance: NDArray[np.float64]
+    #: Per source: the catalogue a new source was checked against ("SDSS12 to 22.1"), and the one whose
+    #: counterpart it outshines.
+    new_against: NDArray[np.str_]
+    brighter_against: NDArray[np.str_]
+
+
+def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _CatalogVerdicts:
     """Merge catalogue verdicts: matched anywhere, consistent anywhere, could be new somewhere.
 
     DMAG of a detection comes from the first catalogue (in the order asked) that matched it; the catalogue
@@ -174,24 +335,44 @@ def _combine_evidence(
     mag = grid.mag
     n_det = len(mag)
     matched, consistent, can_be_new = (np.zeros(n_det, dtype=bool) for _ in range(3))
-    dmag, margin = np.full(n_det, np.nan), np.full(n_det, -np.inf)
+    dmag, sigma, pchance = (np.full(n_det, np.nan) for _ in range(3))
+    margin = np.full(n_det, -np.inf)
+    deepest = np.full(n_det, "", dtype="U24")
+    first_match = np.full(n_det, "", dtype="U24")
     for match in matches:
+        first = np.isnan(dmag) & match.matched
         matched |= match.matched
         consistent |= match.matched & ~match.dmag_significant
         can_be_new |= match.covered & match.deep_enough
-        dmag = np.where(np.isnan(dmag) & match.matched, match.dmag, dmag)
+        dmag = np.where(first, match.dmag, dmag)
+        sigma = np.where(first, match.dmag_sigma, sigma)
+        pchance = np.where(first, match.pchance, pchance)
+        first_match = np.where(first, match.name, first_match)
         depth = np.where(grid.band == "R", *match.depth)
+        deeper = match.covered & match.deep_enough & (depth - mag > margin)
+        deepest = np.where(deeper, np.char.add(f"{match.name} to ", np.char.mod("%.1f", depth)), deepest)
         margin = np.where(match.covered, np.maximum(margin, depth - mag), margin)
-    evidence = CatalogEvidence(
-        matched=grid.scatter(matched, False, bool),
-        consistent=grid.scatter(consistent, False, bool),
-        can_be_new=grid.scatter(can_be_new, False, bool),
+    return _CatalogVerdicts(
+        evidence=CatalogEvidence(
+            matched=grid.scatter(matched, False, bool),
+            consistent=grid.scatter(consistent, False, bool),
+            can_be_new=grid.scatter(can_be_new, False, bool),
+        ),
+        dmag=grid.scatter(dmag, np.nan),
+        sigma=grid.scatter(sigma, np.nan),
+        margin=grid.scatter(np.where(np.isfinite(margin), margin, np.nan), np.nan),
+        pchance=grid.scatter(pchance, np.nan),
+        new_against=_per_source_text(grid, deepest),
+        brighter_against=_per_source_text(grid, first_match),
     )
-    return (
-        evidence,
-        grid.scatter(dmag, np.nan),
-        grid.scatter(np.where(np.isfinite(margin), margin, np.nan), np.nan),
-    )
+
+
+def _per_source_text(grid: SourceGrid, text: NDArray[np.str_]) -> NDArray[np.str_]:
+    """The first non-empty text among each source's detections."""
+    out = np.full(grid.n_sources, "", dtype=text.dtype if len(text) else "U1")
+    for index in np.flatnonzero(text != "")[::-1]:
+        out[grid.source[index]] = text[index]
+    return out
 
 
 def _reference_positions(grid: SourceGrid) -> tuple[NDArray, NDArray, NDArray]:
@@ -211,10 +392,16 @@ def _combined_table(
     inside: NDArray,
     flags: tuple[NDArray, NDArray, NDArray, NDArray],
     photometry: Photometry,
+    moving: NDArray[np.bool_],
+    dmag: NDArray[np.float64],
 ) -> Table:
-    """COMBINED: the 80 FSC columns; position is (RA, DEC, RADEC_OG), flags (EFLAG, XFLAG, MAGVAR, VFLAG)."""
+    """COMBINED: the 80 FSC columns (FSC codes), then our extra states.
+
+    ``position`` is (RA, DEC, RADEC_OG), ``flags`` (EFLAG, cross-match states, MAGVAR, variability states).
+    """
     ra, dec, origin = position
-    eflag, xflag, magvar, vflag = flags
+    eflag, xstate, magvar, vstate = flags
+    xflag, vflag = fsc_xflag(xstate), fsc_vflag(vstate)
     per_seq = {
         "OBJID": grid.scatter(np.asarray(detections["OBJID"], dtype=np.int64), NULL_INT, np.int64),
         "RA": grid.scatter(grid.ra, np.nan),
@@ -236,47 +423,114 @@ def _combined_table(
     for prefix, matrix in (("MAGVAR", magvar), ("VFLAG", vflag)):
         columns.update({f"{prefix}_{nxt}": matrix[:, k] for k, (_, nxt) in enumerate(VARIATION_PAIRS)})
     columns.update({f"SEQFLAG{n}": flag for n, flag in enumerate(sequence_flags(xflag, vflag).T)})
-    columns["NEW_SRC"] = join_names(xflag == XFLAG_NEW, SEQUENCES)
-    columns["DMAG_CAT"] = join_names(xflag == XFLAG_DMAG, SEQUENCES)
-    columns["MAG_VAR"] = join_names(vflag >= 3, PAIR_NAMES)
+    columns["NEW_SRC"] = sequence_list(xstate == XFLAG_NEW)
+    columns["DMAG_CAT"] = sequence_list(xstate == XFLAG_DMAG)
+    columns["MAG_VAR"] = pair_list(vflag == VFLAG_BRIGHTENED)
+    columns["XUNKNOWN"] = sequence_list(xstate == XFLAG_UNKNOWN)
+    columns["BRIGHTER_CAT"] = sequence_list((xstate == XFLAG_DMAG) & (np.nan_to_num(dmag) < 0))
+    columns["FADED"] = pair_list(vstate == VFLAG_FADED)
+    columns["BRIGHTENED"] = pair_list(vstate == VFLAG_BRIGHTENED)
+    columns["MOVING"] = moving
     return Table(
         [columns[spec.name] for spec in COMBINED_COLUMNS], names=[spec.name for spec in COMBINED_COLUMNS]
     )
 
 
-def _candidates_table(
+@dataclass(frozen=True)
+class _Ranking:
+    candidates: Table
+    best: Table
+    p_none: float
+
+
+def _rank(
     combined: Table,
     *,
     evidence: SourceEvidence,
-    ra: NDArray,
-    dec: NDArray,
+    catalog: _CatalogVerdicts,
+    moving: NDArray[np.bool_],
     mxt: MxtPosition | None,
     cfg: ScienceConfig,
-) -> Table:
-    selected = np.flatnonzero(is_candidate(evidence))
-    score = afterglow_score(evidence, cfg.score_weights)
+) -> _Ranking:
+    """Probabilities of every source, the candidates best first with their reasons, the best few."""
+    curves = light_curves(evidence, cfg)
+    features = feature_matrix(evidence, curves)
+    model = load_model(cfg.model_file)
+    field = field_probabilities(features, evidence.log_prior, model, cfg.no_afterglow_prior, eligible=~moving)
+    ra, dec = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
     mxt_distance = (
         separation_arcsec(ra, dec, mxt.ra, mxt.dec) / mxt.r90_arcsec
         if mxt is not None
         else np.full(len(ra), np.nan)
     )
-    brightest = np.min(
-        np.where(evidence.photometry.detected, evidence.photometry.mag, np.inf), axis=1, initial=np.inf
+    near = np.nan_to_num(mxt_distance, nan=0.0) <= cfg.candidate_radius_r90
+    selected = np.flatnonzero((field.probability >= cfg.candidate_min_probability) & near & ~moving)
+    photometry = evidence.photometry
+    brightest = np.min(np.where(photometry.detected, photometry.mag, np.inf), axis=1, initial=np.inf)
+    order = selected[rank_order(field.probability[selected], mxt_distance[selected], brightest[selected])]
+    table = _candidate_columns(
+        combined,
+        order,
+        evidence=evidence,
+        curves_field=(curves, field),
+        catalog=catalog,
+        mxt_distance=mxt_distance,
+        cfg=cfg,
     )
-    order = selected[rank_order(score[selected], mxt_distance[selected], brightest[selected])]
-    b_minus_r, z_hint = colour_and_redshift(evidence.photometry, cfg)
-    eflag_max = np.max(
-        np.where(evidence.photometry.detected, evidence.eflag, NULL_INT), axis=1, initial=NULL_INT
+    best = table[table["PROB"] >= cfg.best_probability_threshold][: cfg.max_best_candidates]
+    return _Ranking(table, best, field.none)
+
+
+def _candidate_columns(
+    combined: Table,
+    order: NDArray[np.int64],
+    *,
+    evidence: SourceEvidence,
+    curves_field: tuple,
+    catalog: _CatalogVerdicts,
+    mxt_distance: NDArray,
+    cfg: ScienceConfig,
+) -> Table:
+    curves, field = curves_field
+    photometry = evidence.photometry
+    detected = photometry.detected
+    catalogued = catalog.evidence.matched.any(axis=1)
+    b_minus_r, z_hint = colour_and_redshift(
+        photometry, cfg, catalogued & (evidence.xflag == XFLAG_DMAG).any(axis=1)
+    )
+    eflag_max = np.max(np.where(detected, evidence.eflag, NULL_INT), axis=1, initial=NULL_INT)
+    brighter = np.max(
+        np.where((evidence.xflag == XFLAG_DMAG) & (catalog.dmag < 0), -catalog.dmag, -np.inf),
+        axis=1,
+        initial=-np.inf,
+    )
+    context = ReasonContext(
+        curves=curves,
+        both_bands=detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1),
+        n_detections=evidence.n_detections,
+        n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
+        new_against=catalog.new_against,
+        brighter_mag=np.where(np.isfinite(brighter), brighter, np.nan),
+        brighter_against=catalog.brighter_against,
+        pchance=evidence.pchance,
+        headroom=np.max(
+            np.where(detected, photometry.maglim[None, :] - photometry.mag, -np.inf), axis=1, initial=-np.inf
+        ),
+        mxt_distance=mxt_distance,
     )
     extra = {
         "RANK": np.arange(1, len(order) + 1, dtype=np.int64),
-        "SCORE": score[order],
+        "PROB": field.probability[order],
         "N_DET": evidence.n_detections[order].astype(np.int64),
         "EFLAG_MAX": eflag_max[order],
         "MXT_DIST": mxt_distance[order],
+        "ALPHA": curves.alpha[order],
         "B_MINUS_R": b_minus_r[order],
         "Z_HINT": z_hint[order],
         "VERIFIED": evidence.verified[order],
+        "REASONS": np.array(
+            ["; ".join(reasons(row, field.contributions, context)) for row in order], dtype="U160"
+        ).reshape(-1),
     }
     table = combined[order]
     for spec in CANDIDATE_EXTRA_COLUMNS:

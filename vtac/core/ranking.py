@@ -1,48 +1,89 @@
-"""Afterglow candidates, their score, ranking, colour and redshift hint.
+"""The afterglow probability of every VT source, its reasons, the redshift hint.
 
-A source is a *candidate* when it may be the afterglow: inside the X-ray circle (or no circle known), with
-at least one clean detection (EFLAG 0), and showing afterglow evidence — new with respect to the
-catalogues, brighter or fainter than its catalogue counterpart, or variable between sequences.
+**Model.** Within one field, exactly one of these is true: source 1 is the afterglow, ..., source N is, or
+the afterglow is none of them (not detected, or no afterglow). Bayes with a Poisson field gives the odds of
+"source i" against "none" as
 
-Its *score* is a logistic function of weighted evidence (:class:`vtac.core.config.ScoreWeights`), read as
-"how likely this is the afterglow": uncatalogued or brighter than catalogued, fading, seen in both bands and
-in several sequences, inside the circle, clean, well above the catalogue limit all raise it; flagged
-detections and a lone detection at the VT limit lower it.
+    (1 - pi0) / pi0  x  L_i  x  rho(x_i) / lambda
+
+where L_i is the likelihood ratio of the source's evidence (afterglow against field source), rho the prior
+density of the afterglow's position (the X-ray circle's 2-D Gaussian, or uniform over the field without
+one), lambda the surface density of field sources, and pi0 the prior probability that no afterglow is
+detected. ``log L_i`` is a linear function of features a GRB astronomer recognises (:data:`FEATURES`),
+fitted by ``tools/fit_model.py`` as a conditional logit; the probabilities of the sources and of "none"
+then sum to one, so a BA can read P = 0.93 at face value. The model is a small JSON file
+(``vtac/data/afterglow_model.json``) evaluated with numpy.
+
+**Reasons.** Each feature's contribution against a typical field source, w_k (f_k - f_typical,k), says
+what made a candidate; the strongest positive ones are written out in words.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from vtac.core.config import ScienceConfig, ScoreWeights
-from vtac.core.flags import (
-    VFLAG_BRIGHTENED,
-    VFLAG_FADED,
-    XFLAG_DMAG,
-    XFLAG_MATCHED,
-    XFLAG_NEW,
-    Photometry,
-)
+from vtac.core.config import ScienceConfig
+from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry
+from vtac.core.lightcurve import LightCurves, fit_light_curves
 from vtac.core.model import N_SEQ_PER_BAND
+from vtac.errors import ConfigurationError
 
 Z_LOW, Z_HIGH, Z_UNDETERMINED, Z_NO_DETECTION = "z<4", "high-z", "undetermined", "no detection"
-_NEAR_LIMIT_MAG = 0.5
-_WELL_ABOVE_CATALOG_MAG = 1.5
+MODEL_FILE = ("data", "afterglow_model.json")
+#: EFLAG bits by meaning (SExtractor): 1 neighbours, 2 blended, 8 truncated, 16 other: extraction doubts.
+EFLAG_DOUBT_BITS = 1 | 2 | 8 | 16
+#: EFLAG bit 4: saturated, i.e. bright — no doubt that the source is real.
+EFLAG_SATURATED = 4
+
+#: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
+_NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
+
+#: The features of log L, in the model file's order, with the text of each as a reason.
+FEATURES: tuple[str, ...] = (
+    "fading",
+    "rising",
+    "erratic",
+    "fade_amplitude",
+    "new_fraction",
+    "differs_from_catalog",
+    "catalogued_fraction",
+    "both_bands",
+    "n_detections",
+    "flagged_fraction",
+    "saturated_fraction",
+    "headroom",
+    "single_detection",
+    "new_margin",
+    "brighter_sigma",
+    "chance_counterpart",
+)
 
 
 @dataclass(frozen=True)
-class SourceEvidence:
-    """Per-source inputs of the selection and the score (source x sequence, or per source)."""
+class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one record of per-source inputs
+    """What is known of every source (rows), as source x sequence matrices or per-source vectors."""
 
     photometry: Photometry
     eflag: NDArray[np.int64]
     xflag: NDArray[np.int64]
-    vflag: NDArray[np.int64]
-    dmag: NDArray[np.float64]
-    catalog_margin: NDArray[np.float64]
+    #: log10 of each sequence's mid-time after the trigger (8 values, R0..R3, B0..B3).
+    log_t: NDArray[np.float64]
+    #: How much brighter than the deepest catalogue able to see it the source is, over its new detections.
+    new_margin: NDArray[np.float64]
+    #: Significance (sigma) of the largest "brighter than its catalogue counterpart".
+    brighter_sigma: NDArray[np.float64]
+    #: Chance-coincidence probability of the catalogue counterpart (0 without one).
+    pchance: NDArray[np.float64]
+    #: log(rho(x) / lambda): the position prior against the field density (see the module docstring).
+    log_prior: NDArray[np.float64]
     in_mxt: NDArray[np.int64]
 
     @property
@@ -51,96 +92,223 @@ class SourceEvidence:
         return self.photometry.detected.sum(axis=1)
 
     @property
-    def flagged(self) -> NDArray[np.bool_]:
-        """Detections VVPP flagged as possibly spurious (EFLAG > 0)."""
-        return self.photometry.detected & (self.eflag > 0)
-
-    @property
     def verified(self) -> NDArray[np.bool_]:
         """Some catalogue gave evidence on at least one detection (matched, or could have seen it)."""
         return np.asarray(np.isin(self.xflag, (XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG)).any(axis=1), dtype=bool)
 
 
-def is_candidate(evidence: SourceEvidence) -> NDArray[np.bool_]:
-    """Sources that may be the afterglow and deserve a BA's look."""
-    clean = (evidence.photometry.detected & (evidence.eflag == 0)).any(axis=1)
-    differs = np.isin(evidence.xflag, (XFLAG_NEW, XFLAG_DMAG)).any(axis=1)
-    varies = np.isin(evidence.vflag, (VFLAG_FADED, VFLAG_BRIGHTENED)).any(axis=1)
-    return np.asarray((evidence.in_mxt != 0) & clean & (differs | varies), dtype=bool)
+@dataclass(frozen=True)
+class AfterglowModel:
+    """The fitted model: feature weights (raw units), the "none" utility, the typical field source."""
+
+    features: tuple[str, ...]
+    weights: NDArray[np.float64]
+    typical: NDArray[np.float64]
+    none_utility: float
+    train_no_afterglow_fraction: float
+    description: str
+
+    def none_log_odds(self, no_afterglow_prior: float) -> float:
+        """Utility of "none" for a chosen prior P(no detectable afterglow) instead of the training mix's."""
+        return self.none_utility + _logit(no_afterglow_prior) - _logit(self.train_no_afterglow_fraction)
 
 
-def afterglow_score(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
-    """Score in [0, 1]: the logistic of the weighted afterglow evidence of each source."""
-    logit = np.full(len(evidence.in_mxt), weights.bias)
-    for term in (_catalog_terms, _variability_terms, _detection_terms):
-        logit += term(evidence, weights)
-    return 1.0 / (1.0 + np.exp(-logit))
+@cache
+def load_model(path: str | None = None) -> AfterglowModel:
+    """The packaged model, or the file given (``ScienceConfig.model_file``), read once."""
+    try:
+        if path is None:
+            resource = resources.files("vtac")
+            for part in MODEL_FILE:
+                resource = resource.joinpath(part)
+            document = json.loads(resource.read_text(encoding="utf-8"))
+        else:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return _model(document)
+    except OSError as error:
+        raise ConfigurationError(f"afterglow model file {path}: {error.strerror}") from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigurationError(
+            f"afterglow model file {path or 'packaged'}: bad layout ({error})"
+        ) from error
 
 
-def _extra(count: NDArray, per_extra: float, cap: float) -> NDArray[np.float64]:
-    """Reward for each occurrence beyond the first, capped."""
-    return np.minimum(per_extra * np.maximum(count - 1, 0), cap)
-
-
-def _catalog_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
-    new = evidence.xflag == XFLAG_NEW
-    differs = evidence.xflag == XFLAG_DMAG
-    brighter, fainter = differs & (evidence.dmag < 0), differs & (evidence.dmag > 0)
-    n_new, n_brighter = new.sum(axis=1), brighter.sum(axis=1)
-    well_above = (new & (evidence.catalog_margin >= _WELL_ABOVE_CATALOG_MAG)).any(axis=1)
-    return (
-        weights.new_source * (n_new > 0)
-        + _extra(n_new, weights.new_source_per_extra_sequence, weights.extra_sequence_cap)
-        + weights.brighter_than_catalog * (n_brighter > 0)
-        + _extra(n_brighter, weights.brighter_per_extra_sequence, weights.extra_sequence_cap)
-        + weights.fainter_than_catalog * (fainter.any(axis=1) & (n_brighter == 0))
-        + weights.well_above_catalog_limit * well_above
+def _model(document: dict[str, Any]) -> AfterglowModel:
+    weights = document["weights"]
+    typical = document["typical"]
+    missing = [name for name in FEATURES if name not in weights or name not in typical]
+    if missing:
+        raise ValueError(f"features missing: {', '.join(missing)}")
+    return AfterglowModel(
+        features=FEATURES,
+        weights=np.array([float(weights[name]) for name in FEATURES]),
+        typical=np.array([float(typical[name]) for name in FEATURES]),
+        none_utility=float(document["none_utility"]),
+        train_no_afterglow_fraction=float(document["train_no_afterglow_fraction"]),
+        description=str(document.get("description", "")),
     )
 
 
-def _variability_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
-    faded_pairs = evidence.vflag == VFLAG_FADED
-    half = faded_pairs.shape[1] // 2  # pairs are R1..R3 then B1..B3
-    faded_r, faded_b = faded_pairs[:, :half].any(axis=1), faded_pairs[:, half:].any(axis=1)
-    faded = faded_r | faded_b
-    brightened = (evidence.vflag == VFLAG_BRIGHTENED).any(axis=1)
-    return (
-        weights.faded * faded
-        + weights.faded_in_both_bands * (faded_r & faded_b)
-        + weights.brightened_between_sequences * (brightened & ~faded)
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1.0 - p)))
+
+
+def light_curves(evidence: SourceEvidence, cfg: ScienceConfig) -> LightCurves:
+    """The joint power-law / constant fit of every source (see :mod:`vtac.core.lightcurve`)."""
+    photometry = evidence.photometry
+    sigma = np.sqrt(np.square(np.nan_to_num(photometry.magerr, nan=0.1)) + cfg.photometric_floor**2)
+    maglim = np.where(photometry.available, photometry.maglim, np.nan)
+    return fit_light_curves(photometry.mag, sigma, maglim, evidence.log_t, cfg.completeness_width)
+
+
+def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.float64]:
+    """Source x feature matrix in the order of :data:`FEATURES`."""
+    photometry = evidence.photometry
+    detected = photometry.detected
+    n_det = detected.sum(axis=1)
+    per_det = np.maximum(n_det, 1)
+    gain = np.log1p(np.sqrt(curves.delta_chi2))
+    alpha = np.nan_to_num(curves.alpha)
+    headroom = np.max(
+        np.where(detected, photometry.maglim[None, :] - photometry.mag, -np.inf), axis=1, initial=-np.inf
     )
+    flagged = detected & ((evidence.eflag & EFLAG_DOUBT_BITS) > 0) & (evidence.eflag > 0)
+    saturated = detected & ((evidence.eflag & EFLAG_SATURATED) > 0) & (evidence.eflag > 0)
+    columns = {
+        "fading": np.where(alpha > 0, gain, 0.0),
+        "rising": np.where(alpha < 0, gain, 0.0),
+        "erratic": np.log1p(curves.chi2_per_dof),
+        "fade_amplitude": np.clip(curves.amplitude, -3.0, 5.0),
+        "new_fraction": (evidence.xflag == XFLAG_NEW).sum(axis=1) / per_det,
+        "differs_from_catalog": (evidence.xflag == XFLAG_DMAG).any(axis=1).astype(float),
+        "catalogued_fraction": (evidence.xflag == XFLAG_MATCHED).sum(axis=1) / per_det,
+        "both_bands": (detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1)),
+        "n_detections": n_det.astype(float),
+        "flagged_fraction": flagged.sum(axis=1) / per_det,
+        "saturated_fraction": saturated.sum(axis=1) / per_det,
+        "headroom": np.clip(np.nan_to_num(headroom, nan=0.0, neginf=0.0), -2.0, 5.0),
+        "single_detection": (n_det == 1).astype(float),
+        "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
+        "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
+        "chance_counterpart": np.clip(np.nan_to_num(evidence.pchance), 0.0, 1.0),
+    }
+    return np.column_stack([np.asarray(columns[name], dtype=float) for name in FEATURES])
 
 
-def _detection_terms(evidence: SourceEvidence, weights: ScoreWeights) -> NDArray[np.float64]:
-    detected = evidence.photometry.detected
-    n_det = evidence.n_detections
-    both_bands = detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1)
-    flagged_fraction = evidence.flagged.sum(axis=1) / np.maximum(n_det, 1)
-    headroom = evidence.photometry.maglim[None, :] - evidence.photometry.mag
-    near_limit = (n_det == 1) & (detected & (headroom < _NEAR_LIMIT_MAG)).any(axis=1)
-    return (
-        weights.both_bands * both_bands
-        + _extra(n_det, weights.per_extra_detection, weights.extra_detection_cap)
-        + weights.inside_mxt * (evidence.in_mxt == 1)
-        + weights.flagged_fraction * flagged_fraction
-        + weights.single_detection_near_limit * near_limit
-    )
+@dataclass(frozen=True)
+class FieldProbabilities:
+    """P(source i is the afterglow) for every source, P(none of them), and each feature's contribution."""
+
+    probability: NDArray[np.float64]
+    none: float
+    contributions: NDArray[np.float64]
 
 
-def rank_order(score: NDArray, mxt_distance: NDArray, brightest_mag: NDArray) -> NDArray[np.int64]:
-    """Indices by decreasing score; ties go to the source nearer the MXT centre, then the brighter."""
+def field_probabilities(
+    features: NDArray[np.float64],
+    log_prior: NDArray[np.float64],
+    model: AfterglowModel,
+    no_afterglow_prior: float,
+    eligible: NDArray[np.bool_] | None = None,
+) -> FieldProbabilities:
+    """Probabilities of the sources and of "none", summing to one over the field.
+
+    ``eligible`` removes sources that cannot be the afterglow (a linked moving object): their probability
+    is 0 and the rest is renormalised.
+    """
+    contributions = (features - model.typical) * model.weights
+    utility = contributions.sum(axis=1) + log_prior
+    if eligible is not None:
+        utility = np.where(eligible, utility, -np.inf)
+    none = model.none_log_odds(no_afterglow_prior)
+    top = max(float(np.max(utility, initial=-np.inf)), none)
+    with np.errstate(under="ignore"):
+        weights = np.exp(utility - top)
+        none_weight = float(np.exp(none - top))
+    total = weights.sum() + none_weight
+    return FieldProbabilities(weights / total, none_weight / total, contributions)
+
+
+def rank_order(probability: NDArray, mxt_distance: NDArray, brightest_mag: NDArray) -> NDArray[np.int64]:
+    """Indices by decreasing probability; ties go to the source nearer the MXT centre, then the brighter."""
     return np.lexsort(
-        (np.nan_to_num(brightest_mag, nan=99.0), np.nan_to_num(mxt_distance, nan=np.inf), -score)
+        (np.nan_to_num(brightest_mag, nan=99.0), np.nan_to_num(mxt_distance, nan=np.inf), -probability)
     )
+
+
+@dataclass(frozen=True)
+class ReasonContext:
+    """Per-source facts the reasons quote (arrays over sources)."""
+
+    curves: LightCurves
+    both_bands: NDArray[np.bool_]
+    n_detections: NDArray[np.int64]
+    n_new: NDArray[np.int64]
+    #: "PS1DR1 to 21.8": the catalogue that could have seen each new source and its depth ('' if none).
+    new_against: NDArray[np.str_]
+    brighter_mag: NDArray[np.float64]
+    brighter_against: NDArray[np.str_]
+    pchance: NDArray[np.float64]
+    headroom: NDArray[np.float64]
+    mxt_distance: NDArray[np.float64]
+
+
+def reasons(
+    row: int, contributions: NDArray[np.float64], context: ReasonContext, max_reasons: int = 3
+) -> list[str]:
+    """The strongest positive contributions of one source, in words (strongest first, one per idea)."""
+    order = np.argsort(-contributions[row])
+    texts: list[str] = []
+    for k in order:
+        if contributions[row, k] <= 0.05 or len(texts) >= max_reasons:
+            break
+        text = _reason_text(FEATURES[k], row, context)
+        if text and text not in texts:
+            texts.append(text)
+    distance = context.mxt_distance[row]
+    if np.isfinite(distance) and distance <= 1.0 and len(texts) < max_reasons:
+        texts.append(f"{distance:.2f} R90 from the X-ray centre")
+    return texts
+
+
+def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
+    alpha, gain = ctx.curves.alpha[row], ctx.curves.delta_chi2[row]
+    bands = " in both bands" if ctx.both_bands[row] else ""
+    if name in ("fading", "fade_amplitude") and alpha > 0 and gain >= _NOTABLE_CHI2:
+        return f"fading, alpha = {alpha:.1f}{bands} (chi2 {gain:.0f} below a constant)"
+    if name == "rising" and alpha < 0 and gain >= _NOTABLE_CHI2:
+        return f"rising, alpha = {alpha:.1f} (chi2 {gain:.0f} below a constant)"
+    if name in ("new_fraction", "new_margin") and ctx.n_new[row] > 0:
+        against = f" in {ctx.new_against[row]}" if ctx.new_against[row] else ""
+        count = int(ctx.n_new[row])
+        return f"uncatalogued{against}, {count} sequence{'s' if count > 1 else ''}"
+    if name in ("differs_from_catalog", "brighter_sigma") and np.isfinite(ctx.brighter_mag[row]):
+        return f"{ctx.brighter_mag[row]:.1f} mag brighter than its {ctx.brighter_against[row]} counterpart"
+    if name == "differs_from_catalog":
+        return "magnitude differs from its catalogue counterpart"
+    if name == "chance_counterpart":
+        return f"catalogue counterpart likely unrelated (PCHANCE {ctx.pchance[row]:.2f})"
+    if name == "both_bands":
+        return "detected in both VT_R and VT_B"
+    if name == "n_detections" and ctx.n_detections[row] >= _NOTABLE_DETECTIONS:
+        return f"detected in {ctx.n_detections[row]} sequences"
+    if name in ("headroom", "saturated_fraction") and ctx.headroom[row] >= _NOTABLE_HEADROOM_MAG:
+        return f"{ctx.headroom[row]:.1f} mag above the VT limit"
+    return ""
 
 
 def colour_and_redshift(
-    photometry: Photometry, cfg: ScienceConfig
+    photometry: Photometry, cfg: ScienceConfig, catalogued: NDArray[np.bool_] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
-    """Mean VT_B - VT_R over sequences seen in both bands, and the redshift hint it supports.
+    """Mean VT_B - VT_R over simultaneous pairs, and the redshift hint it supports.
 
-    Lyman-alpha leaves VT_B (650 nm) at z ~ 4.3 and VT_R (1000 nm) at z ~ 7.2: a source seen in VT_B is at
-    z <~ 4 unless very red; a source seen only in VT_R while VT_B was deep enough is a high-z candidate.
+    Lyman-alpha leaves VT_B (650 nm) at z ~ 4.3 and VT_R (1000 nm) at z ~ 7.2. Each sequence index is one
+    simultaneous exposure in both channels, so the hint compares R and B of the same index: a colour over
+    ``high_z_colour`` there, or an R detection whose simultaneous B limit is deeper than R by that much
+    with no B detection at all, points to z >~ 4; a B detection with a modest colour to z <~ 4. The colour of
+    a source blended with a catalogued star (``catalogued``) is the star's, not the transient's:
+    undetermined.
     """
     mag_r, mag_b = photometry.mag[:, :N_SEQ_PER_BAND], photometry.mag[:, N_SEQ_PER_BAND:]
     colour = mag_b - mag_r
@@ -151,14 +319,21 @@ def colour_and_redshift(
         np.nan,
     )
     seen_r, seen_b = np.isfinite(mag_r).any(axis=1), np.isfinite(mag_b).any(axis=1)
-    deepest_b = np.max(
-        np.where(photometry.available[N_SEQ_PER_BAND:], photometry.maglim[N_SEQ_PER_BAND:], -np.inf)
+    b_limit = np.where(photometry.available[N_SEQ_PER_BAND:], photometry.maglim[N_SEQ_PER_BAND:], np.nan)
+    dropout_depth = np.where(np.isfinite(mag_r), b_limit[None, :] - mag_r, -np.inf)
+    red_dropout = (
+        seen_r & ~seen_b & (np.max(np.nan_to_num(dropout_depth, nan=-np.inf), axis=1) > cfg.high_z_colour)
     )
-    faintest_r = np.nanmax(np.where(np.isfinite(mag_r), mag_r, -np.inf), axis=1)
-    red_dropout = seen_r & ~seen_b & (deepest_b - faintest_r > cfg.high_z_colour)
+    blended = np.zeros(len(mag_r), dtype=bool) if catalogued is None else catalogued
     hint = np.select(
-        [np.isfinite(b_minus_r) & (b_minus_r > cfg.high_z_colour), red_dropout, seen_b, ~seen_r],
-        [Z_HIGH, Z_HIGH, Z_LOW, Z_NO_DETECTION],
+        [
+            ~seen_r & ~seen_b,
+            blended,
+            np.isfinite(b_minus_r) & (b_minus_r > cfg.high_z_colour),
+            red_dropout,
+            seen_b,
+        ],
+        [Z_NO_DETECTION, Z_UNDETERMINED, Z_HIGH, Z_HIGH, Z_LOW],
         default=Z_UNDETERMINED,
     )
     return b_minus_r, hint.astype("U12")

@@ -56,8 +56,15 @@ COMBINED_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("NEW_SRC", "30A", "Seq. where source is new (not in catalogs)"),
     ColumnSpec("DMAG_CAT", "30A", "Seq. where source mag varied wrt catalogs"),
     ColumnSpec("MAG_VAR", "35A", "Seq. pairs between which the source varied"),
+    # Beyond the FSC's 80: the states its codes cannot carry (consumers reading by name are unaffected).
+    ColumnSpec("XUNKNOWN", "30A", "Seq. detected, no catalog could tell (XFLAG 0)"),
+    ColumnSpec("BRIGHTER_CAT", "30A", "Seq. where brighter than catalog counterpart"),
+    ColumnSpec("FADED", "35A", "Seq. pairs between which the source faded"),
+    ColumnSpec("BRIGHTENED", "35A", "Seq. pairs where the source brightened"),
+    ColumnSpec("MOVING", "L", "Linked across seq. as one moving object"),
 )
-assert len(COMBINED_COLUMNS) == 80
+#: The FSC's own COMBINED columns come first, in its order.
+N_FSC_COMBINED_COLUMNS = 80
 
 CATALOG_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("VT_ID", "K", "Unique VT identifier"),
@@ -75,11 +82,13 @@ CATALOG_COLUMNS: tuple[ColumnSpec, ...] = (
 #: Columns CANDIDATES and BEST_CANDIDATES add after the 80 COMBINED columns.
 CANDIDATE_EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("RANK", "K", "Candidate rank, 1 = most likely afterglow"),
-    ColumnSpec("SCORE", "D", "Afterglow likelihood score in [0, 1]"),
+    ColumnSpec("PROB", "D", "P(afterglow); sums to 1 with P_NONE in field"),
     ColumnSpec("N_DET", "K", "Number of sequences with a detection"),
     ColumnSpec("EFLAG_MAX", "K", "Largest EFLAG over detections"),
     ColumnSpec("MXT_DIST", "D", "Distance to MXT centre in units of R90"),
+    ColumnSpec("ALPHA", "D", "Decay index alpha, joint fit f ~ t^-alpha"),
     ColumnSpec("B_MINUS_R", "D", "Mean VT_B - VT_R colour over sequences"),
     ColumnSpec("Z_HINT", "12A", "Redshift hint: z<4, high-z, undetermined"),
     ColumnSpec("VERIFIED", "L", "At least one catalogue answered for this source"),
+    ColumnSpec("REASONS", "160A", "Strongest reasons, separated by '; '"),
 )

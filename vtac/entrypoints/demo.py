@@ -56,8 +56,8 @@ def _verdict(truth: dict, summary_file: Path, case: str) -> int:
         offset = _separation_arcsec(first["ra"], first["dec"], injected["ra"], injected["dec"])
         if offset <= MATCH_ARCSEC:
             print(
-                f"\nThe injected afterglow of {case} is ranked first: VT_ID {first['vt_id']}, score "
-                f"{first['score']:.3f}, {offset:.2f} arcsec from its true position."
+                f"\nThe injected afterglow of {case} is ranked first: VT_ID {first['vt_id']}, P = "
+                f"{first['probability']:.3f}, {offset:.2f} arcsec from its true position."
             )
             print(f"Products: {summary_file.parent}/ (QPO_VT, QCANDI_VT FITS and the JSON summary)")
             return 0

@@ -75,20 +75,23 @@ def format_report(result: QpoVtResult) -> str:
     if not result.verified:
         lines.append("WARNING: no catalogue answered - candidates are UNVERIFIED, none can be called new")
     if result.mxt is None:
-        lines.append("No X-ray position: candidates from the whole field")
+        lines.append("No X-ray position: the probabilities account for the whole VT field")
     best = set(result.best["VT_ID"])
-    lines.append(f"{len(result.candidates)} candidates, {len(best)} best (score >= threshold):")
+    lines.append(
+        f"{len(result.candidates)} candidates, {len(best)} best (P >= threshold); "
+        f"P(afterglow is none of the sources) = {result.p_none:.3f}"
+    )
     header = (
-        f"{'rank':>4} {'VT_ID':>6} {'RA':>11} {'Dec':>11} {'score':>6} {'best':>4} {'mag R':>6} {'mag B':>6} "
-        f"{'B-R':>5} {'z':>12}  flags"
+        f"{'rank':>4} {'VT_ID':>6} {'RA':>11} {'Dec':>11} {'P':>6} {'best':>4} {'mag R':>6} {'mag B':>6} "
+        f"{'B-R':>5} {'z':>12}  reasons | flags"
     )
     lines.append(header)
     for row in result.candidates:
         marker = "*" if row["VT_ID"] in best else ""
         lines.append(
             f"{row['RANK']:>4} {row['VT_ID']:>6} {row['RA']:>11.6f} {row['DEC']:>+11.6f} "
-            f"{row['SCORE']:>6.3f} {marker:>4} {_first(row, 'R'):>6} {_first(row, 'B'):>6} "
-            f"{_fmt(row['B_MINUS_R']):>5} {row['Z_HINT']:>12}  {_flags(row)}"
+            f"{row['PROB']:>6.3f} {marker:>4} {_first(row, 'R'):>6} {_first(row, 'B'):>6} "
+            f"{_fmt(row['B_MINUS_R']):>5} {row['Z_HINT']:>12}  {row['REASONS']} | {_flags(row)}"
         )
     return "\n".join(lines)
 

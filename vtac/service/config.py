@@ -2,7 +2,7 @@
 
 Precedence, highest first: constructor arguments, environment variables, secret files (``secrets_dir``,
 e.g. ``/run/secrets/vtac_sdb_token``), the TOML file named by ``VTAC_CONFIG_FILE``, then the defaults below
-(the names of ``docs/ICD.md``). Nested values use ``__``: ``VTAC_SCIENCE__BEST_SCORE_THRESHOLD=0.6``.
+(the names of ``docs/ICD.md``). Nested values use ``__``: ``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``.
 Secrets are :class:`~pydantic.SecretStr`, so neither ``repr`` nor a log line ever shows them.
 """
 

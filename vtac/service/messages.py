@@ -194,6 +194,8 @@ class BestCandidate(_Outbound):
     ra: Finite
     dec: Finite
     score: Finite | None = None
+    probability: Finite | None = Field(None, description="P(afterglow); the field's P sum to 1 with P(none).")
+    reasons: list[str] = Field(default_factory=list, description="Strongest reasons, in words.")
     n_det: int | None = Field(None, ge=0)
     mxt_dist_r90: Finite | None = Field(None, description="Distance to the MXT centre in units of r90.")
     magnitudes: dict[str, Magnitude | None] = Field(default_factory=dict)
@@ -249,6 +251,8 @@ def _best_candidate(item: dict[str, Any]) -> BestCandidate:
         ra=item["ra"],
         dec=item["dec"],
         score=item["score"],
+        probability=item.get("probability"),
+        reasons=item.get("reasons", []),
         n_det=item.get("n_det"),
         mxt_dist_r90=item.get("mxt_dist_r90"),
         magnitudes={

@@ -1,0 +1,43 @@
+"""The pieces ``tools/fit_model.py`` and ``bench/evaluate.py`` share: data sets, seeds, the fit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from vtac.core.config import ScienceConfig
+from vtac.evaluation.fit import FieldSample
+from vtac.evaluation.own import scenario_sample
+
+#: Our simulations: the model is fitted on these seeds and judged on others.
+TRAIN_SEEDS = tuple(range(1000, 1004))
+EVALUATION_SEEDS = tuple(range(1, 5))
+#: Per seed: afterglow scenarios and dark fields (the dark share is the model's "none" prior).
+N_AFTERGLOW, N_DARK = 105, 55
+VTACML_ENV = "VTAC_VTACML_FILE"
+DEFAULT_VTACML = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "vtacml"
+    / ("combined_qpo_vt_all_cases_with_GRB_with_flags.parquet")
+)
+
+
+def vtacml_path() -> Path:
+    """The FSC's simulations: ``$VTAC_VTACML_FILE`` or the shared copy beside the project."""
+    return Path(os.environ.get(VTACML_ENV, str(DEFAULT_VTACML))).resolve()
+
+
+def scenarios(seeds: tuple[int, ...], n_afterglow: int = N_AFTERGLOW, n_dark: int = N_DARK) -> Iterator:
+    """Our simulated scenarios for these seeds (independent sky photometry, traps, dark fields)."""
+    from vtac.simulation.scenarios import generate_scenarios  # pylint: disable=import-outside-toplevel
+
+    for seed in seeds:
+        yield from generate_scenarios(seed, n_afterglow=n_afterglow, n_dark=n_dark)
+
+
+def own_samples(seeds: tuple[int, ...], cfg: ScienceConfig) -> list[FieldSample]:
+    """The model's view of our scenarios."""
+    return [scenario_sample(scenario, cfg) for scenario in scenarios(seeds)]
