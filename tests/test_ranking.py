@@ -1,0 +1,141 @@
+"""The afterglow probability: light-curve fit, field normalisation with "none", reasons, redshift hint."""
+
+import numpy as np
+import pytest
+
+from vtac.core.config import ScienceConfig
+from vtac.core.flags import Photometry
+from vtac.core.lightcurve import fit_light_curves
+from vtac.core.moving import link_movers
+from vtac.core.pipeline import NOMINAL_MID_TIMES_S
+from vtac.core.ranking import (
+    FEATURES,
+    SourceEvidence,
+    colour_and_redshift,
+    feature_matrix,
+    field_probabilities,
+    light_curves,
+    load_model,
+)
+
+CFG = ScienceConfig()
+NAN = np.nan
+LOG_T = np.log10(np.tile(np.array(NOMINAL_MID_TIMES_S), 2))
+# A power law with alpha = 1 sampled at the nominal mid-times, B - R = 0.5.
+DECAY = 18.0 + 2.5 * (LOG_T - LOG_T[0]) + np.r_[np.zeros(4), np.full(4, 0.5)]
+
+
+def evidence(rows, xflag, *, eflag=0, maglim=22.5, log_prior=None):
+    mag = np.array(rows, dtype=float)
+    detected = np.isfinite(mag)
+    n = len(mag)
+    return SourceEvidence(
+        photometry=Photometry(
+            mag=mag,
+            magerr=np.where(detected, 0.03, NAN),
+            available=np.ones(8, bool),
+            maglim=np.full(8, maglim),
+        ),
+        eflag=np.where(detected, eflag, -99999),
+        xflag=np.array(xflag),
+        log_t=LOG_T,
+        new_margin=np.zeros(n),
+        brighter_sigma=np.zeros(n),
+        pchance=np.zeros(n),
+        log_prior=np.full(n, -np.log(n)) if log_prior is None else np.asarray(log_prior, float),
+        in_mxt=np.full(n, -1),
+    )
+
+
+def probabilities(item):
+    features = feature_matrix(item, light_curves(item, CFG))
+    return field_probabilities(features, item.log_prior, load_model(), CFG.no_afterglow_prior)
+
+
+def test_a_power_law_decay_is_recovered_and_beats_a_constant():
+    sigma = np.full((2, 8), 0.03)
+    mag = np.vstack([DECAY, np.full(8, 18.0)])
+    curves = fit_light_curves(mag, sigma, np.full(8, 22.5), LOG_T, 0.25)
+    assert curves.alpha[0] == pytest.approx(1.0, abs=1e-6)
+    assert curves.delta_chi2[0] > 1000 and curves.delta_chi2[1] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_vanishing_below_a_deep_limit_counts_as_fading_but_not_near_the_limit():
+    bright_gone = [[18.0, 19.0, NAN, NAN] + [NAN] * 4]
+    faint_gone = [[22.3, 22.4, NAN, NAN] + [NAN] * 4]
+    sigma = np.full((1, 8), 0.05)
+    deep = fit_light_curves(np.array(bright_gone), sigma, np.full(8, 22.5), LOG_T, 0.25)
+    shallow = fit_light_curves(np.array(faint_gone), sigma, np.full(8, 22.5), LOG_T, 0.25)
+    assert deep.amplitude[0] > 3 and deep.delta_chi2[0] > 100
+    assert shallow.delta_chi2[0] < 10
+
+
+def test_probabilities_of_a_field_and_none_sum_to_one():
+    field = probabilities(
+        evidence([DECAY, np.full(8, 17.0), np.full(8, 19.0)], [[3] * 8, [2] * 8, [2] * 8])
+    )
+    assert field.probability.sum() + field.none == pytest.approx(1.0)
+    assert np.argmax(field.probability) == 0 and field.probability[0] > 0.9
+
+
+def test_a_field_of_steady_catalogued_stars_is_most_likely_none():
+    stars = [np.full(8, m) for m in (16.0, 17.5, 19.0, 20.5)]
+    field = probabilities(evidence(stars, [[2] * 8] * 4))
+    assert field.none > 0.9
+
+
+def test_steadiness_counts_against_an_uncatalogued_source():
+    steady_new = np.full(8, 19.0)
+    field = probabilities(evidence([DECAY, steady_new], [[3] * 8, [3] * 8]))
+    assert field.probability[0] > 5 * field.probability[1]
+
+
+def test_a_saturated_afterglow_keeps_a_high_probability():
+    clean = probabilities(evidence([DECAY, np.full(8, 18.0)], [[3] * 8, [2] * 8]))
+    saturated = probabilities(evidence([DECAY, np.full(8, 18.0)], [[3] * 8, [2] * 8], eflag=4))
+    assert saturated.probability[0] > 0.5 and np.argmax(saturated.probability) == 0
+    assert clean.probability[0] >= saturated.probability[0] - 0.3
+
+
+def test_the_x_ray_prior_moves_probability_between_equal_sources():
+    near_far = probabilities(evidence([DECAY, DECAY], [[3] * 8] * 2, log_prior=[-1.0, -6.0]))
+    assert near_far.probability[0] > 50 * near_far.probability[1]
+
+
+def test_the_model_file_knows_every_feature():
+    model = load_model()
+    assert model.features == FEATURES and np.all(np.isfinite(model.weights))
+    assert 0 < model.train_no_afterglow_fraction < 1
+
+
+def test_redshift_hint_uses_simultaneous_pairs():
+    r_only_fading = [[19.0, 19.6, 21.0, NAN] + [NAN] * 4]
+    photometry = Photometry(
+        mag=np.array(r_only_fading), magerr=np.full((1, 8), 0.05), available=np.ones(8, bool), maglim=np.full(8, 22.5)
+    )
+    _, hint = colour_and_redshift(photometry, CFG)
+    assert hint[0] == "high-z"  # B undetected while its simultaneous limit was 3.5 mag deeper than R0
+    blended = Photometry(
+        mag=np.array([[19.0] * 4 + [21.0] * 4]), magerr=np.full((1, 8), 0.05), available=np.ones(8, bool), maglim=np.full(8, 22.5)
+    )
+    assert colour_and_redshift(blended, CFG, np.array([True]))[1][0] == "undetermined"
+    assert colour_and_redshift(blended, CFG)[1][0] == "high-z"
+
+
+def test_an_asteroid_seen_once_per_sequence_is_linked():
+    hours = np.array(NOMINAL_MID_TIMES_S) / 3600.0
+    speed_deg_h = 30.0 / 3600.0
+    ra = 150.0 + speed_deg_h * hours
+    mag = np.full((4, 8), NAN)
+    for k in range(4):
+        mag[k, k], mag[k, 4 + k] = 19.0, 19.5
+    moving = link_movers(
+        (ra, np.full(4, 2.0)), mag, np.full(8, 22.5), np.ones(4, bool), hours,
+        speed_range_arcsec_h=(3.0, 300.0), min_step_arcsec=2.0,
+    )
+    assert moving.all()
+    still = link_movers(
+        (np.full(4, 150.0) + np.arange(4) * 0.1, np.full(4, 2.0)), mag, np.full(8, 22.5), np.ones(4, bool), hours,
+        speed_range_arcsec_h=(3.0, 300.0), min_step_arcsec=2.0,
+    )
+    assert not still.any()
