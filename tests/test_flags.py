@@ -11,8 +11,8 @@ from vtac.core.flags import (
     in_mxt,
     join_names,
     pair_list,
-    sequence_list,
     sequence_flags,
+    sequence_list,
     variability,
 )
 from vtac.core.model import SEQUENCES, MxtPosition

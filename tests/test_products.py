@@ -279,7 +279,11 @@ def test_combined_columns_match_the_fsc_header_dump(tmp_path):
     # The FSC's 80 columns first, in its order; our extra states after them.
     assert ours["TFIELDS"] == len(COMBINED_COLUMNS) > 80
     assert [ours[f"TTYPE{i}"] for i in range(81, ours["TFIELDS"] + 1)] == [
-        "XUNKNOWN", "BRIGHTER_CAT", "FADED", "BRIGHTENED", "MOVING"
+        "XUNKNOWN",
+        "BRIGHTER_CAT",
+        "FADED",
+        "BRIGHTENED",
+        "MOVING",
     ]
 
     def layout(header):

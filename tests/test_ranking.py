@@ -71,9 +71,7 @@ def test_vanishing_below_a_deep_limit_counts_as_fading_but_not_near_the_limit():
 
 
 def test_probabilities_of_a_field_and_none_sum_to_one():
-    field = probabilities(
-        evidence([DECAY, np.full(8, 17.0), np.full(8, 19.0)], [[3] * 8, [2] * 8, [2] * 8])
-    )
+    field = probabilities(evidence([DECAY, np.full(8, 17.0), np.full(8, 19.0)], [[3] * 8, [2] * 8, [2] * 8]))
     assert field.probability.sum() + field.none == pytest.approx(1.0)
     assert np.argmax(field.probability) == 0 and field.probability[0] > 0.9
 
@@ -111,12 +109,18 @@ def test_the_model_file_knows_every_feature():
 def test_redshift_hint_uses_simultaneous_pairs():
     r_only_fading = [[19.0, 19.6, 21.0, NAN] + [NAN] * 4]
     photometry = Photometry(
-        mag=np.array(r_only_fading), magerr=np.full((1, 8), 0.05), available=np.ones(8, bool), maglim=np.full(8, 22.5)
+        mag=np.array(r_only_fading),
+        magerr=np.full((1, 8), 0.05),
+        available=np.ones(8, bool),
+        maglim=np.full(8, 22.5),
     )
     _, hint = colour_and_redshift(photometry, CFG)
     assert hint[0] == "high-z"  # B undetected while its simultaneous limit was 3.5 mag deeper than R0
     blended = Photometry(
-        mag=np.array([[19.0] * 4 + [21.0] * 4]), magerr=np.full((1, 8), 0.05), available=np.ones(8, bool), maglim=np.full(8, 22.5)
+        mag=np.array([[19.0] * 4 + [21.0] * 4]),
+        magerr=np.full((1, 8), 0.05),
+        available=np.ones(8, bool),
+        maglim=np.full(8, 22.5),
     )
     assert colour_and_redshift(blended, CFG, np.array([True]))[1][0] == "undetermined"
     assert colour_and_redshift(blended, CFG)[1][0] == "high-z"
@@ -130,12 +134,22 @@ def test_an_asteroid_seen_once_per_sequence_is_linked():
     for k in range(4):
         mag[k, k], mag[k, 4 + k] = 19.0, 19.5
     moving = link_movers(
-        (ra, np.full(4, 2.0)), mag, np.full(8, 22.5), np.ones(4, bool), hours,
-        speed_range_arcsec_h=(3.0, 300.0), min_step_arcsec=2.0,
+        (ra, np.full(4, 2.0)),
+        mag,
+        np.full(8, 22.5),
+        np.ones(4, bool),
+        hours,
+        speed_range_arcsec_h=(3.0, 300.0),
+        min_step_arcsec=2.0,
     )
     assert moving.all()
     still = link_movers(
-        (np.full(4, 150.0) + np.arange(4) * 0.1, np.full(4, 2.0)), mag, np.full(8, 22.5), np.ones(4, bool), hours,
-        speed_range_arcsec_h=(3.0, 300.0), min_step_arcsec=2.0,
+        (np.full(4, 150.0) + np.arange(4) * 0.1, np.full(4, 2.0)),
+        mag,
+        np.full(8, 22.5),
+        np.ones(4, bool),
+        hours,
+        speed_range_arcsec_h=(3.0, 300.0),
+        min_step_arcsec=2.0,
     )
     assert not still.any()

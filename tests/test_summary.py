@@ -91,7 +91,10 @@ def test_candidate_fields(tmp_path):
     assert (first["vt_id"], first["in_mxt"], second["in_mxt"]) == (1, True, False)
     assert first["ra"] == pytest.approx(212.6401)
     assert first["probability"] == first["score"] == pytest.approx(0.6)
-    assert first["reasons"] == ["uncatalogued in SDSS12 to 22.1, 4 sequences", "detected in both VT_R and VT_B"]
+    assert first["reasons"] == [
+        "uncatalogued in SDSS12 to 22.1, 4 sequences",
+        "detected in both VT_R and VT_B",
+    ]
     assert first["alpha"] == pytest.approx(1.1)
     assert first["new_src"] == ["R0", "B0", "R1", "B1"]
     assert first["mag_var"] == ["R0-R1", "B0-B1"]

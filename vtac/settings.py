@@ -13,7 +13,7 @@ DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3
 
 
 class VtacSettings(BaseSettings):
-    """Everything configurable; e.g. ``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_OUTPUT_DIR=/data``."""
+    """Everything configurable; e.g. ``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_OUTPUT_DIR``."""
 
     model_config = SettingsConfigDict(env_prefix="VTAC_", env_nested_delimiter="__", extra="ignore")
 

@@ -30,9 +30,9 @@ def read_combined(path: Path) -> tuple[Table, MxtPosition | None, str | None]:
         with fits.open(path, memmap=False) as hdul:
             if "COMBINED" not in hdul:
                 raise InputError("no COMBINED extension: not a QPO_VT product", file=str(path))
-            hdu = hdul["COMBINED"]
-            table = Table(hdu.data)
-            headers = (hdul[0].header, hdu.header)
+            primary, combined = hdul[0], hdul["COMBINED"]
+            table = Table(combined.data)  # pylint: disable=no-member  # a BinTableHDU, not the list
+            headers = (primary.header, combined.header)  # pylint: disable=no-member
     except OSError as error:
         raise InputError(f"cannot read the FITS file ({error})", file=str(path)) from error
     for name in _REQUIRED:
@@ -62,7 +62,9 @@ def ranking_document(
         "source_file": source,
         "burst_id": burst_id,
         "mxt": None if mxt is None else {"ra": mxt.ra, "dec": mxt.dec, "r90_arcsec": mxt.r90_arcsec},
-        "xray_note": None if mxt is not None else "no X-ray position: the probabilities account for the whole field",
+        "xray_note": None
+        if mxt is not None
+        else "no X-ray position: the probabilities account for the whole field",
         "n_sources": len(ranked.vt_id),
         "p_none": _number(ranked.p_none),
         "candidates": [

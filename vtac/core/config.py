@@ -102,8 +102,8 @@ class ScienceConfig(BaseModel):
         0.3,
         gt=0,
         lt=1,
-        description="Prior probability that no afterglow is detected (VT-VHF data gave counterparts for about "
-        "56 of 78 %: 0.3).",
+        description="Prior probability that no afterglow is detected (VT-VHF data gave counterparts "
+        "for about 56 of 78 %: 0.3).",
     )
     best_probability_threshold: float = Field(
         0.2,

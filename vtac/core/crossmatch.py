@@ -176,15 +176,8 @@ def match_catalog(
     source_index, source_sep = _source_counterparts(sky_index, detections, answer.name, cfg)
     index, separation = _per_detection(detections.source, source_index, source_sep)
     cat_mag = _take(band, index, prediction.mag_r, prediction.mag_b)
-    cat_err = _take(band, index, prediction.err_r, prediction.err_b)
-    colour = _at(prediction.mag_b - prediction.mag_r, index)
     dmag = detections.mag - cat_mag
-    sigma = np.sqrt(
-        detections.magerr**2
-        + np.nan_to_num(cat_err, nan=0.3) ** 2
-        + transform_sigma(colour, cfg) ** 2
-        + cfg.photometric_floor**2
-    )
+    sigma = _dmag_sigma(detections.magerr, band, index, prediction, cfg)
     significant = (index >= 0) & (np.abs(dmag) > np.maximum(cfg.dmag_threshold, cfg.dmag_sigma * sigma))
     density = _cumulative_density(
         band, cat_mag=cat_mag, prediction=prediction, in_field=in_field, field=field
@@ -213,6 +206,24 @@ def match_catalog(
         & (not answer.truncated),
         depth=depth,
         dmag_sigma=sigma,
+    )
+
+
+def _dmag_sigma(
+    magerr: NDArray[np.float64],
+    band: NDArray[np.int64],
+    index: NDArray[np.int64],
+    prediction: VTPrediction,
+    cfg: ScienceConfig,
+) -> NDArray[np.float64]:
+    """Error of VT minus predicted magnitude: VT, catalogue, colour-dependent transform, zero point."""
+    cat_err = _take(band, index, prediction.err_r, prediction.err_b)
+    colour = _at(prediction.mag_b - prediction.mag_r, index)
+    return np.sqrt(
+        magerr**2
+        + np.nan_to_num(cat_err, nan=0.3) ** 2
+        + transform_sigma(colour, cfg) ** 2
+        + cfg.photometric_floor**2
     )
 
 

@@ -75,6 +75,13 @@ class Photometry:
         return np.isfinite(self.mag)
 
 
+def seen_in_both_bands(detected: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per source: detected in some VT_R and some VT_B sequence (columns R0..R3, B0..B3)."""
+    return np.asarray(
+        detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1), dtype=bool
+    )
+
+
 @dataclass(frozen=True)
 class CatalogEvidence:
     """What the usable catalogues say of each detection, combined (source x sequence booleans)."""
@@ -177,7 +184,7 @@ def sequence_flags(xflag: NDArray[np.int64], vflag: NDArray[np.int64]) -> NDArra
 def join_names(
     mask: NDArray[np.bool_], names: tuple[str, ...], order: tuple[int, ...] | None = None
 ) -> NDArray[np.str_]:
-    """Comma-separated names where the mask is set, per row, in ``order`` of the columns (default as given)."""
+    """Comma-separated names where the mask is set, in ``order`` of the columns (default: as given)."""
     order = tuple(range(len(names))) if order is None else order
     labels = np.array([names[k] + "," for k in order])
     ordered = np.asarray(mask, dtype=bool).reshape(len(mask), len(names))[:, list(order)]

@@ -108,7 +108,7 @@ def _power_law_constrained(detected: NDArray[np.bool_], undetected: NDArray[np.b
     for band in (0, 1):
         cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
         seen = detected[:, cols]
-        informative = seen.any(axis=1)[:, None] & (seen | undetected[:, cols])
+        informative = np.asarray(seen.any(axis=1))[:, None] & (seen | undetected[:, cols])
         n_epochs = np.maximum(n_epochs, informative.sum(axis=1))
     return n_epochs >= 2
 

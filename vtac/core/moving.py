@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from vtac.core.flags import seen_in_both_bands
 from vtac.core.model import N_SEQ_PER_BAND
 from vtac.core.sky import chord_from_arcsec, separation_arcsec, unit_vectors
 
@@ -44,39 +45,54 @@ def link_movers(
     motion between epochs that tells a mover from one source seen twice (about the association radius).
     Detections within ``_LIMIT_GUARD_MAG`` of the limit are not linked: noise there is plentiful.
     """
-    ra, dec = position
     detected = np.isfinite(mag)
     by_index = detected[:, :N_SEQ_PER_BAND] | detected[:, N_SEQ_PER_BAND:]
     epoch = np.argmax(by_index, axis=1)
     headroom = np.max(np.where(detected, np.nan_to_num(maglim, nan=np.inf)[None, :] - mag, -np.inf), axis=1)
-    both_channels = detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1)
-    brightest = np.min(np.where(detected, mag, np.inf), axis=1)
     single = uncatalogued & (by_index.sum(axis=1) == 1) & (headroom > _LIMIT_GUARD_MAG)
     members = np.flatnonzero(single & np.isfinite(epoch_hours[epoch]))
-    moving = np.zeros(len(ra), dtype=bool)
+    moving = np.zeros(len(position[0]), dtype=bool)
     if len(members) < 2:
         return moving
-    span = float(np.nanmax(epoch_hours) - np.nanmin(epoch_hours))
-    xyz = unit_vectors(ra[members], dec[members])
-    reach = float(chord_from_arcsec(speed_range_arcsec_h[1] * max(span, 1e-3)))
-    links: dict[int, list[int]] = {}
-    for i, j in cKDTree(xyz).query_pairs(reach, output_type="ndarray"):
-        first, second = sorted((int(members[i]), int(members[j])), key=lambda k: epoch[k])
-        hours = epoch_hours[epoch[second]] - epoch_hours[epoch[first]]
-        if hours <= 0 or abs(brightest[first] - brightest[second]) > _MAX_DMAG:
-            continue
-        distance = float(separation_arcsec(ra[[first]], dec[[first]], ra[second], dec[second])[0])
-        slowest, fastest = speed_range_arcsec_h
-        if distance > min_step_arcsec and slowest <= distance / hours <= fastest:
-            links.setdefault(first, []).append(second)
+    hours = epoch_hours[epoch]
+    brightest = np.min(np.where(detected, mag, np.inf), axis=1)
+    links = _links(
+        members, position, hours, brightest, speed_range=speed_range_arcsec_h, min_step=min_step_arcsec
+    )
+    both_channels = seen_in_both_bands(detected)
     for first, followers in links.items():
         for second in followers:
             if both_channels[first] and both_channels[second]:
                 moving[[first, second]] = True
             for third in links.get(second, []):
-                if _on_line((first, second, third), (ra, dec), epoch_hours[epoch]):
+                if _on_line((first, second, third), position, hours):
                     moving[[first, second, third]] = True
     return moving
+
+
+def _links(
+    members: NDArray[np.int64],
+    position: tuple[NDArray[np.float64], NDArray[np.float64]],
+    hours: NDArray[np.float64],
+    brightest: NDArray[np.float64],
+    *,
+    speed_range: tuple[float, float],
+    min_step: float,
+) -> dict[int, list[int]]:
+    """Earlier source -> later sources it may have moved to (allowed speed, similar brightness)."""
+    ra, dec = position
+    span = float(np.nanmax(hours[members]) - np.nanmin(hours[members]))
+    reach = float(chord_from_arcsec(speed_range[1] * max(span, 1e-3)))
+    links: dict[int, list[int]] = {}
+    for i, j in cKDTree(unit_vectors(ra[members], dec[members])).query_pairs(reach, output_type="ndarray"):
+        first, second = sorted((int(members[i]), int(members[j])), key=lambda k: hours[k])
+        elapsed = hours[second] - hours[first]
+        if elapsed <= 0 or abs(brightest[first] - brightest[second]) > _MAX_DMAG:
+            continue
+        distance = float(separation_arcsec(ra[[first]], dec[[first]], ra[second], dec[second])[0])
+        if distance > min_step and speed_range[0] <= distance / elapsed <= speed_range[1]:
+            links.setdefault(first, []).append(second)
+    return links
 
 
 def _on_line(

@@ -29,6 +29,7 @@ from vtac.core.flags import (
     fsc_xflag,
     in_mxt,
     pair_list,
+    seen_in_both_bands,
     sequence_flags,
     sequence_list,
     variability,
@@ -236,7 +237,7 @@ def assess(
         (ra, dec),
         photometry.mag,
         np.where(photometry.available, photometry.maglim, np.nan),
-        ~catalog.evidence.matched.any(axis=1),
+        ~np.asarray(catalog.evidence.matched.any(axis=1), dtype=bool),
         epoch_hours,
         speed_range_arcsec_h=cfg.moving_speed_arcsec_h,
         min_step_arcsec=2.0 * cfg.association_radius_arcsec,
@@ -506,7 +507,7 @@ def _candidate_columns(
     )
     context = ReasonContext(
         curves=curves,
-        both_bands=detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1),
+        both_bands=seen_in_both_bands(detected),
         n_detections=evidence.n_detections,
         n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
         new_against=catalog.new_against,

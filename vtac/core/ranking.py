@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.config import ScienceConfig
-from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry
+from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, fit_light_curves
 from vtac.core.model import N_SEQ_PER_BAND
 from vtac.errors import ConfigurationError
@@ -183,7 +183,7 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "new_fraction": (evidence.xflag == XFLAG_NEW).sum(axis=1) / per_det,
         "differs_from_catalog": (evidence.xflag == XFLAG_DMAG).any(axis=1).astype(float),
         "catalogued_fraction": (evidence.xflag == XFLAG_MATCHED).sum(axis=1) / per_det,
-        "both_bands": (detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1)),
+        "both_bands": seen_in_both_bands(detected),
         "n_detections": n_det.astype(float),
         "flagged_fraction": flagged.sum(axis=1) / per_det,
         "saturated_fraction": saturated.sum(axis=1) / per_det,
@@ -273,6 +273,8 @@ def reasons(
 
 
 def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
+    """One reason in words (empty when the value is not notable); one text per idea."""
+    # pylint: disable=too-many-return-statements
     alpha, gain = ctx.curves.alpha[row], ctx.curves.delta_chi2[row]
     bands = " in both bands" if ctx.both_bands[row] else ""
     if name in ("fading", "fade_amplitude") and alpha > 0 and gain >= _NOTABLE_CHI2:

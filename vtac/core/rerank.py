@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import field_of
-from vtac.core.flags import XFLAG_UNAVAILABLE, Photometry
+from vtac.core.flags import XFLAG_NEW, XFLAG_UNAVAILABLE, Photometry, seen_in_both_bands
 from vtac.core.model import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, position_log_prior
 from vtac.core.ranking import (
@@ -193,9 +193,9 @@ def rank_combined(table: Table, mxt: MxtPosition | None, cfg: ScienceConfig) -> 
     detected = evidence.photometry.detected
     context = ReasonContext(
         curves=curves,
-        both_bands=detected[:, :N_SEQ_PER_BAND].any(axis=1) & detected[:, N_SEQ_PER_BAND:].any(axis=1),
+        both_bands=seen_in_both_bands(detected),
         n_detections=evidence.n_detections,
-        n_new=(evidence.xflag == 3).sum(axis=1),
+        n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
         new_against=np.full(len(rows), "", dtype="U1"),
         brighter_mag=np.full(len(rows), np.nan),
         brighter_against=np.full(len(rows), "catalogue", dtype="U9"),
@@ -206,7 +206,8 @@ def rank_combined(table: Table, mxt: MxtPosition | None, cfg: ScienceConfig) -> 
             initial=-np.inf,
         ),
         mxt_distance=(
-            separation_arcsec(_column(rows, "RA", 0.0), _column(rows, "DEC", 0.0), mxt.ra, mxt.dec) / mxt.r90_arcsec
+            separation_arcsec(_column(rows, "RA", 0.0), _column(rows, "DEC", 0.0), mxt.ra, mxt.dec)
+            / mxt.r90_arcsec
             if mxt is not None
             else np.full(len(rows), np.nan)
         ),

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         out = write_ranking(document, args.out / f"{path.stem}.json")
         best = document["candidates"][0] if document["candidates"] else None
         summary = (
-            f"VT_ID {best['vt_id']} P = {best['probability']:.3f} ({'; '.join(best['reasons'])})" if best else "none"
+            f"VT_ID {best['vt_id']} P = {best['probability']:.3f} ({'; '.join(best['reasons'])})"
+            if best
+            else "none"
         )
         print(f"{path.name}: first {summary}; P(none) = {document['p_none']:.3f} -> {out}")
     return 2 if failures else 0
