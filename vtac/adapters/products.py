@@ -98,7 +98,12 @@ def write_qpo_vt(
                 *_mxt_keywords(result),
             ],
         ),
-        *(_catalog_hdu(answer, result.catalog_tables.get(answer.name)) for answer in result.catalogs),
+        *(
+            _catalog_hdu(
+                answer, result.catalog_tables.get(answer.name), result.catalog_depths.get(answer.name)
+            )
+            for answer in result.catalogs
+        ),
         _table_from_result(result.candidates, CANDIDATE_COLUMNS, "CANDIDATES"),
         _table_from_result(result.best, CANDIDATE_COLUMNS, "BEST_CANDIDATES"),
     ]
@@ -204,8 +209,19 @@ def _primary_hdu(
         *([("TT_ECL", trigger_time, "Trigger time from ECLAIRs in UTC")] if trigger_time else []),
         ("NREJECT", result.n_rejected, "Input source rows rejected as unusable"),
         ("VERIFIED", result.verified, "At least one reference catalogue answered"),
+        *_probability_keywords(result),
     ]
     return _Hdu(name="PRIMARY", header=_cards(keywords))
+
+
+def _probability_keywords(result: QpoVtResult) -> list[Keyword]:
+    """P_NONE, and what the probabilities cover without an X-ray position."""
+    keywords: list[Keyword] = []
+    if math.isfinite(result.p_none):
+        keywords.append(("P_NONE", round(float(result.p_none), 6), "P(afterglow is none of the VT sources)"))
+    if result.mxt is None:
+        keywords.append(("XRAYPOS", False, "No X-ray position: P over the whole VT field"))
+    return keywords
 
 
 def _time_span_keywords(sequences: Mapping[str, SequenceInfo]) -> list[Keyword]:
@@ -234,7 +250,9 @@ def _mxt_keywords(result: QpoVtResult) -> list[Keyword]:
 
 
 # ----------------------------------------------------------------------------------------------- tables
-def _catalog_hdu(answer: CatalogAnswer, table: Table | None) -> _Hdu:
+def _catalog_hdu(
+    answer: CatalogAnswer, table: Table | None, depth: tuple[float, float] | None = None
+) -> _Hdu:
     """CAT_<name>: the per-source match table when the catalogue answered, an empty one otherwise.
 
     The extension is written for every catalogue asked, so a reader can tell "no counterpart" (ok, rows)
@@ -255,6 +273,12 @@ def _catalog_hdu(answer: CatalogAnswer, table: Table | None) -> _Hdu:
         ("NCATSRC", answer.n_sources, "Catalogue sources returned for the field"),
         ("TRUNCATD", answer.truncated, "Answer truncated at the service row limit"),
     ]
+    if depth is not None:
+        keywords += [
+            (f"DEPTH_{band}", round(float(value), 3), f"Depth in VT_{band} measured in the field (AB)")
+            for band, value in zip("RB", depth, strict=True)
+            if math.isfinite(value)
+        ]
     source = table if answer.status is CatalogStatus.OK else None
     return _table_from_result(source, CATALOG_COLUMNS, name, keywords)
 
