@@ -11,7 +11,8 @@ reproduces a burst exactly. The model follows what is public about the VT and it
 * astrometric error per axis sigma = hypot(0.1", FWHM / (2.355 SNR)) with FWHM = 2";
 * sources closer than 1" (half the FWHM) are one detection with their summed flux (an afterglow on its host);
 * EFLAG > 0 on a few detections, more often near bright stars and frame edges; saturation (drop or flag 4)
-  brighter than 12; a few spurious single-sequence artefacts, all flagged;
+  brighter than 12 (the afterglow and injected sources are flagged 4, never dropped); a few spurious
+  single-sequence artefacts, all flagged;
 * galaxies fainter than the catalogue's depth are added (counts extrapolated as a power law), so that VT
   detections near the limit without a catalogue counterpart occur, as on the real sky;
 * catalogue proper motions are applied from EPOCH to T0; pixel X/Y come from a tangent projection at
@@ -739,8 +740,7 @@ def _observe(
     blends = _blends(sources, context.groups, seq[0], int(seq[1]))
     noise = 10.0 ** (-0.4 * maglim) / 5.0
     photometry = _measure(blends, noise, maglim, detector, rng)
-    dropped = photometry.saturated & context.saturated_dropped[seq[0]] & ~blends.forced
-    detected = photometry.detected & ~dropped
+    detected = photometry.detected & ~(photometry.saturated & context.saturated_dropped[seq[0]])
     index = np.flatnonzero(detected)
     snr = photometry.flux[index] / noise
     sigma = np.hypot(detector.astrometric_floor_arcsec, detector.fwhm_arcsec / (2.355 * snr))
@@ -778,8 +778,7 @@ def _measure(
 ) -> _Photometry:
     """Sky-limited flux noise plus a zero-point floor; logistic completeness in the measured magnitude.
 
-    Injected sources are always detected (at their true flux if the noise made it negative); they are
-    flagged saturated like any source, but never dropped for it.
+    Injected sources are always detected (at their true flux if the noise made it negative).
     """
     measured = blends.flux + rng.normal(0.0, noise, len(blends.flux))
     measured *= 10.0 ** (-0.4 * rng.normal(0.0, detector.photometric_floor_mag, len(measured)))
@@ -888,12 +887,12 @@ def simulate_burst(sky: Table, spec: BurstSpec, rng: np.random.Generator) -> Sim
     sources.extend(_injected_sources(spec, geometry))
     groups = _blend_groups(sources, spec.detector.blend_radius_arcsec)
     n_groups = int(groups.max()) + 1 if len(groups) else 0
+    dropped = {band: rng.random(n_groups) < spec.detector.saturated_drop_fraction for band in BANDS}
+    for index in sources.labels.values():  # the afterglow and injected sources: flagged, never dropped
+        for band in BANDS:
+            dropped[band][groups[index]] = False
     context = _Context(
-        geometry,
-        spec.detector,
-        groups,
-        _intrinsic_ellipticity(sources, groups, n_groups, rng),
-        {band: rng.random(n_groups) < spec.detector.saturated_drop_fraction for band in BANDS},
+        geometry, spec.detector, groups, _intrinsic_ellipticity(sources, groups, n_groups, rng), dropped
     )
     tables: dict[str, Table] = {}
     infos: dict[str, SequenceInfo] = {}

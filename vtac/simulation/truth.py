@@ -161,10 +161,12 @@ def _interpolate(mags: FloatArray, pivots: FloatArray) -> FloatArray:
     return grid
 
 
-def synthetic_mag(grid: FloatArray, band: str) -> FloatArray:
-    """AB magnitude in ``band`` of SEDs given as AB magnitudes on ``GRID_A`` (photon counting)."""
+def synthetic_mags(grid: FloatArray, bands: tuple[str, ...]) -> dict[str, FloatArray]:
+    """AB magnitudes in ``bands`` of SEDs given as AB magnitudes on ``GRID_A`` (photon counting)."""
+    weights = np.column_stack([band_weights(band) for band in bands])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(-2.5 * np.log10(np.power(10.0, -0.4 * grid) @ band_weights(band)), float)
+        mags = -2.5 * np.log10(np.power(10.0, -0.4 * grid) @ weights)
+    return {band: np.asarray(mags[:, k], float) for k, band in enumerate(bands)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -217,9 +219,10 @@ def with_true_vt(sky: Table, rng: np.random.Generator) -> Table:
     extended = np.asarray(sky["EXTENDED"], bool)
     g_minus_i = sed[:, 1] - sed[:, 3]
     sky["G_MINUS_I"] = g_minus_i
+    mags = synthetic_mags(grid, ("VT_R", "VT_B"))
     for band in ("R", "B"):
         sigma = interpolation_scatter(g_minus_i, extended, band)
-        sky[f"MAG_{band}"] = synthetic_mag(grid, f"VT_{band}") + rng.normal(0.0, sigma)
+        sky[f"MAG_{band}"] = mags[f"VT_{band}"] + rng.normal(0.0, sigma)
     return sky
 
 
@@ -269,10 +272,13 @@ def _survey_true_mags(truth: Table, survey: str) -> dict[str, FloatArray]:
     grid = sed_grid(sed)
     if survey == "GAIADR3":
         to_ab = catalog_transforms("GAIADR3").to_ab
-        return {b: synthetic_mag(grid, f"gaia:{b}") - to_ab.get(b, 0.0) for b in ("G", "BP", "RP")}
+        mags = synthetic_mags(grid, ("gaia:G", "gaia:BP", "gaia:RP"))
+        return {b: mags[f"gaia:{b}"] - to_ab.get(b, 0.0) for b in ("G", "BP", "RP")}
     if survey == "PS1DR1":
-        return {b: synthetic_mag(grid, f"ps1:{b}") for b in ("g", "r", "i", "z", "y")}
-    return {b: synthetic_mag(grid, f"usno:{b}") - USNO_AB_MINUS_VEGA[b] for b in ("B", "R", "I")}
+        mags = synthetic_mags(grid, tuple(f"ps1:{b}" for b in "grizy"))
+        return {b: mags[f"ps1:{b}"] for b in "grizy"}
+    mags = synthetic_mags(grid, ("usno:B", "usno:R", "usno:I"))
+    return {b: mags[f"usno:{b}"] - USNO_AB_MINUS_VEGA[b] for b in ("B", "R", "I")}
 
 
 def _noisy(
