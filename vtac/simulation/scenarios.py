@@ -151,8 +151,11 @@ def _scenario(  # pylint: disable=too-many-arguments,too-many-locals
     glow: AfterglowSpec | None = None
     traps: dict[str, tuple[float, float]] = {}
     injected: tuple[InjectedSource, ...] = ()
+    # A host must be in the catalogue: for that family the catalogue is drawn first.
+    catalogue = survey_catalog(sky, label, rng) if family == "host_blend" else None
     if has_afterglow:
-        glow = _afterglow(case, family, sky, geometry, rng)
+        hosts = _catalogued(sky, catalogue)
+        glow = _afterglow(case, family, hosts, geometry, rng)
         circle = _circle(glow.ra, glow.dec, r90, family, rng)
     else:
         centre = offset_position(
@@ -175,7 +178,8 @@ def _scenario(  # pylint: disable=too-many-arguments,too-many-locals
     )
     burst = simulate_burst(sky, spec, rng)
     burst = replace(burst, mxt=circle)
-    catalogue = survey_catalog(sky, label, rng)
+    if catalogue is None:
+        catalogue = survey_catalog(sky, label, rng)
     name = f"{family}:{case.aliases[0] if has_afterglow else 'dark'}:{label}:seed{seed}:{index}"
     return Scenario(name, family, burst, [catalogue], label, has_afterglow, traps)
 
@@ -272,14 +276,23 @@ def _afterglow(
     )
     if family == "host_blend":
         ra, dec = _host(sky, ra, dec, rng)
+
     return AfterglowSpec(ra, dec, mag_first, first, colour, alpha)
 
 
+def _catalogued(sky: Table, catalogue: CatalogAnswer | None) -> Table:
+    """The rows of ``sky`` the catalogue reports (all of them without a catalogue)."""
+    if catalogue is None or catalogue.table is None:
+        return sky
+    listed = {str(key) for key in catalogue.table["ID"]}
+    return sky[np.array([str(key) in listed for key in sky["ID"]], bool)]
+
+
 def _host(sky: Table, ra: float, dec: float, rng: np.random.Generator) -> tuple[float, float]:
-    """0.3" from a faint source of the field (a galaxy if there is one): the nearest to (ra, dec)."""
-    mag_r = np.asarray(sky["MAG_R"], float)
+    """0.3" from a faint source of ``sky`` (a galaxy if there is one; VT_R 19-22.5): the nearest to (ra, dec)."""
+    """0.3" from the faint source of ``sky`` nearest to (ra, dec): VT_R 19-22.5, a galaxy if there is one."""
     with np.errstate(invalid="ignore"):
-        faint = (mag_r > 20.0) & (mag_r < 22.0)
+        faint = (mag_r > 19.0) & (mag_r < 22.5)
     galaxies = faint & np.asarray(sky["EXTENDED"], bool)
     pool = np.flatnonzero(galaxies if galaxies.any() else faint)
     if len(pool) == 0:
