@@ -289,8 +289,8 @@ def _catalogued(sky: Table, catalogue: CatalogAnswer | None) -> Table:
 
 
 def _host(sky: Table, ra: float, dec: float, rng: np.random.Generator) -> tuple[float, float]:
-    """0.3" from a faint source of ``sky`` (a galaxy if there is one; VT_R 19-22.5): the nearest to (ra, dec)."""
     """0.3" from the faint source of ``sky`` nearest to (ra, dec): VT_R 19-22.5, a galaxy if there is one."""
+    mag_r = np.asarray(sky["MAG_R"], float)
     with np.errstate(invalid="ignore"):
         faint = (mag_r > 19.0) & (mag_r < 22.5)
     galaxies = faint & np.asarray(sky["EXTENDED"], bool)
