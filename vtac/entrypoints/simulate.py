@@ -107,7 +107,7 @@ def simulate_from_args(args: argparse.Namespace) -> SimulatedBurst:
 
 def build_spec(args: argparse.Namespace, sky: Table, rng) -> BurstSpec:
     """BurstSpec from the options: case, centre, MXT radius, decay index, burst id."""
-    from vtac.simulation.burst import BurstSpec  # pylint: disable=import-outside-toplevel
+    from vtac.simulation.burst import BurstSpec, offset_position  # pylint: disable=import-outside-toplevel
     from vtac.simulation.sky import find_case, sky_centre  # pylint: disable=import-outside-toplevel
 
     ra, dec = parse_centre(args.centre) if args.centre else sky_centre(sky)
@@ -116,10 +116,9 @@ def build_spec(args: argparse.Namespace, sky: Table, rng) -> BurstSpec:
     case = None if args.case.strip().lower() == DARK else find_case(args.case)
     afterglow = None
     if case is not None:
-        offset = AFTERGLOW_SCATTER_ARCMIN / 60.0 * math.sqrt(rng.uniform())
+        offset = AFTERGLOW_SCATTER_ARCMIN * 60.0 * math.sqrt(rng.uniform())
         angle = rng.uniform(0.0, 2.0 * math.pi)
-        glow_dec = dec + offset * math.cos(angle)
-        glow_ra = (ra + offset * math.sin(angle) / max(math.cos(math.radians(glow_dec)), 1e-6)) % 360.0
+        glow_ra, glow_dec = offset_position(ra, dec, offset, math.degrees(angle))
         afterglow = case.afterglow(glow_ra, glow_dec, args.alpha)
     t0 = case.t0 if case is not None and case.t0 else DEFAULT_T0
     burst_id = args.burst_id or (case.burst_id if case is not None and case.burst_id else None)

@@ -11,7 +11,8 @@ reproduces a burst exactly. The model follows what is public about the VT and it
 * astrometric error per axis sigma = hypot(0.1", FWHM / (2.355 SNR)) with FWHM = 2";
 * sources closer than 1" (half the FWHM) are one detection with their summed flux (an afterglow on its host);
 * EFLAG > 0 on a few detections, more often near bright stars and frame edges; saturation (drop or flag 4)
-  brighter than 12; a few spurious single-sequence artefacts, all flagged;
+  brighter than 12 (the afterglow and injected sources are flagged 4, never dropped); a few spurious
+  single-sequence artefacts, all flagged;
 * galaxies fainter than the catalogue's depth are added (counts extrapolated as a power law), so that VT
   detections near the limit without a catalogue counterpart occur, as on the real sky;
 * catalogue proper motions are applied from EPOCH to T0; pixel X/Y come from a tangent projection at
@@ -50,8 +51,12 @@ RANDOM_FLAG_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
 NEIGHBOUR_FLAGS = (1, 3)
 ARTEFACT_FLAGS = (2, 3, 16, 18, 24)
 SATURATED, TRUNCATED = 4, 8
+#: Separates a moving source's label from its sequence index in the per-sequence pieces.
+MOVING_MARK = "@"
 COUNTS_BIN = 0.25
 MIN_SOURCES_FOR_COUNTS = 200
+#: Added galaxies take B - R from catalogue galaxies in COLOUR_BINS bins of COLOUR_BIN mag below the turnover.
+COLOUR_BIN, COLOUR_BINS, MIN_COLOUR_POOL = 0.5, 3, 20
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,13 @@ class InjectedSource:
     eflag_b: tuple[int, ...] = (0,) * N_SEQ_PER_BAND
     replaces_radius_arcsec: float = 0.0
     extended: bool = False
+    #: Apparent motion (east, north) in arcsec per hour: a moving object, at (ra, dec) at T0 and seen at its
+    #: moved position at each sequence's mid-time (one detection per sequence index, both bands).
+    motion_arcsec_per_h: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
+        if MOVING_MARK in self.label:
+            raise ConfigurationError(f"injected source {self.label}: '{MOVING_MARK}' is reserved")
         for name in ("mag_r", "mag_b", "eflag_r", "eflag_b"):
             if len(getattr(self, name)) != N_SEQ_PER_BAND:
                 raise ConfigurationError(
@@ -492,10 +502,11 @@ def _sky_sources(sky: Table, geometry: FieldGeometry, epoch_year: float) -> _Sou
     mag_r, mag_b = _sky_column(sky, "MAG_R"), _sky_column(sky, "MAG_B")
     if "PMRA" in sky.colnames or "PMDEC" in sky.colnames:
         years = epoch_year - _sky_column(sky, "EPOCH", 2000.0)
-        new_dec = dec + _sky_column(sky, "PMDEC", 0.0) * years / MAS_PER_DEG
-        cos_dec = np.maximum(np.cos(np.radians(0.5 * (dec + new_dec))), 1e-6)
-        ra = (ra + _sky_column(sky, "PMRA", 0.0) * years / MAS_PER_DEG / cos_dec) % 360.0
-        dec = np.clip(new_dec, -90.0, 90.0)
+        east, north = _sky_column(sky, "PMRA", 0.0) * years, _sky_column(sky, "PMDEC", 0.0) * years
+        # Exact great-circle steps: a flat RA step divided by cos(dec) fails at the pole.
+        ra, dec = offset_positions(
+            ra, dec, np.hypot(east, north) / 1000.0, np.degrees(np.arctan2(east, north))
+        )
     extended = np.asarray(sky["EXTENDED"], bool) if "EXTENDED" in sky.colnames else np.zeros(len(sky), bool)
     xi, eta = geometry.project(ra, dec)
     keep = geometry.inside(xi, eta) & (np.isfinite(mag_r) | np.isfinite(mag_b))
@@ -517,9 +528,8 @@ def _faint_galaxies(
     mags = np.repeat(edges[:-1], missing) + rng.uniform(0.0, COUNTS_BIN, int(missing.sum()))
     half = geometry.half_width_arcsec
     xi, eta = rng.uniform(-half, half, len(mags)), rng.uniform(-half, half, len(mags))
-    return _Sources.constant(
-        xi, eta, mags, mags + _galaxy_colours(sky, len(mags), rng), np.ones(len(mags), bool)
-    )
+    colours = _galaxy_colours(sky, mags, turnover, rng)
+    return _Sources.constant(xi, eta, mags, mags + colours, np.ones(len(mags), bool))
 
 
 def _counts_law(
@@ -545,31 +555,47 @@ def _counts_law(
     return float(intercept + slope * 21.0), slope, turnover
 
 
-def _galaxy_colours(sky: _Sources, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
-    """B - R colours resampled from the catalogue's faint sources (their colour distribution is real)."""
+def _galaxy_colours(
+    sky: _Sources, mags: NDArray[np.float64], turnover: float, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """B - R colours of added galaxies of VT_R ``mags``: resampled from the catalogue's *galaxies* of the
+    nearest magnitude where the catalogue is complete (``COLOUR_BINS`` bins below its turnover).
+
+    Colours of sources near the catalogue limit are not used: there the catalogue keeps what its detection
+    band favours and its noise widens the colours, which made a spurious population blue enough (B - R
+    ~ -1) to be seen in VT_B only.
+    """
     mag_r, mag_b = sky.mags["R"][:, 0], sky.mags["B"][:, 0]
-    faint = np.isfinite(mag_r) & np.isfinite(mag_b) & (mag_r > 20.5) & (mag_r < 22.5)
-    colours = (mag_b - mag_r)[faint]
-    if len(colours) < 20:
-        return rng.normal(0.7, 0.3, n)
-    return rng.choice(colours, n)
+    usable = sky.extended & np.isfinite(mag_r) & np.isfinite(mag_b)
+    edges = turnover - 0.5 - COLOUR_BIN * np.arange(COLOUR_BINS + 1)[::-1]
+    which = np.clip(np.digitize(mags, edges) - 1, 0, COLOUR_BINS - 1)
+    colours = np.empty(len(mags))
+    for k in range(COLOUR_BINS):
+        drawn = which == k
+        pool = (mag_b - mag_r)[usable & (mag_r >= edges[k]) & (mag_r < edges[k + 1])]
+        if len(pool) < MIN_COLOUR_POOL:
+            colours[drawn] = rng.normal(0.7, 0.3, int(drawn.sum()))
+        else:
+            colours[drawn] = rng.choice(pool, int(drawn.sum()))
+    return np.clip(colours, -0.5, 3.0)
 
 
 def _injected_sources(spec: BurstSpec, geometry: FieldGeometry) -> _Sources:
     """The afterglow and the injected sources, labelled so their detections can be found again."""
     sources = _Sources.constant([], [], [], [], [])
     for extra in spec.injected:
-        xi, eta = _projected(geometry, extra.ra, extra.dec, extra.label)
-        one = _Sources(
-            xi,
-            eta,
-            {band: np.array([extra.mags(band)], float) for band in BANDS},
-            {band: np.array([extra.eflags(band)], np.int64) for band in BANDS},
-            np.array([extra.extended]),
-            np.array([True]),
-            {extra.label: 0},
-        )
-        sources.extend(one)
+        for label, ra, dec, keep in _pieces(extra, spec.plan):
+            xi, eta = _projected(geometry, ra, dec, extra.label)
+            one = _Sources(
+                xi,
+                eta,
+                {band: np.where(keep, np.array([extra.mags(band)], float), np.nan) for band in BANDS},
+                {band: np.array([extra.eflags(band)], np.int64) for band in BANDS},
+                np.array([extra.extended]),
+                np.array([True]),
+                {label: 0},
+            )
+            sources.extend(one)
     glow = spec.afterglow
     if glow is not None:
         xi, eta = _projected(geometry, glow.ra, glow.dec, AFTERGLOW)
@@ -585,6 +611,51 @@ def _injected_sources(spec: BurstSpec, geometry: FieldGeometry) -> _Sources:
         zeros = {band: np.zeros((1, N_SEQ_PER_BAND), np.int64) for band in BANDS}
         sources.extend(_Sources(xi, eta, mags, zeros, np.array([False]), np.array([False]), {AFTERGLOW: 0}))
     return sources
+
+
+def _pieces(
+    extra: InjectedSource, plan: tuple[SequencePlan, ...]
+) -> list[tuple[str, float, float, NDArray[np.bool_]]]:
+    """(label, ra, dec, sequence indices shown) of an injected source: itself, or a moving source's
+    position at each sequence's mid-time (labelled ``label@nth``)."""
+    every = np.ones(N_SEQ_PER_BAND, bool)
+    east, north = extra.motion_arcsec_per_h
+    if east == 0.0 and north == 0.0:
+        return [(extra.label, extra.ra, extra.dec, every)]
+    pieces = []
+    for nth, step in enumerate(plan):
+        hours = step.mid_s / 3600.0
+        ra, dec = offset_position(
+            extra.ra, extra.dec, math.hypot(east, north) * hours, math.degrees(math.atan2(east, north))
+        )
+        pieces.append((f"{extra.label}{MOVING_MARK}{nth}", ra, dec, np.arange(N_SEQ_PER_BAND) == nth))
+    return pieces
+
+
+def offset_position(
+    ra: float, dec: float, offset_arcsec: float, position_angle_deg: float
+) -> tuple[float, float]:
+    """The point ``offset_arcsec`` from (ra, dec) along a great circle at ``position_angle_deg`` (east of
+    north): exact on the sphere, so it holds at the pole."""
+    new_ra, new_dec = offset_positions(
+        np.array([ra]), np.array([dec]), np.array([offset_arcsec]), np.array([position_angle_deg])
+    )
+    return float(new_ra[0]), float(new_dec[0])
+
+
+def offset_positions(
+    ra: NDArray, dec: NDArray, offset_arcsec: NDArray, position_angle_deg: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """:func:`offset_position` for arrays."""
+    ra0, dec0 = np.radians(ra), np.radians(dec)
+    distance, angle = np.radians(np.asarray(offset_arcsec) / 3600.0), np.radians(position_angle_deg)
+    sin_dec = np.clip(
+        np.sin(dec0) * np.cos(distance) + np.cos(dec0) * np.sin(distance) * np.cos(angle), -1.0, 1.0
+    )
+    d_ra = np.arctan2(
+        np.sin(angle) * np.sin(distance) * np.cos(dec0), np.cos(distance) - np.sin(dec0) * sin_dec
+    )
+    return np.degrees(ra0 + d_ra) % 360.0, np.degrees(np.arcsin(sin_dec))
 
 
 def _projected(geometry: FieldGeometry, ra: float, dec: float, label: str) -> tuple[NDArray, NDArray]:
@@ -717,7 +788,7 @@ def _measure(
         completeness = 1.0 / (1.0 + np.exp((mag - maglim) / detector.completeness_width_mag))
     lucky = rng.random(len(mag)) < completeness
     detected = (blends.flux > 0) & (measured > 0) & (blends.forced | lucky)
-    saturated = (blends.flux > 10.0 ** (-0.4 * detector.saturation_mag)) & ~blends.forced
+    saturated = blends.flux > 10.0 ** (-0.4 * detector.saturation_mag)
     return _Photometry(measured, mag, detected, saturated)
 
 
@@ -816,12 +887,12 @@ def simulate_burst(sky: Table, spec: BurstSpec, rng: np.random.Generator) -> Sim
     sources.extend(_injected_sources(spec, geometry))
     groups = _blend_groups(sources, spec.detector.blend_radius_arcsec)
     n_groups = int(groups.max()) + 1 if len(groups) else 0
+    dropped = {band: rng.random(n_groups) < spec.detector.saturated_drop_fraction for band in BANDS}
+    for index in sources.labels.values():  # the afterglow and injected sources: flagged, never dropped
+        for band in BANDS:
+            dropped[band][groups[index]] = False
     context = _Context(
-        geometry,
-        spec.detector,
-        groups,
-        _intrinsic_ellipticity(sources, groups, n_groups, rng),
-        {band: rng.random(n_groups) < spec.detector.saturated_drop_fraction for band in BANDS},
+        geometry, spec.detector, groups, _intrinsic_ellipticity(sources, groups, n_groups, rng), dropped
     )
     tables: dict[str, Table] = {}
     infos: dict[str, SequenceInfo] = {}
@@ -853,11 +924,12 @@ def _truth(
     objids: dict[str, dict[str, int]] = {}
     for label, index in sources.labels.items():
         group = groups[index]
-        objids[label] = {
+        found = {
             seq: int(table["OBJID"][np.argmax(table["_GROUP"] == group)])
             for seq, table in tables.items()
-            if np.any(table["_GROUP"] == group)
+            if np.any(table["_GROUP"] == group) and np.isfinite(sources.mags[seq[0]][index, int(seq[1])])
         }
+        objids.setdefault(label.split(MOVING_MARK)[0], {}).update(found)
     mags: dict[str, float] = {}
     if spec.afterglow is not None:
         mags = {
@@ -874,12 +946,19 @@ def _mxt_position(spec: BurstSpec, rng: np.random.Generator) -> MxtPosition | No
     if spec.mxt_r90_arcsec is None:
         return None
     anchor = (spec.afterglow.ra, spec.afterglow.dec) if spec.afterglow is not None else (spec.ra, spec.dec)
-    sigma = spec.mxt_r90_arcsec * R90_TO_SIGMA
-    radius = sigma * math.sqrt(-2.0 * math.log(1.0 - rng.uniform(0.0, 0.9)))
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    around = FieldGeometry(anchor[0], anchor[1], spec.mxt_r90_arcsec)
-    ra, dec = around.deproject(np.array([radius * math.sin(angle)]), np.array([radius * math.cos(angle)]))
-    return MxtPosition(float(ra[0]), float(dec[0]), float(spec.mxt_r90_arcsec))
+    return xray_circle(anchor[0], anchor[1], spec.mxt_r90_arcsec, rng, conditioned=True)
+
+
+def xray_circle(
+    ra: float, dec: float, r90_arcsec: float, rng: np.random.Generator, *, conditioned: bool = False
+) -> MxtPosition:
+    """An X-ray circle of radius ``r90_arcsec`` for a source at (ra, dec): its centre offset by a 2-D
+    Gaussian error whose 90 % radius is ``r90_arcsec`` (so the circle misses the source one time in ten),
+    or, ``conditioned``, drawn from that Gaussian given that the circle contains the source."""
+    sigma = r90_arcsec * R90_TO_SIGMA
+    radius = sigma * math.sqrt(-2.0 * math.log(1.0 - rng.uniform(0.0, 0.9 if conditioned else 1.0)))
+    centre = offset_position(ra, dec, radius, math.degrees(rng.uniform(0.0, 2.0 * math.pi)))
+    return MxtPosition(centre[0], centre[1], float(r90_arcsec))
 
 
 def _parse_time(text: str) -> datetime:
