@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 
-.PHONY: demo test bench lint coverage-check images install system-deps clean
+.PHONY: demo test bench evaluate lint coverage-check images install system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python -m bench.run --out bench/results.json
+
+# The science on truth the pipeline did not produce: the FSC's vtacML simulations and our independent
+# scenarios; writes bench/science.json and bench/science.md (about 10 minutes).
+evaluate: install
+	$(BIN)/pip install --quiet -e '.[dev,evaluate]'
+	$(BIN)/python -m bench.evaluate --out bench/science.json
 
 lint: install
 	$(BIN)/ruff check vtac tests bench scripts

@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 
 from vtac.core.config import ScienceConfig
-from vtac.core.pipeline import build_qpo_vt
 from vtac.core.ranking import AfterglowModel, field_probabilities, load_model
 from vtac.evaluation.datasets import load_vtacml, reliability, truth_ranks
 from vtac.evaluation.fit import FieldSample, fit_model
-from vtac.evaluation.own import observation_of, scenario_sample
+from vtac.evaluation.own import run_product
 from vtac.evaluation.runs import EVALUATION_SEEDS, TRAIN_SEEDS, own_samples, scenarios, vtacml_path
 
 TARGETS = {
@@ -98,8 +97,7 @@ def own_figures(cfg: ScienceConfig) -> tuple[dict[str, Any], list]:
     dark = {"n": 0, "false_best": 0}
     outcomes = []
     for scenario in scenarios(EVALUATION_SEEDS):
-        result = build_qpo_vt(observation_of(scenario.burst), scenario.burst.mxt, scenario.catalogs, cfg)
-        sample = scenario_sample(scenario, cfg)
+        result, sample = run_product(scenario, cfg)
         outcomes.append(_outcome(sample, model, cfg))
         if not scenario.has_afterglow:
             dark["n"] += 1

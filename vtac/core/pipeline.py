@@ -264,6 +264,19 @@ def build_qpo_vt(
 ) -> QpoVtResult:
     """Compute the QPO_VT content of one burst."""
     assessment = assess(observation, mxt, catalogs, cfg)
+    return qpo_vt_from(assessment, observation, mxt, catalogs, cfg=cfg, burst_id=burst_id)
+
+
+def qpo_vt_from(
+    assessment: Assessment,
+    observation: VTObservation,
+    mxt: MxtPosition | None,
+    catalogs: list[CatalogAnswer],
+    *,
+    cfg: ScienceConfig,
+    burst_id: str | None = None,
+) -> QpoVtResult:
+    """Rank an assessed burst and gather the QPO_VT content."""
     combined = assessment.combined
     ranked = _rank(
         combined,

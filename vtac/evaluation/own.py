@@ -9,8 +9,8 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from vtac.core.config import ScienceConfig
-from vtac.core.model import DETECTION_COLUMNS, CatalogAnswer, MxtPosition, VTObservation
-from vtac.core.pipeline import Assessment, assess, build_qpo_vt
+from vtac.core.model import DETECTION_COLUMNS, CatalogAnswer, QpoVtResult, VTObservation
+from vtac.core.pipeline import Assessment, assess, qpo_vt_from
 from vtac.evaluation.fit import FieldSample
 from vtac.simulation.burst import AFTERGLOW, SimulatedBurst
 
@@ -53,8 +53,13 @@ def afterglow_source(assessment: Assessment, burst: SimulatedBurst) -> int:
 
 def scenario_sample(scenario: ScenarioLike, cfg: ScienceConfig) -> FieldSample:
     """The fitted model's view of one scenario."""
-    observation = observation_of(scenario.burst)
-    assessment = assess(observation, scenario.burst.mxt, scenario.catalogs, cfg)
+    return sample_of(
+        scenario, assess(observation_of(scenario.burst), scenario.burst.mxt, scenario.catalogs, cfg), cfg
+    )
+
+
+def sample_of(scenario: ScenarioLike, assessment: Assessment, cfg: ScienceConfig) -> FieldSample:
+    """The fitted model's view of one assessed scenario."""
     truth = afterglow_source(assessment, scenario.burst) if scenario.has_afterglow else -1
     eligible = ~assessment.moving
     return FieldSample(
@@ -73,6 +78,11 @@ def scenario_sample(scenario: ScenarioLike, cfg: ScienceConfig) -> FieldSample:
     )
 
 
-def run_product(scenario: ScenarioLike, cfg: ScienceConfig, mxt: MxtPosition | None = None):
-    """The whole QPO_VT of one scenario (for BA-facing checks)."""
-    return build_qpo_vt(observation_of(scenario.burst), mxt or scenario.burst.mxt, scenario.catalogs, cfg)
+def run_product(scenario: ScenarioLike, cfg: ScienceConfig) -> tuple[QpoVtResult, FieldSample]:
+    """The whole QPO_VT of one scenario and the model's view of it (one assessment for both)."""
+    observation = observation_of(scenario.burst)
+    mxt = scenario.burst.mxt
+    assessment = assess(observation, mxt, scenario.catalogs, cfg)
+    return qpo_vt_from(assessment, observation, mxt, scenario.catalogs, cfg), sample_of(
+        scenario, assessment, cfg
+    )
