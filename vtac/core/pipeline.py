@@ -141,7 +141,7 @@ def sequence_times(observation: VTObservation, cfg: ScienceConfig) -> tuple[NDAr
     stack. Without readable DATE-OBS for every sequence, the nominal plan's mid-times stand in.
     """
     mids = _measured_mid_times(observation)
-    if mids is None:
+    if mids is None or not _increasing(mids):
         mid_by_index = np.array(NOMINAL_MID_TIMES_S, dtype=float)
     else:
         origin = min(mids.values()) - cfg.first_sequence_delay_s
@@ -154,6 +154,14 @@ def sequence_times(observation: VTObservation, cfg: ScienceConfig) -> tuple[NDAr
         )
     log_t = np.log10(np.maximum(np.tile(mid_by_index, 2), 1.0))
     return mid_by_index / 3600.0, log_t
+
+
+def _increasing(mids: dict[str, float]) -> bool:
+    """Whether later sequence indices start later (dates that say otherwise are not usable as times)."""
+    by_index = [
+        min(t for seq, t in mids.items() if int(seq[1:]) == nth) for nth in sorted({int(s[1:]) for s in mids})
+    ]
+    return all(later > earlier for earlier, later in zip(by_index, by_index[1:], strict=False))
 
 
 def _measured_mid_times(observation: VTObservation) -> dict[str, float] | None:

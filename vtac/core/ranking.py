@@ -63,7 +63,6 @@ FEATURES: tuple[str, ...] = (
     "single_detection",
     "new_margin",
     "brighter_sigma",
-    "chance_counterpart",
 )
 
 
@@ -191,7 +190,6 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "single_detection": (n_det == 1).astype(float),
         "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
         "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
-        "chance_counterpart": np.clip(np.nan_to_num(evidence.pchance), 0.0, 1.0),
     }
     return np.column_stack([np.asarray(columns[name], dtype=float) for name in FEATURES])
 
@@ -289,8 +287,6 @@ def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
         return f"{ctx.brighter_mag[row]:.1f} mag brighter than its {ctx.brighter_against[row]} counterpart"
     if name == "differs_from_catalog":
         return "magnitude differs from its catalogue counterpart"
-    if name == "chance_counterpart":
-        return f"catalogue counterpart likely unrelated (PCHANCE {ctx.pchance[row]:.2f})"
     if name == "both_bands":
         return "detected in both VT_R and VT_B"
     if name == "n_detections" and ctx.n_detections[row] >= _NOTABLE_DETECTIONS:
