@@ -445,13 +445,22 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
 
 
 def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):
+    config = replace(config, input_routing_keys=("product.QSRCLIST_VT",))  # MXT positions are not bound
+    broker = Broker(config)
     try:
         with pytest.raises(TransientError, match="no queue"):
             publish_inputs(config, [_mxt("sb11")])
     finally:
-        connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-        connection.channel().exchange_delete(config.input_exchange)
-        connection.close()
+        broker.delete_all()
+
+
+def test_an_input_published_before_the_service_starts_waits_in_its_queue(config: AmqpConfig):
+    publish_inputs(config, [_mxt("sb11b")])  # nothing declared yet: publishing declares the topology
+    broker = Broker(config)
+    try:
+        assert broker.depth(config.input_queue) == 1
+    finally:
+        broker.delete_all()
 
 
 def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:

@@ -35,15 +35,17 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     """Serve until SIGTERM/SIGINT; the in-flight input finishes or goes back to the queue."""
     from vtac.service.amqp import Consumer, Health, HealthServer, Metrics, amqp_config, configure_json_logging
     from vtac.service.config import ServiceSettings
+    from vtac.service.logs import quiet_pika
     from vtac.service.processor import open_processor
 
     settings = ServiceSettings()
     configure_json_logging(getattr(logging, settings.log_level.upper(), logging.INFO))
+    quiet_pika()
     stop = install_stop_handlers()
     health, metrics = Health(health_file=settings.health_file), Metrics()
     server = None
     if settings.health_port:
-        server = HealthServer(health, metrics, host="0.0.0.0", port=settings.health_port).start()
+        server = HealthServer(health, metrics, host=settings.health_host, port=settings.health_port).start()
     try:
         Consumer(
             amqp_config(settings), open_processor(settings), stop=stop, health=health, metrics=metrics

@@ -54,6 +54,14 @@ class ServiceSettings(BaseSettings):
     notifications_exchange: str = Field("svom.notifications", description="Topic exchange of QPO_VT news.")
     ba_routing_key: str = Field("qpo_vt.ba", description="Notification to the Burst Advocate.")
     vtpp_routing_key: str = Field("qpo_vt.vtpp", description="Notification to VT post-processing.")
+    ba_queue: str = Field(
+        "vtac.notifications.ba",
+        description="Durable queue of the Burst Advocate, declared and bound by VTAC ('': left to the BA).",
+    )
+    vtpp_queue: str = Field(
+        "vtac.notifications.vtpp",
+        description="Durable queue of VT post-processing, declared and bound by VTAC ('': left to it).",
+    )
     dead_letter_exchange: str = Field("vtac.dlx", description="Where rejected inputs go.")
     dead_letter_queue: str = Field("vtac.inputs.dead", description="Queue of rejected inputs.")
     reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
@@ -80,7 +88,10 @@ class ServiceSettings(BaseSettings):
     science: ScienceConfig = ScienceConfig()
 
     # --- health ---
-    health_port: int | None = Field(8080, ge=0, le=65535, description="Liveness/readiness HTTP port.")
+    health_port: int | None = Field(
+        8080, ge=0, le=65535, description="Port of /live, /ready and /metrics (0: no health server)."
+    )
+    health_host: str = Field("0.0.0.0", description="Bind address of the health server (all interfaces).")
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
     log_level: str = Field("INFO", description="Python logging level name.")
 
