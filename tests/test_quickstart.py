@@ -13,7 +13,7 @@ import pika
 import pytest
 from real_services import BROKER_URL
 
-from vtac.service.config import ServiceSettings
+from vtac.settings import CatalogServices, VtacSettings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -87,8 +87,9 @@ def test_the_readme_quick_start_ends_with_the_notifications_of_the_simulated_bur
 
 def test_the_readme_names_every_setting_of_the_service():
     documented = set(re.findall(r"`(VTAC_[A-Z_]+)`", README))
-    for name, field in ServiceSettings.model_fields.items():
-        variable = f"VTAC_{name.upper()}"
-        if field.annotation is not None and name != "science":
+    variables = [f"VTAC_{name.upper()}" for name in VtacSettings.model_fields if name != "science"]
+    nested = [f"VTAC_CATALOG_SERVICES__{name.upper()}" for name in CatalogServices.model_fields]
+    for variable in [*variables, *nested]:
+        if variable != "VTAC_CATALOG_SERVICES":
             assert variable in documented, f"{variable} is not in the README's settings table"
     assert {"VTAC_CONFIG_FILE", "VTAC_SECRETS_DIR", "VTAC_HEALTH_HOST"} <= documented

@@ -41,12 +41,12 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Listen until --count, --timeout or Ctrl-C."""
     from vtac.service.amqp import amqp_config
-    from vtac.service.config import ServiceSettings
     from vtac.service.listen import ListenRequest, listen, queue_of
     from vtac.service.logs import quiet_pika
+    from vtac.settings import load_settings
 
     quiet_pika()
-    config = amqp_config(ServiceSettings(), connection_name="vtac-listen")
+    config = amqp_config(load_settings(), connection_name="vtac-listen")
     request = ListenRequest(args.queue or queue_of(config, args.to), args.count, args.timeout, args.json)
     try:
         seen = listen(config, request, emit=lambda text: print(text, flush=True))
