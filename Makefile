@@ -51,7 +51,7 @@ $(GCL): $(GCL_DIR)/package-lock.json
 	touch $@
 
 ci-local: $(GCL)
-	$(GCL) --force-shell-executor --shell-isolation --timestamps \
+	$(GCL) --force-shell-executor --shell-isolation --no-evaluate-rule-changes --timestamps \
 		--variable RABBITMQ_SERVICE_IMAGE= --variable POSTGRES_SERVICE_IMAGE= \
 		--variable RABBITMQ_HOST=127.0.0.1 --variable POSTGRES_HOST=127.0.0.1 \
 		lint test
