@@ -198,3 +198,24 @@ def test_an_unwritable_state_directory_is_refused(tmp_path):
         return
     with pytest.raises(ConfigurationError, match="not writable"):  # pragma: no cover - not as root
         check_usable(load_settings(state_dir=read_only))
+
+
+def test_the_broker_settings_and_the_consumer_defaults_do_not_drift():
+    from dataclasses import asdict
+
+    from vtac.service.amqp import AmqpConfig, amqp_config
+
+    configured = asdict(amqp_config(load_settings()))
+    defaults = asdict(AmqpConfig())
+    differing = {key for key in configured if configured[key] != defaults[key]}
+    assert differing == {"connection_name"}
+
+
+def test_retries_and_shutdown_grace_are_settings(monkeypatch):
+    from vtac.service.amqp import amqp_config
+
+    monkeypatch.setenv("VTAC_MAX_ATTEMPTS", "9")
+    monkeypatch.setenv("VTAC_SHUTDOWN_GRACE_S", "45")
+    config = amqp_config(load_settings(retry_delay_s=0.5))
+
+    assert (config.max_attempts, config.shutdown_grace_s, config.retry_delay_s) == (9, 45.0, 0.5)

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -194,6 +194,25 @@ class VtacSettings(BaseSettings):
     reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
     prefetch: int = Field(2, ge=1, le=1000, description="Unacknowledged inputs the broker may hand us.")
     heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat (0: off).")
+    blocked_connection_timeout_s: float = Field(
+        60.0, gt=0, description="Give up a connection the broker blocks (memory/disk alarm) this long."
+    )
+    queue_type: Literal["quorum", "classic"] = Field(
+        "quorum", description="Type of the queues VTAC declares."
+    )
+    delivery_limit: int = Field(
+        20, ge=1, description="Quorum queues: deliveries of one input (crashes) before the broker parks it."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts of an input (transient failures) before it is dead-lettered."
+    )
+    retry_delay_s: float = Field(2.0, gt=0, description="Delay before the 2nd attempt; doubles each time.")
+    retry_delay_cap_s: float = Field(60.0, gt=0, description="Longest delay between two attempts.")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the broker.")
+    reconnect_cap_s: float = Field(30.0, gt=0, description="Longest wait between two reconnection attempts.")
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="SIGTERM: time the input in flight has to finish."
+    )
 
     # --- state, SDB, work files ---
     state_dir: Path = Field(Path("vtac-state"), description="Default home of the state, file SDB, work dir.")

@@ -89,8 +89,8 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     queue_type: str = "quorum"
     #: Quorum queues only: deliveries of one input (e.g. crashes mid-processing) before the broker parks it.
     delivery_limit: int = 20
-    prefetch: int = 4
-    heartbeat_s: int = 20
+    prefetch: int = 2
+    heartbeat_s: int = 30
     blocked_connection_timeout_s: float = 60.0
     max_attempts: int = 5
     retry_delay_s: float = 2.0
@@ -124,6 +124,15 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "reason_header": settings.reason_header,
         "prefetch": settings.prefetch,
         "heartbeat_s": settings.heartbeat_s,
+        "blocked_connection_timeout_s": settings.blocked_connection_timeout_s,
+        "queue_type": settings.queue_type,
+        "delivery_limit": settings.delivery_limit,
+        "max_attempts": settings.max_attempts,
+        "retry_delay_s": settings.retry_delay_s,
+        "retry_delay_cap_s": settings.retry_delay_cap_s,
+        "reconnect_initial_s": settings.reconnect_initial_s,
+        "reconnect_cap_s": settings.reconnect_cap_s,
+        "shutdown_grace_s": settings.shutdown_grace_s,
         "connection_name": f"vtac@{socket.gethostname()}:{os.getpid()}",
     }
     return AmqpConfig(**{**values, **overrides})
