@@ -6,12 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 
-.PHONY: demo test bench evaluate lint coverage-check images install system-deps clean
+# gitlab-ci-local, pinned by .ci/gitlab-ci-local/package-lock.json (4.73.0: 4.75.x does not run on Node 20).
+GCL_DIR := .ci/gitlab-ci-local
+GCL := $(GCL_DIR)/node_modules/.bin/gitlab-ci-local
 
-$(STAMP): pyproject.toml
+.PHONY: demo test bench evaluate lint coverage-check images install system-deps ci-local clean
+
+# Dev tools pinned by constraints-dev.txt, the runtime by requirements.lock (what the images install).
+$(STAMP): pyproject.toml constraints-dev.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints-dev.txt -e '.[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -42,6 +47,20 @@ lint: install
 	$(BIN)/mypy vtac
 	$(BIN)/pylint vtac --fail-under=9.9
 	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full
+	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
+
+# Runs the lint and test jobs of .gitlab-ci.yml with gitlab-ci-local on this machine: shell executor, each job
+# in its own copy of the project (.gitlab-ci-local/builds), the machine's RabbitMQ and PostgreSQL instead of
+# service containers (see the variables of .gitlab-ci.yml).
+$(GCL): $(GCL_DIR)/package-lock.json
+	npm ci --prefix $(GCL_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+ci-local: $(GCL)
+	$(GCL) --force-shell-executor --shell-isolation --no-evaluate-rule-changes --timestamps \
+		--variable RABBITMQ_SERVICE_IMAGE= --variable POSTGRES_SERVICE_IMAGE= \
+		--variable RABBITMQ_HOST=127.0.0.1 --variable POSTGRES_HOST=127.0.0.1 \
+		lint test
 
 # Re-checks the coverage of the last `make test` (coverage.xml) against the 90 % floor.
 coverage-check: install
@@ -54,4 +73,4 @@ images: install
 	CONTAINERS_CONF=$(CURDIR)/docker/containers.conf $(BIN)/python scripts/smoke_service.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml .gitlab-ci-local

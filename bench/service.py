@@ -212,6 +212,8 @@ def running_service(config: AmqpConfig, work: Path) -> Iterator[subprocess.Popen
         "VTAC_NOTIFICATIONS_EXCHANGE": config.notification_exchange,
         "VTAC_DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
         "VTAC_DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "VTAC_BA_QUEUE": config.ba_queue,
+        "VTAC_VTPP_QUEUE": config.vtpp_queue,
         "VTAC_STATE_DIR": str(work / "state"),
         "VTAC_CATALOGS": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
@@ -303,6 +305,8 @@ def bench_service(rng: np.random.Generator) -> dict:
         notification_exchange=f"bench.{uid}.notifications",
         dead_letter_exchange=f"bench.{uid}.dlx",
         dead_letter_queue=f"bench.{uid}.inputs.dead",
+        ba_queue="",  # the bench reads the notifications from a queue of its own
+        vtpp_queue="",
     )
     with tempfile.TemporaryDirectory(prefix="vtac-bench-service-") as folder:
         work = Path(folder)

@@ -32,6 +32,8 @@ NAMES = {
     "VTAC_NOTIFICATIONS_EXCHANGE": f"{PREFIX}.notifications",
     "VTAC_DEAD_LETTER_EXCHANGE": f"{PREFIX}.dlx",
     "VTAC_DEAD_LETTER_QUEUE": f"{PREFIX}.dead",
+    "VTAC_BA_QUEUE": "",  # read from a queue of our own below
+    "VTAC_VTPP_QUEUE": "",
 }
 
 

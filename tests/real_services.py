@@ -36,6 +36,8 @@ def isolated_amqp_config(label: str, **overrides: Any) -> AmqpConfig:
         "notification_exchange": f"test.{uid}.notifications",
         "dead_letter_exchange": f"test.{uid}.dlx",
         "dead_letter_queue": f"test.{uid}.inputs.dead",
+        "ba_queue": "",  # the tests read the notifications from queues of their own
+        "vtpp_queue": "",
         "heartbeat_s": 5,
         "retry_delay_s": 0.05,
         "retry_delay_cap_s": 0.2,

@@ -107,7 +107,7 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
     from test_vizier import vizier_handler  # VizieR's real ASU format over the SDSS field
 
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
-    monkeypatch.setenv("VTAC_VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
     fetch = [
         "catalog",
         "fetch",
@@ -134,8 +134,8 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
 
 def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeypatch, capsys):
     httpserver.expect_request("/viz-bin/votable").respond_with_data("busy", status=503)
-    monkeypatch.setenv("VTAC_VIZIER_URL", httpserver.url_for("/"))
-    monkeypatch.setenv("VTAC_HTTP_RETRIES", "0")
+    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_CATALOG_SERVICES__RETRIES", "0")
     code = vtac(
         [
             "catalog",

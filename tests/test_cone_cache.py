@@ -19,7 +19,8 @@ from vtac.simulation.sky import data_path
 
 SDSS = read_catalog_file("SDSS12", data_path("sdss12_egs_1deg.fits"))
 CONE = Cone(215.6, 53.1, 5.0 / 60.0)
-FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=0.5, retries=0)
+# Generous read timeout: the first answer of a session reads the packaged SDSS field (slow when loaded).
+FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=5.0, retries=0)
 
 
 def ids(answer):

@@ -25,6 +25,7 @@ from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError, InputError
+from vtac.settings import CatalogServices, load_settings
 from vtac.simulation.burst import simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
 
@@ -58,17 +59,17 @@ def test_a_service_that_does_not_serve_the_catalogue_is_a_configuration_error(na
         resolve_provider(name, source, RemoteSettings())
 
 
-def test_settings_come_from_the_environment():
-    settings = RemoteSettings.from_env(
-        {
-            "VTAC_VIZIER_URL": "http://viz.local",
-            "VTAC_DATALAB_URL": "http://dl.local",
-            "VTAC_CATALOG_DEADLINE_S": "4.5",
-            "VTAC_HTTP_READ_TIMEOUT_S": "2",
-            "VTAC_HTTP_RETRIES": "1",
-            "VTAC_CONE_CACHE_DIR": "/tmp/cones",
-        }
-    )
+def test_settings_come_from_the_environment(monkeypatch):
+    for name, value in {
+        "VTAC_CATALOG_SERVICES__VIZIER_URL": "http://viz.local",
+        "VTAC_CATALOG_SERVICES__DATALAB_URL": "http://dl.local",
+        "VTAC_CATALOG_SERVICES__DEADLINE_S": "4.5",
+        "VTAC_CATALOG_SERVICES__READ_TIMEOUT_S": "2",
+        "VTAC_CATALOG_SERVICES__RETRIES": "1",
+        "VTAC_CATALOG_SERVICES__CACHE_DIR": "/tmp/cones",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings().remote
     assert (settings.vizier_url, settings.datalab_url, settings.deadline_s) == (
         "http://viz.local",
         "http://dl.local",
@@ -76,14 +77,15 @@ def test_settings_come_from_the_environment():
     )
     assert settings.policy.read_timeout_s == 2.0 and settings.policy.retries == 1
     assert str(settings.cache_dir) == "/tmp/cones"
-    defaults = RemoteSettings.from_env({})
+    defaults = CatalogServices().remote_settings()
     assert defaults.cache_dir is None and defaults.vizier_url.startswith("https://vizier")
 
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
-def test_a_bad_setting_names_the_variable(value):
-    with pytest.raises(ConfigurationError, match="VTAC_CATALOG_DEADLINE_S"):
-        RemoteSettings.from_env({"VTAC_CATALOG_DEADLINE_S": value})
+def test_a_bad_setting_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("VTAC_CATALOG_SERVICES__DEADLINE_S", value)
+    with pytest.raises(ConfigurationError, match=r"setting catalog_services\.deadline_s \(environment\)"):
+        load_settings()
 
 
 # --- footprint and concurrency -----------------------------------------------------------------------------
@@ -148,16 +150,16 @@ def burst_inputs(tmp_path_factory):
 def run_vtac(tmp_path, monkeypatch, httpserver, burst_inputs, catalog="SDSS12=vizier", **env):
     paths, _ = burst_inputs
     settings = {
-        "VTAC_VIZIER_URL": httpserver.url_for("/"),
-        "VTAC_CATALOG_DEADLINE_S": "2",
-        "VTAC_HTTP_CONNECT_TIMEOUT_S": "0.5",
-        "VTAC_HTTP_READ_TIMEOUT_S": "1",
-        "VTAC_HTTP_BACKOFF_S": "0.01",
+        "VTAC_CATALOG_SERVICES__VIZIER_URL": httpserver.url_for("/"),
+        "VTAC_CATALOG_SERVICES__DEADLINE_S": "2",
+        "VTAC_CATALOG_SERVICES__CONNECT_TIMEOUT_S": "0.5",
+        "VTAC_CATALOG_SERVICES__READ_TIMEOUT_S": "1",
+        "VTAC_CATALOG_SERVICES__BACKOFF_S": "0.01",
         **env,
     }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("VTAC_CONE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("VTAC_CATALOG_SERVICES__CACHE_DIR", raising=False)
     command = ["make-qpo-vt", "--srclist", str(paths["srclist_R"]), "--srclist", str(paths["srclist_B"])]
     command += ["--mxt", str(paths["mxt"]), "--catalog", catalog, "--out", str(tmp_path / "out")]
     assert vtac(command) == 0
@@ -206,7 +208,11 @@ FAILURES = {
         "not currently reachable",
         {},
     ),
-    "slower-than-deadline": (lambda: _slow, "no answer within 0.5 s", {"VTAC_CATALOG_DEADLINE_S": "0.5"}),
+    "slower-than-deadline": (
+        lambda: _slow,
+        "no answer within 0.5 s",
+        {"VTAC_CATALOG_SERVICES__DEADLINE_S": "0.5"},
+    ),
 }
 
 

@@ -86,7 +86,7 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     mxt = request.mxt_position
     if request.mxt_file is not None:
         mxt = read_qpo_mxt(request.mxt_file)
-    catalogs = ask_catalogs(request.catalogs, observation, request.remote or RemoteSettings.from_env())
+    catalogs = ask_catalogs(request.catalogs, observation, request.remote or _configured_remote())
     result = build_qpo_vt(observation, mxt, catalogs, science, burst_id=burst_id)
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -133,3 +133,10 @@ def ask_catalogs(
         if answer.status is not CatalogStatus.OK or answer.truncated:
             log.warning("catalogue %s %s: %s", answer.name, answer.status.value, answer.message)
     return [answers[index] for index in range(len(sources))]
+
+
+def _configured_remote() -> RemoteSettings:
+    """The catalogue services of the settings tree (environment, TOML file)."""
+    from vtac.settings import load_settings  # pylint: disable=import-outside-toplevel  # only when needed
+
+    return load_settings().remote

@@ -1,27 +1,457 @@
-"""Settings from the environment (prefix ``VTAC_``), shared by the command line and the service."""
+"""One settings tree for the command line and the service: science, catalogues, broker, state, SDB, health.
+
+Precedence, lowest first: the defaults below (the names of docs/ICD.md) < the TOML file named by
+``VTAC_CONFIG_FILE`` < secret files (``VTAC_SECRETS_DIR``, default ``/run/secrets``, e.g.
+``/run/secrets/vtac_sdb_token``) < the environment (``VTAC_*``, ``__`` for nesting:
+``VTAC_SCIENCE__BEST_SCORE_THRESHOLD=0.6``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) < the command line.
+An unknown key in the file or a nested section is an error naming it (a typo must not fall back to a default
+silently). Secrets are :class:`~pydantic.SecretStr`: neither ``repr``, a log line nor ``vtac config show``
+shows them. :func:`load_settings` turns every invalid value into one :class:`ConfigurationError` line.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
+from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S
+from vtac.adapters.datalab import DEFAULT_DATALAB_URL
+from vtac.adapters.http import HttpPolicy
+from vtac.adapters.providers import DEFAULT_DEADLINE_S, RemoteSettings
+from vtac.adapters.vizier import DEFAULT_VIZIER_URL
 from vtac.core.config import ScienceConfig
+from vtac.core.model import CATALOG_NAMES
+from vtac.core.photometry import load_transforms
+from vtac.errors import ConfigurationError
 
+CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
+SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
 DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier")
+DEFAULT_INPUT_ROUTING_KEYS = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT")
+_DEFAULT_POLICY = HttpPolicy()
+#: Variables of earlier versions: still set, they would be ignored silently, so they stop the start.
+RETIRED_VARIABLES = {
+    f"VTAC_{old}": f"VTAC_CATALOG_SERVICES__{new}"
+    for old, new in (
+        ("VIZIER_URL", "VIZIER_URL"),
+        ("DATALAB_URL", "DATALAB_URL"),
+        ("CATALOG_DEADLINE_S", "DEADLINE_S"),
+        ("HTTP_CONNECT_TIMEOUT_S", "CONNECT_TIMEOUT_S"),
+        ("HTTP_READ_TIMEOUT_S", "READ_TIMEOUT_S"),
+        ("HTTP_RETRIES", "RETRIES"),
+        ("HTTP_BACKOFF_S", "BACKOFF_S"),
+        ("CONE_CACHE_DIR", "CACHE_DIR"),
+        ("CONE_CACHE_MAX_AGE_S", "CACHE_MAX_AGE_S"),
+    )
+}
+
+
+def parse_catalogs(value: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``NAME=SOURCE`` items (a JSON list, a comma-separated string or a list), checked and normalised.
+
+    The one parser of ``VTAC_CATALOGS``, the TOML ``catalogs`` and ``--catalog``: NAME upper case and known,
+    SOURCE non-empty, each catalogue at most once.
+    """
+    items: list[str]
+    if isinstance(value, str):
+        text = value.strip()
+        items = json.loads(text) if text.startswith("[") else text.split(",")
+    else:
+        items = list(value)
+    normalised = []
+    for item in (str(item).strip() for item in items):
+        if not item:
+            continue
+        name, sep, source = item.partition("=")
+        name, source = name.strip().upper(), source.strip()
+        if not sep or not source:
+            raise ValueError(f"{item!r}: expected NAME=SOURCE, e.g. SDSS12=vizier")
+        if name not in CATALOG_NAMES:
+            raise ValueError(f"{item!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}")
+        normalised.append(f"{name}={source}")
+    names = [item.split("=", 1)[0] for item in normalised]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each catalogue at most once: {names}")
+    return normalised
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r}: expected an http(s):// URL with a host")
+    return value
+
+
+class CatalogServices(BaseModel):
+    """Remote catalogue services: where they are, how long to wait, where to cache their answers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vizier_url: str = Field(DEFAULT_VIZIER_URL, description="VizieR base URL.")
+    datalab_url: str = Field(DEFAULT_DATALAB_URL, description="Astro Data Lab base URL.")
+    deadline_s: float = Field(DEFAULT_DEADLINE_S, gt=0, description="Deadline of all queries of one burst.")
+    connect_timeout_s: float = Field(_DEFAULT_POLICY.connect_timeout_s, gt=0)
+    read_timeout_s: float = Field(_DEFAULT_POLICY.read_timeout_s, gt=0)
+    retries: int = Field(_DEFAULT_POLICY.retries, ge=0, description="Retries after the first attempt.")
+    backoff_s: float = Field(_DEFAULT_POLICY.backoff_s, ge=0, description="Base of the exponential backoff.")
+    cache_dir: Path | None = Field(None, description="Directory of the cone cache (None: no cache).")
+    cache_max_age_s: float = Field(DEFAULT_MAX_AGE_S, ge=0, description="Oldest cached answer used.")
+
+    @field_validator("vizier_url", "datalab_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _http_url(value)
+
+    def remote_settings(self) -> RemoteSettings:
+        """The providers' value object."""
+        policy = HttpPolicy(
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            max_backoff_s=_DEFAULT_POLICY.max_backoff_s,
+        )
+        return RemoteSettings(
+            vizier_url=self.vizier_url,
+            datalab_url=self.datalab_url,
+            policy=policy,
+            deadline_s=self.deadline_s,
+            cache_dir=self.cache_dir,
+            cache_max_age_s=self.cache_max_age_s,
+        )
+
+
+@dataclass(frozen=True)
+class _Load:
+    """How :func:`load_settings` wants the sources: which TOML file, whether to read the environment."""
+
+    config_file: Path | None
+    environment: bool
+
+
+_LOAD: contextvars.ContextVar[_Load | None] = contextvars.ContextVar("vtac_settings_load", default=None)
 
 
 class VtacSettings(BaseSettings):
-    """Everything configurable; e.g. ``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_OUTPUT_DIR``."""
+    """Everything configurable, for ``vtac make-qpo-vt``, ``vtac serve`` and the other commands."""
 
-    model_config = SettingsConfigDict(env_prefix="VTAC_", env_nested_delimiter="__", extra="ignore")
-
-    science: ScienceConfig = ScienceConfig()
-    catalogs: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_CATALOGS),
-        description="NAME=SOURCE catalogues asked when none is named: the operational PS1, SDSS and Legacy "
-        "Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper covers the sky). "
-        "From the environment as JSON: VTAC_CATALOGS='[\"SDSS12=/data/store\"]'.",
+    model_config = SettingsConfigDict(
+        env_prefix="VTAC_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
-    output_dir: Path = Field(Path("."), description="Where products are written when --out is not given.")
+
+    # --- science and catalogues ---
+    science: ScienceConfig = ScienceConfig()
+    catalogs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_CATALOGS),
+        description="NAME=SOURCE, in the order asked (JSON list or comma-separated): the operational PS1, "
+        "SDSS and Legacy Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper "
+        "covers the sky).",
+    )
+    catalog_services: CatalogServices = CatalogServices()
+    output_dir: Path = Field(Path("."), description="Where `vtac make-qpo-vt` writes without --out.")
+
+    # --- broker (names: docs/ICD.md) ---
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"), description="Broker URL, password included."
+    )
+    inputs_exchange: str = Field("svom.products", description="Topic exchange of the upstream products.")
+    inputs_queue: str = Field("vtac.inputs", description="Durable queue VTAC consumes.")
+    input_routing_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_INPUT_ROUTING_KEYS),
+        description="Bindings of the inputs queue (JSON list or comma-separated).",
+    )
+    notifications_exchange: str = Field("svom.notifications", description="Topic exchange of QPO_VT news.")
+    ba_routing_key: str = Field("qpo_vt.ba", description="Notification to the Burst Advocate.")
+    vtpp_routing_key: str = Field("qpo_vt.vtpp", description="Notification to VT post-processing.")
+    ba_queue: str = Field(
+        "vtac.notifications.ba",
+        description="Durable queue of the Burst Advocate, declared and bound by VTAC ('': left to the BA).",
+    )
+    vtpp_queue: str = Field(
+        "vtac.notifications.vtpp",
+        description="Durable queue of VT post-processing, declared and bound by VTAC ('': left to it).",
+    )
+    dead_letter_exchange: str = Field("vtac.dlx", description="Where rejected inputs go.")
+    dead_letter_queue: str = Field("vtac.inputs.dead", description="Queue of rejected inputs.")
+    reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
+    prefetch: int = Field(2, ge=1, le=1000, description="Unacknowledged inputs the broker may hand us.")
+    heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat (0: off).")
+    blocked_connection_timeout_s: float = Field(
+        60.0, gt=0, description="Give up a connection the broker blocks (memory/disk alarm) this long."
+    )
+    queue_type: Literal["quorum", "classic"] = Field(
+        "quorum", description="Type of the queues VTAC declares."
+    )
+    delivery_limit: int = Field(
+        20, ge=1, description="Quorum queues: deliveries of one input (crashes) before the broker parks it."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts of an input (transient failures) before it is dead-lettered."
+    )
+    retry_delay_s: float = Field(2.0, gt=0, description="Delay before the 2nd attempt; doubles each time.")
+    retry_delay_cap_s: float = Field(60.0, gt=0, description="Longest delay between two attempts.")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the broker.")
+    reconnect_cap_s: float = Field(30.0, gt=0, description="Longest wait between two reconnection attempts.")
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="SIGTERM: time the input in flight has to finish."
+    )
+
+    # --- state, SDB, work files ---
+    state_dir: Path = Field(Path("vtac-state"), description="Default home of the state, file SDB, work dir.")
+    state_url: SecretStr | None = Field(
+        None, description="postgresql://... (may hold a password), sqlite:///path or a path; None: SQLite."
+    )
+    sdb_url: str | None = Field(None, description="Base URL of the HTTP SDB; None: file SDB in state_dir.")
+    sdb_token: SecretStr | None = Field(None, description="Bearer token of the SDB (env or secret file).")
+    sdb_connect_timeout_s: float = Field(3.05, gt=0)
+    sdb_read_timeout_s: float = Field(30.0, gt=0)
+    sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
+    work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
+
+    # --- health and logs ---
+    health_port: int | None = Field(
+        8080, ge=0, le=65535, description="Port of /live, /ready and /metrics (0: no health server)."
+    )
+    health_host: str = Field("0.0.0.0", description="Bind address of the health server (all interfaces).")
+    health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
+    log_level: str = Field("INFO", description="Python logging level name.")
+
+    @field_validator("input_routing_keys", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept a JSON list or a comma-separated string, so plain env values work."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("catalogs", mode="before")
+    @classmethod
+    def _catalogs(cls, value: Any) -> Any:
+        return parse_catalogs(value) if isinstance(value, str | list | tuple) else value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError("expected an amqp:// or amqps:// URL with a host (value not shown: secret)")
+        return value
+
+    @field_validator("sdb_url")
+    @classmethod
+    def _sdb_url(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else value
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value() if value is not None else ""
+        scheme = urlsplit(text).scheme if "://" in text else ""
+        if scheme and scheme not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError(f"expected postgresql://, sqlite:/// or a path, not {scheme}:// (not shown)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{value!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
+    @property
+    def state_location(self) -> str:
+        """Where the input store is: ``state_url``, else ``state_dir/state.db``."""
+        if self.state_url is not None and self.state_url.get_secret_value():
+            return self.state_url.get_secret_value()
+        return str(self.state_dir / "state.db")
+
+    @property
+    def file_sdb_root(self) -> Path:
+        """Root of the file SDB (used when ``sdb_url`` is None)."""
+        return self.state_dir / "sdb"
+
+    @property
+    def work_root(self) -> Path:
+        """Scratch directory of the builds."""
+        return self.work_dir or self.state_dir / "work"
+
+    @property
+    def remote(self) -> RemoteSettings:
+        """The catalogue providers' settings."""
+        return self.catalog_services.remote_settings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Command line (init) over environment over secret files over the TOML file over defaults."""
+        del env_settings, dotenv_settings, file_secret_settings
+        return (init_settings, *(source for _, source in _file_and_env_sources(settings_cls)))
+
+
+def _file_and_env_sources(
+    settings_cls: type[BaseSettings],
+) -> Iterator[tuple[str, PydanticBaseSettingsSource]]:
+    """The labelled sources below the command line, highest first."""
+    load = _LOAD.get() or _Load(_config_file(), environment=True)
+    if load.environment:
+        yield "environment", EnvSettingsSource(settings_cls)
+        secrets_dir = _secrets_dir()
+        if secrets_dir is not None:
+            secrets = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+            yield f"secret file in {secrets_dir}", secrets
+    if load.config_file is not None:
+        yield str(load.config_file), TomlConfigSettingsSource(settings_cls, toml_file=load.config_file)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get(CONFIG_FILE_VARIABLE, "").strip()
+    return _existing(named) if named else None
+
+
+def _secrets_dir() -> Path | None:
+    """``VTAC_SECRETS_DIR``, else ``/run/secrets`` if it exists (pydantic warns on a missing directory)."""
+    named = os.environ.get(SECRETS_DIR_VARIABLE, "").strip()
+    if named:
+        return _existing(named)
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
+
+
+def _existing(name: str) -> Path:
+    """A configured file or directory must exist: a typo must not silently fall back to defaults."""
+    path = Path(name)
+    if not path.exists():
+        raise ConfigurationError(f"{name}: no such file or directory")
+    return path
+
+
+def load_settings(
+    config_file: Path | None = None, *, environment: bool = True, **overrides: Any
+) -> VtacSettings:
+    """The effective settings; ConfigurationError, one line naming the setting, when one is unusable.
+
+    ``config_file`` replaces ``VTAC_CONFIG_FILE``; ``environment=False`` reads neither the environment nor
+    secret files (``vtac config check`` judges a file alone); ``overrides`` come from the command line.
+    """
+    load = _Load(config_file if config_file is not None else _config_file(), environment)
+    retired = sorted(name for name in RETIRED_VARIABLES if environment and name in os.environ)
+    if retired:
+        raise ConfigurationError(f"{retired[0]} is now {RETIRED_VARIABLES[retired[0]]}")
+    if load.config_file is not None and not load.config_file.is_file():
+        raise ConfigurationError(f"{load.config_file}: no such file")
+    token = _LOAD.set(load)
+    try:
+        return VtacSettings(**overrides)
+    except ValidationError as error:
+        raise ConfigurationError(_one_line(error, load, overrides)) from None
+    except ValueError as error:  # a TOML syntax error
+        raise ConfigurationError(f"{load.config_file}: {error}") from None
+    finally:
+        _LOAD.reset(token)
+
+
+def _one_line(error: ValidationError, load: _Load, overrides: Mapping[str, Any]) -> str:
+    first = error.errors(include_url=False, include_input=False)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    where = "command line" if _has(overrides, key) else _origin(key, load)
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"setting {key} ({where}): {first['msg']}{more}"
+
+
+def _origin(key: str, load: _Load) -> str:
+    """Which source set ``key`` (dotted), as shown by ``vtac config show``."""
+    token = _LOAD.set(load)
+    try:
+        for label, values in _source_values():
+            if _has(values, key):
+                return label
+    finally:
+        _LOAD.reset(token)
+    return "default"
+
+
+def _source_values() -> Iterator[tuple[str, dict[str, Any]]]:
+    for label, source in _file_and_env_sources(VtacSettings):
+        try:
+            yield label, source()
+        except (ValueError, OSError):  # e.g. a bad JSON value: that source did set something
+            yield label, {}
+
+
+def _has(values: Mapping[str, Any], key: str) -> bool:
+    head, _, rest = key.partition(".")
+    if head not in values:
+        return False
+    value = values[head]
+    return not rest or not isinstance(value, Mapping) or _has(value, rest)
+
+
+def effective_settings(config_file: Path | None = None, **overrides: Any) -> list[tuple[str, str, str]]:
+    """(setting, value, source) of every leaf setting, secrets masked, for ``vtac config show``."""
+    settings = load_settings(config_file, **overrides)
+    load = _Load(config_file if config_file is not None else _config_file(), environment=True)
+    token = _LOAD.set(load)
+    try:
+        sources = [("command line", overrides), *_source_values()]
+    finally:
+        _LOAD.reset(token)
+    rows = []
+    for key, value in _leaves(settings.model_dump(mode="json")):
+        origin = next((label for label, values in sources if _has(values, key)), "default")
+        rows.append((key, value, origin))
+    return rows
+
+
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, Mapping) and value and name != "catalog_depths":
+            yield from _leaves(value, f"{key}.")
+        else:
+            yield key, json.dumps(value)
+
+
+#: Certificate bundles requests (and so every HTTP client of VTAC) reads from the environment.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def check_usable(settings: VtacSettings) -> None:
+    """Fail at startup on what would fail every input later: transforms file, CA bundle, state directory."""
+    load_transforms(settings.science.transforms_file)  # ConfigurationError naming the file
+    for variable in CA_BUNDLE_VARIABLES:
+        bundle = os.environ.get(variable, "").strip()
+        if bundle and not (os.path.isfile(bundle) and os.access(bundle, os.R_OK)):
+            raise ConfigurationError(f"{variable}={bundle}: CA bundle missing or unreadable")
+    for folder in (settings.state_dir, settings.work_root):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(f"{folder}: cannot create the directory: {error.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise ConfigurationError(f"{folder}: directory not writable")

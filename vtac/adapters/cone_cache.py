@@ -15,14 +15,13 @@ runs never read half a file; an unreadable or stale file is a miss.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vtac.adapters.files import write_atomically
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
@@ -88,16 +87,9 @@ class ConeCache:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
         rows = _plain_rows(answer.table)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.save(stream, rows, allow_pickle=False)
-            final = self.directory / f"{cell.key}.npy"
-            os.replace(temporary, final)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-        return final
+        return write_atomically(
+            self.directory / f"{cell.key}.npy", lambda stream: np.save(stream, rows, allow_pickle=False)
+        )
 
     def _read_fresh(self, name: str, path: Path) -> CatalogAnswer | None:
         from astropy.table import Table  # pylint: disable=import-outside-toplevel

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io.fits import Card
 
+from vtac.adapters.files import write_atomically
 from vtac.core.model import (
     ARCSEC,
     N_SEQ_PER_BAND,
@@ -123,27 +123,6 @@ def write_qcandi_vt(
     hdus = [_primary_hdu(result, "QCANDI_VT", creator_version, moment, trigger_time)]
     hdus += [_light_curve_hdu(result.best, row, result.sequences) for row in range(len(result.best))]
     return _write_hdus(hdus, path, moment)
-
-
-def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
-    """Call ``write`` on a fresh file beside ``path``, then rename it over ``path``.
-
-    The rename is atomic on POSIX, so readers see the old product or the new one, never a partial file. The
-    temporary file is created with the default mode (umask applies), unlike ``tempfile`` (0600).
-    """
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def sequences_in_header_order(sequences: Iterable[str]) -> list[str]:

@@ -7,27 +7,15 @@ first the footprint (outside it: NOT_COVERED, nothing is asked), then the cone c
 then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
 that has not answered by then is FAILED, never an empty answer.
 
-Settings, from the environment until the settings module carries them (:meth:`RemoteSettings.from_env`):
-
-=============================  ========================================================  ==============
-``VTAC_VIZIER_URL``            VizieR base URL                                           CDS
-``VTAC_DATALAB_URL``           Astro Data Lab base URL                                   NOIRLab
-``VTAC_CATALOG_DEADLINE_S``    overall deadline of the catalogue queries of one burst    9
-``VTAC_HTTP_CONNECT_TIMEOUT_S`` connect timeout of one attempt                           3
-``VTAC_HTTP_READ_TIMEOUT_S``   read timeout of one attempt                               8
-``VTAC_HTTP_RETRIES``          retries after the first attempt (5xx, 429, connection)    2
-``VTAC_HTTP_BACKOFF_S``        base of the exponential backoff (full jitter)             0.5
-``VTAC_CONE_CACHE_DIR``        directory of the cone cache (unset: no cache)             -
-``VTAC_CONE_CACHE_MAX_AGE_S``  oldest cached answer used                                 604800 (7 d)
-=============================  ========================================================  ==============
+Settings: :class:`RemoteSettings`, built from the ``catalog_services`` section of the one settings tree
+(:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOG_SERVICES__DEADLINE_S``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
@@ -145,41 +133,6 @@ class RemoteSettings:
     deadline_s: float = DEFAULT_DEADLINE_S
     cache_dir: Path | None = None
     cache_max_age_s: float = DEFAULT_MAX_AGE_S
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> RemoteSettings:
-        """Settings from the ``VTAC_*`` variables of the module docstring (defaults where unset)."""
-        env = os.environ if environ is None else environ
-        defaults = HttpPolicy()
-        policy = HttpPolicy(
-            connect_timeout_s=_number(env, "VTAC_HTTP_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
-            read_timeout_s=_number(env, "VTAC_HTTP_READ_TIMEOUT_S", defaults.read_timeout_s),
-            retries=int(_number(env, "VTAC_HTTP_RETRIES", defaults.retries)),
-            backoff_s=_number(env, "VTAC_HTTP_BACKOFF_S", defaults.backoff_s),
-            max_backoff_s=defaults.max_backoff_s,
-        )
-        cache_dir = env.get("VTAC_CONE_CACHE_DIR", "").strip()
-        return cls(
-            vizier_url=env.get("VTAC_VIZIER_URL", "").strip() or DEFAULT_VIZIER_URL,
-            datalab_url=env.get("VTAC_DATALAB_URL", "").strip() or DEFAULT_DATALAB_URL,
-            policy=policy,
-            deadline_s=_number(env, "VTAC_CATALOG_DEADLINE_S", DEFAULT_DEADLINE_S),
-            cache_dir=Path(cache_dir) if cache_dir else None,
-            cache_max_age_s=_number(env, "VTAC_CONE_CACHE_MAX_AGE_S", DEFAULT_MAX_AGE_S),
-        )
-
-
-def _number(env: Mapping[str, str], key: str, default: float) -> float:
-    text = env.get(key, "").strip()
-    if not text:
-        return float(default)
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0.0:
-        raise ConfigurationError(f"{key}={text!r}: expected a number >= 0")
-    return value
 
 
 def is_remote(source: str) -> bool:

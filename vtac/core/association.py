@@ -23,7 +23,7 @@ def associate(
     ra: NDArray[np.float64],
     dec: NDArray[np.float64],
     radius_arcsec: float,
-    index_factory: Callable[[NDArray, NDArray], NearestIndex] = SkyIndex,
+    index_factory: Callable[[NDArray[np.float64], NDArray[np.float64]], NearestIndex] = SkyIndex,
 ) -> NDArray[np.int64]:
     """Return, for each detection, the 0-based index of the VT source it belongs to.
 
@@ -47,7 +47,7 @@ def associate(
 
 
 def _match_one_per_source(
-    index_factory: Callable[[NDArray, NDArray], NearestIndex],
+    index_factory: Callable[[NDArray[np.float64], NDArray[np.float64]], NearestIndex],
     vector_sums: NDArray[np.float64],
     ra: NDArray[np.float64],
     dec: NDArray[np.float64],

@@ -57,7 +57,7 @@ class Coverage(StrEnum):
 def galactic_latitude(ra_deg: NDArray[np.float64], dec_deg: NDArray[np.float64]) -> NDArray[np.float64]:
     """Galactic latitude b (deg) of ICRS positions."""
     galactic = unit_vectors(ra_deg, dec_deg) @ _ICRS_TO_GALACTIC.T
-    return np.degrees(np.arcsin(np.clip(galactic[..., 2], -1.0, 1.0)))
+    return np.asarray(np.degrees(np.arcsin(np.clip(galactic[..., 2], -1.0, 1.0))), dtype=np.float64)
 
 
 def _all_sky(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:

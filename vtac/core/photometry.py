@@ -283,9 +283,10 @@ def _propagated_variance(
         return np.square((1.0 + slope) * err_first) + np.square(slope * err_second)
     if recipe.base == recipe.second:
         return np.square(slope * err_first) + np.square((1.0 - slope) * err_second)
-    return np.square(errs[recipe.base][rows]) + np.square(slope) * (
+    variance: FloatArray = np.square(errs[recipe.base][rows]) + np.square(slope) * (
         np.square(err_first) + np.square(err_second)
     )
+    return variance
 
 
 def _with_prior(

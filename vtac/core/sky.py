@@ -184,7 +184,12 @@ class SkyIndex:
         return self._nearest_sphere(ra, dec, max_radius_arcsec)
 
     def _nearest_flat(
-        self, frame: _FlatFrame, grid: _CellGrid, ra: NDArray, dec: NDArray, radius_arcsec: float
+        self,
+        frame: _FlatFrame,
+        grid: _CellGrid,
+        ra: NDArray[np.float64],
+        dec: NDArray[np.float64],
+        radius_arcsec: float,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         queries = frame.project(ra, dec)
         query, point = grid.candidate_pairs(queries)
@@ -204,7 +209,7 @@ class SkyIndex:
         return index, best_separation
 
     def _nearest_sphere(
-        self, ra: NDArray, dec: NDArray, radius_arcsec: float
+        self, ra: NDArray[np.float64], dec: NDArray[np.float64], radius_arcsec: float
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         if self._sphere_tree is None:
             self._sphere_tree = cKDTree(

@@ -53,13 +53,14 @@ def run_fetch(args: argparse.Namespace) -> int:
     """Ask the service for the cone and store the answer; a failed or truncated answer stores nothing."""
     # pylint: disable=import-outside-toplevel
     from vtac.adapters.catalog_store import CatalogStore
-    from vtac.adapters.providers import RemoteSettings, query_catalogs, resolve_provider
+    from vtac.adapters.providers import query_catalogs, resolve_provider
     from vtac.core.coverage import Cone
     from vtac.core.model import CatalogStatus
     from vtac.errors import InputError, TransientError
+    from vtac.settings import load_settings
 
     name = args.name.upper()
-    settings = RemoteSettings.from_env()
+    settings = load_settings().remote
     source = args.source or ("datalab" if name == "LSDR10" else "vizier")
     provider = resolve_provider(name, source, settings)
     answer = query_catalogs(

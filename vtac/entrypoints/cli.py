@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from vtac import __version__
-from vtac.entrypoints import catalog, make_qpo_vt, publish, rank, schema, serve, simulate
+from vtac.entrypoints import catalog, config, listen, make_qpo_vt, publish, rank, schema, serve, simulate
 from vtac.errors import VtacError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 1, 2, 3
 log = logging.getLogger("vtac")
-_COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, schema)
+_COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, config, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

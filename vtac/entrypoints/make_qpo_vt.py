@@ -47,16 +47,18 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     from vtac.adapters.mxt import parse_mxt_position  # pylint: disable=import-outside-toplevel
     from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel
-    from vtac.settings import VtacSettings  # pylint: disable=import-outside-toplevel
+    from vtac.settings import load_settings  # pylint: disable=import-outside-toplevel
 
-    settings = VtacSettings()
+    # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
+    settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
     request = QpoVtRequest(
         srclists=list(args.srclist),
-        catalogs=[CatalogSource.parse(text) for text in args.catalog or settings.catalogs],
+        catalogs=[CatalogSource.parse(text) for text in settings.catalogs],
         out_dir=args.out or settings.output_dir,
         mxt_file=args.mxt,
         mxt_position=parse_mxt_position(args.mxt_position) if args.mxt_position else None,
         burst_id=args.burst_id,
+        remote=settings.remote,
     )
     outcome = make_qpo_vt(request, settings.science)
     print(format_report(outcome.result))

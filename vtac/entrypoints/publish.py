@@ -43,11 +43,13 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the message, publish it confirmed, print its routing key and message id."""
     from vtac.service.amqp import amqp_config
-    from vtac.service.config import ServiceSettings
+    from vtac.service.logs import quiet_pika
     from vtac.service.publish import message_id, publish_inputs, routing_key
+    from vtac.settings import load_settings
 
+    quiet_pika()
     message = build_message(args)
-    publish_inputs(amqp_config(ServiceSettings(), connection_name="vtac-publish"), [message])
+    publish_inputs(amqp_config(load_settings(), connection_name="vtac-publish"), [message])
     print(f"published {routing_key(message)} {message.burst_id} message_id={message_id(message)}")
     return EXIT_OK
 

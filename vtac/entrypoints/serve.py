@@ -33,17 +33,20 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # configured from the env
     """Serve until SIGTERM/SIGINT; the in-flight input finishes or goes back to the queue."""
-    from vtac.service.amqp import Consumer, Health, HealthServer, Metrics, amqp_config, configure_json_logging
-    from vtac.service.config import ServiceSettings
+    from vtac.service.amqp import Consumer, Health, Metrics, amqp_config, configure_json_logging
+    from vtac.service.logs import quiet_pika
     from vtac.service.processor import open_processor
+    from vtac.settings import check_usable, load_settings
 
-    settings = ServiceSettings()
+    settings = load_settings()  # an unusable setting: exit 2, one line, before any message is taken
+    check_usable(settings)
     configure_json_logging(getattr(logging, settings.log_level.upper(), logging.INFO))
+    quiet_pika()
     stop = install_stop_handlers()
     health, metrics = Health(health_file=settings.health_file), Metrics()
     server = None
     if settings.health_port:
-        server = HealthServer(health, metrics, host="0.0.0.0", port=settings.health_port).start()
+        server = _health_server(health, metrics, settings.health_host, settings.health_port)
     try:
         Consumer(
             amqp_config(settings), open_processor(settings), stop=stop, health=health, metrics=metrics
@@ -61,3 +64,15 @@ def install_stop_handlers() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
+
+
+def _health_server(health: Any, metrics: Any, host: str, port: int) -> Any:
+    """The probes' server; a port in use is a configuration error (exit 2), not a crash."""
+    from vtac.errors import ConfigurationError
+    from vtac.service.amqp import HealthServer
+
+    try:
+        return HealthServer(health, metrics, host=host, port=port).start()
+    except OSError as error:
+        problem = f"health server on {host}:{port} (VTAC_HEALTH_PORT): {error.strerror}"
+        raise ConfigurationError(problem) from None

@@ -78,13 +78,19 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     input_queue: str = "vtac.inputs"
     input_routing_keys: tuple[str, ...] = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT")
     notification_exchange: str = "svom.notifications"
+    ba_routing_key: str = "qpo_vt.ba"
+    vtpp_routing_key: str = "qpo_vt.vtpp"
+    #: Durable queues of the notification receivers, declared and bound by VTAC so that no notification is
+    #: unroutable in a standard deployment; "" leaves that queue to its consumer.
+    ba_queue: str = "vtac.notifications.ba"
+    vtpp_queue: str = "vtac.notifications.vtpp"
     dead_letter_exchange: str = "vtac.dlx"
     dead_letter_queue: str = "vtac.inputs.dead"
     queue_type: str = "quorum"
     #: Quorum queues only: deliveries of one input (e.g. crashes mid-processing) before the broker parks it.
     delivery_limit: int = 20
-    prefetch: int = 4
-    heartbeat_s: int = 20
+    prefetch: int = 2
+    heartbeat_s: int = 30
     blocked_connection_timeout_s: float = 60.0
     max_attempts: int = 5
     retry_delay_s: float = 2.0
@@ -109,11 +115,24 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "input_queue": settings.inputs_queue,
         "input_routing_keys": tuple(settings.input_routing_keys),
         "notification_exchange": settings.notifications_exchange,
+        "ba_routing_key": settings.ba_routing_key,
+        "vtpp_routing_key": settings.vtpp_routing_key,
+        "ba_queue": settings.ba_queue,
+        "vtpp_queue": settings.vtpp_queue,
         "dead_letter_exchange": settings.dead_letter_exchange,
         "dead_letter_queue": settings.dead_letter_queue,
         "reason_header": settings.reason_header,
         "prefetch": settings.prefetch,
         "heartbeat_s": settings.heartbeat_s,
+        "blocked_connection_timeout_s": settings.blocked_connection_timeout_s,
+        "queue_type": settings.queue_type,
+        "delivery_limit": settings.delivery_limit,
+        "max_attempts": settings.max_attempts,
+        "retry_delay_s": settings.retry_delay_s,
+        "retry_delay_cap_s": settings.retry_delay_cap_s,
+        "reconnect_initial_s": settings.reconnect_initial_s,
+        "reconnect_cap_s": settings.reconnect_cap_s,
+        "shutdown_grace_s": settings.shutdown_grace_s,
         "connection_name": f"vtac@{socket.gethostname()}:{os.getpid()}",
     }
     return AmqpConfig(**{**values, **overrides})
@@ -146,6 +165,24 @@ def declare_topology(channel: BlockingChannel, config: AmqpConfig) -> None:
     channel.queue_bind(config.dead_letter_queue, config.dead_letter_exchange, routing_key=config.input_queue)
     retry_args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": config.input_queue}
     channel.queue_declare(config.retry_queue, durable=True, arguments=retry_args)
+    declare_notification_queues(channel, config)
+
+
+def notification_queues(config: AmqpConfig) -> dict[str, tuple[str, str]]:
+    """Receiver -> (queue, routing key) of the notification queues VTAC declares ("" queue: not declared)."""
+    queues = {
+        "ba": (config.ba_queue, config.ba_routing_key),
+        "vtpp": (config.vtpp_queue, config.vtpp_routing_key),
+    }
+    return {receiver: pair for receiver, pair in queues.items() if pair[0]}
+
+
+def declare_notification_queues(channel: BlockingChannel, config: AmqpConfig) -> None:
+    """The Burst Advocate's and VT post-processing's durable queues, bound to the notifications exchange."""
+    channel.exchange_declare(config.notification_exchange, exchange_type="topic", durable=True)
+    for name, routing_key in notification_queues(config).values():
+        channel.queue_declare(name, durable=True, arguments={"x-queue-type": config.queue_type})
+        channel.queue_bind(name, config.notification_exchange, routing_key=routing_key)
 
 
 def retry_delay(config: AmqpConfig, attempt: int) -> float:

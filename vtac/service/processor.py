@@ -88,7 +88,7 @@ class Processor:
         self.store = store
         self.sdb = sdb
         self._fetch = fetch or sdb.fetch
-        self._remote = remote or RemoteSettings.from_env()
+        self._remote = remote or settings.remote
         self._catalogs = checked_catalogs(settings.catalogs, self._remote)
         self._work_root = settings.work_root
         self._work_root.mkdir(parents=True, exist_ok=True)

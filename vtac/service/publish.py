@@ -2,7 +2,9 @@
 
 A product file goes inline (base64 ``content``) or by reference (``sdb_url``); an MXT position goes alone.
 Messages are persistent, mandatory and confirmed, with a ``message_id`` derived from the content, so a
-replayed file carries the same id (and VTAC treats it as the no-op it is).
+replayed file carries the same id (and VTAC treats it as the no-op it is). VTAC's topology is declared
+first (the same idempotent declaration as ``vtac serve``), so an input published before the service starts
+waits in its queue, as it would in a standard deployment.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pika
 import pika.exceptions
 
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.service.amqp import AmqpConfig, connection_parameters
+from vtac.service.amqp import AmqpConfig, connection_parameters, declare_topology
 from vtac.service.messages import MxtPositionV1, ProductNotificationV1
 
 ROUTING_KEYS = {
@@ -91,7 +93,7 @@ def publish_inputs(config: AmqpConfig, messages: list[InputMessage]) -> None:
         raise TransientError(f"cannot connect to the broker: {error!r}") from None
     try:
         channel = connection.channel()
-        channel.exchange_declare(config.input_exchange, exchange_type="topic", durable=True)
+        declare_topology(channel, config)
         channel.confirm_delivery()
         for message in messages:
             _publish_one(channel, config, message)
@@ -117,7 +119,7 @@ def _publish_one(
         channel.basic_publish(config.input_exchange, key, body, properties, mandatory=True)
     except pika.exceptions.UnroutableError:
         raise TransientError(
-            f"no queue bound to {config.input_exchange!r} for {key!r} (is `vtac serve` running?)"
+            f"no queue bound to {config.input_exchange!r} for {key!r} (see VTAC_INPUT_ROUTING_KEYS)"
         ) from None
     except pika.exceptions.NackError:
         raise TransientError(f"the broker refused the message for {key!r}") from None

@@ -15,7 +15,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
+from vtac.adapters.files import write_bytes_atomically
 from vtac.errors import InputError, TransientError, VtacError
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class HttpSdb:
     def _delay(self, attempt: int) -> float:
         """Capped exponential backoff with jitter, so that instances do not retry in lockstep."""
         base, cap = self._backoff
-        return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        return float(min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
 
 
 def _describe(method: str, url: str, response: requests.Response) -> str:
@@ -236,14 +236,8 @@ class FileSdb:
         folder = self.root / bundle.burst_id / item.acronym / f"v{bundle.version}"
         folder.mkdir(parents=True, exist_ok=True)
         target = (folder / item.filename).resolve()
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as stream:
-            stream.write(item.content)
-            stream.flush()
-            os.fsync(stream.fileno())
-        try:
-            os.link(stream.name, target)  # atomic and refuses to overwrite: a second writer loses the race
+        try:  # readable by the group, as the SDB's other readers expect; a second writer loses the race
+            write_bytes_atomically(target, item.content, overwrite=False)
         except FileExistsError:
             log.info("file SDB already holds %s", target)
-        finally:
-            os.unlink(stream.name)
         return target

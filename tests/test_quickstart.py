@@ -1,0 +1,95 @@
+"""The README's service quick start, run as written against the real broker; and its settings table."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pika
+import pytest
+from real_services import BROKER_URL
+
+from vtac.settings import CatalogServices, VtacSettings
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def quickstart_block() -> str:
+    """The shell block after the ``<!-- quickstart -->`` marker."""
+    match = re.search(r"<!-- quickstart -->\n```sh\n(.*?)```", README, flags=re.DOTALL)
+    assert match, "README.md has no quick-start block"
+    return match.group(1)
+
+
+def isolated_names() -> dict[str, str]:
+    """The broker names of this run only (other suites share the broker); the README's commands unchanged."""
+    uid = uuid.uuid4().hex[:10]
+    return {
+        "VTAC_INPUTS_EXCHANGE": f"quick.{uid}.products",
+        "VTAC_INPUTS_QUEUE": f"quick.{uid}.inputs",
+        "VTAC_NOTIFICATIONS_EXCHANGE": f"quick.{uid}.notifications",
+        "VTAC_BA_QUEUE": f"quick.{uid}.ba",
+        "VTAC_VTPP_QUEUE": f"quick.{uid}.vtpp",
+        "VTAC_DEAD_LETTER_EXCHANGE": f"quick.{uid}.dlx",
+        "VTAC_DEAD_LETTER_QUEUE": f"quick.{uid}.dead",
+    }
+
+
+def delete_names(names: dict[str, str]) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    channel = connection.channel()
+    for key, name in names.items():
+        if key.endswith("_QUEUE"):
+            channel.queue_delete(name)
+    channel.queue_delete(f"{names['VTAC_INPUTS_QUEUE']}.retry")
+    for key, name in names.items():
+        if key.endswith("_EXCHANGE"):
+            channel.exchange_delete(name)
+    connection.close()
+
+
+@pytest.mark.slow
+def test_the_readme_quick_start_ends_with_the_notifications_of_the_simulated_burst(tmp_path):
+    if shutil.which("make") is None:  # pragma: no cover - make is part of the set-up
+        pytest.fail("make is needed for the quick start")
+    names = isolated_names()
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("VTAC_", "VIRTUAL_ENV"))
+    }
+    environment |= names | {"VTAC_AMQP_URL": BROKER_URL, "VTAC_HEALTH_PORT": "0", "TMPDIR": str(tmp_path)}
+    try:
+        run = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", quickstart_block()],
+            cwd=REPO,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    finally:
+        delete_names(names)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    notifications = re.findall(r"^sb26050905 v(\d+) .*$", run.stdout, flags=re.MULTILINE)
+    assert notifications == ["1", "2", "3"], run.stdout
+    last = run.stdout[run.stdout.rindex("sb26050905 v3") :]
+    assert re.search(
+        r"best #1: VT \d+ RA 21\d\.\d{5} Dec \+5\d\.\d{5}  (probability|score) [01]\.\d\d", last
+    ), last
+    stored = re.search(r"QPO_VT: file://(\S+)", last)
+    assert stored and Path(stored.group(1)).is_file(), last
+
+
+def test_the_readme_names_every_setting_of_the_service():
+    documented = set(re.findall(r"`(VTAC_[A-Z_]+)`", README))
+    variables = [f"VTAC_{name.upper()}" for name in VtacSettings.model_fields if name != "science"]
+    nested = [f"VTAC_CATALOG_SERVICES__{name.upper()}" for name in CatalogServices.model_fields]
+    for variable in [*variables, *nested]:
+        if variable != "VTAC_CATALOG_SERVICES":
+            assert variable in documented, f"{variable} is not in the README's settings table"
+    assert {"VTAC_CONFIG_FILE", "VTAC_SECRETS_DIR", "VTAC_HEALTH_HOST"} <= documented
