@@ -1,0 +1,105 @@
+"""What the Burst Advocate and the community receive besides the FITS/JSON products of one burst version.
+
+``write_extras`` writes, beside the products: the VOEvent 2.0 packet and the GCN-style JSON notice of the best
+candidate (none without one), the GCN circular draft, the finding chart, a light curve per best candidate and
+the self-contained burst page that shows them all. The modules import matplotlib, lxml and jinja2 only here,
+so the products (and the service's notification) never wait for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, parse_t0
+from vtac.core.model import QpoVtResult
+
+__all__ = ["ExtrasContext", "ExtrasFiles", "VersionEntry", "extras_names", "parse_t0", "write_extras"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtrasFiles:
+    """Where each extra was written; ``voevent`` and ``notice`` are None when there is no best candidate."""
+
+    page: Path
+    chart: Path
+    circular: Path
+    voevent: Path | None = None
+    notice: Path | None = None
+    light_curves: dict[int, Path] = field(default_factory=dict)
+
+    def all(self) -> dict[str, Path]:
+        """Label -> path of every file written (labels as in the notification's ``extras``)."""
+        files = {"page": self.page, "chart": self.chart, "circular": self.circular}
+        if self.voevent is not None:
+            files["voevent"] = self.voevent
+        if self.notice is not None:
+            files["notice"] = self.notice
+        files.update({f"light_curve_{vt_id}": path for vt_id, path in self.light_curves.items()})
+        return files
+
+
+def extras_names(burst_id: str) -> dict[str, str]:
+    """File names of the extras of a burst (light curves: ``light_curve`` with ``{vt_id}`` to fill)."""
+    stem = f"QPO_VT_{burst_id}"
+    return {
+        "page": f"{stem}.html",
+        "chart": f"{stem}_chart.png",
+        "circular": f"{stem}_circular.txt",
+        "voevent": f"{stem}_voevent.xml",
+        "notice": f"{stem}_notice.json",
+        "light_curve": f"{stem}_lc_VT{{vt_id}}.png",
+    }
+
+
+def write_extras(
+    result: QpoVtResult,
+    summary: Mapping[str, Any],
+    context: ExtrasContext,
+    out_dir: str | os.PathLike[str],
+) -> ExtrasFiles:
+    """Write every extra of one burst version into ``out_dir``; the page links the products in ``links``."""
+    # Imported here: matplotlib and lxml cost ~1 s of imports the products never need.
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.extras.charts import finding_chart, light_curve
+    from vtac.adapters.extras.circular import build_circular
+    from vtac.adapters.extras.gcn_notice import build_notice, notice_json
+    from vtac.adapters.extras.page import build_page
+    from vtac.adapters.extras.voevent import build_voevent
+    from vtac.adapters.products import write_atomically
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = extras_names(result.burst_id)
+    view = burst_view(result, summary, context)
+
+    def write(name: str, data: bytes) -> Path:
+        return write_atomically(out / name, lambda stream: stream.write(data))
+
+    voevent = build_voevent(view)
+    notice = build_notice(view)
+    circular = build_circular(view)
+    chart = finding_chart(view)
+    curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
+    files = ExtrasFiles(
+        page=out / names["page"],
+        chart=write(names["chart"], chart),
+        circular=write(names["circular"], circular.encode("utf-8")),
+        voevent=write(names["voevent"], voevent) if voevent is not None else None,
+        notice=write(names["notice"], notice_json(notice).encode("utf-8")) if notice is not None else None,
+        light_curves={
+            vt_id: write(names["light_curve"].format(vt_id=vt_id), png) for vt_id, png in curves.items()
+        },
+    )
+    links = dict(context.links)
+    links.update({label: path.name for label, path in files.all().items() if label != "page"})
+    html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
+    write(names["page"], html.encode("utf-8"))
+    log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})
+    return files
