@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from extras_cases import XSD, run_simulated
+from astropy.io import fits
+from extras_cases import SDSS, XSD, run_simulated
 from lxml import etree
 from matplotlib.image import imread
 from test_products import make_result
@@ -26,7 +27,9 @@ from vtac.adapters.extras.charts import finding_chart, light_curve
 from vtac.adapters.extras.context import burst_view
 from vtac.adapters.summary import build_summary
 from vtac.core.model import CatalogStatus
+from vtac.entrypoints.cli import main as vtac
 
+SDSS_OPTION = f"{SDSS.name}={SDSS.source}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 OUTPUT = Path(os.environ.get("VTAC_TEST_OUTPUT", Path(__file__).parents[1] / "test-output"))
 HOSTILE = '<script>console.error("injected")</script><img src=x onerror="console.error(1)">'
@@ -217,3 +220,41 @@ def test_a_hostile_catalogue_message_does_not_run_in_the_browser(tmp_path):
     assert run.returncode == 0
     assert console_messages(run.stderr) == []
     assert "&lt;script&gt;" in run.stdout
+
+
+# ---------------------------------------------------------------------------------------------- one-off
+def _command(glow, out: Path, *extra: str) -> list[str]:
+    inputs = glow.out.parent / "inputs"
+    command = ["make-qpo-vt", "--catalog", SDSS_OPTION, "--out", str(out), *extra]
+    for path in sorted(inputs.glob("QSRCLIST_VT_*.fits")):
+        command += ["--srclist", str(path)]
+    return [*command, "--mxt", str(next(inputs.glob("QPO_MXT_*.fits")))]
+
+
+def test_the_one_off_command_writes_the_extras_beside_the_products(glow, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert vtac(_command(glow, out, "--simulated", "--t0", glow.spec.t0)) == 0
+    printed = capsys.readouterr().out
+    burst_id = glow.result.burst_id
+    page = out / f"QPO_VT_{burst_id}.html"
+    assert printed.rstrip().endswith(f"burst page: {page}")
+    for name in extras_names(burst_id).values():
+        if "{vt_id}" not in name:
+            assert (out / name).is_file(), name
+    assert etree.parse(str(out / f"QPO_VT_{burst_id}_voevent.xml")).getroot().get("role") == "test"
+    with fits.open(out / f"QPO_VT_{burst_id}.fits") as hdul:
+        assert hdul[0].header["TT_ECL"].startswith(glow.spec.t0)
+    html = page.read_text(encoding="utf-8")
+    assert f'href="QPO_VT_{burst_id}.fits"' in html and f'href="QCANDI_VT_{burst_id}.fits"' in html
+
+
+def test_no_extras_writes_only_the_products_and_a_real_burst_is_an_observation(glow, tmp_path, capsys):
+    bare, real = tmp_path / "bare", tmp_path / "real"
+    assert vtac(_command(glow, bare, "--no-extras")) == 0
+    assert sorted(path.suffix for path in bare.iterdir()) == [".fits", ".fits", ".json"]
+    assert vtac(_command(glow, real)) == 0
+    burst_id = glow.result.burst_id
+    assert etree.parse(str(real / f"QPO_VT_{burst_id}_voevent.xml")).getroot().get("role") == "observation"
+    assert "T-first VT stack" in (real / f"QPO_VT_{burst_id}_circular.txt").read_text(encoding="utf-8")
+    assert vtac(_command(glow, real, "--t0", "not-a-time")) == 2
+    assert "--t0 'not-a-time'" in capsys.readouterr().err

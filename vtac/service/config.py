@@ -80,6 +80,14 @@ class ServiceSettings(BaseSettings):
     science: ScienceConfig = ScienceConfig()
 
     # --- health ---
+    extras: bool = Field(
+        True,
+        description="Also make and store the burst page, chart, light curves, VOEvent, notice and circular "
+        "draft of each version, after its notifications went out.",
+    )
+    simulated: bool = Field(
+        False, description="A rehearsal on simulated inputs: VOEvent role and notice tense are 'test'."
+    )
     health_port: int | None = Field(8080, ge=0, le=65535, description="Liveness/readiness HTTP port.")
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
     log_level: str = Field("INFO", description="Python logging level name.")

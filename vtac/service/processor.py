@@ -19,7 +19,10 @@ import json
 import logging
 import re
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -29,11 +32,12 @@ from typing import Any
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.core.model import MxtPosition
+from vtac.core.model import MxtPosition, QpoVtResult
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import (
+    ExtrasLocation,
     MxtPositionV1,
     ProductNotificationV1,
     SdbLocation,
@@ -52,6 +56,16 @@ AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 InputMessage = ProductNotificationV1 | MxtPositionV1
+#: SDB acronym of each extra (light curves: ``QPO_VT_LC_<VT_ID>``).
+EXTRAS_ACRONYMS = {
+    "page": "QPO_VT_PAGE",
+    "chart": "QPO_VT_CHART",
+    "circular": "QPO_VT_CIRCULAR",
+    "voevent": "QPO_VT_VOEVENT",
+    "notice": "QPO_VT_NOTICE",
+}
+#: Versions built but not yet confirmed whose extras wait for the confirmation (oldest dropped beyond this).
+MAX_DEFERRED_EXTRAS = 64
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,10 @@ class Processor:
         self._catalogs = checked_catalogs(settings.catalogs, self._remote)
         self._work_root = settings.work_root
         self._work_root.mkdir(parents=True, exist_ok=True)
+        self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
+        self._deferred_lock = threading.Lock()
+        self._extras_pool: ThreadPoolExecutor | None = None
+        self._extras_futures: list[Future[None]] = []
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
@@ -108,9 +126,36 @@ class Processor:
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
-        """The consumer got publisher confirms for every notification: the version is now published."""
+        """The consumer got publisher confirms for every notification: the version is now published.
+
+        Only then are the extras of the version started, on their own thread: this runs on pika's I/O
+        thread, and the extras must delay neither the notification nor the next input.
+        """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
             self.store.mark_published(outcome.burst_id, outcome.product_version)
+            with self._deferred_lock:
+                job = self._deferred.pop((outcome.burst_id, outcome.product_version), None)
+            if job is not None:
+                self._start_extras(job)
+
+    def wait_for_extras(self, timeout_s: float | None = None) -> bool:
+        """Wait until every extras job started so far is done; False if some still run after the timeout."""
+        with self._deferred_lock:
+            futures = list(self._extras_futures)
+        _, running = wait(futures, timeout=timeout_s)
+        return not running
+
+    def close(self) -> None:
+        """Finish the extras already started (a stopping service still stores what it announced)."""
+        if self._extras_pool is not None:
+            self._extras_pool.shutdown(wait=True)
+
+    def _start_extras(self, job: Callable[[], None]) -> None:
+        with self._deferred_lock:
+            if self._extras_pool is None:
+                self._extras_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtac-extras")
+            self._extras_futures = [f for f in self._extras_futures if not f.done()]
+            self._extras_futures.append(self._extras_pool.submit(job))
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
@@ -175,22 +220,87 @@ class Processor:
             summary = json.loads(products.summary.read_text(encoding="utf-8"))
         locations = self.sdb.upload(bundle)
         log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
+        extras = None
+        if self.settings.extras:
+            planned = self._planned_extras(summary, version)
+            extras = ExtrasLocation(
+                **{label: planned.get(label) for label in ("page", "chart", "circular", "voevent", "notice")},
+                light_curves={
+                    label.removeprefix("light_curve_"): url
+                    for label, url in planned.items()
+                    if label.startswith("light_curve_")
+                },
+            )
+            self._defer(
+                burst_id,
+                version,
+                partial(self._make_extras, products.result, summary, version, {**locations, **planned}),
+            )
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
             product_version=version,
-            notifications=self._notifications(summary, version, locations),
+            notifications=self._notifications(summary, version, locations, extras),
         )
 
+    def _planned_extras(self, summary: dict[str, Any], version: int) -> dict[str, str]:
+        """Label -> SDB address of every extra this version will have (known from the summary alone)."""
+        from vtac.adapters.extras import extras_names  # pylint: disable=import-outside-toplevel
+
+        burst_id = summary["burst_id"]
+        names = extras_names(burst_id)
+        labels = ["page", "chart", "circular"] + (["voevent", "notice"] if summary["best_candidates"] else [])
+        planned = {
+            label: self.sdb.location(burst_id, EXTRAS_ACRONYMS[label], version, names[label])
+            for label in labels
+        }
+        for vt_id in summary["best_candidates"]:
+            name = names["light_curve"].format(vt_id=vt_id)
+            planned[f"light_curve_{vt_id}"] = self.sdb.location(burst_id, f"QPO_VT_LC_{vt_id}", version, name)
+        return planned
+
+    def _defer(self, burst_id: str, version: int, job: Callable[[], None]) -> None:
+        with self._deferred_lock:
+            self._deferred[(burst_id, version)] = job
+            while len(self._deferred) > MAX_DEFERRED_EXTRAS:
+                self._deferred.popitem(last=False)
+
+    def _make_extras(
+        self, result: QpoVtResult, summary: dict[str, Any], version: int, links: dict[str, str]
+    ) -> None:
+        """Write and store the extras of a published version; a failure is logged, never fatal."""
+        # pylint: disable=import-outside-toplevel
+        from vtac.adapters.extras import ExtrasContext, write_extras
+
+        burst_id = result.burst_id
+        try:
+            with tempfile.TemporaryDirectory(dir=self._work_root, prefix=f"{burst_id}-v{version}-x-") as tmp:
+                context = ExtrasContext(
+                    version=version, simulated=self.settings.simulated, links=_page_links(links)
+                )
+                files = write_extras(result, summary, context, tmp).all()
+                acronyms = {
+                    EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": path
+                    for label, path in files.items()
+                }
+                self.sdb.upload(ProductBundle.of_extras(burst_id, version, acronyms))
+            log.info("extras of v%d stored", version, extra={"burst_id": burst_id})
+        except Exception:  # pylint: disable=broad-exception-caught  # the products are out: only log
+            log.exception("extras of v%d failed", version, extra={"burst_id": burst_id})
+
     def _notifications(
-        self, summary: dict[str, Any], version: int, locations: dict[str, str]
+        self,
+        summary: dict[str, Any],
+        version: int,
+        locations: dict[str, str],
+        extras: ExtrasLocation | None = None,
     ) -> list[Notification]:
         """The same body for both audiences; ids fixed by (burst, version, audience) so repeats dedupe."""
         sdb = SdbLocation(
             qpo_vt=locations["QPO_VT"], qcandi_vt=locations["QCANDI_VT"], summary=locations["QPO_VT_SUMMARY"]
         )
         body = notification_from_summary(
-            summary, product_version=version, sdb=sdb, created=datetime.now(UTC)
+            summary, product_version=version, sdb=sdb, created=datetime.now(UTC), extras=extras
         ).model_dump_json()
         keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
         burst_id = summary["burst_id"]
@@ -240,6 +350,14 @@ def open_processor(settings: ServiceSettings) -> Processor:
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+def _page_links(locations: dict[str, str]) -> dict[str, str]:
+    """What the burst page links to: the products and the other extras, at their SDB addresses."""
+    labels = {"QPO_VT": "QPO_VT", "QCANDI_VT": "QCANDI_VT", "QPO_VT_SUMMARY": "JSON summary"}
+    links = {labels[key]: url for key, url in locations.items() if key in labels}
+    links.update({key: url for key, url in locations.items() if key not in labels and key != "page"})
+    return links
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:

@@ -97,8 +97,10 @@ def write_extras(
             vt_id: write(names["light_curve"].format(vt_id=vt_id), png) for vt_id, png in curves.items()
         },
     )
-    links = dict(context.links)
-    links.update({label: path.name for label, path in files.all().items() if label != "page"})
+    links = dict(context.links)  # the caller's addresses win (the service links into the SDB)
+    for label, path in files.all().items():
+        if label != "page":
+            links.setdefault(label, path.name)
     html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
     write(names["page"], html.encode("utf-8"))
     log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})

@@ -17,6 +17,7 @@ from astropy.wcs import WCS
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from vtac.adapters.extras.context import BurstView, CandidateView
 from vtac.core.sky import separation_arcsec
@@ -44,12 +45,15 @@ def finding_chart(view: BurstView) -> bytes:
     axes.set_ylim(-0.5, 2 * half_width / PIXEL_ARCSEC - 0.5)
     axes.set_facecolor("white")
     axes.set_aspect("equal")
-    _catalog_sources(axes, view, wcs)
-    _vt_detections(axes, view, wcs)
+    _catalog_sources(axes, view, wcs, half_width)
+    _vt_detections(axes, view, wcs, half_width)
     _xray_circle(axes, view, wcs)
     _candidates(axes, view, wcs)
     _scale_bar(axes, half_width)
     _compass(axes, half_width)
+    # sexagesimal with colons: plain text, no mathtext to parse (half the drawing time otherwise)
+    axes.coords[0].set_major_formatter("hh:mm:ss")
+    axes.coords[1].set_major_formatter("dd:mm:ss")
     axes.coords[0].set_axislabel("RA (ICRS)")
     axes.coords[1].set_axislabel("Dec (ICRS)")
     axes.coords.grid(color="0.85", linestyle=":", linewidth=0.6)
@@ -91,14 +95,20 @@ def light_curve(view: BurstView, candidate: CandidateView) -> bytes:
             times.append(t)
     _decay(axes, candidate, times)
     axes.set_xscale("log")
+    # plain tick labels: mathtext ($10^{1}$) costs most of the drawing time
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.invert_yaxis()
     axes.set_xlabel(f"time since {view.time_label} (min)")
     axes.set_ylabel("magnitude (AB, not corrected for extinction)")
     probability = f", p = {candidate.probability:.2f}" if candidate.probability is not None else ""
     axes.set_title(f"{view.burst_id} - candidate #{candidate.rank}, VT_ID {candidate.vt_id}{probability}")
     axes.grid(True, which="both", color="0.9")
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    if times:
+        axes.legend(fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no dated detection", transform=axes.transAxes, ha="center", fontsize=12)
+    figure.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.12)
     return _png(figure)
 
 
@@ -148,7 +158,13 @@ def _tangent_wcs(ra0: float, dec0: float, half_width: float) -> WCS:
     return wcs
 
 
-def _catalog_sources(axes, view: BurstView, wcs: WCS) -> None:
+def _in_frame(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
+    """Points on the chart (a 50k-row catalogue cone is mostly outside a 2' frame: not drawn at all)."""
+    size = 2 * half_width / PIXEL_ARCSEC
+    return np.isfinite(x) & np.isfinite(y) & (x > -10) & (x < size + 10) & (y > -10) & (y < size + 10)
+
+
+def _catalog_sources(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
     labelled = False
     for answer in view.result.catalogs:
         table = answer.table
@@ -158,6 +174,8 @@ def _catalog_sources(axes, view: BurstView, wcs: WCS) -> None:
         mags = np.asarray(table[column], float) if column else np.full(len(table), 20.0)
         mags = np.where(np.isfinite(mags), mags, 23.0)
         x, y = wcs.all_world2pix(np.asarray(table["RA"], float), np.asarray(table["DEC"], float), 0)
+        inside = _in_frame(x, y, half_width)
+        x, y, mags = x[inside], y[inside], mags[inside]
         sizes = np.clip(24.0 - mags, 1.0, 10.0) ** 2 * 6.0
         axes.scatter(
             x, y, s=sizes, facecolor="0.75", edgecolor="0.55", linewidths=0.4, zorder=1,
@@ -166,12 +184,15 @@ def _catalog_sources(axes, view: BurstView, wcs: WCS) -> None:
         labelled = True
 
 
-def _vt_detections(axes, view: BurstView, wcs: WCS) -> None:
+def _vt_detections(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
     combined = view.result.combined
     if len(combined) == 0:
         return
     x, y = wcs.all_world2pix(np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float), 0)
-    axes.scatter(x, y, s=16, marker="x", color="0.1", linewidths=0.8, zorder=2, label="VT sources")
+    inside = _in_frame(x, y, half_width)
+    axes.scatter(
+        x[inside], y[inside], s=16, marker="x", color="0.1", linewidths=0.8, zorder=2, label="VT sources"
+    )
 
 
 def _xray_circle(axes, view: BurstView, wcs: WCS) -> None:
