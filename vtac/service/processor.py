@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import re
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -66,6 +68,9 @@ EXTRAS_ACRONYMS = {
 }
 #: Versions built but not yet confirmed whose extras wait for the confirmation (oldest dropped beyond this).
 MAX_DEFERRED_EXTRAS = 64
+#: The extras worker process runs at this lower priority (nice increment): idle CPU only.
+EXTRAS_NICENESS = 10
+EXTRAS_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,9 @@ class Processor:
         self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
         self._deferred_lock = threading.Lock()
         self._extras_pool: ThreadPoolExecutor | None = None
+        self._extras_workers: ProcessPoolExecutor | None = None
         self._extras_futures: list[Future[None]] = []
+        self._latest_extras: dict[str, int] = {}
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
@@ -149,6 +156,8 @@ class Processor:
         """Finish the extras already started (a stopping service still stores what it announced)."""
         if self._extras_pool is not None:
             self._extras_pool.shutdown(wait=True)
+        if self._extras_workers is not None:
+            self._extras_workers.shutdown(wait=True)
 
     def _start_extras(self, job: Callable[[], None]) -> None:
         with self._deferred_lock:
@@ -156,6 +165,17 @@ class Processor:
                 self._extras_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtac-extras")
             self._extras_futures = [f for f in self._extras_futures if not f.done()]
             self._extras_futures.append(self._extras_pool.submit(job))
+
+    def _workers(self) -> ProcessPoolExecutor:
+        """One low-priority process draws the extras: matplotlib in this process would hold the GIL the
+        next input needs (spawned, not forked: this process runs pika and database threads)."""
+        if self._extras_workers is None:
+            self._extras_workers = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
+        return self._extras_workers
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
@@ -236,6 +256,8 @@ class Processor:
                 version,
                 partial(self._make_extras, products.result, summary, version, {**locations, **planned}),
             )
+            with self._deferred_lock:
+                self._latest_extras[burst_id] = max(version, self._latest_extras.get(burst_id, 0))
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
@@ -268,22 +290,31 @@ class Processor:
     def _make_extras(
         self, result: QpoVtResult, summary: dict[str, Any], version: int, links: dict[str, str]
     ) -> None:
-        """Write and store the extras of a published version; a failure is logged, never fatal."""
+        """Draw (in the worker process) and store the extras of a published version.
+
+        A version superseded by a newer one of the same burst before its turn is skipped: under a burst of
+        updates only the latest is drawn. A failure is logged, never fatal: the products are out.
+        """
         # pylint: disable=import-outside-toplevel
-        from vtac.adapters.extras import ExtrasContext, write_extras
+        from vtac.adapters.extras import ExtrasContext, render_extras
 
         burst_id = result.burst_id
+        with self._deferred_lock:
+            superseded = self._latest_extras.get(burst_id, version) > version
+        if superseded:
+            log.info("extras of v%d skipped: a newer version follows", version, extra={"burst_id": burst_id})
+            return
         try:
-            with tempfile.TemporaryDirectory(dir=self._work_root, prefix=f"{burst_id}-v{version}-x-") as tmp:
-                context = ExtrasContext(
-                    version=version, simulated=self.settings.simulated, links=_page_links(links)
-                )
-                files = write_extras(result, summary, context, tmp).all()
-                acronyms = {
-                    EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": path
-                    for label, path in files.items()
-                }
-                self.sdb.upload(ProductBundle.of_extras(burst_id, version, acronyms))
+            context = ExtrasContext(
+                version=version, simulated=self.settings.simulated, links=_page_links(links)
+            )
+            future = self._workers().submit(render_extras, result, summary, context)
+            files = future.result(timeout=EXTRAS_TIMEOUT_S)
+            acronyms = {
+                EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": item
+                for label, item in files.items()
+            }
+            self.sdb.upload(ProductBundle.of_extras(burst_id, version, acronyms))
             log.info("extras of v%d stored", version, extra={"burst_id": burst_id})
         except Exception:  # pylint: disable=broad-exception-caught  # the products are out: only log
             log.exception("extras of v%d failed", version, extra={"burst_id": burst_id})
@@ -350,6 +381,11 @@ def open_processor(settings: ServiceSettings) -> Processor:
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+def _lower_priority() -> None:
+    """Initializer of the extras worker: background work, it must not slow the products down."""
+    os.nice(EXTRAS_NICENESS)
 
 
 def _page_links(locations: dict[str, str]) -> dict[str, str]:

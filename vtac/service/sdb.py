@@ -86,14 +86,14 @@ class ProductBundle:
         )
 
     @classmethod
-    def of_extras(cls, burst_id: str, version: int, files: dict[str, Path]) -> ProductBundle:
-        """The extras of one version, ``files`` by acronym (``vtac.service.processor.EXTRAS_ACRONYMS``)."""
+    def of_extras(cls, burst_id: str, version: int, files: dict[str, tuple[str, bytes]]) -> ProductBundle:
+        """The extras of one version: acronym -> (file name, content); media type from the suffix."""
         return cls(
             burst_id,
             version,
             tuple(
-                ProductFile(acronym, path.name, path.read_bytes(), EXTRAS_MEDIA_TYPES[path.suffix])
-                for acronym, path in files.items()
+                ProductFile(acronym, name, content, EXTRAS_MEDIA_TYPES[Path(name).suffix])
+                for acronym, (name, content) in files.items()
             ),
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,15 @@ from typing import Any
 from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, parse_t0
 from vtac.core.model import QpoVtResult
 
-__all__ = ["ExtrasContext", "ExtrasFiles", "VersionEntry", "extras_names", "parse_t0", "write_extras"]
+__all__ = [
+    "ExtrasContext",
+    "ExtrasFiles",
+    "VersionEntry",
+    "extras_names",
+    "parse_t0",
+    "render_extras",
+    "write_extras",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +114,13 @@ def write_extras(
     write(names["page"], html.encode("utf-8"))
     log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})
     return files
+
+
+def render_extras(
+    result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext
+) -> dict[str, tuple[str, bytes]]:
+    """Every extra as label -> (file name, content), made in a scratch folder: what a worker process
+    returns to the service, which stores them in the SDB."""
+    with tempfile.TemporaryDirectory(prefix=f"vtac-extras-{result.burst_id}-") as folder:
+        files = write_extras(result, summary, context, folder).all()
+        return {label: (path.name, path.read_bytes()) for label, path in files.items()}
