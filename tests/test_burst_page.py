@@ -258,3 +258,13 @@ def test_no_extras_writes_only_the_products_and_a_real_burst_is_an_observation(g
     assert "T-first VT stack" in (real / f"QPO_VT_{burst_id}_circular.txt").read_text(encoding="utf-8")
     assert vtac(_command(glow, real, "--t0", "not-a-time")) == 2
     assert "--t0 'not-a-time'" in capsys.readouterr().err
+
+
+def test_rendered_extras_come_back_as_named_contents(glow):
+    from vtac.adapters.extras import render_extras
+
+    files = render_extras(glow.result, glow.summary, ExtrasContext(version=3))
+    names = extras_names(glow.result.burst_id)
+    assert files["page"][0] == names["page"] and files["chart"][1].startswith(PNG_MAGIC)
+    assert b"data:image/png;base64," in files["page"][1]
+    assert b'ivorn="ivo://org.svom/fsc#sb26050905_vt-best-candidate-v3"' in files["voevent"][1]

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -37,6 +37,7 @@ from vtac.adapters.srclist import read_srclists
 from vtac.core.model import MxtPosition, QpoVtResult
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
+from vtac.service.background import LatestPerBurstQueue
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import (
     ExtrasLocation,
@@ -67,7 +68,9 @@ EXTRAS_ACRONYMS = {
     "notice": "QPO_VT_NOTICE",
 }
 #: Versions built but not yet confirmed whose extras wait for the confirmation (oldest dropped beyond this).
-MAX_DEFERRED_EXTRAS = 64
+MAX_DEFERRED_EXTRAS = 16
+#: Bursts whose extras may wait to be drawn (newest version each); beyond, the oldest is dropped.
+MAX_QUEUED_EXTRAS = 16
 #: The extras worker process runs at this lower priority (nice increment): idle CPU only.
 EXTRAS_NICENESS = 10
 EXTRAS_TIMEOUT_S = 300.0
@@ -113,10 +116,8 @@ class Processor:
         self._work_root.mkdir(parents=True, exist_ok=True)
         self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
         self._deferred_lock = threading.Lock()
-        self._extras_pool: ThreadPoolExecutor | None = None
+        self._extras_queue = LatestPerBurstQueue(capacity=MAX_QUEUED_EXTRAS)
         self._extras_workers: ProcessPoolExecutor | None = None
-        self._extras_futures: list[Future[None]] = []
-        self._latest_extras: dict[str, int] = {}
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
@@ -143,28 +144,18 @@ class Processor:
             with self._deferred_lock:
                 job = self._deferred.pop((outcome.burst_id, outcome.product_version), None)
             if job is not None:
-                self._start_extras(job)
+                self._extras_queue.submit(outcome.burst_id, outcome.product_version, job)
 
     def wait_for_extras(self, timeout_s: float | None = None) -> bool:
-        """Wait until every extras job started so far is done; False if some still run after the timeout."""
-        with self._deferred_lock:
-            futures = list(self._extras_futures)
-        _, running = wait(futures, timeout=timeout_s)
-        return not running
+        """Wait until no extras wait or are being made; False if some still are after the timeout."""
+        return self._extras_queue.wait_idle(timeout_s)
 
     def close(self) -> None:
-        """Finish the extras already started (a stopping service still stores what it announced)."""
-        if self._extras_pool is not None:
-            self._extras_pool.shutdown(wait=True)
+        """Finish the extras being drawn; drop those still waiting (a stop must be prompt: their addresses
+        answer 404, as announced)."""
+        self._extras_queue.close()
         if self._extras_workers is not None:
             self._extras_workers.shutdown(wait=True)
-
-    def _start_extras(self, job: Callable[[], None]) -> None:
-        with self._deferred_lock:
-            if self._extras_pool is None:
-                self._extras_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtac-extras")
-            self._extras_futures = [f for f in self._extras_futures if not f.done()]
-            self._extras_futures.append(self._extras_pool.submit(job))
 
     def _workers(self) -> ProcessPoolExecutor:
         """One low-priority process draws the extras: matplotlib in this process would hold the GIL the
@@ -256,8 +247,7 @@ class Processor:
                 version,
                 partial(self._make_extras, products.result, summary, version, {**locations, **planned}),
             )
-            with self._deferred_lock:
-                self._latest_extras[burst_id] = max(version, self._latest_extras.get(burst_id, 0))
+
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
@@ -292,18 +282,12 @@ class Processor:
     ) -> None:
         """Draw (in the worker process) and store the extras of a published version.
 
-        A version superseded by a newer one of the same burst before its turn is skipped: under a burst of
-        updates only the latest is drawn. A failure is logged, never fatal: the products are out.
+        A failure is logged, never fatal: the products are out.
         """
         # pylint: disable=import-outside-toplevel
         from vtac.adapters.extras import ExtrasContext, render_extras
 
         burst_id = result.burst_id
-        with self._deferred_lock:
-            superseded = self._latest_extras.get(burst_id, version) > version
-        if superseded:
-            log.info("extras of v%d skipped: a newer version follows", version, extra={"burst_id": burst_id})
-            return
         try:
             context = ExtrasContext(
                 version=version, simulated=self.settings.simulated, links=_page_links(links)
