@@ -268,3 +268,15 @@ def test_rendered_extras_come_back_as_named_contents(glow):
     assert files["page"][0] == names["page"] and files["chart"][1].startswith(PNG_MAGIC)
     assert b"data:image/png;base64," in files["page"][1]
     assert b'ivorn="ivo://org.svom/fsc#sb26050905_vt-best-candidate-v3"' in files["voevent"][1]
+
+
+def test_a_slim_result_draws_the_same_chart_and_is_much_smaller(glow):
+    import pickle
+
+    from vtac.adapters.extras import slim_result
+
+    slim = slim_result(glow.result, glow.summary)
+    assert len(pickle.dumps(slim)) < len(pickle.dumps(glow.result)) / 5
+    context = ExtrasContext(t0=glow.t0)
+    full_view, slim_view = (burst_view(r, glow.summary, context) for r in (glow.result, slim))
+    assert finding_chart(slim_view) == finding_chart(full_view)

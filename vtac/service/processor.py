@@ -233,6 +233,8 @@ class Processor:
         log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
         extras = None
         if self.settings.extras:
+            from vtac.adapters.extras import slim_result  # pylint: disable=import-outside-toplevel
+
             planned = self._planned_extras(summary, version)
             extras = ExtrasLocation(
                 **{label: planned.get(label) for label in ("page", "chart", "circular", "voevent", "notice")},
@@ -245,7 +247,13 @@ class Processor:
             self._defer(
                 burst_id,
                 version,
-                partial(self._make_extras, products.result, summary, version, {**locations, **planned}),
+                partial(
+                    self._make_extras,
+                    slim_result(products.result, summary),
+                    summary,
+                    version,
+                    {**locations, **planned},
+                ),
             )
 
         return ProcessOutcome(
@@ -368,8 +376,14 @@ def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
 
 
 def _lower_priority() -> None:
-    """Initializer of the extras worker: background work, it must not slow the products down."""
-    os.nice(EXTRAS_NICENESS)
+    """Initializer of the extras worker: background work, it must not slow the products down.
+
+    Linux SCHED_IDLE runs it only on CPU nobody else wants; elsewhere a nice increment.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # pragma: no cover  # not Linux
+        os.nice(EXTRAS_NICENESS)
 
 
 def _page_links(locations: dict[str, str]) -> dict[str, str]:

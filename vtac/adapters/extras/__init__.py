@@ -9,15 +9,17 @@ so the products (and the service's notification) never wait for them.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, parse_t0
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, chart_frame, parse_t0
 from vtac.core.model import QpoVtResult
+from vtac.core.sky import separation_arcsec
 
 __all__ = [
     "ExtrasContext",
@@ -26,6 +28,7 @@ __all__ = [
     "extras_names",
     "parse_t0",
     "render_extras",
+    "slim_result",
     "write_extras",
 ]
 
@@ -124,3 +127,27 @@ def render_extras(
     with tempfile.TemporaryDirectory(prefix=f"vtac-extras-{result.burst_id}-") as folder:
         files = write_extras(result, summary, context, folder).all()
         return {label: (path.name, path.read_bytes()) for label, path in files.items()}
+
+
+def slim_result(result: QpoVtResult, summary: Mapping[str, Any]) -> QpoVtResult:
+    """Only what the extras use: VT positions, the catalogue rows on the chart, the sequences.
+
+    Not a full result (COMBINED keeps RA and DEC only; no candidate or per-source catalogue tables, which the
+    summary replaces): a small payload to keep while waiting and to send to the worker process.
+    """
+    ra0, dec0, half_width = chart_frame(summary, result.combined)
+    reach = math.sqrt(2.0) * half_width + 10.0
+    catalogs = []
+    for answer in result.catalogs:
+        table = answer.table
+        if table is not None and len(table) and {"RA", "DEC"} <= set(table.colnames):
+            table = table[separation_arcsec(table["RA"], table["DEC"], ra0, dec0) <= reach]
+        catalogs.append(replace(answer, table=table))
+    return replace(
+        result,
+        combined=result.combined[["RA", "DEC"]],
+        catalogs=catalogs,
+        catalog_tables={},
+        candidates=result.candidates[:0],
+        best=result.best[:0],
+    )

@@ -19,12 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from vtac.adapters.extras.context import BurstView, CandidateView
-from vtac.core.sky import separation_arcsec
+from vtac.adapters.extras.context import BurstView, CandidateView, chart_frame
 
 PIXEL_ARCSEC = 1.0
-MIN_HALF_WIDTH_ARCSEC = 45.0
-MAX_HALF_WIDTH_ARCSEC = 900.0
 #: Magnitude columns that size catalogue sources, red-ish first (closest to VT_R).
 SIZE_BANDS = ("MAG_r", "MAG_RP", "MAG_R1", "MAG_R2", "MAG_i", "MAG_G", "MAG_g")
 BAND_STYLE = {
@@ -36,7 +33,7 @@ DPI = 110
 
 def finding_chart(view: BurstView) -> bytes:
     """The chart as PNG bytes."""
-    ra0, dec0, half_width = _frame(view)
+    ra0, dec0, half_width = chart_frame(view.summary, view.result.combined)
     wcs = _tangent_wcs(ra0, dec0, half_width)
     figure = Figure(figsize=(7.2, 7.6))
     FigureCanvasAgg(figure)
@@ -124,27 +121,6 @@ def _decay(axes, candidate: CandidateView, times: Sequence[float]) -> None:
             grid, model, ls=style["ls"], color=style["color"], lw=1,
             label=f"{style['label']} fit, alpha = {decay.alpha:.2f} ± {decay.alpha_err:.2f}",
         )  # fmt: skip
-
-
-def _frame(view: BurstView) -> tuple[float, float, float]:
-    """Centre (the X-ray position, else the best candidate or the field) and half-width (arcsec)."""
-    mxt = view.summary.get("mxt")
-    combined = view.result.combined
-    if mxt:
-        ra0, dec0, radius = float(mxt["ra"]), float(mxt["dec"]), 1.5 * float(mxt["r90_arcsec"])
-    elif view.candidates:
-        ra0, dec0, radius = view.candidates[0].ra, view.candidates[0].dec, MIN_HALF_WIDTH_ARCSEC
-    elif len(combined):
-        ra0, dec0 = float(np.median(combined["RA"])), float(np.median(combined["DEC"]))
-        radius = MIN_HALF_WIDTH_ARCSEC
-    else:
-        return 0.0, 0.0, MIN_HALF_WIDTH_ARCSEC
-    if view.candidates:
-        ras = np.array([c.ra for c in view.candidates])
-        decs = np.array([c.dec for c in view.candidates])
-        radius = max(radius, 1.15 * float(np.max(separation_arcsec(ras, decs, ra0, dec0))))
-    half_width = min(max(radius, MIN_HALF_WIDTH_ARCSEC), MAX_HALF_WIDTH_ARCSEC)
-    return ra0, dec0, half_width
 
 
 def _tangent_wcs(ra0: float, dec0: float, half_width: float) -> WCS:

@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from astropy.coordinates import Angle
 
 from vtac.core.lightcurve import Point, PowerLawDecay, fit_power_law, n_frames
 from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
+from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
 
 #: VT astrometry of a VHF candidate as quoted in GCN circulars (GCN 44507: "uncertainty of 0.50 arcsec").
 POSITION_ERROR_ARCSEC = 0.5
 ROLES = ("observation", "test")
+MIN_HALF_WIDTH_ARCSEC = 45.0
+MAX_HALF_WIDTH_ARCSEC = 900.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,27 @@ class BurstView:
     def best_candidates(self) -> list[CandidateView]:
         """The best candidates, best first."""
         return [c for c in self.candidates if c.vt_id in self.best_ids]
+
+
+def chart_frame(summary: Mapping[str, Any], combined: Any) -> tuple[float, float, float]:
+    """Centre of the finding chart (the X-ray position, else the best candidate, else the field) and its
+    half-width (arcsec): the X-ray circle and every candidate fit."""
+    mxt = summary.get("mxt")
+    candidates = sorted(summary.get("candidates", []), key=lambda c: c["rank"])
+    if mxt:
+        ra0, dec0, radius = float(mxt["ra"]), float(mxt["dec"]), 1.5 * float(mxt["r90_arcsec"])
+    elif candidates:
+        ra0, dec0, radius = float(candidates[0]["ra"]), float(candidates[0]["dec"]), MIN_HALF_WIDTH_ARCSEC
+    elif len(combined):
+        ra0, dec0 = float(np.median(combined["RA"])), float(np.median(combined["DEC"]))
+        radius = MIN_HALF_WIDTH_ARCSEC
+    else:
+        return 0.0, 0.0, MIN_HALF_WIDTH_ARCSEC
+    if candidates:
+        ras = np.array([float(c["ra"]) for c in candidates])
+        decs = np.array([float(c["dec"]) for c in candidates])
+        radius = max(radius, 1.15 * float(np.max(separation_arcsec(ras, decs, ra0, dec0))))
+    return ra0, dec0, min(max(radius, MIN_HALF_WIDTH_ARCSEC), MAX_HALF_WIDTH_ARCSEC)
 
 
 def burst_view(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext) -> BurstView:
