@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml constraints-dev.txt requirements.lock
 
 install: $(STAMP)
 
-# HEASARC fitsverify checks every product the tests write (Debian package).
+# HEASARC fitsverify checks every product the tests write; Debian's chromium renders the burst page in the
+# browser tests (both Debian packages).
 system-deps:
 	@command -v fitsverify >/dev/null || { apt-get update -qq && apt-get install -y -qq fitsverify; }
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 demo: install
 	$(BIN)/python -m vtac.entrypoints.demo --out $(DEMO_DIR)
@@ -73,4 +75,4 @@ images: install
 	CONTAINERS_CONF=$(CURDIR)/docker/containers.conf $(BIN)/python scripts/smoke_service.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml .gitlab-ci-local
+	rm -rf $(VENV) $(DEMO_DIR) test-output .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml .gitlab-ci-local

@@ -11,7 +11,8 @@ run vtac simulate --out /work/in --half-width 2.92 --seed 3 > /dev/null
 run sh -c 'vtac make-qpo-vt --srclist /work/in/QSRCLIST_VT_R_sb26050905.fits \
     --srclist /work/in/QSRCLIST_VT_B_sb26050905.fits --mxt /work/in/QPO_MXT_sb26050905.fits \
     --catalog "SDSS12=$(python -c "from vtac.simulation.sky import data_path as p; print(p(\"sdss12_egs_1deg.fits\"))")" \
-    --out /work/out'
+    --out /work/out --simulated'
 test -s "$work/out/QPO_VT_sb26050905.fits" && test -s "$work/out/QPO_VT_sb26050905.json"
+test -s "$work/out/QPO_VT_sb26050905.html" && test -s "$work/out/QPO_VT_sb26050905_voevent.xml"
 python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['best_candidates'], s" "$work/out/QPO_VT_sb26050905.json"
-echo "SMOKE core image: QPO_VT written offline, best candidate found"
+echo "SMOKE core image: QPO_VT and the burst page written offline, best candidate found"

@@ -151,6 +151,10 @@ def test_the_demo_ranks_the_injected_afterglow_first(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "is ranked first" in out
     assert len(list((tmp_path / "products").glob("*.fits"))) == 2
+    page = out.strip().splitlines()[-1].split(": ", 1)[1]
+    assert page.endswith(".html") and Path(page).is_file()
+    voevent = next((tmp_path / "products").glob("*_voevent.xml")).read_text(encoding="utf-8")
+    assert 'role="test"' in voevent
 
 
 def test_the_demo_says_so_when_the_afterglow_is_not_first(tmp_path):

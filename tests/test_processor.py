@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lxml import etree
 from real_services import postgres_store
 from werkzeug import Response
 
@@ -507,3 +508,53 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
     assert sorted(path.name for path in (tmp_path / "shared-sdb" / burst_id / "QPO_VT").iterdir()) == [
         f"v{version}" for version in range(1, changes + 1)
     ]
+
+
+# --- extras: after the notification, never before -----------------------------------------------------------
+
+
+def extras_processor(tmp_path, **changes) -> Processor:
+    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True, **changes)
+    return Processor(settings, store=open_sqlite_store(tmp_path / "x.db"), sdb=FileSdb(tmp_path / "sdb"))
+
+
+def local(url: str) -> Path:
+    return Path(url.removeprefix("file://"))
+
+
+def test_the_ba_notification_references_extras_stored_only_after_it_was_confirmed(tmp_path, burst):
+    processor = extras_processor(tmp_path)
+    outcome = processor.process(inputs_of(burst)["R"])
+    extras = notification(outcome)["extras"]
+    page, voevent = local(extras["page"]), local(extras["voevent"])
+    assert page.name == f"QPO_VT_{BURST_ID}.html" and "/QPO_VT_PAGE/v1/" in extras["page"]
+    best_ids = {str(best["vt_id"]) for best in notification(outcome)["best_candidates"]}
+    assert best_ids and set(extras["light_curves"]) == best_ids
+    assert processor.wait_for_extras(5) and not page.exists()  # nothing started before the confirms
+
+    processor.confirmed(outcome)
+    assert processor.wait_for_extras(120)
+    html = page.read_text(encoding="utf-8")
+    assert notification(outcome)["sdb"]["qpo_vt"] in html  # the page links the stored products
+    assert extras["voevent"] in html
+    assert etree.parse(str(voevent)).getroot().get("role") == "observation"
+    for url in [extras["chart"], extras["circular"], extras["notice"], *extras["light_curves"].values()]:
+        assert local(url).is_file(), url
+    processor.close()
+
+
+def test_a_rehearsal_marks_its_notices_as_tests_and_a_failure_of_the_extras_is_only_logged(
+    tmp_path, burst, caplog
+):
+    processor = extras_processor(tmp_path, simulated=True)
+    first = deliver(processor, inputs_of(burst)["R"])
+    assert processor.wait_for_extras(120)
+    voevent = local(notification(first)["extras"]["voevent"]).read_text(encoding="utf-8")
+    assert 'role="test"' in voevent
+    (tmp_path / "sdb" / BURST_ID / "QPO_VT_PAGE").rename(tmp_path / "moved")
+    (tmp_path / "sdb" / BURST_ID / "QPO_VT_PAGE").write_text("a file where the SDB wants a folder")
+    second = deliver(processor, inputs_of(burst)["B"])
+    assert processor.wait_for_extras(120)
+    assert second.action is Action.ACK and processor.store.burst_state(BURST_ID).published == 2
+    assert any("extras of v2 failed" in record.getMessage() for record in caplog.records)
+    processor.close()

@@ -5,9 +5,12 @@ Shared by the ``vtac make-qpo-vt`` command and, later, the message-driven servic
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtac import __version__
 from vtac.adapters.mxt import read_qpo_mxt
@@ -28,6 +31,9 @@ from vtac.core.model import (
 )
 from vtac.core.pipeline import build_qpo_vt
 from vtac.errors import ConfigurationError, InputError
+
+if TYPE_CHECKING:
+    from vtac.adapters.extras import ExtrasContext, ExtrasFiles
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,8 @@ class QpoVtRequest:
     burst_id: str | None = None
     #: Remote catalogue services (URLs, timeouts, overall deadline, cache); None: from the environment.
     remote: RemoteSettings | None = None
+    #: Burst trigger time T0 (UTC), written as TT_ECL; the extras count times from it.
+    trigger_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,36 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     result = build_qpo_vt(observation, mxt, catalogs, science, burst_id=burst_id)
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    t0 = request.trigger_time.isoformat(timespec="milliseconds") if request.trigger_time else None
     outcome = QpoVtOutcome(
         result=result,
-        qpo_vt=write_qpo_vt(result, out / f"QPO_VT_{burst_id}.fits", creator_version=__version__),
-        qcandi_vt=write_qcandi_vt(result, out / f"QCANDI_VT_{burst_id}.fits", creator_version=__version__),
+        qpo_vt=write_qpo_vt(
+            result, out / f"QPO_VT_{burst_id}.fits", creator_version=__version__, trigger_time=t0
+        ),
+        qcandi_vt=write_qcandi_vt(
+            result, out / f"QCANDI_VT_{burst_id}.fits", creator_version=__version__, trigger_time=t0
+        ),
         summary=write_summary(result, out / f"QPO_VT_{burst_id}.json", version=__version__),
     )
     log.info("QPO_VT written: %s (%d candidates)", outcome.qpo_vt, len(result.candidates))
     return outcome
+
+
+def make_extras(outcome: QpoVtOutcome, context: ExtrasContext) -> ExtrasFiles:
+    """The chart, light curves, page, VOEvent, notice and circular draft, beside the products.
+
+    Separate from :func:`make_qpo_vt` so that the service can announce the products first.
+    """
+    from vtac.adapters.extras import write_extras  # pylint: disable=import-outside-toplevel
+
+    summary = json.loads(outcome.summary.read_text(encoding="utf-8"))
+    links = {
+        "QPO_VT": outcome.qpo_vt.name,
+        "QCANDI_VT": outcome.qcandi_vt.name,
+        "JSON summary": outcome.summary.name,
+        **context.links,
+    }
+    return write_extras(outcome.result, summary, replace(context, links=links), outcome.summary.parent)
 
 
 def field_cone(observation: VTObservation) -> Cone | None:

@@ -3,7 +3,7 @@
 Precedence, lowest first: the defaults below (the names of docs/ICD.md) < the TOML file named by
 ``VTAC_CONFIG_FILE`` < secret files (``VTAC_SECRETS_DIR``, default ``/run/secrets``, e.g.
 ``/run/secrets/vtac_sdb_token``) < the environment (``VTAC_*``, ``__`` for nesting:
-``VTAC_SCIENCE__BEST_SCORE_THRESHOLD=0.6``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) < the command line.
+``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) < the command line.
 An unknown key in the file or a nested section is an error naming it (a typo must not fall back to a default
 silently). Secrets are :class:`~pydantic.SecretStr`: neither ``repr``, a log line nor ``vtac config show``
 shows them. :func:`load_settings` turns every invalid value into one :class:`ConfigurationError` line.
@@ -225,6 +225,16 @@ class VtacSettings(BaseSettings):
     sdb_read_timeout_s: float = Field(30.0, gt=0)
     sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
     work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
+
+    # --- what the Burst Advocate and the world receive besides the products ---
+    extras: bool = Field(
+        True,
+        description="Also make and store the burst page, chart, light curves, VOEvent, notice and circular "
+        "draft of each version, after its notifications went out.",
+    )
+    simulated: bool = Field(
+        False, description="A rehearsal on simulated inputs: VOEvent role and notice tense are 'test'."
+    )
 
     # --- health and logs ---
     health_port: int | None = Field(

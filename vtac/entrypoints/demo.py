@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.sky import DEMO_CATALOG_FILE, DEMO_CATALOG_NAME, data_path
+from vtac.entrypoints.simulate import DARK, DEFAULT_T0
+from vtac.simulation.sky import DEMO_CATALOG_FILE, DEMO_CATALOG_NAME, data_path, find_case
 
 DEFAULT_CASE = "GRB 260509A"  # GCN 44507: the VHF candidate report built on VTAC's output
 MATCH_ARCSEC = 1.5
@@ -36,14 +37,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     burst_id = truth_file.stem.removeprefix("TRUTH_")
     catalog = f"{DEMO_CATALOG_NAME}={data_path(DEMO_CATALOG_FILE)}"
     print(f"\n== vtac make-qpo-vt --catalog {DEMO_CATALOG_NAME}=<packaged SDSS field> -> {products}")
-    command = ["make-qpo-vt", "--catalog", catalog, "--out", str(products)]
+    t0 = _trigger_time(args.case)
+    command = ["make-qpo-vt", "--catalog", catalog, "--out", str(products), "--simulated", "--t0", t0]
     command += [
         word for path in sorted(inputs.glob("QSRCLIST_VT_*.fits")) for word in ("--srclist", str(path))
     ]
     command += [word for path in inputs.glob("QPO_MXT_*.fits") for word in ("--mxt", str(path))]
     if vtac(command) != 0:
         return 1
-    return _verdict(json.loads(truth_file.read_text()), products / f"QPO_VT_{burst_id}.json", args.case)
+    verdict = _verdict(json.loads(truth_file.read_text()), products / f"QPO_VT_{burst_id}.json", args.case)
+    print(f"\nBurst page (open it in a browser): {(products / f'QPO_VT_{burst_id}.html').resolve()}")
+    return verdict
+
+
+def _trigger_time(case: str) -> str:
+    """The T0 ``vtac simulate`` used: the case's own, else its default (also for a dark field)."""
+    if case.strip().lower() == DARK:
+        return DEFAULT_T0
+    return find_case(case).t0 or DEFAULT_T0
 
 
 def _verdict(truth: dict, summary_file: Path, case: str) -> int:
@@ -59,7 +70,10 @@ def _verdict(truth: dict, summary_file: Path, case: str) -> int:
                 f"\nThe injected afterglow of {case} is ranked first: VT_ID {first['vt_id']}, P = "
                 f"{first['probability']:.3f}, {offset:.2f} arcsec from its true position."
             )
-            print(f"Products: {summary_file.parent}/ (QPO_VT, QCANDI_VT FITS and the JSON summary)")
+            print(
+                f"Products: {summary_file.parent}/ (QPO_VT, QCANDI_VT FITS, the JSON summary, the finding "
+                "chart and light curves, the VOEvent and GCN notice, the circular draft)"
+            )
             return 0
     print(f"\nThe injected afterglow of {case} is NOT ranked first; see {summary_file}")
     return 1

@@ -39,18 +39,39 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
+    parser.add_argument(
+        "--t0",
+        metavar="ISO_UTC",
+        help="burst trigger time, e.g. 2026-05-09T21:51:09 (TT_ECL; light curves and circular count from it; "
+        "default: from the start of the first VT stack)",
+    )
+    parser.add_argument(
+        "--simulated",
+        action="store_true",
+        help="the inputs are simulated: the VOEvent role is 'test', the notice's alert_tense 'test', and the "
+        "page and circular say SIMULATED",
+    )
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="write only the FITS and JSON products (no chart, light curves, page, VOEvent, notice or "
+        "circular draft)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Create the products and print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
-    from vtac.adapters.mxt import parse_mxt_position  # pylint: disable=import-outside-toplevel
-    from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel
-    from vtac.settings import load_settings  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.extras.context import ExtrasContext, parse_t0
+    from vtac.adapters.mxt import parse_mxt_position
+    from vtac.jobs import CatalogSource, QpoVtRequest, make_extras, make_qpo_vt
+    from vtac.settings import load_settings
 
     # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
     settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
+    t0 = parse_t0(args.t0) if args.t0 else None
     request = QpoVtRequest(
         srclists=list(args.srclist),
         catalogs=[CatalogSource.parse(text) for text in settings.catalogs],
@@ -59,11 +80,18 @@ def run(args: argparse.Namespace) -> int:
         mxt_position=parse_mxt_position(args.mxt_position) if args.mxt_position else None,
         burst_id=args.burst_id,
         remote=settings.remote,
+        trigger_time=t0,
     )
     outcome = make_qpo_vt(request, settings.science)
     print(format_report(outcome.result))
     for path in (outcome.qpo_vt, outcome.qcandi_vt, outcome.summary):
         print(f"wrote {path}")
+    if not args.no_extras:
+        extras = make_extras(outcome, ExtrasContext(version=1, t0=t0, simulated=args.simulated))
+        for label, path in extras.all().items():
+            if label != "page":
+                print(f"wrote {path}")
+        print(f"burst page: {extras.page}")
     return 0
 
 

@@ -47,11 +47,11 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     server = None
     if settings.health_port:
         server = _health_server(health, metrics, settings.health_host, settings.health_port)
+    processor = open_processor(settings)
     try:
-        Consumer(
-            amqp_config(settings), open_processor(settings), stop=stop, health=health, metrics=metrics
-        ).run()
+        Consumer(amqp_config(settings), processor, stop=stop, health=health, metrics=metrics).run()
     finally:
+        processor.close()  # the extras already started are still stored
         if server is not None:
             server.stop()
     logging.getLogger("vtac.serve").info("stopped")

@@ -212,6 +212,19 @@ class SdbLocation(_Outbound):
     summary: str
 
 
+class ExtrasLocation(_Outbound):
+    """Where the extras of one version will be stored: made after the notification, ready ~2 s later."""
+
+    page: str = Field(description="Self-contained HTML burst page (chart, light curves, candidates).")
+    chart: str = Field(description="Finding chart, PNG.")
+    circular: str = Field(description="GCN circular draft, plain text, never sent.")
+    voevent: str | None = Field(None, description="VOEvent 2.0 of the best candidate; null without one.")
+    notice: str | None = Field(None, description="GCN-style JSON notice; null without a best candidate.")
+    light_curves: dict[str, str] = Field(
+        default_factory=dict, description="Light-curve PNG per best candidate, by VT_ID."
+    )
+
+
 class QpoVtNotificationV1(_Outbound):
     """Outgoing: a new QPO_VT version exists; sent to the Burst Advocate and to VT post-processing."""
 
@@ -224,10 +237,18 @@ class QpoVtNotificationV1(_Outbound):
     verified: bool
     n_candidates: int = Field(ge=0)
     best_candidates: list[BestCandidate]
+    extras: ExtrasLocation | None = Field(
+        None, description="The extras, stored after this notification went out (a 404 meanwhile: not yet)."
+    )
 
 
 def notification_from_summary(
-    summary: dict[str, Any], *, product_version: int, sdb: SdbLocation, created: datetime
+    summary: dict[str, Any],
+    *,
+    product_version: int,
+    sdb: SdbLocation,
+    created: datetime,
+    extras: ExtrasLocation | None = None,
 ) -> QpoVtNotificationV1:
     """Build the notification from a JSON summary (``vtac.adapters.summary.build_summary``)."""
     best_ids = set(summary["best_candidates"])
@@ -240,6 +261,7 @@ def notification_from_summary(
         verified=bool(summary["verified"]),
         n_candidates=int(summary["n_candidates"]),
         best_candidates=sorted(best, key=lambda candidate: candidate.rank),
+        extras=extras,
     )
 
 

@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import re
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -29,11 +34,13 @@ from typing import Any
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.core.model import MxtPosition
+from vtac.core.model import MxtPosition, QpoVtResult
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
+from vtac.service.background import LatestPerBurstQueue
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import (
+    ExtrasLocation,
     MxtPositionV1,
     ProductNotificationV1,
     SdbLocation,
@@ -52,6 +59,21 @@ AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 InputMessage = ProductNotificationV1 | MxtPositionV1
+#: SDB acronym of each extra (light curves: ``QPO_VT_LC_<VT_ID>``).
+EXTRAS_ACRONYMS = {
+    "page": "QPO_VT_PAGE",
+    "chart": "QPO_VT_CHART",
+    "circular": "QPO_VT_CIRCULAR",
+    "voevent": "QPO_VT_VOEVENT",
+    "notice": "QPO_VT_NOTICE",
+}
+#: Versions built but not yet confirmed whose extras wait for the confirmation (oldest dropped beyond this).
+MAX_DEFERRED_EXTRAS = 16
+#: Bursts whose extras may wait to be drawn (newest version each); beyond, the oldest is dropped.
+MAX_QUEUED_EXTRAS = 16
+#: The extras worker process runs at this lower priority (nice increment): idle CPU only.
+EXTRAS_NICENESS = 10
+EXTRAS_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +114,10 @@ class Processor:
         self._catalogs = checked_catalogs(settings.catalogs, self._remote)
         self._work_root = settings.work_root
         self._work_root.mkdir(parents=True, exist_ok=True)
+        self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
+        self._deferred_lock = threading.Lock()
+        self._extras_queue = LatestPerBurstQueue(capacity=MAX_QUEUED_EXTRAS)
+        self._extras_workers: ProcessPoolExecutor | None = None
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
@@ -108,9 +134,39 @@ class Processor:
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
-        """The consumer got publisher confirms for every notification: the version is now published."""
+        """The consumer got publisher confirms for every notification: the version is now published.
+
+        Only then are the extras of the version started, on their own thread: this runs on pika's I/O
+        thread, and the extras must delay neither the notification nor the next input.
+        """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
             self.store.mark_published(outcome.burst_id, outcome.product_version)
+            with self._deferred_lock:
+                job = self._deferred.pop((outcome.burst_id, outcome.product_version), None)
+            if job is not None:
+                self._extras_queue.submit(outcome.burst_id, outcome.product_version, job)
+
+    def wait_for_extras(self, timeout_s: float | None = None) -> bool:
+        """Wait until no extras wait or are being made; False if some still are after the timeout."""
+        return self._extras_queue.wait_idle(timeout_s)
+
+    def close(self) -> None:
+        """Finish the extras being drawn; drop those still waiting (a stop must be prompt: their addresses
+        answer 404, as announced)."""
+        self._extras_queue.close()
+        if self._extras_workers is not None:
+            self._extras_workers.shutdown(wait=True)
+
+    def _workers(self) -> ProcessPoolExecutor:
+        """One low-priority process draws the extras: matplotlib in this process would hold the GIL the
+        next input needs (spawned, not forked: this process runs pika and database threads)."""
+        if self._extras_workers is None:
+            self._extras_workers = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+            )
+        return self._extras_workers
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
@@ -175,22 +231,99 @@ class Processor:
             summary = json.loads(products.summary.read_text(encoding="utf-8"))
         locations = self.sdb.upload(bundle)
         log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
+        extras = None
+        if self.settings.extras:
+            from vtac.adapters.extras import slim_result  # pylint: disable=import-outside-toplevel
+
+            planned = self._planned_extras(summary, version)
+            extras = ExtrasLocation(
+                **{label: planned.get(label) for label in ("page", "chart", "circular", "voevent", "notice")},
+                light_curves={
+                    label.removeprefix("light_curve_"): url
+                    for label, url in planned.items()
+                    if label.startswith("light_curve_")
+                },
+            )
+            self._defer(
+                burst_id,
+                version,
+                partial(
+                    self._make_extras,
+                    slim_result(products.result, summary),
+                    summary,
+                    version,
+                    {**locations, **planned},
+                ),
+            )
+
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
             product_version=version,
-            notifications=self._notifications(summary, version, locations),
+            notifications=self._notifications(summary, version, locations, extras),
         )
 
+    def _planned_extras(self, summary: dict[str, Any], version: int) -> dict[str, str]:
+        """Label -> SDB address of every extra this version will have (known from the summary alone)."""
+        from vtac.adapters.extras import extras_names  # pylint: disable=import-outside-toplevel
+
+        burst_id = summary["burst_id"]
+        names = extras_names(burst_id)
+        labels = ["page", "chart", "circular"] + (["voevent", "notice"] if summary["best_candidates"] else [])
+        planned = {
+            label: self.sdb.location(burst_id, EXTRAS_ACRONYMS[label], version, names[label])
+            for label in labels
+        }
+        for vt_id in summary["best_candidates"]:
+            name = names["light_curve"].format(vt_id=vt_id)
+            planned[f"light_curve_{vt_id}"] = self.sdb.location(burst_id, f"QPO_VT_LC_{vt_id}", version, name)
+        return planned
+
+    def _defer(self, burst_id: str, version: int, job: Callable[[], None]) -> None:
+        with self._deferred_lock:
+            self._deferred[(burst_id, version)] = job
+            while len(self._deferred) > MAX_DEFERRED_EXTRAS:
+                self._deferred.popitem(last=False)
+
+    def _make_extras(
+        self, result: QpoVtResult, summary: dict[str, Any], version: int, links: dict[str, str]
+    ) -> None:
+        """Draw (in the worker process) and store the extras of a published version.
+
+        A failure is logged, never fatal: the products are out.
+        """
+        # pylint: disable=import-outside-toplevel
+        from vtac.adapters.extras import ExtrasContext, render_extras
+
+        burst_id = result.burst_id
+        try:
+            context = ExtrasContext(
+                version=version, simulated=self.settings.simulated, links=_page_links(links)
+            )
+            future = self._workers().submit(render_extras, result, summary, context)
+            files = future.result(timeout=EXTRAS_TIMEOUT_S)
+            acronyms = {
+                EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": item
+                for label, item in files.items()
+            }
+            self.sdb.upload(ProductBundle.of_extras(burst_id, version, acronyms))
+            log.info("extras of v%d stored", version, extra={"burst_id": burst_id})
+        except Exception:  # pylint: disable=broad-exception-caught  # the products are out: only log
+            log.exception("extras of v%d failed", version, extra={"burst_id": burst_id})
+
     def _notifications(
-        self, summary: dict[str, Any], version: int, locations: dict[str, str]
+        self,
+        summary: dict[str, Any],
+        version: int,
+        locations: dict[str, str],
+        extras: ExtrasLocation | None = None,
     ) -> list[Notification]:
         """The same body for both audiences; ids fixed by (burst, version, audience) so repeats dedupe."""
         sdb = SdbLocation(
             qpo_vt=locations["QPO_VT"], qcandi_vt=locations["QCANDI_VT"], summary=locations["QPO_VT_SUMMARY"]
         )
         body = notification_from_summary(
-            summary, product_version=version, sdb=sdb, created=datetime.now(UTC)
+            summary, product_version=version, sdb=sdb, created=datetime.now(UTC), extras=extras
         ).model_dump_json()
         keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
         burst_id = summary["burst_id"]
@@ -240,6 +373,25 @@ def open_processor(settings: ServiceSettings) -> Processor:
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+def _lower_priority() -> None:
+    """Initializer of the extras worker: background work, it must not slow the products down.
+
+    Linux SCHED_IDLE runs it only on CPU nobody else wants; elsewhere a nice increment.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # pragma: no cover  # not Linux
+        os.nice(EXTRAS_NICENESS)
+
+
+def _page_links(locations: dict[str, str]) -> dict[str, str]:
+    """What the burst page links to: the products and the other extras, at their SDB addresses."""
+    labels = {"QPO_VT": "QPO_VT", "QCANDI_VT": "QCANDI_VT", "QPO_VT_SUMMARY": "JSON summary"}
+    links = {labels[key]: url for key, url in locations.items() if key in labels}
+    links.update({key: url for key, url in locations.items() if key not in labels and key != "page"})
+    return links
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:

@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 
 FITS_MEDIA_TYPE = "application/fits"
 JSON_MEDIA_TYPE = "application/json"
+#: Media types of the extras (burst page, chart, light curves, VOEvent, notice, circular draft) by suffix.
+EXTRAS_MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".png": "image/png",
+    ".xml": "application/xml",
+    ".json": JSON_MEDIA_TYPE,
+    ".txt": "text/plain; charset=utf-8",
+}
 RETRIED_STATUSES = frozenset({408, 429})
 ALREADY_STORED = 409
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -77,6 +85,18 @@ class ProductBundle:
             ),
         )
 
+    @classmethod
+    def of_extras(cls, burst_id: str, version: int, files: dict[str, tuple[str, bytes]]) -> ProductBundle:
+        """The extras of one version: acronym -> (file name, content); media type from the suffix."""
+        return cls(
+            burst_id,
+            version,
+            tuple(
+                ProductFile(acronym, name, content, EXTRAS_MEDIA_TYPES[Path(name).suffix])
+                for acronym, (name, content) in files.items()
+            ),
+        )
+
 
 def idempotency_key(burst_id: str, acronym: str, version: int) -> str:
     """Same product version, same key, whichever instance or attempt sends it."""
@@ -91,6 +111,9 @@ class Sdb(Protocol):
 
     def fetch(self, url: str) -> bytes:
         """The content of an input product the SDB holds."""
+
+    def location(self, burst_id: str, acronym: str, version: int, filename: str) -> str:
+        """Where a file of a version will be once uploaded (announced before the extras exist)."""
 
 
 class HttpSdb:
@@ -124,6 +147,11 @@ class HttpSdb:
             f"{self.base_url}/v1/bursts/{quote(burst_id, safe='')}/products/{quote(acronym, safe='')}"
             f"/versions/{version}"
         )
+
+    def location(self, burst_id: str, acronym: str, version: int, filename: str) -> str:
+        """The address a file is PUT to (and read from); the file name plays no part."""
+        del filename
+        return self.product_url(burst_id, acronym, version)
 
     def upload(self, bundle: ProductBundle) -> dict[str, str]:
         """PUT each file; 201, 200 (replay) and 409 (already there) all mean stored."""
@@ -209,6 +237,10 @@ class FileSdb:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+
+    def location(self, burst_id: str, acronym: str, version: int, filename: str) -> str:
+        """``file://ROOT/<burst_id>/<acronym>/v<version>/<filename>``."""
+        return (self.root / burst_id / acronym / f"v{version}" / filename).resolve().as_uri()
 
     def upload(self, bundle: ProductBundle) -> dict[str, str]:
         """Write each file atomically; a version already stored is left as it is (idempotent)."""

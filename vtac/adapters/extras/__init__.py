@@ -1,0 +1,153 @@
+"""What the Burst Advocate and the community receive besides the FITS/JSON products of one burst version.
+
+``write_extras`` writes, beside the products: the VOEvent 2.0 packet and the GCN-style JSON notice of the best
+candidate (none without one), the GCN circular draft, the finding chart, a light curve per best candidate and
+the self-contained burst page that shows them all. The modules import matplotlib, lxml and jinja2 only here,
+so the products (and the service's notification) never wait for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, chart_frame, parse_t0
+from vtac.core.model import QpoVtResult
+from vtac.core.sky import separation_arcsec
+
+__all__ = [
+    "ExtrasContext",
+    "ExtrasFiles",
+    "VersionEntry",
+    "extras_names",
+    "parse_t0",
+    "render_extras",
+    "slim_result",
+    "write_extras",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtrasFiles:
+    """Where each extra was written; ``voevent`` and ``notice`` are None when there is no best candidate."""
+
+    page: Path
+    chart: Path
+    circular: Path
+    voevent: Path | None = None
+    notice: Path | None = None
+    light_curves: dict[int, Path] = field(default_factory=dict)
+
+    def all(self) -> dict[str, Path]:
+        """Label -> path of every file written (labels as in the notification's ``extras``)."""
+        files = {"page": self.page, "chart": self.chart, "circular": self.circular}
+        if self.voevent is not None:
+            files["voevent"] = self.voevent
+        if self.notice is not None:
+            files["notice"] = self.notice
+        files.update({f"light_curve_{vt_id}": path for vt_id, path in self.light_curves.items()})
+        return files
+
+
+def extras_names(burst_id: str) -> dict[str, str]:
+    """File names of the extras of a burst (light curves: ``light_curve`` with ``{vt_id}`` to fill)."""
+    stem = f"QPO_VT_{burst_id}"
+    return {
+        "page": f"{stem}.html",
+        "chart": f"{stem}_chart.png",
+        "circular": f"{stem}_circular.txt",
+        "voevent": f"{stem}_voevent.xml",
+        "notice": f"{stem}_notice.json",
+        "light_curve": f"{stem}_lc_VT{{vt_id}}.png",
+    }
+
+
+def write_extras(
+    result: QpoVtResult,
+    summary: Mapping[str, Any],
+    context: ExtrasContext,
+    out_dir: str | os.PathLike[str],
+) -> ExtrasFiles:
+    """Write every extra of one burst version into ``out_dir``; the page links the products in ``links``."""
+    # Imported here: matplotlib and lxml cost ~1 s of imports the products never need.
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.extras.charts import finding_chart, light_curve
+    from vtac.adapters.extras.circular import build_circular
+    from vtac.adapters.extras.gcn_notice import build_notice, notice_json
+    from vtac.adapters.extras.page import build_page
+    from vtac.adapters.extras.voevent import build_voevent
+    from vtac.adapters.products import write_atomically
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = extras_names(result.burst_id)
+    view = burst_view(result, summary, context)
+
+    def write(name: str, data: bytes) -> Path:
+        return write_atomically(out / name, lambda stream: stream.write(data))
+
+    voevent = build_voevent(view)
+    notice = build_notice(view)
+    circular = build_circular(view)
+    chart = finding_chart(view)
+    curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
+    files = ExtrasFiles(
+        page=out / names["page"],
+        chart=write(names["chart"], chart),
+        circular=write(names["circular"], circular.encode("utf-8")),
+        voevent=write(names["voevent"], voevent) if voevent is not None else None,
+        notice=write(names["notice"], notice_json(notice).encode("utf-8")) if notice is not None else None,
+        light_curves={
+            vt_id: write(names["light_curve"].format(vt_id=vt_id), png) for vt_id, png in curves.items()
+        },
+    )
+    links = dict(context.links)  # the caller's addresses win (the service links into the SDB)
+    for label, path in files.all().items():
+        if label != "page":
+            links.setdefault(label, path.name)
+    html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
+    write(names["page"], html.encode("utf-8"))
+    log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})
+    return files
+
+
+def render_extras(
+    result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext
+) -> dict[str, tuple[str, bytes]]:
+    """Every extra as label -> (file name, content), made in a scratch folder: what a worker process
+    returns to the service, which stores them in the SDB."""
+    with tempfile.TemporaryDirectory(prefix=f"vtac-extras-{result.burst_id}-") as folder:
+        files = write_extras(result, summary, context, folder).all()
+        return {label: (path.name, path.read_bytes()) for label, path in files.items()}
+
+
+def slim_result(result: QpoVtResult, summary: Mapping[str, Any]) -> QpoVtResult:
+    """Only what the extras use: VT positions, the catalogue rows on the chart, the sequences.
+
+    Not a full result (COMBINED keeps RA and DEC only; no candidate or per-source catalogue tables, which the
+    summary replaces): a small payload to keep while waiting and to send to the worker process.
+    """
+    ra0, dec0, half_width = chart_frame(summary, result.combined)
+    reach = math.sqrt(2.0) * half_width + 10.0
+    catalogs = []
+    for answer in result.catalogs:
+        table = answer.table
+        if table is not None and len(table) and {"RA", "DEC"} <= set(table.colnames):
+            table = table[separation_arcsec(table["RA"], table["DEC"], ra0, dec0) <= reach]
+        catalogs.append(replace(answer, table=table))
+    return replace(
+        result,
+        combined=result.combined[["RA", "DEC"]],
+        catalogs=catalogs,
+        catalog_tables={},
+        candidates=result.candidates[:0],
+        best=result.best[:0],
+    )

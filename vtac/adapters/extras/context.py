@@ -1,0 +1,317 @@
+"""What every human- or community-facing product of one burst version is made from, gathered once.
+
+The candidates come from the JSON summary (it carries ``probability`` and ``reasons`` when the ranking gives
+them; ``score`` otherwise); the sequence dates, exposures and limits, and the catalogue tables for the chart,
+from the :class:`QpoVtResult`. Times are quoted after the trigger time T0 when it is known, else after the
+start of the first VT stack (and every product says which).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from astropy.coordinates import Angle
+
+from vtac.core.decay import Point, PowerLawDecay, fit_power_law, n_frames
+from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
+from vtac.core.sky import separation_arcsec
+from vtac.errors import InputError
+
+#: VT astrometry of a VHF candidate as quoted in GCN circulars (GCN 44507: "uncertainty of 0.50 arcsec").
+POSITION_ERROR_ARCSEC = 0.5
+ROLES = ("observation", "test")
+MIN_HALF_WIDTH_ARCSEC = 45.0
+MAX_HALF_WIDTH_ARCSEC = 900.0
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One earlier (or the current) version of a burst's products, for citations and the page's history."""
+
+    version: int
+    created: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ExtrasContext:
+    """What the products alone do not say: product version, trigger time, real or simulated, links.
+
+    ``simulated`` makes the VOEvent role ``test`` and the notice's ``alert_tense`` ``test``; ``links`` maps a
+    product label (``QPO_VT``, ``QCANDI_VT``, ``summary``, ...) to the address the page links to.
+    """
+
+    version: int = 1
+    t0: datetime | None = None
+    simulated: bool = False
+    created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    links: Mapping[str, str] = field(default_factory=dict)
+    history: Sequence[VersionEntry] = ()
+
+    @property
+    def role(self) -> str:
+        """VOEvent role."""
+        return "test" if self.simulated else "observation"
+
+    @property
+    def earlier_versions(self) -> list[int]:
+        """Versions this one supersedes: every one before it (the service numbers them 1, 2, ...)."""
+        return list(range(1, self.version))
+
+
+@dataclass(frozen=True)
+class SequenceView:
+    """One VT sequence as a circular quotes it."""
+
+    name: str
+    start: datetime | None
+    exposure_s: float | None
+    maglim: float | None
+    t_mid_s: float | None
+
+    @property
+    def band(self) -> str:
+        """'R' or 'B'."""
+        return sequence_band(self.name)
+
+    @property
+    def band_name(self) -> str:
+        """'VT_R' or 'VT_B'."""
+        return BAND_NAMES[self.band]
+
+    @property
+    def nth(self) -> int:
+        """0-based index in its band."""
+        return sequence_index(self.name)
+
+    @property
+    def frames(self) -> int | None:
+        """Number of 50 s frames stacked."""
+        return n_frames(self.exposure_s)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A candidate in one sequence: magnitude and error when detected, the limit otherwise."""
+
+    sequence: SequenceView
+    mag: float | None
+    err: float | None
+
+    @property
+    def detected(self) -> bool:
+        """Whether VT saw the candidate in this sequence."""
+        return self.mag is not None
+
+
+@dataclass(frozen=True)
+class CandidateView:
+    """One ranked candidate with its photometry and fitted decay."""
+
+    data: Mapping[str, Any]
+    measurements: list[Measurement]
+    decay: PowerLawDecay | None
+
+    @property
+    def vt_id(self) -> int:
+        """VT_ID of the source."""
+        return int(self.data["vt_id"])
+
+    @property
+    def rank(self) -> int:
+        """1 for the best."""
+        return int(self.data["rank"])
+
+    @property
+    def probability(self) -> float | None:
+        """The ranking's probability when it gives one, else its score (both in [0, 1])."""
+        value = self.data.get("probability")
+        if value is None:
+            value = self.data.get("score")
+        return None if value is None else float(value)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the ranking likes (or dislikes) the candidate, when it says."""
+        return [str(reason) for reason in self.data.get("reasons") or []]
+
+    @property
+    def ra(self) -> float:
+        """Right ascension (deg)."""
+        return float(self.data["ra"])
+
+    @property
+    def dec(self) -> float:
+        """Declination (deg)."""
+        return float(self.data["dec"])
+
+    @property
+    def b_minus_r(self) -> float | None:
+        """Mean VT_B - VT_R colour."""
+        value = self.data.get("b_minus_r")
+        return None if value is None else float(value)
+
+    @property
+    def redshift_hint(self) -> str | None:
+        """'z<4', 'high-z', ... or None."""
+        return self.data.get("redshift_hint")
+
+    def detections(self) -> list[Measurement]:
+        """Measurements where the candidate was seen, in time order."""
+        return [m for m in self.measurements if m.detected]
+
+
+@dataclass(frozen=True)
+class BurstView:
+    """One version of one burst, ready to be written in any form."""
+
+    result: QpoVtResult
+    summary: Mapping[str, Any]
+    context: ExtrasContext
+    sequences: list[SequenceView]
+    candidates: list[CandidateView]
+    best_ids: list[int]
+    time_origin: datetime | None
+
+    @property
+    def burst_id(self) -> str:
+        """SVOM burst id."""
+        return str(self.summary["burst_id"])
+
+    @property
+    def t0_known(self) -> bool:
+        """Times are after the trigger (True) or after the first VT stack (False)."""
+        return self.context.t0 is not None
+
+    @property
+    def time_label(self) -> str:
+        """What the times are counted from, for axis labels and table headers."""
+        return "T0" if self.t0_known else "first VT stack"
+
+    @property
+    def best(self) -> CandidateView | None:
+        """The best candidate (the one notices are about), or None."""
+        best = [c for c in self.candidates if c.vt_id in self.best_ids]
+        return best[0] if best else None
+
+    def best_candidates(self) -> list[CandidateView]:
+        """The best candidates, best first."""
+        return [c for c in self.candidates if c.vt_id in self.best_ids]
+
+
+def chart_frame(summary: Mapping[str, Any], combined: Any) -> tuple[float, float, float]:
+    """Centre of the finding chart (the X-ray position, else the best candidate, else the field) and its
+    half-width (arcsec): the X-ray circle and every candidate fit."""
+    mxt = summary.get("mxt")
+    candidates = sorted(summary.get("candidates", []), key=lambda c: c["rank"])
+    if mxt:
+        ra0, dec0, radius = float(mxt["ra"]), float(mxt["dec"]), 1.5 * float(mxt["r90_arcsec"])
+    elif candidates:
+        ra0, dec0, radius = float(candidates[0]["ra"]), float(candidates[0]["dec"]), MIN_HALF_WIDTH_ARCSEC
+    elif len(combined):
+        ra0, dec0 = float(np.median(combined["RA"])), float(np.median(combined["DEC"]))
+        radius = MIN_HALF_WIDTH_ARCSEC
+    else:
+        return 0.0, 0.0, MIN_HALF_WIDTH_ARCSEC
+    if candidates:
+        ras = np.array([float(c["ra"]) for c in candidates])
+        decs = np.array([float(c["dec"]) for c in candidates])
+        radius = max(radius, 1.15 * float(np.max(separation_arcsec(ras, decs, ra0, dec0))))
+    return ra0, dec0, min(max(radius, MIN_HALF_WIDTH_ARCSEC), MAX_HALF_WIDTH_ARCSEC)
+
+
+def burst_view(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext) -> BurstView:
+    """Join the summary's candidates with the sequences' dates and limits; fit each candidate's decay."""
+    if summary.get("burst_id") != result.burst_id:
+        raise InputError(
+            f"summary is for burst {summary.get('burst_id')!r}, the result for {result.burst_id!r}",
+            column="burst_id",
+        )
+    starts = {name: parse_utc(info.date_obs) for name, info in result.sequences.items()}
+    known = [start for start in starts.values() if start is not None]
+    origin = _naive(context.t0) if context.t0 is not None else (min(known) if known else None)
+    sequences = [
+        _sequence_view(name, result, starts[name], origin) for name in SEQUENCES if name in result.sequences
+    ]
+    sequences.sort(key=lambda s: (s.t_mid_s if s.t_mid_s is not None else math.inf, s.nth, s.band))
+    candidates = [_candidate_view(data, sequences) for data in summary.get("candidates", [])]
+    return BurstView(
+        result=result,
+        summary=summary,
+        context=context,
+        sequences=sequences,
+        candidates=sorted(candidates, key=lambda c: c.rank),
+        best_ids=[int(vt_id) for vt_id in summary.get("best_candidates", [])],
+        time_origin=origin,
+    )
+
+
+def _sequence_view(
+    name: str, result: QpoVtResult, start: datetime | None, origin: datetime | None
+) -> SequenceView:
+    info = result.sequences[name]
+    exposure = info.exposure_s if info.exposure_s is not None and math.isfinite(info.exposure_s) else None
+    t_mid = None
+    if start is not None and origin is not None:
+        t_mid = (start - origin).total_seconds() + 0.5 * (exposure or 0.0)
+    maglim = info.maglim if math.isfinite(info.maglim) else None
+    return SequenceView(name, start, exposure, maglim, t_mid)
+
+
+def _candidate_view(data: Mapping[str, Any], sequences: list[SequenceView]) -> CandidateView:
+    magnitudes = data.get("magnitudes") or {}
+    measurements = []
+    for sequence in sequences:
+        value = magnitudes.get(sequence.name)
+        mag = None if value is None else value.get("mag")
+        err = None if value is None else value.get("err")
+        measurements.append(Measurement(sequence, mag, err))
+    points = [
+        Point(m.sequence.band, m.sequence.t_mid_s, m.mag, m.err)
+        for m in measurements
+        if m.mag is not None and m.sequence.t_mid_s is not None
+    ]
+    return CandidateView(data, measurements, fit_power_law(points))
+
+
+def parse_utc(value: str | None) -> datetime | None:
+    """ISO date-time as naive UTC; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return _naive(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        return None
+
+
+def parse_t0(text: str) -> datetime:
+    """A ``--t0`` value: ISO 8601 UTC, e.g. 2026-05-09T21:51:09 (a trailing Z is allowed)."""
+    moment = parse_utc(text.strip().removesuffix("Z"))
+    if moment is None:
+        raise InputError(f"--t0 {text!r}: expected an ISO 8601 UTC time, e.g. 2026-05-09T21:51:09")
+    return moment
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def iso_utc(moment: datetime, *, digits: int = 3) -> str:
+    """``YYYY-MM-DDThh:mm:ss.sss`` UTC (no zone suffix, as SVOM notices write it)."""
+    text = _naive(moment).isoformat(timespec="microseconds")
+    return text[: len(text) - (6 - digits)] if digits else text[:19]
+
+
+def sexagesimal_ra(ra: float) -> str:
+    """``hh:mm:ss.ss``."""
+    return str(Angle(ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2, pad=True))
+
+
+def sexagesimal_dec(dec: float) -> str:
+    """``+dd:mm:ss.s``."""
+    return str(Angle(dec, unit="deg").to_string(unit="deg", sep=":", precision=1, pad=True, alwayssign=True))

@@ -1,0 +1,128 @@
+"""The burst page: one self-contained HTML file (images as data URIs, no script, no external resource).
+
+Everything that came from an input (burst id, catalogue messages, reasons) is escaped by jinja2's
+autoescape; a failed or uncovering catalogue is listed with its status, never left out.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined
+
+from vtac.adapters.extras.context import (
+    BurstView,
+    CandidateView,
+    VersionEntry,
+    iso_utc,
+    sexagesimal_dec,
+    sexagesimal_ra,
+)
+
+TEMPLATE = ("data", "templates", "burst_page.html")
+STATUS_TEXT = {"ok": "ok", "failed": "FAILED", "not_covered": "NOT COVERED"}
+
+
+def build_page(
+    view: BurstView,
+    *,
+    chart_png: bytes | None,
+    light_curves: Mapping[int, bytes],
+    circular: str,
+    links: Mapping[str, str],
+) -> str:
+    """The page as HTML text. ``light_curves`` maps VT_ID to PNG bytes; ``links`` label to address."""
+    environment = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
+    template = environment.from_string(
+        resources.files("vtac").joinpath(*TEMPLATE).read_text(encoding="utf-8")
+    )
+    context = view.context
+    best = set(view.best_ids)
+    return template.render(
+        burst_id=view.burst_id,
+        version=context.version,
+        simulated=context.simulated,
+        created=iso_utc(context.created, digits=0),
+        t0=iso_utc(context.t0, digits=0) + " UTC" if context.t0 is not None else None,
+        seq_used=view.summary.get("seq_used", []),
+        n_sources=view.summary.get("n_sources", 0),
+        n_rejected=view.summary.get("n_rejected", 0),
+        mxt=view.summary.get("mxt"),
+        verified=view.summary.get("verified", False),
+        candidates=[_candidate_row(c, c.vt_id in best) for c in view.candidates],
+        catalogs=[
+            dict(c, status_text=STATUS_TEXT.get(c["status"], c["status"]))
+            for c in view.summary.get("catalogs", [])
+        ],
+        chart=_data_uri(chart_png) if chart_png else None,
+        light_curves=[
+            {
+                "vt_id": c.vt_id,
+                "rank": c.rank,
+                "image": _data_uri(light_curves[c.vt_id]),
+                "caption": _caption(c),
+            }
+            for c in view.best_candidates()
+            if c.vt_id in light_curves
+        ],
+        links=[{"label": label, "href": href} for label, href in links.items()],
+        history=_history(view),
+        circular=circular,
+    )
+
+
+def _candidate_row(candidate: CandidateView, is_best: bool) -> dict[str, Any]:
+    data = candidate.data
+    evidence = [
+        f"{label}: {', '.join(data.get(key) or [])}"
+        for key, label in (("new_src", "new"), ("dmag_cat", "differs from catalogue"), ("mag_var", "varies"))
+        if data.get(key)
+    ]
+    if data.get("eflag_max"):
+        evidence.append(f"flagged (EFLAG {data['eflag_max']})")
+    return {
+        "rank": candidate.rank,
+        "vt_id": candidate.vt_id,
+        "ra": candidate.ra,
+        "dec": candidate.dec,
+        "ra_hms": sexagesimal_ra(candidate.ra),
+        "dec_dms": sexagesimal_dec(candidate.dec),
+        "probability": f"{candidate.probability:.3f}" if candidate.probability is not None else "-",
+        "best": is_best,
+        "in_mxt": _in_mxt(data.get("in_mxt")),
+        "evidence": "; ".join(evidence) or "-",
+        "colour": f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-",
+        "redshift_hint": candidate.redshift_hint or "-",
+        "reasons": candidate.reasons,
+    }
+
+
+def _in_mxt(value: bool | None) -> str:
+    if value is None:
+        return "no MXT"
+    return "yes" if value else "no"
+
+
+def _caption(candidate: CandidateView) -> str:
+    decay = candidate.decay
+    fit = f"decay alpha = {decay.alpha:.2f} ± {decay.alpha_err:.2f}" if decay else "too few points for a fit"
+    colour = f"B-R = {candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "no colour"
+    return f"{fit}; {colour}; redshift hint {candidate.redshift_hint or '-'}"
+
+
+def _history(view: BurstView) -> list[VersionEntry]:
+    entries = {entry.version: entry for entry in view.context.history}
+    for version in view.context.earlier_versions:
+        entries.setdefault(version, VersionEntry(version, "", "superseded"))
+    entries.setdefault(
+        view.context.version,
+        VersionEntry(view.context.version, iso_utc(view.context.created, digits=0), "current"),
+    )
+    return [entries[version] for version in sorted(entries, reverse=True)]
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
