@@ -83,6 +83,5 @@ def run_product(scenario: ScenarioLike, cfg: ScienceConfig) -> tuple[QpoVtResult
     observation = observation_of(scenario.burst)
     mxt = scenario.burst.mxt
     assessment = assess(observation, mxt, scenario.catalogs, cfg)
-    return qpo_vt_from(assessment, observation, mxt, scenario.catalogs, cfg), sample_of(
-        scenario, assessment, cfg
-    )
+    result = qpo_vt_from(assessment, observation, mxt, scenario.catalogs, cfg=cfg)
+    return result, sample_of(scenario, assessment, cfg)
