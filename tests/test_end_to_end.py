@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from astropy.table import Table, vstack
 from fitsverify import fitsverify
 
@@ -125,18 +126,23 @@ def candidate_at(summary, ra, dec):
     return next((c for c in summary["candidates"] if is_at(c, ra, dec)), None)
 
 
-def test_a_flaring_catalogued_star_is_dmag_cat_not_new(tmp_path, sky):
+def test_a_flaring_catalogued_star_is_dmag_cat_not_new_and_does_not_outrank_the_afterglow(tmp_path, sky):
     ra, dec = position(11)
     star_ra, star_dec, mag_r, mag_b = nearest_star(sky, ra, dec)
     spec = afterglow_spec(
         ra, dec, [flaring_star(star_ra, star_dec, mag_r, mag_b, flare_index=1, amplitude=1.5)]
     )
     summary, _ = run_burst(tmp_path, sky, spec, seed=11)
-    flare = candidate_at(summary, star_ra, star_dec)
-    assert flare is not None
-    assert flare["new_src"] == []
-    assert "R1" in flare["dmag_cat"] and "B1" in flare["dmag_cat"]
+    combined = Table(fits.getdata(tmp_path / "out" / f"QPO_VT_{spec.burst_id}.fits", "COMBINED"))
+    distance = separation_arcsec(combined["RA"], combined["DEC"], star_ra, star_dec)
+    flare = combined[int(np.argmin(distance))]
+    assert flare["NEW_SRC"].strip() == ""
+    assert {"R1", "B1"} <= set(flare["DMAG_CAT"].split(",")) and {"R1", "B1"} <= set(
+        flare["BRIGHTER_CAT"].split(",")
+    )
     assert is_at(summary["candidates"][0], ra, dec)
+    flare_candidate = candidate_at(summary, star_ra, star_dec)
+    assert flare_candidate is None or flare_candidate["probability"] < summary["candidates"][0]["probability"]
 
 
 def test_a_flagged_artefact_is_not_a_best_candidate(tmp_path, sky):

@@ -99,7 +99,9 @@ def test_make_qpo_vt_refuses_a_bad_catalogue_with_exit_2(capsys, tmp_path):
 
 def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VTAC_AMQP_URL", "amqp://vtac:hunter2@broker:5672/%2F")
-    monkeypatch.setenv("VTAC_CONFIG_FILE", str(toml(tmp_path, "[science]\nbest_probability_threshold = 0.6\n")))
+    monkeypatch.setenv(
+        "VTAC_CONFIG_FILE", str(toml(tmp_path, "[science]\nbest_probability_threshold = 0.6\n"))
+    )
     (tmp_path / "secrets" / "vtac_sdb_token").write_text("t0ken\n")
 
     assert cli.main(["config", "show"]) == 0
