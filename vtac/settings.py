@@ -3,7 +3,8 @@
 Precedence, lowest first: the defaults below (the names of docs/ICD.md) < the TOML file named by
 ``VTAC_CONFIG_FILE`` < secret files (``VTAC_SECRETS_DIR``, default ``/run/secrets``, e.g.
 ``/run/secrets/vtac_sdb_token``) < the environment (``VTAC_*``, ``__`` for nesting:
-``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) < the command line.
+``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) <
+the command line.
 An unknown key in the file or a nested section is an error naming it (a typo must not fall back to a default
 silently). Secrets are :class:`~pydantic.SecretStr`: neither ``repr``, a log line nor ``vtac config show``
 shows them. :func:`load_settings` turns every invalid value into one :class:`ConfigurationError` line.

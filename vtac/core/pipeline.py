@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 
 import numpy as np
 from astropy.table import Table
@@ -138,10 +139,11 @@ def sequence_times(observation: VTObservation, cfg: ScienceConfig) -> tuple[NDAr
     """Mid-time of each sequence index (hours after the trigger) and log10 seconds of each sequence.
 
     The trigger time is not an input yet: it is taken as ``first_sequence_delay_s`` before the first
-    stack. Without readable DATE-OBS for every sequence, the nominal plan's mid-times stand in.
+    stack. Without readable DATE-OBS for every sequence, or with dates that do not increase with the
+    sequence index, the nominal plan's mid-times stand in.
     """
     mids = _measured_mid_times(observation)
-    if mids is None or not _increasing(mids):
+    if not mids or not _increasing(mids):
         mid_by_index = np.array(NOMINAL_MID_TIMES_S, dtype=float)
     else:
         origin = min(mids.values()) - cfg.first_sequence_delay_s
@@ -161,20 +163,20 @@ def _increasing(mids: dict[str, float]) -> bool:
     by_index = [
         min(t for seq, t in mids.items() if int(seq[1:]) == nth) for nth in sorted({int(s[1:]) for s in mids})
     ]
-    return all(later > earlier for earlier, later in zip(by_index, by_index[1:], strict=False))
+    return all(later > earlier for earlier, later in pairwise(by_index))
 
 
-def _measured_mid_times(observation: VTObservation) -> dict[str, float] | None:
-    """Seconds since the epoch of each sequence's mid-time, or None if one DATE-OBS is unreadable."""
+def _measured_mid_times(observation: VTObservation) -> dict[str, float]:
+    """Seconds since J2000 of each sequence's mid-time; empty if one DATE-OBS is unreadable."""
     mids = {}
     for seq, info in observation.sequences.items():
         try:
             start = datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))
         except ValueError:
-            return None
+            return {}
         exposure = info.exposure_s if info.exposure_s and info.exposure_s > 0 else _NOMINAL_EXPOSURE_S
         mids[seq] = (start.replace(tzinfo=None) - _J2000).total_seconds() + exposure / 2.0
-    return mids or None
+    return mids
 
 
 def position_log_prior(

@@ -94,8 +94,6 @@ def write_extras(
     def write(name: str, data: bytes) -> Path:
         return write_atomically(out / name, lambda stream: stream.write(data))
 
-    voevent = build_voevent(view)
-    notice = build_notice(view)
     circular = build_circular(view)
     chart = finding_chart(view)
     curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
@@ -103,8 +101,8 @@ def write_extras(
         page=out / names["page"],
         chart=write(names["chart"], chart),
         circular=write(names["circular"], circular.encode("utf-8")),
-        voevent=write(names["voevent"], voevent) if voevent is not None else None,
-        notice=write(names["notice"], notice_json(notice).encode("utf-8")) if notice is not None else None,
+        voevent=_written(write, names["voevent"], build_voevent(view)),
+        notice=_written(write, names["notice"], _json_bytes(build_notice(view), notice_json)),
         light_curves={
             vt_id: write(names["light_curve"].format(vt_id=vt_id), png) for vt_id, png in curves.items()
         },
@@ -117,6 +115,16 @@ def write_extras(
     write(names["page"], html.encode("utf-8"))
     log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})
     return files
+
+
+def _json_bytes(notice: Any, encode: Any) -> bytes | None:
+    """The notice as UTF-8 JSON, or None when there is none."""
+    return None if notice is None else encode(notice).encode("utf-8")
+
+
+def _written(write: Any, name: str, data: bytes | None) -> Path | None:
+    """Write ``data`` under ``name`` unless there is nothing to write."""
+    return None if data is None else write(name, data)
 
 
 def render_extras(
