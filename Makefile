@@ -40,7 +40,7 @@ bench: install
 # The science on truth the pipeline did not produce: the FSC's vtacML simulations and our independent
 # scenarios; writes bench/science.json and bench/science.md (about 10 minutes).
 evaluate: install
-	$(BIN)/pip install --quiet -e '.[dev,evaluate]'
+	$(BIN)/pip install --quiet -c constraints-dev.txt -e '.[dev,evaluate]'
 	$(BIN)/python -m bench.evaluate --out bench/science.json
 
 lint: install
