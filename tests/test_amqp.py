@@ -231,6 +231,28 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     assert running.consumer.metrics.counters["products"] == 2
 
 
+def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_worker_survives(
+    broker: Broker, run_consumer: Any
+):
+    running = run_consumer(StandInProcessor())
+    for depth in (200, 1_000, 100_000):  # once: RecursionError on the worker (or the I/O) thread
+        broker.publish_raw(b'{"burst_id": "sb3", "x": ' + b"[" * depth + b"]" * depth + b"}")
+    broker.channel.basic_publish(
+        broker.config.input_exchange,
+        "product.QPO_MXT",
+        _mxt("sb3").model_dump_json().encode(),
+        pika.BasicProperties(content_type="text/plain"),
+    )
+    dead = broker.take(broker.config.dead_letter_queue, 4)
+    reasons = [props.headers[amqp.REASON_HEADER] for props, _ in dead]
+    assert all("max_json_depth=16" in reason for reason in reasons[:3])
+    assert "content_type 'text/plain'" in reasons[3]
+
+    publish_inputs(broker.config, [_mxt("sb3")])
+    assert len(broker.take(broker.notifications_queue, 2)) == 2
+    assert running.consumer._worker.is_alive()  # pylint: disable=protected-access
+
+
 def test_invalid_message_is_dead_lettered_with_reason_and_consumer_stays_up(
     broker: Broker, run_consumer: Any
 ):
@@ -587,7 +609,7 @@ def test_stop_finishes_the_input_in_flight_and_requeues_the_prefetched(broker: B
     _wait_for(lambda: processor.calls == 1)
     running.stop()
     assert processor.calls == 1 and processor.confirmed_versions == [("sb14-0", 1)]
-    assert broker.depth(broker.config.input_queue) == 2
+    _wait_for(lambda: broker.depth(broker.config.input_queue) == 2)  # requeued as the connection closes
 
 
 def test_topology_mismatch_is_a_configuration_error(config: AmqpConfig):

@@ -227,14 +227,15 @@ def test_the_most_recent_mxt_position_wins_even_when_it_arrived_first(processor,
     assert notification(with_lists)["best_candidates"][0]["flags"]["in_mxt"] is True
 
 
-def test_a_qpo_mxt_without_a_usable_row_does_not_erase_the_position(processor, burst, tmp_path):
+def test_a_qpo_mxt_without_a_usable_row_is_rejected_and_keeps_the_position(processor, burst, tmp_path):
     glow = burst[0].truth.afterglow
     known_only = write_qpo_mxt(tmp_path / "QPO_MXT_known.fits", [[MxtRow(1.0, 1.0, 30.0, 1)]], BURST_ID)
     deliver(processor, position(glow.ra, glow.dec, 10.0, version=1))
     later_file = deliver(processor, product("QPO_MXT", known_only, version=2))
     with_lists = deliver(processor, inputs_of(burst)["R"])
 
-    assert (later_file.action, later_file.notifications) == (Action.ACK, [])
+    assert later_file.action is Action.REJECT and "no usable MXT position" in later_file.reason
+    assert with_lists.product_version == 2  # the useless file made no version
     assert best_of(with_lists)["flags"]["in_mxt"] is True
 
 

@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import random
+import re
 import socket
 import threading
 import time
@@ -335,13 +336,29 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+_BURST_ID_FIELD = re.compile(rb'"burst_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
+#: Content types an input may declare (none declared is accepted: the body is validated anyway).
+JSON_CONTENT_TYPES = ("application/json",)
+
+
 def _peek_burst_id(body: bytes) -> str | None:
-    """The burst of an input, for log context only (the processor does the real validation)."""
-    try:
-        value = json.loads(body).get("burst_id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+    """The burst of an input, for log context only (the processor does the real validation).
+
+    A regular expression, not a JSON parser: this runs on the I/O thread too, where no body, however deep or
+    large, may raise or take long.
+    """
+    match = _BURST_ID_FIELD.search(body)
+    return match.group(1).decode("ascii") if match else None
+
+
+def unacceptable_properties(properties: BasicProperties) -> str | None:
+    """Why an input's AMQP properties rule it out (a declared non-JSON content type or any encoding)."""
+    content_type = (properties.content_type or "").split(";", 1)[0].strip().lower()
+    if content_type and content_type not in JSON_CONTENT_TYPES:
+        return f"content_type {properties.content_type!r} is not application/json"
+    if properties.content_encoding:
+        return f"content_encoding {properties.content_encoding!r}: inputs must be plain UTF-8 JSON"
+    return None
 
 
 @contextmanager
@@ -503,12 +520,15 @@ class Consumer:
             self._settled.wait()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
-        with _burst_logging(_peek_burst_id(delivery.body)):
-            try:
+        try:
+            with _burst_logging(_peek_burst_id(delivery.body)):
+                problem = unacceptable_properties(delivery.properties)
+                if problem is not None:
+                    return ProcessOutcome(Action.REJECT, reason=problem)
                 return self.processor.process(delivery.body)
-            except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
-                log.exception("processor failed")
-                return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
+        except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
+            log.exception("processor failed")
+            return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
 
     # ---- back on the I/O thread
 

@@ -72,6 +72,17 @@ class ServiceSettings(BaseSettings):
     sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
     work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
 
+    # --- bounds on what a message may cost (a message beyond one is dead-lettered naming the bound) ---
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest input body; larger products come by sdb_url."
+    )
+    max_json_depth: int = Field(16, ge=2, le=200, description="Deepest JSON nesting of an input body.")
+    max_fits_bytes: int = Field(
+        64 * 1024 * 1024, ge=2880, description="Largest input product once decompressed (gzip included)."
+    )
+    max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
+    fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
+
     # --- science ---
     catalogs: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_CATALOGS),

@@ -29,6 +29,7 @@ from typing import Any
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
+from vtac.adapters.tables import fits_hdus
 from vtac.core.model import MxtPosition
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
@@ -96,7 +97,9 @@ class Processor:
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
         try:
-            message = parse_input(body)
+            message = parse_input(
+                body, max_bytes=self.settings.max_message_bytes, max_depth=self.settings.max_json_depth
+            )
         except InputError as exc:
             return _reject(str(exc))
         try:
@@ -134,8 +137,10 @@ class Processor:
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
         """Read the product once on arrival, so a bad file is rejected before it enters the store."""
+        name = local_name(message, content)
+        fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure check first
         with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
-            path = Path(folder) / local_name(message, content)
+            path = Path(folder) / name
             path.write_bytes(content)
             if message.acronym == SRCLIST:
                 observation = read_srclists([path])
@@ -145,7 +150,12 @@ class Processor:
                         file=path.name,
                     )
                 return {"sequences": list(observation.sequences)}
-            return {"mxt": _position_dict(read_qpo_mxt(path))}
+            position = read_qpo_mxt(path)
+            if position is None:
+                raise InputError(
+                    "no usable MXT position (every row invalid or a known X-ray source)", file=name
+                )
+            return {"mxt": _position_dict(position)}
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
@@ -256,8 +266,9 @@ def _position_dict(position: MxtPosition | None) -> dict[str, float] | None:
 def _decode(item: StoredInput) -> _Input:
     envelope = json.loads(item.payload)
     mxt = envelope.get("mxt")
+    stored = json.dumps(envelope["input"]).encode()  # written by us after the bounds were checked
     return _Input(
-        message=parse_input(json.dumps(envelope["input"])),
+        message=parse_input(stored, max_bytes=len(stored)),
         arrival=item.version,
         sequences=tuple(envelope.get("sequences", ())),
         mxt=None if mxt is None else MxtPosition(**mxt),
