@@ -651,3 +651,22 @@ def test_bin_vtac_service_is_vtac_serve():
         check=True,
     )
     assert "usage: vtac serve" in answer.stdout
+
+
+class LeakyProcessor(StandInProcessor):
+    """Rejects and retries with reasons that hold secrets, as an error text from a library might."""
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        self.calls += 1
+        if self.calls == 1:
+            return ProcessOutcome(Action.RETRY, reason="GET https://svc:sdbpass@sdb/x?token=tok1: timeout")
+        return ProcessOutcome(Action.REJECT, reason="store postgresql://u@db/v?password=pgpass: refused")
+
+
+def test_dead_letter_and_retry_reasons_are_redacted(broker: Broker, run_consumer: Any):
+    run_consumer(LeakyProcessor())
+    publish_inputs(broker.config, [_mxt("sb15")])
+    ((properties, _),) = broker.take(broker.config.dead_letter_queue, 1)
+    reason = properties.headers[amqp.REASON_HEADER]
+    assert "password=***" in reason and "pgpass" not in reason
+    assert "sdbpass" not in json.dumps(properties.headers) and "tok1" not in json.dumps(properties.headers)

@@ -295,6 +295,7 @@ def test_local_names_are_safe_and_keep_the_fits_suffix(burst):
 
 def http_processor(settings, tmp_path, httpserver) -> Processor:
     sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 2.0))
+    settings = settings.model_copy(update={"sdb_fetch_urls": [httpserver.url_for("/files")]})
     return Processor(settings, store=open_sqlite_store(tmp_path / "http.db"), sdb=sdb)
 
 
@@ -432,7 +433,11 @@ def test_the_sdb_token_goes_only_to_the_sdb(tmp_path, httpserver, burst):
                 f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/{version}"
             ).respond_with_data("", status=201)
     settings = ServiceSettings(
-        state_dir=tmp_path, catalogs=[SDSS], sdb_url=httpserver.url_for("/sdb"), sdb_token="s3cret"
+        state_dir=tmp_path,
+        catalogs=[SDSS],
+        sdb_url=httpserver.url_for("/sdb"),
+        sdb_token="s3cret",
+        sdb_fetch_urls=[httpserver.url_for("/sdb"), httpserver.url_for("/elsewhere")],
     )
     processor = open_processor(settings)
     try:

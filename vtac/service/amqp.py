@@ -45,6 +45,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from vtac.errors import ConfigurationError
+from vtac.redaction import redact
 from vtac.service.outcome import Action, ProcessOutcome
 
 if TYPE_CHECKING:
@@ -317,13 +318,13 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         burst_id = getattr(record, "burst_id", None) or burst_context.get()
         if burst_id:
             entry["burst_id"] = burst_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
@@ -436,7 +437,7 @@ class Consumer:
                     pika.exceptions.ProbableAuthenticationError,
                     pika.exceptions.ProbableAccessDeniedError,
                 ) as error:
-                    raise ConfigurationError(f"AMQP login refused: {error!r}") from None
+                    raise ConfigurationError(redact(f"AMQP login refused: {error!r}")) from None
                 except (pika.exceptions.AMQPError, OSError) as error:
                     self._lost(error, backoff)
         finally:
@@ -609,6 +610,7 @@ class Consumer:
         """Park a copy in the delay queue with the attempt count, then ack the original."""
         attempt = delivery.attempt + 1
         delay = retry_delay(self.config, attempt)
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
         properties = _copy_properties(
             delivery.properties, {ATTEMPT_HEADER: attempt, self.config.reason_header: reason}
         )
@@ -622,7 +624,7 @@ class Consumer:
 
     def _dead_letter(self, delivery: _Delivery, reason: str) -> None:
         """Park a copy with the reason on the dead-letter exchange, then ack the original."""
-        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         properties = _copy_properties(
             delivery.properties, {self.config.reason_header: reason, REJECTED_AT_HEADER: stamp}

@@ -66,6 +66,11 @@ class ServiceSettings(BaseSettings):
         None, description="postgresql://... (may hold a password), sqlite:///path or a path; None: SQLite."
     )
     sdb_url: str | None = Field(None, description="Base URL of the HTTP SDB; None: file SDB in state_dir.")
+    sdb_fetch_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Base URLs (scheme, host, port, path) that inbound sdb_url may point under (JSON list or "
+        "comma-separated); empty: sdb_url only. Anything else is refused (no SSRF).",
+    )
     sdb_token: SecretStr | None = Field(None, description="Bearer token of the SDB (env or secret file).")
     sdb_connect_timeout_s: float = Field(3.05, gt=0)
     sdb_read_timeout_s: float = Field(30.0, gt=0)
@@ -95,7 +100,7 @@ class ServiceSettings(BaseSettings):
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
     log_level: str = Field("INFO", description="Python logging level name.")
 
-    @field_validator("input_routing_keys", "catalogs", mode="before")
+    @field_validator("input_routing_keys", "catalogs", "sdb_fetch_urls", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept a JSON list or a comma-separated string, so plain env values work."""
@@ -123,6 +128,11 @@ class ServiceSettings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError(f"each catalogue at most once: {names}")
         return normalised
+
+    @property
+    def fetch_allow_list(self) -> list[str]:
+        """Base URLs inbound ``sdb_url`` values must be under."""
+        return list(self.sdb_fetch_urls) or ([self.sdb_url] if self.sdb_url else [])
 
     @property
     def state_location(self) -> str:

@@ -42,7 +42,7 @@ from vtac.service.messages import (
     parse_input,
 )
 from vtac.service.outcome import Action, Notification, ProcessOutcome
-from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError
+from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,10 @@ class Processor:
         if isinstance(message, MxtPositionV1):
             envelope: dict[str, Any] = {"mxt": _position_dict(message.to_core())}
         else:
-            content = message.content if message.content is not None else self._fetch(str(message.sdb_url))
+            content = message.content
+            if content is None:
+                check_fetch_url(str(message.sdb_url), self.settings.fetch_allow_list)
+                content = self._fetch(str(message.sdb_url))
             message = message.model_copy(update={"content": content, "sdb_url": None})
             envelope = self._inspect(message, content)
         return json.dumps({"input": message.model_dump(mode="json"), **envelope}).encode()
@@ -232,14 +235,17 @@ def open_processor(settings: ServiceSettings) -> Processor:
     the configured SDB, never to another host a message names.
     """
     token = settings.sdb_token.get_secret_value() if settings.sdb_token else None
-    timeout = (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s)
-    anonymous = HttpSdb("", timeout_s=timeout, max_attempts=settings.sdb_max_attempts)
+    limits: dict[str, Any] = {
+        "timeout_s": (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s),
+        "max_attempts": settings.sdb_max_attempts,
+        "max_fetch_bytes": settings.max_fetch_bytes,
+        "fetch_deadline_s": settings.fetch_deadline_s,
+    }
+    anonymous = HttpSdb("", **limits)
     fetch = anonymous.fetch
     sdb: Sdb = FileSdb(settings.file_sdb_root)
     if settings.sdb_url:
-        http = HttpSdb(
-            settings.sdb_url, token=token, timeout_s=timeout, max_attempts=settings.sdb_max_attempts
-        )
+        http = HttpSdb(settings.sdb_url, token=token, **limits)
         sdb = http
         fetch = partial(_fetch_from, http, anonymous)
     settings.state_dir.mkdir(parents=True, exist_ok=True)

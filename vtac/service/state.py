@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vtac.errors import ConfigurationError, TransientError
+from vtac.redaction import redact
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS vtac_burst (
@@ -245,11 +246,11 @@ def open_postgres_store(url: str, *, connect_timeout_s: int = 10) -> SqlInputSto
     try:
         import psycopg  # pylint: disable=import-outside-toplevel  # optional: only for shared state
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ConfigurationError(f"{_redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
+        raise ConfigurationError(f"{redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
     try:
         connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
     except psycopg.OperationalError as exc:
-        raise TransientError(f"cannot connect to the input store {_redact(url)}: {exc}") from exc
+        raise TransientError(redact(f"cannot connect to the input store {url}: {exc}")) from exc
     dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", (psycopg.OperationalError,))
     return SqlInputStore(connection, dialect)
 
@@ -265,14 +266,5 @@ def open_input_store(url: str) -> SqlInputStore:
         if url.startswith(prefix):
             return opener(url)
     if "://" in url:
-        raise ConfigurationError(f"input store {_redact(url)}: expected postgresql://, sqlite:/// or a path")
+        raise ConfigurationError(f"input store {redact(url)}: expected postgresql://, sqlite:/// or a path")
     return open_sqlite_store(url)
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, fit for a log line or an error message."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
