@@ -40,14 +40,15 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     settings = ServiceSettings()
     configure_json_logging(getattr(logging, settings.log_level.upper(), logging.INFO))
     stop = install_stop_handlers()
-    health, metrics = Health(health_file=settings.health_file), Metrics()
+    health = Health(health_file=settings.health_file, max_busy_s=settings.max_processing_s)
+    metrics = Metrics()
+    processor = open_processor(settings)
+    health.readiness_checks.append(processor.store.ping)  # /ready fails while the state store is unusable
     server = None
     if settings.health_port:
         server = HealthServer(health, metrics, host="0.0.0.0", port=settings.health_port).start()
     try:
-        Consumer(
-            amqp_config(settings), open_processor(settings), stop=stop, health=health, metrics=metrics
-        ).run()
+        Consumer(amqp_config(settings), processor, stop=stop, health=health, metrics=metrics).run()
     finally:
         if server is not None:
             server.stop()

@@ -239,11 +239,49 @@ class Health:
     The I/O thread only sets plain attributes; probes read them, never a pika object.
     """
 
-    def __init__(self, *, stale_after_s: float = 30.0, health_file: Path | None = None) -> None:
+    def __init__(
+        self, *, stale_after_s: float = 30.0, health_file: Path | None = None, max_busy_s: float = 600.0
+    ) -> None:
         self.stale_after_s = stale_after_s
         self.health_file = health_file
-        self.ready = False
+        self.max_busy_s = max_busy_s
+        self.ready = False  # connected to the broker, consuming, not blocked
+        #: Further readiness conditions (e.g. the state store answers); each returns True when usable.
+        self.readiness_checks: list[Callable[[], bool]] = []
         self._last_beat = time.monotonic()
+        self._worker: threading.Thread | None = None
+        self._busy_since: float | None = None
+
+    def watch(self, worker: threading.Thread) -> None:
+        """Liveness also requires this thread (the one that processes inputs) to be alive."""
+        self._worker = worker
+
+    def busy(self) -> None:
+        """An input is being processed from now on."""
+        self._busy_since = time.monotonic()
+
+    def idle(self) -> None:
+        """The input being processed is done."""
+        self._busy_since = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the service is not live (None when it is): a stuck loop, a dead worker, a stuck input."""
+        now = time.monotonic()
+        if now - self._last_beat >= self.stale_after_s:
+            return "stale: the I/O loop has not turned"
+        if self._worker is not None and not self._worker.is_alive():
+            return "the worker thread is dead"
+        busy_since = self._busy_since
+        if busy_since is not None and now - busy_since >= self.max_busy_s:
+            limit = f"max_processing_s={self.max_busy_s:g}"
+            return f"one input in progress for {now - busy_since:.0f} s (limit {limit})"
+        return None
+
+    @property
+    def is_ready(self) -> bool:
+        """Ready for inputs: the broker side is ready and every other check passes."""
+        return self.ready and all(check() for check in self.readiness_checks)
 
     def beat(self) -> None:
         """The main loop is alive; touch the health file for file-based probes."""
@@ -253,8 +291,8 @@ class Health:
 
     @property
     def live(self) -> bool:
-        """True when the main loop turned within ``stale_after_s``."""
-        return time.monotonic() - self._last_beat < self.stale_after_s
+        """True when the main loop turned within ``stale_after_s``, the worker is alive and not stuck."""
+        return self.problem is None
 
 
 class HealthServer:
@@ -289,8 +327,10 @@ def _health_handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHan
         def do_GET(self) -> None:
             """Answer a probe or a scrape."""
             routes: dict[str, Callable[[], tuple[int, str]]] = {
-                "/live": lambda: (200, "live\n") if health.live else (503, "stale\n"),
-                "/ready": lambda: (200, "ready\n") if health.ready else (503, "not ready\n"),
+                "/live": lambda: (
+                    (200, "live\n") if (problem := health.problem) is None else (503, f"{problem}\n")
+                ),
+                "/ready": lambda: (200, "ready\n") if health.is_ready else (503, "not ready\n"),
                 "/metrics": lambda: (200, metrics.render()),
             }
             status, text = routes.get(self.path, lambda: (404, "not found\n"))()
@@ -420,6 +460,7 @@ class Consumer:
         self._channel: BlockingChannel | None = None
         self._publisher: BlockingChannel | None = None
         self._worker = threading.Thread(target=self._work, name="vtac-worker", daemon=True)
+        self.health.watch(self._worker)
 
     # ---- main loop (I/O thread)
 
@@ -454,6 +495,9 @@ class Consumer:
             if error.reply_code == 406:  # PRECONDITION_FAILED: an existing queue with other arguments
                 raise ConfigurationError(f"AMQP topology does not match the broker's: {error}") from None
             raise
+        # A broker alarm (memory, disk) blocks publishing: not ready until it is lifted.
+        connection.add_on_connection_blocked_callback(lambda *_: setattr(self.health, "ready", False))
+        connection.add_on_connection_unblocked_callback(lambda *_: setattr(self.health, "ready", True))
         self._publisher = connection.channel()
         self._publisher.confirm_delivery()
         channel.basic_qos(prefetch_count=self.config.prefetch)
@@ -521,6 +565,7 @@ class Consumer:
             self._settled.wait()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
+        self.health.busy()
         try:
             with _burst_logging(_peek_burst_id(delivery.body)):
                 problem = unacceptable_properties(delivery.properties)
@@ -530,6 +575,8 @@ class Consumer:
         except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
             log.exception("processor failed")
             return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
+        finally:
+            self.health.idle()
 
     # ---- back on the I/O thread
 

@@ -98,6 +98,9 @@ class ServiceSettings(BaseSettings):
     # --- health ---
     health_port: int | None = Field(8080, ge=0, le=65535, description="Liveness/readiness HTTP port.")
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
+    max_processing_s: float = Field(
+        600.0, gt=0, description="/live fails when one input has been in progress longer than this."
+    )
     log_level: str = Field("INFO", description="Python logging level name.")
 
     @field_validator("input_routing_keys", "catalogs", "sdb_fetch_urls", mode="before")

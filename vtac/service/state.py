@@ -90,6 +90,9 @@ class InputStore(Protocol):
     def mark_published(self, burst_id: str, version: int) -> None:
         """Record that ``version``'s products are stored and notified (never moves backwards)."""
 
+    def ping(self, wait_s: float = 1.0) -> bool:
+        """True when the store is usable now (readiness probe)."""
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -111,10 +114,16 @@ SQLITE = _Dialect("?", "BLOB", "BEGIN IMMEDIATE", "", (sqlite3.OperationalError,
 class SqlInputStore:
     """:class:`InputStore` over one DB-API connection in autocommit mode, transactions made explicit."""
 
-    def __init__(self, connection: Any, dialect: _Dialect) -> None:
+    def __init__(
+        self, connection: Any, dialect: _Dialect, *, reconnect: Callable[[], Any] | None = None
+    ) -> None:
         self._conn = connection
         self._dialect = dialect
         self._lock = threading.Lock()
+        # A server connection (PostgreSQL) that failed is replaced before the next transaction: a restart
+        # of the database costs the inputs of that moment a retry, never the service.
+        self._reconnect = reconnect
+        self._broken = False
         with self._transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement.format(blob=dialect.blob))
@@ -196,6 +205,37 @@ class SqlInputStore:
         """Close the connection."""
         self._conn.close()
 
+    def ping(self, wait_s: float = 1.0) -> bool:
+        """True when the store answers now (readiness); a store busy in a transaction is in use, so usable."""
+        if not self._lock.acquire(timeout=wait_s):
+            return True
+        try:
+            self._ensure_connection()
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception:  # pylint: disable=broad-exception-caught  # a probe answers, it never raises
+            self._broken = self._reconnect is not None
+            return False
+        finally:
+            self._lock.release()
+        return True
+
+    def _ensure_connection(self) -> None:
+        """Replace a connection that failed (under the lock)."""
+        if not self._broken or self._reconnect is None:
+            return
+        with suppress(Exception):
+            self._conn.close()
+        try:
+            self._conn = self._reconnect()
+        except self._dialect.transient as exc:
+            raise TransientError(redact(f"input store unavailable: {exc}")) from exc
+        self._broken = False
+
     def _state(self, cursor: Any, burst_id: str, *, lock: bool = False) -> BurstState:
         suffix = self._dialect.lock_suffix if lock else ""
         self._execute(
@@ -213,6 +253,7 @@ class SqlInputStore:
     def _transaction(self) -> Iterator[Any]:
         """BEGIN ... COMMIT, ROLLBACK on error; a lost or locked database is a TransientError (retry)."""
         with self._lock:
+            self._ensure_connection()
             cursor = self._conn.cursor()
             try:
                 cursor.execute(self._dialect.begin)
@@ -220,7 +261,8 @@ class SqlInputStore:
                 cursor.execute("COMMIT")
             except self._dialect.transient as exc:
                 self._rollback(cursor)
-                raise TransientError(f"input store unavailable: {exc}") from exc
+                self._broken = self._reconnect is not None
+                raise TransientError(redact(f"input store unavailable: {exc}")) from exc
             except BaseException:
                 self._rollback(cursor)
                 raise
@@ -247,12 +289,18 @@ def open_postgres_store(url: str, *, connect_timeout_s: int = 10) -> SqlInputSto
         import psycopg  # pylint: disable=import-outside-toplevel  # optional: only for shared state
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ConfigurationError(f"{redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
+
+    def connect() -> Any:
+        return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
+
     try:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
+        connection = connect()
     except psycopg.OperationalError as exc:
         raise TransientError(redact(f"cannot connect to the input store {url}: {exc}")) from exc
-    dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", (psycopg.OperationalError,))
-    return SqlInputStore(connection, dialect)
+    # InterfaceError: "the connection is closed" once the server went away.
+    transient = (psycopg.OperationalError, psycopg.InterfaceError)
+    dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", transient)
+    return SqlInputStore(connection, dialect, reconnect=connect)
 
 
 def open_input_store(url: str) -> SqlInputStore:
