@@ -292,6 +292,28 @@ def test_retries_are_bounded_then_dead_lettered(broker: Broker, run_consumer: An
     assert processor.calls == 3
 
 
+def test_an_outage_longer_than_any_attempt_count_loses_nothing(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor()
+    processor.retries_left["sb16"] = 15  # 15 failed attempts: three times the old fixed budget
+    running = run_consumer(processor)
+    publish_inputs(broker.config, [_mxt("sb16")])
+    assert len(broker.take(broker.notifications_queue, 2, timeout_s=20)) == 2
+    assert processor.calls == 16 and running.consumer.metrics.counters["retries"] == 15
+    assert broker.depth(broker.config.dead_letter_queue) == 0
+
+
+def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor()
+    processor.retries_left["sb17"] = 10_000
+    running = run_consumer(processor, max_retry_age_s=0.6)
+    publish_inputs(broker.config, [_mxt("sb17")])
+    [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
+    reason = props.headers[amqp.REASON_HEADER]
+    assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
+    assert running.consumer.metrics.counters["retries_expired"] == 1
+    assert "vtac_retries_expired_total 1" in running.consumer.metrics.render()
+
+
 def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consumer: Any):
     broker.channel.queue_unbind(broker.notifications_queue, broker.config.notification_exchange, "qpo_vt.#")
     processor = StandInProcessor()

@@ -11,7 +11,9 @@ Design (pika 1.4 ``BlockingConnection``; names and headers in docs/ICD.md):
   header (``basic_reject`` cannot add headers), confirmed, then the original is acked. Should that publish
   fail, the input is rejected without requeue and the queue's own dead-lettering takes it (reason lost).
 * RETRY: a copy goes to a delay queue (per-message TTL, dead-lettered back to the input queue) with the
-  attempt count in ``x-vtac-attempt``; after ``max_attempts`` it is dead-lettered with the last reason.
+  attempt count in ``x-vtac-attempt`` and the first failure in ``x-vtac-first-failure``; it waits out an
+  outage of any length up to ``max_retry_age_s`` (and ``max_attempts`` if set), then is dead-lettered with
+  the last reason and counted in ``retries_expired`` (an alert).
 * Connection lost: reconnect with capped exponential backoff and jitter; unacked inputs are redelivered by
   the broker and processed again idempotently (the state store makes a repeat a no-op).
 * SIGTERM only sets a flag: consuming stops, the in-flight input finishes within the grace period (else it
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vtac.service.amqp")
 
 ATTEMPT_HEADER = "x-vtac-attempt"
+FIRST_FAILURE_HEADER = "x-vtac-first-failure"
 REASON_HEADER = "x-vtac-reason"
 REJECTED_AT_HEADER = "x-vtac-rejected-at"
 #: The reason header is one line; a stack of validation errors is cut here.
@@ -88,9 +91,13 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     prefetch: int = 4
     heartbeat_s: int = 20
     blocked_connection_timeout_s: float = 60.0
-    max_attempts: int = 5
+    #: Attempts before an input that keeps failing transiently is dead-lettered; 0: no limit (the age bounds).
+    max_attempts: int = 0
     retry_delay_s: float = 2.0
     retry_delay_cap_s: float = 60.0
+    #: An input failing transiently waits (outage of the SDB, the state store...) at most this long since its
+    #: first failure, then is dead-lettered with the reason (metric ``vtac_retries_expired_total``).
+    max_retry_age_s: float = 24 * 3600.0
     reconnect_initial_s: float = 0.5
     reconnect_cap_s: float = 30.0
     shutdown_grace_s: float = 20.0
@@ -115,6 +122,10 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "dead_letter_queue": settings.dead_letter_queue,
         "reason_header": settings.reason_header,
         "prefetch": settings.prefetch,
+        "max_attempts": settings.retry_max_attempts,
+        "retry_delay_s": settings.retry_delay_s,
+        "retry_delay_cap_s": settings.retry_delay_cap_s,
+        "max_retry_age_s": settings.retry_max_age_s,
         "heartbeat_s": settings.heartbeat_s,
         "connection_name": f"vtac@{socket.gethostname()}:{os.getpid()}",
     }
@@ -195,6 +206,7 @@ class Metrics:
                 "retries",
                 "dead_letters",
                 "reconnects",
+                "retries_expired",
             )
         }
         self._buckets = [0] * len(LATENCY_BUCKETS_S)
@@ -434,6 +446,15 @@ class _Delivery:
         except (TypeError, ValueError):
             return 0
 
+    @property
+    def first_failure(self) -> float:
+        """When this input first failed transiently (epoch seconds; now if it never did)."""
+        headers = self.properties.headers or {}
+        try:
+            return float(headers.get(FIRST_FAILURE_HEADER, time.time()))
+        except (TypeError, ValueError):
+            return time.time()
+
 
 class Consumer:
     """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures."""
@@ -598,11 +619,8 @@ class Consumer:
         with _burst_logging(outcome.burst_id or _peek_burst_id(delivery.body)):
             if outcome.action is Action.ACK:
                 self._acknowledge(delivery, outcome)
-            elif outcome.action is Action.RETRY and delivery.attempt + 1 < self.config.max_attempts:
-                self._retry(delivery, outcome.reason)
             elif outcome.action is Action.RETRY:
-                reason = f"gave up after {delivery.attempt + 1} attempts: {outcome.reason}"
-                self._dead_letter(delivery, reason)
+                self._retry_or_dead_letter(delivery, outcome.reason)
             else:
                 self.metrics.count("rejections")
                 self._dead_letter(delivery, outcome.reason)
@@ -648,10 +666,22 @@ class Consumer:
         )
 
     def _retry_or_dead_letter(self, delivery: _Delivery, reason: str) -> None:
-        if delivery.attempt + 1 < self.config.max_attempts:
-            self._retry(delivery, reason)
+        """Retry later unless the attempts (if limited) or the time since the first failure are used up."""
+        attempts, waited = delivery.attempt + 1, time.time() - delivery.first_failure
+        if self.config.max_attempts and attempts >= self.config.max_attempts:
+            self._give_up(delivery, f"gave up after {attempts} attempts: {reason}")
+        elif waited + retry_delay(self.config, attempts) > self.config.max_retry_age_s:
+            limit = f"max_retry_age_s={self.config.max_retry_age_s:g}"
+            self._give_up(
+                delivery, f"gave up after {attempts} attempts in {waited:.0f} s ({limit}): {reason}"
+            )
         else:
-            self._dead_letter(delivery, f"gave up after {delivery.attempt + 1} attempts: {reason}")
+            self._retry(delivery, reason)
+
+    def _give_up(self, delivery: _Delivery, reason: str) -> None:
+        self.metrics.count("retries_expired")  # an alert: an outage outlasted the retry budget
+        log.error("input given up: %s", reason)
+        self._dead_letter(delivery, reason)
 
     def _retry(self, delivery: _Delivery, reason: str) -> None:
         """Park a copy in the delay queue with the attempt count, then ack the original."""
@@ -659,7 +689,12 @@ class Consumer:
         delay = retry_delay(self.config, attempt)
         reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
         properties = _copy_properties(
-            delivery.properties, {ATTEMPT_HEADER: attempt, self.config.reason_header: reason}
+            delivery.properties,
+            {
+                ATTEMPT_HEADER: attempt,
+                FIRST_FAILURE_HEADER: f"{delivery.first_failure:.3f}",
+                self.config.reason_header: reason,
+            },
         )
         properties.expiration = str(int(delay * 1000))
         if self._publish_copy("", self.config.retry_queue, delivery, properties):

@@ -59,6 +59,16 @@ class ServiceSettings(BaseSettings):
     reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
     prefetch: int = Field(2, ge=1, le=1000, description="Unacknowledged inputs the broker may hand us.")
     heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat (0: off).")
+    retry_max_attempts: int = Field(
+        0, ge=0, description="Attempts of a failing input; 0: no limit (age only)."
+    )
+    retry_delay_s: float = Field(2.0, gt=0, description="First delay before retrying an input (doubles).")
+    retry_delay_cap_s: float = Field(60.0, gt=0, description="Longest delay between two attempts.")
+    retry_max_age_s: float = Field(
+        24 * 3600.0,
+        gt=0,
+        description="An input failing transiently is retried this long, then dead-lettered.",
+    )
 
     # --- state, SDB, work files ---
     state_dir: Path = Field(Path("vtac-state"), description="Default home of the state, file SDB, work dir.")
