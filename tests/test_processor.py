@@ -7,6 +7,7 @@ import itertools
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -482,7 +483,11 @@ def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcom
 
     def run(instance: Processor, body: bytes) -> None:
         start.wait()
-        outcomes.append(deliver(instance, body))
+        outcome = deliver(instance, body)
+        while outcome.action is Action.RETRY:  # the other instance holds the burst: the broker retries
+            time.sleep(0.05)
+            outcome = deliver(instance, body)
+        outcomes.append(outcome)
 
     threads = [threading.Thread(target=run, args=pair) for pair in zip(instances, bodies, strict=True)]
     for thread in threads:
@@ -508,8 +513,63 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
     changes = len(set(inputs))
     assert [outcome.action for outcome in outcomes] == [Action.ACK, Action.ACK]
-    assert {outcome.product_version for outcome in outcomes} == set(range(1, changes + 1))
+    notified = sorted(note.product_version for outcome in outcomes for note in outcome.notifications)
+    assert notified == sorted(2 * list(range(1, changes + 1)))  # each version once, to both audiences
     assert (state.version, state.published) == (changes, changes)
     assert sorted(path.name for path in (tmp_path / "shared-sdb" / burst_id / "QPO_VT").iterdir()) == [
         f"v{version}" for version in range(1, changes + 1)
     ]
+
+
+# --- every version accounted for (issue 9, item 4) --------------------------------------------------------
+
+
+def _versions(outcome: ProcessOutcome) -> list[int | None]:
+    return [note.product_version for note in outcome.notifications]
+
+
+def test_a_version_never_published_is_built_and_notified_before_a_later_one(processor, burst):
+    bodies = inputs_of(burst)
+    lost = processor.process(bodies["R"])  # v1 built, but the broker went away before the confirms
+    later = deliver(processor, bodies["B"])  # v2 arrives first after the reconnection
+    redelivered = deliver(processor, bodies["R"])
+
+    assert _versions(lost) == [1, 1]
+    assert _versions(later) == [1, 1, 2, 2]  # v1 is not skipped
+    assert [json.loads(note.body)["product_version"] for note in later.notifications] == [1, 1, 2, 2]
+    assert (redelivered.action, redelivered.notifications) == (Action.ACK, [])
+    assert processor.store.burst_state(BURST_ID).published == 2
+
+
+def test_a_duplicate_on_another_instance_waits_and_is_never_notified_twice(settings, tmp_path, burst):
+    stores = [open_sqlite_store(tmp_path / "shared.db") for _ in range(2)]
+    sdb = FileSdb(tmp_path / "sdb")
+    first, second = (Processor(settings, store=store, sdb=sdb) for store in stores)
+    body = inputs_of(burst)["R"]
+
+    building = first.process(body)  # claimed, products stored, notifications not yet confirmed
+    duplicate = second.process(body)
+    first.confirmed(building)
+    again = deliver(second, body)
+    for store in stores:
+        store.close()
+
+    assert _versions(building) == [1, 1]
+    assert duplicate.action is Action.RETRY and "being built by another instance" in duplicate.reason
+    assert (again.action, again.notifications) == (Action.ACK, [])
+
+
+def test_a_crashed_instance_claim_expires_and_another_builds_the_version(settings, tmp_path, burst):
+    settings = settings.model_copy(update={"claim_lease_s": 0.2})
+    stores = [open_sqlite_store(tmp_path / "shared.db") for _ in range(2)]
+    sdb = FileSdb(tmp_path / "sdb")
+    crashed, survivor = (Processor(settings, store=store, sdb=sdb) for store in stores)
+    body = inputs_of(burst)["R"]
+
+    crashed.process(body)  # then SIGKILL: never confirmed, never released
+    time.sleep(0.3)
+    outcome = deliver(survivor, body)
+    for store in stores:
+        store.close()
+
+    assert outcome.action is Action.ACK and _versions(outcome) == [1, 1]

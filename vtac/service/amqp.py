@@ -639,7 +639,10 @@ class Consumer:
                         delivery_mode=pika.DeliveryMode.Persistent,
                         message_id=notification.message_id,
                         correlation_id=delivery.properties.message_id,
-                        headers={"burst_id": outcome.burst_id, "product_version": outcome.product_version},
+                        headers={
+                            "burst_id": outcome.burst_id,
+                            "product_version": notification.product_version or outcome.product_version,
+                        },
                     ),
                     mandatory=True,
                 )

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -92,6 +96,7 @@ class Processor:
         self._remote = remote or RemoteSettings.from_env()
         self._catalogs = checked_catalogs(settings.catalogs, self._remote)
         self._work_root = settings.work_root
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
 
     def process(self, body: bytes) -> ProcessOutcome:
@@ -111,9 +116,11 @@ class Processor:
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
-        """The consumer got publisher confirms for every notification: the version is now published."""
+        """The consumer got publisher confirms for every notification: the versions are now published."""
         if outcome.notifications and outcome.burst_id and outcome.product_version:
             self.store.mark_published(outcome.burst_id, outcome.product_version)
+        if outcome.burst_id:
+            self.store.release(outcome.burst_id, self._owner)
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
@@ -123,7 +130,33 @@ class Processor:
         if not recorded.changed and not recorded.state.needs_products:
             log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
-        return self._build(burst_id, version)
+        # One instance at a time builds a burst's unpublished versions: a duplicate delivered to another
+        # instance meanwhile waits (retry) and then finds them published, so nothing is notified twice.
+        if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
+            log.info("another instance is building this burst: retry later", extra={"burst_id": burst_id})
+            return ProcessOutcome(
+                Action.RETRY, f"burst {burst_id} is being built by another instance", burst_id
+            )
+        try:
+            outcome = self._build_unpublished(burst_id)
+        except BaseException:
+            with suppress(Exception):
+                self.store.release(burst_id, self._owner)
+            raise
+        return outcome
+
+    def _build_unpublished(self, burst_id: str) -> ProcessOutcome:
+        """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
+        redelivery that arrives once later versions exist (each version's notifications carry its number).
+        """
+        state = self.store.burst_state(burst_id)
+        if not state.needs_products:
+            return ProcessOutcome(Action.ACK, "repeated input", burst_id, state.version)
+        notifications: list[Notification] = []
+        for version in range(state.published + 1, state.version + 1):
+            notifications += self._build(burst_id, version).notifications
+        reason = "" if notifications else "no QSRCLIST_VT yet"
+        return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
 
     def _payload(self, message: InputMessage) -> bytes:
         """The envelope to store: content inline (fetched if need be) and what reading it taught us."""
@@ -208,7 +241,7 @@ class Processor:
         keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
         burst_id = summary["burst_id"]
         return [
-            Notification(key, body.encode(), message_id_of(burst_id, version, audience))
+            Notification(key, body.encode(), message_id_of(burst_id, version, audience), version)
             for key, audience in zip(keys, AUDIENCES, strict=True)
         ]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ SCHEMA = (
         payload {blob} NOT NULL,
         received_at TEXT NOT NULL,
         PRIMARY KEY (burst_id, acronym, content_hash))""",
+    # Who builds a burst's unpublished versions now (one instance at a time), until when (epoch ms).
+    """CREATE TABLE IF NOT EXISTS vtac_claim (
+        burst_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until_ms BIGINT NOT NULL)""",
 )
 
 
@@ -89,6 +95,12 @@ class InputStore(Protocol):
 
     def mark_published(self, burst_id: str, version: int) -> None:
         """Record that ``version``'s products are stored and notified (never moves backwards)."""
+
+    def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
+        """Become the one instance building the burst's unpublished versions (for ``lease_s``)."""
+
+    def release(self, burst_id: str, owner: str) -> None:
+        """Give up a claim (done, or failed: let another instance try)."""
 
     def ping(self, wait_s: float = 1.0) -> bool:
         """True when the store is usable now (readiness probe)."""
@@ -199,6 +211,32 @@ class SqlInputStore:
                 version,
                 burst_id,
                 version,
+            )
+
+    def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
+        """See :meth:`InputStore.claim`: granted when free, expired (a crashed claimant) or already ours."""
+        now_ms = int(time.time() * 1000)
+        with self._transaction() as cursor:
+            self._state(cursor, burst_id, lock=True)  # the burst row lock serialises claims
+            self._execute(cursor, "SELECT owner, until_ms FROM vtac_claim WHERE burst_id = {p}", burst_id)
+            row = cursor.fetchone()
+            if row is not None and row[0] != owner and int(row[1]) > now_ms:
+                return False
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_claim (burst_id, owner, until_ms) VALUES ({p}, {p}, {p}) "
+                "ON CONFLICT (burst_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms",
+                burst_id,
+                owner,
+                now_ms + int(lease_s * 1000),
+            )
+            return True
+
+    def release(self, burst_id: str, owner: str) -> None:
+        """See :meth:`InputStore.release`."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor, "DELETE FROM vtac_claim WHERE burst_id = {p} AND owner = {p}", burst_id, owner
             )
 
     def close(self) -> None:
