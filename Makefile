@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 
-.PHONY: demo test bench lint coverage-check images install system-deps clean
+.PHONY: demo test bench reliability lint coverage-check images install system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python -m bench.run --out bench/results.json
+
+# The fault and fuzz suite at full size (a RabbitMQ node and a PostgreSQL cluster of its own; needs root,
+# rabbitmq-server, initdb/pg_ctl): writes bench/reliability.md. `make test` runs it at 3 bursts per class.
+reliability: install
+	CI=true VTAC_FAULT_BURSTS=$${VTAC_FAULT_BURSTS:-15} VTAC_FAULT_HOSTILE=$${VTAC_FAULT_HOSTILE:-3000} \
+		VTAC_FAULT_REPORT=bench/reliability.md $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_faults.py
 
 lint: install
 	$(BIN)/ruff check vtac tests bench scripts

@@ -108,6 +108,9 @@ class ServiceSettings(BaseSettings):
     # --- health ---
     health_port: int | None = Field(8080, ge=0, le=65535, description="Liveness/readiness HTTP port.")
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
+    confirm_retry_s: float = Field(
+        5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
+    )
     claim_lease_s: float = Field(
         120.0, gt=0, description="How long a crashed instance's claim on a burst blocks the others."
     )

@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -116,11 +117,24 @@ class Processor:
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
-        """The consumer got publisher confirms for every notification: the versions are now published."""
+        """The consumer got publisher confirms for every notification: the versions are now published.
+
+        The notifications are out: marking them published is retried for ``confirm_retry_s`` (a database
+        restart takes a second), because giving up here means notifying the same version again later.
+        """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
-            self.store.mark_published(outcome.burst_id, outcome.product_version)
+            deadline = time.monotonic() + self.settings.confirm_retry_s
+            while True:
+                try:
+                    self.store.mark_published(outcome.burst_id, outcome.product_version)
+                    break
+                except TransientError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.25)
         if outcome.burst_id:
-            self.store.release(outcome.burst_id, self._owner)
+            with suppress(TransientError):  # the claim's lease ends it anyway
+                self.store.release(outcome.burst_id, self._owner)
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
