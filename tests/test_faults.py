@@ -188,9 +188,10 @@ def _settle(  # noqa: PLR0917  # the pieces of one fault class
     return tally
 
 
-def _check(tally: Tally) -> None:
+def _check(tally: Tally, *, allowed_repeats: int = 0) -> None:
+    """0 lost, 0 duplicated (``allowed_repeats``: exact repeats the ICD allows, same message_id), up, RSS."""
     assert tally.lost == 0, f"{tally.name}: {tally.lost} version(s) lost or skipped"
-    assert tally.duplicated == 0, f"{tally.name}: {tally.duplicated} duplicate notification(s)"
+    assert tally.duplicated <= allowed_repeats, f"{tally.name}: {tally.duplicated} duplicate notification(s)"
     assert tally.stored == tally.expected
     assert tally.service_up and tally.peak_rss_mb <= RSS_LIMIT_MB
 
@@ -353,7 +354,9 @@ def test_sigkill_mid_stream_then_a_new_instance(node, cluster, sky, observer, tm
     services += _start(node, cluster, tmp_path)
     tally = _settle("SIGKILL and restart", services, observer, cluster, bursts, started)
     _stop_all(services)
-    _check(tally)
+    # Killed between the broker's confirms and marking the version published, the instance leaves one
+    # version to be notified again (same message_id: ICD section 5): at most one, never a loss.
+    _check(tally, allowed_repeats=1)
 
 
 def test_two_instances_with_every_input_sent_twice(node, cluster, sky, observer, tmp_path):

@@ -245,7 +245,7 @@ class SqlInputStore:
 
     def ping(self, wait_s: float = 1.0) -> bool:
         """True when the store answers now (readiness); a store busy in a transaction is in use, so usable."""
-        if not self._lock.acquire(timeout=wait_s):
+        if not self._lock.acquire(timeout=wait_s):  # pylint: disable=consider-using-with  # released below
             return True
         try:
             self._ensure_connection()
