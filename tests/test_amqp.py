@@ -388,6 +388,7 @@ def test_health_endpoints_follow_the_consumer(broker: Broker, run_consumer: Any)
         assert _get(f"{base}/live")[0] == 200
         publish_inputs(broker.config, [_mxt("sb8")])
         broker.take(broker.notifications_queue, 2)
+        _wait_for(lambda: "vtac_products_total 1" in _get(f"{base}/metrics")[1])  # counted after the ack
         status, text = _get(f"{base}/metrics")
         assert status == 200 and "vtac_products_total 1" in text
         assert "vtac_input_latency_seconds_count 1" in text
