@@ -10,7 +10,7 @@ DEMO_DIR ?= demo-output
 GCL_DIR := .ci/gitlab-ci-local
 GCL := $(GCL_DIR)/node_modules/.bin/gitlab-ci-local
 
-.PHONY: demo test bench evaluate lint coverage-check images install system-deps ci-local clean
+.PHONY: demo test bench evaluate reliability lint coverage-check images install system-deps ci-local clean
 
 # Dev tools pinned by constraints-dev.txt, the runtime by requirements.lock (what the images install).
 $(STAMP): pyproject.toml constraints-dev.txt requirements.lock
@@ -42,6 +42,12 @@ bench: install
 evaluate: install
 	$(BIN)/pip install --quiet -c constraints-dev.txt -e '.[dev,evaluate]'
 	$(BIN)/python -m bench.evaluate --out bench/science.json
+
+# The fault and fuzz suite at full size (a RabbitMQ node and a PostgreSQL cluster of its own; needs root,
+# rabbitmq-server, initdb/pg_ctl): writes bench/reliability.md. `make test` runs it at 3 bursts per class.
+reliability: install
+	CI=true VTAC_FAULT_BURSTS=$${VTAC_FAULT_BURSTS:-15} VTAC_FAULT_HOSTILE=$${VTAC_FAULT_HOSTILE:-3000} \
+		VTAC_FAULT_REPORT=bench/reliability.md $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_faults.py
 
 lint: install
 	$(BIN)/ruff check vtac tests bench scripts

@@ -231,6 +231,28 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     assert running.consumer.metrics.counters["products"] == 2
 
 
+def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_worker_survives(
+    broker: Broker, run_consumer: Any
+):
+    running = run_consumer(StandInProcessor())
+    for depth in (200, 1_000, 100_000):  # once: RecursionError on the worker (or the I/O) thread
+        broker.publish_raw(b'{"burst_id": "sb3", "x": ' + b"[" * depth + b"]" * depth + b"}")
+    broker.channel.basic_publish(
+        broker.config.input_exchange,
+        "product.QPO_MXT",
+        _mxt("sb3").model_dump_json().encode(),
+        pika.BasicProperties(content_type="text/plain"),
+    )
+    dead = broker.take(broker.config.dead_letter_queue, 4)
+    reasons = [props.headers[amqp.REASON_HEADER] for props, _ in dead]
+    assert all("max_json_depth=16" in reason for reason in reasons[:3])
+    assert "content_type 'text/plain'" in reasons[3]
+
+    publish_inputs(broker.config, [_mxt("sb3")])
+    assert len(broker.take(broker.notifications_queue, 2)) == 2
+    assert running.consumer._worker.is_alive()  # pylint: disable=protected-access
+
+
 def test_invalid_message_is_dead_lettered_with_reason_and_consumer_stays_up(
     broker: Broker, run_consumer: Any
 ):
@@ -268,6 +290,28 @@ def test_retries_are_bounded_then_dead_lettered(broker: Broker, run_consumer: An
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
     assert props.headers[amqp.REASON_HEADER] == "gave up after 3 attempts: SDB answered 503"
     assert processor.calls == 3
+
+
+def test_an_outage_longer_than_any_attempt_count_loses_nothing(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor()
+    processor.retries_left["sb16"] = 15  # 15 failed attempts: three times the old fixed budget
+    running = run_consumer(processor)
+    publish_inputs(broker.config, [_mxt("sb16")])
+    assert len(broker.take(broker.notifications_queue, 2, timeout_s=20)) == 2
+    assert processor.calls == 16 and running.consumer.metrics.counters["retries"] == 15
+    assert broker.depth(broker.config.dead_letter_queue) == 0
+
+
+def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor()
+    processor.retries_left["sb17"] = 10_000
+    running = run_consumer(processor, max_retry_age_s=0.6)
+    publish_inputs(broker.config, [_mxt("sb17")])
+    [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
+    reason = props.headers[amqp.REASON_HEADER]
+    assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
+    assert running.consumer.metrics.counters["retries_expired"] == 1
+    assert "vtac_retries_expired_total 1" in running.consumer.metrics.render()
 
 
 def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consumer: Any):
@@ -344,6 +388,7 @@ def test_health_endpoints_follow_the_consumer(broker: Broker, run_consumer: Any)
         assert _get(f"{base}/live")[0] == 200
         publish_inputs(broker.config, [_mxt("sb8")])
         broker.take(broker.notifications_queue, 2)
+        _wait_for(lambda: "vtac_products_total 1" in _get(f"{base}/metrics")[1])  # counted after the ack
         status, text = _get(f"{base}/metrics")
         assert status == 200 and "vtac_products_total 1" in text
         assert "vtac_input_latency_seconds_count 1" in text
@@ -639,3 +684,22 @@ def test_bin_vtac_service_is_vtac_serve():
         check=True,
     )
     assert "usage: vtac serve" in answer.stdout
+
+
+class LeakyProcessor(StandInProcessor):
+    """Rejects and retries with reasons that hold secrets, as an error text from a library might."""
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        self.calls += 1
+        if self.calls == 1:
+            return ProcessOutcome(Action.RETRY, reason="GET https://svc:sdbpass@sdb/x?token=tok1: timeout")
+        return ProcessOutcome(Action.REJECT, reason="store postgresql://u@db/v?password=pgpass: refused")
+
+
+def test_dead_letter_and_retry_reasons_are_redacted(broker: Broker, run_consumer: Any):
+    run_consumer(LeakyProcessor())
+    publish_inputs(broker.config, [_mxt("sb15")])
+    ((properties, _),) = broker.take(broker.config.dead_letter_queue, 1)
+    reason = properties.headers[amqp.REASON_HEADER]
+    assert "password=***" in reason and "pgpass" not in reason
+    assert "sdbpass" not in json.dumps(properties.headers) and "tok1" not in json.dumps(properties.headers)

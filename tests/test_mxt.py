@@ -154,7 +154,7 @@ def test_wrong_product_card_missing_file_and_garbage(tmp_path):
     with raises_with(InputError, "no such file"):
         read_qpo_mxt(tmp_path / "absent.fits")
     (tmp_path / "junk.fits").write_text("not fits at all" * 200)
-    with raises_with(InputError, "file junk.fits: unreadable FITS file"):
+    with raises_with(InputError, "file junk.fits: not a FITS file"):
         read_qpo_mxt(tmp_path / "junk.fits")
 
 

@@ -7,6 +7,7 @@ import itertools
 import json
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -228,14 +229,15 @@ def test_the_most_recent_mxt_position_wins_even_when_it_arrived_first(processor,
     assert notification(with_lists)["best_candidates"][0]["flags"]["in_mxt"] is True
 
 
-def test_a_qpo_mxt_without_a_usable_row_does_not_erase_the_position(processor, burst, tmp_path):
+def test_a_qpo_mxt_without_a_usable_row_is_rejected_and_keeps_the_position(processor, burst, tmp_path):
     glow = burst[0].truth.afterglow
     known_only = write_qpo_mxt(tmp_path / "QPO_MXT_known.fits", [[MxtRow(1.0, 1.0, 30.0, 1)]], BURST_ID)
     deliver(processor, position(glow.ra, glow.dec, 10.0, version=1))
     later_file = deliver(processor, product("QPO_MXT", known_only, version=2))
     with_lists = deliver(processor, inputs_of(burst)["R"])
 
-    assert (later_file.action, later_file.notifications) == (Action.ACK, [])
+    assert later_file.action is Action.REJECT and "no usable MXT position" in later_file.reason
+    assert with_lists.product_version == 2  # the useless file made no version
     assert best_of(with_lists)["flags"]["in_mxt"] is True
 
 
@@ -295,6 +297,7 @@ def test_local_names_are_safe_and_keep_the_fits_suffix(burst):
 
 def http_processor(settings, tmp_path, httpserver) -> Processor:
     sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 2.0))
+    settings = settings.model_copy(update={"sdb_fetch_urls": [httpserver.url_for("/files")]})
     return Processor(settings, store=open_sqlite_store(tmp_path / "http.db"), sdb=sdb)
 
 
@@ -432,7 +435,11 @@ def test_the_sdb_token_goes_only_to_the_sdb(tmp_path, httpserver, burst):
                 f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/{version}"
             ).respond_with_data("", status=201)
     settings = ServiceSettings(
-        state_dir=tmp_path, catalogs=[SDSS], sdb_url=httpserver.url_for("/sdb"), sdb_token="s3cret"
+        state_dir=tmp_path,
+        catalogs=[SDSS],
+        sdb_url=httpserver.url_for("/sdb"),
+        sdb_token="s3cret",
+        sdb_fetch_urls=[httpserver.url_for("/sdb"), httpserver.url_for("/elsewhere")],
     )
     processor = open_processor(settings)
     try:
@@ -477,7 +484,11 @@ def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcom
 
     def run(instance: Processor, body: bytes) -> None:
         start.wait()
-        outcomes.append(deliver(instance, body))
+        outcome = deliver(instance, body)
+        while outcome.action is Action.RETRY:  # the other instance holds the burst: the broker retries
+            time.sleep(0.05)
+            outcome = deliver(instance, body)
+        outcomes.append(outcome)
 
     threads = [threading.Thread(target=run, args=pair) for pair in zip(instances, bodies, strict=True)]
     for thread in threads:
@@ -503,7 +514,8 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
     changes = len(set(inputs))
     assert [outcome.action for outcome in outcomes] == [Action.ACK, Action.ACK]
-    assert {outcome.product_version for outcome in outcomes} == set(range(1, changes + 1))
+    notified = sorted(note.product_version for outcome in outcomes for note in outcome.notifications)
+    assert notified == sorted(2 * list(range(1, changes + 1)))  # each version once, to both audiences
     assert (state.version, state.published) == (changes, changes)
     assert sorted(path.name for path in (tmp_path / "shared-sdb" / burst_id / "QPO_VT").iterdir()) == [
         f"v{version}" for version in range(1, changes + 1)
@@ -558,3 +570,57 @@ def test_a_rehearsal_marks_its_notices_as_tests_and_a_failure_of_the_extras_is_o
     assert second.action is Action.ACK and processor.store.burst_state(BURST_ID).published == 2
     assert any("extras of v2 failed" in record.getMessage() for record in caplog.records)
     processor.close()
+
+
+# --- every version accounted for (issue 9, item 4) --------------------------------------------------------
+
+
+def _versions(outcome: ProcessOutcome) -> list[int | None]:
+    return [note.product_version for note in outcome.notifications]
+
+
+def test_a_version_never_published_is_built_and_notified_before_a_later_one(processor, burst):
+    bodies = inputs_of(burst)
+    lost = processor.process(bodies["R"])  # v1 built, but the broker went away before the confirms
+    later = deliver(processor, bodies["B"])  # v2 arrives first after the reconnection
+    redelivered = deliver(processor, bodies["R"])
+
+    assert _versions(lost) == [1, 1]
+    assert _versions(later) == [1, 1, 2, 2]  # v1 is not skipped
+    assert [json.loads(note.body)["product_version"] for note in later.notifications] == [1, 1, 2, 2]
+    assert (redelivered.action, redelivered.notifications) == (Action.ACK, [])
+    assert processor.store.burst_state(BURST_ID).published == 2
+
+
+def test_a_duplicate_on_another_instance_waits_and_is_never_notified_twice(settings, tmp_path, burst):
+    stores = [open_sqlite_store(tmp_path / "shared.db") for _ in range(2)]
+    sdb = FileSdb(tmp_path / "sdb")
+    first, second = (Processor(settings, store=store, sdb=sdb) for store in stores)
+    body = inputs_of(burst)["R"]
+
+    building = first.process(body)  # claimed, products stored, notifications not yet confirmed
+    duplicate = second.process(body)
+    first.confirmed(building)
+    again = deliver(second, body)
+    for store in stores:
+        store.close()
+
+    assert _versions(building) == [1, 1]
+    assert duplicate.action is Action.RETRY and "being built by another instance" in duplicate.reason
+    assert (again.action, again.notifications) == (Action.ACK, [])
+
+
+def test_a_crashed_instance_claim_expires_and_another_builds_the_version(settings, tmp_path, burst):
+    settings = settings.model_copy(update={"claim_lease_s": 0.2})
+    stores = [open_sqlite_store(tmp_path / "shared.db") for _ in range(2)]
+    sdb = FileSdb(tmp_path / "sdb")
+    crashed, survivor = (Processor(settings, store=store, sdb=sdb) for store in stores)
+    body = inputs_of(burst)["R"]
+
+    crashed.process(body)  # then SIGKILL: never confirmed, never released
+    time.sleep(0.3)
+    outcome = deliver(survivor, body)
+    for store in stores:
+        store.close()
+
+    assert outcome.action is Action.ACK and _versions(outcome) == [1, 1]

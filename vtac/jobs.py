@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vtac import __version__
 from vtac.adapters.mxt import read_qpo_mxt
@@ -19,7 +19,7 @@ from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, r
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.summary import write_summary
 from vtac.core.config import ScienceConfig
-from vtac.core.coverage import Cone
+from vtac.core.coverage import Cone, circle_off_field
 from vtac.core.crossmatch import COVERAGE_RADIUS_ARCSEC, field_of
 from vtac.core.model import (
     CATALOG_NAMES,
@@ -29,6 +29,7 @@ from vtac.core.model import (
     QpoVtResult,
     VTObservation,
 )
+from vtac.core.naming import checked_burst_id
 from vtac.core.pipeline import build_qpo_vt
 from vtac.errors import ConfigurationError, InputError
 
@@ -91,9 +92,24 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     burst_id = request.burst_id or observation.burst_id
     if not burst_id:
         raise InputError("no BURST_ID in the source lists: pass --burst-id", file=str(request.srclists[0]))
+    # The id names the product files: a path separator or '..' must not write outside the output directory.
+    checked_burst_id(
+        burst_id,
+        origin="--burst-id" if request.burst_id else "BURST_ID header",
+        file=None if request.burst_id else str(request.srclists[0]),
+    )
+    if len(observation.detections) == 0:
+        files = ", ".join(observation.origins) or str(request.srclists[0])
+        raise InputError(
+            f"no usable source row ({observation.n_rejected} rejected as non-physical or non-finite)",
+            file=files,
+        )
     mxt = request.mxt_position
     if request.mxt_file is not None:
         mxt = read_qpo_mxt(request.mxt_file)
+    detections = observation.detections
+    if (warning := mxt_off_field(detections["RA"], detections["DEC"], mxt)) is not None:
+        log.warning("%s", warning)
     catalogs = ask_catalogs(request.catalogs, observation, request.remote or _configured_remote())
     result = build_qpo_vt(observation, mxt, catalogs, science, burst_id=burst_id)
     out = request.out_dir
@@ -128,6 +144,20 @@ def make_extras(outcome: QpoVtOutcome, context: ExtrasContext) -> ExtrasFiles:
         **context.links,
     }
     return write_extras(outcome.result, summary, replace(context, links=links), outcome.summary.parent)
+
+
+def mxt_off_field(ra: Any, dec: Any, mxt: MxtPosition | None) -> str | None:
+    """A warning when the X-ray circle does not reach the VT field (wrong burst or position): then no
+    source can be a candidate, and "0 candidates" must not read as "nothing there".
+    """
+    off = None if mxt is None else circle_off_field(ra, dec, mxt.ra, mxt.dec, mxt.r90_arcsec / 3600.0)
+    if off is None or mxt is None:
+        return None
+    distance, radius = off
+    return (
+        f"the MXT circle (r90 {mxt.r90_arcsec:.0f}\") is {distance * 60:.1f}' from the VT field centre, "
+        f"outside the field (radius {radius * 60:.1f}'): wrong burst or MXT position?"
+    )
 
 
 def field_cone(observation: VTObservation) -> Cone | None:

@@ -205,10 +205,15 @@ class VtacSettings(BaseSettings):
         20, ge=1, description="Quorum queues: deliveries of one input (crashes) before the broker parks it."
     )
     max_attempts: int = Field(
-        5, ge=1, description="Attempts of an input (transient failures) before it is dead-lettered."
+        0, ge=0, description="Attempts of a failing input; 0: no limit (retry_max_age_s bounds it)."
     )
     retry_delay_s: float = Field(2.0, gt=0, description="Delay before the 2nd attempt; doubles each time.")
     retry_delay_cap_s: float = Field(60.0, gt=0, description="Longest delay between two attempts.")
+    retry_max_age_s: float = Field(
+        24 * 3600.0,
+        gt=0,
+        description="An input failing transiently (SDB or state outage) is retried this long, then dead-lettered.",
+    )
     reconnect_initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the broker.")
     reconnect_cap_s: float = Field(30.0, gt=0, description="Longest wait between two reconnection attempts.")
     shutdown_grace_s: float = Field(
@@ -221,11 +226,36 @@ class VtacSettings(BaseSettings):
         None, description="postgresql://... (may hold a password), sqlite:///path or a path; None: SQLite."
     )
     sdb_url: str | None = Field(None, description="Base URL of the HTTP SDB; None: file SDB in state_dir.")
+    sdb_fetch_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Base URLs (scheme, host, port, path) that inbound sdb_url may point under (JSON list or "
+        "comma-separated); empty: sdb_url only. Anything else is refused (no SSRF).",
+    )
     sdb_token: SecretStr | None = Field(None, description="Bearer token of the SDB (env or secret file).")
     sdb_connect_timeout_s: float = Field(3.05, gt=0)
     sdb_read_timeout_s: float = Field(30.0, gt=0)
     sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
     work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
+    confirm_retry_s: float = Field(
+        5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
+    )
+    claim_lease_s: float = Field(
+        120.0, gt=0, description="How long a crashed instance's claim on a burst blocks the others."
+    )
+
+    # --- bounds on what a message may cost (a message beyond one is dead-lettered naming the bound) ---
+    max_message_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest input body; larger products come by sdb_url."
+    )
+    max_json_depth: int = Field(16, ge=2, le=200, description="Deepest JSON nesting of an input body.")
+    max_fits_bytes: int = Field(
+        64 * 1024 * 1024, ge=2880, description="Largest input product once decompressed (gzip included)."
+    )
+    max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
+    fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
+    max_processing_s: float = Field(
+        600.0, gt=0, description="/live fails when one input has been in progress longer than this."
+    )
 
     # --- what the Burst Advocate and the world receive besides the products ---
     extras: bool = Field(
@@ -245,7 +275,7 @@ class VtacSettings(BaseSettings):
     health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
     log_level: str = Field("INFO", description="Python logging level name.")
 
-    @field_validator("input_routing_keys", mode="before")
+    @field_validator("input_routing_keys", "sdb_fetch_urls", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         """Accept a JSON list or a comma-separated string, so plain env values work."""
@@ -289,6 +319,11 @@ class VtacSettings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(f"{value!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
+
+    @property
+    def fetch_allow_list(self) -> list[str]:
+        """Base URLs inbound ``sdb_url`` values must be under."""
+        return list(self.sdb_fetch_urls) or ([self.sdb_url] if self.sdb_url else [])
 
     @property
     def state_location(self) -> str:

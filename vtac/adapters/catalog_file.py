@@ -146,20 +146,33 @@ def catalog_layout_name(name: str) -> str:
     return canonical
 
 
-def read_catalog_file(name: str, path: str | Path) -> CatalogAnswer:
+def read_catalog_file(name: str, path: str | Path, *, need_magnitudes: bool = False) -> CatalogAnswer:
     """Read a local catalogue file (FITS, ECSV, CSV, VOTable by extension) into a normalised answer.
 
     A VOTable whose service said QUERY_STATUS=OVERFLOW gives ``truncated=True``; a service error response
-    (INFO name="Error") is an input error.
+    (INFO name="Error") is an input error. With ``need_magnitudes`` (a file used as evidence), rows without
+    any magnitude are an input error too: against them every source would look new.
     """
     canonical = catalog_layout_name(name)
     path = existing_file(path)
     table_file = read_table_file(path)
     answer = read_catalog_table(canonical, table_file.table, path.name)
+    if (
+        need_magnitudes
+        and answer.table is not None
+        and len(answer.table)
+        and not _any_magnitude(answer.table)
+    ):
+        expected = ", ".join(band.mag[0] for band in LAYOUTS[canonical].bands)
+        raise InputError(f"no magnitude for {canonical} in any row (columns {expected})", file=path.name)
     if table_file.overflow:
         answer.truncated = True
         answer.message += " (truncated by the service: QUERY_STATUS=OVERFLOW)"
     return answer
+
+
+def _any_magnitude(table: Table) -> bool:
+    return any(np.isfinite(table[name]).any() for name in table.colnames if name.startswith("MAG_"))
 
 
 def read_catalog_table(name: str, table: Table, origin: str) -> CatalogAnswer:

@@ -10,7 +10,9 @@ great-circle separation. Ingest works file by file, so no more than one input fi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,11 +23,13 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import read_catalog_file
+from vtac.adapters.tables import existing_file
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.errors import ConfigurationError, InputError
 
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
 #: Half a degree: a 10' cone reads at most four cells, and a VT field store has only a few dozen.
 DEFAULT_CELL_DEG = 0.5
 _ID_BYTES = 32
@@ -122,12 +126,23 @@ class CatalogStore:
         return int(self._manifest["rows"])
 
     def ingest(self, paths: Iterable[str | Path]) -> int:
-        """Add catalogue files (any format the file reader takes); return the rows added."""
+        """Add catalogue files (any format the file reader takes); return the rows added.
+
+        Idempotent: a file whose content the store already holds (by SHA-256) is skipped, so ingesting the
+        same files twice (a retried script, a second operator) never duplicates rows.
+        """
         added = 0
+        ingested = self._manifest.setdefault("ingested", [])
         for path in paths:
+            digest = hashlib.sha256(existing_file(path).read_bytes()).hexdigest()
+            if digest in ingested:
+                log.warning("%s: %s already ingested (same content), skipped", self.name, Path(path).name)
+                continue
             answer = read_catalog_file(self.name, path)
             assert answer.table is not None
             added += self.ingest_table(answer.table)
+            ingested.append(digest)
+            self._write_manifest()
         self.compact()
         return added
 

@@ -20,7 +20,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from vtac.adapters.tables import existing_file, find_column, float_values, unit_scale
+from vtac.adapters.tables import existing_file, find_column, float_values, read_fits_hdus, unit_scale
 from vtac.core.model import MxtPosition
 from vtac.errors import InputError
 
@@ -44,6 +44,7 @@ class MxtRow(NamedTuple):
 def read_qpo_mxt(path: str | Path) -> MxtPosition | None:
     """The best MXT position of a QPO_MXT file, or None (logged with the reason) when no row is usable."""
     path = existing_file(path)
+    read_fits_hdus(path)  # bounded structure check (sizes, truncation) before astropy reads it
     try:
         with fits.open(path, memmap=False) as hdul:
             _check_card(hdul[0], path.name)

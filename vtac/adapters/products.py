@@ -27,6 +27,7 @@ import numpy as np
 from astropy.io.fits import Card
 
 from vtac.adapters.files import write_atomically
+from vtac.core.coverage import circle_off_field
 from vtac.core.model import (
     ARCSEC,
     N_SEQ_PER_BAND,
@@ -221,10 +222,15 @@ def _time_span_keywords(sequences: Mapping[str, SequenceInfo]) -> list[Keyword]:
 def _mxt_keywords(result: QpoVtResult) -> list[Keyword]:
     if result.mxt is None:
         return []
+    mxt = result.mxt
+    off = circle_off_field(
+        result.combined["RA"], result.combined["DEC"], mxt.ra, mxt.dec, mxt.r90_arcsec * ARCSEC
+    )
     return [
-        ("MXT_RA", result.mxt.ra, "RA from QPO_MXT used for filtering in deg"),
-        ("MXT_DEC", result.mxt.dec, "Dec from QPO_MXT used for filtering in deg"),
-        ("MXT_ERR", result.mxt.r90_arcsec * ARCSEC, "R90 from QPO_MXT used for filtering in deg"),
+        ("MXT_RA", mxt.ra, "RA from QPO_MXT used for filtering in deg"),
+        ("MXT_DEC", mxt.dec, "Dec from QPO_MXT used for filtering in deg"),
+        ("MXT_ERR", mxt.r90_arcsec * ARCSEC, "R90 from QPO_MXT used for filtering in deg"),
+        ("MXT_OFF", off is not None, "MXT circle outside the VT field: check the position"),
     ]
 
 

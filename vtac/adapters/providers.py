@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
-from vtac.core.coverage import Cone, Coverage, footprint_coverage
+from vtac.core.coverage import Cone, Coverage, footprint_coverage, points_in_cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, VtacError
 
@@ -63,9 +65,18 @@ class FileProvider:
     path: str
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
-        """Read the file."""
-        del cone, deadline
-        return read_catalog_file(name, self.path)
+        """Read the file; NOT_COVERED when no row of it lies in the field (it covers another sky)."""
+        del deadline
+        answer = read_catalog_file(name, self.path, need_magnitudes=True)
+        table = answer.table
+        if table is None or cone.radius_deg <= 0 or len(table) == 0:
+            return answer
+        if points_in_cone(np.asarray(table["RA"]), np.asarray(table["DEC"]), cone) == 0:
+            message = (
+                f"no row of {Path(self.path).name} in the field ({len(table)} rows elsewhere on the sky)"
+            )
+            return CatalogAnswer(answer.name, CatalogStatus.NOT_COVERED, None, message)
+        return answer
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ names the file, the HDU and the column, so the helpers here take that location a
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -325,30 +325,88 @@ class RawHdu:
         return fits.BinTableHDU.fromstring(self.header_bytes + self.data)
 
 
-def read_fits_hdus(path: Path) -> list[RawHdu]:
-    """Every HDU of a (possibly gzipped) FITS file; a non-FITS or truncated file is an input error."""
+#: Default cap on a FITS file once decompressed: a real QSRCLIST_VT or QPO_MXT is well under 10 MB.
+DEFAULT_MAX_FITS_BYTES = 256 * 1024 * 1024
+#: NAXIS may be 0..999 (FITS standard 4.0, section 4.4.1.1).
+MAX_NAXIS = 999
+_BITPIX_VALUES = frozenset({8, 16, 32, 64, -32, -64})
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_CHUNK = 1 << 20
+
+
+def read_fits_hdus(path: Path, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
+    """Every HDU of a (possibly gzipped) FITS file; non-FITS, truncated or oversized: an input error."""
     try:
         raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
+    except OSError as exc:
         raise InputError(f"unreadable file ({_short(exc)})", file=path.name) from exc
+    return fits_hdus(raw, path.name, max_bytes=max_bytes)
+
+
+def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
+    """The HDUs of FITS bytes (gzip allowed), every header value that sizes the data checked first.
+
+    Bounded by construction: the decompressed size is capped at ``max_bytes``, and each HDU's data size is
+    computed from validated NAXIS/NAXISn/BITPIX/PCOUNT/GCOUNT and must fit in the bytes actually present,
+    so no header can make the reader loop, allocate or seek beyond the file.
+    """
+    raw = decompressed(raw, file, max_bytes=max_bytes)
     if not raw.startswith(b"SIMPLE  "):
-        raise InputError("not a FITS file", file=path.name)
+        raise InputError("not a FITS file", file=file)
     hdus: list[RawHdu] = []
     offset = 0
     while offset < len(raw) and (not hdus or raw.startswith(b"XTENSION", offset)):
-        header_end = _end_of_header(raw, offset, path.name, len(hdus))
+        hdu = str(len(hdus))
+        header_end = _end_of_header(raw, offset, file, len(hdus))
         header_bytes = raw[offset:header_end]
         header = parse_header(header_bytes)
-        data_end = header_end + _data_size(header)
+        size = data_size(header, file=file, hdu=hdu)
+        data_end = header_end + size
         if data_end > len(raw):
-            raise InputError(
-                "file truncated: data shorter than the header says", file=path.name, hdu=str(len(hdus))
-            )
+            raise InputError("file truncated: data shorter than the header says", file=file, hdu=hdu)
         hdus.append(RawHdu(len(hdus), header, header_bytes, raw[header_end:data_end]))
-        offset = header_end + -(-(data_end - header_end) // FITS_BLOCK) * FITS_BLOCK
+        offset = header_end + -(-size // FITS_BLOCK) * FITS_BLOCK
+        if offset > len(raw):
+            raise InputError(
+                f"file truncated inside the padding of this HDU ({len(raw)} bytes, "
+                f"not a multiple of {FITS_BLOCK}): later HDUs may be missing",
+                file=file,
+                hdu=hdu,
+            )
     return hdus
+
+
+def decompressed(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> bytes:
+    """The bytes themselves, or their gzip decompression, refused beyond ``max_bytes`` (a gzip bomb)."""
+    if not raw.startswith(_GZIP_MAGIC):
+        if len(raw) > max_bytes:
+            raise InputError(
+                f"file of {len(raw)} bytes exceeds the limit max_fits_bytes={max_bytes}", file=file
+            )
+        return raw
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        for start in range(0, len(raw), _GZIP_CHUNK):
+            pending = raw[start : start + _GZIP_CHUNK]
+            while pending and not inflater.eof:
+                chunk = inflater.decompress(pending, max_bytes + 1 - total)
+                total += len(chunk)
+                chunks.append(chunk)
+                if total > max_bytes:
+                    raise InputError(
+                        f"gzip content exceeds the limit max_fits_bytes={max_bytes} once decompressed",
+                        file=file,
+                    )
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+    except zlib.error as exc:
+        raise InputError(f"unreadable gzip file ({_short(exc)})", file=file) from exc
+    if not inflater.eof:
+        raise InputError("unreadable gzip file (truncated)", file=file)
+    return b"".join(chunks)
 
 
 def _end_of_header(raw: bytes, offset: int, file: str, index: int) -> int:
@@ -362,15 +420,40 @@ def _end_of_header(raw: bytes, offset: int, file: str, index: int) -> int:
     raise InputError("header has no END card (truncated file?)", file=file, hdu=str(index))
 
 
-def _data_size(header: Any) -> int:
-    naxis = int(header.get("NAXIS", 0))
+def data_size(header: Mapping[str, Any], *, file: str, hdu: str) -> int:
+    """Bytes of an HDU's data from its header, every value checked (type, sign, range), no loop over NAXIS
+    beyond the 999 axes the standard allows, and the product stopped as soon as it is absurd.
+    """
+
+    def integer(keyword: str, default: int | None, low: int, high: int | None = None) -> int:
+        value = header.get(keyword, default)
+        if value is None:
+            raise InputError(f"header {keyword} missing", file=file, hdu=hdu)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise InputError(f"header {keyword} = {value!r} is not an integer in {bound}", file=file, hdu=hdu)
+        return value
+
+    naxis = integer("NAXIS", 0, 0, MAX_NAXIS)
+    bitpix = header.get("BITPIX", 8)
+    if bitpix not in _BITPIX_VALUES or isinstance(bitpix, bool):
+        raise InputError(
+            f"header BITPIX = {bitpix!r} is not one of 8, 16, 32, 64, -32, -64", file=file, hdu=hdu
+        )
     if naxis == 0:
         return 0
     elements = 1
     for axis in range(1, naxis + 1):
-        elements *= int(header.get(f"NAXIS{axis}", 0))
-    bytes_per_value = abs(int(header.get("BITPIX", 8))) // 8
-    return bytes_per_value * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + elements)
+        elements *= integer(f"NAXIS{axis}", None, 0)
+        if elements > _ABSURD_SIZE:
+            raise InputError("header NAXISn give a data size beyond any file", file=file, hdu=hdu)
+    pcount = integer("PCOUNT", 0, 0, _ABSURD_SIZE)
+    gcount = integer("GCOUNT", 1, 0, _ABSURD_SIZE)
+    return abs(int(bitpix)) // 8 * gcount * (pcount + elements)
+
+
+#: Past this many elements no header can describe a file we would read (the byte caps are far lower).
+_ABSURD_SIZE = 1 << 40
 
 
 def bintable_columns(hdu: RawHdu, names: Sequence[str]) -> dict[str, tuple[np.ma.MaskedArray, Any]] | None:

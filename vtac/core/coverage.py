@@ -110,3 +110,37 @@ def footprint_coverage(name: str, cone: Cone) -> Coverage:
     if inside.all():
         return Coverage.FULL
     return Coverage.PARTIAL if inside.any() else Coverage.NONE
+
+
+def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Angular distance between two positions, degrees."""
+    a = unit_vectors(np.array([ra1]), np.array([dec1]))[0]
+    b = unit_vectors(np.array([ra2]), np.array([dec2]))[0]
+    return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), float(a @ b))))
+
+
+def points_in_cone(ra: NDArray[np.float64], dec: NDArray[np.float64], cone: Cone) -> int:
+    """How many of the positions lie inside ``cone``."""
+    if len(ra) == 0:
+        return 0
+    centre = unit_vectors(np.array([cone.ra]), np.array([cone.dec]))[0]
+    cosines = unit_vectors(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)) @ centre
+    return int(np.count_nonzero(cosines >= np.cos(np.radians(cone.radius_deg))))
+
+
+def circle_off_field(
+    ra: NDArray[np.float64], dec: NDArray[np.float64], centre_ra: float, centre_dec: float, radius_deg: float
+) -> tuple[float, float] | None:
+    """(distance of the circle's centre from the field's, field radius), degrees, when a circle does not
+    reach the field the positions span; None when it does or there is no position.
+    """
+    if len(ra) == 0:
+        return None
+    xyz = unit_vectors(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float))
+    centre = xyz.sum(axis=0)
+    centre /= np.linalg.norm(centre)
+    field_radius = float(np.degrees(np.arccos(np.clip((xyz @ centre).min(), -1.0, 1.0))))
+    field_ra = float(np.degrees(np.arctan2(centre[1], centre[0])) % 360.0)
+    field_dec = float(np.degrees(np.arcsin(np.clip(centre[2], -1.0, 1.0))))
+    distance = separation_deg(field_ra, field_dec, centre_ra, centre_dec)
+    return None if distance <= field_radius + radius_deg else (distance, field_radius)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from vtac import __version__
 from vtac.entrypoints import catalog, config, listen, make_qpo_vt, publish, rank, schema, serve, simulate
 from vtac.errors import VtacError
+from vtac.redaction import redact
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 1, 2, 3
 log = logging.getLogger("vtac")
@@ -40,14 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except VtacError as error:
-        print(f"vtac {args.command}: error: {error}", file=sys.stderr)
+        print(redact(f"vtac {args.command}: error: {error}"), file=sys.stderr)
         return EXIT_EXTERNAL if error.retriable else EXIT_BAD_INPUT
     except Exception as error:  # pylint: disable=broad-exception-caught  # a bug: say so in one line
         if args.verbose:
             log.exception("internal error")
         print(
-            f"vtac {args.command}: internal error: {type(error).__name__}: {error} "
-            "(run with -v for the traceback)",
+            redact(f"vtac {args.command}: internal error: {type(error).__name__}: {error} ")
+            + "(run with -v for the traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

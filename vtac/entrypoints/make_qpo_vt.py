@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+
+#: Products written, but only unverified because every catalogue service failed: a retry may help.
+EXIT_RETRY = 3
 
 
 def add_parser(subparsers) -> None:
@@ -92,11 +96,21 @@ def run(args: argparse.Namespace) -> int:
             if label != "page":
                 print(f"wrote {path}")
         print(f"burst page: {extras.page}")
+    failed = [answer.name for answer in outcome.result.catalogs if answer.status.value == "failed"]
+    if failed and not outcome.result.verified:
+        print(
+            f"vtac make-qpo-vt: error: every catalogue failed ({', '.join(failed)}): the products are "
+            "UNVERIFIED; run again when the services answer",
+            file=sys.stderr,
+        )
+        return EXIT_RETRY
     return 0
 
 
 def format_report(result: QpoVtResult) -> str:
     """A readable summary: catalogue statuses, then the ranked candidates, best first."""
+    from vtac.jobs import mxt_off_field  # pylint: disable=import-outside-toplevel  # `vtac --help` stays fast
+
     lines = [
         f"Burst {result.burst_id}: {len(result.combined)} VT sources in {','.join(result.sequences_used)}"
         + (f", {result.n_rejected} input rows rejected" if result.n_rejected else ""),
@@ -106,6 +120,8 @@ def format_report(result: QpoVtResult) -> str:
         lines.append("WARNING: no catalogue answered - candidates are UNVERIFIED, none can be called new")
     if result.mxt is None:
         lines.append("No X-ray position: the probabilities account for the whole VT field")
+    elif (warning := mxt_off_field(result.combined["RA"], result.combined["DEC"], result.mxt)) is not None:
+        lines.append(f"WARNING: {warning}")
     best = set(result.best["VT_ID"])
     lines.append(
         f"{len(result.candidates)} candidates, {len(best)} best (P >= threshold); "

@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     configure_json_logging(getattr(logging, settings.log_level.upper(), logging.INFO))
     quiet_pika()
     stop = install_stop_handlers()
-    health, metrics = Health(health_file=settings.health_file), Metrics()
+    health = Health(health_file=settings.health_file, max_busy_s=settings.max_processing_s)
+    metrics = Metrics()
+    processor = open_processor(settings)
+    health.readiness_checks.append(processor.store.ping)  # /ready fails while the state store is unusable
     server = None
     if settings.health_port:
         server = _health_server(health, metrics, settings.health_host, settings.health_port)

@@ -11,7 +11,9 @@ Design (pika 1.4 ``BlockingConnection``; names and headers in docs/ICD.md):
   header (``basic_reject`` cannot add headers), confirmed, then the original is acked. Should that publish
   fail, the input is rejected without requeue and the queue's own dead-lettering takes it (reason lost).
 * RETRY: a copy goes to a delay queue (per-message TTL, dead-lettered back to the input queue) with the
-  attempt count in ``x-vtac-attempt``; after ``max_attempts`` it is dead-lettered with the last reason.
+  attempt count in ``x-vtac-attempt`` and the first failure in ``x-vtac-first-failure``; it waits out an
+  outage of any length up to ``max_retry_age_s`` (and ``max_attempts`` if set), then is dead-lettered with
+  the last reason and counted in ``retries_expired`` (an alert).
 * Connection lost: reconnect with capped exponential backoff and jitter; unacked inputs are redelivered by
   the broker and processed again idempotently (the state store makes a repeat a no-op).
 * SIGTERM only sets a flag: consuming stops, the in-flight input finishes within the grace period (else it
@@ -26,6 +28,7 @@ import logging
 import os
 import queue
 import random
+import re
 import socket
 import threading
 import time
@@ -44,6 +47,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from vtac.errors import ConfigurationError
+from vtac.redaction import redact
 from vtac.service.outcome import Action, ProcessOutcome
 
 if TYPE_CHECKING:
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vtac.service.amqp")
 
 ATTEMPT_HEADER = "x-vtac-attempt"
+FIRST_FAILURE_HEADER = "x-vtac-first-failure"
 REASON_HEADER = "x-vtac-reason"
 REJECTED_AT_HEADER = "x-vtac-rejected-at"
 #: The reason header is one line; a stack of validation errors is cut here.
@@ -92,9 +97,13 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     prefetch: int = 2
     heartbeat_s: int = 30
     blocked_connection_timeout_s: float = 60.0
-    max_attempts: int = 5
+    #: Attempts before an input that keeps failing transiently is dead-lettered; 0: no limit (the age bounds).
+    max_attempts: int = 0
     retry_delay_s: float = 2.0
     retry_delay_cap_s: float = 60.0
+    #: An input failing transiently waits (outage of the SDB, the state store...) at most this long since its
+    #: first failure, then is dead-lettered with the reason (metric ``vtac_retries_expired_total``).
+    max_retry_age_s: float = 24 * 3600.0
     reconnect_initial_s: float = 0.5
     reconnect_cap_s: float = 30.0
     shutdown_grace_s: float = 20.0
@@ -123,6 +132,7 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "dead_letter_queue": settings.dead_letter_queue,
         "reason_header": settings.reason_header,
         "prefetch": settings.prefetch,
+        "max_retry_age_s": settings.retry_max_age_s,
         "heartbeat_s": settings.heartbeat_s,
         "blocked_connection_timeout_s": settings.blocked_connection_timeout_s,
         "queue_type": settings.queue_type,
@@ -230,6 +240,7 @@ class Metrics:
                 "retries",
                 "dead_letters",
                 "reconnects",
+                "retries_expired",
             )
         }
         self._buckets = [0] * len(LATENCY_BUCKETS_S)
@@ -274,11 +285,49 @@ class Health:
     The I/O thread only sets plain attributes; probes read them, never a pika object.
     """
 
-    def __init__(self, *, stale_after_s: float = 30.0, health_file: Path | None = None) -> None:
+    def __init__(
+        self, *, stale_after_s: float = 30.0, health_file: Path | None = None, max_busy_s: float = 600.0
+    ) -> None:
         self.stale_after_s = stale_after_s
         self.health_file = health_file
-        self.ready = False
+        self.max_busy_s = max_busy_s
+        self.ready = False  # connected to the broker, consuming, not blocked
+        #: Further readiness conditions (e.g. the state store answers); each returns True when usable.
+        self.readiness_checks: list[Callable[[], bool]] = []
         self._last_beat = time.monotonic()
+        self._worker: threading.Thread | None = None
+        self._busy_since: float | None = None
+
+    def watch(self, worker: threading.Thread) -> None:
+        """Liveness also requires this thread (the one that processes inputs) to be alive."""
+        self._worker = worker
+
+    def busy(self) -> None:
+        """An input is being processed from now on."""
+        self._busy_since = time.monotonic()
+
+    def idle(self) -> None:
+        """The input being processed is done."""
+        self._busy_since = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the service is not live (None when it is): a stuck loop, a dead worker, a stuck input."""
+        now = time.monotonic()
+        if now - self._last_beat >= self.stale_after_s:
+            return "stale: the I/O loop has not turned"
+        if self._worker is not None and not self._worker.is_alive():
+            return "the worker thread is dead"
+        busy_since = self._busy_since
+        if busy_since is not None and now - busy_since >= self.max_busy_s:
+            limit = f"max_processing_s={self.max_busy_s:g}"
+            return f"one input in progress for {now - busy_since:.0f} s (limit {limit})"
+        return None
+
+    @property
+    def is_ready(self) -> bool:
+        """Ready for inputs: the broker side is ready and every other check passes."""
+        return self.ready and all(check() for check in self.readiness_checks)
 
     def beat(self) -> None:
         """The main loop is alive; touch the health file for file-based probes."""
@@ -288,8 +337,8 @@ class Health:
 
     @property
     def live(self) -> bool:
-        """True when the main loop turned within ``stale_after_s``."""
-        return time.monotonic() - self._last_beat < self.stale_after_s
+        """True when the main loop turned within ``stale_after_s``, the worker is alive and not stuck."""
+        return self.problem is None
 
 
 class HealthServer:
@@ -324,8 +373,10 @@ def _health_handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHan
         def do_GET(self) -> None:
             """Answer a probe or a scrape."""
             routes: dict[str, Callable[[], tuple[int, str]]] = {
-                "/live": lambda: (200, "live\n") if health.live else (503, "stale\n"),
-                "/ready": lambda: (200, "ready\n") if health.ready else (503, "not ready\n"),
+                "/live": lambda: (
+                    (200, "live\n") if (problem := health.problem) is None else (503, f"{problem}\n")
+                ),
+                "/ready": lambda: (200, "ready\n") if health.is_ready else (503, "not ready\n"),
                 "/metrics": lambda: (200, metrics.render()),
             }
             status, text = routes.get(self.path, lambda: (404, "not found\n"))()
@@ -353,13 +404,13 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         burst_id = getattr(record, "burst_id", None) or burst_context.get()
         if burst_id:
             entry["burst_id"] = burst_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
@@ -372,13 +423,29 @@ def configure_json_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+_BURST_ID_FIELD = re.compile(rb'"burst_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
+#: Content types an input may declare (none declared is accepted: the body is validated anyway).
+JSON_CONTENT_TYPES = ("application/json",)
+
+
 def _peek_burst_id(body: bytes) -> str | None:
-    """The burst of an input, for log context only (the processor does the real validation)."""
-    try:
-        value = json.loads(body).get("burst_id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+    """The burst of an input, for log context only (the processor does the real validation).
+
+    A regular expression, not a JSON parser: this runs on the I/O thread too, where no body, however deep or
+    large, may raise or take long.
+    """
+    match = _BURST_ID_FIELD.search(body)
+    return match.group(1).decode("ascii") if match else None
+
+
+def unacceptable_properties(properties: BasicProperties) -> str | None:
+    """Why an input's AMQP properties rule it out (a declared non-JSON content type or any encoding)."""
+    content_type = (properties.content_type or "").split(";", 1)[0].strip().lower()
+    if content_type and content_type not in JSON_CONTENT_TYPES:
+        return f"content_type {properties.content_type!r} is not application/json"
+    if properties.content_encoding:
+        return f"content_encoding {properties.content_encoding!r}: inputs must be plain UTF-8 JSON"
+    return None
 
 
 @contextmanager
@@ -413,6 +480,15 @@ class _Delivery:
         except (TypeError, ValueError):
             return 0
 
+    @property
+    def first_failure(self) -> float:
+        """When this input first failed transiently (epoch seconds; now if it never did)."""
+        headers = self.properties.headers or {}
+        try:
+            return float(headers.get(FIRST_FAILURE_HEADER, time.time()))
+        except (TypeError, ValueError):
+            return time.time()
+
 
 class Consumer:
     """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures."""
@@ -439,6 +515,7 @@ class Consumer:
         self._channel: BlockingChannel | None = None
         self._publisher: BlockingChannel | None = None
         self._worker = threading.Thread(target=self._work, name="vtac-worker", daemon=True)
+        self.health.watch(self._worker)
 
     # ---- main loop (I/O thread)
 
@@ -456,7 +533,7 @@ class Consumer:
                     pika.exceptions.ProbableAuthenticationError,
                     pika.exceptions.ProbableAccessDeniedError,
                 ) as error:
-                    raise ConfigurationError(f"AMQP login refused: {error!r}") from None
+                    raise ConfigurationError(redact(f"AMQP login refused: {error!r}")) from None
                 except (pika.exceptions.AMQPError, OSError) as error:
                     self._lost(error, backoff)
         finally:
@@ -473,6 +550,9 @@ class Consumer:
             if error.reply_code == 406:  # PRECONDITION_FAILED: an existing queue with other arguments
                 raise ConfigurationError(f"AMQP topology does not match the broker's: {error}") from None
             raise
+        # A broker alarm (memory, disk) blocks publishing: not ready until it is lifted.
+        connection.add_on_connection_blocked_callback(lambda *_: setattr(self.health, "ready", False))
+        connection.add_on_connection_unblocked_callback(lambda *_: setattr(self.health, "ready", True))
         self._publisher = connection.channel()
         self._publisher.confirm_delivery()
         channel.basic_qos(prefetch_count=self.config.prefetch)
@@ -540,12 +620,18 @@ class Consumer:
             self._settled.wait()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
-        with _burst_logging(_peek_burst_id(delivery.body)):
-            try:
+        self.health.busy()
+        try:
+            with _burst_logging(_peek_burst_id(delivery.body)):
+                problem = unacceptable_properties(delivery.properties)
+                if problem is not None:
+                    return ProcessOutcome(Action.REJECT, reason=problem)
                 return self.processor.process(delivery.body)
-            except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
-                log.exception("processor failed")
-                return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
+        except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
+            log.exception("processor failed")
+            return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
+        finally:
+            self.health.idle()
 
     # ---- back on the I/O thread
 
@@ -567,11 +653,8 @@ class Consumer:
         with _burst_logging(outcome.burst_id or _peek_burst_id(delivery.body)):
             if outcome.action is Action.ACK:
                 self._acknowledge(delivery, outcome)
-            elif outcome.action is Action.RETRY and delivery.attempt + 1 < self.config.max_attempts:
-                self._retry(delivery, outcome.reason)
             elif outcome.action is Action.RETRY:
-                reason = f"gave up after {delivery.attempt + 1} attempts: {outcome.reason}"
-                self._dead_letter(delivery, reason)
+                self._retry_or_dead_letter(delivery, outcome.reason)
             else:
                 self.metrics.count("rejections")
                 self._dead_letter(delivery, outcome.reason)
@@ -590,7 +673,10 @@ class Consumer:
                         delivery_mode=pika.DeliveryMode.Persistent,
                         message_id=notification.message_id,
                         correlation_id=delivery.properties.message_id,
-                        headers={"burst_id": outcome.burst_id, "product_version": outcome.product_version},
+                        headers={
+                            "burst_id": outcome.burst_id,
+                            "product_version": notification.product_version or outcome.product_version,
+                        },
                     ),
                     mandatory=True,
                 )
@@ -617,17 +703,35 @@ class Consumer:
         )
 
     def _retry_or_dead_letter(self, delivery: _Delivery, reason: str) -> None:
-        if delivery.attempt + 1 < self.config.max_attempts:
-            self._retry(delivery, reason)
+        """Retry later unless the attempts (if limited) or the time since the first failure are used up."""
+        attempts, waited = delivery.attempt + 1, time.time() - delivery.first_failure
+        if self.config.max_attempts and attempts >= self.config.max_attempts:
+            self._give_up(delivery, f"gave up after {attempts} attempts: {reason}")
+        elif waited + retry_delay(self.config, attempts) > self.config.max_retry_age_s:
+            limit = f"max_retry_age_s={self.config.max_retry_age_s:g}"
+            self._give_up(
+                delivery, f"gave up after {attempts} attempts in {waited:.0f} s ({limit}): {reason}"
+            )
         else:
-            self._dead_letter(delivery, f"gave up after {delivery.attempt + 1} attempts: {reason}")
+            self._retry(delivery, reason)
+
+    def _give_up(self, delivery: _Delivery, reason: str) -> None:
+        self.metrics.count("retries_expired")  # an alert: an outage outlasted the retry budget
+        log.error("input given up: %s", reason)
+        self._dead_letter(delivery, reason)
 
     def _retry(self, delivery: _Delivery, reason: str) -> None:
         """Park a copy in the delay queue with the attempt count, then ack the original."""
         attempt = delivery.attempt + 1
         delay = retry_delay(self.config, attempt)
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
         properties = _copy_properties(
-            delivery.properties, {ATTEMPT_HEADER: attempt, self.config.reason_header: reason}
+            delivery.properties,
+            {
+                ATTEMPT_HEADER: attempt,
+                FIRST_FAILURE_HEADER: f"{delivery.first_failure:.3f}",
+                self.config.reason_header: reason,
+            },
         )
         properties.expiration = str(int(delay * 1000))
         if self._publish_copy("", self.config.retry_queue, delivery, properties):
@@ -639,7 +743,7 @@ class Consumer:
 
     def _dead_letter(self, delivery: _Delivery, reason: str) -> None:
         """Park a copy with the reason on the dead-letter exchange, then ack the original."""
-        reason = " ".join(reason.split())[:MAX_REASON_CHARS]
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         properties = _copy_properties(
             delivery.properties, {self.config.reason_header: reason, REJECTED_AT_HEADER: stamp}

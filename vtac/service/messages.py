@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -31,14 +33,22 @@ from pydantic import (
 )
 
 from vtac.core.model import MxtPosition
+from vtac.core.naming import BURST_ID_PATTERN
 from vtac.errors import InputError
 
 SCHEMA_VERSION: Literal["1"] = "1"
 PRODUCT_ACRONYMS = ("QSRCLIST_VT", "QPO_MXT")
 OUTPUT_ACRONYMS = ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY")
 
-BurstId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+BurstId = Annotated[str, Field(min_length=1, max_length=64, pattern=BURST_ID_PATTERN)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+#: On the wire a number is a JSON number: "12" or true is refused, never coerced.
+StrictFinite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+StrictCount = Annotated[int, Field(ge=0, strict=True)]
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 
 
 def _strict_base64(value: Any) -> bytes:
@@ -93,7 +103,7 @@ class ProductNotificationV1(_Inbound):
     acronym: Literal["QSRCLIST_VT", "QPO_MXT"]
     burst_id: BurstId
     product_time: AwareDatetime = Field(description="When the upstream pipeline made the product (UTC).")
-    product_version: int = Field(ge=0, description="The upstream product's own version number.")
+    product_version: StrictCount = Field(description="The upstream product's own version number.")
     filename: str | None = Field(None, max_length=255, description="Original file name, for logs only.")
     sdb_url: HttpUrl | None = Field(None, description="Where to fetch the product in the SDB.")
     content: Base64Content | None = Field(None, description="The FITS file itself, base64-encoded.")
@@ -117,11 +127,11 @@ class MxtPositionV1(_Inbound):
     kind: Literal["mxt_position"] = "mxt_position"
     schema_version: Literal["1"] = SCHEMA_VERSION
     burst_id: BurstId
-    ra: Finite = Field(ge=0.0, lt=360.0, description="Right ascension, degrees (ICRS).")
-    dec: Finite = Field(ge=-90.0, le=90.0, description="Declination, degrees (ICRS).")
-    r90_arcsec: Finite = Field(gt=0.0, description="90 % error radius, arcsec.")
+    ra: StrictFinite = Field(ge=0.0, lt=360.0, description="Right ascension, degrees (ICRS).")
+    dec: StrictFinite = Field(ge=-90.0, le=90.0, description="Declination, degrees (ICRS).")
+    r90_arcsec: StrictFinite = Field(gt=0.0, description="90 % error radius, arcsec.")
     position_time: AwareDatetime
-    position_version: int = Field(ge=0)
+    position_version: StrictCount
 
     acronym: ClassVar[str] = "MXT_POSITION"
 
@@ -157,8 +167,18 @@ InputMessage = Annotated[
 INPUT_ADAPTER: TypeAdapter[ProductNotificationV1 | MxtPositionV1] = TypeAdapter(InputMessage)
 
 
-def parse_input(body: bytes | str) -> ProductNotificationV1 | MxtPositionV1:
-    """Validate one raw message body; InputError (one line, naming the field) if it is not acceptable."""
+def parse_input(
+    body: bytes | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_depth: int = DEFAULT_MAX_JSON_DEPTH,
+) -> ProductNotificationV1 | MxtPositionV1:
+    """Validate one raw message body; InputError (one line, naming the field or the bound) if it is not
+    acceptable. Size and nesting are checked before any parsing, so no body can cost more than its bytes.
+    """
+    check_body_bounds(
+        body.encode() if isinstance(body, str) else body, max_bytes=max_bytes, max_depth=max_depth
+    )
     try:
         return INPUT_ADAPTER.validate_json(body)
     except ValidationError as exc:
@@ -166,6 +186,21 @@ def parse_input(body: bytes | str) -> ProductNotificationV1 | MxtPositionV1:
         field = ".".join(str(part) for part in first["loc"] if part not in INPUT_TAGS) or None
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise InputError(f"invalid input message: {first['msg']}{more}", column=field) from None
+
+
+def check_body_bounds(body: bytes, *, max_bytes: int, max_depth: int) -> None:
+    """InputError naming the bound when ``body`` is larger than ``max_bytes`` or nests deeper than
+    ``max_depth`` (brackets inside strings do not count); linear time, no recursion, no parsing.
+    """
+    if len(body) > max_bytes:
+        raise InputError(f"message of {len(body)} bytes exceeds the limit max_message_bytes={max_bytes}")
+    brackets = np.frombuffer(_JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size == 0:
+        return
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    depth = int(np.cumsum(steps).max())
+    if depth > max_depth:
+        raise InputError(f"JSON nested {depth} deep exceeds the limit max_json_depth={max_depth}")
 
 
 class Magnitude(_Outbound):

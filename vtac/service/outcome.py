@@ -27,6 +27,8 @@ class Notification:
     routing_key: str
     body: bytes
     message_id: str
+    #: The version it announces (several versions may go out with one input after an outage).
+    product_version: int | None = None
 
 
 @dataclass(frozen=True)

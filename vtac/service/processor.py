@@ -20,11 +20,15 @@ import logging
 import multiprocessing
 import os
 import re
+import socket
 import tempfile
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -34,6 +38,7 @@ from typing import Any
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
+from vtac.adapters.tables import fits_hdus
 from vtac.core.model import MxtPosition, QpoVtResult
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
@@ -48,7 +53,7 @@ from vtac.service.messages import (
     parse_input,
 )
 from vtac.service.outcome import Action, Notification, ProcessOutcome
-from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError
+from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
@@ -113,6 +118,7 @@ class Processor:
         self._remote = remote or settings.remote
         self._catalogs = checked_catalogs(settings.catalogs, self._remote)
         self._work_root = settings.work_root
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
         self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
         self._deferred_lock = threading.Lock()
@@ -122,7 +128,9 @@ class Processor:
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
         try:
-            message = parse_input(body)
+            message = parse_input(
+                body, max_bytes=self.settings.max_message_bytes, max_depth=self.settings.max_json_depth
+            )
         except InputError as exc:
             return _reject(str(exc))
         try:
@@ -134,17 +142,30 @@ class Processor:
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
-        """The consumer got publisher confirms for every notification: the version is now published.
+        """The consumer got publisher confirms for every notification: the versions are now published.
 
-        Only then are the extras of the version started, on their own thread: this runs on pika's I/O
-        thread, and the extras must delay neither the notification nor the next input.
+        Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second),
+        because giving up here means notifying the same version again later. Only then are the extras of
+        the version started, on their own thread: this runs on pika's I/O thread, and the extras must delay
+        neither the notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
-            self.store.mark_published(outcome.burst_id, outcome.product_version)
+            deadline = time.monotonic() + self.settings.confirm_retry_s
+            while True:
+                try:
+                    self.store.mark_published(outcome.burst_id, outcome.product_version)
+                    break
+                except TransientError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.25)
             with self._deferred_lock:
                 job = self._deferred.pop((outcome.burst_id, outcome.product_version), None)
             if job is not None:
                 self._extras_queue.submit(outcome.burst_id, outcome.product_version, job)
+        if outcome.burst_id:
+            with suppress(TransientError):  # the claim's lease ends it anyway
+                self.store.release(outcome.burst_id, self._owner)
 
     def wait_for_extras(self, timeout_s: float | None = None) -> bool:
         """Wait until no extras wait or are being made; False if some still are after the timeout."""
@@ -176,22 +197,53 @@ class Processor:
         if not recorded.changed and not recorded.state.needs_products:
             log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
-        return self._build(burst_id, version)
+        # One instance at a time builds a burst's unpublished versions: a duplicate delivered to another
+        # instance meanwhile waits (retry) and then finds them published, so nothing is notified twice.
+        if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
+            log.info("another instance is building this burst: retry later", extra={"burst_id": burst_id})
+            return ProcessOutcome(
+                Action.RETRY, f"burst {burst_id} is being built by another instance", burst_id
+            )
+        try:
+            outcome = self._build_unpublished(burst_id)
+        except BaseException:
+            with suppress(Exception):
+                self.store.release(burst_id, self._owner)
+            raise
+        return outcome
+
+    def _build_unpublished(self, burst_id: str) -> ProcessOutcome:
+        """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
+        redelivery that arrives once later versions exist (each version's notifications carry its number).
+        """
+        state = self.store.burst_state(burst_id)
+        if not state.needs_products:
+            return ProcessOutcome(Action.ACK, "repeated input", burst_id, state.version)
+        notifications: list[Notification] = []
+        for version in range(state.published + 1, state.version + 1):
+            notifications += self._build(burst_id, version).notifications
+        reason = "" if notifications else "no QSRCLIST_VT yet"
+        return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
 
     def _payload(self, message: InputMessage) -> bytes:
         """The envelope to store: content inline (fetched if need be) and what reading it taught us."""
         if isinstance(message, MxtPositionV1):
             envelope: dict[str, Any] = {"mxt": _position_dict(message.to_core())}
         else:
-            content = message.content if message.content is not None else self._fetch(str(message.sdb_url))
+            content = message.content
+            if content is None:
+                check_fetch_url(str(message.sdb_url), self.settings.fetch_allow_list)
+                content = self._fetch(str(message.sdb_url))
             message = message.model_copy(update={"content": content, "sdb_url": None})
             envelope = self._inspect(message, content)
         return json.dumps({"input": message.model_dump(mode="json"), **envelope}).encode()
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
         """Read the product once on arrival, so a bad file is rejected before it enters the store."""
+        name = local_name(message, content)
+        fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure check first
         with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
-            path = Path(folder) / local_name(message, content)
+            path = Path(folder) / name
             path.write_bytes(content)
             if message.acronym == SRCLIST:
                 observation = read_srclists([path])
@@ -201,7 +253,12 @@ class Processor:
                         file=path.name,
                     )
                 return {"sequences": list(observation.sequences)}
-            return {"mxt": _position_dict(read_qpo_mxt(path))}
+            position = read_qpo_mxt(path)
+            if position is None:
+                raise InputError(
+                    "no usable MXT position (every row invalid or a known X-ray source)", file=name
+                )
+            return {"mxt": _position_dict(position)}
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
@@ -328,7 +385,7 @@ class Processor:
         keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
         burst_id = summary["burst_id"]
         return [
-            Notification(key, body.encode(), message_id_of(burst_id, version, audience))
+            Notification(key, body.encode(), message_id_of(burst_id, version, audience), version)
             for key, audience in zip(keys, AUDIENCES, strict=True)
         ]
 
@@ -355,14 +412,17 @@ def open_processor(settings: ServiceSettings) -> Processor:
     the configured SDB, never to another host a message names.
     """
     token = settings.sdb_token.get_secret_value() if settings.sdb_token else None
-    timeout = (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s)
-    anonymous = HttpSdb("", timeout_s=timeout, max_attempts=settings.sdb_max_attempts)
+    limits: dict[str, Any] = {
+        "timeout_s": (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s),
+        "max_attempts": settings.sdb_max_attempts,
+        "max_fetch_bytes": settings.max_fetch_bytes,
+        "fetch_deadline_s": settings.fetch_deadline_s,
+    }
+    anonymous = HttpSdb("", **limits)
     fetch = anonymous.fetch
     sdb: Sdb = FileSdb(settings.file_sdb_root)
     if settings.sdb_url:
-        http = HttpSdb(
-            settings.sdb_url, token=token, timeout_s=timeout, max_attempts=settings.sdb_max_attempts
-        )
+        http = HttpSdb(settings.sdb_url, token=token, **limits)
         sdb = http
         fetch = partial(_fetch_from, http, anonymous)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -408,8 +468,9 @@ def _position_dict(position: MxtPosition | None) -> dict[str, float] | None:
 def _decode(item: StoredInput) -> _Input:
     envelope = json.loads(item.payload)
     mxt = envelope.get("mxt")
+    stored = json.dumps(envelope["input"]).encode()  # written by us after the bounds were checked
     return _Input(
-        message=parse_input(json.dumps(envelope["input"])),
+        message=parse_input(stored, max_bytes=len(stored)),
         arrival=item.version,
         sequences=tuple(envelope.get("sequences", ())),
         mxt=None if mxt is None else MxtPosition(**mxt),

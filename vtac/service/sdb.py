@@ -15,17 +15,20 @@ import logging
 import os
 import random
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any, Protocol
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from vtac.adapters.files import write_bytes_atomically
 from vtac.errors import InputError, TransientError, VtacError
+from vtac.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ EXTRAS_MEDIA_TYPES = {
 }
 RETRIED_STATUSES = frozenset({408, 429})
 ALREADY_STORED = 409
+DEFAULT_MAX_FETCH_BYTES = 64 * 1024 * 1024
+DEFAULT_FETCH_DEADLINE_S = 60.0
+_CHUNK = 64 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -119,7 +125,7 @@ class Sdb(Protocol):
 class HttpSdb:
     """The SDB over HTTP (REST contract in ``docs/ICD.md``)."""
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments  # each one a documented setting
         self,
         base_url: str,
         *,
@@ -130,11 +136,16 @@ class HttpSdb:
         backoff_cap_s: float = 8.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
+        fetch_deadline_s: float = DEFAULT_FETCH_DEADLINE_S,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        self.base_url = base_url.rstrip("/")
+        # Credentials in the base URL become HTTP basic auth: they must never reach a product location.
+        self.base_url, self._basic = _without_credentials(base_url.rstrip("/"))
         self._token = token
+        self._max_fetch_bytes = max_fetch_bytes
+        self._fetch_deadline_s = fetch_deadline_s
         self._timeout = timeout_s
         self._max_attempts = max_attempts
         self._backoff = (backoff_s, backoff_cap_s)
@@ -158,11 +169,30 @@ class HttpSdb:
         return {item.acronym: self._put(bundle, item) for item in bundle.files}
 
     def fetch(self, url: str) -> bytes:
-        """GET an input product, with the same retries as uploads."""
-        response = self._request("GET", url, headers=self._auth({}))
-        if response.status_code != 200:
-            raise SdbRejectedError(_describe("GET", url, response), status=response.status_code)
-        return response.content
+        """GET an input product, with the same retries as uploads; no redirect is followed, and the answer
+        is streamed under a size cap and a whole-answer deadline (a trickling server cannot hold us).
+        """
+        headers = self._auth({"Accept-Encoding": "identity"})
+        response = self._request("GET", url, headers=headers, stream=True, allow_redirects=False)
+        try:
+            if response.is_redirect or 300 <= response.status_code < 400:
+                raise SdbRejectedError(
+                    f"GET {redact(url)}: HTTP {response.status_code}: redirect refused",
+                    status=response.status_code,
+                )
+            if response.status_code != 200:
+                raise SdbRejectedError(_describe("GET", url, response), status=response.status_code)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self._max_fetch_bytes:
+                raise InputError(
+                    f"GET {redact(url)}: answer of {declared} bytes exceeds the limit "
+                    f"max_fetch_bytes={self._max_fetch_bytes}"
+                )
+            return read_bounded(
+                response, url, max_bytes=self._max_fetch_bytes, deadline_s=self._fetch_deadline_s
+            )
+        finally:
+            response.close()
 
     def _put(self, bundle: ProductBundle, item: ProductFile) -> str:
         url = self.product_url(bundle.burst_id, item.acronym, bundle.version)
@@ -178,11 +208,13 @@ class HttpSdb:
             raise SdbRejectedError(_describe("PUT", url, response), status=response.status_code)
         if response.status_code == ALREADY_STORED:
             log.info("SDB already holds %s v%d of %s", item.acronym, bundle.version, bundle.burst_id)
-        return _location(response, url)
+        return redact(_location(response, url))
 
     def _auth(self, headers: dict[str, str]) -> dict[str, str]:
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        elif self._basic is not None:
+            headers["Authorization"] = requests.auth._basic_auth_str(*self._basic)  # pylint: disable=protected-access
         return headers
 
     def _request(self, method: str, url: str, **kwargs: object) -> requests.Response:
@@ -192,11 +224,12 @@ class HttpSdb:
             try:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)  # type: ignore[arg-type]
             except (requests.ConnectionError, requests.Timeout) as exc:
-                failure = f"{method} {url}: {type(exc).__name__}: {exc}"
+                failure = redact(f"{method} {url}: {type(exc).__name__}: {exc}")
             else:
                 if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
                     return response
                 failure = _describe(method, url, response)
+                response.close()
             if attempt < self._max_attempts:
                 delay = self._delay(attempt)
                 log.warning(
@@ -216,8 +249,101 @@ class HttpSdb:
 
 
 def _describe(method: str, url: str, response: requests.Response) -> str:
-    body = " ".join(response.text.split())[:200]
-    return f"{method} {url}: HTTP {response.status_code} {response.reason}" + (f": {body}" if body else "")
+    """Method, URL (redacted) and status only: a body could carry anything from an internal server."""
+    return f"{method} {redact(url)}: HTTP {response.status_code} {response.reason}"
+
+
+def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without its user-info, and the (user, password) it held."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+def read_bounded(response: requests.Response, url: str, *, max_bytes: int, deadline_s: float) -> bytes:
+    """The body of a streamed response, refused beyond ``max_bytes`` or ``deadline_s`` seconds in all.
+
+    The reading happens on a helper thread the caller waits for at most ``deadline_s``: a server that sends a
+    byte every few seconds (never tripping the read timeout) is abandoned at the deadline, and the helper
+    stops at its next chunk.
+    """
+    outcome: dict[str, Any] = {}
+    cancelled = threading.Event()
+
+    def pump() -> None:
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while not cancelled.is_set():
+                chunk = response.raw.read1(_CHUNK, decode_content=False)
+                if not chunk:
+                    outcome["body"] = b"".join(chunks)
+                    return
+                total += len(chunk)
+                if total > max_bytes:
+                    outcome["error"] = InputError(
+                        f"GET {redact(url)}: answer exceeds the limit max_fetch_bytes={max_bytes}"
+                    )
+                    return
+                chunks.append(chunk)
+        except (OSError, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            outcome["error"] = TransientError(redact(f"GET {url}: reading the answer failed: {exc!r}"))
+
+    reader = threading.Thread(target=pump, name="vtac-fetch", daemon=True)
+    reader.start()
+    reader.join(deadline_s)
+    if reader.is_alive():
+        cancelled.set()
+        raise TransientError(
+            f"GET {redact(url)}: answer not complete within the limit fetch_deadline_s={deadline_s:g}"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return bytes(outcome["body"])
+
+
+def check_fetch_url(url: str, allowed: Sequence[str]) -> None:
+    """InputError unless ``url`` is http(s), without credentials, under one of the ``allowed`` base URLs
+    (same scheme, host and port, path below the base path) and without dot segments: a message must not
+    make the service fetch from a metadata address, localhost or an internal port (SSRF).
+    """
+    parts = urlsplit(url)
+    shown = redact(url)
+    if parts.scheme not in ("http", "https"):
+        raise InputError(f"sdb_url {shown}: only http(s) URLs are fetched", column="sdb_url")
+    if parts.username is not None or parts.password is not None:
+        raise InputError(f"sdb_url {shown}: credentials in the URL are refused", column="sdb_url")
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        raise InputError(f"sdb_url {shown}: dot segments in the path are refused", column="sdb_url")
+    if not allowed:
+        raise InputError(
+            "sdb_url inputs need an allowed SDB base URL (settings sdb_fetch_urls or sdb_url)",
+            column="sdb_url",
+        )
+    for base in allowed:
+        if _under(parts, urlsplit(base.rstrip("/"))):
+            return
+    raise InputError(f"sdb_url {shown}: not under an allowed SDB base URL (sdb_fetch_urls)", column="sdb_url")
+
+
+def _under(parts: SplitResult, base: SplitResult) -> bool:
+    def port(item: SplitResult) -> int | None:
+        return item.port or {"http": 80, "https": 443}.get(item.scheme)
+
+    same_origin = (parts.scheme, (parts.hostname or "").lower(), port(parts)) == (
+        base.scheme,
+        (base.hostname or "").lower(),
+        port(base),
+    )
+    return same_origin and (
+        not base.path or parts.path == base.path or parts.path.startswith(base.path + "/")
+    )
 
 
 def _location(response: requests.Response, request_url: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vtac.errors import ConfigurationError, TransientError
+from vtac.redaction import redact
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS vtac_burst (
@@ -39,6 +41,11 @@ SCHEMA = (
         payload {blob} NOT NULL,
         received_at TEXT NOT NULL,
         PRIMARY KEY (burst_id, acronym, content_hash))""",
+    # Who builds a burst's unpublished versions now (one instance at a time), until when (epoch ms).
+    """CREATE TABLE IF NOT EXISTS vtac_claim (
+        burst_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until_ms BIGINT NOT NULL)""",
 )
 
 
@@ -89,6 +96,15 @@ class InputStore(Protocol):
     def mark_published(self, burst_id: str, version: int) -> None:
         """Record that ``version``'s products are stored and notified (never moves backwards)."""
 
+    def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
+        """Become the one instance building the burst's unpublished versions (for ``lease_s``)."""
+
+    def release(self, burst_id: str, owner: str) -> None:
+        """Give up a claim (done, or failed: let another instance try)."""
+
+    def ping(self, wait_s: float = 1.0) -> bool:
+        """True when the store is usable now (readiness probe)."""
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -110,10 +126,16 @@ SQLITE = _Dialect("?", "BLOB", "BEGIN IMMEDIATE", "", (sqlite3.OperationalError,
 class SqlInputStore:
     """:class:`InputStore` over one DB-API connection in autocommit mode, transactions made explicit."""
 
-    def __init__(self, connection: Any, dialect: _Dialect) -> None:
+    def __init__(
+        self, connection: Any, dialect: _Dialect, *, reconnect: Callable[[], Any] | None = None
+    ) -> None:
         self._conn = connection
         self._dialect = dialect
         self._lock = threading.Lock()
+        # A server connection (PostgreSQL) that failed is replaced before the next transaction: a restart
+        # of the database costs the inputs of that moment a retry, never the service.
+        self._reconnect = reconnect
+        self._broken = False
         with self._transaction() as cursor:
             for statement in SCHEMA:
                 cursor.execute(statement.format(blob=dialect.blob))
@@ -191,9 +213,66 @@ class SqlInputStore:
                 version,
             )
 
+    def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
+        """See :meth:`InputStore.claim`: granted when free, expired (a crashed claimant) or already ours."""
+        now_ms = int(time.time() * 1000)
+        with self._transaction() as cursor:
+            self._state(cursor, burst_id, lock=True)  # the burst row lock serialises claims
+            self._execute(cursor, "SELECT owner, until_ms FROM vtac_claim WHERE burst_id = {p}", burst_id)
+            row = cursor.fetchone()
+            if row is not None and row[0] != owner and int(row[1]) > now_ms:
+                return False
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_claim (burst_id, owner, until_ms) VALUES ({p}, {p}, {p}) "
+                "ON CONFLICT (burst_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms",
+                burst_id,
+                owner,
+                now_ms + int(lease_s * 1000),
+            )
+            return True
+
+    def release(self, burst_id: str, owner: str) -> None:
+        """See :meth:`InputStore.release`."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor, "DELETE FROM vtac_claim WHERE burst_id = {p} AND owner = {p}", burst_id, owner
+            )
+
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+
+    def ping(self, wait_s: float = 1.0) -> bool:
+        """True when the store answers now (readiness); a store busy in a transaction is in use, so usable."""
+        if not self._lock.acquire(timeout=wait_s):  # pylint: disable=consider-using-with  # released below
+            return True
+        try:
+            self._ensure_connection()
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+                cursor.fetchall()
+            finally:
+                cursor.close()
+        except Exception:  # pylint: disable=broad-exception-caught  # a probe answers, it never raises
+            self._broken = self._reconnect is not None
+            return False
+        finally:
+            self._lock.release()
+        return True
+
+    def _ensure_connection(self) -> None:
+        """Replace a connection that failed (under the lock)."""
+        if not self._broken or self._reconnect is None:
+            return
+        with suppress(Exception):
+            self._conn.close()
+        try:
+            self._conn = self._reconnect()
+        except self._dialect.transient as exc:
+            raise TransientError(redact(f"input store unavailable: {exc}")) from exc
+        self._broken = False
 
     def _state(self, cursor: Any, burst_id: str, *, lock: bool = False) -> BurstState:
         suffix = self._dialect.lock_suffix if lock else ""
@@ -212,6 +291,7 @@ class SqlInputStore:
     def _transaction(self) -> Iterator[Any]:
         """BEGIN ... COMMIT, ROLLBACK on error; a lost or locked database is a TransientError (retry)."""
         with self._lock:
+            self._ensure_connection()
             cursor = self._conn.cursor()
             try:
                 cursor.execute(self._dialect.begin)
@@ -219,7 +299,8 @@ class SqlInputStore:
                 cursor.execute("COMMIT")
             except self._dialect.transient as exc:
                 self._rollback(cursor)
-                raise TransientError(f"input store unavailable: {exc}") from exc
+                self._broken = self._reconnect is not None
+                raise TransientError(redact(f"input store unavailable: {exc}")) from exc
             except BaseException:
                 self._rollback(cursor)
                 raise
@@ -245,13 +326,19 @@ def open_postgres_store(url: str, *, connect_timeout_s: int = 10) -> SqlInputSto
     try:
         import psycopg  # pylint: disable=import-outside-toplevel  # optional: only for shared state
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ConfigurationError(f"{_redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
+        raise ConfigurationError(f"{redact(url)}: PostgreSQL needs the 'psycopg' package") from exc
+
+    def connect() -> Any:
+        return psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
+
     try:
-        connection = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s)
+        connection = connect()
     except psycopg.OperationalError as exc:
-        raise TransientError(f"cannot connect to the input store {_redact(url)}: {exc}") from exc
-    dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", (psycopg.OperationalError,))
-    return SqlInputStore(connection, dialect)
+        raise TransientError(redact(f"cannot connect to the input store {url}: {exc}")) from exc
+    # InterfaceError: "the connection is closed" once the server went away.
+    transient = (psycopg.OperationalError, psycopg.InterfaceError)
+    dialect = _Dialect("%s", "BYTEA", "BEGIN", " FOR UPDATE", transient)
+    return SqlInputStore(connection, dialect, reconnect=connect)
 
 
 def open_input_store(url: str) -> SqlInputStore:
@@ -265,14 +352,5 @@ def open_input_store(url: str) -> SqlInputStore:
         if url.startswith(prefix):
             return opener(url)
     if "://" in url:
-        raise ConfigurationError(f"input store {_redact(url)}: expected postgresql://, sqlite:/// or a path")
+        raise ConfigurationError(f"input store {redact(url)}: expected postgresql://, sqlite:/// or a path")
     return open_sqlite_store(url)
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, fit for a log line or an error message."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"

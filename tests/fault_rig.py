@@ -1,0 +1,325 @@
+"""A RabbitMQ node and a PostgreSQL cluster of the test's own (other ports, temporary directories), and
+`vtac serve` processes on them, so that faults can be injected without touching the shared services.
+
+Used by tests/test_faults.py (``make test``, representative sizes) and ``make reliability`` (heavier).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pika
+
+PG_BIN = Path(os.environ.get("VTAC_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tools_available() -> bool:
+    """initdb/pg_ctl, rabbitmq-server and the users to run them as."""
+    return (
+        (PG_BIN / "initdb").exists()
+        and shutil.which("rabbitmq-server") is not None
+        and shutil.which("runuser") is not None
+    )
+
+
+class PostgresCluster:
+    """initdb + pg_ctl as the postgres user, trust auth, fsync off; restartable."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="vtac-fault-pg-"))
+        shutil.chown(self.folder, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres(PG_BIN / "initdb", "-D", self.folder / "data", "-A", "trust", "-U", "postgres")
+        self.start()
+
+    def _as_postgres(self, *command: Any) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *map(str, command)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _ctl(self, *args: str) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(
+            PG_BIN / "pg_ctl",
+            "-D",
+            self.folder / "data",
+            "-l",
+            self.folder / "log",
+            "-o",
+            options,
+            "-w",
+            *args,
+        )
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        self._ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class BrokerNode:
+    """A RabbitMQ node of its own (name, ports, data directories), no plugins."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="vtac-fault-rmq-"))
+        self.port = free_port()
+        self.name = f"vtacfault{os.getpid()}x{self.port}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+        (self.folder / "enabled_plugins").write_text("[].\n")
+        (self.folder / "rabbitmq.conf").write_text(f"listeners.tcp.default = {self.port}\n")
+        for path in [self.folder, *self.folder.iterdir()]:
+            shutil.chown(path, "rabbitmq")
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self.folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.folder / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.folder / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.folder / "pid"),
+            "RABBITMQ_CONFIG_FILE": str(self.folder / "rabbitmq"),
+        }
+        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, capture_output=True)
+        self.ctl("wait", str(self.folder / "pid"), "--timeout", "60")
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-n", self.name, *args], env=self.env, check=True, capture_output=True)
+
+    def restart(self, down_s: float = 1.0) -> None:
+        """Stop and start the broker application: every connection drops, durable queues stay."""
+        self.ctl("stop_app")
+        time.sleep(down_s)
+        self.ctl("start_app")
+
+    def destroy(self) -> None:
+        try:
+            self.ctl("stop")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class FlakyFileServer:
+    """Serves files over HTTP (an SDB for inputs by reference); ``down`` answers 503 to everything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.down = False
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self) -> None:
+                if outer.down:
+                    self.send_error(503)
+                    return
+                super().do_GET()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Service:
+    """`vtac serve` in a subprocess; its peak RSS is read from /proc before it ends."""
+
+    env: dict[str, str]
+    health_port: int
+    process: subprocess.Popen | None = None
+    peak_rss_kb: int = 0
+
+    def start(self) -> Service:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vtac.entrypoints.cli", "serve"],
+            env=self.env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def sample_rss(self) -> None:
+        if self.process is None:
+            return
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
+        except OSError:
+            pass
+
+    def probe(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=2) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+        except OSError:
+            return 0
+
+    def kill(self) -> None:
+        """SIGKILL: no grace, whatever is in flight."""
+        assert self.process is not None
+        self.sample_rss()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.sample_rss()
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+def service_env(
+    broker: BrokerNode, postgres: PostgresCluster, state_dir: Path, catalog: str, **extra: str
+) -> dict:
+    health_port = free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("VTAC_")},
+        "VTAC_AMQP_URL": broker.url,
+        "VTAC_STATE_URL": postgres.url,
+        "VTAC_STATE_DIR": str(state_dir),
+        "VTAC_CATALOGS": catalog,
+        "VTAC_HEALTH_PORT": str(health_port),
+        "VTAC_HEARTBEAT_S": "5",
+        "VTAC_RETRY_DELAY_S": "0.2",
+        "VTAC_RETRY_DELAY_CAP_S": "1",
+        "VTAC_CLAIM_LEASE_S": "10",
+        "VTAC_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    return env | {"_HEALTH_PORT": str(health_port)}
+
+
+def new_service(env: dict[str, str]) -> Service:
+    return Service({k: v for k, v in env.items() if k != "_HEALTH_PORT"}, int(env["_HEALTH_PORT"])).start()
+
+
+@dataclass
+class Tally:
+    """What one fault class did to the bursts: the figures of bench/reliability.md."""
+
+    name: str
+    inputs: int = 0
+    hostile: int = 0
+    dead_lettered: int = 0
+    stored: int = 0
+    expected: int = 0
+    notified: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    peak_rss_mb: float = 0.0
+    service_up: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def row(self) -> str:
+        return (
+            f"| {self.name} | {self.inputs} | {self.hostile} | {self.dead_lettered} | {self.stored} | "
+            f"{self.notified} | {self.lost} | {self.duplicated} | {self.peak_rss_mb:.0f} | "
+            f"{'yes' if self.service_up else 'NO'} | {self.seconds:.0f} |"
+        )
+
+
+HEADER = (
+    "| fault class | good inputs | hostile messages | dead-lettered | versions stored | versions notified | "
+    "lost or skipped | duplicated | peak RSS (MB) | service up | s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
+)
+
+
+class Observer:
+    """The test's view of the node: a durable queue of every notification, the dead-letter queue depth."""
+
+    NOTIFIED = "fault.notified"
+
+    def __init__(self, broker: BrokerNode) -> None:
+        self.broker = broker
+        self.seen: Counter[tuple[str, int, str]] = Counter()
+        self._connect()
+        channel = self.channel
+        for exchange in ("svom.notifications",):
+            channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.queue_declare(self.NOTIFIED, durable=True)
+        channel.queue_bind(self.NOTIFIED, "svom.notifications", routing_key="qpo_vt.#")
+
+    def _connect(self) -> None:
+        self.connection = pika.BlockingConnection(pika.URLParameters(self.broker.url))
+        self.channel = self.connection.channel()
+
+    def drain(self) -> None:
+        """Take every notification waiting (reconnecting after a broker restart)."""
+        for _ in range(3):
+            try:
+                while True:
+                    method, _, body = self.channel.basic_get(self.NOTIFIED, auto_ack=True)
+                    if method is None:
+                        return
+                    message = json.loads(body)
+                    self.seen[(message["burst_id"], message["product_version"], method.routing_key)] += 1
+            except pika.exceptions.AMQPError:
+                time.sleep(1)
+                self._connect()
+
+    def dead_letters(self) -> int:
+        try:
+            return int(self.channel.queue_declare("vtac.inputs.dead", passive=True).method.message_count)
+        except pika.exceptions.AMQPError:
+            self._connect()
+            return 0
+
+    def versions(self, burst_ids: set[str], audience: str = "qpo_vt.ba") -> Counter[tuple[str, int]]:
+        return Counter(
+            {
+                (burst, version): count
+                for (burst, version, key), count in self.seen.items()
+                if key == audience and burst in burst_ids
+            }
+        )

@@ -1,0 +1,388 @@
+"""Fault and fuzz suite (issue 9, item 8): `vtac serve` processes on a RabbitMQ node and a PostgreSQL cluster
+started here (other ports), never the shared ones. Each fault class publishes good bursts (R, B, then the
+MXT position: three versions each) and checks what the Burst Advocate received: every version once, none
+lost, the service up, RSS bounded. ``VTAC_FAULT_BURSTS`` / ``VTAC_FAULT_HOSTILE`` scale it up
+(``make reliability`` writes bench/reliability.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from fault_rig import (
+    HEADER,
+    BrokerNode,
+    FlakyFileServer,
+    Observer,
+    PostgresCluster,
+    Service,
+    Tally,
+    new_service,
+    service_env,
+    tools_available,
+)
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from vtac.service.amqp import AmqpConfig
+from vtac.service.publish import mxt_position_message, product_message, publish_inputs
+from vtac.simulation import load_demo_sky, simulate_burst
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
+
+N_BURSTS = int(os.environ.get("VTAC_FAULT_BURSTS", "3"))
+N_HOSTILE = int(os.environ.get("VTAC_FAULT_HOSTILE", "1000"))
+REPORT = os.environ.get("VTAC_FAULT_REPORT")  # a path: write the table there (make reliability)
+CATALOG = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
+RSS_LIMIT_MB = 400
+VERSIONS_PER_BURST = 3
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.environ.get("CI") and (os.geteuid() != 0 or not tools_available()),
+        reason="needs root, initdb/pg_ctl and rabbitmq-server to start a node and a cluster of its own",
+    ),
+]
+TALLIES: list[Tally] = []
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[BrokerNode]:
+    broker = BrokerNode()
+    yield broker
+    broker.destroy()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[PostgresCluster]:
+    postgres = PostgresCluster()
+    yield postgres
+    postgres.destroy()
+
+
+@pytest.fixture(scope="module")
+def sky():
+    return load_demo_sky()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    if REPORT and TALLIES:
+        Path(REPORT).write_text(
+            "# Reliability: faults and hostile input (`make reliability`)\n\n"
+            f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores: "
+            "`vtac serve` on a RabbitMQ node and a PostgreSQL cluster of the test's own, "
+            f"{N_BURSTS} simulated bursts per fault class "
+            f"(R, B, MXT position: {VERSIONS_PER_BURST} versions each), "
+            f"{N_HOSTILE} hypothesis-generated hostile messages interleaved with the good ones in the first "
+            'class. "versions notified" counts distinct (burst, version) received by the Burst Advocate; '
+            '"lost or skipped" the stored versions never notified; "duplicated" the extra copies; '
+            f"peak RSS is the largest VmHWM of the service processes (target <= {RSS_LIMIT_MB} MB).\n\n"
+            + HEADER
+            + "\n"
+            + "\n".join(tally.row() for tally in TALLIES)
+            + "\n\nThe same classes run in `make test` with 3 bursts each (tests/test_faults.py).\n"
+        )
+
+
+@pytest.fixture
+def observer(node: BrokerNode) -> Iterator[Observer]:
+    seen = Observer(node)
+    seen.drain()
+    seen.seen.clear()
+    seen.channel.queue_declare("vtac.inputs.dead", durable=True)
+    seen.channel.queue_purge("vtac.inputs.dead")  # each fault class counts its own
+    yield seen
+    seen.connection.close()
+
+
+def _bursts(sky, folder: Path, count: int, *, sdb_base: str | None = None) -> dict[str, list[Any]]:
+    """``count`` simulated bursts: R, B (inline, or by reference under ``sdb_base``), the MXT position."""
+    bursts = {}
+    for index in range(count):
+        burst_id = f"sbf{uuid.uuid4().hex[:8]}"
+        ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
+        spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=2.0, mxt_r90_arcsec=60.0)
+        simulated = simulate_burst(sky, spec, np.random.default_rng(index))
+        paths = simulated.write(folder / burst_id)
+        lists = []
+        for band in "RB":
+            path = paths[f"srclist_{band}"]
+            url = f"{sdb_base}/{burst_id}/{path.name}" if sdb_base else None
+            lists.append(product_message(path, acronym="QSRCLIST_VT", burst_id=burst_id, sdb_url=url))
+        mxt = simulated.mxt
+        bursts[burst_id] = [*lists, mxt_position_message(mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id)]
+    return bursts
+
+
+def _config(node: BrokerNode) -> AmqpConfig:
+    return AmqpConfig(url=node.url)
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        tick()
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _stored(cluster: PostgresCluster, burst_ids: set[str]) -> int:
+    with psycopg.connect(cluster.url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT coalesce(sum(version), 0) FROM vtac_burst WHERE burst_id = ANY(%s)", (list(burst_ids),)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _settle(  # noqa: PLR0917  # the pieces of one fault class
+    name: str,
+    services: list[Service],
+    observer: Observer,
+    cluster: PostgresCluster,
+    bursts: dict[str, list[Any]],
+    started: float,
+    timeout_s: float = 120.0,
+) -> Tally:
+    """Wait until every version reached the Burst Advocate (or the timeout), then count."""
+    ids = set(bursts)
+    expected = VERSIONS_PER_BURST * len(ids)
+
+    def tick() -> None:
+        observer.drain()
+        for service in services:
+            service.sample_rss()
+
+    _wait(lambda: len(observer.versions(ids)) >= expected, timeout_s, tick)
+    time.sleep(1.0)  # a late duplicate would show now
+    tick()
+    versions = observer.versions(ids)
+    live = [service for service in services if service.process and service.process.poll() is None]
+    tally = Tally(
+        name=name,
+        inputs=sum(len(inputs) for inputs in bursts.values()),
+        stored=_stored(cluster, ids),
+        expected=expected,
+        notified=len(versions),
+        lost=expected - len(versions),
+        duplicated=sum(count - 1 for count in versions.values()),
+        peak_rss_mb=max(service.peak_rss_kb for service in services) / 1024,
+        service_up=bool(live) and all(service.probe("/live") == 200 for service in live),
+        dead_lettered=observer.dead_letters(),
+        seconds=time.monotonic() - started,
+    )
+    TALLIES.append(tally)
+    return tally
+
+
+def _check(tally: Tally, *, allowed_repeats: int = 0) -> None:
+    """0 lost, 0 duplicated (``allowed_repeats``: exact repeats the ICD allows, same message_id), up, RSS."""
+    assert tally.lost == 0, f"{tally.name}: {tally.lost} version(s) lost or skipped"
+    assert tally.duplicated <= allowed_repeats, f"{tally.name}: {tally.duplicated} duplicate notification(s)"
+    assert tally.stored == tally.expected
+    assert tally.service_up and tally.peak_rss_mb <= RSS_LIMIT_MB
+
+
+def _start(node, cluster, tmp_path, count: int = 1, **extra: str) -> list[Service]:
+    env = service_env(node, cluster, tmp_path / "state", CATALOG, **extra)
+    services = [new_service(env) for _ in range(count)]
+    assert _wait(lambda: all(service.probe("/ready") == 200 for service in services), 60)
+    return services
+
+
+def _interleaved(bursts: dict[str, list[Any]]) -> list[Any]:
+    """R of every burst, then B of every burst, then the MXT positions (order kept within a burst)."""
+    return [inputs[step] for step in range(VERSIONS_PER_BURST) for inputs in bursts.values()]
+
+
+def _stop_all(services: list[Service]) -> None:
+    for service in services:
+        if service.process and service.process.poll() is None:
+            service.stop()
+
+
+# --- hostile messages -----------------------------------------------------------------------------------
+
+
+def _fits(*cards: str) -> bytes:
+    text = "".join(card.ljust(80) for card in ("SIMPLE  =                    T", *cards, "END"))
+    return text.encode().ljust(2880, b" ")
+
+
+GOOD_POSITION = json.loads(mxt_position_message(215.6, 53.1, 30.0, burst_id="sbfuzz").model_dump_json())
+GOOD_PRODUCT = {
+    "kind": "product",
+    "schema_version": "1",
+    "acronym": "QPO_MXT",
+    "burst_id": "sbfuzz",
+    "product_time": "2026-12-01T00:00:00Z",
+    "product_version": 1,
+}
+BOMB = gzip.compress(_fits() + bytes(80 * 1024 * 1024))
+NOT_A_NUMBER = st.one_of(st.text(max_size=8), st.booleans(), st.none(), st.lists(st.integers(), max_size=3))
+
+
+def _with(base: dict[str, Any], **changes: Any) -> bytes:
+    return json.dumps({**base, **changes}).encode()
+
+
+HOSTILE = st.one_of(
+    st.binary(max_size=200),
+    st.integers(17, 5000).map(
+        lambda depth: b'{"burst_id": "sbfuzz", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    ),
+    st.sampled_from(["ra", "dec", "r90_arcsec", "position_version"]).flatmap(
+        lambda key: NOT_A_NUMBER.map(lambda value: _with(GOOD_POSITION, **{key: value}))
+    ),
+    st.sampled_from([".", "..", "a/b", "../escaped", "", ".hidden", "x" * 65]).map(
+        lambda burst_id: _with(GOOD_POSITION, burst_id=burst_id)
+    ),
+    st.sampled_from(
+        [
+            _fits("BITPIX  =                    8", "NAXIS   =        1000000000000"),
+            _fits(
+                "BITPIX  =                    8",
+                "NAXIS   =                    1",
+                "NAXIS1  =                -2880",
+            ),
+            _fits("BITPIX  =                    7", "NAXIS   =                    0"),
+            BOMB,
+            b"SIMPLE  = garbage" * 200,
+        ]
+    ).map(lambda content: _with(GOOD_PRODUCT, content=base64.b64encode(content).decode())),
+    st.text(max_size=50).map(lambda text: _with(GOOD_PRODUCT, sdb_url=f"http://169.254.169.254/{text}")),
+    st.sampled_from(
+        ["ftp://x/y", "http://user:pw@127.0.0.1:1/x", "http://[::1]/x", "http://0x7f000001/x"]
+    ).map(lambda url: _with(GOOD_PRODUCT, sdb_url=url)),
+)
+
+
+def _hostile_messages(count: int) -> list[bytes]:
+    drawn: list[bytes] = []
+
+    @settings(
+        max_examples=count,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(HOSTILE)
+    def collect(message: bytes) -> None:
+        drawn.append(message)
+
+    collect()
+    return drawn[:count]
+
+
+# --- the fault classes --------------------------------------------------------------------------------------
+
+
+def test_hostile_messages_interleaved_with_good_bursts(node, cluster, sky, observer, tmp_path):
+    hostile = _hostile_messages(N_HOSTILE)
+    assert len(hostile) >= min(N_HOSTILE, 500)
+    services = _start(node, cluster, tmp_path)
+    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
+    started = time.monotonic()
+    before = 0
+    good = _interleaved(bursts)
+    channel = observer.channel
+    every = max(1, len(hostile) // max(1, len(good)))
+    for index, body in enumerate(hostile):
+        channel.basic_publish("svom.products", "product.QPO_MXT", body)
+        if index % every == 0 and good:
+            publish_inputs(_config(node), [good.pop(0)])
+    publish_inputs(_config(node), good)
+    tally = _settle("hostile messages (hypothesis)", services, observer, cluster, bursts, started, 240)
+    _wait(lambda: observer.dead_letters() - before >= len(hostile) * 0.9, 120)
+    tally.hostile, tally.dead_lettered = len(hostile), observer.dead_letters() - before
+    _stop_all(services)
+    _check(tally)
+    assert tally.dead_lettered >= len(hostile) * 0.9  # a few drawn messages may happen to be valid
+
+
+def test_postgresql_restart_mid_stream(node, cluster, sky, observer, tmp_path):
+    services = _start(node, cluster, tmp_path)
+    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
+    started = time.monotonic()
+    messages = _interleaved(bursts)
+    publish_inputs(_config(node), messages[: len(messages) // 2])
+    time.sleep(1.0)
+    cluster.restart()
+    publish_inputs(_config(node), messages[len(messages) // 2 :])
+    tally = _settle("PostgreSQL restart", services, observer, cluster, bursts, started)
+    _stop_all(services)
+    _check(tally)
+
+
+def test_broker_stop_start_mid_stream(node, cluster, sky, observer, tmp_path):
+    services = _start(node, cluster, tmp_path)
+    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
+    started = time.monotonic()
+    messages = _interleaved(bursts)
+    publish_inputs(_config(node), messages[: len(messages) // 2])
+    time.sleep(1.0)
+    node.restart(down_s=2.0)
+    observer._connect()  # pylint: disable=protected-access
+    assert _wait(lambda: services[0].probe("/ready") == 200, 60)
+    publish_inputs(_config(node), messages[len(messages) // 2 :])
+    tally = _settle("broker stop/start", services, observer, cluster, bursts, started)
+    _stop_all(services)
+    _check(tally)
+
+
+def test_sigkill_mid_stream_then_a_new_instance(node, cluster, sky, observer, tmp_path):
+    services = _start(node, cluster, tmp_path)
+    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
+    started = time.monotonic()
+    publish_inputs(_config(node), _interleaved(bursts))
+    time.sleep(1.5)
+    services[0].kill()
+    services += _start(node, cluster, tmp_path)
+    tally = _settle("SIGKILL and restart", services, observer, cluster, bursts, started)
+    _stop_all(services)
+    # Killed between the broker's confirms and marking the version published, the instance leaves one
+    # version to be notified again (same message_id: ICD section 5): at most one, never a loss.
+    _check(tally, allowed_repeats=1)
+
+
+def test_two_instances_with_every_input_sent_twice(node, cluster, sky, observer, tmp_path):
+    services = _start(node, cluster, tmp_path, count=2, VTAC_PREFETCH="1")
+    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
+    started = time.monotonic()
+    for message in _interleaved(bursts):
+        publish_inputs(_config(node), [message, message])
+    tally = _settle("two instances, duplicates", services, observer, cluster, bursts, started)
+    _stop_all(services)
+    _check(tally)
+
+
+def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observer, tmp_path):
+    files = FlakyFileServer(tmp_path / "in")
+    try:
+        services = _start(node, cluster, tmp_path, VTAC_SDB_FETCH_URLS=files.base)
+        bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
+        started = time.monotonic()
+        files.down = True
+        publish_inputs(_config(node), _interleaved(bursts))
+        time.sleep(8.0)  # about 10 attempts each at 0.2..1 s: twice the 5 fixed attempts of old
+        assert not observer.versions(set(bursts))
+        files.down = False
+        tally = _settle("SDB outage > old retry budget", services, observer, cluster, bursts, started)
+        _stop_all(services)
+    finally:
+        files.close()
+    _check(tally)
