@@ -212,7 +212,8 @@ class VtacSettings(BaseSettings):
     retry_max_age_s: float = Field(
         24 * 3600.0,
         gt=0,
-        description="An input failing transiently (SDB or state outage) is retried this long, then dead-lettered.",
+        description="An input failing transiently (SDB or state outage) is retried this long, then "
+        "dead-lettered.",
     )
     reconnect_initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the broker.")
     reconnect_cap_s: float = Field(30.0, gt=0, description="Longest wait between two reconnection attempts.")
