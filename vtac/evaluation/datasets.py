@@ -92,13 +92,14 @@ def reliability(
 ) -> tuple[list[dict[str, Any]], float]:
     """Predicted probability against observed frequency, in bins, and the expected calibration error.
 
-    Each outcome is one field: the probabilities of all its alternatives (sources and "none") and the
-    index of the true one.
+    Each outcome is one field: the probabilities of its alternatives (all of them, sources and "none", or a
+    selection) and the index of the true one (out of range: the truth is none of those given).
     """
     predicted, observed = [], []
     for probabilities, truth in outcomes:
         hit = np.zeros(len(probabilities))
-        hit[truth] = 1.0
+        if 0 <= truth < len(hit):
+            hit[truth] = 1.0
         predicted.append(probabilities)
         observed.append(hit)
     p = np.concatenate(predicted) if predicted else np.zeros(0)
