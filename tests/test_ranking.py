@@ -41,7 +41,6 @@ def evidence(rows, xflag, *, eflag=0, maglim=22.5, log_prior=None):
         log_t=LOG_T,
         new_margin=np.zeros(n),
         brighter_sigma=np.zeros(n),
-        pchance=np.zeros(n),
         log_prior=np.full(n, -np.log(n)) if log_prior is None else np.asarray(log_prior, float),
         in_mxt=np.full(n, -1),
     )

@@ -239,7 +239,6 @@ def assess(
         log_t=log_t,
         new_margin=_max_where(catalog.margin, xstate == XFLAG_NEW, 0.0),
         brighter_sigma=_max_where(-catalog.dmag / catalog.sigma, brighter, 0.0),
-        pchance=_max_where(catalog.pchance, np.isfinite(catalog.pchance), 0.0),
         log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
     )
@@ -343,7 +342,6 @@ class _CatalogVerdicts:
     dmag: NDArray[np.float64]
     sigma: NDArray[np.float64]
     margin: NDArray[np.float64]
-    pchance: NDArray[np.float64]
     #: Per source: the catalogue a new source was checked against ("SDSS12 to 22.1"), and the one whose
     #: counterpart it outshines.
     new_against: NDArray[np.str_]
@@ -359,7 +357,7 @@ def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _Catalog
     mag = grid.mag
     n_det = len(mag)
     matched, consistent, can_be_new = (np.zeros(n_det, dtype=bool) for _ in range(3))
-    dmag, sigma, pchance = (np.full(n_det, np.nan) for _ in range(3))
+    dmag, sigma = np.full(n_det, np.nan), np.full(n_det, np.nan)
     margin = np.full(n_det, -np.inf)
     deepest = np.full(n_det, "", dtype="U24")
     first_match = np.full(n_det, "", dtype="U24")
@@ -370,7 +368,6 @@ def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _Catalog
         can_be_new |= match.covered & match.deep_enough
         dmag = np.where(first, match.dmag, dmag)
         sigma = np.where(first, match.dmag_sigma, sigma)
-        pchance = np.where(first, match.pchance, pchance)
         first_match = np.where(first, match.name, first_match)
         depth = np.where(grid.band == "R", *match.depth)
         deeper = match.covered & match.deep_enough & (depth - mag > margin)
@@ -385,7 +382,6 @@ def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _Catalog
         dmag=grid.scatter(dmag, np.nan),
         sigma=grid.scatter(sigma, np.nan),
         margin=grid.scatter(np.where(np.isfinite(margin), margin, np.nan), np.nan),
-        pchance=grid.scatter(pchance, np.nan),
         new_against=_per_source_text(grid, deepest),
         brighter_against=_per_source_text(grid, first_match),
     )
@@ -536,7 +532,6 @@ def _candidate_columns(
         new_against=catalog.new_against,
         brighter_mag=np.where(np.isfinite(brighter), brighter, np.nan),
         brighter_against=catalog.brighter_against,
-        pchance=evidence.pchance,
         headroom=np.max(
             np.where(detected, photometry.maglim[None, :] - photometry.mag, -np.inf), axis=1, initial=-np.inf
         ),

@@ -79,8 +79,6 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     new_margin: NDArray[np.float64]
     #: Significance (sigma) of the largest "brighter than its catalogue counterpart".
     brighter_sigma: NDArray[np.float64]
-    #: Chance-coincidence probability of the catalogue counterpart (0 without one).
-    pchance: NDArray[np.float64]
     #: log(rho(x) / lambda): the position prior against the field density (see the module docstring).
     log_prior: NDArray[np.float64]
     in_mxt: NDArray[np.int64]
@@ -247,7 +245,6 @@ class ReasonContext:
     new_against: NDArray[np.str_]
     brighter_mag: NDArray[np.float64]
     brighter_against: NDArray[np.str_]
-    pchance: NDArray[np.float64]
     headroom: NDArray[np.float64]
     mxt_distance: NDArray[np.float64]
 

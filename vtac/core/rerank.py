@@ -173,7 +173,6 @@ def evidence_from_combined(
         log_t=np.log10(np.tile(np.array(NOMINAL_MID_TIMES_S), 2)),
         new_margin=np.zeros(n),
         brighter_sigma=np.zeros(n),
-        pchance=np.zeros(n),
         log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=_column(rows, "IN_MXT", -1.0).astype(np.int64),
     )
@@ -199,7 +198,6 @@ def rank_combined(table: Table, mxt: MxtPosition | None, cfg: ScienceConfig) -> 
         new_against=np.full(len(rows), "", dtype="U1"),
         brighter_mag=np.full(len(rows), np.nan),
         brighter_against=np.full(len(rows), "catalogue", dtype="U9"),
-        pchance=evidence.pchance,
         headroom=np.max(
             np.where(detected, evidence.photometry.maglim[None, :] - evidence.photometry.mag, -np.inf),
             axis=1,
