@@ -30,7 +30,6 @@ from vtac.core.flags import (
     fsc_xflag,
     in_mxt,
     pair_list,
-    seen_in_both_bands,
     sequence_flags,
     sequence_list,
     variability,
@@ -524,16 +523,13 @@ def _candidate_columns(
         axis=1,
         initial=-np.inf,
     )
-    context = ReasonContext(
-        curves=curves,
-        both_bands=seen_in_both_bands(detected),
-        n_detections=evidence.n_detections,
-        n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
-        new_against=catalog.new_against,
-        brighter_mag=np.where(np.isfinite(brighter), brighter, np.nan),
-        brighter_against=catalog.brighter_against,
-        headroom=np.max(
-            np.where(detected, photometry.maglim[None, :] - photometry.mag, -np.inf), axis=1, initial=-np.inf
+    context = ReasonContext.of(
+        evidence,
+        curves,
+        catalogues=(
+            catalog.new_against,
+            np.where(np.isfinite(brighter), brighter, np.nan),
+            catalog.brighter_against,
         ),
         mxt_distance=mxt_distance,
     )

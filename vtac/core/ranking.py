@@ -89,6 +89,13 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
         return self.photometry.detected.sum(axis=1)
 
     @property
+    def headroom(self) -> NDArray[np.float64]:
+        """How far above its sequence's limit each source's most significant detection is (-inf: none)."""
+        photometry = self.photometry
+        margin = np.where(photometry.detected, photometry.maglim[None, :] - photometry.mag, -np.inf)
+        return np.asarray(np.max(margin, axis=1, initial=-np.inf), dtype=float)
+
+    @property
     def verified(self) -> NDArray[np.bool_]:
         """Some catalogue gave evidence on at least one detection (matched, or could have seen it)."""
         return np.asarray(np.isin(self.xflag, (XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG)).any(axis=1), dtype=bool)
@@ -167,9 +174,7 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
     per_det = np.maximum(n_det, 1)
     gain = np.log1p(np.sqrt(curves.delta_chi2))
     alpha = np.nan_to_num(curves.alpha)
-    headroom = np.max(
-        np.where(detected, photometry.maglim[None, :] - photometry.mag, -np.inf), axis=1, initial=-np.inf
-    )
+    headroom = evidence.headroom
     flagged = detected & ((evidence.eflag & EFLAG_DOUBT_BITS) > 0) & (evidence.eflag > 0)
     saturated = detected & ((evidence.eflag & EFLAG_SATURATED) > 0) & (evidence.eflag > 0)
     columns = {
@@ -247,6 +252,29 @@ class ReasonContext:
     brighter_against: NDArray[np.str_]
     headroom: NDArray[np.float64]
     mxt_distance: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls,
+        evidence: SourceEvidence,
+        curves: LightCurves,
+        *,
+        catalogues: tuple[NDArray[np.str_], NDArray[np.float64], NDArray[np.str_]],
+        mxt_distance: NDArray[np.float64],
+    ) -> ReasonContext:
+        """The facts of every source; ``catalogues`` is (new_against, brighter_mag, brighter_against)."""
+        new_against, brighter_mag, brighter_against = catalogues
+        return cls(
+            curves=curves,
+            both_bands=seen_in_both_bands(evidence.photometry.detected),
+            n_detections=evidence.n_detections,
+            n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
+            new_against=new_against,
+            brighter_mag=brighter_mag,
+            brighter_against=brighter_against,
+            headroom=evidence.headroom,
+            mxt_distance=mxt_distance,
+        )
 
 
 def reasons(

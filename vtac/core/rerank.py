@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import field_of
-from vtac.core.flags import XFLAG_NEW, XFLAG_UNAVAILABLE, Photometry, seen_in_both_bands
+from vtac.core.flags import XFLAG_UNAVAILABLE, Photometry
 from vtac.core.model import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, position_log_prior
 from vtac.core.ranking import (
@@ -189,19 +189,13 @@ def rank_combined(table: Table, mxt: MxtPosition | None, cfg: ScienceConfig) -> 
         load_model(cfg.model_file),
         cfg.no_afterglow_prior,
     )
-    detected = evidence.photometry.detected
-    context = ReasonContext(
-        curves=curves,
-        both_bands=seen_in_both_bands(detected),
-        n_detections=evidence.n_detections,
-        n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
-        new_against=np.full(len(rows), "", dtype="U1"),
-        brighter_mag=np.full(len(rows), np.nan),
-        brighter_against=np.full(len(rows), "catalogue", dtype="U9"),
-        headroom=np.max(
-            np.where(detected, evidence.photometry.maglim[None, :] - evidence.photometry.mag, -np.inf),
-            axis=1,
-            initial=-np.inf,
+    context = ReasonContext.of(
+        evidence,
+        curves,
+        catalogues=(
+            np.full(len(rows), "", dtype="U1"),
+            np.full(len(rows), np.nan),
+            np.full(len(rows), "catalogue", dtype="U9"),
         ),
         mxt_distance=(
             separation_arcsec(_column(rows, "RA", 0.0), _column(rows, "DEC", 0.0), mxt.ra, mxt.dec)
