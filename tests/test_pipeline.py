@@ -15,7 +15,7 @@ from vtac.core.model import (
     VTObservation,
 )
 from vtac.core.photometry import predict_vt
-from vtac.core.pipeline import build_qpo_vt, julian_epoch
+from vtac.core.pipeline import NOMINAL_MID_TIMES_S, build_qpo_vt, julian_epoch
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
 
 CFG = ScienceConfig()
@@ -265,3 +265,28 @@ def test_a_truncated_catalogue_answer_confirms_matches_but_never_proves_a_source
     assert set(result.combined["NEW_SRC"]) == {""}
     star = row_of(result, ra[0], dec[0])
     assert star["XFLAG_R0"] == 2
+
+
+def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked():
+    """The asteroid merges with an uncatalogued star at R0/B0: the star must not turn into a 'fading' best."""
+    star = (RA0 + 30 * ARCSEC, DEC0 + 30 * ARCSEC)
+    faint_star = (*star, {"R1": (22.3, 0), "R3": (22.4, 0)})
+    speed_deg_h = 30.0 * ARCSEC
+    hours = np.array(NOMINAL_MID_TIMES_S) / 3600.0
+    asteroid = [
+        (
+            star[0] + 0.3 * ARCSEC + speed_deg_h * (hours[k] - hours[0]),
+            star[1],
+            {f"R{k}": (19.0, 0), f"B{k}": (19.6, 0)},
+        )
+        for k in range(4)
+    ]
+    result = field_with([faint_star, *asteroid])
+    combined = result.combined
+    offset = np.hypot((combined["RA"] - star[0]) * np.cos(np.radians(DEC0)), combined["DEC"] - star[1])
+    still = combined[(offset < ARCSEC) & ~np.asarray(combined["MOVING"], dtype=bool)]
+    assert len(still) == 1 and np.isnan(still["MAGCAL_R0"][0])
+    assert still["MAGCAL_R1"][0] == pytest.approx(22.3)
+    assert int(np.sum(combined["MOVING"])) == 4
+    assert int(still["VT_ID"][0]) not in set(result.best["VT_ID"])
+    assert len(combined) == len(np.unique(np.asarray(combined["VT_ID"])))

@@ -106,10 +106,11 @@ class ScienceConfig(BaseModel):
         "for about 56 of 78 %: 0.3).",
     )
     best_probability_threshold: float = Field(
-        0.2,
+        0.3,
         ge=0,
         le=1,
-        description="BEST_CANDIDATES: afterglow probability at or above this.",
+        description="BEST_CANDIDATES: afterglow probability at or above this (0.3: below it, false best "
+        "candidates in dark fields rise faster than afterglows are gained; see bench/science.md).",
     )
     candidate_min_probability: float = Field(
         0.01, ge=0, le=1, description="CANDIDATES: sources at least this likely to be the afterglow."

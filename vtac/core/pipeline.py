@@ -6,6 +6,7 @@ catalogue; derive the FSC flags; select, score and rank the afterglow candidates
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -45,7 +46,7 @@ from vtac.core.model import (
     VTObservation,
     sequence_band,
 )
-from vtac.core.moving import link_movers
+from vtac.core.moving import mover_tracks, stray_detections
 from vtac.core.ranking import (
     ReasonContext,
     SourceEvidence,
@@ -108,6 +109,17 @@ class SourceGrid:
             source_ra=source_ra,
             source_dec=source_dec,
         )
+
+    def split_off(self, detections: NDArray[np.int64]) -> SourceGrid:
+        """The same grid with these detections taken from their sources: one new source per old source and
+        sequence index (the simultaneous R and B detections stay together)."""
+        split = copy.copy(self)
+        split.source = self.source.copy()
+        keys = self.source[detections] * N_SEQ_PER_BAND + self.column[detections] % N_SEQ_PER_BAND
+        _, new_source = np.unique(keys, return_inverse=True)
+        split.source[detections] = self.n_sources + new_source
+        split.n_sources = self.n_sources + int(new_source.max(initial=-1)) + 1
+        return split
 
     def scatter(self, values: NDArray, fill: float | int | bool, dtype: type | str = float) -> NDArray:
         """Source x sequence matrix holding each detection's value, ``fill`` elsewhere."""
@@ -217,8 +229,26 @@ class Assessment:
 def assess(
     observation: VTObservation, mxt: MxtPosition | None, catalogs: list[CatalogAnswer], cfg: ScienceConfig
 ) -> Assessment:
-    """Associate, place, cross-match and flag every source; link movers."""
+    """Associate, place, cross-match and flag every source; link movers.
+
+    A mover that crossed a field source merged with it at that sequence index; its detections there are
+    split off (:func:`vtac.core.moving.stray_detections`) and the field assessed again.
+    """
     grid = SourceGrid(observation, cfg.association_radius_arcsec)
+    assessment, strays = _assess_grid(grid, observation, mxt, catalogs, cfg)
+    if len(strays):
+        assessment, _ = _assess_grid(grid.split_off(strays), observation, mxt, catalogs, cfg)
+    return assessment
+
+
+def _assess_grid(
+    grid: SourceGrid,
+    observation: VTObservation,
+    mxt: MxtPosition | None,
+    catalogs: list[CatalogAnswer],
+    cfg: ScienceConfig,
+) -> tuple[Assessment, NDArray[np.int64]]:
+    """The assessment of one association, and the detections its movers left on other sources."""
     photometry = grid.photometry(observation)
     eflag = grid.scatter(np.asarray(observation.detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
     ra, dec, origin = _reference_positions(grid)
@@ -241,7 +271,7 @@ def assess(
         log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
     )
-    moving = link_movers(
+    tracks = mover_tracks(
         (ra, dec),
         photometry.mag,
         np.where(photometry.available, photometry.maglim, np.nan),
@@ -250,6 +280,8 @@ def assess(
         speed_range_arcsec_h=cfg.moving_speed_arcsec_h,
         min_step_arcsec=2.0 * cfg.association_radius_arcsec,
     )
+    moving = np.zeros(grid.n_sources, dtype=bool)
+    moving[[member for track in tracks for member in track]] = True
     combined = _combined_table(
         grid,
         detections=observation.detections,
@@ -260,7 +292,10 @@ def assess(
         moving=moving,
         dmag=catalog.dmag,
     )
-    return Assessment(grid, evidence, catalog, matches, moving, combined)
+    strays = stray_detections(
+        tracks, (ra, dec), photometry.mag, (grid.source, grid.column, grid.ra, grid.dec), epoch_hours
+    )
+    return Assessment(grid, evidence, catalog, matches, moving, combined), strays
 
 
 def build_qpo_vt(

@@ -11,7 +11,7 @@ from vtac.evaluation.fit import FieldSample
 from vtac.evaluation.own import scenario_sample
 
 #: Our simulations: the model is fitted on these seeds and judged on others.
-TRAIN_SEEDS = tuple(range(1000, 1002))
+TRAIN_SEEDS = tuple(range(1000, 1012))
 EVALUATION_SEEDS = tuple(range(1, 5))
 #: Per seed: afterglow scenarios and dark fields (the dark share is the model's "none" prior).
 N_AFTERGLOW, N_DARK = 105, 55
