@@ -425,7 +425,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
 def test_json_logs_carry_the_burst_id():
     formatter = amqp.JsonFormatter()
     record = logging.LogRecord("vtac", logging.WARNING, __file__, 1, "input %s", ("retried",), None)
-    with amqp._burst_logging("sb9"):  # pylint: disable=protected-access
+    with amqp.burst_logging("sb9"):
         entry = json.loads(formatter.format(record))
     assert entry["burst_id"] == "sb9" and entry["message"] == "input retried" and entry["level"] == "WARNING"
     assert "burst_id" not in json.loads(formatter.format(record))
