@@ -27,12 +27,13 @@ from typing import Any
 
 import pika
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from real_services import BROKER_URL, isolated_amqp_config
 
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.service import amqp
-from vtac.service.amqp import AmqpConfig, Backoff, Consumer, Health, HealthServer
+from vtac.service.amqp import AmqpConfig, Backoff, Consumer, Health, HealthServer, Metrics
 from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
@@ -311,7 +312,7 @@ def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consum
     reason = props.headers[amqp.REASON_HEADER]
     assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
     assert running.consumer.metrics.counters["retries_expired"] == 1
-    assert "vtac_retries_expired_total 1" in running.consumer.metrics.render()
+    assert _sample(running.consumer.metrics.render(), "vtac_retries_expired_total") == 1
 
 
 def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consumer: Any):
@@ -388,15 +389,36 @@ def test_health_endpoints_follow_the_consumer(broker: Broker, run_consumer: Any)
         assert _get(f"{base}/live")[0] == 200
         publish_inputs(broker.config, [_mxt("sb8")])
         broker.take(broker.notifications_queue, 2)
-        _wait_for(lambda: "vtac_products_total 1" in _get(f"{base}/metrics")[1])  # counted after the ack
+        _wait_for(lambda: _sample(_get(f"{base}/metrics")[1], "vtac_products_total") == 1)  # after the ack
         status, text = _get(f"{base}/metrics")
-        assert status == 200 and "vtac_products_total 1" in text
-        assert "vtac_input_latency_seconds_count 1" in text
+        assert status == 200 and _sample(text, "vtac_input_latency_seconds_count") == 1
+        assert _sample(text, "vtac_notifications_total") == 2
         assert _get(f"{base}/nothing")[0] == 404
         running.stop()
         assert _get(f"{base}/ready")[0] == 503
     finally:
         server.stop()
+
+
+def _sample(exposition: str, name: str) -> float | None:
+    """One sample's value, read by prometheus_client's own parser (None when absent)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
+
+
+def test_two_services_in_one_process_keep_their_own_metrics():
+    first, second = Metrics(), Metrics()
+    first.count("retries", 3)
+    second.observe_latency(0.3)
+    assert (
+        _sample(first.render(), "vtac_retries_total") == 3
+        and _sample(second.render(), "vtac_retries_total") == 0
+    )
+    assert _sample(second.render(), "vtac_input_latency_seconds_count") == 1
+    assert first.counters["retries"] == 3 and second.counters == dict.fromkeys(second.counters, 0)
 
 
 def test_health_goes_stale_and_touches_its_file(tmp_path: Path):

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from vtac.service.metrics import Metrics
+from vtac.service.metrics import CONTENT_TYPE, Metrics
+
+PLAIN_TEXT = "text/plain; charset=utf-8"
 
 
 class Health:
@@ -115,7 +117,7 @@ def _health_handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHan
             status, text = routes.get(self.path, lambda: (404, "not found\n"))()
             payload = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Type", CONTENT_TYPE if self.path == "/metrics" else PLAIN_TEXT)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
