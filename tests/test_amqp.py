@@ -429,13 +429,16 @@ def test_health_goes_stale_and_touches_its_file(tmp_path: Path):
     assert not health.live
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap():
+def test_reconnect_waits_are_full_jitter_in_a_doubling_window_up_to_the_cap():
     backoff = Backoff(1.0, 5.0)
-    delays = [backoff.next_delay() for _ in range(5)]
-    assert 1.0 <= delays[0] <= 1.5 and 2.0 <= delays[1] <= 3.0
-    assert delays[-1] == 5.0
-    backoff.reset()
-    assert backoff.next_delay() <= 1.5
+    runs = []
+    for _ in range(200):
+        backoff.reset()  # a connection succeeded: the windows start again
+        runs.append([backoff.next_delay() for _ in range(5)])
+    for n, window in enumerate((1.0, 2.0, 4.0, 5.0, 5.0)):
+        waits = [run[n] for run in runs]
+        assert min(waits) >= 0.0 and max(waits) <= window
+        assert max(waits) > 0.75 * window  # the window does grow (200 draws: the top quarter is reached)
     assert [amqp.retry_delay(AmqpConfig(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
         1,
         2,
