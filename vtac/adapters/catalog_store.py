@@ -16,13 +16,16 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import read_catalog_file
+from vtac.adapters.files import write_atomically, write_bytes_atomically
 from vtac.adapters.tables import existing_file
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
@@ -149,7 +152,7 @@ class CatalogStore:
     def compact(self) -> None:
         """Merge each cell's parts into one file, so a cone opens one file per cell.
 
-        The merged file is written beside the parts and renamed into place before they are removed.
+        The merged file is written atomically beside the parts before they are removed.
         """
         for cell in self._manifest["cells"]:
             folder = self.directory / cell
@@ -157,9 +160,8 @@ class CatalogStore:
             if len(parts) < 2:
                 continue
             merged = np.concatenate([np.load(path) for path in parts])
-            temporary = folder / "merged.tmp.npy"
-            np.save(temporary, merged)
-            temporary.replace(folder / f"part-{int(self._manifest['parts']):05d}.npy")
+            target = folder / f"part-{int(self._manifest['parts']):05d}.npy"
+            write_atomically(target, partial(_save, rows=merged))
             self._manifest["parts"] = int(self._manifest["parts"]) + 1
             for path in parts:
                 path.unlink()
@@ -200,9 +202,7 @@ class CatalogStore:
 
     def _write_manifest(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.directory / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps(self._manifest, indent=1), encoding="utf-8")
-        temporary.replace(self.directory / MANIFEST)
+        write_bytes_atomically(self.directory / MANIFEST, json.dumps(self._manifest, indent=1).encode())
 
     def cone(self, ra: float, dec: float, radius_arcsec: float) -> CatalogAnswer:
         """Every stored source within the cone, once; NOT_COVERED where the store cannot vouch for it."""
@@ -240,6 +240,10 @@ class CatalogStore:
             float(separation_arcsec(ra, dec, cone_ra, cone_dec)) + radius_arcsec <= cone_radius
             for cone_ra, cone_dec, cone_radius in self._manifest["fetched_cones"]
         )
+
+
+def _save(stream: IO[bytes], rows: NDArray[np.void]) -> None:
+    np.save(stream, rows, allow_pickle=False)
 
 
 def _within(rows: NDArray[np.void], ra: float, dec: float, radius_arcsec: float) -> NDArray[np.void]:
