@@ -55,18 +55,12 @@ SRCLIST_COLUMNS = ("OBJID", "X", "Y", "RA", "DEC", "MAGCAL", "MAGERR", "EFLAG", 
 AFTERGLOW = "afterglow"
 #: EFLAG values drawn for flagged detections (:class:`vtac.core.flags.EFlag` bits): at random, near bright
 #: stars, on artefacts; weights of the random draw.
-_E = EFlag
-RANDOM_FLAGS = (int(_E.NEIGHBOURS), int(_E.BLENDED), int(_E.NEIGHBOURS | _E.BLENDED), int(_E.OTHER))
+_N, _B, _T, _O = (int(flag) for flag in (EFlag.NEIGHBOURS, EFlag.BLENDED, EFlag.TRUNCATED, EFlag.OTHER))
+RANDOM_FLAGS = (_N, _B, _N | _B, _O)
 RANDOM_FLAG_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
-NEIGHBOUR_FLAGS = (int(_E.NEIGHBOURS), int(_E.NEIGHBOURS | _E.BLENDED))
-ARTEFACT_FLAGS = (
-    int(_E.BLENDED),
-    int(_E.NEIGHBOURS | _E.BLENDED),
-    int(_E.OTHER),
-    int(_E.OTHER | _E.BLENDED),
-    int(_E.OTHER | _E.TRUNCATED),
-)
-SATURATED, TRUNCATED = int(_E.SATURATED), int(_E.TRUNCATED)
+NEIGHBOUR_FLAGS = (_N, _N | _B)
+ARTEFACT_FLAGS = (_B, _N | _B, _O, _O | _B, _O | _T)
+SATURATED, TRUNCATED = int(EFlag.SATURATED), _T
 #: Separates a moving source's label from its sequence index in the per-sequence pieces.
 MOVING_MARK = "@"
 COUNTS_BIN = 0.25
@@ -314,7 +308,7 @@ def flaring_star(
 
 
 def artefact(
-    ra: float, dec: float, *, seq: str = "R1", mag: float = 21.0, eflag: int = 16, label: str = "artefact"
+    ra: float, dec: float, *, seq: str = "R1", mag: float = 21.0, eflag: int = _O, label: str = "artefact"
 ) -> InjectedSource:
     """One flagged detection in a single sequence: what VTAC must not call an afterglow."""
     nan = (math.nan,) * N_SEQ_PER_BAND
