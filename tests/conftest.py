@@ -1,6 +1,22 @@
-"""Suite-wide settings."""
+"""Suite-wide fixtures: the real RabbitMQ and PostgreSQL, with names and databases no other test sees.
+
+An unreachable broker or database fails the test under CI (``CI=true``: broker tests never skip there) and
+skips it on a developer machine without them. Helpers (URLs, the :class:`Broker` test client, ``wait_for``)
+are in ``real_services.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from real_services import POSTGRES_URL, Broker, broker_problem, delete_topology, isolated_amqp_config
+
+from vtac.errors import TransientError
+from vtac.service.broker import AmqpConfig
+from vtac.service.state import SqlInputStore, open_postgres_store
 
 
 @pytest.fixture(autouse=True)
@@ -8,3 +24,62 @@ def _service_extras_off_unless_asked(monkeypatch):
     """The service's extras (page, chart, VOEvent...) run on a thread after each confirmed version; tests of
     the service flow do not wait for them, so they are off here and on in the tests that are about them."""
     monkeypatch.setenv("VTAC_EXTRAS", "false")
+
+
+def _unavailable(problem: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(problem)
+    pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> None:
+    """The test broker answers (checked once per session)."""
+    problem = broker_problem()
+    if problem is not None:
+        _unavailable(problem)
+
+
+@pytest.fixture
+def make_amqp_config(rabbitmq: None) -> Iterator[Callable[..., AmqpConfig]]:
+    """Broker names of this test only (one set per call), deleted from the shared broker afterwards."""
+    del rabbitmq
+    made: list[AmqpConfig] = []
+
+    def make(label: str = "test", **overrides: Any) -> AmqpConfig:
+        made.append(isolated_amqp_config(label, **overrides))
+        return made[-1]
+
+    yield make
+    delete_topology(made)
+
+
+@pytest.fixture
+def config(make_amqp_config: Callable[..., AmqpConfig]) -> AmqpConfig:
+    """The broker settings of one test (a module may override this fixture with its own timings)."""
+    return make_amqp_config()
+
+
+@pytest.fixture
+def broker(config: AmqpConfig) -> Iterator[Broker]:
+    """The test's client of the broker, on the topology of ``config``."""
+    client = Broker(config)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[Callable[[], SqlInputStore]]:
+    """Opens stores on the test PostgreSQL database (each call one more service instance); closes them."""
+    opened: list[SqlInputStore] = []
+
+    def open_store() -> SqlInputStore:
+        try:
+            opened.append(open_postgres_store(POSTGRES_URL, connect_timeout_s=2))
+        except TransientError as error:
+            _unavailable(f"no PostgreSQL: {error}")
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()

@@ -27,31 +27,21 @@ from typing import Any
 
 import pika
 import pytest
-from real_services import BROKER_URL, isolated_amqp_config
+from prometheus_client.parser import text_string_to_metric_families
+from real_services import AUDIENCES, BROKER_URL, Broker, wait_for
 
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.service import amqp
-from vtac.service.amqp import AmqpConfig, Backoff, Consumer, Health, HealthServer
+from vtac.service.amqp import AmqpConfig, Backoff, Consumer, Health, HealthServer, Metrics
 from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
 
-AUDIENCES = ("qpo_vt.ba", "qpo_vt.vtpp")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _broker_available() -> bool:
-    try:
-        pika.BlockingConnection(pika.URLParameters(BROKER_URL)).close()
-    except pika.exceptions.AMQPError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("CI") and not _broker_available(), reason="no RabbitMQ on 127.0.0.1:5672"
-)
+pytestmark = pytest.mark.usefixtures("rabbitmq")
 
 
 class StandInProcessor:
@@ -105,65 +95,6 @@ class StandInProcessor:
             self.crash_on_confirmed -= 1
             raise OSError("database is locked")
         self.confirmed_versions.append((outcome.burst_id, outcome.product_version))
-
-
-class Broker:
-    """The test's own connection: declares the topology, publishes inputs, reads what came out."""
-
-    def __init__(self, config: AmqpConfig) -> None:
-        self.config = config
-        self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-        self.channel = self.connection.channel()
-        amqp.declare_topology(self.channel, config)
-        self.notifications_queue = f"{config.input_queue}.notified"
-        self.channel.queue_declare(self.notifications_queue, durable=True)
-        self.channel.queue_bind(
-            self.notifications_queue, config.notification_exchange, routing_key="qpo_vt.#"
-        )
-
-    def publish_raw(self, body: bytes, routing_key: str = "product.QPO_MXT") -> None:
-        self.channel.basic_publish(self.config.input_exchange, routing_key, body)
-
-    def take(self, queue: str, count: int, timeout_s: float = 10.0) -> list[tuple[Any, bytes]]:
-        """Get ``count`` messages (acked) from ``queue``; fail if they do not come in time."""
-        taken: list[tuple[Any, bytes]] = []
-        deadline = time.monotonic() + timeout_s
-        while len(taken) < count and time.monotonic() < deadline:
-            method, properties, body = self.channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                self.connection.sleep(0.02)
-            else:
-                taken.append((properties, body))
-        assert len(taken) == count, f"{queue}: {len(taken)} of {count} messages after {timeout_s} s"
-        return taken
-
-    def depth(self, queue: str) -> int:
-        return int(self.channel.queue_declare(queue, passive=True).method.message_count)
-
-    def delete_all(self) -> None:
-        config = self.config
-        for queue in (
-            config.input_queue,
-            config.retry_queue,
-            config.dead_letter_queue,
-            self.notifications_queue,
-        ):
-            self.channel.queue_delete(queue)
-        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
-            self.channel.exchange_delete(exchange)
-        self.connection.close()
-
-
-@pytest.fixture
-def config() -> AmqpConfig:
-    return isolated_amqp_config("test")
-
-
-@pytest.fixture
-def broker(config: AmqpConfig) -> Iterator[Broker]:
-    broker = Broker(config)
-    yield broker
-    broker.delete_all()
 
 
 class Running:
@@ -224,8 +155,8 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     assert sorted(processor.confirmed_versions) == [("sb1", 1), ("sb1", 2)]
 
     publish_inputs(broker.config, messages)  # the same inputs again: acked, no new version, no notification
-    _wait_for(lambda: processor.calls == 4)
-    _wait_for(lambda: running.consumer.metrics.counters["acks"] == 4)
+    wait_for(lambda: processor.calls == 4)
+    wait_for(lambda: running.consumer.metrics.counters["acks"] == 4)
     assert broker.depth(broker.notifications_queue) == 0
     assert broker.depth(broker.config.input_queue) == 0
     assert running.consumer.metrics.counters["products"] == 2
@@ -311,11 +242,11 @@ def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consum
     reason = props.headers[amqp.REASON_HEADER]
     assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
     assert running.consumer.metrics.counters["retries_expired"] == 1
-    assert "vtac_retries_expired_total 1" in running.consumer.metrics.render()
+    assert _sample(running.consumer.metrics.render(), "vtac_retries_expired_total") == 1
 
 
 def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consumer: Any):
-    broker.channel.queue_unbind(broker.notifications_queue, broker.config.notification_exchange, "qpo_vt.#")
+    broker.unbind_notifications()
     processor = StandInProcessor()
     run_consumer(processor, max_attempts=2)
     publish_inputs(broker.config, [_mxt("sb5")])
@@ -335,7 +266,7 @@ def test_connection_closed_by_broker_reconnects_and_loses_nothing(broker: Broker
     while seen != expected and time.monotonic() < deadline:  # repeats allowed (at least once), losses not
         seen |= {props.message_id for props, _ in broker.take(broker.notifications_queue, 1)}
     assert seen == expected
-    _wait_for(lambda: len(set(processor.confirmed_versions)) == 6)  # ... and confirmed
+    wait_for(lambda: len(set(processor.confirmed_versions)) == 6)  # ... and confirmed
     assert running.consumer.metrics.counters["reconnects"] >= 1
     assert broker.depth(broker.config.input_queue) == 0
 
@@ -366,7 +297,7 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
     process = subprocess.Popen([sys.executable, str(script)], cwd=REPO)
     try:
         publish_inputs(broker.config, [_mxt("sb7")])
-        _wait_for(started.exists, timeout_s=15)
+        wait_for(started.exists, timeout_s=15)
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         assert process.wait(timeout=10) == 0
@@ -383,20 +314,41 @@ def test_health_endpoints_follow_the_consumer(broker: Broker, run_consumer: Any)
     server = HealthServer(running.consumer.health, running.consumer.metrics).start()
     try:
         base = f"http://127.0.0.1:{server.port}"
-        _wait_for(lambda: running.consumer.health.ready)
+        wait_for(lambda: running.consumer.health.ready)
         assert _get(f"{base}/ready") == (200, "ready\n")
         assert _get(f"{base}/live")[0] == 200
         publish_inputs(broker.config, [_mxt("sb8")])
         broker.take(broker.notifications_queue, 2)
-        _wait_for(lambda: "vtac_products_total 1" in _get(f"{base}/metrics")[1])  # counted after the ack
+        wait_for(lambda: _sample(_get(f"{base}/metrics")[1], "vtac_products_total") == 1)  # after the ack
         status, text = _get(f"{base}/metrics")
-        assert status == 200 and "vtac_products_total 1" in text
-        assert "vtac_input_latency_seconds_count 1" in text
+        assert status == 200 and _sample(text, "vtac_input_latency_seconds_count") == 1
+        assert _sample(text, "vtac_notifications_total") == 2
         assert _get(f"{base}/nothing")[0] == 404
         running.stop()
         assert _get(f"{base}/ready")[0] == 503
     finally:
         server.stop()
+
+
+def _sample(exposition: str, name: str) -> float | None:
+    """One sample's value, read by prometheus_client's own parser (None when absent)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return None
+
+
+def test_two_services_in_one_process_keep_their_own_metrics():
+    first, second = Metrics(), Metrics()
+    first.count("retries", 3)
+    second.observe_latency(0.3)
+    assert (
+        _sample(first.render(), "vtac_retries_total") == 3
+        and _sample(second.render(), "vtac_retries_total") == 0
+    )
+    assert _sample(second.render(), "vtac_input_latency_seconds_count") == 1
+    assert first.counters["retries"] == 3 and second.counters == dict.fromkeys(second.counters, 0)
 
 
 def test_health_goes_stale_and_touches_its_file(tmp_path: Path):
@@ -407,13 +359,16 @@ def test_health_goes_stale_and_touches_its_file(tmp_path: Path):
     assert not health.live
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap():
+def test_reconnect_waits_are_full_jitter_in_a_doubling_window_up_to_the_cap():
     backoff = Backoff(1.0, 5.0)
-    delays = [backoff.next_delay() for _ in range(5)]
-    assert 1.0 <= delays[0] <= 1.5 and 2.0 <= delays[1] <= 3.0
-    assert delays[-1] == 5.0
-    backoff.reset()
-    assert backoff.next_delay() <= 1.5
+    runs = []
+    for _ in range(200):
+        backoff.reset()  # a connection succeeded: the windows start again
+        runs.append([backoff.next_delay() for _ in range(5)])
+    for n, window in enumerate((1.0, 2.0, 4.0, 5.0, 5.0)):
+        waits = [run[n] for run in runs]
+        assert min(waits) >= 0.0 and max(waits) <= window
+        assert max(waits) > 0.75 * window  # the window does grow (200 draws: the top quarter is reached)
     assert [amqp.retry_delay(AmqpConfig(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
         1,
         2,
@@ -425,7 +380,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
 def test_json_logs_carry_the_burst_id():
     formatter = amqp.JsonFormatter()
     record = logging.LogRecord("vtac", logging.WARNING, __file__, 1, "input %s", ("retried",), None)
-    with amqp._burst_logging("sb9"):  # pylint: disable=protected-access
+    with amqp.burst_logging("sb9"):
         entry = json.loads(formatter.format(record))
     assert entry["burst_id"] == "sb9" and entry["message"] == "input retried" and entry["level"] == "WARNING"
     assert "burst_id" not in json.loads(formatter.format(record))
@@ -435,7 +390,7 @@ def test_unreachable_broker_is_retried_with_backoff_while_alive(config: AmqpConf
     consumer = Consumer(replace(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), StandInProcessor())
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
-    _wait_for(lambda: consumer.metrics.counters["reconnects"] >= 3)
+    wait_for(lambda: consumer.metrics.counters["reconnects"] >= 3)
     assert consumer.health.live and not consumer.health.ready
     consumer.stop.set()
     thread.join(5)
@@ -496,7 +451,7 @@ def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):
         with pytest.raises(TransientError, match="no queue"):
             publish_inputs(config, [_mxt("sb11")])
     finally:
-        broker.delete_all()
+        broker.close()
 
 
 def test_an_input_published_before_the_service_starts_waits_in_its_queue(config: AmqpConfig):
@@ -505,14 +460,7 @@ def test_an_input_published_before_the_service_starts_waits_in_its_queue(config:
     try:
         assert broker.depth(config.input_queue) == 1
     finally:
-        broker.delete_all()
-
-
-def _wait_for(condition: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+        broker.close()
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -583,7 +531,7 @@ def test_vtac_serve_runs_the_real_processor_until_sigterm(
 
     def operator() -> None:
         try:
-            _wait_for(lambda: _get_or_none(f"http://127.0.0.1:{port}/ready") == (200, "ready\n"))
+            wait_for(lambda: _get_or_none(f"http://127.0.0.1:{port}/ready") == (200, "ready\n"))
             publish_inputs(config, [_mxt("sb12")])
             broker.publish_raw(b"{}")
             [(props, _)] = broker.take(config.dead_letter_queue, 1)
@@ -628,7 +576,7 @@ def test_processor_and_state_failures_are_retried_not_lost(broker: Broker, run_c
     processor.crash_on_process, processor.crash_on_confirmed = 1, 1
     running = run_consumer(processor)
     publish_inputs(broker.config, [_mxt("sb13")])
-    _wait_for(lambda: processor.confirmed_versions == [("sb13", 1)])
+    wait_for(lambda: processor.confirmed_versions == [("sb13", 1)])
     ids = {props.message_id for props, _ in broker.take(broker.notifications_queue, 4)}  # sent twice
     assert ids == {f"sb13:1:{audience}" for audience in AUDIENCES}
     assert running.consumer.metrics.counters["retries"] == 2
@@ -638,11 +586,11 @@ def test_stop_finishes_the_input_in_flight_and_requeues_the_prefetched(broker: B
     processor = StandInProcessor(delay_s=0.3)
     running = run_consumer(processor, prefetch=4)
     publish_inputs(broker.config, [_mxt(f"sb14-{index}") for index in range(3)])
-    _wait_for(lambda: processor.calls == 1)
+    wait_for(lambda: processor.calls == 1)
     running.stop()
     assert processor.calls == 1 and processor.confirmed_versions == [("sb14-0", 1)]
     # the broker requeues the unacked ones when the connection closes: asynchronously, on a loaded machine
-    _wait_for(lambda: broker.depth(broker.config.input_queue) == 2)
+    wait_for(lambda: broker.depth(broker.config.input_queue) == 2)
 
 
 def test_topology_mismatch_is_a_configuration_error(config: AmqpConfig):
@@ -653,10 +601,7 @@ def test_topology_mismatch_is_a_configuration_error(config: AmqpConfig):
         with pytest.raises(ConfigurationError, match="does not match"):
             Consumer(config, StandInProcessor()).run()
     finally:
-        channel.queue_delete(config.input_queue)
-        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
-            channel.exchange_delete(exchange)
-        connection.close()
+        connection.close()  # the config fixture deletes the queue and the exchanges
 
 
 def test_publish_to_an_unreachable_broker_is_a_transient_error(config: AmqpConfig):
@@ -672,8 +617,7 @@ def test_publish_to_a_clashing_exchange_is_a_configuration_error(config: AmqpCon
         with pytest.raises(ConfigurationError, match="broker refused"):
             publish_inputs(config, [_mxt("sb16")])
     finally:
-        channel.exchange_delete(config.input_exchange)
-        connection.close()
+        connection.close()  # the config fixture deletes the exchange
 
 
 def test_bin_vtac_service_is_vtac_serve():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from vtac.adapters.catalog_store import CatalogStore, CellScheme
+from vtac.adapters.catalog_store import CatalogStore
 from vtac.core.model import CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
@@ -66,13 +66,6 @@ def test_a_store_of_another_catalogue_is_refused(tmp_path):
     (tmp_path / "SDSS12" / "manifest.json").write_text((tmp_path / "PS1DR1" / "manifest.json").read_text())
     with pytest.raises(InputError, match="store holds PS1DR1"):
         CatalogStore(tmp_path, "SDSS12")
-
-
-def test_cells_shrink_in_number_not_in_size_towards_the_poles():
-    scheme = CellScheme(1.0)
-    assert scheme.cells_in_band(90) == 360  # the band just north of the equator
-    assert scheme.cells_in_band(179) == 6  # 89-90 deg: 1-degree cells at Dec 89
-    assert 10 < scheme.cells_in_band(175) < 40
 
 
 def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):

@@ -377,10 +377,16 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
         started = time.monotonic()
         files.down = True
-        publish_inputs(_config(node), _interleaved(bursts))
+        # The source lists (by reference: they hit the outage) now, the MXT positions (inline) after it:
+        # a position taken before any list makes a version with nothing to build (docs/ICD.md), which the
+        # tally counts as lost, and whether one comes up during the outage is down to the retries' jitter.
+        ordered = _interleaved(bursts)  # R of every burst, B of every burst, then the positions
+        lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
+        publish_inputs(_config(node), lists)
         time.sleep(8.0)  # about 10 attempts each at 0.2..1 s: twice the 5 fixed attempts of old
         assert not observer.versions(set(bursts))
         files.down = False
+        publish_inputs(_config(node), positions)
         tally = _settle("SDB outage > old retry budget", services, observer, cluster, bursts, started)
         _stop_all(services)
     finally:

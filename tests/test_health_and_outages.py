@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from real_services import POSTGRES_URL, postgres_store
-from test_amqp import Broker, StandInProcessor, _get, _mxt, _wait_for, broker, config  # noqa: F401
+from real_services import POSTGRES_URL, Broker, wait_for
+from test_amqp import StandInProcessor, _get, _mxt
 
 from vtac.errors import TransientError
 from vtac.service.amqp import Consumer, Health, HealthServer, Metrics
@@ -44,30 +44,30 @@ def _stop(consumer: Consumer, server: HealthServer, thread: threading.Thread) ->
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_live_fails_when_the_worker_thread_is_dead(broker: Broker):  # noqa: F811
+def test_live_fails_when_the_worker_thread_is_dead(broker: Broker):
     consumer = Consumer(broker.config, DyingProcessor())
     server, thread, base = _serve(consumer)
     try:
-        _wait_for(lambda: consumer.health.ready)
+        wait_for(lambda: consumer.health.ready)
         assert _get(f"{base}/live") == (200, "live\n")
         publish_inputs(broker.config, [_mxt("sb21")])
-        _wait_for(lambda: _get(f"{base}/live")[0] == 503)
+        wait_for(lambda: _get(f"{base}/live")[0] == 503)
         assert _get(f"{base}/live") == (503, "the worker thread is dead\n")
     finally:
         _stop(consumer, server, thread)
 
 
-def test_live_fails_while_one_input_is_in_progress_too_long(broker: Broker):  # noqa: F811
+def test_live_fails_while_one_input_is_in_progress_too_long(broker: Broker):
     consumer = Consumer(broker.config, StandInProcessor(delay_s=1.5), health=Health(max_busy_s=0.3))
     server, thread, base = _serve(consumer)
     try:
-        _wait_for(lambda: consumer.health.ready)
+        wait_for(lambda: consumer.health.ready)
         publish_inputs(broker.config, [_mxt("sb22")])
-        _wait_for(lambda: _get(f"{base}/live")[0] == 503)
+        wait_for(lambda: _get(f"{base}/live")[0] == 503)
         text = _get(f"{base}/live")[1]
         assert "one input in progress for" in text and "max_processing_s=0.3" in text
         broker.take(broker.notifications_queue, 2)
-        _wait_for(lambda: _get(f"{base}/live")[0] == 200)  # done: live again
+        wait_for(lambda: _get(f"{base}/live")[0] == 200)  # done: live again
     finally:
         _stop(consumer, server, thread)
 
@@ -95,7 +95,7 @@ def _terminate_backend_of(store: Any) -> None:
     time.sleep(0.1)
 
 
-def test_a_dropped_postgresql_connection_is_a_retry_then_reconnected():
+def test_a_dropped_postgresql_connection_is_a_retry_then_reconnected(postgres_store):
     store = postgres_store()
     burst = f"sb-reconnect-{time.time_ns()}"
     try:

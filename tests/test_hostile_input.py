@@ -16,8 +16,8 @@ import pytest
 from test_processor import BURST_ID, SDSS, inputs_of, position, product
 
 from vtac.adapters.mxt import read_qpo_mxt
+from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
 from vtac.adapters.srclist import read_srclists
-from vtac.adapters.tables import FITS_BLOCK, fits_hdus
 from vtac.errors import InputError
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import check_body_bounds, parse_input

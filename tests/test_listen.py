@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import replace
 
 import pika
@@ -84,18 +85,9 @@ def test_the_not_verified_state_is_spelled_out():
 
 
 @pytest.fixture
-def config():
-    uid = isolated_amqp_config("listen").input_queue.split(".")[1]
-    config = isolated_amqp_config("listen", ba_queue=f"test.{uid}.ba", vtpp_queue=f"test.{uid}.vtpp")
-    yield config
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    channel = connection.channel()
-    for queue in (config.ba_queue, config.vtpp_queue, config.input_queue, config.retry_queue):
-        channel.queue_delete(queue)
-    channel.queue_delete(config.dead_letter_queue)
-    for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
-        channel.exchange_delete(exchange)
-    connection.close()
+def config(make_amqp_config):
+    uid = uuid.uuid4().hex[:10]
+    return make_amqp_config("listen", ba_queue=f"test.{uid}.ba", vtpp_queue=f"test.{uid}.vtpp")
 
 
 def _notify(config: AmqpConfig, routing_key: str, bodies: list[bytes]) -> None:

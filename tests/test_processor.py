@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lxml import etree
-from real_services import postgres_store
 from werkzeug import Response
 
 from vtac.adapters.http import HttpPolicy
@@ -499,7 +498,7 @@ def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcom
 
 
 @pytest.mark.parametrize("inputs", [("R", "R"), ("R", "B")])
-def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, settings, inputs):
+def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, settings, inputs, postgres_store):
     burst_id = f"sb{uuid.uuid4().hex[:10]}"
     _, paths = _simulate(sky, tmp_path / "race", burst_id=burst_id)
     stores = [postgres_store(), postgres_store()]

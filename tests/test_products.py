@@ -14,11 +14,11 @@ from astropy.io import fits
 from astropy.table import Table
 from fitsverify import fitsverify
 
+from vtac.adapters.files import write_atomically
 from vtac.adapters.products import (
     CANDIDATE_COLUMNS,
     observation_span,
     sequences_in_header_order,
-    write_atomically,
     write_qcandi_vt,
     write_qpo_vt,
 )

@@ -171,7 +171,28 @@ def test_persistent_503_becomes_transient_after_the_bounded_retries(httpserver: 
         _client(httpserver, delays, backoff_s=1.0, backoff_cap_s=3.0).upload(_bundle())
     assert caught.value.retriable
     assert len(httpserver.log) == 4
-    assert [0.5 <= delays[0] <= 1.0, 1.0 <= delays[1] <= 2.0, 1.5 <= delays[2] <= 3.0] == [True] * 3
+    assert len(delays) == 3 and all(
+        0.0 <= delay <= cap for delay, cap in zip(delays, (1.0, 2.0, 3.0), strict=True)
+    )
+
+
+def test_retry_after_of_the_sdb_is_honoured_up_to_the_backoff_cap(httpserver: HTTPServer):
+    busy = Response("busy", status=503, headers={"Retry-After": "2"})
+    httpserver.expect_ordered_request(PRODUCT_PATH).respond_with_response(busy)
+    httpserver.expect_request(PRODUCT_PATH).respond_with_handler(SdbServer())
+    delays: list[float] = []
+    _client(httpserver, delays, backoff_s=0.01, backoff_cap_s=3.0).upload(_bundle())
+    assert delays[0] >= 2.0  # what the SDB asked for, not the 0.01 s backoff
+
+
+def test_retry_after_beyond_the_cap_hands_the_wait_to_the_broker(httpserver: HTTPServer):
+    httpserver.expect_request(PRODUCT_PATH).respond_with_response(
+        Response("maintenance", status=503, headers={"Retry-After": "3600"})
+    )
+    delays: list[float] = []
+    with pytest.raises(TransientError, match=r"Retry-After 3600 s is longer than the backoff cap") as caught:
+        _client(httpserver, delays, backoff_cap_s=8.0).upload(_bundle())
+    assert caught.value.retriable and delays == [] and len(httpserver.log) == 1
 
 
 def test_timeout_becomes_transient(httpserver: HTTPServer):

@@ -8,11 +8,8 @@ from the state store. Each test has its own exchanges and queues, so nothing lea
 # pylint: disable=redefined-outer-name  # pytest fixtures
 from __future__ import annotations
 
-import json
-import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,13 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pika
-import pika.exceptions
 import pytest
-from real_services import BROKER_URL, isolated_amqp_config, postgres_store
+from real_services import Broker, wait_for
 from werkzeug import Request, Response
 
-from vtac.service import amqp
 from vtac.service.amqp import AmqpConfig, Consumer
 from vtac.service.config import ServiceSettings
 from vtac.service.processor import Processor, message_id_of
@@ -43,17 +37,7 @@ PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
 ARCSEC = 1.0 / 3600.0
 
 
-def _broker_available() -> bool:
-    try:
-        pika.BlockingConnection(pika.URLParameters(BROKER_URL)).close()
-    except pika.exceptions.AMQPError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("CI") and not _broker_available(), reason="no RabbitMQ on 127.0.0.1:5672"
-)
+pytestmark = pytest.mark.usefixtures("rabbitmq")
 
 
 # --- the burst --------------------------------------------------------------------------------------------
@@ -101,55 +85,9 @@ def burst(sky, tmp_path_factory) -> Burst:
 # --- the broker -------------------------------------------------------------------------------------------
 
 
-class Broker:
-    """The test's connection: the topology, one queue per audience on the notification exchange."""
-
-    def __init__(self, config: AmqpConfig) -> None:
-        self.config = config
-        self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-        self.channel = self.connection.channel()
-        amqp.declare_topology(self.channel, config)
-        self.audience_queues = {
-            key: f"{config.input_queue}.{audience}" for key, audience in AUDIENCES.items()
-        }
-        for key, name in self.audience_queues.items():
-            self.channel.queue_declare(name, durable=True)
-            self.channel.queue_bind(name, config.notification_exchange, routing_key=key)
-        self.message_ids: dict[str, list[str]] = {key: [] for key in AUDIENCES}
-
-    def notifications(self, key: str) -> list[dict]:
-        """Every notification waiting for one audience (JSON bodies); their ids go to ``message_ids``."""
-        taken: list[dict] = []
-        while True:
-            method, properties, body = self.channel.basic_get(self.audience_queues[key], auto_ack=True)
-            if method is None:
-                return taken
-            self.message_ids[key].append(properties.message_id)
-            taken.append(json.loads(body))
-
-    def depth(self, queue: str) -> int:
-        return int(self.channel.queue_declare(queue, passive=True).method.message_count)
-
-    def delete_all(self) -> None:
-        config = self.config
-        queues = [config.input_queue, config.retry_queue, config.dead_letter_queue]
-        for queue in [*queues, *self.audience_queues.values()]:
-            self.channel.queue_delete(queue)
-        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
-            self.channel.exchange_delete(exchange)
-        self.connection.close()
-
-
 @pytest.fixture
-def config() -> AmqpConfig:
-    return isolated_amqp_config("flow", shutdown_grace_s=5.0)
-
-
-@pytest.fixture
-def broker(config: AmqpConfig) -> Iterator[Broker]:
-    broker = Broker(config)
-    yield broker
-    broker.delete_all()
+def config(make_amqp_config: Callable[..., AmqpConfig]) -> AmqpConfig:
+    return make_amqp_config("flow", shutdown_grace_s=5.0)
 
 
 class Service:
@@ -188,20 +126,13 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
         )
         service = Service(replace(config, connection_name=f"{config.connection_name}-{name}"), processor)
         started.append(service)
-        _wait_for(lambda: service.consumer.health.ready)
+        wait_for(lambda: service.consumer.health.ready)
         return service
 
     yield start
     for service in started:
         if service.thread.is_alive():
             service.stop()
-
-
-def _wait_for(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def collect_until(broker: Broker, done: Callable[[dict[str, list[dict]]], bool]) -> dict[str, list[dict]]:
@@ -213,7 +144,7 @@ def collect_until(broker: Broker, done: Callable[[dict[str, list[dict]]], bool])
             received[key] += broker.notifications(key)
         return done(received)
 
-    _wait_for(more)
+    wait_for(more)
     return received
 
 
@@ -266,7 +197,7 @@ def test_an_input_published_again_makes_no_second_version_and_no_second_notifica
     first = collect_until(broker, lambda got: all(got.values()))
     publish_inputs(broker.config, [burst.inputs["R"]])
 
-    _wait_for(lambda: service.acks == 2)
+    wait_for(lambda: service.acks == 2)
     again = collect_until(broker, lambda got: True)
 
     assert versions_notified(first) == {key: [1] for key in AUDIENCES}
@@ -284,7 +215,7 @@ def test_an_input_published_twice_back_to_back_makes_one_version_and_one_notific
     service = start_service(broker.config)
     publish_inputs(broker.config, [burst.inputs["R"], burst.inputs["R"]])
 
-    _wait_for(lambda: service.acks == 2)
+    wait_for(lambda: service.acks == 2)
     received = collect_until(broker, lambda got: all(got.values()))
     received_later = collect_until(broker, lambda got: True)
 
@@ -329,7 +260,7 @@ def test_inputs_wait_while_the_sdb_is_down_and_end_in_one_product(
     publish_inputs(broker.config, [burst.inputs["R"]])
 
     received = collect_until(broker, lambda got: all(got.values()))
-    _wait_for(lambda: service.acks == 1)
+    wait_for(lambda: service.acks == 1)
 
     assert sdb.refused == 3 and service.consumer.metrics.counters["retries"] == 3
     assert versions_notified(received) == {key: [1] for key in AUDIENCES}
@@ -346,7 +277,7 @@ def test_inputs_wait_while_the_sdb_is_down_and_end_in_one_product(
 
 
 def test_two_instances_on_one_queue_make_one_version_per_input_change(
-    broker: Broker, start_service, sky, tmp_path: Path
+    broker: Broker, start_service, sky, tmp_path: Path, postgres_store
 ):
     burst = simulate(sky, tmp_path / "inputs", f"sb{uuid.uuid4().hex[:10]}")
     one_at_a_time = replace(broker.config, prefetch=1)  # the first build always starts from a source list
@@ -354,7 +285,7 @@ def test_two_instances_on_one_queue_make_one_version_per_input_change(
     inputs = [burst.inputs[name] for name in ("R", "B", "MXT")]
     publish_inputs(broker.config, inputs + inputs)  # three changes, each also sent again
 
-    _wait_for(lambda: sum(service.acks for service in services) == 6, timeout_s=30)
+    wait_for(lambda: sum(service.acks for service in services) == 6, timeout_s=30)
     received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
 
     assert all(service.acks > 0 for service in services), "both instances took inputs"

@@ -9,7 +9,6 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from real_services import POSTGRES_URL, postgres_store
 
 from vtac.errors import ConfigurationError, TransientError
 from vtac.service.state import (
@@ -17,7 +16,6 @@ from vtac.service.state import (
     RecordOutcome,
     SqlInputStore,
     open_input_store,
-    open_postgres_store,
     open_sqlite_store,
 )
 
@@ -27,11 +25,8 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     """A factory of stores on one database: each call is one more service instance."""
     opened: list[SqlInputStore] = []
     if request.param == "postgres":
-        opened.append(postgres_store())  # creates the tables once, before any race
-
-        def factory() -> SqlInputStore:
-            opened.append(open_postgres_store(POSTGRES_URL))
-            return opened[-1]
+        factory = request.getfixturevalue("postgres_store")
+        factory()  # creates the tables once, before any race
     else:
 
         def factory() -> SqlInputStore:

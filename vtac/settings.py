@@ -113,6 +113,9 @@ class CatalogServices(BaseModel):
     read_timeout_s: float = Field(_DEFAULT_POLICY.read_timeout_s, gt=0)
     retries: int = Field(_DEFAULT_POLICY.retries, ge=0, description="Retries after the first attempt.")
     backoff_s: float = Field(_DEFAULT_POLICY.backoff_s, ge=0, description="Base of the exponential backoff.")
+    backoff_cap_s: float = Field(
+        _DEFAULT_POLICY.max_backoff_s, ge=0, description="Longest wait between two attempts."
+    )
     cache_dir: Path | None = Field(None, description="Directory of the cone cache (None: no cache).")
     cache_max_age_s: float = Field(DEFAULT_MAX_AGE_S, ge=0, description="Oldest cached answer used.")
 
@@ -128,7 +131,7 @@ class CatalogServices(BaseModel):
             read_timeout_s=self.read_timeout_s,
             retries=self.retries,
             backoff_s=self.backoff_s,
-            max_backoff_s=_DEFAULT_POLICY.max_backoff_s,
+            max_backoff_s=self.backoff_cap_s,
         )
         return RemoteSettings(
             vizier_url=self.vizier_url,
@@ -236,6 +239,10 @@ class VtacSettings(BaseSettings):
     sdb_connect_timeout_s: float = Field(3.05, gt=0)
     sdb_read_timeout_s: float = Field(30.0, gt=0)
     sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
+    sdb_backoff_s: float = Field(0.5, ge=0, description="Base of the backoff between SDB attempts.")
+    sdb_backoff_cap_s: float = Field(
+        8.0, ge=0, description="Longest wait between SDB attempts, and longest Retry-After honoured."
+    )
     work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
     confirm_retry_s: float = Field(
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."

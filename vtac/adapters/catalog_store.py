@@ -2,10 +2,10 @@
 
 Layout of ``DIR/<NAME>/``: ``manifest.json`` (catalogue, cell size, columns, rows, cells) and one numpy
 ``.npy`` file per sky cell and ingest part, holding the normalised columns of
-:class:`vtac.core.model.CatalogAnswer` as one structured array. Cells are Dec bands of ``cell_deg`` height,
-cut in RA into cells about ``cell_deg`` wide at the band's edge nearest the equator (so cells never shrink
-towards the poles). A cone touches a handful of cells; each is read whole (memory-mapped) and cut exactly by
-great-circle separation. Ingest works file by file, so no more than one input file is ever in memory.
+:class:`vtac.core.model.CatalogAnswer` as one structured array. Cells are those of VTAC's one sky-cell
+scheme (:mod:`vtac.core.cells`, shared with the cone cache), named ``<band>_<ra cell>``. A cone touches a
+handful of cells; each is read whole (memory-mapped) and cut exactly by great-circle separation. Ingest
+works file by file, so no more than one input file is ever in memory.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import read_catalog_file
+from vtac.adapters.files import write_atomically, write_bytes_atomically
 from vtac.adapters.tables import existing_file
+from vtac.core.cells import CellScheme
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.errors import ConfigurationError, InputError
@@ -33,56 +35,6 @@ log = logging.getLogger(__name__)
 #: Half a degree: a 10' cone reads at most four cells, and a VT field store has only a few dozen.
 DEFAULT_CELL_DEG = 0.5
 _ID_BYTES = 32
-
-
-@dataclass(frozen=True)
-class CellScheme:
-    """Dec bands of ``cell_deg``; each band cut in RA into equal cells about ``cell_deg`` wide."""
-
-    cell_deg: float = DEFAULT_CELL_DEG
-
-    @property
-    def n_bands(self) -> int:
-        """Number of Dec bands from -90 to +90."""
-        return math.ceil(180.0 / self.cell_deg)
-
-    def band_of(self, dec: NDArray[np.float64]) -> NDArray[np.int64]:
-        """Dec band index of each position."""
-        return np.clip(((dec + 90.0) // self.cell_deg).astype(np.int64), 0, self.n_bands - 1)
-
-    def cells_in_band(self, band: int) -> int:
-        """RA cells of a band: fewer near the poles, where a degree of RA is shorter."""
-        low = -90.0 + band * self.cell_deg
-        nearest_equator = min(abs(low), abs(low + self.cell_deg)) if low * (low + self.cell_deg) > 0 else 0.0
-        return max(1, int(360.0 * math.cos(math.radians(nearest_equator)) / self.cell_deg))
-
-    def cell_names(self, ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.str_]:
-        """``<band>_<ra cell>`` of each position."""
-        bands = self.band_of(dec)
-        names = np.empty(len(ra), dtype="U16")
-        for band in np.unique(bands):
-            rows = bands == band
-            n_cells = self.cells_in_band(int(band))
-            index = np.minimum((ra[rows] % 360.0) / 360.0 * n_cells, n_cells - 1).astype(np.int64)
-            names[rows] = np.char.add(f"{band}_", index.astype(str))
-        return names
-
-    def cells_of_cone(self, ra: float, dec: float, radius_deg: float) -> list[str]:
-        """Every cell a cone can touch (a superset: the rows are cut exactly afterwards)."""
-        low, high = self.band_of(np.array([dec - radius_deg, dec + radius_deg]))
-        names = []
-        for band in range(int(low), int(high) + 1):
-            n_cells = self.cells_in_band(band)
-            edge = max(abs(-90.0 + band * self.cell_deg), abs(-90.0 + (band + 1) * self.cell_deg))
-            cos_edge = math.cos(math.radians(min(edge, 90.0)))
-            if cos_edge < 1e-9 or radius_deg / cos_edge >= 180.0:
-                names += [f"{band}_{i}" for i in range(n_cells)]
-                continue
-            half_width = radius_deg / cos_edge
-            first = math.floor(((ra - half_width) % 360.0) / 360.0 * n_cells)
-            span = math.ceil(2 * half_width / 360.0 * n_cells) + 1
-            names += [f"{band}_{(first + k) % n_cells}" for k in range(min(span, n_cells))]
-        return names
 
 
 class CatalogStore:
@@ -149,7 +101,7 @@ class CatalogStore:
     def compact(self) -> None:
         """Merge each cell's parts into one file, so a cone opens one file per cell.
 
-        The merged file is written beside the parts and renamed into place before they are removed.
+        The merged file is written atomically beside the parts before they are removed.
         """
         for cell in self._manifest["cells"]:
             folder = self.directory / cell
@@ -157,9 +109,8 @@ class CatalogStore:
             if len(parts) < 2:
                 continue
             merged = np.concatenate([np.load(path) for path in parts])
-            temporary = folder / "merged.tmp.npy"
-            np.save(temporary, merged)
-            temporary.replace(folder / f"part-{int(self._manifest['parts']):05d}.npy")
+            target = folder / f"part-{int(self._manifest['parts']):05d}.npy"
+            write_atomically(target, partial(_save, rows=merged))
             self._manifest["parts"] = int(self._manifest["parts"]) + 1
             for path in parts:
                 path.unlink()
@@ -200,9 +151,7 @@ class CatalogStore:
 
     def _write_manifest(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.directory / f".{MANIFEST}.tmp"
-        temporary.write_text(json.dumps(self._manifest, indent=1), encoding="utf-8")
-        temporary.replace(self.directory / MANIFEST)
+        write_bytes_atomically(self.directory / MANIFEST, json.dumps(self._manifest, indent=1).encode())
 
     def cone(self, ra: float, dec: float, radius_arcsec: float) -> CatalogAnswer:
         """Every stored source within the cone, once; NOT_COVERED where the store cannot vouch for it."""
@@ -240,6 +189,10 @@ class CatalogStore:
             float(separation_arcsec(ra, dec, cone_ra, cone_dec)) + radius_arcsec <= cone_radius
             for cone_ra, cone_dec, cone_radius in self._manifest["fetched_cones"]
         )
+
+
+def _save(stream: IO[bytes], rows: NDArray[np.void]) -> None:
+    np.save(stream, rows, allow_pickle=False)
 
 
 def _within(rows: NDArray[np.void], ra: float, dec: float, radius_arcsec: float) -> NDArray[np.void]:

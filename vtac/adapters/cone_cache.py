@@ -1,10 +1,11 @@
 """On-disk cache of catalogue cone answers, keyed by catalogue and sky cell, with a maximum age.
 
 A rerun, or a second burst in the same field, must cost no network. The sky is cut into cells of about
-``cell_deg`` (Dec bands, each cut in RA into cells of about the same width). A request is widened to the
-*cell cone*: centred on its cell, with a radius (rounded up to whole arcminutes) that holds any cone of the
-requested radius centred anywhere in the cell. That wider cone is what is fetched and stored, so every later
-request of that radius or less centred in the same cell is a hit, cut to its own cone.
+``cell_deg`` by VTAC's one sky-cell scheme (:mod:`vtac.core.cells`, shared with the catalogue store). A
+request is widened to the *cell cone*: centred on its cell, with a radius (rounded up to whole arcminutes)
+that holds any cone of the requested radius centred anywhere in the cell. That wider cone is what is fetched
+and stored, so every later request of that radius or less centred in the same cell is a hit, cut to its own
+cone.
 
 Only complete answers are stored (status OK, not truncated): a failure is never remembered as an answer.
 Files are numpy arrays ``<NAME>_<band>_<cell>_r<arcmin>.npy`` (one structured array: a hit reads in well under
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vtac.adapters.files import write_atomically
+from vtac.core.cells import CellScheme
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
@@ -48,18 +50,13 @@ class ConeCache:
 
     def cell_cone(self, name: str, cone: Cone) -> CellCone:
         """The cell of the request's centre and the cone to fetch for it."""
-        band = min(int((cone.dec + 90.0) / self.cell_deg), int(180.0 / self.cell_deg) - 1)
-        dec_low = -90.0 + band * self.cell_deg
-        dec_high = min(90.0, dec_low + self.cell_deg)
-        n_cells = max(
-            1, int(360.0 * math.cos(math.radians(_nearest_equator(dec_low, dec_high))) / self.cell_deg)
-        )
-        width = 360.0 / n_cells
-        cell = min(int((cone.ra % 360.0) / width), n_cells - 1)
-        ra_centre, dec_centre = (cell + 0.5) * width, 0.5 * (dec_low + dec_high)
+        scheme = CellScheme(self.cell_deg)
+        band, cell = scheme.cell_of(cone.ra, cone.dec)
+        box = scheme.bounds(band, cell)
+        ra_centre, dec_centre = box.centre
         corners = separation_arcsec(
-            np.array([cell * width, (cell + 1) * width] * 2),
-            np.array([dec_low, dec_low, dec_high, dec_high]),
+            np.array([box.ra_low, box.ra_high] * 2),
+            np.array([box.dec_low, box.dec_low, box.dec_high, box.dec_high]),
             ra_centre,
             dec_centre,
         )
@@ -135,11 +132,6 @@ def cut_to_cone(answer: CatalogAnswer, cone: Cone) -> CatalogAnswer:
         f"{len(kept)} of {len(table)} in the cone; {answer.message}",
         answer.truncated,
     )
-
-
-def _nearest_equator(dec_low: float, dec_high: float) -> float:
-    """The Dec of a band where RA circles are longest (its widest edge, or 0 when it holds the equator)."""
-    return 0.0 if dec_low <= 0.0 <= dec_high else min(abs(dec_low), abs(dec_high))
 
 
 def _radius_of(path: Path) -> int | None:

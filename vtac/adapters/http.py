@@ -3,24 +3,26 @@
 Remote catalogues time out, rate-limit and fail; a failure must surface as a reason, never as an empty answer.
 :func:`fetch` returns the body of a 200 answer or raises :class:`~vtac.errors.TransientError` with a one-line
 reason. It retries, at most ``policy.retries`` times, on connection errors (refused, reset, connect timeout),
-HTTP 5xx and HTTP 429, with exponential backoff and full jitter; a 429 or 503 ``Retry-After`` (seconds or an
-HTTP date) is honoured. A read timeout is not retried: the service is up but slow, and a second try would only
-spend the burst's time budget. No attempt and no wait runs past the caller's deadline (``time.monotonic``).
+HTTP 5xx and HTTP 429, under VTAC's one retry policy (:mod:`vtac.retrying`: exponential backoff with full
+jitter, a 429 or 503 ``Retry-After`` honoured). A read timeout is not retried: the service is up but slow,
+and a second try would only spend the burst's time budget. No attempt and no wait runs past the caller's
+deadline (``time.monotonic``).
 """
 
 from __future__ import annotations
 
-import email.utils
-import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import requests
 
 from vtac import __version__
 from vtac.errors import TransientError
+from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
+
+__all__ = ["HttpPolicy", "Params", "fetch", "retry_after_seconds", "session"]
 
 USER_AGENT = f"vtac/{__version__} (SVOM VT afterglow candidates)"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -39,6 +41,11 @@ class HttpPolicy:
     backoff_s: float = 0.5
     max_backoff_s: float = 4.0
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry part, as VTAC's one retry policy."""
+        return RetryPolicy(attempts=self.retries + 1, base_s=self.backoff_s, cap_s=self.max_backoff_s)
+
 
 def session() -> requests.Session:
     """This thread's session (requests sessions are not thread-safe; connections are reused per thread)."""
@@ -50,29 +57,35 @@ def session() -> requests.Session:
     return current
 
 
-def fetch(
+def fetch(  # pylint: disable=too-many-arguments  # the request, its policy and the tests' sleep
     url: str,
     *,
     params: Params | None = None,
     data: Mapping[str, str] | None = None,
     policy: HttpPolicy = HttpPolicy(),
     deadline: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> bytes:
     """GET (or POST when ``data`` is given) ``url`` and return the body of its 200 answer."""
     deadline = time.monotonic() + 3600.0 if deadline is None else deadline
-    attempt = 0
-    while True:
-        reason, retry_after = _attempt(url, params=params, data=data, policy=policy, deadline=deadline)
-        if isinstance(reason, bytes):
-            return reason
-        if retry_after is None or attempt >= policy.retries:
-            tries = f" after {attempt + 1} attempts" if attempt else ""
-            raise TransientError(f"{reason}{tries}")
-        wait = max(retry_after, _backoff(policy, attempt))
-        if time.monotonic() + wait >= deadline:
-            raise TransientError(f"{reason}; no time left to retry in {wait:.1f} s before the deadline")
-        time.sleep(wait)
-        attempt += 1
+
+    def attempt() -> bytes:
+        answer, retry_after = _attempt(url, params=params, data=data, policy=policy, deadline=deadline)
+        if isinstance(answer, bytes):
+            return answer
+        if retry_after is None:
+            raise TransientError(answer)
+        raise RetryableError(answer, retry_after)
+
+    try:
+        return call(attempt, policy.retry, deadline=deadline, sleep=sleep)
+    except RetriesExhaustedError as ended:
+        if ended.refused_wait_s is not None:
+            wait = ended.refused_wait_s
+            problem = f"{ended.reason}; no time left to retry in {wait:.1f} s before the deadline"
+            raise TransientError(problem) from None
+        tries = f" after {ended.attempts} attempts" if ended.attempts > 1 else ""
+        raise TransientError(f"{ended.reason}{tries}") from None
 
 
 def _attempt(
@@ -109,25 +122,6 @@ def _failure(url: str, exc: requests.RequestException, read_timeout: float) -> t
     if isinstance(exc, requests.ConnectionError):  # includes ConnectTimeout
         return f"cannot connect to {_host(url)} ({type(exc).__name__})", 0.0
     return f"request to {_host(url)} failed ({type(exc).__name__}: {exc})", None
-
-
-def retry_after_seconds(value: str | None) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); 0 when absent or unreadable."""
-    if not value:
-        return 0.0
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _backoff(policy: HttpPolicy, attempt: int) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**attempt)]."""
-    return random.uniform(0.0, min(policy.max_backoff_s, policy.backoff_s * 2.0**attempt))
 
 
 def _host(url: str) -> str:

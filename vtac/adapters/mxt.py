@@ -20,7 +20,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from vtac.adapters.tables import existing_file, find_column, float_values, read_fits_hdus, unit_scale
+from vtac.adapters.rawfits import read_fits_hdus
+from vtac.adapters.tables import existing_file, find_column, float_values, unit_scale
 from vtac.core.model import MxtPosition
 from vtac.errors import InputError
 

@@ -3,13 +3,10 @@
 Layouts follow the FSC data model as seen in the public header dumps (domain doc §4); the column specs come
 from :mod:`vtac.core.schema`, so the writer never invents a column.
 
-Why not ``BinTableHDU.from_columns``: astropy spends ~60 ms per 80-column table in per-column bookkeeping,
-so a QPO_VT with a 6000-source COMBINED and a few 6000-row CAT_ tables took ~0.3 s. Here each table is one
-big-endian numpy record array (no per-row Python loop), cards are formatted by :class:`astropy.io.fits.Card`
-(so values, long strings and escapes follow astropy), and the HDU bytes and their CHECKSUM/DATASUM (the
-FITS checksum convention, ones'-complement sums over 32-bit words) are assembled here. fitsverify and
-astropy's own checksum verification check the result in the tests. Files are written atomically: a crash
-leaves the previous product, never half a file.
+The bytes are written by the raw FITS writer (:mod:`vtac.adapters.rawfits`: astropy's
+``BinTableHDU.from_columns`` spends ~60 ms per 80-column table in per-column bookkeeping, so a QPO_VT with a
+6000-source COMBINED and a few 6000-row CAT_ tables took ~0.3 s); fitsverify and astropy check the result in
+the tests. Files are written atomically: a crash leaves the previous product, never half a file.
 """
 
 from __future__ import annotations
@@ -17,16 +14,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io.fits import Card
 
-from vtac.adapters.files import write_atomically
+from vtac.adapters.rawfits import Hdu, Keyword, binary_table, cards, fits_dtype, write_hdus
 from vtac.core.coverage import circle_off_field
 from vtac.core.model import (
     ARCSEC,
@@ -60,21 +55,7 @@ LIGHT_CURVE_COLUMNS: tuple[ColumnSpec, ...] = (
     ),
 )
 
-BLOCK = 2880
 _CARD = Card.length
-_CHECKSUM_PLACEHOLDER = "0" * 16
-_CHECKSUM_EXCLUDED = frozenset(b":;<=>?@[\\]^_`")
-
-Keyword = tuple[str, Any, str]
-
-
-@dataclass
-class _Hdu:
-    """One HDU before serialisation: header cards (without CHECKSUM, DATASUM, END) and the raw data."""
-
-    name: str
-    header: str
-    data: bytes = b""
 
 
 # ----------------------------------------------------------------------------------------------- public API
@@ -108,7 +89,7 @@ def write_qpo_vt(
         _table_from_result(result.candidates, CANDIDATE_COLUMNS, "CANDIDATES"),
         _table_from_result(result.best, CANDIDATE_COLUMNS, "BEST_CANDIDATES"),
     ]
-    return _write_hdus(hdus, path, moment)
+    return write_hdus(hdus, path, _format_utc(moment)[:19])
 
 
 def write_qcandi_vt(
@@ -123,7 +104,7 @@ def write_qcandi_vt(
     moment = now or datetime.now(UTC)
     hdus = [_primary_hdu(result, "QCANDI_VT", creator_version, moment, trigger_time)]
     hdus += [_light_curve_hdu(result.best, row, result.sequences) for row in range(len(result.best))]
-    return _write_hdus(hdus, path, moment)
+    return write_hdus(hdus, path, _format_utc(moment)[:19])
 
 
 def sequences_in_header_order(sequences: Iterable[str]) -> list[str]:
@@ -159,7 +140,7 @@ def observation_span(sequences: Mapping[str, SequenceInfo]) -> tuple[str | None,
 # ----------------------------------------------------------------------------------------------- primary
 def _primary_hdu(
     result: QpoVtResult, card: str, creator_version: str, now: datetime, trigger_time: str | None
-) -> _Hdu:
+) -> Hdu:
     """The FSC primary keywords, with a comment on every card and no empty-valued card."""
     keywords: list[Keyword] = [
         ("SIMPLE", True, "conforms to FITS standard"),
@@ -191,7 +172,7 @@ def _primary_hdu(
         ("VERIFIED", result.verified, "At least one reference catalogue answered"),
         *_probability_keywords(result),
     ]
-    return _Hdu(name="PRIMARY", header=_cards(keywords))
+    return Hdu(name="PRIMARY", header=cards(keywords))
 
 
 def _probability_keywords(result: QpoVtResult) -> list[Keyword]:
@@ -235,9 +216,7 @@ def _mxt_keywords(result: QpoVtResult) -> list[Keyword]:
 
 
 # ----------------------------------------------------------------------------------------------- tables
-def _catalog_hdu(
-    answer: CatalogAnswer, table: Table | None, depth: tuple[float, float] | None = None
-) -> _Hdu:
+def _catalog_hdu(answer: CatalogAnswer, table: Table | None, depth: tuple[float, float] | None = None) -> Hdu:
     """CAT_<name>: the per-source match table when the catalogue answered, an empty one otherwise.
 
     The extension is written for every catalogue asked, so a reader can tell "no counterpart" (ok, rows)
@@ -270,64 +249,20 @@ def _catalog_hdu(
 
 def _table_from_result(
     table: Table | None, specs: Sequence[ColumnSpec], name: str, keywords: Sequence[Keyword] = ()
-) -> _Hdu:
+) -> Hdu:
     """A BINTABLE with exactly ``specs`` (in order) from ``table``; zero rows when ``table`` is None.
 
     Columns of ``table`` not in ``specs`` are ignored: the core may carry working columns.
     """
     arrays = {spec.name: _column_values(table, spec, name) for spec in specs}
-    return _binary_table(name, tuple(specs), arrays, keywords)
-
-
-def _binary_table(
-    name: str, specs: tuple[ColumnSpec, ...], arrays: Mapping[str, np.ndarray], keywords: Sequence[Keyword]
-) -> _Hdu:
-    """Pack the columns into FITS rows (big-endian, no padding) and build the BINTABLE header."""
-    dtype = np.dtype([(spec.name, _fits_dtype(spec.tform)) for spec in specs])
-    n_rows = len(next(iter(arrays.values()))) if arrays else 0
-    rows = np.empty(n_rows, dtype=dtype)
-    for spec in specs:
-        values = arrays[spec.name]
-        rows[spec.name] = np.where(values, b"T", b"F") if spec.tform == "L" else values
-    mandatory: list[Keyword] = [
-        ("XTENSION", "BINTABLE", "binary table extension"),
-        ("BITPIX", 8, "array data type"),
-        ("NAXIS", 2, "number of array dimensions"),
-        ("NAXIS1", dtype.itemsize, "length of dimension 1"),
-        ("NAXIS2", n_rows, "length of dimension 2"),
-        ("PCOUNT", 0, "number of group parameters"),
-        ("GCOUNT", 1, "number of groups"),
-        ("TFIELDS", len(specs), "number of table fields"),
-        ("EXTNAME", name, "Extension name"),
-        *keywords,
-    ]
-    return _Hdu(name=name, header=_cards(mandatory) + _column_cards(specs), data=rows.tobytes())
-
-
-@lru_cache(maxsize=16)
-def _column_cards(specs: tuple[ColumnSpec, ...]) -> str:
-    """TTYPEn/TFORMn/TUNITn/TNULLn cards of a column layout (cached: the layouts are fixed)."""
-    keywords: list[Keyword] = []
-    for index, spec in enumerate(specs, start=1):
-        keywords.append((f"TTYPE{index}", spec.name, spec.comment))
-        keywords.append((f"TFORM{index}", spec.tform, ""))
-        if spec.unit:
-            keywords.append((f"TUNIT{index}", spec.unit, ""))
-        if spec.tnull is not None:
-            keywords.append((f"TNULL{index}", spec.tnull, ""))
-    return _cards(keywords)
-
-
-def _fits_dtype(tform: str) -> str:
-    kind = tform[-1]
-    return {"K": ">i8", "D": ">f8", "L": "S1"}.get(kind) or f"S{tform[:-1]}"
+    return binary_table(name, tuple(specs), arrays, keywords)
 
 
 def _column_values(table: Table | None, spec: ColumnSpec, hdu: str) -> np.ndarray:
     """The column as the numpy array its TFORM needs; nulls kept as NaN / TNULL / ''."""
     kind = spec.tform[-1]
     if table is None:
-        return np.zeros(0, dtype=bool if kind == "L" else _fits_dtype(spec.tform))
+        return np.zeros(0, dtype=bool if kind == "L" else fits_dtype(spec.tform))
     if spec.name not in table.colnames:
         raise ValueError(f"HDU {hdu}, column {spec.name}: missing from the result table")
     column = table[spec.name]
@@ -372,7 +307,7 @@ def _ascii_values(values: np.ndarray, width: int, column: str, hdu: str) -> np.n
 
 
 # ----------------------------------------------------------------------------------------------- QCANDI_VT
-def _light_curve_hdu(best: Table, row: int, sequences: Mapping[str, SequenceInfo]) -> _Hdu:
+def _light_curve_hdu(best: Table, row: int, sequences: Mapping[str, SequenceInfo]) -> Hdu:
     """VT_ID_<id>: one row per sequence index (0..3), detections per band or the sequence's limit."""
     vt_id = int(best["VT_ID"][row])
     arrays: dict[str, np.ndarray] = {
@@ -386,7 +321,7 @@ def _light_curve_hdu(best: Table, row: int, sequences: Mapping[str, SequenceInfo
         ("DEC", float(best["DEC"][row]), "Declination from VT in deg"),
         ("VT_ID", vt_id, "Unique VT identifier"),
     ]
-    return _binary_table(f"VT_ID_{vt_id}", LIGHT_CURVE_COLUMNS, arrays, keywords)
+    return binary_table(f"VT_ID_{vt_id}", LIGHT_CURVE_COLUMNS, arrays, keywords)
 
 
 def _band_light_curve(
@@ -416,81 +351,6 @@ def _stack_start(sequences: Mapping[str, SequenceInfo], nth: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- bytes
-def _write_hdus(hdus: list[_Hdu], path: str | os.PathLike[str], now: datetime) -> Path:
-    names = [hdu.name for hdu in hdus[1:]]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"duplicate extension names: {', '.join(duplicates)}")
-    stamp = _format_utc(now)[:19]
-    content = b"".join(_serialise(hdu, stamp) for hdu in hdus)
-    return write_atomically(path, lambda stream: stream.write(content))
-
-
-def _serialise(hdu: _Hdu, stamp: str) -> bytes:
-    """Header and data blocks of one HDU, with DATASUM and a CHECKSUM that makes the HDU sum to -0."""
-    data = _padded(hdu.data, b"\0")
-    datasum = _ones_complement_sum(data)
-    checksum_card = Card("CHECKSUM", _CHECKSUM_PLACEHOLDER, f"HDU checksum updated {stamp}").image
-    datasum_card = Card("DATASUM", str(datasum), f"data unit checksum updated {stamp}").image
-    header = _padded((hdu.header + checksum_card + datasum_card + "END").encode("ascii"), b" ")
-    checksum = _encode_checksum(~_ones_complement_sum(header, datasum) & 0xFFFFFFFF)
-    position = len(hdu.header) + checksum_card.index(_CHECKSUM_PLACEHOLDER)
-    header = header[:position] + checksum.encode("ascii") + header[position + 16 :]
-    return header + data
-
-
-def _cards(keywords: Iterable[Keyword]) -> str:
-    return "".join(_card_image(key, value, comment) for key, value, comment in keywords)
-
-
-def _card_image(key: str, value: Any, comment: str) -> str:
-    """One card; a comment too long for it is cut at a word (astropy would cut mid-word, with a warning)."""
-    bare = Card(key, value).image
-    if not comment:
-        return bare
-    if len(bare) > _CARD:  # a long string goes on CONTINUE cards, the comment on the last one
-        return Card(key, value, comment).image
-    room = _CARD - max(len(bare.rstrip()), 30) - len(" / ")
-    return Card(key, value, _cut_at_word(comment, room)).image if room > 0 else bare
-
-
-def _cut_at_word(text: str, room: int) -> str:
-    if len(text) <= room:
-        return text
-    head = text[: room + 1]
-    cut = head.rsplit(" ", 1)[0].rstrip(",;: ") if " " in head else ""
-    return cut or text[:room]
-
-
-def _padded(content: bytes, fill: bytes) -> bytes:
-    return content + fill * (-len(content) % BLOCK)
-
-
-def _ones_complement_sum(content: bytes, initial: int = 0) -> int:
-    """32-bit ones'-complement sum of big-endian words (FITS checksum convention), vectorised."""
-    words = np.frombuffer(content, dtype=">u4")
-    high = (initial >> 16) + int(np.sum(words >> 16, dtype=np.uint64))
-    low = (initial & 0xFFFF) + int(np.sum(words & 0xFFFF, dtype=np.uint64))
-    while high >> 16 or low >> 16:
-        high, low = (high & 0xFFFF) + (low >> 16), (low & 0xFFFF) + (high >> 16)
-    return (high << 16) | low
-
-
-def _encode_checksum(value: int) -> str:
-    """The 16-character ASCII encoding of a 32-bit value (FITS checksum convention, no punctuation)."""
-    encoded = [0] * 16
-    for index in range(4):
-        quotient, remainder = divmod((value >> (24 - 8 * index)) & 0xFF, 4)
-        group = [quotient + 0x30] * 4
-        group[0] += remainder
-        while any(group[j] in _CHECKSUM_EXCLUDED or group[j + 1] in _CHECKSUM_EXCLUDED for j in (0, 2)):
-            for j in (0, 2):
-                if group[j] in _CHECKSUM_EXCLUDED or group[j + 1] in _CHECKSUM_EXCLUDED:
-                    group[j] += 1
-                    group[j + 1] -= 1
-        for j in range(4):
-            encoded[4 * j + index] = group[j]
-    return bytes(encoded[-1:] + encoded[:-1]).decode("ascii")
 
 
 # ----------------------------------------------------------------------------------------------- helpers

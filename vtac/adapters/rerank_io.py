@@ -15,7 +15,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from vtac.adapters.products import write_atomically
+from vtac.adapters.files import write_atomically
 from vtac.core.model import MxtPosition
 from vtac.core.rerank import RankedField
 from vtac.errors import InputError

@@ -31,16 +31,14 @@ from astropy.io import fits
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from vtac.adapters.rawfits import RawHdu, bintable_columns, read_fits_hdus
 from vtac.adapters.tables import (
     FITS,
-    RawHdu,
     TableFile,
-    bintable_columns,
     existing_file,
     find_column,
     float_values,
     meta_value,
-    read_fits_hdus,
     read_table_file,
     table_format,
     unit_scale,

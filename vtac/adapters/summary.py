@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vtac.adapters.products import sequences_in_header_order, write_atomically
+from vtac.adapters.files import write_atomically
+from vtac.adapters.products import sequences_in_header_order
 from vtac.core.model import NULL_INT, QpoVtResult
 
 if TYPE_CHECKING:

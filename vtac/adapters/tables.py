@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +21,42 @@ from astropy.io import fits, votable
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from vtac.adapters.rawfits import (
+    DEFAULT_MAX_FITS_BYTES,
+    FITS_BLOCK,
+    MAX_NAXIS,
+    RawHdu,
+    bintable_columns,
+    data_size,
+    decompressed,
+    fits_hdus,
+    parse_header,
+    read_fits_hdus,
+    short_reason,
+)
 from vtac.errors import InputError
+
+__all__ = [  # the raw FITS reader moved to vtac.adapters.rawfits; its names stay importable from here
+    "DEFAULT_MAX_FITS_BYTES",
+    "FITS_BLOCK",
+    "MAX_NAXIS",
+    "RawHdu",
+    "TableFile",
+    "bintable_columns",
+    "data_size",
+    "decompressed",
+    "existing_file",
+    "find_column",
+    "fits_hdus",
+    "float_values",
+    "meta_value",
+    "parse_header",
+    "read_fits_hdus",
+    "read_table_file",
+    "read_votable",
+    "table_format",
+    "unit_scale",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +122,7 @@ def read_table_file(path: Path) -> TableFile:
     try:
         table = Table.read(path, format="ascii.ecsv" if fmt == ECSV else "csv")
     except (OSError, ValueError, TypeError) as exc:
-        raise InputError(f"unreadable {fmt.upper()} table ({_short(exc)})", file=path.name) from exc
+        raise InputError(f"unreadable {fmt.upper()} table ({short_reason(exc)})", file=path.name) from exc
     return TableFile(table, dict(table.meta))
 
 
@@ -100,7 +134,7 @@ def _read_fits_table(path: Path) -> TableFile:
                     table = Table.read(hdu)
                     return TableFile(table, dict(hdu.header), hdu=hdu.name or None)
     except (OSError, ValueError, TypeError) as exc:
-        raise InputError(f"unreadable FITS file ({_short(exc)})", file=path.name) from exc
+        raise InputError(f"unreadable FITS file ({short_reason(exc)})", file=path.name) from exc
     raise InputError("no table extension in this FITS file", file=path.name)
 
 
@@ -115,7 +149,7 @@ def read_votable(path: Path) -> TableFile:
             warnings.simplefilter("ignore")
             document = votable.parse(str(path), verify="ignore")
     except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise InputError(f"unreadable VOTable ({_short(exc)})", file=path.name) from exc
+        raise InputError(f"unreadable VOTable ({short_reason(exc)})", file=path.name) from exc
     infos = list(_infos(document))
     errors = [str(info.value).strip() for info in infos if info.name == "Error" and str(info.value).strip()]
     statuses = {str(info.value).upper() for info in infos if info.name == "QUERY_STATUS"}
@@ -147,11 +181,6 @@ def _resource_params(element: Any) -> Iterable[Any]:
     for resource in getattr(element, "resources", ()):
         yield from resource.params
         yield from _resource_params(resource)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _loose(name: str) -> str:
@@ -230,274 +259,3 @@ def unit_scale(
 
 def _at(file: str, hdu: str | None, column: str) -> dict[str, Any]:
     return {"file": file, "hdu": hdu, "column": column}
-
-
-# --- Fast FITS access -------------------------------------------------------------------------------------
-# astropy's FITS layer costs ~3 ms per BINTABLE HDU (header cards, column objects, FITS_rec); the source lists
-# have up to 8 small HDUs and must read in a few ms. Here fixed-format header cards are parsed directly and
-# plain scalar columns are viewed straight from the bytes with numpy. Anything unusual (scaled, vector or
-# variable-length columns) falls back to astropy through RawHdu.to_astropy().
-
-FITS_BLOCK = 2880
-_CARD = 80
-_TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])")
-_TFORM_WIDTH = {
-    "L": 1,
-    "B": 1,
-    "I": 2,
-    "J": 4,
-    "K": 8,
-    "A": 1,
-    "E": 4,
-    "D": 8,
-    "C": 8,
-    "M": 16,
-    "P": 8,
-    "Q": 16,
-}
-_TFORM_DTYPE = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
-_STRING_VALUE = re.compile(r"'((?:[^']|'')*)'")
-_INTEGER_VALUE = re.compile(r"[+-]?\d+")
-
-
-def parse_header(header_bytes: bytes) -> dict[str, Any]:
-    """Keyword -> value of the fixed-format cards of a FITS header (first occurrence wins, like astropy).
-
-    Strings lose their quotes and trailing blanks, T/F become bool, integers int, reals float; anything else
-    (complex values, free-format oddities) stays the raw text. Commentary cards and HIERARCH are skipped.
-    """
-    text = header_bytes.decode("ascii", "replace")
-    values: dict[str, Any] = {}
-    for start in range(0, len(text), _CARD):
-        card = text[start : start + _CARD]
-        keyword = card[:8].rstrip()
-        if keyword == "END":
-            break
-        if card[8:10] == "= " and keyword not in values:
-            values[keyword] = _card_value(card[10:])
-    return values
-
-
-def _card_value(field_text: str) -> Any:
-    stripped = field_text.strip()
-    if stripped.startswith("'"):
-        match = _STRING_VALUE.match(stripped)
-        return match.group(1).replace("''", "'").rstrip() if match else stripped
-    value = stripped.split("/", 1)[0].strip()
-    if value in ("T", "F"):
-        return value == "T"
-    if _INTEGER_VALUE.fullmatch(value):
-        return int(value)
-    try:
-        return float(value.replace("D", "E"))
-    except ValueError:
-        return value or None
-
-
-@dataclass
-class RawHdu:
-    """One HDU of a FITS file: its header values (see :func:`parse_header`) and its raw data bytes."""
-
-    index: int
-    header: dict[str, Any]
-    header_bytes: bytes
-    data: bytes
-
-    @property
-    def name(self) -> str:
-        """EXTNAME in upper case; else 'PRIMARY' for the first HDU and the HDU number for the others."""
-        name = str(self.header.get("EXTNAME", "")).strip().upper()
-        return name or ("PRIMARY" if self.index == 0 else str(self.index))
-
-    @property
-    def is_bintable(self) -> bool:
-        """True for a binary table extension."""
-        return str(self.header.get("XTENSION", "")).strip().upper() == "BINTABLE"
-
-    @property
-    def column_names(self) -> list[str]:
-        """TTYPE of every column, in order (empty for non-tables)."""
-        count = int(self.header.get("TFIELDS", 0)) if self.is_bintable else 0
-        return [str(self.header.get(f"TTYPE{n}", f"col{n}")).strip() for n in range(1, count + 1)]
-
-    def to_astropy(self) -> Any:
-        """The same HDU as an astropy HDU object, for layouts the fast path does not decode."""
-        return fits.BinTableHDU.fromstring(self.header_bytes + self.data)
-
-
-#: Default cap on a FITS file once decompressed: a real QSRCLIST_VT or QPO_MXT is well under 10 MB.
-DEFAULT_MAX_FITS_BYTES = 256 * 1024 * 1024
-#: NAXIS may be 0..999 (FITS standard 4.0, section 4.4.1.1).
-MAX_NAXIS = 999
-_BITPIX_VALUES = frozenset({8, 16, 32, 64, -32, -64})
-_GZIP_MAGIC = b"\x1f\x8b"
-_GZIP_CHUNK = 1 << 20
-
-
-def read_fits_hdus(path: Path, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
-    """Every HDU of a (possibly gzipped) FITS file; non-FITS, truncated or oversized: an input error."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"unreadable file ({_short(exc)})", file=path.name) from exc
-    return fits_hdus(raw, path.name, max_bytes=max_bytes)
-
-
-def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
-    """The HDUs of FITS bytes (gzip allowed), every header value that sizes the data checked first.
-
-    Bounded by construction: the decompressed size is capped at ``max_bytes``, and each HDU's data size is
-    computed from validated NAXIS/NAXISn/BITPIX/PCOUNT/GCOUNT and must fit in the bytes actually present,
-    so no header can make the reader loop, allocate or seek beyond the file.
-    """
-    raw = decompressed(raw, file, max_bytes=max_bytes)
-    if not raw.startswith(b"SIMPLE  "):
-        raise InputError("not a FITS file", file=file)
-    hdus: list[RawHdu] = []
-    offset = 0
-    while offset < len(raw) and (not hdus or raw.startswith(b"XTENSION", offset)):
-        hdu = str(len(hdus))
-        header_end = _end_of_header(raw, offset, file, len(hdus))
-        header_bytes = raw[offset:header_end]
-        header = parse_header(header_bytes)
-        size = data_size(header, file=file, hdu=hdu)
-        data_end = header_end + size
-        if data_end > len(raw):
-            raise InputError("file truncated: data shorter than the header says", file=file, hdu=hdu)
-        hdus.append(RawHdu(len(hdus), header, header_bytes, raw[header_end:data_end]))
-        offset = header_end + -(-size // FITS_BLOCK) * FITS_BLOCK
-        if offset > len(raw):
-            raise InputError(
-                f"file truncated inside the padding of this HDU ({len(raw)} bytes, "
-                f"not a multiple of {FITS_BLOCK}): later HDUs may be missing",
-                file=file,
-                hdu=hdu,
-            )
-    return hdus
-
-
-def decompressed(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> bytes:
-    """The bytes themselves, or their gzip decompression, refused beyond ``max_bytes`` (a gzip bomb)."""
-    if not raw.startswith(_GZIP_MAGIC):
-        if len(raw) > max_bytes:
-            raise InputError(
-                f"file of {len(raw)} bytes exceeds the limit max_fits_bytes={max_bytes}", file=file
-            )
-        return raw
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    chunks: list[bytes] = []
-    total = 0
-    try:
-        for start in range(0, len(raw), _GZIP_CHUNK):
-            pending = raw[start : start + _GZIP_CHUNK]
-            while pending and not inflater.eof:
-                chunk = inflater.decompress(pending, max_bytes + 1 - total)
-                total += len(chunk)
-                chunks.append(chunk)
-                if total > max_bytes:
-                    raise InputError(
-                        f"gzip content exceeds the limit max_fits_bytes={max_bytes} once decompressed",
-                        file=file,
-                    )
-                pending = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-    except zlib.error as exc:
-        raise InputError(f"unreadable gzip file ({_short(exc)})", file=file) from exc
-    if not inflater.eof:
-        raise InputError("unreadable gzip file (truncated)", file=file)
-    return b"".join(chunks)
-
-
-def _end_of_header(raw: bytes, offset: int, file: str, index: int) -> int:
-    """Offset just after the header block that holds the END card."""
-    position = offset
-    while position + FITS_BLOCK <= len(raw):
-        block = raw[position : position + FITS_BLOCK]
-        position += FITS_BLOCK
-        if any(block[card : card + 8] == b"END     " for card in range(0, FITS_BLOCK, _CARD)):
-            return position
-    raise InputError("header has no END card (truncated file?)", file=file, hdu=str(index))
-
-
-def data_size(header: Mapping[str, Any], *, file: str, hdu: str) -> int:
-    """Bytes of an HDU's data from its header, every value checked (type, sign, range), no loop over NAXIS
-    beyond the 999 axes the standard allows, and the product stopped as soon as it is absurd.
-    """
-
-    def integer(keyword: str, default: int | None, low: int, high: int | None = None) -> int:
-        value = header.get(keyword, default)
-        if value is None:
-            raise InputError(f"header {keyword} missing", file=file, hdu=hdu)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise InputError(f"header {keyword} = {value!r} is not an integer in {bound}", file=file, hdu=hdu)
-        return value
-
-    naxis = integer("NAXIS", 0, 0, MAX_NAXIS)
-    bitpix = header.get("BITPIX", 8)
-    if bitpix not in _BITPIX_VALUES or isinstance(bitpix, bool):
-        raise InputError(
-            f"header BITPIX = {bitpix!r} is not one of 8, 16, 32, 64, -32, -64", file=file, hdu=hdu
-        )
-    if naxis == 0:
-        return 0
-    elements = 1
-    for axis in range(1, naxis + 1):
-        elements *= integer(f"NAXIS{axis}", None, 0)
-        if elements > _ABSURD_SIZE:
-            raise InputError("header NAXISn give a data size beyond any file", file=file, hdu=hdu)
-    pcount = integer("PCOUNT", 0, 0, _ABSURD_SIZE)
-    gcount = integer("GCOUNT", 1, 0, _ABSURD_SIZE)
-    return abs(int(bitpix)) // 8 * gcount * (pcount + elements)
-
-
-#: Past this many elements no header can describe a file we would read (the byte caps are far lower).
-_ABSURD_SIZE = 1 << 40
-
-
-def bintable_columns(hdu: RawHdu, names: Sequence[str]) -> dict[str, tuple[np.ma.MaskedArray, Any]] | None:
-    """Columns ``names`` of a BINTABLE as masked arrays (integer TNULL masked) with their TUNIT.
-
-    None when a requested column is not a plain scalar (vector, bit, complex, variable-length, TSCAL/TZERO):
-    the caller then uses astropy.
-    """
-    header = hdu.header
-    fields = _bintable_fields(hdu)
-    if fields is None:
-        return None
-    width, n_rows = int(header.get("NAXIS1", 0)), int(header.get("NAXIS2", 0))
-    columns = {}
-    for name in names:
-        number, code, repeat, start = fields[name]
-        scaled = header.get(f"TSCAL{number}", 1) != 1 or header.get(f"TZERO{number}", 0) != 0
-        if scaled or (code != "A" and (code not in _TFORM_DTYPE or repeat != 1)):
-            return None
-        dtype = np.dtype(f"S{repeat}") if code == "A" else np.dtype(_TFORM_DTYPE[code])
-        raw = np.ndarray((n_rows,), dtype=dtype, buffer=hdu.data, offset=start, strides=(width,))
-        columns[name] = (_decoded(raw, code, header.get(f"TNULL{number}")), header.get(f"TUNIT{number}"))
-    return columns
-
-
-def _bintable_fields(hdu: RawHdu) -> dict[str, tuple[int, str, int, int]] | None:
-    """Column name -> (number, TFORM code, repeat, byte offset in a row); None for a layout not understood."""
-    fields: dict[str, tuple[int, str, int, int]] = {}
-    offset = 0
-    for number, name in enumerate(hdu.column_names, start=1):
-        match = _TFORM.match(str(hdu.header.get(f"TFORM{number}", "")))
-        if match is None:
-            return None
-        repeat, code = int(match.group(1) or 1), match.group(2)
-        fields.setdefault(name, (number, code, repeat, offset))
-        offset += -(-repeat // 8) if code == "X" else repeat * _TFORM_WIDTH[code]
-    return fields if offset == int(hdu.header.get("NAXIS1", 0)) else None
-
-
-def _decoded(raw: NDArray[Any], code: str, null: Any) -> np.ma.MaskedArray:
-    if code == "L":
-        return np.ma.MaskedArray(raw == ord("T"), mask=raw == 0)
-    if code == "A":
-        return np.ma.MaskedArray(np.char.decode(np.char.rstrip(raw), "ascii", "replace"))
-    values = raw.astype(raw.dtype.newbyteorder("="))
-    mask = values == null if null is not None and code in "BIJK" else np.zeros(len(values), dtype=bool)
-    return np.ma.MaskedArray(values, mask=mask)

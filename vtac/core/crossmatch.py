@@ -22,22 +22,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.config import ScienceConfig
+from vtac.core.constants import (
+    CATALOG_POSITION_ERROR_ARCSEC,
+    COVERAGE_RADIUS_ARCSEC,
+    DEFAULT_CATALOG_EPOCH,
+    DEPTH_BIN_MAG,
+    FWHM_PER_SIGMA,
+    MAG_ERR_AT_UNIT_SNR,
+    MAS_PER_DEG,
+    MIN_ROWS_FOR_DEPTH,
+    MISSING_CATALOG_MAGERR,
+    MISSING_VT_MAGERR,
+    UNKNOWN_CATALOG_POSITION_ERROR_ARCSEC,
+)
 from vtac.core.model import CatalogAnswer
 from vtac.core.photometry import VTPrediction, predict_vt
 from vtac.core.sky import ARCSEC_PER_RAD, SkyIndex, unit_vectors
-
-#: Typical 1-sigma position error of each catalogue (arcsec), at its own epoch.
-CATALOG_POSITION_ERROR_ARCSEC = {
-    "GAIADR3": 0.01,
-    "PS1DR1": 0.05,
-    "SDSS12": 0.1,
-    "LSDR10": 0.05,
-    "USNOB1": 0.25,
-}
-#: A catalogue with no source this close to a detection has no data there (hole, edge, bright-star mask).
-COVERAGE_RADIUS_ARCSEC = 120.0
-MAS_PER_DEG = 3.6e6
-_MIN_ROWS_FOR_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def propagate_proper_motion(answer: CatalogAnswer, epoch_year: float | None) -> 
     dec = np.asarray(table["DEC"], dtype=float)
     if epoch_year is None or "PMRA" not in table.colnames or "PMDEC" not in table.colnames:
         return ra, dec
-    years = epoch_year - _column(table, "EPOCH", 2000.0)
+    years = epoch_year - _column(table, "EPOCH", DEFAULT_CATALOG_EPOCH)
     pmra = np.nan_to_num(_column(table, "PMRA", 0.0))
     pmdec = np.nan_to_num(_column(table, "PMDEC", 0.0))
     new_dec = dec + pmdec * years / MAS_PER_DEG
@@ -137,13 +137,15 @@ def match_radius_arcsec(magerr: NDArray[np.float64], catalog: str, cfg: ScienceC
     The VT statistical error is FWHM / (2.355 SNR) with SNR = 1.0857 / MAGERR, so faint detections get a
     larger radius; the VT systematic floor and the catalogue error add in quadrature.
     """
-    snr = 1.0857 / np.clip(np.nan_to_num(magerr, nan=0.2), 1e-3, None)
-    sigma_vt = np.hypot(cfg.vt_astrometric_floor_arcsec, cfg.vt_fwhm_arcsec / (2.355 * snr))
-    sigma = np.hypot(sigma_vt, CATALOG_POSITION_ERROR_ARCSEC.get(catalog, 0.2))
+    snr = MAG_ERR_AT_UNIT_SNR / np.clip(np.nan_to_num(magerr, nan=MISSING_VT_MAGERR), 1e-3, None)
+    sigma_vt = np.hypot(cfg.vt_astrometric_floor_arcsec, cfg.vt_fwhm_arcsec / (FWHM_PER_SIGMA * snr))
+    sigma = np.hypot(
+        sigma_vt, CATALOG_POSITION_ERROR_ARCSEC.get(catalog, UNKNOWN_CATALOG_POSITION_ERROR_ARCSEC)
+    )
     return np.clip(cfg.match_sigma * sigma, cfg.match_radius_min_arcsec, cfg.match_radius_max_arcsec)
 
 
-def empirical_depth(mags: NDArray[np.float64], bin_width: float = 0.25) -> float:
+def empirical_depth(mags: NDArray[np.float64], bin_width: float = DEPTH_BIN_MAG) -> float:
     """Magnitude where the catalogue's counts in the field turn over; inf with too few sources to tell.
 
     Counts rise towards faint magnitudes until the survey loses sources: the upper edge of the fullest bin
@@ -151,7 +153,7 @@ def empirical_depth(mags: NDArray[np.float64], bin_width: float = 0.25) -> float
     their configured depth here (a bright-star extract, a cut answer); it never deepens the configured one.
     """
     finite = mags[np.isfinite(mags)]
-    if len(finite) < _MIN_ROWS_FOR_DEPTH:
+    if len(finite) < MIN_ROWS_FOR_DEPTH:
         return np.inf
     edges = np.arange(np.floor(finite.min()), finite.max() + bin_width, bin_width)
     counts, edges = np.histogram(finite, bins=edges)
@@ -221,7 +223,7 @@ def _dmag_sigma(
     colour = _at(prediction.mag_b - prediction.mag_r, index)
     return np.sqrt(
         magerr**2
-        + np.nan_to_num(cat_err, nan=0.3) ** 2
+        + np.nan_to_num(cat_err, nan=MISSING_CATALOG_MAGERR) ** 2
         + transform_sigma(colour, cfg) ** 2
         + cfg.photometric_floor**2
     )
@@ -233,8 +235,8 @@ def _source_counterparts(
     """Nearest catalogue source of every VT source, within the radius of its most precise detection."""
     n_sources = len(detections.source_ra)
     best_err = np.full(n_sources, np.inf)
-    np.minimum.at(best_err, detections.source, np.nan_to_num(detections.magerr, nan=0.2))
-    radius = match_radius_arcsec(np.where(np.isfinite(best_err), best_err, 0.2), catalog, cfg)
+    np.minimum.at(best_err, detections.source, np.nan_to_num(detections.magerr, nan=MISSING_VT_MAGERR))
+    radius = match_radius_arcsec(np.where(np.isfinite(best_err), best_err, MISSING_VT_MAGERR), catalog, cfg)
     return _nearest_within(sky_index, detections.source_ra, detections.source_dec, radius)
 
 

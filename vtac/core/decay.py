@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAME_S = 50.0
+from vtac.core.constants import VT_FRAME_S
+
 ERROR_FLOOR_MAG = 0.02
 DEFAULT_ERROR_MAG = 0.1
 
@@ -47,7 +48,7 @@ def n_frames(exposure_s: float | None) -> int | None:
     """Number of 50 s VT frames stacked in an exposure, None when unknown."""
     if exposure_s is None or not math.isfinite(exposure_s) or exposure_s <= 0:
         return None
-    return max(1, round(exposure_s / FRAME_S))
+    return max(1, round(exposure_s / VT_FRAME_S))
 
 
 def fit_power_law(points: Sequence[Point]) -> PowerLawDecay | None:

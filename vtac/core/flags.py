@@ -19,7 +19,7 @@ SEQFLAGn = 10000 (n+1) + 1000 XFLAG_Rn + 100 XFLAG_Bn + 10 VFLAG_Rn + VFLAG_Bn, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +50,16 @@ class VFlag(IntEnum):
     BRIGHTENED = 3
     #: Written as 3 and listed in FADED.
     FADED = 4
+
+
+class EFlag(IntFlag):
+    """EFLAG bits of a VT detection (SExtractor's extraction flags, as the VT source lists carry them)."""
+
+    NEIGHBOURS = 1  # bright neighbours or bad pixels bias the photometry
+    BLENDED = 2  # deblended from another object
+    SATURATED = 4  # at least one pixel saturated: bright, certainly real
+    TRUNCATED = 8  # too close to the image edge
+    OTHER = 16  # aperture data incomplete or corrupted
 
 
 XFLAG_UNAVAILABLE, XFLAG_UNDETECTED, XFLAG_MATCHED, XFLAG_NEW, XFLAG_DMAG, XFLAG_UNKNOWN = (

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.config import ScienceConfig
+from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, fit_light_curves
 from vtac.core.model import N_SEQ_PER_BAND
@@ -38,10 +39,6 @@ from vtac.errors import ConfigurationError
 
 Z_LOW, Z_HIGH, Z_UNDETERMINED, Z_NO_DETECTION = "z<4", "high-z", "undetermined", "no detection"
 MODEL_FILE = ("data", "afterglow_model.json")
-#: EFLAG bits by meaning (SExtractor): 1 neighbours, 2 blended, 8 truncated, 16 other: extraction doubts.
-EFLAG_DOUBT_BITS = 1 | 2 | 8 | 16
-#: EFLAG bit 4: saturated, i.e. bright — no doubt that the source is real.
-EFLAG_SATURATED = 4
 
 #: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0

@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Listen until --count, --timeout or Ctrl-C."""
-    from vtac.service.amqp import amqp_config
+    from vtac.service.broker import amqp_config
     from vtac.service.listen import ListenRequest, listen, queue_of
     from vtac.service.logs import quiet_pika
     from vtac.settings import load_settings

@@ -42,7 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the message, publish it confirmed, print its routing key and message id."""
-    from vtac.service.amqp import amqp_config
+    from vtac.service.broker import amqp_config
     from vtac.service.logs import quiet_pika
     from vtac.service.publish import message_id, publish_inputs, routing_key
     from vtac.settings import load_settings

@@ -33,8 +33,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # configured from the env
     """Serve until SIGTERM/SIGINT; the in-flight input finishes or goes back to the queue."""
-    from vtac.service.amqp import Consumer, Health, Metrics, amqp_config, configure_json_logging
-    from vtac.service.logs import quiet_pika
+    from vtac.service.broker import amqp_config
+    from vtac.service.consumer import Consumer
+    from vtac.service.health import Health
+    from vtac.service.logs import configure_json_logging, quiet_pika
+    from vtac.service.metrics import Metrics
     from vtac.service.processor import open_processor
     from vtac.settings import check_usable, load_settings
 
@@ -50,7 +53,6 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     server = None
     if settings.health_port:
         server = _health_server(health, metrics, settings.health_host, settings.health_port)
-    processor = open_processor(settings)
     try:
         Consumer(amqp_config(settings), processor, stop=stop, health=health, metrics=metrics).run()
     finally:
@@ -72,7 +74,7 @@ def install_stop_handlers() -> threading.Event:
 def _health_server(health: Any, metrics: Any, host: str, port: int) -> Any:
     """The probes' server; a port in use is a configuration error (exit 2), not a crash."""
     from vtac.errors import ConfigurationError
-    from vtac.service.amqp import HealthServer
+    from vtac.service.health import HealthServer
 
     try:
         return HealthServer(health, metrics, host=host, port=port).start()

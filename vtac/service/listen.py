@@ -17,12 +17,8 @@ import pika
 import pika.exceptions
 
 from vtac.errors import ConfigurationError, TransientError
-from vtac.service.amqp import (
-    AmqpConfig,
-    connection_parameters,
-    declare_notification_queues,
-    notification_queues,
-)
+from vtac.service.broker import AmqpConfig, connection_parameters
+from vtac.service.topology import declare_notification_queues, notification_queues
 
 
 @dataclass(frozen=True)

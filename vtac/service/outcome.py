@@ -1,7 +1,7 @@
 """What processing one input message decides: the contract between the processor and the AMQP layer.
 
 The processor (:mod:`vtac.service.processor`) never touches the broker; the consumer
-(:mod:`vtac.service.amqp`) never looks inside a message. The consumer publishes ``notifications`` with
+(:mod:`vtac.service.consumer`) never looks inside a message. The consumer publishes ``notifications`` with
 publisher confirms and acks the input only when every one was confirmed; ``REJECT`` dead-letters the input
 with ``reason`` in its headers; ``RETRY`` puts it back for a later attempt (bounded by the broker).
 """

@@ -415,6 +415,8 @@ def open_processor(settings: ServiceSettings) -> Processor:
     limits: dict[str, Any] = {
         "timeout_s": (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s),
         "max_attempts": settings.sdb_max_attempts,
+        "backoff_s": settings.sdb_backoff_s,
+        "backoff_cap_s": settings.sdb_backoff_cap_s,
         "max_fetch_bytes": settings.max_fetch_bytes,
         "fetch_deadline_s": settings.fetch_deadline_s,
     }

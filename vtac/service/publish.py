@@ -17,8 +17,9 @@ import pika
 import pika.exceptions
 
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.service.amqp import AmqpConfig, connection_parameters, declare_topology
+from vtac.service.broker import AmqpConfig, connection_parameters
 from vtac.service.messages import MxtPositionV1, ProductNotificationV1
+from vtac.service.topology import declare_topology
 
 ROUTING_KEYS = {
     "QSRCLIST_VT": "product.QSRCLIST_VT",

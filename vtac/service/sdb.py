@@ -4,16 +4,16 @@ Two implementations behind one interface (:class:`Sdb`): :class:`HttpSdb`, the R
 ``docs/ICD.md``, and :class:`FileSdb`, a directory, the embedded default. Uploads are idempotent by design:
 each product version has one address (burst, acronym, version) and one ``Idempotency-Key`` derived from it, so
 a retry, a redelivery or a second instance finishing the same version never makes a second product; the SDB
-answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, 5xx, 429) are
-retried a bounded number of times with capped exponential backoff and jitter, then raise TransientError so
-the caller can retry later; any other 4xx is permanent (:class:`SdbRejectedError`).
+answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, 5xx, 408, 429) are
+retried under VTAC's one retry policy (:mod:`vtac.retrying`: bounded attempts, full jitter, Retry-After
+honoured up to the backoff cap), then raise TransientError so the caller can retry later; any other 4xx is
+permanent (:class:`SdbRejectedError`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -29,6 +29,7 @@ import urllib3
 from vtac.adapters.files import write_bytes_atomically
 from vtac.errors import InputError, TransientError, VtacError
 from vtac.redaction import redact
+from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,7 @@ class HttpSdb:
         self._max_fetch_bytes = max_fetch_bytes
         self._fetch_deadline_s = fetch_deadline_s
         self._timeout = timeout_s
-        self._max_attempts = max_attempts
-        self._backoff = (backoff_s, backoff_cap_s)
+        self._retry = RetryPolicy(attempts=max_attempts, base_s=backoff_s, cap_s=backoff_cap_s)
         self._session = session or requests.Session()
         self._sleep = sleep
 
@@ -219,33 +219,29 @@ class HttpSdb:
 
     def _request(self, method: str, url: str, **kwargs: object) -> requests.Response:
         """One call with bounded retries; the last transient failure becomes a TransientError."""
-        failure = ""
-        for attempt in range(1, self._max_attempts + 1):
+
+        def attempt() -> requests.Response:
             try:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)  # type: ignore[arg-type]
             except (requests.ConnectionError, requests.Timeout) as exc:
-                failure = redact(f"{method} {url}: {type(exc).__name__}: {exc}")
-            else:
-                if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
-                    return response
-                failure = _describe(method, url, response)
-                response.close()
-            if attempt < self._max_attempts:
-                delay = self._delay(attempt)
-                log.warning(
-                    "SDB attempt %d/%d failed (%s); retry in %.2f s",
-                    attempt,
-                    self._max_attempts,
-                    failure,
-                    delay,
-                )
-                self._sleep(delay)
-        raise TransientError(f"SDB unavailable after {self._max_attempts} attempts: {failure}")
+                raise RetryableError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
+            if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
+                return response
+            response.close()
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise RetryableError(_describe(method, url, response), wait)
 
-    def _delay(self, attempt: int) -> float:
-        """Capped exponential backoff with jitter, so that instances do not retry in lockstep."""
-        base, cap = self._backoff
-        return float(min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        def report(failure: RetryableError, number: int, wait_s: float) -> None:
+            attempts = self._retry.attempts
+            log.warning("SDB attempt %d/%d failed (%s); retry in %.2f s", number, attempts, failure, wait_s)
+
+        try:
+            return call(attempt, self._retry, sleep=self._sleep, on_retry=report)
+        except RetriesExhaustedError as ended:
+            if ended.refused_wait_s is not None:
+                problem = f"Retry-After {ended.refused_wait_s:.0f} s is longer than the backoff cap"
+                raise TransientError(f"SDB unavailable: {ended.reason}; {problem}") from None
+            raise TransientError(f"SDB unavailable after {ended.attempts} attempts: {ended.reason}") from None
 
 
 def _describe(method: str, url: str, response: requests.Response) -> str:

@@ -34,23 +34,33 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from vtac.core.constants import (
+    DEFAULT_CATALOG_EPOCH,
+    FWHM_PER_SIGMA,
+    MAG_ERR_AT_UNIT_SNR,
+    VT_FRAME_S,
+    VT_PIXEL_SCALE_ARCSEC,
+)
+from vtac.core.flags import EFlag
 from vtac.core.model import BANDS, N_SEQ_PER_BAND, MxtPosition, SequenceInfo
 from vtac.errors import ConfigurationError, InputError
 
-FRAME_S = 50.0
-PIXEL_SCALE_ARCSEC = 0.76
+FRAME_S = VT_FRAME_S
+PIXEL_SCALE_ARCSEC = VT_PIXEL_SCALE_ARCSEC
+#: The depth of a sequence is given for 6 frames (300 s); others scale from it.
 REFERENCE_FRAMES = 6
-MAS_PER_DEG = 3.6e6
 #: sigma of a 2-D Gaussian whose 90 % containment radius is 1: P(r < R90) = 1 - exp(-R90^2 / 2 sigma^2) = 0.9.
 R90_TO_SIGMA = 1.0 / math.sqrt(2.0 * math.log(10.0))
 SRCLIST_COLUMNS = ("OBJID", "X", "Y", "RA", "DEC", "MAGCAL", "MAGERR", "EFLAG", "ELLIPTY")
 AFTERGLOW = "afterglow"
-#: EFLAG values (SExtractor-like bits: 1 neighbours, 2 blended, 4 saturated, 8 truncated, 16 other).
-RANDOM_FLAGS = (1, 2, 3, 16)
+#: EFLAG values drawn for flagged detections (:class:`vtac.core.flags.EFlag` bits): at random, near bright
+#: stars, on artefacts; weights of the random draw.
+_N, _B, _T, _O = (int(flag) for flag in (EFlag.NEIGHBOURS, EFlag.BLENDED, EFlag.TRUNCATED, EFlag.OTHER))
+RANDOM_FLAGS = (_N, _B, _N | _B, _O)
 RANDOM_FLAG_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
-NEIGHBOUR_FLAGS = (1, 3)
-ARTEFACT_FLAGS = (2, 3, 16, 18, 24)
-SATURATED, TRUNCATED = 4, 8
+NEIGHBOUR_FLAGS = (_N, _N | _B)
+ARTEFACT_FLAGS = (_B, _N | _B, _O, _O | _B, _O | _T)
+SATURATED, TRUNCATED = int(EFlag.SATURATED), _T
 #: Separates a moving source's label from its sequence index in the per-sequence pieces.
 MOVING_MARK = "@"
 COUNTS_BIN = 0.25
@@ -298,7 +308,7 @@ def flaring_star(
 
 
 def artefact(
-    ra: float, dec: float, *, seq: str = "R1", mag: float = 21.0, eflag: int = 16, label: str = "artefact"
+    ra: float, dec: float, *, seq: str = "R1", mag: float = 21.0, eflag: int = _O, label: str = "artefact"
 ) -> InjectedSource:
     """One flagged detection in a single sequence: what VTAC must not call an afterglow."""
     nan = (math.nan,) * N_SEQ_PER_BAND
@@ -317,7 +327,7 @@ def high_proper_motion_star(
     mag_b: float,
     *,
     pm_mas_yr: tuple[float, float] = (3000.0, -2000.0),
-    epoch: float = 2000.0,
+    epoch: float = DEFAULT_CATALOG_EPOCH,
 ) -> Table:
     """``sky`` plus one star at (ra, dec) at ``epoch`` moving by (pmRA*, pmDEC) mas/yr (Barnard-like).
 
@@ -501,7 +511,7 @@ def _sky_sources(sky: Table, geometry: FieldGeometry, epoch_year: float) -> _Sou
     ra, dec = _sky_column(sky, "RA"), _sky_column(sky, "DEC")
     mag_r, mag_b = _sky_column(sky, "MAG_R"), _sky_column(sky, "MAG_B")
     if "PMRA" in sky.colnames or "PMDEC" in sky.colnames:
-        years = epoch_year - _sky_column(sky, "EPOCH", 2000.0)
+        years = epoch_year - _sky_column(sky, "EPOCH", DEFAULT_CATALOG_EPOCH)
         east, north = _sky_column(sky, "PMRA", 0.0) * years, _sky_column(sky, "PMDEC", 0.0) * years
         # Exact great-circle steps: a flat RA step divided by cos(dec) fails at the pole.
         ra, dec = offset_positions(
@@ -743,7 +753,7 @@ def _observe(
     detected = photometry.detected & ~(photometry.saturated & context.saturated_dropped[seq[0]])
     index = np.flatnonzero(detected)
     snr = photometry.flux[index] / noise
-    sigma = np.hypot(detector.astrometric_floor_arcsec, detector.fwhm_arcsec / (2.355 * snr))
+    sigma = np.hypot(detector.astrometric_floor_arcsec, detector.fwhm_arcsec / (FWHM_PER_SIGMA * snr))
     xi = blends.xi[index] + rng.normal(0.0, sigma)
     eta = blends.eta[index] + rng.normal(0.0, sigma)
     inside = context.geometry.inside(xi, eta)
@@ -754,7 +764,7 @@ def _observe(
             "XI": xi[inside],
             "ETA": eta[inside],
             "MAGCAL": photometry.mag[index],
-            "MAGERR": np.hypot(1.0857 / snr, detector.photometric_floor_mag),
+            "MAGERR": np.hypot(MAG_ERR_AT_UNIT_SNR / snr, detector.photometric_floor_mag),
             "EFLAG": blends.eflag[index] | np.where(photometry.saturated[index], SATURATED, 0),
             "ELLIPTY": _ellipticity(context.intrinsic_ellipticity[index], snr, rng),
         }
@@ -835,7 +845,7 @@ def _with_artefacts(table: Table, context: _Context, maglim: float, rng: np.rand
             "XI": rng.uniform(-half, half, n),
             "ETA": rng.uniform(-half, half, n),
             "MAGCAL": mag,
-            "MAGERR": np.hypot(1.0857 / snr, context.detector.photometric_floor_mag),
+            "MAGERR": np.hypot(MAG_ERR_AT_UNIT_SNR / snr, context.detector.photometric_floor_mag),
             "EFLAG": rng.choice(ARTEFACT_FLAGS, n),
             "ELLIPTY": rng.uniform(0.3, 0.9, n),
         }

@@ -39,6 +39,7 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from vtac.core.constants import MAG_ERR_AT_UNIT_SNR
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.photometry import catalog_transforms
 from vtac.errors import InputError
@@ -289,12 +290,12 @@ def _noisy(
     Non-positive measured fluxes, and measurements below S/N 2, are reported as missing (NaN).
     """
     flux = np.power(10.0, -0.4 * mag)
-    noise = np.hypot(10.0 ** (-0.4 * depth5) / 5.0, floor / 1.0857 * flux)
+    noise = np.hypot(10.0 ** (-0.4 * depth5) / 5.0, floor / MAG_ERR_AT_UNIT_SNR * flux)
     measured = flux + rng.normal(0.0, 1.0, len(flux)) * np.nan_to_num(noise, nan=1.0)
     good = np.isfinite(measured) & (measured > 2.0 * noise)
     with np.errstate(divide="ignore", invalid="ignore"):
         out_mag = np.where(good, -2.5 * np.log10(measured), np.nan)
-        out_err = np.where(good, 1.0857 * noise / measured, np.nan)
+        out_err = np.where(good, MAG_ERR_AT_UNIT_SNR * noise / measured, np.nan)
     return out_mag, out_err
 
 

@@ -84,7 +84,7 @@ def write_extras(
     from vtac.adapters.extras.gcn_notice import build_notice, notice_json
     from vtac.adapters.extras.page import build_page
     from vtac.adapters.extras.voevent import build_voevent
-    from vtac.adapters.products import write_atomically
+    from vtac.adapters.files import write_atomically
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

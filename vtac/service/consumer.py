@@ -1,0 +1,418 @@
+"""The AMQP consumer: one input at a time from the queue to its broker action, surviving broker failures.
+
+Design (pika 1.4 ``BlockingConnection``; names and headers in docs/ICD.md):
+
+* One I/O thread owns the connection and both channels (pika is not thread-safe); ONE worker thread runs
+  :meth:`Processor.process`, so heartbeats keep flowing during long computations. The worker hands each
+  outcome back with ``add_callback_threadsafe``, the only thread-safe pika call.
+* An input is acked only after every notification was confirmed by the broker (publisher confirms,
+  ``mandatory``, persistent) and the processor was told (:meth:`Processor.confirmed`).
+* REJECT: a copy of the input goes to the dead-letter exchange with the reason in the ``x-vtac-reason``
+  header (``basic_reject`` cannot add headers), confirmed, then the original is acked. Should that publish
+  fail, the input is rejected without requeue and the queue's own dead-lettering takes it (reason lost).
+* RETRY: a copy goes to a delay queue (per-message TTL, dead-lettered back to the input queue) with the
+  attempt count in ``x-vtac-attempt`` and the first failure in ``x-vtac-first-failure``; it waits out an
+  outage of any length up to ``max_retry_age_s`` (and ``max_attempts`` if set), then is dead-lettered with
+  the last reason and counted in ``retries_expired`` (an alert).
+* Connection lost: reconnect with capped exponential backoff and jitter (:mod:`vtac.service.reconnect`);
+  unacked inputs are redelivered by the broker and processed again idempotently (the state store makes a
+  repeat a no-op). Topology: :mod:`vtac.service.topology`; health and metrics: :mod:`vtac.service.health`,
+  :mod:`vtac.service.metrics`.
+* SIGTERM only sets a flag: consuming stops, the in-flight input finishes within the grace period (else it
+  is requeued by the broker when the connection closes).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Protocol
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+from pika.spec import Basic, BasicProperties
+
+from vtac.errors import ConfigurationError
+from vtac.redaction import redact
+from vtac.service.broker import (
+    ATTEMPT_HEADER,
+    FIRST_FAILURE_HEADER,
+    REJECTED_AT_HEADER,
+    AmqpConfig,
+    connection_parameters,
+)
+from vtac.service.health import Health
+from vtac.service.logs import burst_logging
+from vtac.service.metrics import Metrics
+from vtac.service.outcome import Action, ProcessOutcome
+from vtac.service.reconnect import Backoff, retry_delay
+from vtac.service.topology import declare_topology
+
+log = logging.getLogger("vtac.service.amqp")
+
+#: The reason header is one line; a stack of validation errors is cut here.
+MAX_REASON_CHARS = 1000
+
+
+class Processor(Protocol):
+    """What the consumer needs from :class:`vtac.service.processor.Processor`."""
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        """Decide on one input body."""
+
+    def confirmed(self, outcome: ProcessOutcome) -> None:
+        """Every notification of ``outcome`` was confirmed by the broker."""
+
+
+_BURST_ID_FIELD = re.compile(rb'"burst_id"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"')
+#: Content types an input may declare (none declared is accepted: the body is validated anyway).
+JSON_CONTENT_TYPES = ("application/json",)
+
+
+def _peek_burst_id(body: bytes) -> str | None:
+    """The burst of an input, for log context only (the processor does the real validation).
+
+    A regular expression, not a JSON parser: this runs on the I/O thread too, where no body, however deep or
+    large, may raise or take long.
+    """
+    match = _BURST_ID_FIELD.search(body)
+    return match.group(1).decode("ascii") if match else None
+
+
+def unacceptable_properties(properties: BasicProperties) -> str | None:
+    """Why an input's AMQP properties rule it out (a declared non-JSON content type or any encoding)."""
+    content_type = (properties.content_type or "").split(";", 1)[0].strip().lower()
+    if content_type and content_type not in JSON_CONTENT_TYPES:
+        return f"content_type {properties.content_type!r} is not application/json"
+    if properties.content_encoding:
+        return f"content_encoding {properties.content_encoding!r}: inputs must be plain UTF-8 JSON"
+    return None
+
+
+@dataclass
+class _Delivery:
+    """One input and where it came from: the ack must go back on the same channel."""
+
+    connection: BlockingConnection
+    channel: BlockingChannel
+    method: Basic.Deliver
+    properties: BasicProperties
+    body: bytes
+    received: float = field(default_factory=time.monotonic)
+
+    @property
+    def attempt(self) -> int:
+        """Attempts already made before this delivery (our retry header, 0 on first delivery)."""
+        headers = self.properties.headers or {}
+        try:
+            return int(headers.get(ATTEMPT_HEADER, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def first_failure(self) -> float:
+        """When this input first failed transiently (epoch seconds; now if it never did)."""
+        headers = self.properties.headers or {}
+        try:
+            return float(headers.get(FIRST_FAILURE_HEADER, time.time()))
+        except (TypeError, ValueError):
+            return time.time()
+
+
+class Consumer:
+    """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures."""
+
+    def __init__(
+        self,
+        config: AmqpConfig,
+        processor: Processor,
+        *,
+        stop: threading.Event | None = None,
+        health: Health | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config, self.processor = config, processor
+        self.stop = stop or threading.Event()
+        self.health = health or Health()
+        self.metrics = metrics or Metrics()
+        self._jobs: queue.Queue[_Delivery | None] = queue.Queue()
+        # Set by the I/O thread once the worker's last input is acked, rejected or lost with its connection.
+        self._settled = threading.Event()
+        self._pending: set[int] = set()  # delivery tags of the current channel not yet acked or rejected
+        self._consumer_tag = ""
+        self._connection: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._publisher: BlockingChannel | None = None
+        self._worker = threading.Thread(target=self._work, name="vtac-worker", daemon=True)
+        self.health.watch(self._worker)
+
+    # ---- main loop (I/O thread)
+
+    def run(self) -> None:
+        """Consume until :attr:`stop` is set; reconnect on broker failures, fail on configuration errors."""
+        self._worker.start()
+        backoff = Backoff(self.config.reconnect_initial_s, self.config.reconnect_cap_s)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._connect()
+                    backoff.reset()
+                    self._pump()
+                except (
+                    pika.exceptions.ProbableAuthenticationError,
+                    pika.exceptions.ProbableAccessDeniedError,
+                ) as error:
+                    raise ConfigurationError(redact(f"AMQP login refused: {error!r}")) from None
+                except (pika.exceptions.AMQPError, OSError) as error:
+                    self._lost(error, backoff)
+        finally:
+            self._jobs.put(None)
+            self._close()
+
+    def _connect(self) -> None:
+        connection = pika.BlockingConnection(connection_parameters(self.config))
+        self._connection = connection
+        channel = connection.channel()
+        try:
+            declare_topology(channel, self.config)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code == 406:  # PRECONDITION_FAILED: an existing queue with other arguments
+                raise ConfigurationError(f"AMQP topology does not match the broker's: {error}") from None
+            raise
+        # A broker alarm (memory, disk) blocks publishing: not ready until it is lifted.
+        connection.add_on_connection_blocked_callback(lambda *_: setattr(self.health, "ready", False))
+        connection.add_on_connection_unblocked_callback(lambda *_: setattr(self.health, "ready", True))
+        self._publisher = connection.channel()
+        self._publisher.confirm_delivery()
+        channel.basic_qos(prefetch_count=self.config.prefetch)
+        self._pending.clear()
+        self._channel = channel
+        self._consumer_tag = channel.basic_consume(self.config.input_queue, self._on_message)
+        self.health.ready = True
+        log.info("consuming %s on %s", self.config.input_queue, self.config.connection_name)
+
+    def _pump(self) -> None:
+        assert self._connection is not None and self._channel is not None
+        while not self.stop.is_set():
+            self._connection.process_data_events(time_limit=0.25)
+            self.health.beat()
+        self._drain()
+
+    def _drain(self) -> None:
+        """Stop consuming; let the in-flight input finish (bounded by the grace period)."""
+        assert self._connection is not None and self._channel is not None
+        self.health.ready = False
+        self._channel.basic_cancel(self._consumer_tag)  # prefetched, undispatched inputs are requeued
+        deadline = time.monotonic() + self.config.shutdown_grace_s
+        while self._pending and time.monotonic() < deadline:
+            self._connection.process_data_events(time_limit=0.1)
+            self.health.beat()
+        if self._pending:
+            log.warning("shutdown grace expired; %d input(s) left for redelivery", len(self._pending))
+
+    def _lost(self, error: BaseException, backoff: Backoff) -> None:
+        self.health.ready = False
+        self.metrics.count("reconnects")
+        self._close()
+        delay = backoff.next_delay()
+        log.warning("AMQP connection lost (%r); reconnecting in %.1f s", error, delay)
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0 and not self.stop.wait(min(1.0, left)):
+            self.health.beat()  # alive, not ready, while waiting to reconnect
+
+    def _close(self) -> None:
+        self._settled.set()  # a worker waiting on an input of this connection: the broker will redeliver it
+        connection, self._connection, self._channel, self._publisher = self._connection, None, None, None
+        if connection is not None and connection.is_open:
+            with suppress(pika.exceptions.AMQPError, OSError):  # already going down: the broker requeues
+                connection.close()
+
+    def _on_message(
+        self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes
+    ) -> None:
+        assert self._connection is not None
+        self._pending.add(method.delivery_tag)
+        self._jobs.put(_Delivery(self._connection, channel, method, properties, body))
+
+    # ---- worker thread
+
+    def _work(self) -> None:
+        while (delivery := self._jobs.get()) is not None:
+            outcome = None if self.stop.is_set() else self._process(delivery)
+            self._settled.clear()
+            try:
+                delivery.connection.add_callback_threadsafe(partial(self._finish, delivery, outcome))
+            except pika.exceptions.AMQPError:
+                continue  # the connection is gone: the broker redelivers that input
+            # One input at a time, end to end: the next one (perhaps a duplicate of this one) must find this
+            # one's version published, or it would build and notify it again.
+            self._settled.wait()
+
+    def _process(self, delivery: _Delivery) -> ProcessOutcome:
+        self.health.busy()
+        try:
+            with burst_logging(_peek_burst_id(delivery.body)):
+                problem = unacceptable_properties(delivery.properties)
+                if problem is not None:
+                    return ProcessOutcome(Action.REJECT, reason=problem)
+                return self.processor.process(delivery.body)
+        except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
+            log.exception("processor failed")
+            return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")
+        finally:
+            self.health.idle()
+
+    # ---- back on the I/O thread
+
+    def _finish(self, delivery: _Delivery, outcome: ProcessOutcome | None) -> None:
+        try:
+            self._settle(delivery, outcome)
+        finally:
+            self._settled.set()
+
+    def _settle(self, delivery: _Delivery, outcome: ProcessOutcome | None) -> None:
+        channel = delivery.channel
+        if not channel.is_open or channel is not self._channel:
+            return  # delivered on a previous connection: already requeued by the broker
+        self._pending.discard(delivery.method.delivery_tag)
+        if outcome is None:  # stopping: not started, give it back
+            self._channel.basic_reject(delivery.method.delivery_tag, requeue=True)
+            return
+        self.metrics.count("inputs")
+        with burst_logging(outcome.burst_id or _peek_burst_id(delivery.body)):
+            if outcome.action is Action.ACK:
+                self._acknowledge(delivery, outcome)
+            elif outcome.action is Action.RETRY:
+                self._retry_or_dead_letter(delivery, outcome.reason)
+            else:
+                self.metrics.count("rejections")
+                self._dead_letter(delivery, outcome.reason)
+        self.metrics.observe_latency(time.monotonic() - delivery.received)
+
+    def _acknowledge(self, delivery: _Delivery, outcome: ProcessOutcome) -> None:
+        assert self._publisher is not None
+        try:
+            for notification in outcome.notifications:
+                self._publisher.basic_publish(
+                    self.config.notification_exchange,
+                    notification.routing_key,
+                    notification.body,
+                    properties=BasicProperties(
+                        content_type="application/json",
+                        delivery_mode=pika.DeliveryMode.Persistent,
+                        message_id=notification.message_id,
+                        correlation_id=delivery.properties.message_id,
+                        headers={
+                            "burst_id": outcome.burst_id,
+                            "product_version": notification.product_version or outcome.product_version,
+                        },
+                    ),
+                    mandatory=True,
+                )
+            self.processor.confirmed(outcome)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
+            self._retry_or_dead_letter(delivery, f"notification not confirmed: {error!r}")
+            return
+        except Exception as error:  # pylint: disable=broad-exception-caught  # the state store failed
+            if isinstance(error, pika.exceptions.AMQPConnectionError | pika.exceptions.AMQPChannelError):
+                raise
+            log.exception("marking the products published failed")
+            self._retry_or_dead_letter(delivery, f"internal error: {type(error).__name__}: {error}")
+            return
+        delivery.channel.basic_ack(delivery.method.delivery_tag)
+        self.metrics.count("acks")
+        if outcome.notifications:
+            self.metrics.count("products")
+            self.metrics.count("notifications", len(outcome.notifications))
+        log.info(
+            "input done: version %s, %d notification(s)",
+            outcome.product_version,
+            len(outcome.notifications),
+            extra={"burst_id": outcome.burst_id},
+        )
+
+    def _retry_or_dead_letter(self, delivery: _Delivery, reason: str) -> None:
+        """Retry later unless the attempts (if limited) or the time since the first failure are used up."""
+        attempts, waited = delivery.attempt + 1, time.time() - delivery.first_failure
+        if self.config.max_attempts and attempts >= self.config.max_attempts:
+            self._give_up(delivery, f"gave up after {attempts} attempts: {reason}")
+        elif waited + retry_delay(self.config, attempts) > self.config.max_retry_age_s:
+            limit = f"max_retry_age_s={self.config.max_retry_age_s:g}"
+            self._give_up(
+                delivery, f"gave up after {attempts} attempts in {waited:.0f} s ({limit}): {reason}"
+            )
+        else:
+            self._retry(delivery, reason)
+
+    def _give_up(self, delivery: _Delivery, reason: str) -> None:
+        self.metrics.count("retries_expired")  # an alert: an outage outlasted the retry budget
+        log.error("input given up: %s", reason)
+        self._dead_letter(delivery, reason)
+
+    def _retry(self, delivery: _Delivery, reason: str) -> None:
+        """Park a copy in the delay queue with the attempt count, then ack the original."""
+        attempt = delivery.attempt + 1
+        delay = retry_delay(self.config, attempt)
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
+        properties = _copy_properties(
+            delivery.properties,
+            {
+                ATTEMPT_HEADER: attempt,
+                FIRST_FAILURE_HEADER: f"{delivery.first_failure:.3f}",
+                self.config.reason_header: reason,
+            },
+        )
+        properties.expiration = str(int(delay * 1000))
+        if self._publish_copy("", self.config.retry_queue, delivery, properties):
+            delivery.channel.basic_ack(delivery.method.delivery_tag)
+        else:
+            delivery.channel.basic_reject(delivery.method.delivery_tag, requeue=True)
+        self.metrics.count("retries")
+        log.warning("input retried (attempt %d, in %.1f s): %s", attempt, delay, reason)
+
+    def _dead_letter(self, delivery: _Delivery, reason: str) -> None:
+        """Park a copy with the reason on the dead-letter exchange, then ack the original."""
+        reason = redact(" ".join(reason.split()))[:MAX_REASON_CHARS]
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        properties = _copy_properties(
+            delivery.properties, {self.config.reason_header: reason, REJECTED_AT_HEADER: stamp}
+        )
+        exchange, key = self.config.dead_letter_exchange, self.config.input_queue
+        if self._publish_copy(exchange, key, delivery, properties):
+            delivery.channel.basic_ack(delivery.method.delivery_tag)
+        else:  # the queue's own dead-lettering still parks it, without our reason header
+            delivery.channel.basic_reject(delivery.method.delivery_tag, requeue=False)
+        self.metrics.count("dead_letters")
+        log.warning("input dead-lettered: %s", reason)
+
+    def _publish_copy(
+        self, exchange: str, routing_key: str, delivery: _Delivery, properties: BasicProperties
+    ) -> bool:
+        assert self._publisher is not None
+        try:
+            self._publisher.basic_publish(exchange, routing_key, delivery.body, properties, mandatory=True)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
+            log.error("could not park the input on %r/%r: %r", exchange, routing_key, error)
+            return False
+        return True
+
+
+def _copy_properties(original: BasicProperties, headers: dict[str, Any]) -> BasicProperties:
+    """The original properties, persistent, with our headers added (earlier x-death dropped: we count)."""
+    kept = {key: value for key, value in (original.headers or {}).items() if key != "x-death"}
+    return BasicProperties(
+        content_type=original.content_type,
+        message_id=original.message_id,
+        correlation_id=original.correlation_id,
+        timestamp=original.timestamp,
+        delivery_mode=pika.DeliveryMode.Persistent,
+        headers={**kept, **headers},
+    )
