@@ -46,7 +46,20 @@ SCHEMA = (
         burst_id TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         until_ms BIGINT NOT NULL)""",
+    # The extras of each notified version: pending (owner drawing them until until_ms), stored, superseded,
+    # failed (reason) or interrupted (the service stopped first: redone at the next start).
+    """CREATE TABLE IF NOT EXISTS vtac_extras (
+        burst_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        until_ms BIGINT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (burst_id, version))""",
 )
+#: Final states of a version's extras; ``pending`` and ``interrupted`` are not.
+EXTRAS_FINAL = ("stored", "superseded", "failed")
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,16 @@ class BurstState:
     def needs_products(self) -> bool:
         """True while the current version has not been stored and notified."""
         return self.version > self.published
+
+
+@dataclass(frozen=True)
+class ExtrasRecord:
+    """What became of the extras of one notified version (``reason`` says why when not stored)."""
+
+    burst_id: str
+    version: int
+    status: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,15 @@ class InputStore(Protocol):
 
     def ping(self, wait_s: float = 1.0) -> bool:
         """True when the store is usable now (readiness probe)."""
+
+    def record_extras(self, records: list[ExtrasRecord], owner: str, lease_s: float) -> None:
+        """Record what became of extras; a ``stored`` record is never overwritten."""
+
+    def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
+        """The recorded state of a version's extras (None: none announced)."""
+
+    def take_over_extras(self, owner: str, lease_s: float) -> list[ExtrasRecord]:
+        """Extras left interrupted, or pending past their lease (a crashed owner), now ``owner``'s to redo."""
 
     def close(self) -> None:
         """Release the connection."""
@@ -238,6 +270,68 @@ class SqlInputStore:
             self._execute(
                 cursor, "DELETE FROM vtac_claim WHERE burst_id = {p} AND owner = {p}", burst_id, owner
             )
+
+    def record_extras(self, records: list[ExtrasRecord], owner: str, lease_s: float) -> None:
+        """See :meth:`InputStore.record_extras`; one transaction."""
+        if not records:
+            return
+        until_ms = int((time.time() + lease_s) * 1000)
+        now = datetime.now(UTC).isoformat()
+        with self._transaction() as cursor:
+            for record in records:
+                self._execute(
+                    cursor,
+                    "INSERT INTO vtac_extras "
+                    "(burst_id, version, status, reason, owner, until_ms, updated_at) "
+                    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
+                    "ON CONFLICT (burst_id, version) DO UPDATE SET "
+                    "status = excluded.status, reason = excluded.reason, owner = excluded.owner, "
+                    "until_ms = excluded.until_ms, updated_at = excluded.updated_at "
+                    "WHERE vtac_extras.status <> 'stored'",
+                    record.burst_id,
+                    record.version,
+                    record.status,
+                    record.reason,
+                    owner,
+                    until_ms,
+                    now,
+                )
+
+    def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
+        """See :meth:`InputStore.extras_record`."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT status, reason FROM vtac_extras WHERE burst_id = {p} AND version = {p}",
+                burst_id,
+                version,
+            )
+            row = cursor.fetchone()
+        return None if row is None else ExtrasRecord(burst_id, version, row[0], row[1])
+
+    def take_over_extras(self, owner: str, lease_s: float) -> list[ExtrasRecord]:
+        """See :meth:`InputStore.take_over_extras`: selected and re-leased in one transaction."""
+        now_ms = int(time.time() * 1000)
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT burst_id, version, reason FROM vtac_extras WHERE status = 'interrupted' "
+                "OR (status = 'pending' AND until_ms < {p}) ORDER BY burst_id, version"
+                + self._dialect.lock_suffix,
+                now_ms,
+            )
+            rows = cursor.fetchall()
+            for burst_id, version, _ in rows:
+                self._execute(
+                    cursor,
+                    "UPDATE vtac_extras SET status = 'pending', owner = {p}, until_ms = {p} "
+                    "WHERE burst_id = {p} AND version = {p}",
+                    owner,
+                    now_ms + int(lease_s * 1000),
+                    burst_id,
+                    version,
+                )
+        return [ExtrasRecord(burst_id, int(version), "pending", reason) for burst_id, version, reason in rows]
 
     def close(self) -> None:
         """Close the connection."""
