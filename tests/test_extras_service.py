@@ -237,6 +237,11 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
         connection.close()
 
 
+def amqp_keys() -> tuple[str, str]:
+    """The two audiences' routing keys (both must be routable or the service retries)."""
+    return ("qpo_vt.ba", "qpo_vt.vtpp")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
