@@ -16,9 +16,11 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -49,6 +51,11 @@ MAX_DEFERRED = 16
 MAX_QUEUED = 16
 #: The extras worker runs at this nice increment where SCHED_IDLE is not available.
 NICENESS = 19
+#: Quiet time after an input before a drawing or an upload starts (covers its publication and the next
+#: delivery of a queue that holds more).
+SETTLE_S = 0.05
+#: Longest hold of the extras by a stream of inputs.
+MAX_HOLD_S = 10.0
 #: Longest drawing of one version before the worker is killed and the version recorded failed.
 TIMEOUT_S = 300.0
 #: How long a version's pending record belongs to its instance (past it: a crashed owner, taken over).
@@ -149,6 +156,8 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         self._waiting: OrderedDict[str, ExtrasJob] = OrderedDict()
         self._busy = False
         self._closed = False
+        self._inputs = 0  # inputs being processed now
+        self._last_input = 0.0  # when the last one was processed or confirmed (monotonic)
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -178,10 +187,11 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             },
         )
 
-    def published(self, burst_id: str, versions: list[int]) -> None:
-        """The notifications of ``versions`` are confirmed: queue the newest, record the others superseded.
+    def published(self, burst_id: str, versions: list[int]) -> list[ExtrasRecord]:
+        """The notifications of ``versions`` are confirmed: queue the newest; what to record in the ledger
+        (with the versions' publication, one transaction): it pending, the others superseded.
 
-        Runs on pika's I/O thread: a ledger write and a queue append, nothing more.
+        Runs on pika's I/O thread: a queue append, nothing more; the drawing waits for :meth:`settled`.
         """
         newest = max(versions)
         with self._condition:
@@ -193,8 +203,30 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             for version in sorted(set(versions))
             if version != newest
         ]
-        self._record([*records, ExtrasRecord(burst_id, newest, "pending")])
-        self._submit(ExtrasJob(burst_id, newest, material))
+        return [
+            *records,
+            ExtrasRecord(burst_id, newest, "pending"),
+            *self._submit(ExtrasJob(burst_id, newest, material)),
+        ]
+
+    @contextmanager
+    def input_in_progress(self) -> Iterator[None]:
+        """Around the processing of an input: no drawing or upload starts meanwhile (they would compete
+        with it for the disk and the second core), nor until :data:`SETTLE_S` after it was settled."""
+        with self._condition:
+            self._inputs += 1
+        try:
+            yield
+        finally:
+            self.settled()
+            with self._condition:
+                self._inputs -= 1
+
+    def settled(self) -> None:
+        """An input was processed or confirmed just now: the extras wait a little longer."""
+        with self._condition:
+            self._last_input = time.monotonic()
+            self._condition.notify_all()
 
     def resume(self) -> None:
         """At start: take over the extras left interrupted (or by a crashed instance) and warm the worker."""
@@ -211,7 +243,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         )
         for burst_id, version in newest.items():
             log.info("extras of v%d to redo", version, extra={"burst_id": burst_id})
-            self._submit(ExtrasJob(burst_id, version))
+            self._record(self._submit(ExtrasJob(burst_id, version)))
         self._worker.start()
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
@@ -254,8 +286,8 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
 
     # ---- the queue
 
-    def _submit(self, job: ExtrasJob) -> None:
-        """Queue ``job``, replacing an older waiting version of its burst (recorded superseded)."""
+    def _submit(self, job: ExtrasJob) -> list[ExtrasRecord]:
+        """Queue ``job``, replacing an older waiting version of its burst; the record of the one dropped."""
         superseded = None
         with self._condition:
             waiting = self._waiting.get(job.burst_id)
@@ -273,9 +305,21 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
                     self._thread.start()
                 self._condition.notify_all()
             closed = self._closed
-        if superseded is not None:
-            status, reason = ("interrupted", INTERRUPTED) if closed else ("superseded", NEWER)
-            self._record([ExtrasRecord(superseded.burst_id, superseded.version, status, reason)])
+        if superseded is None:
+            return []
+        status, reason = ("interrupted", INTERRUPTED) if closed else ("superseded", NEWER)
+        return [ExtrasRecord(superseded.burst_id, superseded.version, status, reason)]
+
+    def _wait_for_quiet(self) -> None:
+        """Until no input is processed and none was for SETTLE_S (at most MAX_HOLD_S: a flood of inputs
+        delays the extras, it does not starve them)."""
+        give_up = time.monotonic() + MAX_HOLD_S
+        with self._condition:
+            while not self._closed and (now := time.monotonic()) < give_up:
+                quiet_at = now + SETTLE_S if self._inputs else self._last_input + SETTLE_S
+                if quiet_at <= now:
+                    return
+                self._condition.wait(min(quiet_at, give_up) - now)
 
     def _run(self) -> None:
         while True:
@@ -296,6 +340,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         """Draw and store one version's extras; what became of them, never an exception."""
         extra = {"burst_id": job.burst_id}
         try:
+            self._wait_for_quiet()
             material = job.material or self._rebuild(job)
             if material is None:
                 return ExtrasRecord(job.burst_id, job.version, "failed", "no QSRCLIST_VT in this version")
@@ -321,6 +366,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         simulated = self.settings.simulated
         context = ExtrasContext(version=job.version, simulated=simulated, links=page_links(links))
         files = self._worker.call(render_extras, result, summary, context)
+        self._wait_for_quiet()  # the uploads flush to disk: not while a product is written
         acronyms = {
             EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": item
             for label, item in files.items()

@@ -24,7 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -39,6 +39,7 @@ from vtac.core.model import MxtPosition
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
 from vtac.service.config import ServiceSettings
+from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
 from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
     ExtrasLocation,
@@ -116,7 +117,8 @@ class Processor:
         except InputError as exc:
             return _reject(str(exc))
         try:
-            return self._process(message)
+            with self.extras.input_in_progress() if self.extras is not None else nullcontext():
+                return self._process(message)
         except (InputError, SdbRejectedError, ConfigurationError) as exc:
             return _reject(str(exc), message.burst_id)
         except (TransientError, OSError) as exc:
@@ -132,18 +134,27 @@ class Processor:
         extras must delay neither the notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
+            extras = []
+            if self.extras is not None:
+                versions = [note.product_version or outcome.product_version for note in outcome.notifications]
+                extras = self.extras.published(outcome.burst_id, versions)
             deadline = time.monotonic() + self.settings.confirm_retry_s
             while True:
                 try:
-                    self.store.mark_published(outcome.burst_id, outcome.product_version)
+                    self.store.mark_published(
+                        outcome.burst_id,
+                        outcome.product_version,
+                        extras,
+                        owner=self._owner,
+                        lease_s=EXTRAS_LEASE_S,
+                    )
                     break
                 except TransientError:
                     if time.monotonic() >= deadline:
                         raise
                     time.sleep(0.25)
             if self.extras is not None:
-                versions = [note.product_version or outcome.product_version for note in outcome.notifications]
-                self.extras.published(outcome.burst_id, versions)
+                self.extras.settled()
         if outcome.burst_id:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)

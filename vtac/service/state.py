@@ -18,7 +18,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,8 +116,17 @@ class InputStore(Protocol):
     def burst_state(self, burst_id: str) -> BurstState:
         """Current and published versions (0, 0 for an unknown burst)."""
 
-    def mark_published(self, burst_id: str, version: int) -> None:
-        """Record that ``version``'s products are stored and notified (never moves backwards)."""
+    def mark_published(
+        self,
+        burst_id: str,
+        version: int,
+        extras: Sequence[ExtrasRecord] = (),
+        *,
+        owner: str = "",
+        lease_s: float = 0,
+    ) -> None:
+        """Record that ``version``'s products are stored and notified (never moves backwards), and in the same
+        transaction what became of its extras (see :meth:`record_extras`)."""
 
     def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
         """Become the one instance building the burst's unpublished versions (for ``lease_s``)."""
@@ -128,7 +137,7 @@ class InputStore(Protocol):
     def ping(self, wait_s: float = 1.0) -> bool:
         """True when the store is usable now (readiness probe)."""
 
-    def record_extras(self, records: list[ExtrasRecord], owner: str, lease_s: float) -> None:
+    def record_extras(self, records: Sequence[ExtrasRecord], owner: str, lease_s: float) -> None:
         """Record what became of extras; a ``stored`` record is never overwritten."""
 
     def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
@@ -233,9 +242,18 @@ class SqlInputStore:
         with self._transaction() as cursor:
             return self._state(cursor, burst_id)
 
-    def mark_published(self, burst_id: str, version: int) -> None:
+    def mark_published(
+        self,
+        burst_id: str,
+        version: int,
+        extras: Sequence[ExtrasRecord] = (),
+        *,
+        owner: str = "",
+        lease_s: float = 0,
+    ) -> None:
         """See :meth:`InputStore.mark_published`; a late, older publication does not undo a newer one."""
         with self._transaction() as cursor:
+            self._upsert_extras(cursor, extras, owner, lease_s)
             self._execute(
                 cursor,
                 "UPDATE vtac_burst SET published_version = {p} "
@@ -271,31 +289,33 @@ class SqlInputStore:
                 cursor, "DELETE FROM vtac_claim WHERE burst_id = {p} AND owner = {p}", burst_id, owner
             )
 
-    def record_extras(self, records: list[ExtrasRecord], owner: str, lease_s: float) -> None:
+    def record_extras(self, records: Sequence[ExtrasRecord], owner: str, lease_s: float) -> None:
         """See :meth:`InputStore.record_extras`; one transaction."""
-        if not records:
-            return
+        if records:
+            with self._transaction() as cursor:
+                self._upsert_extras(cursor, records, owner, lease_s)
+
+    def _upsert_extras(
+        self, cursor: Any, records: Sequence[ExtrasRecord], owner: str, lease_s: float
+    ) -> None:
         until_ms = int((time.time() + lease_s) * 1000)
         now = datetime.now(UTC).isoformat()
-        with self._transaction() as cursor:
-            for record in records:
-                self._execute(
-                    cursor,
-                    "INSERT INTO vtac_extras "
-                    "(burst_id, version, status, reason, owner, until_ms, updated_at) "
-                    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) "
-                    "ON CONFLICT (burst_id, version) DO UPDATE SET "
-                    "status = excluded.status, reason = excluded.reason, owner = excluded.owner, "
-                    "until_ms = excluded.until_ms, updated_at = excluded.updated_at "
-                    "WHERE vtac_extras.status <> 'stored'",
-                    record.burst_id,
-                    record.version,
-                    record.status,
-                    record.reason,
-                    owner,
-                    until_ms,
-                    now,
-                )
+        for record in records:
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_extras (burst_id, version, status, reason, owner, until_ms, updated_at) "
+                "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (burst_id, version) DO UPDATE SET "
+                "status = excluded.status, reason = excluded.reason, owner = excluded.owner, "
+                "until_ms = excluded.until_ms, updated_at = excluded.updated_at "
+                "WHERE vtac_extras.status <> 'stored'",
+                record.burst_id,
+                record.version,
+                record.status,
+                record.reason,
+                owner,
+                until_ms,
+                now,
+            )
 
     def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
         """See :meth:`InputStore.extras_record`."""
