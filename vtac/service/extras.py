@@ -325,6 +325,8 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._waiting or self._closed)
+            self._wait_for_quiet()  # a version still waiting meanwhile may be superseded by a newer one
+            with self._condition:
                 if self._closed:
                     return
                 _, job = self._waiting.popitem(last=False)
@@ -340,7 +342,6 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         """Draw and store one version's extras; what became of them, never an exception."""
         extra = {"burst_id": job.burst_id}
         try:
-            self._wait_for_quiet()
             material = job.material or self._rebuild(job)
             if material is None:
                 return ExtrasRecord(job.burst_id, job.version, "failed", "no QSRCLIST_VT in this version")
