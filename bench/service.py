@@ -535,7 +535,7 @@ def service_summary(service: dict, targets: dict) -> list[str]:
     return [
         "",
         f"## Service: `vtac serve`, {service['bursts']} bursts x R, B, MXT "
-        "(local catalogue, file SDB, SQLite)",
+        "(local catalogue, file SDB, SQLite; without the extras)",
         "",
         "| figure | measured | target |",
         "|---|---:|---:|",
