@@ -5,6 +5,7 @@ a stop bounded by the grace period and what it interrupted redone at the next st
 from __future__ import annotations
 
 import json
+import operator
 import os
 import signal
 import socket
@@ -22,7 +23,9 @@ from real_services import BROKER_URL, isolated_amqp_config, postgres_store
 from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification
 
 from vtac.service import amqp
+from vtac.service import extras as extras_module
 from vtac.service.config import ServiceSettings
+from vtac.service.extras import IdleWorker, WorkerStoppedError
 from vtac.service.processor import Processor, open_processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
@@ -85,6 +88,26 @@ def test_the_ledger_keeps_a_stored_version_stored_and_hands_interrupted_ones_to_
     assert not [record for record in store.take_over_extras("d", 60) if record.burst_id == burst]
     store.record_extras([ExtrasRecord(burst, 2, "pending")], "a", -1)  # its owner gone, lease over
     assert [record.version for record in store.take_over_extras("d", 60) if record.burst_id == burst] == [2]
+    store.record_extras([ExtrasRecord(burst, 4, "pending")], "host:1:crashed", 60)
+    taken = store.take_over_extras("e", 60, gone=lambda owner: owner == "host:1:crashed")
+    assert [record.version for record in taken if record.burst_id == burst] == [4]
+
+
+def test_an_owner_on_this_host_whose_process_ended_is_known_gone(tmp_path):
+    processor = extras_processor(tmp_path)
+    assert processor.extras is not None
+    gone = processor.extras._gone  # pylint: disable=protected-access
+    host, pid, token = processor._owner.rsplit(":", 2)  # pylint: disable=protected-access
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    assert gone(f"{host}:{int(ended.stdout)}:{token}")  # that process ended
+    assert gone(f"{host}:{pid}:older")  # this PID under another token: a restarted container's PID 1
+    assert not gone(f"{host}:{pid}:{token}")
+    assert not gone(f"{host}:{os.getppid()}:x")  # running
+    assert not gone(f"elsewhere:{int(ended.stdout)}:x")  # another host: only its lease tells
+    assert not gone("no owner")
+    processor.close()
 
 
 # --- newest first, nothing silently lost --------------------------------------------------------------------
@@ -148,6 +171,29 @@ def test_a_stop_interrupts_the_drawing_at_its_deadline_and_the_next_start_redoes
     html = page_of(tmp_path, 1).read_text(encoding="utf-8")
     assert "/QPO_VT/v1/" in html  # the page links the products of the version it was redone for
     restarted.close()
+
+
+def test_material_dropped_to_bound_memory_is_rebuilt_from_the_stored_inputs(tmp_path, burst, monkeypatch):
+    monkeypatch.setattr(extras_module, "MAX_DEFERRED", 0)  # as under a flood of unconfirmed versions
+    processor = extras_processor(tmp_path)
+    outcome = deliver(processor, inputs_of(burst)["R"])
+    assert processor.wait_for_extras(180)
+    assert statuses(processor.store, BURST_ID, range(1, 2)) == ["stored"]
+    html = page_of(tmp_path, 1).read_text(encoding="utf-8")
+    assert notification(outcome)["sdb"]["qpo_vt"] in html
+    processor.close()
+
+
+def test_the_worker_reports_failures_and_is_replaced_after_a_time_out():
+    worker = IdleWorker()
+    try:
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            worker.call(operator.truediv, 1, 0)
+        with pytest.raises(WorkerStoppedError, match=r"no answer within 0\.2 s"):
+            worker.call(time.sleep, 5, timeout_s=0.2)
+        assert worker.call(operator.add, 2, 3) == 5  # a fresh process
+    finally:
+        worker.terminate()
 
 
 # --- `vtac serve` on the real broker: SIGTERM while the extras are drawn ------------------------------------

@@ -230,7 +230,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
 
     def resume(self) -> None:
         """At start: take over the extras left interrupted (or by a crashed instance) and warm the worker."""
-        taken = self.store.take_over_extras(self._owner, LEASE_S)
+        taken = self.store.take_over_extras(self._owner, LEASE_S, gone=self._gone)
         newest: dict[str, int] = {}
         for record in taken:
             newest[record.burst_id] = max(record.version, newest.get(record.burst_id, 0))
@@ -245,6 +245,23 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             log.info("extras of v%d to redo", version, extra={"burst_id": burst_id})
             self._record(self._submit(ExtrasJob(burst_id, version)))
         self._worker.start()
+
+    def _gone(self, owner: str) -> bool:
+        """An owner (``host:pid:token``) that cannot be alive: this host, and its process is not running or
+        is this one under an older token (a restarted container's PID 1)."""
+        parts, mine = owner.rsplit(":", 2), self._owner.rsplit(":", 2)
+        if len(parts) != 3 or parts[0] != mine[0] or not parts[1].isdigit():
+            return False
+        _, pid, token = parts
+        if pid == mine[1]:
+            return token != mine[2]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # someone else's process: alive
+            return False
+        return False
 
     def wait_idle(self, timeout_s: float | None = None) -> bool:
         """Wait until nothing waits or is drawn; False on timeout."""

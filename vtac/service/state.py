@@ -143,8 +143,11 @@ class InputStore(Protocol):
     def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
         """The recorded state of a version's extras (None: none announced)."""
 
-    def take_over_extras(self, owner: str, lease_s: float) -> list[ExtrasRecord]:
-        """Extras left interrupted, or pending past their lease (a crashed owner), now ``owner``'s to redo."""
+    def take_over_extras(
+        self, owner: str, lease_s: float, gone: Callable[[str], bool] = lambda _: False
+    ) -> list[ExtrasRecord]:
+        """Extras left interrupted, or pending past their lease or by an owner ``gone`` says is dead (a
+        crashed instance), now ``owner``'s to redo."""
 
     def close(self) -> None:
         """Release the connection."""
@@ -329,18 +332,23 @@ class SqlInputStore:
             row = cursor.fetchone()
         return None if row is None else ExtrasRecord(burst_id, version, row[0], row[1])
 
-    def take_over_extras(self, owner: str, lease_s: float) -> list[ExtrasRecord]:
+    def take_over_extras(
+        self, owner: str, lease_s: float, gone: Callable[[str], bool] = lambda _: False
+    ) -> list[ExtrasRecord]:
         """See :meth:`InputStore.take_over_extras`: selected and re-leased in one transaction."""
         now_ms = int(time.time() * 1000)
         with self._transaction() as cursor:
             self._execute(
                 cursor,
-                "SELECT burst_id, version, reason FROM vtac_extras WHERE status = 'interrupted' "
-                "OR (status = 'pending' AND until_ms < {p}) ORDER BY burst_id, version"
+                "SELECT burst_id, version, reason, status, owner, until_ms FROM vtac_extras "
+                "WHERE status IN ('interrupted', 'pending') ORDER BY burst_id, version"
                 + self._dialect.lock_suffix,
-                now_ms,
             )
-            rows = cursor.fetchall()
+            rows = [
+                (burst_id, version, reason)
+                for burst_id, version, reason, status, holder, until_ms in cursor.fetchall()
+                if status == "interrupted" or int(until_ms) < now_ms or gone(holder)
+            ]
             for burst_id, version, _ in rows:
                 self._execute(
                     cursor,
