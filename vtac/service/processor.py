@@ -129,9 +129,10 @@ class Processor:
         """The consumer got publisher confirms for every notification: the versions are now published.
 
         Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second),
-        because giving up here means notifying the same version again later. Only then are the extras of
-        the newest version queued (the others recorded superseded): this runs on pika's I/O thread, and the
-        extras must delay neither the notification nor the next input.
+        because giving up here means notifying the same version again later. The same transaction records
+        the extras of the newest version pending (queued; drawn once no input is being processed) and the
+        others superseded: this runs on pika's I/O thread, and the extras must delay neither the
+        notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
             extras = []
