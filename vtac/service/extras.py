@@ -282,7 +282,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             if self._thread.is_alive():
                 log.warning("extras still drawing at the stop deadline: worker killed")
                 self._worker.terminate()
-                self._thread.join(10)
+                self._thread.join(2)  # an upload still running: its pending record is taken over later
         self._worker.terminate()
 
     def planned(self, summary: Mapping[str, Any], version: int) -> dict[str, str]:
