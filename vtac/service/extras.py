@@ -280,7 +280,8 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         if self._thread is not None:
             self._thread.join(timeout_s)
             if self._thread.is_alive():
-                log.warning("extras still drawing at the stop deadline: worker killed")
+                if self._busy:
+                    log.warning("extras still drawing at the stop deadline: worker killed")
                 self._worker.terminate()
                 self._thread.join(2)  # an upload still running: its pending record is taken over later
         self._worker.terminate()
