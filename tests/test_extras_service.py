@@ -223,7 +223,9 @@ def _stop(process: subprocess.Popen[bytes]) -> float:
     process.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     assert process.wait(timeout=60) == 0
-    return time.monotonic() - sent
+    elapsed = time.monotonic() - sent
+    print(f"vtac serve stopped {elapsed:.2f} s after SIGTERM")  # shown with -s
+    return elapsed
 
 
 def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start_stores_them(tmp_path, burst):
