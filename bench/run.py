@@ -6,6 +6,9 @@
    the assignments must be identical.
 3. The one-off command on a full 26' field (8 sequences x 800 sources, 5e4 catalogue rows), run as an
    operator would: wall time including interpreter start, in-process processing time, peak RSS.
+4. `vtac serve` on the local RabbitMQ (``bench/service.py``): latency, throughput and RSS without the
+   extras; then paired runs on the same bursts without and with them: the notification latency both ways
+   and how soon after it the extras are stored.
 
 Writes ``bench/results.json`` and prints a readable summary (also written to ``bench/results.md``).
 """
@@ -29,7 +32,14 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from bench.service import bench_service, service_failures, service_summary
+from bench.service import (
+    bench_extras,
+    bench_service,
+    extras_failures,
+    extras_summary,
+    service_failures,
+    service_summary,
+)
 from vtac.core import association
 from vtac.core.model import SEQUENCES, SequenceInfo
 from vtac.core.sky import SkyIndex
@@ -46,6 +56,11 @@ TARGETS = {
     "service_p99_ms": 1000.0,
     "service_bursts_per_s_min": 5.0,
     "service_rss_mb": 350,
+    # The extras must leave the notification latency unchanged: p50 within max(10 %, 20 ms) of the p50
+    # without them, and be stored within 2 s of the notification (p50 and p99).
+    "extras_p50_rel": 0.10,
+    "extras_p50_abs_ms": 20.0,
+    "extras_ready_s": 2.0,
 }
 MATCH_RADIUS_ARCSEC = 1.5
 FIELD_HALF_WIDTH_DEG = 13 / 60
@@ -439,6 +454,7 @@ def summary(results: dict) -> str:
         f"| extras after the products (chart, light curves, page, VOEvent, notice, circular) "
         f"| {one['extras_s']} s | <= {TARGETS['oneoff_extras_s']} s |",
         *service_summary(results["service"], TARGETS),
+        *extras_summary(results["service_extras"], TARGETS),
         "",
         "Targets met: " + ("yes" if results["targets_met"] else "NO: " + ", ".join(results["failures"])),
     ]
@@ -464,7 +480,11 @@ def check_targets(results: dict) -> list[str]:
     ):
         if one[key] > TARGETS[target]:
             failures.append(f"one-off {key} {one[key]}")
-    return failures + service_failures(results["service"], TARGETS)
+    return (
+        failures
+        + service_failures(results["service"], TARGETS)
+        + extras_failures(results["service_extras"], TARGETS)
+    )
 
 
 def main() -> int:
@@ -483,6 +503,7 @@ def main() -> int:
     results["cache"] = bench_cone_cache()
     results["oneoff"] = bench_oneoff(rng)
     results["service"] = bench_service(rng)
+    results["service_extras"] = bench_extras(rng)
     results["failures"] = check_targets(results)
     results["targets_met"] = not results["failures"]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,15 @@ product is a new input). Two phases on one service process:
 * throughput: the inputs of every burst are published at once; bursts/s = bursts / (first input published
   -> last burst's both notifications received).
 
-Memory is the service's peak RSS (``VmHWM`` of its process) at the end.
+Memory is the service's peak RSS (``VmHWM`` of its process) at the end. Those phases run without the extras.
+
+The extras (page, chart, light curves, VOEvent, notice, circular) are then measured by paired runs on the
+same bursts: service runs alternately without and with them (fresh state each, six blocks each way, so
+that a drift of the shared machine's load hits both), one burst at a time paced like real bursts (the next
+starts once the previous one's extras are stored, at least ``PACE_S`` after its last input), after one
+warm-up burst per run (not counted). Figures: the
+latency as above both ways, and how long after the final notification its extras were stored (the ledger of
+the state store says so, with what became of every other announced version).
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,6 +55,9 @@ FINAL_VERSION = 3  # R, B, MXT: three changes
 KEYS = ("qpo_vt.ba", "qpo_vt.vtpp")
 PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
+N_PAIRED = 60  # bursts per mode in the extras comparison, in PAIRED_BLOCKS blocks
+PAIRED_BLOCKS = 6  # many short alternating blocks: a drift of the shared machine hits both modes alike
+PACE_S = 2.5
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,11 @@ class Listener:
                 raise TimeoutError("notifications did not all arrive in time")
             time.sleep(0.001)
 
+    def reset(self) -> None:
+        """Forget what arrived (the next service run reuses the burst ids)."""
+        with self._lock:
+            self.arrivals.clear()
+
     def close(self) -> None:
         """Stop consuming (the exclusive queues go with the connection)."""
         self.stop.set()
@@ -201,7 +218,9 @@ def _ready(port: int) -> bool:
 
 
 @contextmanager
-def running_service(config: AmqpConfig, work: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running_service(
+    config: AmqpConfig, work: Path, *, extras: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
     """`vtac serve` with VTAC_* settings: local catalogue, file SDB and SQLite store under ``work``."""
     port = _free_port()
     env = {
@@ -218,6 +237,7 @@ def running_service(config: AmqpConfig, work: Path) -> Iterator[subprocess.Popen
         "VTAC_CATALOGS": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
+        "VTAC_EXTRAS": "true" if extras else "false",
     }
     log = (work / "service.log").open("wb")
     process = subprocess.Popen(
@@ -245,6 +265,21 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError("no VmHWM")
+
+
+def _bench_config() -> AmqpConfig:
+    """Exchanges and queues of this bench run only."""
+    uid = uuid.uuid4().hex[:8]
+    return AmqpConfig(
+        url=BROKER_URL,
+        input_exchange=f"bench.{uid}.products",
+        input_queue=f"bench.{uid}.inputs",
+        notification_exchange=f"bench.{uid}.notifications",
+        dead_letter_exchange=f"bench.{uid}.dlx",
+        dead_letter_queue=f"bench.{uid}.inputs.dead",
+        ba_queue="",  # the bench reads the notifications from a queue of its own
+        vtpp_queue="",
+    )
 
 
 def _declare(config: AmqpConfig) -> None:
@@ -297,17 +332,8 @@ def measure_throughput(
 
 def bench_service(rng: np.random.Generator) -> dict:
     """Latency p50/p99, sustained bursts/s and peak RSS of one `vtac serve` instance."""
-    uid = uuid.uuid4().hex[:8]
-    config = AmqpConfig(
-        url=BROKER_URL,
-        input_exchange=f"bench.{uid}.products",
-        input_queue=f"bench.{uid}.inputs",
-        notification_exchange=f"bench.{uid}.notifications",
-        dead_letter_exchange=f"bench.{uid}.dlx",
-        dead_letter_queue=f"bench.{uid}.inputs.dead",
-        ba_queue="",  # the bench reads the notifications from a queue of its own
-        vtpp_queue="",
-    )
+    config = _bench_config()
+    uid = config.input_queue.split(".")[1]
     with tempfile.TemporaryDirectory(prefix="vtac-bench-service-") as folder:
         work = Path(folder)
         templates = make_templates(rng, work)
@@ -343,12 +369,173 @@ def bench_service(rng: np.random.Generator) -> dict:
     }
 
 
+def extras_stored_at(state_db: Path, burst_id: str, timeout_s: float) -> float:
+    """When the ledger first said the final version's extras are stored (polled every 5 ms)."""
+    deadline = time.monotonic() + timeout_s
+    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=5) as ledger:
+        while time.monotonic() < deadline:
+            row = ledger.execute(
+                "SELECT status FROM vtac_extras WHERE burst_id = ? AND version = ?", (burst_id, FINAL_VERSION)
+            ).fetchone()
+            if row is not None and row[0] in ("stored", "failed"):
+                if row[0] == "failed":
+                    raise RuntimeError(f"extras of {burst_id} failed")
+                return time.monotonic()
+            time.sleep(0.005)
+    raise TimeoutError(f"extras of {burst_id} not stored in {timeout_s} s")
+
+
+def ledger_counts(state_db: Path, exclude: str) -> dict[str, int]:
+    """Versions per extras status (stored, superseded, failed, ...) in one service run's ledger."""
+    with sqlite3.connect(f"file:{state_db}?mode=ro", uri=True) as ledger:
+        query = "SELECT status, COUNT(*) FROM vtac_extras WHERE burst_id <> ? GROUP BY status"
+        rows = ledger.execute(query, (exclude,)).fetchall()
+    return {status: int(count) for status, count in rows}
+
+
+def measure_paced(
+    publisher: Publisher, listener: Listener, bursts: dict[str, list[InputMessage]], state_db: Path | None
+) -> tuple[list[float], list[float]]:
+    """One burst at a time, paced: latency to both final notifications; with a ledger, extras-ready times."""
+    latencies, ready = [], []
+    for burst_id, messages in bursts.items():
+        for message in messages[:-1]:
+            publisher.publish(message)
+        sent = time.monotonic()
+        publisher.publish(messages[-1])
+        listener.wait([burst_id], timeout_s=30)
+        done = listener.done_at(burst_id)
+        assert done is not None
+        latencies.append(done - sent)
+        if state_db is not None:
+            ready.append(extras_stored_at(state_db, burst_id, timeout_s=120) - done)
+        time.sleep(max(0.0, sent + PACE_S - time.monotonic()))
+    return latencies, ready
+
+
+def bench_extras(rng: np.random.Generator) -> dict:
+    """The notification latency without and with the extras (paired runs, same bursts), and how soon the
+    extras are stored after the notification."""
+    config = _bench_config()
+    with tempfile.TemporaryDirectory(prefix="vtac-bench-extras-") as folder:
+        work = Path(folder)
+        templates = make_templates(rng, work)
+        uid = config.input_queue.split(".")[1]
+        ids = [f"sbx{uid}{index:03d}" for index in range(N_PAIRED)]
+        bursts = {i: burst_inputs(templates[n % N_TEMPLATES], i, work) for n, i in enumerate(ids)}
+        warmup = {f"sbw{uid}": burst_inputs(templates[0], f"sbw{uid}", work)}
+        blocks = [dict(list(bursts.items())[k::PAIRED_BLOCKS]) for k in range(PAIRED_BLOCKS)]
+        figures: dict[bool, dict[str, list[float]]] = {
+            mode: {"latency": [], "ready": []} for mode in (False, True)
+        }
+        counts: dict[str, int] = {}
+        _declare(config)
+        listener = Listener(config).start()
+        publisher = Publisher(config)
+        try:
+            for index, block in enumerate(blocks):
+                for extras in (False, True):
+                    run = work / f"run{index}-{'on' if extras else 'off'}"
+                    run.mkdir()
+                    listener.reset()
+                    with running_service(config, run, extras=extras):
+                        state_db = run / "state" / "state.db" if extras else None
+                        measure_paced(publisher, listener, warmup, state_db)  # first build, worker started
+                        latency, ready = measure_paced(publisher, listener, block, state_db)
+                    figures[extras]["latency"] += latency
+                    figures[extras]["ready"] += ready
+                    if state_db is not None:
+                        for status, count in ledger_counts(state_db, exclude=next(iter(warmup))).items():
+                            counts[status] = counts.get(status, 0) + count
+        finally:
+            publisher.close()
+            listener.close()
+            _delete(config)
+    return _extras_figures(figures, counts)
+
+
+def _extras_figures(figures: dict[bool, dict[str, list[float]]], counts: dict[str, int]) -> dict:
+    def ms(values: list[float], q: float) -> float:
+        return round(float(np.percentile(values, q)) * 1000, 1)
+
+    off, on = figures[False]["latency"], figures[True]["latency"]
+    ready = figures[True]["ready"]
+    return {
+        "bursts": len(on),
+        "blocks": PAIRED_BLOCKS,
+        "pace_s": PACE_S,
+        "off_latency_p50_ms": ms(off, 50),
+        "off_latency_p99_ms": ms(off, 99),
+        "on_latency_p50_ms": ms(on, 50),
+        "on_latency_p99_ms": ms(on, 99),
+        "latency_p50_diff_ms": round(ms(on, 50) - ms(off, 50), 1),
+        "latency_p99_diff_ms": round(ms(on, 99) - ms(off, 99), 1),
+        "ready_p50_s": round(float(np.percentile(ready, 50)), 3),
+        "ready_p99_s": round(float(np.percentile(ready, 99)), 3),
+        "ready_max_s": round(max(ready), 3),
+        "versions_announced": len(on) * FINAL_VERSION,
+        "extras_status": counts,
+    }
+
+
+def unchanged_tolerance_ms(extras: dict, targets: dict) -> float:
+    """How far the p50 with extras may be from the p50 without: max(10 %, 20 ms) of the latter."""
+    return round(
+        max(targets["extras_p50_rel"] * extras["off_latency_p50_ms"], targets["extras_p50_abs_ms"]), 1
+    )
+
+
+def extras_summary(extras: dict, targets: dict) -> list[str]:
+    """The extras' table for ``bench/results.md``."""
+    tolerance = unchanged_tolerance_ms(extras, targets)
+    status = ", ".join(f"{count} {name}" for name, count in sorted(extras["extras_status"].items()))
+    return [
+        "",
+        f"## Service with and without the extras: {extras['bursts']} bursts x R, B, MXT each way",
+        "",
+        f"Paired `vtac serve` runs on the same bursts, {extras['blocks']} alternating blocks each way, "
+        f"one burst at a time every >= {extras['pace_s']} s and after the previous one's extras. "
+        '"Unchanged" = the p50 with extras within max(10 %, 20 ms) of the p50 without '
+        f"(here {tolerance} ms).",
+        "",
+        "| figure | without extras | with extras | difference | target |",
+        "|---|---:|---:|---:|---:|",
+        f"| latency p50, last input -> both notifications | {extras['off_latency_p50_ms']} ms "
+        f"| {extras['on_latency_p50_ms']} ms | {extras['latency_p50_diff_ms']:+} ms | <= +{tolerance} ms |",
+        f"| latency p99 | {extras['off_latency_p99_ms']} ms | {extras['on_latency_p99_ms']} ms "
+        f"| {extras['latency_p99_diff_ms']:+} ms | |",
+        f"| extras stored after the final notification, p50 | | {extras['ready_p50_s']} s | "
+        f"| <= {targets['extras_ready_s']} s |",
+        f"| extras stored after the final notification, p99 | | {extras['ready_p99_s']} s | "
+        f"| <= {targets['extras_ready_s']} s |",
+        f"| announced versions ({extras['versions_announced']}) by ledger status | | {status} | | "
+        "none missing, none failed |",
+    ]
+
+
+def extras_failures(extras: dict, targets: dict) -> list[str]:
+    """Missed targets of the extras comparison."""
+    failures = []
+    if extras["latency_p50_diff_ms"] > unchanged_tolerance_ms(extras, targets):
+        failures.append(f"extras cost the notification p50 {extras['latency_p50_diff_ms']} ms")
+    failures += [
+        f"extras ready {key} {extras[key]} s"
+        for key in ("ready_p50_s", "ready_p99_s")
+        if extras[key] > targets["extras_ready_s"]
+    ]
+    accounted = sum(count for status, count in extras["extras_status"].items() if status != "failed")
+    if extras["extras_status"].get("failed") or accounted != extras["versions_announced"]:
+        announced = extras["versions_announced"]
+        failures.append(f"extras ledger {extras['extras_status']} for {announced} versions")
+    return failures
+
+
 def service_summary(service: dict, targets: dict) -> list[str]:
     """The service's table for ``bench/results.md``."""
     return [
         "",
         f"## Service: `vtac serve`, {service['bursts']} bursts x R, B, MXT "
-        "(local catalogue, file SDB, SQLite)",
+        "(local catalogue, file SDB, SQLite; without the extras)",
         "",
         "| figure | measured | target |",
         "|---|---:|---:|",
@@ -380,4 +567,4 @@ def service_failures(service: dict, targets: dict) -> list[str]:
 if __name__ == "__main__":  # pragma: no cover
     import json
 
-    print(json.dumps(bench_service(np.random.default_rng(20261123)), indent=2))
+    print(json.dumps(bench_extras(np.random.default_rng(20261123)), indent=2))

@@ -11,6 +11,7 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 # Service modules (pika, pydantic, drivers) load only when this sub-command runs: `vtac` stays fast.
@@ -56,16 +57,33 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     try:
         Consumer(amqp_config(settings), processor, stop=stop, health=health, metrics=metrics).run()
     finally:
-        processor.close()  # the extras already started are still stored
+        # The whole stop within the grace period from the signal: extras not stored by then are recorded
+        # interrupted and redone at the next start.
+        since = time.monotonic() - (stop.at or time.monotonic())
+        processor.close(max(0.0, settings.shutdown_grace_s - since))
         if server is not None:
             server.stop()
     logging.getLogger("vtac.serve").info("stopped")
     return EXIT_OK
 
 
-def install_stop_handlers() -> threading.Event:
+class StopRequest(threading.Event):
+    """A stop flag that remembers when it was first set (the grace period counts from the signal)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: float | None = None
+
+    def set(self) -> None:
+        """Set the flag; the first time, note the moment."""
+        if self.at is None:
+            self.at = time.monotonic()
+        super().set()
+
+
+def install_stop_handlers() -> StopRequest:
     """SIGTERM and SIGINT only set a flag: touching pika from a signal handler is undefined."""
-    stop = threading.Event()
+    stop = StopRequest()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop

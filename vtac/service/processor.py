@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import re
 import socket
 import tempfile
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -39,11 +35,12 @@ from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.tables import fits_hdus
-from vtac.core.model import MxtPosition, QpoVtResult
+from vtac.core.model import MxtPosition
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
-from vtac.service.background import LatestPerBurstQueue
 from vtac.service.config import ServiceSettings
+from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
+from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
     ExtrasLocation,
     MxtPositionV1,
@@ -64,21 +61,6 @@ AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 InputMessage = ProductNotificationV1 | MxtPositionV1
-#: SDB acronym of each extra (light curves: ``QPO_VT_LC_<VT_ID>``).
-EXTRAS_ACRONYMS = {
-    "page": "QPO_VT_PAGE",
-    "chart": "QPO_VT_CHART",
-    "circular": "QPO_VT_CIRCULAR",
-    "voevent": "QPO_VT_VOEVENT",
-    "notice": "QPO_VT_NOTICE",
-}
-#: Versions built but not yet confirmed whose extras wait for the confirmation (oldest dropped beyond this).
-MAX_DEFERRED_EXTRAS = 16
-#: Bursts whose extras may wait to be drawn (newest version each); beyond, the oldest is dropped.
-MAX_QUEUED_EXTRAS = 16
-#: The extras worker process runs at this lower priority (nice increment): idle CPU only.
-EXTRAS_NICENESS = 10
-EXTRAS_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -120,10 +102,11 @@ class Processor:
         self._work_root = settings.work_root
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
-        self._deferred: OrderedDict[tuple[str, int], Callable[[], None]] = OrderedDict()
-        self._deferred_lock = threading.Lock()
-        self._extras_queue = LatestPerBurstQueue(capacity=MAX_QUEUED_EXTRAS)
-        self._extras_workers: ProcessPoolExecutor | None = None
+        self.extras: ExtrasScheduler | None = None
+        if settings.extras:
+            self.extras = ExtrasScheduler(
+                settings, store=store, sdb=sdb, owner=self._owner, request_of=self._request
+            )
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
@@ -134,7 +117,8 @@ class Processor:
         except InputError as exc:
             return _reject(str(exc))
         try:
-            return self._process(message)
+            with self.extras.input_in_progress() if self.extras is not None else nullcontext():
+                return self._process(message)
         except (InputError, SdbRejectedError, ConfigurationError) as exc:
             return _reject(str(exc), message.burst_id)
         except (TransientError, OSError) as exc:
@@ -145,49 +129,46 @@ class Processor:
         """The consumer got publisher confirms for every notification: the versions are now published.
 
         Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second),
-        because giving up here means notifying the same version again later. Only then are the extras of
-        the version started, on their own thread: this runs on pika's I/O thread, and the extras must delay
-        neither the notification nor the next input.
+        because giving up here means notifying the same version again later. The same transaction records
+        the extras of the newest version pending (queued; drawn once no input is being processed) and the
+        others superseded: this runs on pika's I/O thread, and the extras must delay neither the
+        notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
+            extras = []
+            if self.extras is not None:
+                versions = [note.product_version or outcome.product_version for note in outcome.notifications]
+                extras = self.extras.published(outcome.burst_id, versions)
             deadline = time.monotonic() + self.settings.confirm_retry_s
             while True:
                 try:
-                    self.store.mark_published(outcome.burst_id, outcome.product_version)
+                    self.store.mark_published(
+                        outcome.burst_id,
+                        outcome.product_version,
+                        extras,
+                        owner=self._owner,
+                        lease_s=EXTRAS_LEASE_S,
+                    )
                     break
                 except TransientError:
                     if time.monotonic() >= deadline:
                         raise
                     time.sleep(0.25)
-            with self._deferred_lock:
-                job = self._deferred.pop((outcome.burst_id, outcome.product_version), None)
-            if job is not None:
-                self._extras_queue.submit(outcome.burst_id, outcome.product_version, job)
+            if self.extras is not None:
+                self.extras.settled()
         if outcome.burst_id:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)
 
     def wait_for_extras(self, timeout_s: float | None = None) -> bool:
         """Wait until no extras wait or are being made; False if some still are after the timeout."""
-        return self._extras_queue.wait_idle(timeout_s)
+        return self.extras is None or self.extras.wait_idle(timeout_s)
 
-    def close(self) -> None:
-        """Finish the extras being drawn; drop those still waiting (a stop must be prompt: their addresses
-        answer 404, as announced)."""
-        self._extras_queue.close()
-        if self._extras_workers is not None:
-            self._extras_workers.shutdown(wait=True)
-
-    def _workers(self) -> ProcessPoolExecutor:
-        """One low-priority process draws the extras: matplotlib in this process would hold the GIL the
-        next input needs (spawned, not forked: this process runs pika and database threads)."""
-        if self._extras_workers is None:
-            self._extras_workers = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
-            )
-        return self._extras_workers
+    def close(self, timeout_s: float | None = None) -> None:
+        """Stop the extras within ``timeout_s``: those not stored by then are recorded interrupted (redone at
+        the next start)."""
+        if self.extras is not None:
+            self.extras.close(timeout_s)
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
         burst_id = message.burst_id
@@ -262,21 +243,11 @@ class Processor:
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
-        inputs = [_decode(item) for item in self.store.inputs(burst_id, version)]
-        srclists = _current_srclists(inputs)
-        if not srclists:
-            log.info("no QSRCLIST_VT yet: nothing to build", extra={"burst_id": burst_id})
-            return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id, version)
         with tempfile.TemporaryDirectory(dir=self._work_root, prefix=f"{burst_id}-v{version}-") as folder:
-            work = Path(folder)
-            request = QpoVtRequest(
-                srclists=[_write(work, n, item) for n, item in enumerate(srclists)],
-                catalogs=self._catalogs,
-                out_dir=work / "out",
-                mxt_position=_current_mxt(inputs),
-                burst_id=burst_id,
-                remote=self._remote,
-            )
+            request = self._request(burst_id, version, Path(folder))
+            if request is None:
+                log.info("no QSRCLIST_VT yet: nothing to build", extra={"burst_id": burst_id})
+                return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id, version)
             products = make_qpo_vt(request, self.settings.science)
             bundle = ProductBundle.from_paths(
                 burst_id,
@@ -289,30 +260,8 @@ class Processor:
         locations = self.sdb.upload(bundle)
         log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
         extras = None
-        if self.settings.extras:
-            from vtac.adapters.extras import slim_result  # pylint: disable=import-outside-toplevel
-
-            planned = self._planned_extras(summary, version)
-            extras = ExtrasLocation(
-                **{label: planned.get(label) for label in ("page", "chart", "circular", "voevent", "notice")},
-                light_curves={
-                    label.removeprefix("light_curve_"): url
-                    for label, url in planned.items()
-                    if label.startswith("light_curve_")
-                },
-            )
-            self._defer(
-                burst_id,
-                version,
-                partial(
-                    self._make_extras,
-                    slim_result(products.result, summary),
-                    summary,
-                    version,
-                    {**locations, **planned},
-                ),
-            )
-
+        if self.extras is not None:
+            extras = self.extras.announce(products.result, summary, version, locations)
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
@@ -320,53 +269,21 @@ class Processor:
             notifications=self._notifications(summary, version, locations, extras),
         )
 
-    def _planned_extras(self, summary: dict[str, Any], version: int) -> dict[str, str]:
-        """Label -> SDB address of every extra this version will have (known from the summary alone)."""
-        from vtac.adapters.extras import extras_names  # pylint: disable=import-outside-toplevel
-
-        burst_id = summary["burst_id"]
-        names = extras_names(burst_id)
-        labels = ["page", "chart", "circular"] + (["voevent", "notice"] if summary["best_candidates"] else [])
-        planned = {
-            label: self.sdb.location(burst_id, EXTRAS_ACRONYMS[label], version, names[label])
-            for label in labels
-        }
-        for vt_id in summary["best_candidates"]:
-            name = names["light_curve"].format(vt_id=vt_id)
-            planned[f"light_curve_{vt_id}"] = self.sdb.location(burst_id, f"QPO_VT_LC_{vt_id}", version, name)
-        return planned
-
-    def _defer(self, burst_id: str, version: int, job: Callable[[], None]) -> None:
-        with self._deferred_lock:
-            self._deferred[(burst_id, version)] = job
-            while len(self._deferred) > MAX_DEFERRED_EXTRAS:
-                self._deferred.popitem(last=False)
-
-    def _make_extras(
-        self, result: QpoVtResult, summary: dict[str, Any], version: int, links: dict[str, str]
-    ) -> None:
-        """Draw (in the worker process) and store the extras of a published version.
-
-        A failure is logged, never fatal: the products are out.
-        """
-        # pylint: disable=import-outside-toplevel
-        from vtac.adapters.extras import ExtrasContext, render_extras
-
-        burst_id = result.burst_id
-        try:
-            context = ExtrasContext(
-                version=version, simulated=self.settings.simulated, links=_page_links(links)
-            )
-            future = self._workers().submit(render_extras, result, summary, context)
-            files = future.result(timeout=EXTRAS_TIMEOUT_S)
-            acronyms = {
-                EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": item
-                for label, item in files.items()
-            }
-            self.sdb.upload(ProductBundle.of_extras(burst_id, version, acronyms))
-            log.info("extras of v%d stored", version, extra={"burst_id": burst_id})
-        except Exception:  # pylint: disable=broad-exception-caught  # the products are out: only log
-            log.exception("extras of v%d failed", version, extra={"burst_id": burst_id})
+    def _request(self, burst_id: str, version: int, work: Path) -> QpoVtRequest | None:
+        """What ``make_qpo_vt`` needs for ``version``, its source lists written under ``work`` (None: no
+        QSRCLIST_VT in it yet)."""
+        inputs = [_decode(item) for item in self.store.inputs(burst_id, version)]
+        srclists = _current_srclists(inputs)
+        if not srclists:
+            return None
+        return QpoVtRequest(
+            srclists=[_write(work, n, item) for n, item in enumerate(srclists)],
+            catalogs=self._catalogs,
+            out_dir=work / "out",
+            mxt_position=_current_mxt(inputs),
+            burst_id=burst_id,
+            remote=self._remote,
+        )
 
     def _notifications(
         self,
@@ -429,31 +346,15 @@ def open_processor(settings: ServiceSettings) -> Processor:
         fetch = partial(_fetch_from, http, anonymous)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = open_input_store(settings.state_location)
-    return Processor(settings, store=store, sdb=sdb, fetch=fetch)
+    processor = Processor(settings, store=store, sdb=sdb, fetch=fetch)
+    if processor.extras is not None:
+        processor.extras.resume()  # what a stop interrupted, and the worker warmed before the first burst
+    return processor
 
 
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
-
-
-def _lower_priority() -> None:
-    """Initializer of the extras worker: background work, it must not slow the products down.
-
-    Linux SCHED_IDLE runs it only on CPU nobody else wants; elsewhere a nice increment.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # pragma: no cover  # not Linux
-        os.nice(EXTRAS_NICENESS)
-
-
-def _page_links(locations: dict[str, str]) -> dict[str, str]:
-    """What the burst page links to: the products and the other extras, at their SDB addresses."""
-    labels = {"QPO_VT": "QPO_VT", "QCANDI_VT": "QCANDI_VT", "QPO_VT_SUMMARY": "JSON summary"}
-    links = {labels[key]: url for key, url in locations.items() if key in labels}
-    links.update({key: url for key, url in locations.items() if key not in labels and key != "page"})
-    return links
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:

@@ -18,7 +18,7 @@ import hashlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +46,20 @@ SCHEMA = (
         burst_id TEXT PRIMARY KEY,
         owner TEXT NOT NULL,
         until_ms BIGINT NOT NULL)""",
+    # The extras of each notified version: pending (owner drawing them until until_ms), stored, superseded,
+    # failed (reason) or interrupted (the service stopped first: redone at the next start).
+    """CREATE TABLE IF NOT EXISTS vtac_extras (
+        burst_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        until_ms BIGINT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (burst_id, version))""",
 )
+#: Final states of a version's extras; ``pending`` and ``interrupted`` are not.
+EXTRAS_FINAL = ("stored", "superseded", "failed")
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,16 @@ class BurstState:
 
 
 @dataclass(frozen=True)
+class ExtrasRecord:
+    """What became of the extras of one notified version (``reason`` says why when not stored)."""
+
+    burst_id: str
+    version: int
+    status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     """What recording one input did."""
 
@@ -93,8 +116,17 @@ class InputStore(Protocol):
     def burst_state(self, burst_id: str) -> BurstState:
         """Current and published versions (0, 0 for an unknown burst)."""
 
-    def mark_published(self, burst_id: str, version: int) -> None:
-        """Record that ``version``'s products are stored and notified (never moves backwards)."""
+    def mark_published(
+        self,
+        burst_id: str,
+        version: int,
+        extras: Sequence[ExtrasRecord] = (),
+        *,
+        owner: str = "",
+        lease_s: float = 0,
+    ) -> None:
+        """Record that ``version``'s products are stored and notified (never moves backwards), and in the same
+        transaction what became of its extras (see :meth:`record_extras`)."""
 
     def claim(self, burst_id: str, owner: str, lease_s: float) -> bool:
         """Become the one instance building the burst's unpublished versions (for ``lease_s``)."""
@@ -104,6 +136,18 @@ class InputStore(Protocol):
 
     def ping(self, wait_s: float = 1.0) -> bool:
         """True when the store is usable now (readiness probe)."""
+
+    def record_extras(self, records: Sequence[ExtrasRecord], owner: str, lease_s: float) -> None:
+        """Record what became of extras; a ``stored`` record is never overwritten."""
+
+    def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
+        """The recorded state of a version's extras (None: none announced)."""
+
+    def take_over_extras(
+        self, owner: str, lease_s: float, gone: Callable[[str], bool] = lambda _: False
+    ) -> list[ExtrasRecord]:
+        """Extras left interrupted, or pending past their lease or by an owner ``gone`` says is dead (a
+        crashed instance), now ``owner``'s to redo."""
 
     def close(self) -> None:
         """Release the connection."""
@@ -201,9 +245,18 @@ class SqlInputStore:
         with self._transaction() as cursor:
             return self._state(cursor, burst_id)
 
-    def mark_published(self, burst_id: str, version: int) -> None:
+    def mark_published(
+        self,
+        burst_id: str,
+        version: int,
+        extras: Sequence[ExtrasRecord] = (),
+        *,
+        owner: str = "",
+        lease_s: float = 0,
+    ) -> None:
         """See :meth:`InputStore.mark_published`; a late, older publication does not undo a newer one."""
         with self._transaction() as cursor:
+            self._upsert_extras(cursor, extras, owner, lease_s)
             self._execute(
                 cursor,
                 "UPDATE vtac_burst SET published_version = {p} "
@@ -238,6 +291,75 @@ class SqlInputStore:
             self._execute(
                 cursor, "DELETE FROM vtac_claim WHERE burst_id = {p} AND owner = {p}", burst_id, owner
             )
+
+    def record_extras(self, records: Sequence[ExtrasRecord], owner: str, lease_s: float) -> None:
+        """See :meth:`InputStore.record_extras`; one transaction."""
+        if records:
+            with self._transaction() as cursor:
+                self._upsert_extras(cursor, records, owner, lease_s)
+
+    def _upsert_extras(
+        self, cursor: Any, records: Sequence[ExtrasRecord], owner: str, lease_s: float
+    ) -> None:
+        until_ms = int((time.time() + lease_s) * 1000)
+        now = datetime.now(UTC).isoformat()
+        for record in records:
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_extras (burst_id, version, status, reason, owner, until_ms, updated_at) "
+                "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (burst_id, version) DO UPDATE SET "
+                "status = excluded.status, reason = excluded.reason, owner = excluded.owner, "
+                "until_ms = excluded.until_ms, updated_at = excluded.updated_at "
+                "WHERE vtac_extras.status <> 'stored'",
+                record.burst_id,
+                record.version,
+                record.status,
+                record.reason,
+                owner,
+                until_ms,
+                now,
+            )
+
+    def extras_record(self, burst_id: str, version: int) -> ExtrasRecord | None:
+        """See :meth:`InputStore.extras_record`."""
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT status, reason FROM vtac_extras WHERE burst_id = {p} AND version = {p}",
+                burst_id,
+                version,
+            )
+            row = cursor.fetchone()
+        return None if row is None else ExtrasRecord(burst_id, version, row[0], row[1])
+
+    def take_over_extras(
+        self, owner: str, lease_s: float, gone: Callable[[str], bool] = lambda _: False
+    ) -> list[ExtrasRecord]:
+        """See :meth:`InputStore.take_over_extras`: selected and re-leased in one transaction."""
+        now_ms = int(time.time() * 1000)
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT burst_id, version, reason, status, owner, until_ms FROM vtac_extras "
+                "WHERE status IN ('interrupted', 'pending') ORDER BY burst_id, version"
+                + self._dialect.lock_suffix,
+            )
+            rows = [
+                (burst_id, version, reason)
+                for burst_id, version, reason, status, holder, until_ms in cursor.fetchall()
+                if status == "interrupted" or int(until_ms) < now_ms or gone(holder)
+            ]
+            for burst_id, version, _ in rows:
+                self._execute(
+                    cursor,
+                    "UPDATE vtac_extras SET status = 'pending', owner = {p}, until_ms = {p} "
+                    "WHERE burst_id = {p} AND version = {p}",
+                    owner,
+                    now_ms + int(lease_s * 1000),
+                    burst_id,
+                    version,
+                )
+        return [ExtrasRecord(burst_id, int(version), "pending", reason) for burst_id, version, reason in rows]
 
     def close(self) -> None:
         """Close the connection."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -77,6 +76,33 @@ def write_extras(
     out_dir: str | os.PathLike[str],
 ) -> ExtrasFiles:
     """Write every extra of one burst version into ``out_dir``; the page links the products in ``links``."""
+    from vtac.adapters.files import write_bytes_atomically  # pylint: disable=import-outside-toplevel
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for label, (name, content) in render_extras(result, summary, context).items():
+        paths[label] = write_bytes_atomically(out / name, content)
+    log.info("extras written: %s", paths["page"], extra={"burst_id": result.burst_id})
+    return ExtrasFiles(
+        page=paths["page"],
+        chart=paths["chart"],
+        circular=paths["circular"],
+        voevent=paths.get("voevent"),
+        notice=paths.get("notice"),
+        light_curves={
+            int(label.removeprefix("light_curve_")): path
+            for label, path in paths.items()
+            if label.startswith("light_curve_")
+        },
+    )
+
+
+def render_extras(
+    result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext
+) -> dict[str, tuple[str, bytes]]:
+    """Every extra as label -> (file name, content), the page last, made in memory: what the service's worker
+    process returns (no scratch files, so no disk flushes competing with the products')."""
     # Imported here: matplotlib and lxml cost ~1 s of imports the products never need.
     # pylint: disable=import-outside-toplevel
     from vtac.adapters.extras.charts import finding_chart, light_curve
@@ -84,57 +110,37 @@ def write_extras(
     from vtac.adapters.extras.gcn_notice import build_notice, notice_json
     from vtac.adapters.extras.page import build_page
     from vtac.adapters.extras.voevent import build_voevent
-    from vtac.adapters.files import write_atomically
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     names = extras_names(result.burst_id)
     view = burst_view(result, summary, context)
-
-    def write(name: str, data: bytes) -> Path:
-        return write_atomically(out / name, lambda stream: stream.write(data))
-
     circular = build_circular(view)
     chart = finding_chart(view)
     curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
-    files = ExtrasFiles(
-        page=out / names["page"],
-        chart=write(names["chart"], chart),
-        circular=write(names["circular"], circular.encode("utf-8")),
-        voevent=_written(write, names["voevent"], build_voevent(view)),
-        notice=_written(write, names["notice"], _json_bytes(build_notice(view), notice_json)),
-        light_curves={
-            vt_id: write(names["light_curve"].format(vt_id=vt_id), png) for vt_id, png in curves.items()
-        },
-    )
+    contents: dict[str, bytes | None] = {
+        "chart": chart,
+        "circular": circular.encode("utf-8"),
+        "voevent": build_voevent(view),
+        "notice": _json_bytes(build_notice(view), notice_json),
+        **{f"light_curve_{vt_id}": png for vt_id, png in curves.items()},
+    }
+    files = {
+        label: (names["light_curve"].format(vt_id=label.removeprefix("light_curve_")), content)
+        if label.startswith("light_curve_")
+        else (names[label], content)
+        for label, content in contents.items()
+        if content is not None
+    }
     links = dict(context.links)  # the caller's addresses win (the service links into the SDB)
-    for label, path in files.all().items():
-        if label != "page":
-            links.setdefault(label, path.name)
+    for label, (name, _) in files.items():
+        links.setdefault(label, name)
     html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
-    write(names["page"], html.encode("utf-8"))
-    log.info("extras written: %s", files.page, extra={"burst_id": result.burst_id})
+    files["page"] = (names["page"], html.encode("utf-8"))
     return files
 
 
 def _json_bytes(notice: Any, encode: Any) -> bytes | None:
     """The notice as UTF-8 JSON, or None when there is none."""
     return None if notice is None else encode(notice).encode("utf-8")
-
-
-def _written(write: Any, name: str, data: bytes | None) -> Path | None:
-    """Write ``data`` under ``name`` unless there is nothing to write."""
-    return None if data is None else write(name, data)
-
-
-def render_extras(
-    result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext
-) -> dict[str, tuple[str, bytes]]:
-    """Every extra as label -> (file name, content), made in a scratch folder: what a worker process
-    returns to the service, which stores them in the SDB."""
-    with tempfile.TemporaryDirectory(prefix=f"vtac-extras-{result.burst_id}-") as folder:
-        files = write_extras(result, summary, context, folder).all()
-        return {label: (path.name, path.read_bytes()) for label, path in files.items()}
 
 
 def slim_result(result: QpoVtResult, summary: Mapping[str, Any]) -> QpoVtResult:
