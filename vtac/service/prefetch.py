@@ -1,0 +1,145 @@
+"""Prefetch: the first X-ray position of a burst starts the catalogue cones of its VT field in the background.
+
+The position reaches the ground minutes before the first VT list, and VT points at it: the field to come is
+the 26' square around it (half-diagonal 18.4'), anywhere the circle allows, plus the margin the cross-match
+looks beyond the detections (:data:`vtac.core.crossmatch.COVERAGE_RADIUS_ARCSEC`). That cone, bounded by
+``cone_prefetch.max_radius_arcmin``, is asked of every remote catalogue on a thread pool, with the
+catalogues' usual deadline and retries, and stored in the cone cache as a region entry
+(:meth:`vtac.adapters.cone_cache.ConeCache.put_region`). While it runs it is listed in
+:class:`~vtac.adapters.cone_cache.InflightCones`: a VT-time query inside it waits for it (up to its own
+deadline) instead of asking again, and asks once more if the prefetch failed.
+
+Nothing here touches pika: :meth:`Prefetcher.start` only submits to the pool and returns, so neither the
+consumer's I/O thread nor its worker ever waits for a catalogue here. What each burst's prefetch did is kept
+(bounded, newest bursts) for the JSON summary and the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from vtac.adapters.cone_cache import ConeCache, InflightCones, holds
+from vtac.adapters.providers import CatalogProvider, RemoteSettings, is_remote, resolve_provider
+from vtac.core.coverage import Cone
+from vtac.core.crossmatch import COVERAGE_RADIUS_ARCSEC
+from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
+from vtac.jobs import CatalogSource
+
+log = logging.getLogger(__name__)
+
+#: Half-diagonal of VT's 26' x 26' field (arcmin): the field may lie at any roll angle around its centre.
+VT_HALF_DIAGONAL_ARCMIN = 13.0 * math.sqrt(2.0)
+#: Slack for a field centre (mean of the detections) a little off the pointing (arcmin).
+CENTRING_SLACK_ARCMIN = 3.0
+#: Bursts whose prefetch is remembered (oldest forgotten beyond).
+MAX_BURSTS = 256
+IN_FLIGHT = "in flight"
+
+
+def prefetch_cone(position: MxtPosition, max_radius_arcmin: float) -> Cone:
+    """The cone holding any VT field pointed inside the circle, rounded up to whole arcmin, bounded."""
+    radius = (
+        VT_HALF_DIAGONAL_ARCMIN
+        + COVERAGE_RADIUS_ARCSEC / 60.0
+        + CENTRING_SLACK_ARCMIN
+        + position.r90_arcsec / 60.0
+    )
+    return Cone(position.ra, position.dec, min(math.ceil(radius), math.floor(max_radius_arcmin)) / 60.0)
+
+
+def describe(answer: CatalogAnswer) -> str:
+    """One word and a detail for the summary: ok (rows), truncated, not_covered, failed (why)."""
+    if answer.status is CatalogStatus.OK:
+        kind = "truncated (not cached)" if answer.truncated else "ok"
+        return f"{kind}: {answer.n_sources} rows"
+    return f"{answer.status.value}: {answer.message}"
+
+
+class Prefetcher:
+    """Fetches the remote catalogues' cones around a burst's first position, in the background."""
+
+    def __init__(
+        self,
+        catalogs: Sequence[CatalogSource],
+        remote: RemoteSettings,
+        *,
+        workers: int,
+        max_radius_arcmin: float,
+    ) -> None:
+        if remote.cache_dir is None:
+            raise ValueError("the prefetch needs a cone cache directory")
+        self.inflight = InflightCones()
+        #: What the VT-time queries use: the same cache, aware of the cones in flight.
+        self.remote = replace(remote, inflight=self.inflight)
+        self._cache = ConeCache(remote.cache_dir, remote.cache_max_age_s)
+        uncached = replace(remote, cache_dir=None)
+        self._providers: list[tuple[str, CatalogProvider]] = [
+            (item.name, resolve_provider(item.name, item.source, uncached))
+            for item in catalogs
+            if is_remote(item.source)
+        ]
+        self._deadline_s = remote.deadline_s
+        self._max_radius_arcmin = max_radius_arcmin
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prefetch")
+        self._lock = threading.Lock()
+        self._bursts: OrderedDict[str, tuple[Cone, dict[str, str]]] = OrderedDict()
+
+    def start(self, burst_id: str, position: MxtPosition) -> bool:
+        """Start the cones around ``position`` unless this burst's earlier prefetch already holds them."""
+        cone = prefetch_cone(position, self._max_radius_arcmin)
+        with self._lock:
+            earlier = self._bursts.get(burst_id)
+            if earlier is not None and holds(earlier[0], cone):
+                return False
+            status: dict[str, str] = {}
+            self._bursts[burst_id] = (cone, status)
+            while len(self._bursts) > MAX_BURSTS:
+                self._bursts.popitem(last=False)
+        for name, provider in self._providers:
+            if self._cache.get(name, cone) is not None:
+                status[name] = "cached already"
+                continue
+            status[name] = IN_FLIGHT
+            future = self._pool.submit(self._fetch, burst_id, name, provider, cone, status)
+            self.inflight.add(name, cone, future)
+        log.info(
+            "prefetching %d catalogue cone(s) of %.0f' around (%.5f, %+.5f) from %s",
+            sum(1 for value in status.values() if value == IN_FLIGHT),
+            cone.radius_deg * 60.0,
+            cone.ra,
+            cone.dec,
+            position.source,
+            extra={"burst_id": burst_id},
+        )
+        return True
+
+    def status(self, burst_id: str) -> dict[str, str] | None:
+        """By catalogue, what the burst's prefetch did so far (None: no prefetch for it)."""
+        with self._lock:
+            entry = self._bursts.get(burst_id)
+            return None if entry is None else dict(entry[1])
+
+    def close(self) -> None:
+        """Stop: cones not started are dropped (the VT-time query asks them), running ones end on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fetch(
+        self, burst_id: str, name: str, provider: CatalogProvider, cone: Cone, status: dict[str, str]
+    ) -> None:
+        started = time.monotonic()
+        try:
+            answer = provider.query(name, cone, started + self._deadline_s)
+            self._cache.put_region(name, cone, answer)
+            outcome = describe(answer)
+        except Exception as error:  # pylint: disable=broad-exception-caught  # never lose the thread
+            outcome = f"failed: {type(error).__name__}: {error}"
+        with self._lock:
+            status[name] = f"{outcome} in {time.monotonic() - started:.1f} s"
+        log.info("prefetch %s: %s", name, status[name], extra={"burst_id": burst_id})
