@@ -179,6 +179,10 @@ class Processor:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)
 
+    def prefetch_status(self, burst_id: str) -> dict[str, str] | None:
+        """By catalogue, what was fetched ahead of the VT data for this burst (None: nothing)."""
+        return None if self._prefetcher is None else self._prefetcher.status(burst_id)
+
     def wait_for_extras(self, timeout_s: float | None = None) -> bool:
         """Wait until no extras wait or are being made; False if some still are after the timeout."""
         return self._extras_queue.wait_idle(timeout_s)
@@ -318,7 +322,7 @@ class Processor:
                 mxt_position=_current_mxt(inputs),
                 burst_id=burst_id,
                 remote=self._remote,
-                prefetch=None if self._prefetcher is None else self._prefetcher.status(burst_id),
+                prefetch=self.prefetch_status(burst_id),
             )
             products = make_qpo_vt(request, self.settings.science)
             bundle = ProductBundle.from_paths(
