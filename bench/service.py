@@ -201,8 +201,11 @@ def _ready(port: int) -> bool:
 
 
 @contextmanager
-def running_service(config: AmqpConfig, work: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`vtac serve` with VTAC_* settings: local catalogue, file SDB and SQLite store under ``work``."""
+def running_service(
+    config: AmqpConfig, work: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`vtac serve` with VTAC_* settings: local catalogue (unless ``extra_env`` says otherwise), file SDB
+    and SQLite store under ``work``."""
     port = _free_port()
     env = {
         **os.environ,
@@ -218,6 +221,7 @@ def running_service(config: AmqpConfig, work: Path) -> Iterator[subprocess.Popen
         "VTAC_CATALOGS": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     log = (work / "service.log").open("wb")
     process = subprocess.Popen(
