@@ -25,7 +25,9 @@ from astropy.table import Table
 
 from vtac.simulation.sky import DEMO_CENTRE, data_path
 
-TEMPLATE = (Path(__file__).resolve().parents[1] / "tests" / "data" / "providers_vizier_sdss12.vot").read_text()
+TEMPLATE = (
+    Path(__file__).resolve().parents[1] / "tests" / "data" / "providers_vizier_sdss12.vot"
+).read_text()
 _SDSS_BAND = {"u": "u", "g": "g", "r": "r", "i": "i", "z": "z", "y": "z", "G": "r", "BP": "g", "RP": "i"}
 _SDSS_BAND |= {"B1": "g", "B2": "g", "R1": "r", "R2": "r", "I": "i"}
 
@@ -43,7 +45,10 @@ def radec(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def rotation(target: tuple[float, float]) -> np.ndarray:
     """The rotation taking the demo field's centre onto ``target`` (Rodrigues, about their common normal)."""
-    a, b = unit(np.array(DEMO_CENTRE[0]), np.array(DEMO_CENTRE[1])), unit(np.array(target[0]), np.array(target[1]))
+    a, b = (
+        unit(np.array(DEMO_CENTRE[0]), np.array(DEMO_CENTRE[1])),
+        unit(np.array(target[0]), np.array(target[1])),
+    )
     axis = np.cross(a, b)
     sin, cos = float(np.linalg.norm(axis)), float(a @ b)
     if sin < 1e-12:
@@ -83,10 +88,10 @@ class Emulator:
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802  # http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 emulator.answer(self, parse_qs(urlsplit(self.path).query), vizier=True)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 emulator.answer(self, parse_qs(self.rfile.read(length).decode()), vizier=False)
 
@@ -187,7 +192,9 @@ def vizier_votable(rows: Table, columns: list[str]) -> bytes:
         cells.append(values)
         size = ' arraysize="*"' if kind == "char" else ""
         fields.append(_template_field(name) or f'    <FIELD name="{name}" datatype="{kind}"{size}/>\n')
-    lines = ["<TR>" + "".join(f"<TD>{cell}</TD>" for cell in row) + "</TR>" for row in zip(*cells, strict=True)]
+    lines = [
+        "<TR>" + "".join(f"<TD>{cell}</TD>" for cell in row) + "</TR>" for row in zip(*cells, strict=True)
+    ]
     prelude = TEMPLATE[: TEMPLATE.index("    <!-- Definitions of GROUPs and FIELDs -->")]
     return (
         prelude
@@ -206,7 +213,9 @@ def tap_votable(rows: Table) -> bytes:
     names = ["ls_id", "ra", "dec", "ref_epoch", "pmra", "pmdec"]
     names += [f"{kind}_{band}" for band in "griz" for kind in ("flux", "flux_ivar")]
     kinds = ["long", "double", "double"] + ["float"] * (len(names) - 3)
-    fields = "\n".join(f'<FIELD name="{name}" datatype="{kind}"/>' for name, kind in zip(names, kinds, strict=True))
+    fields = "\n".join(
+        f'<FIELD name="{name}" datatype="{kind}"/>' for name, kind in zip(names, kinds, strict=True)
+    )
     columns = [[str(v) for v in rows["objID"]], [f"{v:.7f}" for v in rows["RA_ICRS"]]]
     columns += [[f"{v:.7f}" for v in rows["DE_ICRS"]]] + [["2016.0"] * len(rows)] + [["0.0"] * len(rows)] * 2
     for band in "griz":

@@ -16,6 +16,7 @@ Latency: the last VT list published -> both notifications of the burst's final v
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import tempfile
 import time
@@ -97,13 +98,13 @@ def burst_messages(
     for band in "RB":
         path = work / f"QSRCLIST_VT_{band}_{burst_id}.fits"
         path.write_bytes(moved_srclist(template.srclists[band], matrix, burst_id))
-        lists.append(product_message(path, acronym="QSRCLIST_VT", burst_id=burst_id, product_time=PRODUCT_TIME))
+        lists.append(
+            product_message(path, acronym="QSRCLIST_VT", burst_id=burst_id, product_time=PRODUCT_TIME)
+        )
     return moved_notice(matrix, template.mxt[0], template.mxt[1], burst_id), lists
 
 
-def run_scenario(
-    scenario: str, templates: list[Template], work: Path, uid: str
-) -> dict:
+def run_scenario(scenario: str, templates: list[Template], work: Path, uid: str) -> dict:
     """One service, one emulator, ``N_BURSTS`` bursts on the schedule of ``scenario``."""
     config = AmqpConfig(
         url=BROKER_URL,
@@ -152,7 +153,7 @@ def run_scenario(
     # burst was done, whichever is later (without that, a slow baseline also counts its queue).
     order = sorted(bursts, key=lambda burst_id: sent[burst_id])
     own = np.array(
-        [done[b] - max(sent[b], done[a]) for a, b in zip(order, order[1:], strict=False)]
+        [done[b] - max(sent[b], done[a]) for a, b in itertools.pairwise(order)]
         + [done[order[0]] - sent[order[0]]]
     )
     return {
@@ -176,7 +177,11 @@ def publish_on_schedule(
     for index, (burst_id, (notice, lists)) in enumerate(bursts.items()):
         start = index * STAGGER_S
         if late:
-            events += [(start, 0, burst_id, lists[0]), (start, 1, burst_id, lists[1]), (start, 2, burst_id, notice)]
+            events += [
+                (start, 0, burst_id, lists[0]),
+                (start, 1, burst_id, lists[1]),
+                (start, 2, burst_id, notice),
+            ]
         else:
             events += [(start, 0, burst_id, notice)]
             events += [(start + LEAD_S, 1, burst_id, lists[0]), (start + LEAD_S, 2, burst_id, lists[1])]
@@ -221,19 +226,22 @@ def prefetch_summary(results: dict, targets: dict) -> list[str]:
     for key, label in rows.items():
         run = results[key]
         target = (
-            f"<= {targets['prefetch_p50_ms']} / <= {targets['prefetch_p99_ms']} ms" if key == "prefetch" else ""
+            f"<= {targets['prefetch_p50_ms']} / <= {targets['prefetch_p99_ms']} ms"
+            if key == "prefetch"
+            else ""
         )
         lines.append(
-            f"| {label} | {run['latency_p50_ms']} ms | {run['latency_p99_ms']} ms | {run['latency_max_ms']} ms "
-            f"| {run['own_p50_ms']} ms | {run['catalogue_requests']} ({run['answered_503']}) | {target} |"
+            f"| {label} | {run['latency_p50_ms']} ms | {run['latency_p99_ms']} ms "
+            f"| {run['latency_max_ms']} ms | {run['own_p50_ms']} ms "
+            f"| {run['catalogue_requests']} ({run['answered_503']}) | {target} |"
         )
     lost = results["position_late"]["own_p50_ms"] - results["prefetch"]["own_p50_ms"]
     lines += [
         "",
-        "Latency: last VT list published -> both notifications of the final version. Own time: from when the",
-        "single worker could start the burst (sent, or the previous burst done): the baselines' latency also",
-        f"counts the queue behind other bursts' catalogue waits. Time lost per burst when the position does not",
-        f"come first (own time p50, late - prefetch): {lost:.0f} ms.",
+        "Latency: last VT list published -> both notifications of the final version. Own time: from when",
+        "the single worker could start the burst (sent, or the previous burst done): the baselines' latency",
+        "also counts the queue behind other bursts' catalogue waits. Time lost per burst when the position",
+        f"does not come first (own time p50, late - prefetch): {lost:.0f} ms.",
     ]
     return lines
 

@@ -58,7 +58,10 @@ def test_a_radius_at_another_containment_is_scaled_to_90_percent():
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("fermi_gbm_flt_pos_8126.xml", "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25"),
+        (
+            "fermi_gbm_flt_pos_8126.xml",
+            "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25",
+        ),
         ("fermi_gbm_alert_3785.xml", "Error2Radius: error radius 0: unknown"),
         ("grm_334.xml", "Error2Radius: error radius -1: unknown"),
         ("eclairs_304.xml", "retraction notice"),
@@ -99,7 +102,7 @@ def test_careless_or_hostile_content_is_one_clear_input_error(content, reason):
 
 
 def test_the_radius_limit_is_a_setting():
-    with pytest.raises(InputError, match="max_position_radius_deg=0.05"):
+    with pytest.raises(InputError, match=r"max_position_radius_deg=0\.05"):
         read_alert_file(ALERTS / "eclairs_313.xml", max_radius_deg=0.05)
 
 

@@ -99,7 +99,7 @@ def test_a_gcn_notice_gives_the_position_and_the_smaller_circle_wins(tmp_path, c
 
     common = ["--srclist", srclist, "--catalog", SDSS, "--out", tmp_path, "--no-extras"]
     code, out, _ = run(capsys, *common, "--position", tmp_path / "wxt.json")
-    assert code == 0 and "X-ray position: EP WXT (215.60810, +53.10000), r90 186.3\"" in out
+    assert code == 0 and 'X-ray position: EP WXT (215.60810, +53.10000), r90 186.3"' in out
     with fits.open(tmp_path / "QPO_VT_sb26040203.fits") as hdul:
         assert (hdul[0].header["XRAYMISS"], hdul[0].header["XRAYINST"]) == ("EP", "WXT")
 
@@ -113,7 +113,10 @@ def test_a_gcn_notice_gives_the_position_and_the_smaller_circle_wins(tmp_path, c
 @pytest.mark.parametrize(
     ("notice", "expected"),
     [
-        ("fermi_gbm_flt_pos_8126.xml", "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25"),
+        (
+            "fermi_gbm_flt_pos_8126.xml",
+            "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25",
+        ),
         ("mxt_48.xml", "Burst_Id sb26040203 differs from --burst-id sb1"),
     ],
 )

@@ -17,17 +17,15 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
-from test_service_flow import (  # pylint: disable=unused-import  # fixtures
+from real_services import isolated_amqp_config
+from test_service_flow import (
     AUDIENCES,
     Broker,
     Burst,
     Service,
     _wait_for,
-    broker,
     collect_until,
-    config,
     simulate,
-    sky,
     versions_notified,
 )
 from test_vizier import vizier_handler
@@ -40,6 +38,7 @@ from vtac.service.publish import publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 from vtac.settings import CatalogServices
+from vtac.simulation import load_demo_sky
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
 BURST_ID = "sb26050907"
@@ -76,9 +75,16 @@ class Vizier:
         return self._answer(request)
 
 
+@pytest.fixture(scope="module")
+def burst(tmp_path_factory) -> Burst:
+    return simulate(load_demo_sky(), tmp_path_factory.mktemp("burst"), BURST_ID)
+
+
 @pytest.fixture
-def burst(sky, tmp_path_factory) -> Burst:
-    return simulate(sky, tmp_path_factory.mktemp("burst"), BURST_ID)
+def broker() -> Iterator[Broker]:
+    broker = Broker(isolated_amqp_config("alerts", shutdown_grace_s=5.0))
+    yield broker
+    broker.delete_all()
 
 
 @pytest.fixture
@@ -94,7 +100,9 @@ def serve(tmp_path: Path, httpserver) -> Iterator:
         settings = ServiceSettings(
             state_dir=tmp_path / "state", catalogs=["SDSS12=vizier"], catalog_services=services
         )
-        processor = Processor(settings, store=open_sqlite_store(tmp_path / "a.db"), sdb=FileSdb(tmp_path / "sdb"))
+        processor = Processor(
+            settings, store=open_sqlite_store(tmp_path / "a.db"), sdb=FileSdb(tmp_path / "sdb")
+        )
         service = Service(config, processor)
         started.append(service)
         _wait_for(lambda: service.consumer.health.ready)
@@ -181,7 +189,9 @@ def test_a_cone_still_in_flight_is_awaited_rather_than_asked_again(
     assert "prefetched around" in stored(tmp_path, 2)[0]["catalogs"][0]["message"]
 
 
-def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(broker: Broker, serve, burst: Burst, tmp_path):
+def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(
+    broker: Broker, serve, burst: Burst, tmp_path
+):
     vizier = Vizier(failures=2)  # the prefetch's two attempts get 503
     service = serve(broker.config, vizier)
     centre = burst.inputs["MXT"]
@@ -201,7 +211,10 @@ def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(broker: Broker, 
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("fermi_gbm_flt_pos_8126.xml", "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25"),
+        (
+            "fermi_gbm_flt_pos_8126.xml",
+            "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25",
+        ),
         ("fermi_gbm_trigger.flight1.example.json", "Fermi/GBM error radius 11.8 deg exceeds"),
         ("grm_334.xml", "error radius -1: unknown"),
     ],

@@ -147,7 +147,9 @@ class ConePrefetch(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(True, description="Fetch the catalogues around the first position of a burst.")
-    workers: int = Field(8, ge=1, le=64, description="Cones fetched at once, all bursts together.")
+    workers: int = Field(
+        3, ge=1, le=16, description="Bursts prefetched at once (worker processes, all catalogues each)."
+    )
     max_radius_arcmin: float = Field(
         45.0, gt=0, le=120, description="Largest prefetched cone (VT field + circle + margins, bounded)."
     )

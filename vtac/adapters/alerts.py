@@ -60,14 +60,10 @@ def read_alert_file(path: str | Path, *, max_radius_deg: float, accept_tests: bo
     path = existing_file(path)
     if path.stat().st_size > MAX_ALERT_BYTES:
         raise InputError(f"larger than {MAX_ALERT_BYTES} bytes: not a GCN notice", file=path.name)
-    return read_alert(
-        path.read_bytes(), path.name, max_radius_deg=max_radius_deg, accept_tests=accept_tests
-    )
+    return read_alert(path.read_bytes(), path.name, max_radius_deg=max_radius_deg, accept_tests=accept_tests)
 
 
-def read_alert(
-    content: bytes, name: str, *, max_radius_deg: float, accept_tests: bool = False
-) -> Alert:
+def read_alert(content: bytes, name: str, *, max_radius_deg: float, accept_tests: bool = False) -> Alert:
     """The circle of a notice, VOEvent or JSON by its first character; InputError saying why if refused."""
     text = content.decode("utf-8-sig", errors="replace").lstrip()
     if text.startswith("<"):
@@ -101,23 +97,26 @@ def _checked_position(
     ra: Any, dec: Any, radius_deg: Any, where: tuple[str, str, str], name: str
 ) -> tuple[float, float, float]:
     """Numbers in range; the error radius positive (-1 or 0 mean unknown)."""
-    values = []
-    for value, field in zip((ra, dec, radius_deg), where, strict=True):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InputError("missing or not a number", file=name, column=field)
-        try:
-            number = float(value)
-        except ValueError:
-            raise InputError(f"{value!r} is not a number", file=name, column=field) from None
-        if not math.isfinite(number):
-            raise InputError(f"{value!r} is not finite", file=name, column=field)
-        values.append(number)
-    ra_deg, dec_deg, error = values
+    ra_deg, dec_deg = _number(ra, where[0], name), _number(dec, where[1], name)
+    error = _number(radius_deg, where[2], name)
     if not 0.0 <= ra_deg < 360.0 or not -90.0 <= dec_deg <= 90.0:
         raise InputError(f"position ({ra_deg}, {dec_deg}) outside the sky", file=name, column=where[0])
     if error <= 0.0:
         raise InputError(f"error radius {error:g}: unknown, no usable circle", file=name, column=where[2])
     return ra_deg, dec_deg, error
+
+
+def _number(value: Any, field: str, name: str) -> float:
+    """A finite number from JSON or XML text (a JSON bool or null is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InputError("missing or not a number", file=name, column=field)
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a number", file=name, column=field) from None
+    if not math.isfinite(number):
+        raise InputError(f"{value!r} is not finite", file=name, column=field)
+    return number
 
 
 def _utc(text: str | None) -> datetime | None:
@@ -171,7 +170,9 @@ def _position2d(root: ElementTree.Element, name: str) -> tuple[float, float, flo
     system = location.find("AstroCoordSystem")
     system_id = "" if system is None else system.get("id", "")
     if "ICRS" not in system_id and "FK5" not in system_id:
-        raise InputError(f"coordinate system {system_id!r} is not ICRS or FK5", file=name, column="AstroCoordSystem")
+        raise InputError(
+            f"coordinate system {system_id!r} is not ICRS or FK5", file=name, column="AstroCoordSystem"
+        )
     if position.get("unit") != "deg":
         raise InputError(f"unit {position.get('unit')!r}, expected 'deg'", file=name, column="Position2D")
     return _checked_position(

@@ -25,6 +25,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -173,15 +174,15 @@ class InflightCones:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: list[tuple[str, Cone, Future[object]]] = []
+        self._items: list[tuple[str, Cone, Future[Any]]] = []
 
-    def add(self, name: str, cone: Cone, future: Future[object]) -> None:
+    def add(self, name: str, cone: Cone, future: Future[Any]) -> None:
         """Register a fetch (the finished ones are forgotten on the way)."""
         with self._lock:
             self._items = [item for item in self._items if not item[2].done()]
             self._items.append((name, cone, future))
 
-    def covering(self, name: str, cone: Cone) -> Future[object] | None:
+    def covering(self, name: str, cone: Cone) -> Future[Any] | None:
         """A fetch of ``name`` still running whose cone holds ``cone``, or None."""
         with self._lock:
             for item_name, region, future in self._items:

@@ -151,7 +151,7 @@ def format_report(result: QpoVtResult) -> str:
         origin = f" from {mxt.origin}" if mxt.origin else ""
         lines.append(
             f"X-ray position: {mxt.mission} {mxt.instrument} ({mxt.ra:.5f}, {mxt.dec:+.5f}), "
-            f"r90 {mxt.r90_arcsec:.1f}\"{origin}"
+            f'r90 {mxt.r90_arcsec:.1f}"{origin}'
         )
         if (warning := mxt_off_field(result.combined["RA"], result.combined["DEC"], mxt)) is not None:
             lines.append(f"WARNING: {warning}")
