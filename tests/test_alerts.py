@@ -1,5 +1,6 @@
 """Error circles from real GCN notices (tests/data/alerts): what is taken, what is refused and why."""
 
+import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,7 +9,9 @@ import pytest
 from vtac.adapters.alerts import DEFAULT_MAX_RADIUS_DEG, read_alert, read_alert_file
 from vtac.core.model import MxtPosition
 from vtac.core.positions import choose_position
+from vtac.entrypoints.publish import build_message
 from vtac.errors import InputError
+from vtac.service.publish import routing_key
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
 
@@ -129,3 +132,14 @@ def test_equal_radii_the_later_wins_and_nothing_gives_none():
     assert choose_position([(MXT, 1), (other, 2)]) == other
     assert choose_position([(other, 1), (MXT, 2)]) == MXT
     assert choose_position([]) is None
+
+
+def test_vtac_publish_sends_a_notice_file_as_an_alert_message():
+    arguments = {"acronym": "ALERT", "burst_id": "sb26040203", "mxt_position": None, "sdb_url": None}
+    message = build_message(
+        argparse.Namespace(file=ALERTS / "mxt_48.xml", input_version=1, time=None, **arguments)
+    )
+    assert (message.kind, routing_key(message)) == ("alert", "position.ALERT")
+    assert message.content == (ALERTS / "mxt_48.xml").read_bytes() and message.filename == "mxt_48.xml"
+    with pytest.raises(InputError, match="cannot read the notice"):
+        build_message(argparse.Namespace(file=ALERTS / "none.xml", input_version=1, time=None, **arguments))
