@@ -44,7 +44,7 @@ from vtac.service.amqp import AmqpConfig
 from vtac.service.messages import PositionAlertV1
 from vtac.service.publish import InputMessage, product_message
 
-N_BURSTS = 10
+N_BURSTS = 8
 #: Apart enough that one burst's prefetch (parsing 5 cones of 13,600 rows: ~2 s of CPU) does not run
 #: during the previous burst's VT builds, and that the baselines' single worker (~6 s of catalogue wait per
 #: burst) does not queue: closer bursts measure the load of the machine, not the prefetch.

@@ -101,3 +101,22 @@ def test_the_prefetch_needs_a_cache():
         Prefetcher([], RemoteSettings(), workers=1, max_radius_arcmin=45)
     with pytest.raises(ValueError, match="cone cache"):
         fetch_region([], RemoteSettings(), Cone(0.0, 0.0, 0.1))
+
+
+def test_a_broken_pool_fails_that_prefetch_only_and_is_replaced(httpserver, tmp_path):
+    httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
+    prefetcher = Prefetcher(
+        [CatalogSource("SDSS12", "vizier")], remote(httpserver, tmp_path), workers=1, max_radius_arcmin=45
+    )
+    try:
+        prefetcher._processes().shutdown()  # pylint: disable=protected-access  # as a killed worker leaves it
+        assert prefetcher.start("sb1", ECLAIRS)
+        assert prefetcher.status("sb1")["SDSS12"].startswith("failed: cannot schedule new futures")
+
+        assert prefetcher.start("sb2", ECLAIRS)
+        deadline = time.monotonic() + 60
+        while prefetcher.status("sb2")["SDSS12"] == "in flight" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert prefetcher.status("sb2")["SDSS12"].startswith("ok: ")
+    finally:
+        prefetcher.close()

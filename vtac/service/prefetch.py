@@ -131,10 +131,7 @@ class Prefetcher:
             if not cached:
                 wanted.append((name, source))
         if wanted:
-            future = self._processes().submit(fetch_region, wanted, self._job_remote, cone)
-            for name, _ in wanted:
-                self.inflight.add(name, cone, future)
-            future.add_done_callback(lambda done: self._finished(burst_id, wanted, status, done))
+            self._submit(burst_id, wanted, cone, status)
         log.info(
             "prefetching %d catalogue cone(s) of %.0f' around (%.5f, %+.5f) from %s",
             len(wanted),
@@ -156,6 +153,22 @@ class Prefetcher:
         """Stop: cones not started are dropped (the VT-time query asks them), running ones end alone."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(
+        self, burst_id: str, wanted: list[tuple[str, str]], cone: Cone, status: dict[str, str]
+    ) -> None:
+        """One job for the burst; a pool that broke (a worker killed) is replaced next time, never fatal."""
+        try:
+            future = self._processes().submit(fetch_region, wanted, self._job_remote, cone)
+        except RuntimeError as error:  # BrokenProcessPool, or shut down: the VT-time queries will ask
+            self._pool = None
+            with self._lock:
+                status.update({name: f"failed: {error}" for name, _ in wanted})
+            log.warning("prefetch not started: %s", error, extra={"burst_id": burst_id})
+            return
+        for name, _ in wanted:
+            self.inflight.add(name, cone, future)
+        future.add_done_callback(lambda done: self._finished(burst_id, wanted, status, done))
 
     def _processes(self) -> ProcessPoolExecutor:
         """Spawned (not forked: this process runs pika and database threads), on first use."""
