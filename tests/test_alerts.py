@@ -143,3 +143,37 @@ def test_vtac_publish_sends_a_notice_file_as_an_alert_message():
     assert message.content == (ALERTS / "mxt_48.xml").read_bytes() and message.filename == "mxt_48.xml"
     with pytest.raises(InputError, match="cannot read the notice"):
         build_message(argparse.Namespace(file=ALERTS / "none.xml", input_version=1, time=None, **arguments))
+
+
+def _edited(name: str, old: str, new: str) -> bytes:
+    text = (ALERTS / name).read_text(encoding="utf-8")
+    assert old in text
+    return text.replace(old, new).encode()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ('<Position2D unit="deg">', '<Position2D unit="rad">', "unit 'rad', expected 'deg'"),
+        ('AstroCoordSystem id="UTC-ICRS-GEO"', 'AstroCoordSystem id="UTC-GAL-GEO"', "not ICRS or FK5"),
+        ('role="observation"', 'role="utility"', "role='utility': carries no observation"),
+        ("<C1>176.8870</C1>", "<C1>east</C1>", "'east' is not a number"),
+        ("<C2>0.2095</C2>", "<C2>NaN</C2>", "'NaN' is not finite"),
+    ],
+)
+def test_a_voevent_edited_into_nonsense_is_refused_naming_the_field(old, new, reason):
+    with pytest.raises(InputError, match=reason):
+        read_alert(_edited("eclairs_313.xml", old, new), "edited.xml", max_radius_deg=1.0)
+
+
+def test_an_ellipse_is_held_by_its_semi_major_axis_and_an_odd_time_is_no_time():
+    notice = b'{"ra": 10, "dec": 20, "ra_dec_error": [0.1, 0.05, 30], "alert_datetime": "yesterday"}'
+    alert = read_alert(notice, "ellipse.json", max_radius_deg=1.0)
+    assert alert.position.r90_arcsec == pytest.approx(360.0) and alert.issued is None
+    assert alert.position.source == "unknown/unknown"
+    with pytest.raises(InputError, match="containment_probability: not a number"):
+        read_alert(
+            b'{"ra": 10, "dec": 20, "ra_dec_error": 0.1, "containment_probability": "90%"}',
+            "x",
+            max_radius_deg=1,
+        )
