@@ -9,6 +9,8 @@
 4. `vtac serve` on the local RabbitMQ (``bench/service.py``): latency, throughput and RSS without the
    extras; then paired runs on the same bursts without and with them: the notification latency both ways
    and how soon after it the extras are stored.
+5. The service on emulated remote catalogues with and without the prefetch from the first position
+   (:mod:`bench.prefetch`).
 
 Writes ``bench/results.json`` and prints a readable summary (also written to ``bench/results.md``).
 """
@@ -32,6 +34,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from bench.prefetch import bench_prefetch, prefetch_failures, prefetch_summary
 from bench.service import (
     bench_extras,
     bench_service,
@@ -61,6 +64,8 @@ TARGETS = {
     "extras_p50_rel": 0.10,
     "extras_p50_abs_ms": 20.0,
     "extras_ready_s": 2.0,
+    "prefetch_p50_ms": 250.0,
+    "prefetch_p99_ms": 1000.0,
 }
 MATCH_RADIUS_ARCSEC = 1.5
 FIELD_HALF_WIDTH_DEG = 13 / 60
@@ -455,6 +460,7 @@ def summary(results: dict) -> str:
         f"| {one['extras_s']} s | <= {TARGETS['oneoff_extras_s']} s |",
         *service_summary(results["service"], TARGETS),
         *extras_summary(results["service_extras"], TARGETS),
+        *prefetch_summary(results["prefetch"], TARGETS),
         "",
         "Targets met: " + ("yes" if results["targets_met"] else "NO: " + ", ".join(results["failures"])),
     ]
@@ -484,6 +490,7 @@ def check_targets(results: dict) -> list[str]:
         failures
         + service_failures(results["service"], TARGETS)
         + extras_failures(results["service_extras"], TARGETS)
+        + prefetch_failures(results["prefetch"], TARGETS)
     )
 
 
@@ -504,6 +511,7 @@ def main() -> int:
     results["oneoff"] = bench_oneoff(rng)
     results["service"] = bench_service(rng)
     results["service_extras"] = bench_extras(rng)
+    results["prefetch"] = bench_prefetch(rng)
     results["failures"] = check_targets(results)
     results["targets_met"] = not results["failures"]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -219,9 +219,10 @@ def _ready(port: int) -> bool:
 
 @contextmanager
 def running_service(
-    config: AmqpConfig, work: Path, *, extras: bool = False
+    config: AmqpConfig, work: Path, *, extras: bool = False, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`vtac serve` with VTAC_* settings: local catalogue, file SDB and SQLite store under ``work``."""
+    """`vtac serve` with VTAC_* settings: local catalogue (unless ``extra_env`` says otherwise), file SDB
+    and SQLite store under ``work``; the extras only when asked."""
     port = _free_port()
     env = {
         **os.environ,
@@ -238,6 +239,7 @@ def running_service(
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
         "VTAC_EXTRAS": "true" if extras else "false",
+        **(extra_env or {}),
     }
     log = (work / "service.log").open("wb")
     process = subprocess.Popen(

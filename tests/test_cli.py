@@ -64,7 +64,14 @@ def test_writes_the_three_products_named_by_the_burst_id(tmp_path, capsys):
     for name in ("QPO_VT_sb26112301.fits", "QCANDI_VT_sb26112301.fits", "QPO_VT_sb26112301.json"):
         assert (tmp_path / "out" / name).is_file()
     summary = json.loads((tmp_path / "out" / "QPO_VT_sb26112301.json").read_text())
-    assert summary["mxt"] == {"ra": 215.6, "dec": 53.1, "r90_arcsec": 60.0}
+    assert summary["mxt"] == {
+        "ra": 215.6,
+        "dec": 53.1,
+        "r90_arcsec": 60.0,
+        "mission": "SVOM",
+        "instrument": "MXT",
+        "origin": "",
+    }
     assert "Burst sb26112301" in out and "1 input rows rejected" in out
     with fits.open(tmp_path / "out" / "QPO_VT_sb26112301.fits") as hdul:
         assert hdul[0].header["NREJECT"] == 1
@@ -77,6 +84,49 @@ def test_burst_id_option_overrides_and_no_candidate_is_still_a_product(tmp_path,
     )
     assert code == 0 and (tmp_path / "QPO_VT_sb26112399.json").is_file()
     assert "No X-ray position" in out
+
+
+ALERTS = REPO / "tests" / "data" / "alerts"
+
+
+def test_a_gcn_notice_gives_the_position_and_the_smaller_circle_wins(tmp_path, capsys):
+    """The real EP WXT notice moved onto the hand-made list's field, then the real MXT one (smaller)."""
+    srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26040203")
+    wxt = json.loads((ALERTS / "alert_247.json").read_text())
+    (tmp_path / "wxt.json").write_text(json.dumps({**wxt, "ra": 215.6081, "dec": 53.1}))
+    mxt = (ALERTS / "mxt_48.xml").read_text().replace("<C1>170.8782</C1>", "<C1>215.6081</C1>")
+    (tmp_path / "mxt.xml").write_text(mxt.replace("<C2>63.5859</C2>", "<C2>53.1000</C2>"))
+
+    common = ["--srclist", srclist, "--catalog", SDSS, "--out", tmp_path, "--no-extras"]
+    code, out, _ = run(capsys, *common, "--position", tmp_path / "wxt.json")
+    assert code == 0 and 'X-ray position: EP WXT (215.60810, +53.10000), r90 186.3"' in out
+    with fits.open(tmp_path / "QPO_VT_sb26040203.fits") as hdul:
+        assert (hdul[0].header["XRAYMISS"], hdul[0].header["XRAYINST"]) == ("EP", "WXT")
+
+    arguments = ["--position", tmp_path / "wxt.json", "--position", tmp_path / "mxt.xml"]
+    code, out, _ = run(capsys, *common, *arguments)
+    assert code == 0 and "X-ray position: SVOM MXT" in out
+    summary = json.loads((tmp_path / "QPO_VT_sb26040203.json").read_text())
+    assert summary["mxt"]["origin"] == "ivo://org.svom/fsc#sb26040203_mxt-initial_qf2"
+
+
+@pytest.mark.parametrize(
+    ("notice", "expected"),
+    [
+        (
+            "fermi_gbm_flt_pos_8126.xml",
+            "Fermi/GBM error radius 13.3 deg exceeds max_position_radius_deg=0.25",
+        ),
+        ("mxt_48.xml", "Burst_Id sb26040203 differs from --burst-id sb1"),
+    ],
+)
+def test_an_unusable_notice_exits_2_with_one_line(tmp_path, capsys, notice, expected):
+    srclist = handmade_list(tmp_path / "l.ecsv", "sb1")
+    code, out, err = run(
+        capsys, "--srclist", srclist, "--catalog", SDSS, "--burst-id", "sb1", "--position", ALERTS / notice
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert expected in err and notice in err
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,11 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pika
 import pytest
-from real_services import BROKER_URL, isolated_amqp_config, postgres_store
+from real_services import BROKER_URL, wait_for
 from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification
 
 from vtac.service import amqp
@@ -58,19 +57,15 @@ def page_of(tmp_path: Path, version: int, burst_id: str = BURST_ID) -> Path:
     return tmp_path / "sdb" / burst_id / "QPO_VT_PAGE" / f"v{version}" / f"QPO_VT_{burst_id}.html"
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 # --- the ledger ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    opened = open_sqlite_store(tmp_path / "ledger.db") if request.param == "sqlite" else postgres_store()
+def store(request, tmp_path, postgres_store):
+    if request.param == "postgresql":
+        yield postgres_store()  # closed by its fixture
+        return
+    opened = open_sqlite_store(tmp_path / "ledger.db")
     yield opened
     opened.close()
 
@@ -228,9 +223,11 @@ def _stop(process: subprocess.Popen[bytes]) -> float:
     return elapsed
 
 
-def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start_stores_them(tmp_path, burst):
+def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start_stores_them(
+    tmp_path, burst, make_amqp_config
+):
     _, paths = burst
-    config = isolated_amqp_config("extras")
+    config = make_amqp_config("extras")
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
     amqp.declare_topology(channel, config)

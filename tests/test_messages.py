@@ -184,7 +184,7 @@ def test_exported_schemas_require_the_union_tag():
 def test_every_icd_example_is_valid():
     examples = _icd_examples()
     kinds = sorted(example["kind"] for example in examples)
-    assert kinds == ["mxt_position", "product", "product", "qpo_vt"]
+    assert kinds == ["alert", "mxt_position", "product", "product", "qpo_vt"]
     for example in examples:
         if example["kind"] == "qpo_vt":
             QpoVtNotificationV1.model_validate(example)

@@ -13,7 +13,7 @@ import pika
 import pytest
 from real_services import BROKER_URL
 
-from vtac.settings import CatalogServices, VtacSettings
+from vtac.settings import CatalogServices, ConePrefetch, VtacSettings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -89,7 +89,8 @@ def test_the_readme_names_every_setting_of_the_service():
     documented = set(re.findall(r"`(VTAC_[A-Z_]+)`", README))
     variables = [f"VTAC_{name.upper()}" for name in VtacSettings.model_fields if name != "science"]
     nested = [f"VTAC_CATALOG_SERVICES__{name.upper()}" for name in CatalogServices.model_fields]
+    nested += [f"VTAC_CONE_PREFETCH__{name.upper()}" for name in ConePrefetch.model_fields]
     for variable in [*variables, *nested]:
-        if variable != "VTAC_CATALOG_SERVICES":
+        if variable not in ("VTAC_CATALOG_SERVICES", "VTAC_CONE_PREFETCH"):
             assert variable in documented, f"{variable} is not in the README's settings table"
     assert {"VTAC_CONFIG_FILE", "VTAC_SECRETS_DIR", "VTAC_HEALTH_HOST"} <= documented

@@ -24,7 +24,12 @@ def test_defaults_are_the_icd_names():
     settings = ServiceSettings()
 
     assert (settings.inputs_exchange, settings.inputs_queue) == ("svom.products", "vtac.inputs")
-    assert settings.input_routing_keys == ["product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT"]
+    assert settings.input_routing_keys == [
+        "product.QSRCLIST_VT",
+        "product.QPO_MXT",
+        "position.MXT",
+        "position.ALERT",
+    ]
     assert (settings.notifications_exchange, settings.ba_routing_key, settings.vtpp_routing_key) == (
         "svom.notifications",
         "qpo_vt.ba",

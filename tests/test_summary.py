@@ -61,7 +61,14 @@ def test_top_level_content(tmp_path):
     assert summary["burst_id"] == "sb25020504"
     assert summary["version"] == "0.1.0"
     assert summary["seq_used"] == ["B0", "R0", "B1", "R1"]
-    assert summary["mxt"] == {"ra": 212.6408, "dec": 29.6971, "r90_arcsec": 41.0}
+    assert summary["mxt"] == {
+        "ra": 212.6408,
+        "dec": 29.6971,
+        "r90_arcsec": 41.0,
+        "mission": "SVOM",
+        "instrument": "MXT",
+        "origin": "",
+    }
     assert summary["catalogs"] == [
         {"name": "LSDR10", "status": "ok", "n_sources": 7, "message": "", "truncated": False, "depth": None},
         {

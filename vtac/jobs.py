@@ -31,6 +31,7 @@ from vtac.core.model import (
 )
 from vtac.core.naming import checked_burst_id
 from vtac.core.pipeline import build_qpo_vt
+from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError
 
 if TYPE_CHECKING:
@@ -74,6 +75,10 @@ class QpoVtRequest:
     remote: RemoteSettings | None = None
     #: Burst trigger time T0 (UTC), written as TT_ECL; the extras count times from it.
     trigger_time: datetime | None = None
+    #: Error circles from GCN notices, oldest first, after the MXT one: :func:`choose_position` picks.
+    positions: tuple[MxtPosition, ...] = ()
+    #: What the service fetched ahead of the VT data, by catalogue, for the JSON summary.
+    prefetch: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,8 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     mxt = request.mxt_position
     if request.mxt_file is not None:
         mxt = read_qpo_mxt(request.mxt_file)
+    circles = ([mxt] if mxt else []) + list(request.positions)
+    mxt = choose_position((circle, order) for order, circle in enumerate(circles))
     detections = observation.detections
     if (warning := mxt_off_field(detections["RA"], detections["DEC"], mxt)) is not None:
         log.warning("%s", warning)
@@ -123,7 +130,9 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
         qcandi_vt=write_qcandi_vt(
             result, out / f"QCANDI_VT_{burst_id}.fits", creator_version=__version__, trigger_time=t0
         ),
-        summary=write_summary(result, out / f"QPO_VT_{burst_id}.json", version=__version__),
+        summary=write_summary(
+            result, out / f"QPO_VT_{burst_id}.json", version=__version__, prefetch=request.prefetch
+        ),
     )
     log.info("QPO_VT written: %s (%d candidates)", outcome.qpo_vt, len(result.candidates))
     return outcome

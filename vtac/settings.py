@@ -32,6 +32,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vtac.adapters.alerts import DEFAULT_MAX_RADIUS_DEG
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL
 from vtac.adapters.http import HttpPolicy
@@ -46,7 +47,7 @@ CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
 SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier")
-DEFAULT_INPUT_ROUTING_KEYS = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT")
+DEFAULT_INPUT_ROUTING_KEYS = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT", "position.ALERT")
 _DEFAULT_POLICY = HttpPolicy()
 #: Variables of earlier versions: still set, they would be ignored silently, so they stop the start.
 RETIRED_VARIABLES = {
@@ -143,6 +144,20 @@ class CatalogServices(BaseModel):
         )
 
 
+class ConePrefetch(BaseModel):
+    """The service's catalogue prefetch: the first X-ray position of a burst starts the VT field's cones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(True, description="Fetch the catalogues around the first position of a burst.")
+    workers: int = Field(
+        3, ge=1, le=16, description="Bursts prefetched at once (worker processes, all catalogues each)."
+    )
+    max_radius_arcmin: float = Field(
+        45.0, gt=0, le=120, description="Largest prefetched cone (VT field + circle + margins, bounded)."
+    )
+
+
 @dataclass(frozen=True)
 class _Load:
     """How :func:`load_settings` wants the sources: which TOML file, whether to read the environment."""
@@ -170,6 +185,14 @@ class VtacSettings(BaseSettings):
         "covers the sky).",
     )
     catalog_services: CatalogServices = CatalogServices()
+    max_position_radius_deg: float = Field(
+        DEFAULT_MAX_RADIUS_DEG,
+        gt=0,
+        le=180,
+        description="Largest X-ray error circle (90 %, deg) accepted from a notice: ECLAIRs' 10-13' and "
+        "Swift BAT's 1-4' pass, Fermi GBM's degrees are refused (they hold the whole VT field).",
+    )
+    cone_prefetch: ConePrefetch = ConePrefetch()
     output_dir: Path = Field(Path("."), description="Where `vtac make-qpo-vt` writes without --out.")
 
     # --- broker (names: docs/ICD.md) ---

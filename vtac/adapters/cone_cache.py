@@ -7,6 +7,11 @@ that holds any cone of the requested radius centred anywhere in the cell. That w
 and stored, so every later request of that radius or less centred in the same cell is a hit, cut to its own
 cone.
 
+A *region* entry (``<NAME>_at_<ra>_<dec>_r<arcmin>.npy``) is a cone fetched ahead of time around an X-ray
+position (the service's prefetch, :mod:`vtac.service.prefetch`): any later request inside it is a hit,
+whatever its cell. :class:`InflightCones` lists the region cones still being fetched, so that a request
+inside one waits for it instead of asking the service a second time.
+
 Only complete answers are stored (status OK, not truncated): a failure is never remembered as an answer.
 Files are numpy arrays ``<NAME>_<band>_<cell>_r<arcmin>.npy`` (one structured array: a hit reads in well under
 a millisecond, where a FITS table took several) written atomically (temporary file, rename), so concurrent
@@ -16,9 +21,12 @@ runs never read half a file; an unreadable or stale file is a miss.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +84,23 @@ class ConeCache:
             answer = self._read_fresh(name, path)
             if answer is not None:
                 return cut_to_cone(answer, cone)
+        return self._region_hit(name, cone)
+
+    def put_region(self, name: str, cone: Cone, answer: CatalogAnswer) -> Path | None:
+        """Store a complete answer of a cone fetched ahead of time (radius rounded down to whole arcmin)."""
+        radius_arcmin = math.floor(cone.radius_deg * 60.0 + 1e-9)
+        key = f"{name}_at_{cone.ra:.5f}_{cone.dec:+.5f}_r{radius_arcmin}"
+        return self.put(CellCone(key, Cone(cone.ra, cone.dec, radius_arcmin / 60.0)), answer)
+
+    def _region_hit(self, name: str, cone: Cone) -> CatalogAnswer | None:
+        """A fresh region entry holding the whole cone, cut to it."""
+        for path in sorted(self.directory.glob(f"{name}_at_*.npy")):
+            region = _region_of(path)
+            if region is None or not holds(region, cone):
+                continue
+            answer = self._read_fresh(name, path)
+            if answer is not None:
+                return cut_to_cone(answer, cone)
         return None
 
     def put(self, cell: CellCone, answer: CatalogAnswer) -> Path | None:
@@ -98,7 +123,8 @@ class ConeCache:
             table = Table(np.load(path, allow_pickle=False))
         except (OSError, ValueError):
             return None
-        message = f"from the cone cache ({path.name}, {age / 3600.0:.1f} h old)"
+        kind = "prefetched around the X-ray position" if "_at_" in path.name else "from the cone cache"
+        message = f"{kind} ({path.name}, {age / 3600.0:.1f} h old)"
         return CatalogAnswer(name, CatalogStatus.OK, table, message)
 
 
@@ -132,6 +158,44 @@ def cut_to_cone(answer: CatalogAnswer, cone: Cone) -> CatalogAnswer:
         f"{len(kept)} of {len(table)} in the cone; {answer.message}",
         answer.truncated,
     )
+
+
+def holds(outer: Cone, inner: Cone) -> bool:
+    """Whether ``outer`` contains the whole of ``inner``."""
+    distance = float(separation_arcsec(np.array([inner.ra]), np.array([inner.dec]), outer.ra, outer.dec)[0])
+    return distance + inner.radius_deg * 3600.0 <= outer.radius_deg * 3600.0 + 1e-6
+
+
+class InflightCones:
+    """Region cones being fetched in the background, by catalogue: a query inside one waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[str, Cone, Future[Any]]] = []
+
+    def add(self, name: str, cone: Cone, future: Future[Any]) -> None:
+        """Register a fetch (the finished ones are forgotten on the way)."""
+        with self._lock:
+            self._items = [item for item in self._items if not item[2].done()]
+            self._items.append((name, cone, future))
+
+    def covering(self, name: str, cone: Cone) -> Future[Any] | None:
+        """A fetch of ``name`` still running whose cone holds ``cone``, or None."""
+        with self._lock:
+            for item_name, region, future in self._items:
+                if item_name == name and not future.done() and holds(region, cone):
+                    return future
+        return None
+
+
+def _region_of(path: Path) -> Cone | None:
+    """The cone of a region entry from its name (None for another file)."""
+    ra, _, rest = path.stem.partition("_at_")[2].partition("_")
+    dec, _, radius = rest.partition("_r")
+    try:
+        return Cone(float(ra), float(dec), int(radius) / 60.0)
+    except ValueError:
+        return None
 
 
 def _radius_of(path: Path) -> int | None:

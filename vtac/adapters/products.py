@@ -207,12 +207,20 @@ def _mxt_keywords(result: QpoVtResult) -> list[Keyword]:
     off = circle_off_field(
         result.combined["RA"], result.combined["DEC"], mxt.ra, mxt.dec, mxt.r90_arcsec * ARCSEC
     )
-    return [
-        ("MXT_RA", mxt.ra, "RA from QPO_MXT used for filtering in deg"),
-        ("MXT_DEC", mxt.dec, "Dec from QPO_MXT used for filtering in deg"),
-        ("MXT_ERR", mxt.r90_arcsec * ARCSEC, "R90 from QPO_MXT used for filtering in deg"),
-        ("MXT_OFF", off is not None, "MXT circle outside the VT field: check the position"),
+    # MXT_* are the FSC's names whatever the mission; XRAYMISS/XRAYINST/XRAYORIG say whose circle it is.
+    source = "QPO_MXT" if mxt.source == "SVOM/MXT" else f"{mxt.mission} {mxt.instrument}"
+    keywords: list[Keyword] = [
+        ("MXT_RA", mxt.ra, f"RA from {source} used for filtering in deg"),
+        ("MXT_DEC", mxt.dec, f"Dec from {source} used for filtering in deg"),
+        ("MXT_ERR", mxt.r90_arcsec * ARCSEC, f"R90 from {source} used for filtering in deg"),
+        ("MXT_OFF", off is not None, "X-ray circle outside the VT field: check the position"),
+        ("XRAYPOS", True, "An X-ray position filtered the VT sources"),
+        ("XRAYMISS", mxt.mission, "Mission of the X-ray position used"),
+        ("XRAYINST", mxt.instrument, "Instrument of the X-ray position used"),
     ]
+    if mxt.origin:
+        keywords.append(("XRAYORIG", mxt.origin, "Notice or product of the X-ray position"))
+    return keywords
 
 
 # ----------------------------------------------------------------------------------------------- tables

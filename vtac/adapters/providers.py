@@ -26,7 +26,7 @@ import numpy as np
 
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.catalog_store import CatalogStore
-from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, cut_to_cone
+from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
@@ -115,16 +115,31 @@ class FootprintGuard:
 
 @dataclass(frozen=True)
 class CachedProvider:
-    """Serve from the cone cache; on a miss fetch the whole cell cone, store it if complete, cut it."""
+    """Serve from the cone cache; on a miss fetch the whole cell cone, store it if complete, cut it.
+
+    With ``inflight`` (the service's prefetch), a miss inside a cone still being fetched in the background
+    waits for that fetch up to the deadline and reads the cache again; if the prefetch failed, the cone is
+    asked once more now, with what is left of the deadline.
+    """
 
     inner: CatalogProvider
     cache: ConeCache
+    inflight: InflightCones | None = None
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
         """A cache hit costs no network."""
         hit = self.cache.get(name, cone)
         if hit is not None:
             return hit
+        pending = None if self.inflight is None else self.inflight.covering(name, cone)
+        if pending is not None:  # being prefetched: wait for it rather than ask a second time
+            wait_for([pending], timeout=max(0.0, deadline - time.monotonic()))
+            hit = self.cache.get(name, cone)
+            if hit is not None:
+                return hit
+            if not pending.done():
+                return failed(name, "prefetch of the field still in flight at the deadline")
+            log.info("%s: the prefetch failed; asking once more", name)
         cell = self.cache.cell_cone(name, cone)
         answer = self.inner.query(name, cell.cone, deadline)
         try:
@@ -144,6 +159,8 @@ class RemoteSettings:
     deadline_s: float = DEFAULT_DEADLINE_S
     cache_dir: Path | None = None
     cache_max_age_s: float = DEFAULT_MAX_AGE_S
+    #: Cones the service is prefetching (a query inside one waits for it); None outside the service.
+    inflight: InflightCones | None = field(default=None, compare=False)
 
 
 def is_remote(source: str) -> bool:
@@ -168,7 +185,8 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
         )
     provider: CatalogProvider = service
     if settings.cache_dir is not None:
-        provider = CachedProvider(provider, ConeCache(settings.cache_dir, settings.cache_max_age_s))
+        cache = ConeCache(settings.cache_dir, settings.cache_max_age_s)
+        provider = CachedProvider(provider, cache, settings.inflight)
     return FootprintGuard(provider)
 
 

@@ -394,8 +394,13 @@ def cards(keywords: Iterable[Keyword]) -> str:
     return "".join(card_image(key, value, comment) for key, value, comment in keywords)
 
 
+@lru_cache(maxsize=4096)
 def card_image(key: str, value: Any, comment: str) -> str:
-    """One card; a comment too long for it is cut at a word (astropy would cut mid-word, with a warning)."""
+    """One card; a comment too long for it is cut at a word (astropy would cut mid-word, with a warning).
+
+    Cached: most cards (TTYPE, TFORM, TUNIT of 80 columns) are the same in every product, and an astropy
+    ``Card`` costs tens of microseconds in configuration lookups (a fifth of a build's writing time).
+    """
     bare = Card(key, value).image
     if not comment:
         return bare

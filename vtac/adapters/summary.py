@@ -24,8 +24,11 @@ NO_XRAY_NOTE = "no X-ray position: the probabilities account for the whole VT fi
 REDSHIFT_HINTS = ("z<4", "high-z", "undetermined", "no detection")
 
 
-def build_summary(result: QpoVtResult, *, version: str) -> dict[str, Any]:
-    """The summary as plain JSON types; candidates best first (by RANK)."""
+def build_summary(
+    result: QpoVtResult, *, version: str, prefetch: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The summary as plain JSON types; candidates best first (by RANK). ``prefetch``: what the service
+    fetched ahead of the VT data, by catalogue (None: nothing was)."""
     seq_used = sequences_in_header_order(result.sequences)
     has_mxt = result.mxt is not None
     candidates = [
@@ -44,9 +47,13 @@ def build_summary(result: QpoVtResult, *, version: str) -> dict[str, Any]:
                 "ra": float(result.mxt.ra),
                 "dec": float(result.mxt.dec),
                 "r90_arcsec": float(result.mxt.r90_arcsec),
+                "mission": result.mxt.mission,
+                "instrument": result.mxt.instrument,
+                "origin": result.mxt.origin,
             }
         ),
         "xray_note": None if has_mxt else NO_XRAY_NOTE,
+        "prefetch": prefetch,
         "catalogs": [
             {
                 "name": answer.name,
@@ -78,9 +85,16 @@ def _depth(depth: tuple[float, float] | None) -> dict[str, float | None] | None:
     return None if depth is None else {"vt_r": _number(depth[0]), "vt_b": _number(depth[1])}
 
 
-def write_summary(result: QpoVtResult, path: str | os.PathLike[str], *, version: str) -> Path:
+def write_summary(
+    result: QpoVtResult,
+    path: str | os.PathLike[str],
+    *,
+    version: str,
+    prefetch: dict[str, str] | None = None,
+) -> Path:
     """Write :func:`build_summary` as indented JSON, atomically (temporary file, then rename)."""
-    text = json.dumps(build_summary(result, version=version), allow_nan=False, indent=2) + "\n"
+    summary = build_summary(result, version=version, prefetch=prefetch)
+    text = json.dumps(summary, allow_nan=False, indent=2) + "\n"
     return write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
 
 

@@ -83,11 +83,24 @@ class VTObservation:
 
 @dataclass(frozen=True)
 class MxtPosition:
-    """The X-ray position used to filter VT sources: centre and 90 % error radius."""
+    """The X-ray position used to filter VT sources: centre and 90 % error radius, and who measured it.
+
+    Historically MXT's (QPO_MXT), but any mission's error circle fits (ECLAIRs, EP WXT/FXT, Swift BAT/XRT):
+    ``mission``/``instrument`` say whose it is, ``origin`` which notice or file gave it (the products
+    record all three, so a Burst Advocate knows which circle filtered the sources).
+    """
 
     ra: float
     dec: float
     r90_arcsec: float
+    mission: str = "SVOM"
+    instrument: str = "MXT"
+    origin: str = ""
+
+    @property
+    def source(self) -> str:
+        """``'SVOM/MXT'``: the instrument whose successive positions update one another."""
+        return f"{self.mission}/{self.instrument}"
 
 
 class CatalogStatus(StrEnum):

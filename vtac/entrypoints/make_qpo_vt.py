@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+from vtac.core.model import N_SEQ_PER_BAND, MxtPosition, QpoVtResult
 
 #: Products written, but only unverified because every catalogue service failed: a retry may help.
 EXIT_RETRY = 3
@@ -32,6 +32,16 @@ def add_parser(subparsers) -> None:
     mxt = parser.add_mutually_exclusive_group()
     mxt.add_argument("--mxt", type=Path, metavar="FILE", help="QPO_MXT FITS file")
     mxt.add_argument("--mxt-position", metavar="RA,DEC,R90_ARCSEC", help="X-ray position: deg, deg, arcsec")
+    parser.add_argument(
+        "--position",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="X-ray error circle from a GCN notice, VOEvent 2.0 XML or GCN Kafka JSON (ECLAIRs, MXT, EP "
+        "WXT/FXT, Swift BAT/XRT); repeat in arrival order: the smallest circle wins, an instrument's later "
+        "notice replaces its earlier one; a circle above VTAC_MAX_POSITION_RADIUS_DEG is refused",
+    )
     parser.add_argument(
         "--catalog",
         action="append",
@@ -76,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
     settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
     t0 = parse_t0(args.t0) if args.t0 else None
+    positions = [
+        read_position(path, args.burst_id, settings.max_position_radius_deg, args.simulated)
+        for path in args.position
+    ]
     request = QpoVtRequest(
         srclists=list(args.srclist),
         catalogs=[CatalogSource.parse(text) for text in settings.catalogs],
@@ -85,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         burst_id=args.burst_id,
         remote=settings.remote,
         trigger_time=t0,
+        positions=tuple(positions),
     )
     outcome = make_qpo_vt(request, settings.science)
     print(format_report(outcome.result))
@@ -107,6 +122,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simulated: bool) -> MxtPosition:
+    """The circle of one ``--position`` notice; an SVOM notice of another burst is refused."""
+    from vtac.adapters.alerts import read_alert_file  # pylint: disable=import-outside-toplevel
+    from vtac.errors import InputError  # pylint: disable=import-outside-toplevel
+
+    alert = read_alert_file(path, max_radius_deg=max_radius_deg, accept_tests=simulated)
+    if burst_id and alert.burst_id and alert.burst_id != burst_id:
+        raise InputError(f"Burst_Id {alert.burst_id} differs from --burst-id {burst_id}", file=path.name)
+    return alert.position
+
+
 def format_report(result: QpoVtResult) -> str:
     """A readable summary: catalogue statuses, then the ranked candidates, best first."""
     from vtac.jobs import mxt_off_field  # pylint: disable=import-outside-toplevel  # `vtac --help` stays fast
@@ -120,8 +146,15 @@ def format_report(result: QpoVtResult) -> str:
         lines.append("WARNING: no catalogue answered - candidates are UNVERIFIED, none can be called new")
     if result.mxt is None:
         lines.append("No X-ray position: the probabilities account for the whole VT field")
-    elif (warning := mxt_off_field(result.combined["RA"], result.combined["DEC"], result.mxt)) is not None:
-        lines.append(f"WARNING: {warning}")
+    else:
+        mxt = result.mxt
+        origin = f" from {mxt.origin}" if mxt.origin else ""
+        lines.append(
+            f"X-ray position: {mxt.mission} {mxt.instrument} ({mxt.ra:.5f}, {mxt.dec:+.5f}), "
+            f'r90 {mxt.r90_arcsec:.1f}"{origin}'
+        )
+        if (warning := mxt_off_field(result.combined["RA"], result.combined["DEC"], mxt)) is not None:
+            lines.append(f"WARNING: {warning}")
     best = set(result.best["VT_ID"])
     lines.append(
         f"{len(result.candidates)} candidates, {len(best)} best (P >= threshold); "

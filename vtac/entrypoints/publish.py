@@ -17,7 +17,7 @@ from vtac.errors import InputError
 # pylint: disable=import-outside-toplevel
 
 EXIT_OK = 0
-ACRONYMS = ("QSRCLIST_VT", "QPO_MXT")
+ACRONYMS = ("QSRCLIST_VT", "QPO_MXT", "ALERT")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,8 +28,17 @@ def add_parser(subparsers: Any) -> None:
         description="Publish one input exactly as upstream would: a product FILE (inline, or by reference "
         "with --sdb-url) or an MXT position (--mxt-position).",
     )
-    parser.add_argument("file", nargs="?", type=Path, help="product file (QSRCLIST_VT or QPO_MXT FITS)")
-    parser.add_argument("--acronym", choices=ACRONYMS, help="product type of FILE")
+    parser.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="product file (QSRCLIST_VT or QPO_MXT FITS), or a GCN notice (VOEvent XML or JSON) with ALERT",
+    )
+    parser.add_argument(
+        "--acronym",
+        choices=ACRONYMS,
+        help="product type of FILE (ALERT: a GCN notice, routing position.ALERT)",
+    )
     parser.add_argument("--burst-id", required=True, help="burst identifier, e.g. sb25020504")
     parser.add_argument("--mxt-position", metavar="RA,DEC,R90", help="MXT position (deg, deg, arcsec)")
     parser.add_argument(
@@ -56,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 def build_message(args: argparse.Namespace) -> Any:
     """The input message the options describe; InputError on a contradiction."""
-    from vtac.service.publish import mxt_position_message, product_message
+    from vtac.service.publish import alert_message, mxt_position_message, product_message
 
     if (args.file is None) == (args.mxt_position is None):
         raise InputError("give either a product FILE or --mxt-position RA,DEC,R90")
@@ -74,6 +83,8 @@ def build_message(args: argparse.Namespace) -> Any:
         )
     if args.acronym is None:
         raise InputError("--acronym is required with a product FILE", file=str(args.file))
+    if args.acronym == "ALERT":
+        return _validated(lambda: alert_message(args.file, burst_id=args.burst_id))
     return _validated(
         lambda: product_message(
             args.file,

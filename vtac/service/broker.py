@@ -26,7 +26,12 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     input_exchange: str = "svom.products"
     input_queue: str = "vtac.inputs"
-    input_routing_keys: tuple[str, ...] = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT")
+    input_routing_keys: tuple[str, ...] = (
+        "product.QSRCLIST_VT",
+        "product.QPO_MXT",
+        "position.MXT",
+        "position.ALERT",
+    )
     notification_exchange: str = "svom.notifications"
     ba_routing_key: str = "qpo_vt.ba"
     vtpp_routing_key: str = "qpo_vt.vtpp"

@@ -146,6 +146,27 @@ class MxtPositionV1(_Inbound):
         return MxtPosition(ra=self.ra, dec=self.dec, r90_arcsec=self.r90_arcsec)
 
 
+class PositionAlertV1(_Inbound):
+    """A GCN notice with an X-ray error circle (SVOM ECLAIRs/MXT, EP WXT/FXT, Swift BAT/XRT ...), as received.
+
+    ``content`` is the notice itself, a VOEvent 2.0 packet or a GCN Kafka JSON notice (base64): VTAC reads
+    the circle, the mission and the instrument from it (:mod:`vtac.adapters.alerts`). ``burst_id`` files it
+    under the SVOM burst it is followed up for (an SVOM notice's own ``Burst_Id`` must agree).
+    """
+
+    kind: Literal["alert"] = "alert"
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    burst_id: BurstId
+    content: Base64Content = Field(description="The notice, VOEvent 2.0 XML or GCN JSON, base64-encoded.")
+    filename: str | None = Field(None, max_length=255, description="Original name, for logs only.")
+
+    acronym: ClassVar[str] = "ALERT"
+
+    def content_key(self) -> bytes:
+        """A resent notice hashes the same (a no-op); another notice is a change."""
+        return hashlib.sha256(self.content).hexdigest().encode("ascii")
+
+
 def _input_tag(value: Any) -> str | None:
     """``kind.vN`` from a dict (raw JSON) or a model, for the discriminated union."""
     if isinstance(value, dict):
@@ -155,16 +176,19 @@ def _input_tag(value: Any) -> str | None:
     return None if kind is None or version is None else f"{kind}.v{version}"
 
 
-INPUT_TAGS = ("product.v1", "mxt_position.v1")
+INPUT_TAGS = ("product.v1", "mxt_position.v1", "alert.v1")
+AnyInput = ProductNotificationV1 | MxtPositionV1 | PositionAlertV1
 InputMessage = Annotated[
-    Annotated[ProductNotificationV1, Tag("product.v1")] | Annotated[MxtPositionV1, Tag("mxt_position.v1")],
+    Annotated[ProductNotificationV1, Tag("product.v1")]
+    | Annotated[MxtPositionV1, Tag("mxt_position.v1")]
+    | Annotated[PositionAlertV1, Tag("alert.v1")],
     Discriminator(
         _input_tag,
         custom_error_type="unknown_message",
-        custom_error_message="unknown kind/schema_version (known: product v1, mxt_position v1)",
+        custom_error_message="unknown kind/schema_version (known: product v1, mxt_position v1, alert v1)",
     ),
 ]
-INPUT_ADAPTER: TypeAdapter[ProductNotificationV1 | MxtPositionV1] = TypeAdapter(InputMessage)
+INPUT_ADAPTER: TypeAdapter[AnyInput] = TypeAdapter(InputMessage)
 
 
 def parse_input(
@@ -172,7 +196,7 @@ def parse_input(
     *,
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_depth: int = DEFAULT_MAX_JSON_DEPTH,
-) -> ProductNotificationV1 | MxtPositionV1:
+) -> AnyInput:
     """Validate one raw message body; InputError (one line, naming the field or the bound) if it is not
     acceptable. Size and nesting are checked before any parsing, so no body can cost more than its bytes.
     """

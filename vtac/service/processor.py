@@ -15,6 +15,7 @@ Stored payload of an input: a JSON envelope ``{"input": <message with the conten
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,17 +26,19 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vtac.adapters.alerts import read_alert
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.tables import fits_hdus
 from vtac.core.model import MxtPosition
+from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
 from vtac.service.config import ServiceSettings
@@ -44,33 +47,38 @@ from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
     ExtrasLocation,
     MxtPositionV1,
+    PositionAlertV1,
     ProductNotificationV1,
     SdbLocation,
     notification_from_summary,
     parse_input,
 )
 from vtac.service.outcome import Action, Notification, ProcessOutcome
+from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
 
 SRCLIST = "QSRCLIST_VT"
-MXT_ACRONYMS = ("QPO_MXT", MxtPositionV1.acronym)
+MXT_ACRONYMS = ("QPO_MXT", MxtPositionV1.acronym, PositionAlertV1.acronym)
 AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-InputMessage = ProductNotificationV1 | MxtPositionV1
+InputMessage = ProductNotificationV1 | MxtPositionV1 | PositionAlertV1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class _Input:
-    """A stored input, decoded: its message, the sequences of a source list, the MXT position it gives."""
+    """A stored input, decoded: its message, the sequences of a source list, the X-ray position it gives
+    (and, for a GCN notice, when the notice was issued)."""
 
     message: InputMessage
     arrival: int
     sequences: tuple[str, ...] = ()
     mxt: MxtPosition | None = None
+    issued: datetime | None = None
 
     @property
     def recency(self) -> tuple[datetime, int, int]:
@@ -78,6 +86,8 @@ class _Input:
         message = self.message
         if isinstance(message, MxtPositionV1):
             return (message.position_time, message.position_version, self.arrival)
+        if isinstance(message, PositionAlertV1):
+            return (self.issued or _EPOCH, 0, self.arrival)
         return (message.product_time, message.product_version, self.arrival)
 
 
@@ -97,8 +107,10 @@ class Processor:
         self.store = store
         self.sdb = sdb
         self._fetch = fetch or sdb.fetch
-        self._remote = remote or settings.remote
-        self._catalogs = checked_catalogs(settings.catalogs, self._remote)
+        remote = remote or settings.remote
+        self._catalogs = checked_catalogs(settings.catalogs, remote)
+        self._prefetcher = open_prefetcher(settings, self._catalogs, remote)
+        self._remote = remote if self._prefetcher is None else self._prefetcher.remote
         self._work_root = settings.work_root
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
@@ -160,6 +172,10 @@ class Processor:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)
 
+    def prefetch_status(self, burst_id: str) -> dict[str, str] | None:
+        """By catalogue, what was fetched ahead of the VT data for this burst (None: nothing)."""
+        return None if self._prefetcher is None else self._prefetcher.status(burst_id)
+
     def wait_for_extras(self, timeout_s: float | None = None) -> bool:
         """Wait until no extras wait or are being made; False if some still are after the timeout."""
         return self.extras is None or self.extras.wait_idle(timeout_s)
@@ -167,6 +183,8 @@ class Processor:
     def close(self, timeout_s: float | None = None) -> None:
         """Stop the extras within ``timeout_s``: those not stored by then are recorded interrupted (redone at
         the next start)."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
         if self.extras is not None:
             self.extras.close(timeout_s)
 
@@ -175,6 +193,7 @@ class Processor:
         payload = self._payload(message)
         recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
         version = recorded.state.version
+        self._maybe_prefetch(burst_id, message, payload)
         if not recorded.changed and not recorded.state.needs_products:
             log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
@@ -206,10 +225,21 @@ class Processor:
         reason = "" if notifications else "no QSRCLIST_VT yet"
         return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
 
+    def _maybe_prefetch(self, burst_id: str, message: InputMessage, payload: bytes) -> None:
+        """A position before any VT list: start the catalogue cones of the field to come (returns at once)."""
+        if self._prefetcher is None or message.acronym not in MXT_ACRONYMS:
+            return
+        position = json.loads(payload).get("mxt")
+        if position is None or any(item.acronym == SRCLIST for item in self.store.inputs(burst_id)):
+            return  # with a VT list already, the build asks the catalogues now
+        self._prefetcher.start(burst_id, MxtPosition(**position))
+
     def _payload(self, message: InputMessage) -> bytes:
         """The envelope to store: content inline (fetched if need be) and what reading it taught us."""
         if isinstance(message, MxtPositionV1):
             envelope: dict[str, Any] = {"mxt": _position_dict(message.to_core())}
+        elif isinstance(message, PositionAlertV1):
+            envelope = self._read_alert(message)
         else:
             content = message.content
             if content is None:
@@ -218,6 +248,22 @@ class Processor:
             message = message.model_copy(update={"content": content, "sdb_url": None})
             envelope = self._inspect(message, content)
         return json.dumps({"input": message.model_dump(mode="json"), **envelope}).encode()
+
+    def _read_alert(self, message: PositionAlertV1) -> dict[str, Any]:
+        """The notice's circle; refused (dead-lettered) with the reason when unusable or too large."""
+        name = Path(message.filename or "").name or f"alert_{message.burst_id}"
+        alert = read_alert(
+            message.content,
+            name,
+            max_radius_deg=self.settings.max_position_radius_deg,
+            accept_tests=self.settings.simulated,
+        )
+        if alert.burst_id and alert.burst_id != message.burst_id:
+            raise InputError(
+                f"Burst_Id {alert.burst_id} differs from the message's {message.burst_id}", file=name
+            )
+        issued = alert.issued.isoformat() if alert.issued else None
+        return {"mxt": _position_dict(alert.position), "issued": issued}
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
         """Read the product once on arrival, so a bad file is rejected before it enters the store."""
@@ -283,6 +329,7 @@ class Processor:
             mxt_position=_current_mxt(inputs),
             burst_id=burst_id,
             remote=self._remote,
+            prefetch=self.prefetch_status(burst_id),
         )
 
     def _notifications(
@@ -320,6 +367,23 @@ def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[Catal
             raise ConfigurationError(f"catalogue {source.name}: {source.source}: no such file or directory")
         resolve_provider(source.name, source.source, remote)  # a service that does not serve it: refused
     return sources
+
+
+def open_prefetcher(
+    settings: ServiceSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
+) -> Prefetcher | None:
+    """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
+    ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
+    if not settings.cone_prefetch.enabled or not any(is_remote(item.source) for item in catalogs):
+        return None
+    if remote.cache_dir is None:
+        remote = replace(remote, cache_dir=settings.state_dir / "cones")
+    return Prefetcher(
+        catalogs,
+        remote,
+        workers=settings.cone_prefetch.workers,
+        max_radius_arcmin=settings.cone_prefetch.max_radius_arcmin,
+    )
 
 
 def open_processor(settings: ServiceSettings) -> Processor:
@@ -362,21 +426,23 @@ def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:
     return ProcessOutcome(Action.REJECT, reason=reason, burst_id=burst_id)
 
 
-def _position_dict(position: MxtPosition | None) -> dict[str, float] | None:
+def _position_dict(position: MxtPosition | None) -> dict[str, float | str] | None:
     if position is None:
         return None
-    return {"ra": position.ra, "dec": position.dec, "r90_arcsec": position.r90_arcsec}
+    return dataclasses.asdict(position)
 
 
 def _decode(item: StoredInput) -> _Input:
     envelope = json.loads(item.payload)
     mxt = envelope.get("mxt")
+    issued = envelope.get("issued")
     stored = json.dumps(envelope["input"]).encode()  # written by us after the bounds were checked
     return _Input(
         message=parse_input(stored, max_bytes=len(stored)),
         arrival=item.version,
         sequences=tuple(envelope.get("sequences", ())),
         mxt=None if mxt is None else MxtPosition(**mxt),
+        issued=datetime.fromisoformat(issued) if issued else None,
     )
 
 
@@ -392,9 +458,8 @@ def _current_srclists(inputs: Sequence[_Input]) -> list[_Input]:
 
 
 def _current_mxt(inputs: Sequence[_Input]) -> MxtPosition | None:
-    """The most recent usable MXT position, whether it came as a QPO_MXT file or a position message."""
-    positions = [item for item in inputs if item.message.acronym in MXT_ACRONYMS and item.mxt is not None]
-    return max(positions, key=lambda item: item.recency).mxt if positions else None
+    """The X-ray position to use (QPO_MXT file, MXT position or GCN notice): :func:`choose_position`."""
+    return choose_position((item.mxt, item.recency) for item in inputs if item.mxt is not None)
 
 
 def _write(folder: Path, index: int, item: _Input) -> Path:

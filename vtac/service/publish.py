@@ -18,15 +18,16 @@ import pika.exceptions
 
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.service.broker import AmqpConfig, connection_parameters
-from vtac.service.messages import MxtPositionV1, ProductNotificationV1
+from vtac.service.messages import MxtPositionV1, PositionAlertV1, ProductNotificationV1
 from vtac.service.topology import declare_topology
 
 ROUTING_KEYS = {
     "QSRCLIST_VT": "product.QSRCLIST_VT",
     "QPO_MXT": "product.QPO_MXT",
     "MXT_POSITION": "position.MXT",
+    "ALERT": "position.ALERT",
 }
-InputMessage = ProductNotificationV1 | MxtPositionV1
+InputMessage = ProductNotificationV1 | MxtPositionV1 | PositionAlertV1
 
 
 def product_message(
@@ -74,6 +75,15 @@ def mxt_position_message(
         position_time=position_time or datetime.now(UTC),
         position_version=position_version,
     )
+
+
+def alert_message(path: Path, *, burst_id: str) -> PositionAlertV1:
+    """A GCN notice (VOEvent or JSON file) as an alert message for the burst it is followed up for."""
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read the notice: {error.strerror}", file=str(path)) from None
+    return PositionAlertV1(burst_id=burst_id, content=content, filename=path.name)
 
 
 def routing_key(message: InputMessage) -> str:
