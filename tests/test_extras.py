@@ -250,7 +250,9 @@ def test_power_law_fit_recovers_the_decay_of_both_bands():
 
 def test_no_fit_from_a_single_epoch_or_too_few_points():
     assert fit_power_law([Point("R", 300.0, 18.0, 0.02), Point("B", 300.0, 18.5, None)]) is None
-    assert fit_power_law([Point("R", 300.0, 18.0, 0.02), Point("R", 600.0, 18.5, 0.02)]) is not None
+    two = fit_power_law([Point("R", 300.0, 18.0, 0.02), Point("R", 600.0, 18.5, 0.02)])
+    # two points 0.02 mag each: the slope's error is sqrt(2) 0.02 / (2.5 log10 2)
+    assert two is not None and two.alpha_err == pytest.approx(math.sqrt(2) * 0.02 / (2.5 * math.log10(2)))
     assert fit_power_law([Point("R", 300.0, 18.0, 0.02)]) is None
     assert n_frames(300.0) == 6
     assert n_frames(None) is None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vtac.core.constants import VT_FRAME_S
+from vtac.core.lightcurve import solve_power_law
 
 ERROR_FLOOR_MAG = 0.02
 DEFAULT_ERROR_MAG = 0.1
@@ -52,28 +53,28 @@ def n_frames(exposure_s: float | None) -> int | None:
 
 
 def fit_power_law(points: Sequence[Point]) -> PowerLawDecay | None:
-    """The joint decay, or None when the points cannot constrain it (fewer than 3, or one epoch only)."""
+    """The joint decay, or None when the points cannot constrain it (fewer than 3, or one epoch only).
+
+    The same least squares as the ranking's light-curve fit (:func:`vtac.core.lightcurve.solve_power_law`),
+    on this candidate's own measurement times.
+    """
     usable = [p for p in points if p.t_s > 0 and math.isfinite(p.t_s) and math.isfinite(p.mag)]
     bands = sorted({p.band for p in usable})
     epochs = {round(p.t_s, 3) for p in usable}
     if len(usable) < len(bands) + 1 or len(epochs) < 2:
         return None
-    t_ref = float(np.exp(np.mean(np.log([p.t_s for p in usable]))))
-    design = np.zeros((len(usable), len(bands) + 1))
-    for row, point in enumerate(usable):
-        design[row, 0] = 2.5 * math.log10(point.t_s / t_ref)
-        design[row, 1 + bands.index(point.band)] = 1.0
+    times = np.array([p.t_s for p in usable])
+    t_ref = float(np.exp(np.mean(np.log(times))))
+    is_r = np.array([p.band == "R" for p in usable], dtype=float)
+    weight = 1.0 / np.square([_error(p.err) for p in usable])
     mags = np.array([p.mag for p in usable])
-    errors = np.array([_error(p.err) for p in usable])
-    weighted = design / errors[:, None]
-    solution, *_ = np.linalg.lstsq(weighted, mags / errors, rcond=None)
-    covariance = np.linalg.pinv(weighted.T @ weighted)
-    alpha_err = float(math.sqrt(max(covariance[0, 0], 0.0)))
+    theta, normal = solve_power_law(mags[None, :], weight[None, :], is_r, np.log10(times / t_ref))
+    alpha_err = float(math.sqrt(max(np.linalg.inv(normal[0])[2, 2], 0.0)))
     return PowerLawDecay(
-        alpha=float(solution[0]),
+        alpha=float(theta[0, 2]),
         alpha_err=alpha_err,
         t_ref_s=t_ref,
-        offsets={band: float(solution[1 + index]) for index, band in enumerate(bands)},
+        offsets={band: float(theta[0, 0 if band == "R" else 1]) for band in bands},
     )
 
 

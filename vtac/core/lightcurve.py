@@ -88,18 +88,34 @@ def _constant_model(values: NDArray, weight: NDArray) -> NDArray[np.float64]:
 def _power_law_model(
     values: NDArray, weight: NDArray, log_t: NDArray
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Weighted least squares of m = c_R [R] + c_B [B] + 2.5 alpha log10 t, solved for all sources at once."""
+    """The power law of every source at its sequences (NaN in a band never seen), and its alpha."""
     is_r = np.r_[np.ones(N_SEQ_PER_BAND), np.zeros(N_SEQ_PER_BAND)]
-    design = np.column_stack([is_r, 1.0 - is_r, 2.5 * log_t])
-    normal = np.einsum("nk,ki,kj->nij", weight, design, design) + _RIDGE * np.eye(3)
-    rhs = np.einsum("nk,ki,nk->ni", weight, design, values)
-    theta = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    model = theta @ design.T
+    theta, _ = solve_power_law(values, weight, is_r, log_t)
+    model = theta @ _design(is_r, log_t).T
     seen_r = weight[:, :N_SEQ_PER_BAND].sum(axis=1) > 0
     seen_b = weight[:, N_SEQ_PER_BAND:].sum(axis=1) > 0
     model[:, :N_SEQ_PER_BAND] = np.where(seen_r[:, None], model[:, :N_SEQ_PER_BAND], np.nan)
     model[:, N_SEQ_PER_BAND:] = np.where(seen_b[:, None], model[:, N_SEQ_PER_BAND:], np.nan)
     return model, theta[:, 2]
+
+
+def solve_power_law(
+    values: NDArray, weight: NDArray, is_r: NDArray, log_t: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Weighted least squares of m = c_R [R] + c_B [B] + 2.5 alpha log10 t, for every row at once.
+
+    Columns are measurements: ``is_r`` says which are VT_R, ``log_t`` gives log10 of their times; a
+    weight of 0 leaves a measurement out. Returns (c_R, c_B, alpha) per row and the normal matrices,
+    whose inverses are the parameters' covariances. A band without measurements gets c = 0.
+    """
+    design = _design(is_r, log_t)
+    normal = np.einsum("nk,ki,kj->nij", weight, design, design) + _RIDGE * np.eye(3)
+    rhs = np.einsum("nk,ki,nk->ni", weight, design, values)
+    return np.linalg.solve(normal, rhs[..., None])[..., 0], normal
+
+
+def _design(is_r: NDArray, log_t: NDArray) -> NDArray[np.float64]:
+    return np.column_stack([is_r, 1.0 - is_r, 2.5 * np.asarray(log_t, dtype=float)])
 
 
 def _power_law_constrained(detected: NDArray[np.bool_], undetected: NDArray[np.bool_]) -> NDArray[np.bool_]:
