@@ -308,15 +308,23 @@ def measure_latency(publisher: Publisher, listener: Listener, bursts: dict[str, 
     """One burst at a time: R, B, MXT back to back, then wait for both final notifications."""
     latencies = []
     for burst_id, messages in bursts.items():
-        for message in messages[:-1]:
-            publisher.publish(message)
-        sent = time.monotonic()
-        publisher.publish(messages[-1])
-        listener.wait([burst_id], timeout_s=30)
-        done = listener.done_at(burst_id)
-        assert done is not None
+        sent, done = send_and_wait(publisher, listener, burst_id, messages)
         latencies.append(done - sent)
     return latencies
+
+
+def send_and_wait(
+    publisher: Publisher, listener: Listener, burst_id: str, messages: list[InputMessage]
+) -> float:
+    """Publish one burst's inputs back to back; seconds from the last one to both final notifications."""
+    for message in messages[:-1]:
+        publisher.publish(message)
+    sent = time.monotonic()
+    publisher.publish(messages[-1])
+    listener.wait([burst_id], timeout_s=30)
+    done = listener.done_at(burst_id)
+    assert done is not None
+    return sent, done
 
 
 def measure_throughput(
@@ -401,13 +409,7 @@ def measure_paced(
     """One burst at a time, paced: latency to both final notifications; with a ledger, extras-ready times."""
     latencies, ready = [], []
     for burst_id, messages in bursts.items():
-        for message in messages[:-1]:
-            publisher.publish(message)
-        sent = time.monotonic()
-        publisher.publish(messages[-1])
-        listener.wait([burst_id], timeout_s=30)
-        done = listener.done_at(burst_id)
-        assert done is not None
+        sent, done = send_and_wait(publisher, listener, burst_id, messages)
         latencies.append(done - sent)
         if state_db is not None:
             ready.append(extras_stored_at(state_db, burst_id, timeout_s=120) - done)

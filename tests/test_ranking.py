@@ -6,7 +6,7 @@ import pytest
 from vtac.core.config import ScienceConfig
 from vtac.core.flags import Photometry
 from vtac.core.lightcurve import fit_light_curves
-from vtac.core.moving import link_movers
+from vtac.core.moving import mover_tracks
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S
 from vtac.core.ranking import (
     FEATURES,
@@ -132,7 +132,7 @@ def test_an_asteroid_seen_once_per_sequence_is_linked():
     mag = np.full((4, 8), NAN)
     for k in range(4):
         mag[k, k], mag[k, 4 + k] = 19.0, 19.5
-    moving = link_movers(
+    tracks = mover_tracks(
         (ra, np.full(4, 2.0)),
         mag,
         np.full(8, 22.5),
@@ -141,8 +141,8 @@ def test_an_asteroid_seen_once_per_sequence_is_linked():
         speed_range_arcsec_h=(3.0, 300.0),
         min_step_arcsec=2.0,
     )
-    assert moving.all()
-    still = link_movers(
+    assert [set(track) for track in tracks] == [{0, 1, 2, 3}]
+    still = mover_tracks(
         (np.full(4, 150.0) + np.arange(4) * 0.1, np.full(4, 2.0)),
         mag,
         np.full(8, 22.5),
@@ -151,4 +151,4 @@ def test_an_asteroid_seen_once_per_sequence_is_linked():
         speed_range_arcsec_h=(3.0, 300.0),
         min_step_arcsec=2.0,
     )
-    assert not still.any()
+    assert not still

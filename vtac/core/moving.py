@@ -7,7 +7,9 @@ eye: sources seen at one sequence index only, without catalogue counterpart, who
 indices move at a plausible, constant speed, with similar magnitudes.
 
 A link needs three collinear epochs, or two epochs each detected in both channels (a real object, not
-noise near the limit). Linked sources are labelled, listed, and never candidates.
+noise near the limit). Linked sources are labelled, listed, and never candidates. A mover that crossed a
+field source at one sequence index merged with it there: :func:`stray_detections` finds those detections
+on the track's extension so that the pipeline can give them back to the mover.
 """
 
 from __future__ import annotations
@@ -26,31 +28,6 @@ _MAX_DMAG = 0.75
 _MAX_LINE_RESIDUAL_ARCSEC = 2.0
 #: Detections closer than this to their sequence's limit are not linked.
 _LIMIT_GUARD_MAG = 0.5
-
-
-def link_movers(
-    position: tuple[NDArray[np.float64], NDArray[np.float64]],
-    mag: NDArray[np.float64],
-    maglim: NDArray[np.float64],
-    uncatalogued: NDArray[np.bool_],
-    epoch_hours: NDArray[np.float64],
-    *,
-    speed_range_arcsec_h: tuple[float, float],
-    min_step_arcsec: float,
-) -> NDArray[np.bool_]:
-    """Which sources belong to a linked mover (see :func:`mover_tracks`)."""
-    moving = np.zeros(len(position[0]), dtype=bool)
-    for track in mover_tracks(
-        position,
-        mag,
-        maglim,
-        uncatalogued,
-        epoch_hours,
-        speed_range_arcsec_h=speed_range_arcsec_h,
-        min_step_arcsec=min_step_arcsec,
-    ):
-        moving[list(track)] = True
-    return moving
 
 
 def mover_tracks(
