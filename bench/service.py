@@ -315,8 +315,9 @@ def measure_latency(publisher: Publisher, listener: Listener, bursts: dict[str, 
 
 def send_and_wait(
     publisher: Publisher, listener: Listener, burst_id: str, messages: list[InputMessage]
-) -> float:
-    """Publish one burst's inputs back to back; seconds from the last one to both final notifications."""
+) -> tuple[float, float]:
+    """Publish one burst's inputs back to back: when the last one went and when both final notifications
+    had come (monotonic clock)."""
     for message in messages[:-1]:
         publisher.publish(message)
     sent = time.monotonic()
