@@ -19,8 +19,9 @@ from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, r
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.summary import write_summary
 from vtac.core.config import ScienceConfig
+from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone, circle_off_field
-from vtac.core.crossmatch import COVERAGE_RADIUS_ARCSEC, field_of
+from vtac.core.crossmatch import field_of
 from vtac.core.model import (
     CATALOG_NAMES,
     CatalogAnswer,

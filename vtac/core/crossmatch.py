@@ -17,6 +17,7 @@ otherwise an unmatched detection is "unknown", never "new".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,6 +39,9 @@ from vtac.core.constants import (
 from vtac.core.model import CatalogAnswer
 from vtac.core.photometry import VTPrediction, predict_vt
 from vtac.core.sky import ARCSEC_PER_RAD, SkyIndex, unit_vectors
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,9 @@ def field_of(ra: NDArray[np.float64], dec: NDArray[np.float64], min_radius_arcse
     return Field(centre_ra, centre_dec, radius)
 
 
-def propagate_proper_motion(answer: CatalogAnswer, epoch_year: float | None) -> tuple[NDArray, NDArray]:
+def propagate_proper_motion(
+    answer: CatalogAnswer, epoch_year: float | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Catalogue positions moved from their epoch to the VT epoch (unchanged without proper motions)."""
     table = answer.table
     assert table is not None
@@ -124,7 +130,7 @@ def propagate_proper_motion(answer: CatalogAnswer, epoch_year: float | None) -> 
     return (ra + pmra * years / MAS_PER_DEG / cos_dec) % 360.0, np.clip(new_dec, -90.0, 90.0)
 
 
-def _column(table, name: str, default: float) -> NDArray[np.float64]:
+def _column(table: Table, name: str, default: float) -> NDArray[np.float64]:
     if name not in table.colnames:
         return np.full(len(table), default)
     values: NDArray[np.float64] = np.ma.filled(np.ma.asarray(table[name], dtype=float), np.nan)
@@ -270,7 +276,7 @@ def _reject_chance_counterparts(
 
 
 def _nearest_within(
-    sky_index: SkyIndex, ra: NDArray, dec: NDArray, radius: NDArray
+    sky_index: SkyIndex, ra: NDArray[np.float64], dec: NDArray[np.float64], radius: NDArray[np.float64]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Nearest catalogue source within each position's own radius (-1 and NaN where none)."""
     if len(ra) == 0:
@@ -281,7 +287,12 @@ def _nearest_within(
     return index, separation
 
 
-def _take(which: NDArray, index: NDArray[np.int64], first: NDArray, second: NDArray) -> NDArray[np.float64]:
+def _take(
+    which: NDArray[np.int64],
+    index: NDArray[np.int64],
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+) -> NDArray[np.float64]:
     """first[index] where which == 0, second[index] where 1; NaN where index < 0."""
     safe = np.maximum(index, 0)
     values = np.where(
@@ -297,10 +308,11 @@ def _at(values: NDArray[np.float64], index: NDArray[np.int64]) -> NDArray[np.flo
     return np.where(index >= 0, values[np.maximum(index, 0)], np.nan)
 
 
-def _in_field(ra: NDArray, dec: NDArray, field: Field) -> NDArray[np.bool_]:
+def _in_field(ra: NDArray[np.float64], dec: NDArray[np.float64], field: Field) -> NDArray[np.bool_]:
     centre = unit_vectors([field.ra], [field.dec])[0]
     cos_radius = np.cos(field.radius_arcsec / ARCSEC_PER_RAD)
-    return unit_vectors(ra, dec) @ centre >= cos_radius
+    inside: NDArray[np.bool_] = unit_vectors(ra, dec) @ centre >= cos_radius
+    return inside
 
 
 def _depths(
@@ -334,7 +346,12 @@ def _has_neighbour(
 
 
 def _cumulative_density(
-    which: NDArray, *, cat_mag: NDArray, prediction: VTPrediction, in_field: NDArray[np.bool_], field: Field
+    which: NDArray[np.int64],
+    *,
+    cat_mag: NDArray[np.float64],
+    prediction: VTPrediction,
+    in_field: NDArray[np.bool_],
+    field: Field,
 ) -> NDArray[np.float64]:
     """Surface density (per arcsec²) of catalogue sources at least as bright as each counterpart."""
     area = field.area_arcsec2

@@ -101,7 +101,9 @@ class CatalogEvidence:
     can_be_new: NDArray[np.bool_]
 
 
-def in_mxt(ra: NDArray, dec: NDArray, mxt: MxtPosition | None, cfg: ScienceConfig) -> NDArray[np.int64]:
+def in_mxt(
+    ra: NDArray[np.float64], dec: NDArray[np.float64], mxt: MxtPosition | None, cfg: ScienceConfig
+) -> NDArray[np.int64]:
     """1 inside the X-ray circle (R90 plus the VT position margin), 0 outside, -1 without QPO_MXT."""
     if mxt is None:
         return np.full(len(ra), -1, dtype=np.int64)

@@ -74,7 +74,7 @@ def fit_light_curves(
     )
 
 
-def _constant_model(values: NDArray, weight: NDArray) -> NDArray[np.float64]:
+def _constant_model(values: NDArray[np.float64], weight: NDArray[np.float64]) -> NDArray[np.float64]:
     """Weighted mean magnitude of each band, broadcast to its sequences (NaN for a band never seen)."""
     model = np.full(values.shape, np.nan)
     for band in (0, 1):
@@ -86,7 +86,7 @@ def _constant_model(values: NDArray, weight: NDArray) -> NDArray[np.float64]:
 
 
 def _power_law_model(
-    values: NDArray, weight: NDArray, log_t: NDArray
+    values: NDArray[np.float64], weight: NDArray[np.float64], log_t: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """The power law of every source at its sequences (NaN in a band never seen), and its alpha."""
     is_r = np.r_[np.ones(N_SEQ_PER_BAND), np.zeros(N_SEQ_PER_BAND)]
@@ -100,7 +100,10 @@ def _power_law_model(
 
 
 def solve_power_law(
-    values: NDArray, weight: NDArray, is_r: NDArray, log_t: NDArray
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    is_r: NDArray[np.float64],
+    log_t: NDArray[np.float64],
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Weighted least squares of m = c_R [R] + c_B [B] + 2.5 alpha log10 t, for every row at once.
 
@@ -111,10 +114,11 @@ def solve_power_law(
     design = _design(is_r, log_t)
     normal = np.einsum("nk,ki,kj->nij", weight, design, design) + _RIDGE * np.eye(3)
     rhs = np.einsum("nk,ki,nk->ni", weight, design, values)
-    return np.linalg.solve(normal, rhs[..., None])[..., 0], normal
+    theta: NDArray[np.float64] = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    return theta, normal
 
 
-def _design(is_r: NDArray, log_t: NDArray) -> NDArray[np.float64]:
+def _design(is_r: NDArray[np.float64], log_t: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.column_stack([is_r, 1.0 - is_r, 2.5 * np.asarray(log_t, dtype=float)])
 
 
@@ -129,22 +133,28 @@ def _power_law_constrained(detected: NDArray[np.bool_], undetected: NDArray[np.b
     return n_epochs >= 2
 
 
-def _chi2(values: NDArray, weight: NDArray, model: NDArray) -> NDArray[np.float64]:
-    return np.sum(weight * np.square(values - np.nan_to_num(model)), axis=1)
+def _chi2(
+    values: NDArray[np.float64], weight: NDArray[np.float64], model: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    chi2: NDArray[np.float64] = np.sum(weight * np.square(values - np.nan_to_num(model)), axis=1)
+    return chi2
 
 
 def _limit_penalty(
-    model: NDArray, maglim: NDArray, undetected: NDArray[np.bool_], width: float
+    model: NDArray[np.float64], maglim: NDArray[np.float64], undetected: NDArray[np.bool_], width: float
 ) -> NDArray[np.float64]:
     """-2 ln P(not detected) summed over the sequences where the source was not seen."""
     predicted = np.where(undetected & np.isfinite(model), model, np.inf)
     with np.errstate(over="ignore", invalid="ignore"):
         z = np.clip((np.nan_to_num(maglim, nan=0.0)[None, :] - predicted) / width, -50.0, 50.0)
         miss = 1.0 / (1.0 + np.exp(z))
-    return np.sum(np.where(undetected, -2.0 * np.log(np.maximum(miss, _MIN_MISS_PROBABILITY)), 0.0), axis=1)
+    penalty: NDArray[np.float64] = np.sum(
+        np.where(undetected, -2.0 * np.log(np.maximum(miss, _MIN_MISS_PROBABILITY)), 0.0), axis=1
+    )
+    return penalty
 
 
-def _band_amplitude(mag: NDArray, maglim: NDArray, band: int) -> NDArray[np.float64]:
+def _band_amplitude(mag: NDArray[np.float64], maglim: NDArray[np.float64], band: int) -> NDArray[np.float64]:
     """Last minus first detection in one band, plus the depth below a later limit it must have reached."""
     cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
     band_mag, band_lim = mag[:, cols], maglim[cols]
@@ -158,4 +168,7 @@ def _band_amplitude(mag: NDArray, maglim: NDArray, band: int) -> NDArray[np.floa
     below = np.where(
         later & ~seen & np.isfinite(band_lim)[None, :], band_lim[None, :] - last_mag[:, None], 0.0
     )
-    return np.nan_to_num(change + np.maximum(np.max(below, axis=1, initial=0.0), 0.0))
+    amplitude: NDArray[np.float64] = np.nan_to_num(
+        change + np.maximum(np.max(below, axis=1, initial=0.0), 0.0)
+    )
+    return amplitude

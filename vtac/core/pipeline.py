@@ -10,6 +10,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -35,6 +36,7 @@ from vtac.core.flags import (
     sequence_list,
     variability,
 )
+from vtac.core.lightcurve import LightCurves
 from vtac.core.model import (
     N_SEQ_PER_BAND,
     NULL_INT,
@@ -48,6 +50,7 @@ from vtac.core.model import (
 )
 from vtac.core.moving import mover_tracks, stray_detections
 from vtac.core.ranking import (
+    FieldProbabilities,
     ReasonContext,
     SourceEvidence,
     colour_and_redshift,
@@ -97,7 +100,7 @@ class SourceGrid:
             maglim=np.array([sequences[seq].maglim if seq in sequences else np.nan for seq in SEQUENCES]),
         )
 
-    def to_match(self, source_ra: NDArray, source_dec: NDArray) -> Detections:
+    def to_match(self, source_ra: NDArray[np.float64], source_dec: NDArray[np.float64]) -> Detections:
         """The detections as the cross-match takes them, with their source's best position."""
         return Detections(
             band=self.band,
@@ -121,8 +124,10 @@ class SourceGrid:
         split.n_sources = self.n_sources + int(new_source.max(initial=-1)) + 1
         return split
 
-    def scatter(self, values: NDArray, fill: float | int | bool, dtype: type | str = float) -> NDArray:
-        """Source x sequence matrix holding each detection's value, ``fill`` elsewhere."""
+    def scatter(
+        self, values: NDArray[Any], fill: float | int | bool, dtype: type | str = float
+    ) -> NDArray[Any]:
+        """Source x sequence matrix holding each detection's value, ``fill`` elsewhere (of type ``dtype``)."""
         grid = np.full((self.n_sources, len(SEQUENCES)), fill, dtype=dtype)
         grid[self.source, self.column] = values
         return grid
@@ -146,7 +151,9 @@ def julian_epoch(observation: VTObservation) -> float | None:
     return float(np.mean(years)) if years else None
 
 
-def sequence_times(observation: VTObservation, cfg: ScienceConfig) -> tuple[NDArray, NDArray]:
+def sequence_times(
+    observation: VTObservation, cfg: ScienceConfig
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mid-time of each sequence index (hours after the trigger) and log10 seconds of each sequence.
 
     The trigger time is not an input yet: it is taken as ``first_sequence_delay_s`` before the first
@@ -191,7 +198,11 @@ def _measured_mid_times(observation: VTObservation) -> dict[str, float]:
 
 
 def position_log_prior(
-    ra: NDArray, dec: NDArray, mxt: MxtPosition | None, field: Field | None, cfg: ScienceConfig
+    ra: NDArray[np.float64],
+    dec: NDArray[np.float64],
+    mxt: MxtPosition | None,
+    field: Field | None,
+    cfg: ScienceConfig,
 ) -> NDArray[np.float64]:
     """log(rho / lambda): the afterglow's position prior against the surface density of field sources.
 
@@ -207,7 +218,8 @@ def position_log_prior(
     sigma2 = (mxt.r90_arcsec * _R90_TO_SIGMA) ** 2 + cfg.vt_astrometric_floor_arcsec**2
     distance = separation_arcsec(ra, dec, mxt.ra, mxt.dec)
     log_rho = -np.square(distance) / (2.0 * sigma2) - np.log(2.0 * np.pi * sigma2)
-    return log_rho - np.log(density)
+    log_prior: NDArray[np.float64] = log_rho - np.log(density)
+    return log_prior
 
 
 @dataclass(frozen=True)
@@ -348,9 +360,12 @@ def qpo_vt_from(
     )
 
 
-def _max_where(values: NDArray, mask: NDArray[np.bool_], fill: float) -> NDArray[np.float64]:
+def _max_where(values: NDArray[np.float64], mask: NDArray[np.bool_], fill: float) -> NDArray[np.float64]:
     """Per row, the largest value where the mask is set (``fill`` where it never is)."""
-    return np.max(np.where(mask, np.nan_to_num(values, nan=fill), fill), axis=1, initial=fill)
+    largest: NDArray[np.float64] = np.max(
+        np.where(mask, np.nan_to_num(values, nan=fill), fill), axis=1, initial=fill
+    )
+    return largest
 
 
 def _match_catalogs(
@@ -429,7 +444,9 @@ def _per_source_text(grid: SourceGrid, text: NDArray[np.str_]) -> NDArray[np.str
     return out
 
 
-def _reference_positions(grid: SourceGrid) -> tuple[NDArray, NDArray, NDArray]:
+def _reference_positions(
+    grid: SourceGrid,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.str_]]:
     """RA, DEC and RADEC_OG of each source: its detection with the smallest MAGERR, ties to R, then later."""
     band_rank = grid.column // N_SEQ_PER_BAND
     order = np.lexsort((-grid.column, band_rank, np.nan_to_num(grid.magerr, nan=np.inf), grid.source))
@@ -442,9 +459,9 @@ def _combined_table(
     grid: SourceGrid,
     *,
     detections: Table,
-    position: tuple[NDArray, NDArray, NDArray],
-    inside: NDArray,
-    flags: tuple[NDArray, NDArray, NDArray, NDArray],
+    position: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.str_]],
+    inside: NDArray[np.int64],
+    flags: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]],
     photometry: Photometry,
     moving: NDArray[np.bool_],
     dmag: NDArray[np.float64],
@@ -465,7 +482,7 @@ def _combined_table(
         "EFLAG": eflag,
         "XFLAG": xflag,
     }
-    columns: dict[str, NDArray] = {
+    columns: dict[str, NDArray[Any]] = {
         "VT_ID": np.arange(1, grid.n_sources + 1, dtype=np.int64),
         "RA": ra,
         "DEC": dec,
@@ -540,9 +557,9 @@ def _candidate_columns(
     order: NDArray[np.int64],
     *,
     evidence: SourceEvidence,
-    curves_field: tuple,
+    curves_field: tuple[LightCurves, FieldProbabilities],
     catalog: _CatalogVerdicts,
-    mxt_distance: NDArray,
+    mxt_distance: NDArray[np.float64],
     cfg: ScienceConfig,
 ) -> Table:
     curves, field = curves_field
@@ -588,12 +605,12 @@ def _candidate_columns(
     return table
 
 
-def _catalog_table(grid: SourceGrid, match: CatalogMatch, vt_id: NDArray) -> Table:
+def _catalog_table(grid: SourceGrid, match: CatalogMatch, vt_id: NDArray[np.int64]) -> Table:
     """CAT_<name>: each source's counterpart in each sequence, converted to the VT bands."""
     index = np.maximum(match.index, 0)
     hit = match.matched
 
-    def counterpart(values: NDArray) -> NDArray:
+    def counterpart(values: NDArray[np.float64]) -> NDArray[np.float64]:
         return grid.scatter(np.where(hit, values[index] if len(values) else np.nan, np.nan), np.nan)
 
     per_seq = {
@@ -607,7 +624,7 @@ def _catalog_table(grid: SourceGrid, match: CatalogMatch, vt_id: NDArray) -> Tab
         "DMAG": grid.scatter(np.where(hit, match.dmag, np.nan), np.nan),
         "PCHANCE": grid.scatter(match.pchance, np.nan),
     }
-    columns: dict[str, NDArray] = {"VT_ID": np.asarray(vt_id)}
+    columns: dict[str, NDArray[Any]] = {"VT_ID": np.asarray(vt_id)}
     for prefix, matrix in per_seq.items():
         columns.update({f"{prefix}_{seq}": matrix[:, k] for k, seq in enumerate(SEQUENCES)})
     return Table(

@@ -83,7 +83,8 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     @property
     def n_detections(self) -> NDArray[np.int64]:
         """Sequences in which each source was detected."""
-        return self.photometry.detected.sum(axis=1)
+        count: NDArray[np.int64] = self.photometry.detected.sum(axis=1)
+        return count
 
     @property
     def headroom(self) -> NDArray[np.float64]:
@@ -228,7 +229,9 @@ def field_probabilities(
     return FieldProbabilities(weights / total, none_weight / total, contributions)
 
 
-def rank_order(probability: NDArray, mxt_distance: NDArray, brightest_mag: NDArray) -> NDArray[np.int64]:
+def rank_order(
+    probability: NDArray[np.float64], mxt_distance: NDArray[np.float64], brightest_mag: NDArray[np.float64]
+) -> NDArray[np.int64]:
     """Indices by decreasing probability; ties go to the source nearer the MXT centre, then the brighter."""
     return np.lexsort(
         (np.nan_to_num(brightest_mag, nan=99.0), np.nan_to_num(mxt_distance, nan=np.inf), -probability)

@@ -23,11 +23,13 @@ class ColumnSpec:
     tnull: int | None = None
 
 
-def _per_seq(prefix: str, tform: str, comment: str, unit: str | None = None, tnull: int | None = None):
+def _per_seq(
+    prefix: str, tform: str, comment: str, unit: str | None = None, tnull: int | None = None
+) -> list[ColumnSpec]:
     return [ColumnSpec(f"{prefix}_{seq}", tform, comment.format(seq=seq), unit, tnull) for seq in SEQUENCES]
 
 
-def _per_pair(prefix: str, tform: str, comment: str):
+def _per_pair(prefix: str, tform: str, comment: str) -> list[ColumnSpec]:
     return [
         ColumnSpec(f"{prefix}_{nxt}", tform, comment.format(prev=prev, next=nxt))
         for prev, nxt in VARIATION_PAIRS

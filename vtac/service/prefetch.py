@@ -2,7 +2,7 @@
 
 The position reaches the ground minutes before the first VT list, and VT points at it: the field to come is
 the 26' square around it (half-diagonal 18.4'), anywhere the circle allows, plus the margin the cross-match
-looks beyond the detections (:data:`vtac.core.crossmatch.COVERAGE_RADIUS_ARCSEC`). That cone, bounded by
+looks beyond the detections (:data:`vtac.core.constants.COVERAGE_RADIUS_ARCSEC`). That cone, bounded by
 ``cone_prefetch.max_radius_arcmin``, is asked of every remote catalogue at once, with the catalogues' usual
 deadline and retries, and stored in the cone cache as a region entry
 (:meth:`vtac.adapters.cone_cache.ConeCache.put_region`). While it runs it is listed in
@@ -31,8 +31,8 @@ from dataclasses import replace
 
 from vtac.adapters.cone_cache import ConeCache, InflightCones, holds
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
+from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
-from vtac.core.crossmatch import COVERAGE_RADIUS_ARCSEC
 from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
 from vtac.jobs import CatalogSource
 
