@@ -32,7 +32,8 @@ _COLUMNS = (
 
 def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
     """One sample per simulation; the GRB is the joined source holding the IS_GRB row."""
-    import pandas as pd  # pylint: disable=import-outside-toplevel  # evaluation-only dependency
+    # pandas is the evaluate extra: absent from the service install, where this module is never imported
+    import pandas as pd  # pylint: disable=import-outside-toplevel,import-error
 
     frame = pd.read_parquet(path)
     samples = []
