@@ -314,34 +314,48 @@ def test_hostile_messages_interleaved_with_good_bursts(node, cluster, sky, obser
     assert tally.dead_lettered >= len(hostile) * 0.9  # a few drawn messages may happen to be valid
 
 
-def test_postgresql_restart_mid_stream(node, cluster, sky, observer, tmp_path):
+def _disrupted_mid_stream(label, disrupt, *, node, cluster, sky, observer, tmp_path) -> None:
+    """Half the bursts' inputs, then ``disrupt(services)``, then the rest: every burst must end published."""
     services = _start(node, cluster, tmp_path)
     bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
     started = time.monotonic()
     messages = _interleaved(bursts)
     publish_inputs(_config(node), messages[: len(messages) // 2])
     time.sleep(1.0)
-    cluster.restart()
+    disrupt(services)
     publish_inputs(_config(node), messages[len(messages) // 2 :])
-    tally = _settle("PostgreSQL restart", services, observer, cluster, bursts, started)
+    tally = _settle(label, services, observer, cluster, bursts, started)
     _stop_all(services)
     _check(tally)
+
+
+def test_postgresql_restart_mid_stream(node, cluster, sky, observer, tmp_path):
+    _disrupted_mid_stream(
+        "PostgreSQL restart",
+        lambda _services: cluster.restart(),
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
 
 
 def test_broker_stop_start_mid_stream(node, cluster, sky, observer, tmp_path):
-    services = _start(node, cluster, tmp_path)
-    bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
-    started = time.monotonic()
-    messages = _interleaved(bursts)
-    publish_inputs(_config(node), messages[: len(messages) // 2])
-    time.sleep(1.0)
-    node.restart(down_s=2.0)
-    observer._connect()  # pylint: disable=protected-access
-    assert _wait(lambda: services[0].probe("/ready") == 200, 60)
-    publish_inputs(_config(node), messages[len(messages) // 2 :])
-    tally = _settle("broker stop/start", services, observer, cluster, bursts, started)
-    _stop_all(services)
-    _check(tally)
+    def restart_broker(services) -> None:
+        node.restart(down_s=2.0)
+        observer._connect()  # pylint: disable=protected-access
+        assert _wait(lambda: services[0].probe("/ready") == 200, 60)
+
+    _disrupted_mid_stream(
+        "broker stop/start",
+        restart_broker,
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
 
 
 def test_sigkill_mid_stream_then_a_new_instance(node, cluster, sky, observer, tmp_path):
