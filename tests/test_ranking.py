@@ -101,7 +101,8 @@ def test_the_x_ray_prior_moves_probability_between_equal_sources():
 
 def test_the_model_file_knows_every_feature():
     model = load_model()
-    assert model.features == FEATURES and np.all(np.isfinite(model.weights))
+    assert model.features == FEATURES and model.trees.n_trees > 0
+    assert np.all(np.isfinite(model.trees.value)) and np.isfinite(model.none_utility)
     assert 0 < model.train_no_afterglow_fraction < 1
 
 

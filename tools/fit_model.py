@@ -2,7 +2,7 @@
 
     python tools/fit_model.py [--out vtac/data/afterglow_model.json]
 
-Needs the evaluation extra (pandas, pyarrow: ``pip install -e .[evaluate]``) and the vtacML file
+Needs the evaluation extra (pandas, pyarrow, lightgbm: ``pip install -e .[evaluate]``) and the vtacML file
 (``$VTAC_VTACML_FILE``, default ../shared/vtacml/...). Our scenarios use the training seeds of
 vtac.evaluation.runs; ``bench/evaluate.py`` judges the model on other seeds.
 """
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     own = own_samples(TRAIN_SEEDS, cfg)
     model = fit_model(
         fsc + own,
-        description="Conditional logit on the FSC's vtacML simulations (all 9 cases) and VTAC's own "
-        f"scenarios (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}); see vtac/core/ranking.py.",
+        description="Boosted trees under a conditional-logit loss, on the FSC's vtacML simulations (all 9 "
+        f"cases) and VTAC's own scenarios (seeds {TRAIN_SEEDS[0]}-{TRAIN_SEEDS[-1]}); "
+        "see vtac/core/ranking.py.",
     )
     provenance = {
         "vtacml_fields": len(fsc),

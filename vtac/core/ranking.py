@@ -9,13 +9,14 @@ the afterglow is none of them (not detected, or no afterglow). Bayes with a Pois
 where L_i is the likelihood ratio of the source's evidence (afterglow against field source), rho the prior
 density of the afterglow's position (the X-ray circle's 2-D Gaussian, or uniform over the field without
 one), lambda the surface density of field sources, and pi0 the prior probability that no afterglow is
-detected. ``log L_i`` is a linear function of features a GRB astronomer recognises (:data:`FEATURES`),
-fitted by ``tools/fit_model.py`` as a conditional logit; the probabilities of the sources and of "none"
-then sum to one, so a BA can read P = 0.93 at face value. The model is a small JSON file
-(``vtac/data/afterglow_model.json``) evaluated with numpy.
+detected. ``log L_i`` is a sum of small decision trees over features a GRB astronomer recognises
+(:data:`FEATURES`: the light-curve fit, the catalogue verdicts, the height above the limit early and
+late in each band), boosted by ``tools/fit_model.py`` under a conditional-logit loss; the probabilities of
+the sources and of "none" then sum to one, so a BA can read P = 0.93 at face value. The model is a JSON file
+of tree arrays (``vtac/data/afterglow_model.json``) evaluated with numpy (:mod:`vtac.core.trees`).
 
-**Reasons.** Each feature's contribution against a typical field source, w_k (f_k - f_typical,k), says
-what made a candidate; the strongest positive ones are written out in words.
+**Reasons.** Each feature's contribution along the trees' paths, against the training average (Saabas
+attribution), says what made a candidate; the strongest positive ones are written out in words.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from vtac.core.config import ScienceConfig
 from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, fit_light_curves
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.model import BANDS, N_SEQ_PER_BAND
+from vtac.core.trees import TreeEnsemble
 from vtac.errors import ConfigurationError
 
 Z_LOW, Z_HIGH, Z_UNDETERMINED, Z_NO_DETECTION = "z<4", "high-z", "undetermined", "no detection"
@@ -43,6 +45,10 @@ MODEL_FILE = ("data", "afterglow_model.json")
 #: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
 
+#: The light curve in coarse form: how far above the limit the source is at its brightest in the first two
+#: and in the last two sequences of each band (-1: not detected there). Finer (per sequence) learns the
+#: training cases' light-curve shapes and fails on an unseen one (leave-one-case-out, README).
+PHASE_HEADROOM = ("headroom_early_R", "headroom_late_R", "headroom_early_B", "headroom_late_B")
 #: The features of log L, in the model file's order, with the text of each as a reason.
 FEATURES: tuple[str, ...] = (
     "fading",
@@ -60,6 +66,7 @@ FEATURES: tuple[str, ...] = (
     "single_detection",
     "new_margin",
     "brighter_sigma",
+    *PHASE_HEADROOM,
 )
 
 
@@ -101,11 +108,10 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
 
 @dataclass(frozen=True)
 class AfterglowModel:
-    """The fitted model: feature weights (raw units), the "none" utility, the typical field source."""
+    """The fitted model: the trees of log L, the utility of "none" and the training mix it belongs to."""
 
     features: tuple[str, ...]
-    weights: NDArray[np.float64]
-    typical: NDArray[np.float64]
+    trees: TreeEnsemble
     none_utility: float
     train_no_afterglow_fraction: float
     description: str
@@ -136,15 +142,11 @@ def load_model(path: str | None = None) -> AfterglowModel:
 
 
 def _model(document: dict[str, Any]) -> AfterglowModel:
-    weights = document["weights"]
-    typical = document["typical"]
-    missing = [name for name in FEATURES if name not in weights or name not in typical]
-    if missing:
-        raise ValueError(f"features missing: {', '.join(missing)}")
+    if tuple(document["features"]) != FEATURES:
+        raise ValueError(f"features {document['features']} are not {list(FEATURES)} (refit the model)")
     return AfterglowModel(
         features=FEATURES,
-        weights=np.array([float(weights[name]) for name in FEATURES]),
-        typical=np.array([float(typical[name]) for name in FEATURES]),
+        trees=TreeEnsemble.from_document(document["trees"], len(FEATURES)),
         none_utility=float(document["none_utility"]),
         train_no_afterglow_fraction=float(document["train_no_afterglow_fraction"]),
         description=str(document.get("description", "")),
@@ -192,6 +194,13 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
         "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
     }
+    above_limit = np.clip(
+        np.nan_to_num(np.where(detected, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0),
+        -5.0,
+        10.0,
+    )
+    phases = above_limit.reshape(len(above_limit), 2 * len(BANDS), N_SEQ_PER_BAND // 2).max(axis=2)
+    columns |= dict(zip(PHASE_HEADROOM, phases.T, strict=True))
     return np.column_stack([np.asarray(columns[name], dtype=float) for name in FEATURES])
 
 
@@ -216,8 +225,8 @@ def field_probabilities(
     ``eligible`` removes sources that cannot be the afterglow (a linked moving object): their probability
     is 0 and the rest is renormalised.
     """
-    contributions = (features - model.typical) * model.weights
-    utility = contributions.sum(axis=1) + log_prior
+    log_likelihood, contributions = model.trees.evaluate(features)
+    utility = log_likelihood + log_prior
     if eligible is not None:
         utility = np.where(eligible, utility, -np.inf)
     none = model.none_log_odds(no_afterglow_prior)
@@ -316,7 +325,9 @@ def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
         return "detected in both VT_R and VT_B"
     if name == "n_detections" and ctx.n_detections[row] >= _NOTABLE_DETECTIONS:
         return f"detected in {ctx.n_detections[row]} sequences"
-    if name in ("headroom", "saturated_fraction") and ctx.headroom[row] >= _NOTABLE_HEADROOM_MAG:
+    if (name in ("headroom", "saturated_fraction") or name in PHASE_HEADROOM) and (
+        ctx.headroom[row] >= _NOTABLE_HEADROOM_MAG
+    ):
         return f"{ctx.headroom[row]:.1f} mag above the VT limit"
     return ""
 

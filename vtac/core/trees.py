@@ -1,0 +1,114 @@
+"""A boosted ensemble of binary decision trees, evaluated with numpy (no learning library at run time).
+
+The trees are stored as flat arrays, one row per tree, padded to the largest tree: ``feature`` (-1 at a
+leaf), ``threshold``, ``left``/``right`` (child node indices), ``default_left`` (where a NaN goes) and
+``value`` (a leaf's output; at a split, the mean output of the training rows that reached it). All trees
+are walked at once, one level per step.
+
+Besides the sum of the leaves, :meth:`TreeEnsemble.evaluate` attributes it to the features along each
+path (Saabas): a split on feature k that moves a row from a node of value v to a child of value v' adds
+v' - v to k's contribution. The contributions of a row sum to its output minus :attr:`TreeEnsemble.base`
+(the roots' values: the training average), which is what the reasons quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+LEAF = -1
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Trees x nodes arrays (see the module docstring)."""
+
+    feature: NDArray[np.int64]
+    threshold: NDArray[np.float64]
+    left: NDArray[np.int64]
+    right: NDArray[np.int64]
+    default_left: NDArray[np.bool_]
+    value: NDArray[np.float64]
+
+    @property
+    def n_trees(self) -> int:
+        """Number of trees."""
+        return int(self.feature.shape[0])
+
+    @property
+    def base(self) -> float:
+        """The output before any split: the sum of the roots' values."""
+        return float(self.value[:, 0].sum())
+
+    @property
+    def depth(self) -> int:
+        """Splits on the longest path (at most the node count)."""
+        return int(np.max(np.sum(self.feature >= 0, axis=1), initial=0))
+
+    def evaluate(self, features: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each row's output and its per-feature contributions (rows x features)."""
+        n_rows, n_features = features.shape
+        trees = np.arange(self.n_trees)[None, :]
+        node = np.zeros((n_rows, self.n_trees), dtype=np.int64)
+        contributions = np.zeros(n_rows * (n_features + 1))
+        rows = np.arange(n_rows)[:, None]
+        cell = rows * (n_features + 1)
+        for _ in range(self.depth):
+            split = self.feature[trees, node]
+            inner = split != LEAF
+            if not inner.any():
+                break
+            value = features[rows, np.maximum(split, 0)]
+            go_left = np.where(
+                np.isnan(value), self.default_left[trees, node], value <= self.threshold[trees, node]
+            )
+            child = np.where(inner, np.where(go_left, self.left[trees, node], self.right[trees, node]), node)
+            gain = self.value[trees, child] - self.value[trees, node]
+            where = cell + np.where(inner, split, n_features)
+            contributions += np.bincount(where.ravel(), gain.ravel(), contributions.size)
+            node = child
+        output = self.value[trees, node].sum(axis=1)
+        return output, contributions.reshape(n_rows, n_features + 1)[:, :n_features]
+
+    def to_document(self) -> dict[str, Any]:
+        """JSON-ready arrays (lists of lists)."""
+        return {
+            "feature": self.feature.tolist(),
+            "threshold": self.threshold.tolist(),
+            "left": self.left.tolist(),
+            "right": self.right.tolist(),
+            "default_left": self.default_left.astype(int).tolist(),
+            "value": [[_round(v) for v in row] for row in self.value],
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], n_features: int) -> TreeEnsemble:
+        """Read :meth:`to_document`'s layout, checking shapes and indices."""
+        feature = np.asarray(document["feature"], dtype=np.int64)
+        ensemble = cls(
+            feature=feature,
+            threshold=np.asarray(document["threshold"], dtype=float),
+            left=np.asarray(document["left"], dtype=np.int64),
+            right=np.asarray(document["right"], dtype=np.int64),
+            default_left=np.asarray(document["default_left"], dtype=bool),
+            value=np.asarray(document["value"], dtype=float),
+        )
+        arrays = (ensemble.threshold, ensemble.left, ensemble.right, ensemble.default_left, ensemble.value)
+        if feature.ndim != 2 or any(array.shape != feature.shape for array in arrays):
+            raise ValueError("tree arrays of different shapes")
+        n_nodes = feature.shape[1]
+        inner = feature != LEAF
+        if np.any(feature[inner] >= n_features) or np.any(feature < LEAF):
+            raise ValueError("a split on an unknown feature")
+        children = np.concatenate([ensemble.left[inner], ensemble.right[inner]])
+        if np.any(children <= 0) or np.any(children >= n_nodes):
+            raise ValueError("a child index out of range")
+        return ensemble
+
+
+def _round(number: float) -> float:
+    """Seven significant digits: the file stays small, the outputs move by < 1e-6 (thresholds stay exact)."""
+    return float(f"{number:.7g}")
