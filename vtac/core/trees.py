@@ -3,7 +3,7 @@
 The trees are stored as flat arrays, one row per tree, padded to the largest tree: ``feature`` (-1 at a
 leaf), ``threshold``, ``left``/``right`` (child node indices), ``default_left`` (where a NaN goes) and
 ``value`` (a leaf's output; at a split, the mean output of the training rows that reached it). All trees
-are walked at once, one level per step.
+are walked at once, one level per step (a leaf leads to itself).
 
 Besides the sum of the leaves, :meth:`TreeEnsemble.evaluate` attributes it to the features along each
 path (Saabas): a split on feature k that moves a row from a node of value v to a child of value v' adds
@@ -14,12 +14,26 @@ v' - v to k's contribution. The contributions of a row sum to its output minus :
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 LEAF = -1
+
+
+@dataclass(frozen=True)
+class _FlatTrees:
+    """The nodes of all trees end to end, children as absolute indices (what the walk indexes)."""
+
+    feature: NDArray[np.int64]
+    threshold: NDArray[np.float64]
+    left: NDArray[np.int64]
+    right: NDArray[np.int64]
+    default_left: NDArray[np.bool_]
+    value: NDArray[np.float64]
+    roots: NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -45,33 +59,48 @@ class TreeEnsemble:
 
     @property
     def depth(self) -> int:
-        """Splits on the longest path (at most the node count)."""
+        """Steps that bring every row to a leaf: the most split nodes in one tree (bounds any path)."""
         return int(np.max(np.sum(self.feature >= 0, axis=1), initial=0))
+
+    @cached_property
+    def _flat(self) -> _FlatTrees:
+        """Every node of every tree in one array; a leaf splits on a dummy column and leads to itself."""
+        n_trees, width = self.feature.shape
+        offset = (np.arange(n_trees) * width)[:, None]
+        leaf = self.feature == LEAF
+        own = offset + np.arange(width)[None, :]
+        return _FlatTrees(
+            feature=np.where(leaf, -1, self.feature).ravel(),
+            threshold=np.where(leaf, np.inf, self.threshold).ravel(),
+            left=np.where(leaf, own, offset + self.left).ravel(),
+            right=np.where(leaf, own, offset + self.right).ravel(),
+            default_left=(self.default_left | leaf).ravel(),
+            value=self.value.ravel(),
+            roots=offset.ravel(),
+        )
 
     def evaluate(self, features: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Each row's output and its per-feature contributions (rows x features)."""
         n_rows, n_features = features.shape
-        trees = np.arange(self.n_trees)[None, :]
-        node = np.zeros((n_rows, self.n_trees), dtype=np.int64)
-        contributions = np.zeros(n_rows * (n_features + 1))
-        rows = np.arange(n_rows)[:, None]
-        cell = rows * (n_features + 1)
+        flat = self._flat
+        # one more column, always 0, for the leaves' dummy split (its contributions are dropped)
+        width = n_features + 1
+        padded = np.zeros((n_rows, width))
+        padded[:, :n_features] = features
+        cell = (np.arange(n_rows) * width)[:, None]
+        node = np.broadcast_to(flat.roots, (n_rows, self.n_trees))
+        contributions = np.zeros(n_rows * width)
         for _ in range(self.depth):
-            split = self.feature[trees, node]
-            inner = split != LEAF
-            if not inner.any():
-                break
-            value = features[rows, np.maximum(split, 0)]
-            go_left = np.where(
-                np.isnan(value), self.default_left[trees, node], value <= self.threshold[trees, node]
+            column = cell + np.where(flat.feature[node] < 0, n_features, flat.feature[node])
+            value = padded.ravel()[column]
+            go_left = np.where(np.isnan(value), flat.default_left[node], value <= flat.threshold[node])
+            child = np.where(go_left, flat.left[node], flat.right[node])
+            contributions += np.bincount(
+                column.ravel(), (flat.value[child] - flat.value[node]).ravel(), contributions.size
             )
-            child = np.where(inner, np.where(go_left, self.left[trees, node], self.right[trees, node]), node)
-            gain = self.value[trees, child] - self.value[trees, node]
-            where = cell + np.where(inner, split, n_features)
-            contributions += np.bincount(where.ravel(), gain.ravel(), contributions.size)
             node = child
-        output = self.value[trees, node].sum(axis=1)
-        return output, contributions.reshape(n_rows, n_features + 1)[:, :n_features]
+        output = flat.value[node].sum(axis=1)
+        return output, contributions.reshape(n_rows, width)[:, :n_features]
 
     def to_document(self) -> dict[str, Any]:
         """JSON-ready arrays (lists of lists)."""
