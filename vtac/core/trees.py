@@ -24,19 +24,6 @@ LEAF = -1
 
 
 @dataclass(frozen=True)
-class _FlatTrees:
-    """The nodes of all trees end to end, children as absolute indices (what the walk indexes)."""
-
-    feature: NDArray[np.int64]
-    threshold: NDArray[np.float64]
-    left: NDArray[np.int64]
-    right: NDArray[np.int64]
-    default_left: NDArray[np.bool_]
-    value: NDArray[np.float64]
-    roots: NDArray[np.int64]
-
-
-@dataclass(frozen=True)
 class TreeEnsemble:
     """Trees x nodes arrays (see the module docstring)."""
 
@@ -63,20 +50,20 @@ class TreeEnsemble:
         return int(np.max(np.sum(self.feature >= 0, axis=1), initial=0))
 
     @cached_property
-    def _flat(self) -> _FlatTrees:
-        """Every node of every tree in one array; a leaf splits on a dummy column and leads to itself."""
+    def _flat(self) -> TreeEnsemble:
+        """Every node of every tree end to end (1-D arrays, children as absolute indices); a leaf leads to
+        itself, through a split that always goes left."""
         n_trees, width = self.feature.shape
         offset = (np.arange(n_trees) * width)[:, None]
         leaf = self.feature == LEAF
         own = offset + np.arange(width)[None, :]
-        return _FlatTrees(
-            feature=np.where(leaf, -1, self.feature).ravel(),
+        return TreeEnsemble(
+            feature=self.feature.ravel(),
             threshold=np.where(leaf, np.inf, self.threshold).ravel(),
             left=np.where(leaf, own, offset + self.left).ravel(),
             right=np.where(leaf, own, offset + self.right).ravel(),
             default_left=(self.default_left | leaf).ravel(),
             value=self.value.ravel(),
-            roots=offset.ravel(),
         )
 
     def evaluate(self, features: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -88,7 +75,8 @@ class TreeEnsemble:
         padded = np.zeros((n_rows, width))
         padded[:, :n_features] = features
         cell = (np.arange(n_rows) * width)[:, None]
-        node = np.broadcast_to(flat.roots, (n_rows, self.n_trees))
+        roots = np.arange(self.n_trees) * self.feature.shape[1]
+        node = np.broadcast_to(roots, (n_rows, self.n_trees))
         contributions = np.zeros(n_rows * width)
         for _ in range(self.depth):
             column = cell + np.where(flat.feature[node] < 0, n_features, flat.feature[node])
