@@ -47,7 +47,7 @@ def test_the_numpy_trees_give_lightgbm_s_own_outputs_missing_values_included():
         num_boost_round=20,
     )
     trees = ensemble_of(booster.dump_model())
-    output, contributions = trees.evaluate(features)
+    output, contributions = trees.output(features), trees.contributions(features)
     assert np.allclose(output, booster.predict(features), atol=1e-9)
     # the contributions share out each output's distance from the training average
     assert np.allclose(contributions.sum(axis=1) + trees.base, output)
@@ -100,6 +100,16 @@ def test_a_damaged_model_file_is_refused_with_what_is_wrong(model, tmp_path, dam
     path.write_text(json.dumps(document))
     with pytest.raises(ConfigurationError, match=message):
         load_model(str(path))
+
+
+def test_only_the_sources_worth_listing_are_explained(model):
+    sample = fields(4, 1)[0]
+    full = field_probabilities(sample.features, sample.log_prior, model, 0.3)
+    listed = field_probabilities(sample.features, sample.log_prior, model, 0.3, explain_above=0.01)
+    assert np.array_equal(listed.probability, full.probability)
+    worth = full.probability >= 0.01
+    assert np.array_equal(listed.contributions[worth], full.contributions[worth])
+    assert not listed.contributions[~worth].any() and full.contributions[~worth].any()
 
 
 def test_trees_from_a_document_keep_their_arrays(model):

@@ -527,7 +527,14 @@ def _rank(
     curves = light_curves(evidence, cfg)
     features = feature_matrix(evidence, curves)
     model = load_model(cfg.model_file)
-    field = field_probabilities(features, evidence.log_prior, model, cfg.no_afterglow_prior, eligible=~moving)
+    field = field_probabilities(
+        features,
+        evidence.log_prior,
+        model,
+        cfg.no_afterglow_prior,
+        eligible=~moving,
+        explain_above=cfg.candidate_min_probability,
+    )
     ra, dec = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
     mxt_distance = (
         separation_arcsec(ra, dec, mxt.ra, mxt.dec) / mxt.r90_arcsec

@@ -218,15 +218,17 @@ def field_probabilities(
     log_prior: NDArray[np.float64],
     model: AfterglowModel,
     no_afterglow_prior: float,
+    *,
     eligible: NDArray[np.bool_] | None = None,
+    explain_above: float = 0.0,
 ) -> FieldProbabilities:
     """Probabilities of the sources and of "none", summing to one over the field.
 
     ``eligible`` removes sources that cannot be the afterglow (a linked moving object): their probability
-    is 0 and the rest is renormalised.
+    is 0 and the rest is renormalised. Contributions (the reasons) are computed for the sources with a
+    probability of at least ``explain_above`` only, zero for the rest: most of a field is never listed.
     """
-    log_likelihood, contributions = model.trees.evaluate(features)
-    utility = log_likelihood + log_prior
+    utility = model.trees.output(features) + log_prior
     if eligible is not None:
         utility = np.where(eligible, utility, -np.inf)
     none = model.none_log_odds(no_afterglow_prior)
@@ -235,7 +237,11 @@ def field_probabilities(
         weights = np.exp(utility - top)
         none_weight = float(np.exp(none - top))
     total = weights.sum() + none_weight
-    return FieldProbabilities(weights / total, none_weight / total, contributions)
+    probability = weights / total
+    explained = probability >= explain_above
+    contributions = np.zeros(features.shape)
+    contributions[explained] = model.trees.contributions(features[explained])
+    return FieldProbabilities(probability, none_weight / total, contributions)
 
 
 def rank_order(

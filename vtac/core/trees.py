@@ -5,10 +5,11 @@ leaf), ``threshold``, ``left``/``right`` (child node indices), ``default_left`` 
 ``value`` (a leaf's output; at a split, the mean output of the training rows that reached it). All trees
 are walked at once, one level per step (a leaf leads to itself).
 
-Besides the sum of the leaves, :meth:`TreeEnsemble.evaluate` attributes it to the features along each
-path (Saabas): a split on feature k that moves a row from a node of value v to a child of value v' adds
-v' - v to k's contribution. The contributions of a row sum to its output minus :attr:`TreeEnsemble.base`
-(the roots' values: the training average), which is what the reasons quote.
+Besides the sum of the leaves (:meth:`TreeEnsemble.output`), :meth:`TreeEnsemble.contributions`
+attributes it to the features along each path (Saabas): a split on feature k that moves a row from a node
+of value v to a child of value v' adds v' - v to k's contribution. The contributions of a row sum to its
+output minus :attr:`TreeEnsemble.base` (the roots' values: the training average), which is what the
+reasons quote.
 """
 
 from __future__ import annotations
@@ -66,17 +67,39 @@ class TreeEnsemble:
             value=self.value.ravel(),
         )
 
-    def evaluate(self, features: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Each row's output and its per-feature contributions (rows x features)."""
+    @property
+    def _roots(self) -> NDArray[np.int64]:
+        """Each tree's root in the flattened arrays."""
+        roots: NDArray[np.int64] = np.arange(self.n_trees, dtype=np.int64) * self.feature.shape[1]
+        return roots
+
+    def output(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each row's output: the sum of the leaves it reaches."""
         n_rows, n_features = features.shape
         flat = self._flat
-        # one more column, always 0, for the leaves' dummy split (its contributions are dropped)
+        children = np.stack([flat.left, flat.right], axis=1).ravel()
+        column_of = np.where(flat.feature < 0, n_features, flat.feature)
+        padded = _with_dummy_column(features).ravel()
+        cell = (np.arange(n_rows) * (n_features + 1))[:, None]
+        missing = bool(np.isnan(features).any())
+        node = np.broadcast_to(self._roots, (n_rows, self.n_trees))
+        for _ in range(self.depth):
+            value = padded[cell + column_of[node]]
+            goes_right = ~(value <= flat.threshold[node])
+            if missing:
+                goes_right = np.where(np.isnan(value), ~flat.default_left[node], goes_right)
+            node = children[2 * node + goes_right]
+        output: NDArray[np.float64] = flat.value[node].sum(axis=1)
+        return output
+
+    def contributions(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each row's per-feature contributions (rows x features): the value changes along its paths."""
+        n_rows, n_features = features.shape
+        flat = self._flat
+        padded = _with_dummy_column(features)
         width = n_features + 1
-        padded = np.zeros((n_rows, width))
-        padded[:, :n_features] = features
         cell = (np.arange(n_rows) * width)[:, None]
-        roots = np.arange(self.n_trees) * self.feature.shape[1]
-        node = np.broadcast_to(roots, (n_rows, self.n_trees))
+        node = np.broadcast_to(self._roots, (n_rows, self.n_trees))
         contributions = np.zeros(n_rows * width)
         for _ in range(self.depth):
             column = cell + np.where(flat.feature[node] < 0, n_features, flat.feature[node])
@@ -87,8 +110,7 @@ class TreeEnsemble:
                 column.ravel(), (flat.value[child] - flat.value[node]).ravel(), contributions.size
             )
             node = child
-        output = flat.value[node].sum(axis=1)
-        return output, contributions.reshape(n_rows, width)[:, :n_features]
+        return contributions.reshape(n_rows, width)[:, :n_features]
 
     def to_document(self) -> dict[str, Any]:
         """JSON-ready arrays (lists of lists)."""
@@ -124,6 +146,13 @@ class TreeEnsemble:
         if np.any(children <= 0) or np.any(children >= n_nodes):
             raise ValueError("a child index out of range")
         return ensemble
+
+
+def _with_dummy_column(features: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The features and one more column of zeros, which a leaf's feature index (-1) reads."""
+    padded = np.zeros((len(features), features.shape[1] + 1))
+    padded[:, :-1] = features
+    return padded
 
 
 def _round(number: float) -> float:

@@ -108,7 +108,7 @@ def fit_model(samples: list[FieldSample], description: str = "") -> AfterglowMod
     dataset = lightgbm.Dataset(stacked.features, label=stacked.chosen, init_score=stacked.log_prior)
     booster = lightgbm.train(params, dataset, num_boost_round=int(BOOSTING["rounds"]))
     trees = ensemble_of(booster.dump_model())
-    none_utility = float(trees.evaluate(np.full((1, len(FEATURES)), np.nan))[0][0])
+    none_utility = float(trees.output(np.full((1, len(FEATURES)), np.nan))[0])
     with_none = [s for s in samples if s.none_allowed]
     dark_fraction = float(np.mean([s.truth < 0 for s in with_none])) if with_none else 0.3
     return AfterglowModel(
