@@ -59,6 +59,18 @@ def test_a_power_law_decay_is_recovered_and_beats_a_constant():
     assert curves.delta_chi2[0] > 1000 and curves.delta_chi2[1] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_a_rise_before_the_decay_is_told_from_a_plain_decay_and_from_noise():
+    plain = DECAY
+    risen = DECAY.copy()
+    risen[[0, 4]] += 1.0  # one magnitude fainter in the first sequence of both bands: the onset
+    rng = np.random.default_rng(3)
+    noise = 20.0 + rng.normal(0.0, 0.03, 8)
+    sigma = np.full((3, 8), 0.03)
+    curves = fit_light_curves(np.vstack([plain, risen, noise]), sigma, np.full(8, 22.5), LOG_T, 0.25)
+    assert curves.onset_gain[1] > 100  # a single power law cannot follow the rise
+    assert curves.onset_gain[0] < 1 and curves.onset_gain[2] < 10
+
+
 def test_vanishing_below_a_deep_limit_counts_as_fading_but_not_near_the_limit():
     bright_gone = [[18.0, 19.0, NAN, NAN] + [NAN] * 4]
     faint_gone = [[22.3, 22.4, NAN, NAN] + [NAN] * 4]

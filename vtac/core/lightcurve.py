@@ -5,6 +5,11 @@ VT_R and VT_B (the colour of an afterglow changes little in an hour) and its own
 is constant. Fitting both models to all detections of a source, and counting non-detections as limits,
 turns "MAG_VAR in one pair" into a single, graded number: the chi-square a power law gains over a constant.
 
+Many optical afterglows rise before they decay (the onset peak, minutes after the burst): a power law from
+the first sequence calls such a light curve erratic. A second decay model starts at the second sequence
+index and lets the first be fainter than it (a rise, not a misfit); what it gains over the plain power law
+is the evidence of a rise followed by a fade.
+
 Non-detections enter through the completeness of the sequence: a sequence whose limit is MAGLIM misses a
 source of magnitude m with probability 1 / (1 + exp((MAGLIM - m) / w)); a model that predicts a bright
 source where nothing was seen pays -2 ln of that probability. Both models pay it, so a source seen early
@@ -37,6 +42,8 @@ class LightCurves:
     chi2_per_dof: NDArray[np.float64]
     #: Largest fade in one band (last minus first detection, plus how far below a later deep limit it went).
     amplitude: NDArray[np.float64]
+    #: chi2(power law) - chi2(rise, then a power law from the second sequence index on); >= 0.
+    onset_gain: NDArray[np.float64]
 
 
 def fit_light_curves(
@@ -66,12 +73,38 @@ def fit_light_curves(
     n_det = detected.sum(axis=1)
     constrained = _power_law_constrained(detected, undetected)
     gain = np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0)
+    chi2_onset = _onset_chi2(values, weight, log_t, (maglim, undetected, completeness_width))
+    onset_constrained = _power_law_constrained(detected & _AFTER_ONSET, undetected & _AFTER_ONSET)
     return LightCurves(
         alpha=np.where(constrained, alpha, np.nan),
         delta_chi2=gain,
         chi2_per_dof=np.where(n_det > 3, chi2_power / np.maximum(n_det - 3, 1), 0.0),
         amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
+        onset_gain=np.where(
+            constrained & onset_constrained, np.maximum(chi2_power_total - chi2_onset, 0.0), 0.0
+        ),
     )
+
+
+#: Sequences from the second index of each band on: where the decay after an onset is fitted.
+_AFTER_ONSET = np.tile(np.arange(N_SEQ_PER_BAND) >= 1, 2)
+
+
+def _onset_chi2(
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    log_t: NDArray[np.float64],
+    limits: tuple[NDArray[np.float64], NDArray[np.bool_], float],
+) -> NDArray[np.float64]:
+    """Chi-square of a rise then a power-law decay: the decay fitted from the second index on, the first
+    index free to be fainter (a detection there only pays for being brighter than the decay)."""
+    maglim, undetected, width = limits
+    decay, _ = _power_law_model(values, weight * _AFTER_ONSET, log_t)
+    residual = np.where(
+        _AFTER_ONSET, values - np.nan_to_num(decay), np.minimum(values - np.nan_to_num(decay), 0)
+    )
+    chi2: NDArray[np.float64] = np.sum(weight * np.square(residual), axis=1)
+    return chi2 + _limit_penalty(decay, maglim, undetected & _AFTER_ONSET, width)
 
 
 def _constant_model(values: NDArray[np.float64], weight: NDArray[np.float64]) -> NDArray[np.float64]:

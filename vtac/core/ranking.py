@@ -66,6 +66,7 @@ FEATURES: tuple[str, ...] = (
     "single_detection",
     "new_margin",
     "brighter_sigma",
+    "rise_then_fade",
     *PHASE_HEADROOM,
 )
 
@@ -193,6 +194,7 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "single_detection": (n_det == 1).astype(float),
         "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
         "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
+        "rise_then_fade": np.log1p(np.sqrt(curves.onset_gain)),
     }
     above_limit = np.clip(
         np.nan_to_num(np.where(detected, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0),
@@ -317,6 +319,8 @@ def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
     bands = " in both bands" if ctx.both_bands[row] else ""
     if name in ("fading", "fade_amplitude") and alpha > 0 and gain >= _NOTABLE_CHI2:
         return f"fading, alpha = {alpha:.1f}{bands} (chi2 {gain:.0f} below a constant)"
+    if name == "rise_then_fade" and ctx.curves.onset_gain[row] >= _NOTABLE_CHI2:
+        return f"rising, then fading (chi2 {ctx.curves.onset_gain[row]:.0f} below a single power law)"
     if name == "rising" and alpha < 0 and gain >= _NOTABLE_CHI2:
         return f"rising, alpha = {alpha:.1f} (chi2 {gain:.0f} below a constant)"
     if name in ("new_fraction", "new_margin") and ctx.n_new[row] > 0:
