@@ -1,5 +1,7 @@
 """The science core end to end, in memory: the rules a Burst Advocate relies on."""
 
+from datetime import datetime, timedelta
+
 import numpy as np
 import pytest
 from astropy.table import Table
@@ -17,6 +19,7 @@ from vtac.core.model import (
 from vtac.core.photometry import predict_vt
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, build_qpo_vt, julian_epoch
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+from vtac.errors import InputError
 
 CFG = ScienceConfig()
 RA0, DEC0 = 150.0, 2.0
@@ -290,3 +293,40 @@ def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked():
     assert int(np.sum(combined["MOVING"])) == 4
     assert int(still["VT_ID"][0]) not in set(result.best["VT_ID"])
     assert len(combined) == len(np.unique(np.asarray(combined["VT_ID"])))
+
+
+def observe_from_trigger(trigger, delays_s, mags_of):
+    """An afterglow alone, each sequence index observed ``delays_s`` seconds after ``trigger`` (300 s)."""
+    starts = {
+        seq: (trigger + timedelta(seconds=delays_s[int(seq[1])])).isoformat(timespec="seconds")
+        for seq in SEQUENCES
+    }
+    rows = [(seq, 1, 0.0, 0.0, RA0, DEC0, mags_of(seq), 0.03, 0, 0.05) for seq in SEQUENCES]
+    infos = {seq: SequenceInfo(seq, 22.5, starts[seq], 300.0) for seq in SEQUENCES}
+    return VTObservation(Table(rows=rows, names=DETECTION_COLUMNS), infos, burst_id="sb26050905")
+
+
+def test_times_count_from_the_trigger_time_when_it_is_known():
+    trigger = datetime(2026, 5, 9, 21, 51, 9)
+    delays = (900.0, 1500.0, 3000.0, 6000.0)  # a late start: the nominal first delay would be wrong
+    mid = dict(enumerate(d + 150.0 for d in delays))
+
+    def alpha_one(seq):
+        return 17.0 + 2.5 * np.log10(mid[int(seq[1])] / 100.0) + (0.5 if seq[0] == "B" else 0.0)
+
+    with_t0 = observe_from_trigger(trigger, delays, alpha_one)
+    with_t0.trigger_time = trigger
+    without_t0 = observe_from_trigger(trigger, delays, alpha_one)
+    fitted = build_qpo_vt(with_t0, None, [], CFG).candidates
+    guessed = build_qpo_vt(without_t0, None, [], CFG).candidates
+    assert fitted["ALPHA"][0] == pytest.approx(1.0, abs=0.01)
+    assert fitted["ALPHA_ERR"][0] < 0.05
+    assert abs(guessed["ALPHA"][0] - 1.0) > 0.1  # counted from the first stack, the decay looks shallower
+
+
+def test_a_trigger_time_after_the_first_observation_is_refused():
+    trigger = datetime(2026, 5, 9, 21, 51, 9)
+    observation = observe_from_trigger(trigger, (300.0, 600.0, 1900.0, 5500.0), lambda seq: 18.0)
+    observation.trigger_time = datetime(2026, 5, 9, 22, 0, 0)
+    with pytest.raises(InputError, match="T0 = 2026-05-09T22:00:00 is after the start of sequence R0"):
+        build_qpo_vt(observation, None, [], CFG)

@@ -165,3 +165,21 @@ def test_an_asteroid_seen_once_per_sequence_is_linked():
         min_step_arcsec=2.0,
     )
     assert not still
+
+
+def test_the_decay_error_comes_from_the_detections_and_is_missing_for_limits_only():
+    rng = np.random.default_rng(5)
+    noisy = DECAY + rng.normal(0.0, 0.03, 8)
+    seen_once_then_gone = [18.0, NAN, NAN, NAN] + [NAN] * 4
+    sigma = np.full((2, 8), 0.03)
+    curves = fit_light_curves(np.vstack([noisy, seen_once_then_gone]), sigma, np.full(8, 22.5), LOG_T, 0.25)
+    assert curves.alpha[0] == pytest.approx(1.0, abs=3 * curves.alpha_err[0])
+    assert 0.0 < curves.alpha_err[0] < 0.1
+    assert curves.delta_chi2[1] > 10 and np.isnan(curves.alpha_err[1])
+
+
+def test_a_bad_fit_widens_the_decay_error():
+    scattered = DECAY + np.array([0.4, -0.4, 0.4, -0.4, -0.4, 0.4, -0.4, 0.4])
+    sigma = np.full((2, 8), 0.03)
+    curves = fit_light_curves(np.vstack([DECAY, scattered]), sigma, np.full(8, 22.5), LOG_T, 0.25)
+    assert curves.alpha_err[1] > 5 * curves.alpha_err[0]

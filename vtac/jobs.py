@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +74,7 @@ class QpoVtRequest:
     burst_id: str | None = None
     #: Remote catalogue services (URLs, timeouts, overall deadline, cache); None: from the environment.
     remote: RemoteSettings | None = None
-    #: Burst trigger time T0 (UTC), written as TT_ECL; the extras count times from it.
+    #: Burst trigger time T0 (UTC), written as TT_ECL; light curves and the extras count times from it.
     trigger_time: datetime | None = None
     #: Error circles from GCN notices, oldest first, after the MXT one: :func:`choose_position` picks.
     positions: tuple[MxtPosition, ...] = ()
@@ -95,6 +95,9 @@ class QpoVtOutcome:
 def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     """Read, compute and write QPO_VT, QCANDI_VT and the JSON summary of one burst."""
     observation = read_srclists(request.srclists)
+    if request.trigger_time is not None:
+        t0 = request.trigger_time
+        observation.trigger_time = t0 if t0.tzinfo is None else t0.astimezone(UTC).replace(tzinfo=None)
     burst_id = request.burst_id or observation.burst_id
     if not burst_id:
         raise InputError("no BURST_ID in the source lists: pass --burst-id", file=str(request.srclists[0]))

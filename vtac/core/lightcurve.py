@@ -36,6 +36,9 @@ class LightCurves:
 
     #: alpha of f ~ t^-alpha (positive: fading); NaN where the data cannot constrain it.
     alpha: NDArray[np.float64]
+    #: 1-sigma error of alpha from the detections' covariance, scaled by the reduced chi-square when it
+    #: exceeds one; NaN where the detections alone do not determine alpha (a decay seen through limits only).
+    alpha_err: NDArray[np.float64]
     #: chi2(constant) - chi2(power law), detections and limits together; >= 0.
     delta_chi2: NDArray[np.float64]
     #: chi-square per degree of freedom of the power law on the detections (erratic sources score high).
@@ -63,7 +66,7 @@ def fit_light_curves(
     weight = np.where(detected, 1.0 / np.square(np.where(detected, sigma, 1.0)), 0.0)
     values = np.where(detected, mag, 0.0)
     constant = _constant_model(values, weight)
-    power_law, alpha = _power_law_model(values, weight, log_t)
+    power_law, alpha, normal = _power_law_model(values, weight, log_t)
     undetected = ~detected & np.isfinite(maglim)[None, :]
     chi2_constant = _chi2(values, weight, constant) + _limit_penalty(
         constant, maglim, undetected, completeness_width
@@ -77,6 +80,7 @@ def fit_light_curves(
     onset_constrained = _power_law_constrained(detected & _AFTER_ONSET, undetected & _AFTER_ONSET)
     return LightCurves(
         alpha=np.where(constrained, alpha, np.nan),
+        alpha_err=_alpha_error(normal, chi2_power, detected),
         delta_chi2=gain,
         chi2_per_dof=np.where(n_det > 3, chi2_power / np.maximum(n_det - 3, 1), 0.0),
         amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
@@ -99,7 +103,7 @@ def _onset_chi2(
     """Chi-square of a rise then a power-law decay: the decay fitted from the second index on, the first
     index free to be fainter (a detection there only pays for being brighter than the decay)."""
     maglim, undetected, width = limits
-    decay, _ = _power_law_model(values, weight * _AFTER_ONSET, log_t)
+    decay, _, _ = _power_law_model(values, weight * _AFTER_ONSET, log_t)
     residual = np.where(
         _AFTER_ONSET, values - np.nan_to_num(decay), np.minimum(values - np.nan_to_num(decay), 0)
     )
@@ -120,16 +124,34 @@ def _constant_model(values: NDArray[np.float64], weight: NDArray[np.float64]) ->
 
 def _power_law_model(
     values: NDArray[np.float64], weight: NDArray[np.float64], log_t: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The power law of every source at its sequences (NaN in a band never seen), and its alpha."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The power law of every source at its sequences (NaN in a band never seen), its alpha and the
+    normal matrices of the fit."""
     is_r = np.r_[np.ones(N_SEQ_PER_BAND), np.zeros(N_SEQ_PER_BAND)]
-    theta, _ = solve_power_law(values, weight, is_r, log_t)
+    theta, normal = solve_power_law(values, weight, is_r, log_t)
     model = theta @ _design(is_r, log_t).T
     seen_r = weight[:, :N_SEQ_PER_BAND].sum(axis=1) > 0
     seen_b = weight[:, N_SEQ_PER_BAND:].sum(axis=1) > 0
     model[:, :N_SEQ_PER_BAND] = np.where(seen_r[:, None], model[:, :N_SEQ_PER_BAND], np.nan)
     model[:, N_SEQ_PER_BAND:] = np.where(seen_b[:, None], model[:, N_SEQ_PER_BAND:], np.nan)
-    return model, theta[:, 2]
+    return model, theta[:, 2], normal
+
+
+def _alpha_error(
+    normal: NDArray[np.float64], chi2: NDArray[np.float64], detected: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """Error of alpha where the detections determine it: two epochs in one band, and no fewer detections
+    than free parameters (one offset per band seen, plus alpha); errors scaled by sqrt(chi2 / dof) when the
+    fit is worse than the measurement errors say. Sequence indices are distinct epochs."""
+    per_band = detected.reshape(len(detected), 2, N_SEQ_PER_BAND).sum(axis=2)
+    dof = per_band.sum(axis=1) - (per_band > 0).sum(axis=1) - 1
+    determined = (per_band.max(axis=1, initial=0) >= 2) & (dof >= 0)
+    variance = np.full(len(detected), np.nan)
+    if determined.any():
+        variance[determined] = np.linalg.inv(normal[determined])[:, 2, 2]
+    scale = np.where(dof > 0, np.maximum(chi2 / np.maximum(dof, 1), 1.0), 1.0)
+    error: NDArray[np.float64] = np.sqrt(np.maximum(variance, 0.0) * scale)
+    return np.where(determined, error, np.nan)
 
 
 def solve_power_law(

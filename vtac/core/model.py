@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,8 @@ class VTObservation:
     burst_id: str | None = None
     n_rejected: int = 0
     origins: list[str] = field(default_factory=list)
+    #: Burst trigger time T0 (naive UTC) when known; light curves count times from it.
+    trigger_time: datetime | None = None
 
     @property
     def sequences_used(self) -> list[str]:

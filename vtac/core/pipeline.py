@@ -63,6 +63,7 @@ from vtac.core.ranking import (
 )
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
 from vtac.core.sky import separation_arcsec
+from vtac.errors import InputError
 
 _J2000 = datetime(2000, 1, 1, 12, 0, 0)
 _DAYS_PER_JULIAN_YEAR = 365.25
@@ -156,15 +157,19 @@ def sequence_times(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Mid-time of each sequence index (hours after the trigger) and log10 seconds of each sequence.
 
-    The trigger time is not an input yet: it is taken as ``first_sequence_delay_s`` before the first
-    stack. Without readable DATE-OBS for every sequence, or with dates that do not increase with the
-    sequence index, the nominal plan's mid-times stand in.
+    Times count from the trigger time T0 when the observation carries it; otherwise (the documented
+    fallback) T0 is taken as ``first_sequence_delay_s`` before the first stack. Without readable DATE-OBS
+    for every sequence, or with dates that do not increase with the sequence index, the nominal plan's
+    mid-times stand in. A T0 after the start of the first sequence is refused: no time since the trigger
+    could be right.
     """
     mids = _measured_mid_times(observation)
+    t0 = _trigger_seconds(observation)
     if not mids or not _increasing(mids):
         mid_by_index = np.array(NOMINAL_MID_TIMES_S, dtype=float)
     else:
-        origin = min(mids.values()) - cfg.first_sequence_delay_s
+        origin = t0 if t0 is not None else min(mids.values()) - cfg.first_sequence_delay_s
+        _check_trigger_before(origin, observation)
         nominal = dict(enumerate(NOMINAL_MID_TIMES_S))
         mid_by_index = np.array(
             [
@@ -174,6 +179,23 @@ def sequence_times(
         )
     log_t = np.log10(np.maximum(np.tile(mid_by_index, 2), 1.0))
     return mid_by_index / 3600.0, log_t
+
+
+def _trigger_seconds(observation: VTObservation) -> float | None:
+    """T0 in seconds since J2000 (None when unknown)."""
+    t0 = observation.trigger_time
+    return None if t0 is None else (t0.replace(tzinfo=None) - _J2000).total_seconds()
+
+
+def _check_trigger_before(origin: float, observation: VTObservation) -> None:
+    """Refuse a trigger time later than the start of a sequence."""
+    starts = _sequence_starts(observation)
+    if observation.trigger_time is not None and starts and origin > min(starts.values()):
+        first = min(starts, key=starts.__getitem__)
+        raise InputError(
+            f"trigger time T0 = {observation.trigger_time.isoformat()} is after the start of sequence "
+            f"{first} (DATE-OBS {observation.sequences[first].date_obs}): T0 must precede the observations"
+        )
 
 
 def _increasing(mids: dict[str, float]) -> bool:
@@ -186,15 +208,26 @@ def _increasing(mids: dict[str, float]) -> bool:
 
 def _measured_mid_times(observation: VTObservation) -> dict[str, float]:
     """Seconds since J2000 of each sequence's mid-time; empty if one DATE-OBS is unreadable."""
-    mids = {}
+    starts = _sequence_starts(observation)
+    if len(starts) < len(observation.sequences):
+        return {}
+    return {
+        seq: starts[seq]
+        + (info.exposure_s if info.exposure_s and info.exposure_s > 0 else _NOMINAL_EXPOSURE_S) / 2
+        for seq, info in observation.sequences.items()
+    }
+
+
+def _sequence_starts(observation: VTObservation) -> dict[str, float]:
+    """Seconds since J2000 of each sequence's start whose DATE-OBS is readable."""
+    starts = {}
     for seq, info in observation.sequences.items():
         try:
             start = datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))
         except ValueError:
-            return {}
-        exposure = info.exposure_s if info.exposure_s and info.exposure_s > 0 else _NOMINAL_EXPOSURE_S
-        mids[seq] = (start.replace(tzinfo=None) - _J2000).total_seconds() + exposure / 2.0
-    return mids
+            continue
+        starts[seq] = (start.replace(tzinfo=None) - _J2000).total_seconds()
+    return starts
 
 
 def position_log_prior(
@@ -598,7 +631,8 @@ def _candidate_columns(
         "N_DET": evidence.n_detections[order].astype(np.int64),
         "EFLAG_MAX": eflag_max[order],
         "MXT_DIST": mxt_distance[order],
-        "ALPHA": curves.alpha[order],
+        "ALPHA": np.where(np.isfinite(curves.alpha_err), curves.alpha, np.nan)[order],
+        "ALPHA_ERR": curves.alpha_err[order],
         "B_MINUS_R": b_minus_r[order],
         "Z_HINT": z_hint[order],
         "VERIFIED": evidence.verified[order],
