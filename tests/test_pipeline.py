@@ -330,3 +330,56 @@ def test_a_trigger_time_after_the_first_observation_is_refused():
     observation.trigger_time = datetime(2026, 5, 9, 22, 0, 0)
     with pytest.raises(InputError, match="T0 = 2026-05-09T22:00:00 is after the start of sequence R0"):
         build_qpo_vt(observation, None, [], CFG)
+
+
+def candidate_at(result, ra, dec):
+    """The CANDIDATES row of the source at (ra, dec), or None."""
+    vt_id = int(row_of(result, ra, dec)["VT_ID"])
+    rows = result.candidates[result.candidates["VT_ID"] == vt_id]
+    return rows[0] if len(rows) else None
+
+
+def test_a_one_camera_hit_is_never_best_and_is_listed_as_a_likely_artefact():
+    """A cosmic ray: one camera, one sequence, 2 mag above the limit, the saturation bit on 20th magnitude."""
+    blue_hit = (RA0 + 3 * ARCSEC, DEC0 - 4 * ARCSEC, {"B1": (20.4, 4)})
+    red_hit = (RA0 - 6 * ARCSEC, DEC0 + 9 * ARCSEC, {"R2": (20.3, 4)})
+    result = field_with([blue_hit, red_hit])
+    assert len(result.best) == 0
+    for ra, dec, _ in (blue_hit, red_hit):
+        row = candidate_at(result, ra, dec)
+        assert row is not None and row["PROB"] == 0.0  # listed: NEW_SRC inside the circle
+        assert row["NEW_SRC"] != ""
+        assert row["REASONS"].startswith("likely artefact:")
+    assert "B1 without the simultaneous VT_R" in candidate_at(result, *blue_hit[:2])["REASONS"]
+    assert "saturation flag at 20.3 mag in R2" in candidate_at(result, *red_hit[:2])["REASONS"]
+
+
+def test_an_afterglow_seen_in_both_cameras_with_a_saturation_bit_stays_first():
+    ra, dec, seen = afterglow(start=19.0)
+    flagged = (ra, dec, {seq: (mag, 4) for seq, (mag, _) in seen.items()})
+    result = field_with([flagged])
+    assert candidate_at(result, ra, dec)["RANK"] == 1
+    assert "likely artefact" not in candidate_at(result, ra, dec)["REASONS"]
+
+
+def test_a_brightened_catalogued_star_in_the_circle_is_listed_with_its_reason():
+    ra, dec = star_grid()
+    star_ra, star_dec = RA0 + 25 * ARCSEC, DEC0 + 12 * ARCSEC
+    catalog = sdss_catalog(
+        np.append(ra, star_ra), np.append(dec, star_dec), np.append(grid_mags(len(ra)), 19.0)
+    )
+    quiet_r, quiet_b = vt_mags(sdss_catalog([star_ra], [star_dec], [19.0]))
+    flaring = {s: ((quiet_r if s[0] == "R" else quiet_b)[0] - 2.5, 0) for s in SEQUENCES}
+    result = field_with([(star_ra, star_dec, flaring)], catalog=catalog)
+    row = candidate_at(result, star_ra, star_dec)
+    assert row is not None and row["DMAG_CAT"] != ""
+    assert "2.5 mag brighter than its SDSS12 counterpart" in row["REASONS"]
+
+
+def test_a_star_flickering_at_the_limit_is_not_called_fading():
+    """Uncatalogued (fainter than the catalogue), seen in the first sequence only, as chance has it."""
+    ra, dec = RA0 - 14 * ARCSEC, DEC0 + 5 * ARCSEC
+    result = field_with([(ra, dec, {"R0": (22.35, 0), "B0": (22.45, 0)})])
+    row = candidate_at(result, ra, dec)
+    assert row is None or ("fading" not in row["REASONS"] and np.isnan(row["ALPHA"]))
+    assert len(result.best) == 0

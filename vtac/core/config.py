@@ -92,6 +92,16 @@ class ScienceConfig(BaseModel):
     completeness_width: float = Field(
         0.25, gt=0, description="Width (mag) of a sequence's completeness roll-off around MAGLIM."
     )
+    bluest_colour: float = Field(
+        -0.5,
+        description="Bluest VT_B - VT_R of an astrophysical source: a VT_B detection that the simultaneous "
+        "VT_R stack would have seen even this blue, and did not, is a detector artefact.",
+    )
+    faintest_saturated_mag: float = Field(
+        16.0,
+        description="A saturation flag (EFLAG 4) on a detection fainter than this is a cosmic ray: the VT "
+        "saturates on stars of about 12th magnitude in a 50 s frame.",
+    )
     first_sequence_delay_s: float = Field(
         300.0,
         gt=0,

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from vtac.core.completeness import Completeness
 from vtac.core.model import N_SEQ_PER_BAND
 
-#: Smallest probability a non-detection is given (caps its chi-square penalty at ~55).
-_MIN_MISS_PROBABILITY = 1e-12
+#: Smallest probability a non-detection is given, 1e-12: caps its chi-square penalty at ~55.
+_MAX_Z = float(np.log(1e12))
 _RIDGE = 1e-9
 
 
@@ -54,33 +55,46 @@ def fit_light_curves(
     sigma: NDArray[np.float64],
     maglim: NDArray[np.float64],
     log_t: NDArray[np.float64],
-    completeness_width: float,
+    completeness: Completeness,
 ) -> LightCurves:
     """Fit every source (rows of the source x sequence matrices, sequences R0..R3, B0..B3).
 
     ``sigma`` is the total magnitude error of each detection, ``maglim`` the limit of each sequence (NaN
-    where the sequence is absent or its limit unknown) and ``log_t`` log10 of each sequence's mid-time
-    after the trigger.
+    where the sequence is absent or its limit unknown), ``log_t`` log10 of each sequence's mid-time after
+    the trigger and ``completeness`` each sequence's measured detection curve.
+
+    The decay is profiled over alpha with the limits included, so that a source seen at one epoch only
+    gets the alpha its non-detections call for (and no more): the least squares of the detections alone
+    has no alpha to give there. Where the detections do determine alpha, their least squares gives it.
     """
     detected = np.isfinite(mag)
     weight = np.where(detected, 1.0 / np.square(np.where(detected, sigma, 1.0)), 0.0)
     values = np.where(detected, mag, 0.0)
-    constant = _constant_model(values, weight)
-    power_law, alpha, normal = _power_law_model(values, weight, log_t)
     undetected = ~detected & np.isfinite(maglim)[None, :]
-    chi2_constant = _chi2(values, weight, constant) + _limit_penalty(
-        constant, maglim, undetected, completeness_width
-    )
+    misses = (completeness, undetected)
+    constant = _constant_model(values, weight)
+    chi2_constant = _chi2(values, weight, constant) + _limit_penalty(constant, misses)
+    power_law, alpha_lsq, normal = _power_law_model(values, weight, log_t)
     chi2_power = _chi2(values, weight, power_law)
-    chi2_power_total = chi2_power + _limit_penalty(power_law, maglim, undetected, completeness_width)
+    chi2_lsq_total = chi2_power + _limit_penalty(power_law, misses)
+    # Only a source with a miss in a band it was seen in can gain from an alpha the detections do not give.
+    limited = np.flatnonzero(_missed_where_seen(detected, undetected))
+    chi2_grid, alpha_grid = np.full(len(values), np.inf), np.full(len(values), np.nan)
+    if len(limited):
+        profile = _alpha_profile(values[limited], weight[limited], log_t, (completeness, undetected[limited]))
+        best = np.argmin(profile, axis=1)
+        chi2_grid[limited], alpha_grid[limited] = profile[np.arange(len(limited)), best], _ALPHA_GRID[best]
+    chi2_power_total = np.minimum(chi2_lsq_total, chi2_grid)
+    alpha_err = _alpha_error(normal, chi2_power, detected)
+    alpha = np.where(np.isfinite(alpha_err) | (chi2_lsq_total <= chi2_grid), alpha_lsq, alpha_grid)
     n_det = detected.sum(axis=1)
     constrained = _power_law_constrained(detected, undetected)
     gain = np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0)
-    chi2_onset = _onset_chi2(values, weight, log_t, (maglim, undetected, completeness_width))
+    chi2_onset = _onset_chi2(values, weight, log_t, misses)
     onset_constrained = _power_law_constrained(detected & _AFTER_ONSET, undetected & _AFTER_ONSET)
     return LightCurves(
         alpha=np.where(constrained, alpha, np.nan),
-        alpha_err=_alpha_error(normal, chi2_power, detected),
+        alpha_err=alpha_err,
         delta_chi2=gain,
         chi2_per_dof=np.where(n_det > 3, chi2_power / np.maximum(n_det - 3, 1), 0.0),
         amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
@@ -88,6 +102,41 @@ def fit_light_curves(
             constrained & onset_constrained, np.maximum(chi2_power_total - chi2_onset, 0.0), 0.0
         ),
     )
+
+
+#: Decay indices over which the likelihood with limits is profiled.
+_ALPHA_GRID = np.round(np.arange(-1.5, 4.0001, 0.1), 2)
+
+
+def _missed_where_seen(detected: NDArray[np.bool_], undetected: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Sources with a non-detection in a band in which they were detected."""
+    shape = (len(detected), 2, N_SEQ_PER_BAND)
+    seen_band = np.any(detected.reshape(shape), axis=2)
+    missed_band = np.any(undetected.reshape(shape), axis=2)
+    return np.asarray((seen_band & missed_band).any(axis=1), dtype=bool)
+
+
+def _alpha_profile(
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    log_t: NDArray[np.float64],
+    misses: tuple[Completeness, NDArray[np.bool_]],
+) -> NDArray[np.float64]:
+    """Chi-square (detections and non-detections) of every source for every alpha of the grid, the
+    offset of each band fitted given alpha (source x alpha)."""
+    shift = 2.5 * _ALPHA_GRID[:, None] * np.asarray(log_t, dtype=float)[None, :]
+    model = np.full((len(values), len(_ALPHA_GRID), len(log_t)), np.nan)
+    for band in (0, 1):
+        cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
+        band_weight = weight[:, cols]
+        total = band_weight.sum(axis=1)
+        offset = np.einsum("nk,nak->na", band_weight, values[:, None, cols] - shift[None, :, cols])
+        offset /= np.where(total > 0, total, 1.0)[:, None]
+        seen = (total > 0)[:, None, None]
+        model[:, :, cols] = np.where(seen, offset[:, :, None] + shift[None, :, cols], np.nan)
+    residual = values[:, None, :] - np.nan_to_num(model)
+    chi2: NDArray[np.float64] = np.einsum("nk,nak->na", weight, np.square(residual))
+    return chi2 + _limit_penalty(model, misses)
 
 
 #: Sequences from the second index of each band on: where the decay after an onset is fitted.
@@ -98,17 +147,17 @@ def _onset_chi2(
     values: NDArray[np.float64],
     weight: NDArray[np.float64],
     log_t: NDArray[np.float64],
-    limits: tuple[NDArray[np.float64], NDArray[np.bool_], float],
+    misses: tuple[Completeness, NDArray[np.bool_]],
 ) -> NDArray[np.float64]:
     """Chi-square of a rise then a power-law decay: the decay fitted from the second index on, the first
     index free to be fainter (a detection there only pays for being brighter than the decay)."""
-    maglim, undetected, width = limits
+    completeness, undetected = misses
     decay, _, _ = _power_law_model(values, weight * _AFTER_ONSET, log_t)
     residual = np.where(
         _AFTER_ONSET, values - np.nan_to_num(decay), np.minimum(values - np.nan_to_num(decay), 0)
     )
     chi2: NDArray[np.float64] = np.sum(weight * np.square(residual), axis=1)
-    return chi2 + _limit_penalty(decay, maglim, undetected & _AFTER_ONSET, width)
+    return chi2 + _limit_penalty(decay, (completeness, undetected & _AFTER_ONSET))
 
 
 def _constant_model(values: NDArray[np.float64], weight: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -196,16 +245,20 @@ def _chi2(
 
 
 def _limit_penalty(
-    model: NDArray[np.float64], maglim: NDArray[np.float64], undetected: NDArray[np.bool_], width: float
+    model: NDArray[np.float64], misses: tuple[Completeness, NDArray[np.bool_]]
 ) -> NDArray[np.float64]:
-    """-2 ln P(not detected) summed over the sequences where the source was not seen."""
-    predicted = np.where(undetected & np.isfinite(model), model, np.inf)
-    with np.errstate(over="ignore", invalid="ignore"):
-        z = np.clip((np.nan_to_num(maglim, nan=0.0)[None, :] - predicted) / width, -50.0, 50.0)
-        miss = 1.0 / (1.0 + np.exp(z))
-    penalty: NDArray[np.float64] = np.sum(
-        np.where(undetected, -2.0 * np.log(np.maximum(miss, _MIN_MISS_PROBABILITY)), 0.0), axis=1
-    )
+    """-2 ln P(not detected) summed over the sequences (last axis) where the source was not seen.
+
+    ``model`` is source x sequence, or source x alpha x sequence; P(not detected) = 1 / (1 + exp(z)), z =
+    (m50 - model) / width, from each sequence's measured completeness curve (capped at ``_MAX_PENALTY``).
+    """
+    completeness, undetected = misses
+    missed = undetected if model.ndim == 2 else undetected[:, None, :]
+    predicted = np.where(missed & np.isfinite(model), model, np.inf)
+    with np.errstate(invalid="ignore"):
+        z = (np.nan_to_num(completeness.m50, nan=0.0) - predicted) / completeness.width
+    z = np.minimum(np.where(missed & np.isfinite(z), z, -np.inf), _MAX_Z)
+    penalty: NDArray[np.float64] = 2.0 * np.logaddexp(0.0, z).sum(axis=-1)
     return penalty
 
 

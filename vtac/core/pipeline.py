@@ -16,7 +16,9 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
+from vtac.core.artefacts import ArtefactEvidence, detector_artefacts
 from vtac.core.association import associate
+from vtac.core.completeness import Completeness, measure_completeness
 from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import CatalogMatch, Detections, Field, field_of, match_catalog
 from vtac.core.flags import (
@@ -230,6 +232,20 @@ def _sequence_starts(observation: VTObservation) -> dict[str, float]:
     return starts
 
 
+def artefacts_of(
+    photometry: Photometry, eflag: NDArray[np.int64], completeness: Completeness, cfg: ScienceConfig
+) -> ArtefactEvidence:
+    """The detector signatures of every detection (:mod:`vtac.core.artefacts`)."""
+    return detector_artefacts(
+        photometry.mag,
+        photometry.magerr,
+        eflag,
+        completeness,
+        bluest_colour=cfg.bluest_colour,
+        faintest_saturated_mag=cfg.faintest_saturated_mag,
+    )
+
+
 def position_log_prior(
     ra: NDArray[np.float64],
     dec: NDArray[np.float64],
@@ -265,6 +281,11 @@ class Assessment:
     matches: list[CatalogMatch]
     moving: NDArray[np.bool_]
     combined: Table
+
+    @property
+    def eligible(self) -> NDArray[np.bool_]:
+        """Sources that can be the afterglow: not a linked moving object, not a detector artefact."""
+        return np.asarray(~self.moving & ~self.evidence.artefact, dtype=bool)
 
     def features(self, cfg: ScienceConfig) -> NDArray[np.float64]:
         """The model's source x feature matrix."""
@@ -306,6 +327,9 @@ def _assess_grid(
     magvar, vstate = variability(photometry, cfg)
     epoch_hours, log_t = sequence_times(observation, cfg)
     brighter = (xstate == XFLAG_DMAG) & (catalog.dmag < 0)
+    completeness = measure_completeness(
+        photometry.mag, np.where(photometry.available, photometry.maglim, np.nan), cfg.completeness_width
+    )
     evidence = SourceEvidence(
         photometry=photometry,
         eflag=eflag,
@@ -315,6 +339,8 @@ def _assess_grid(
         brighter_sigma=_max_where(-catalog.dmag / catalog.sigma, brighter, 0.0),
         log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
+        completeness=completeness,
+        artefacts=artefacts_of(photometry, eflag, completeness, cfg),
     )
     tracks = mover_tracks(
         (ra, dec),
@@ -370,7 +396,7 @@ def qpo_vt_from(
         combined,
         evidence=assessment.evidence,
         catalog=assessment.catalog,
-        moving=assessment.moving,
+        eligibility=(assessment.moving, assessment.eligible),
         mxt=mxt,
         cfg=cfg,
     )
@@ -552,11 +578,18 @@ def _rank(
     *,
     evidence: SourceEvidence,
     catalog: _CatalogVerdicts,
-    moving: NDArray[np.bool_],
+    eligibility: tuple[NDArray[np.bool_], NDArray[np.bool_]],
     mxt: MxtPosition | None,
     cfg: ScienceConfig,
 ) -> _Ranking:
-    """Probabilities of every source, the candidates best first with their reasons, the best few."""
+    """Probabilities of every source, the candidates best first with their reasons, the best few.
+
+    CANDIDATES holds the sources likely enough to be the afterglow and, inside the candidate radius of an
+    X-ray circle, every source carrying an FSC flag (NEW_SRC, DMAG_CAT, MAG_VAR) whatever its probability:
+    a flaring star or an afterglow on a catalogued source is for the BA to see. Moving objects are labelled
+    in COMBINED instead. ``eligibility`` is (moving, eligible).
+    """
+    moving, eligible = eligibility
     curves = light_curves(evidence, cfg)
     features = feature_matrix(evidence, curves)
     model = load_model(cfg.model_file)
@@ -565,7 +598,7 @@ def _rank(
         evidence.log_prior,
         model,
         cfg.no_afterglow_prior,
-        eligible=~moving,
+        eligible=eligible,
         explain_above=cfg.candidate_min_probability,
     )
     ra, dec = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
@@ -575,10 +608,14 @@ def _rank(
         else np.full(len(ra), np.nan)
     )
     near = np.nan_to_num(mxt_distance, nan=0.0) <= cfg.candidate_radius_r90
-    selected = np.flatnonzero((field.probability >= cfg.candidate_min_probability) & near & ~moving)
+    flagged = _fsc_flagged(combined) & (mxt is not None)
+    likely = field.probability >= cfg.candidate_min_probability
+    selected = np.flatnonzero((likely | flagged) & near & ~moving)
     photometry = evidence.photometry
     brightest = np.min(np.where(photometry.detected, photometry.mag, np.inf), axis=1, initial=np.inf)
     order = selected[rank_order(field.probability[selected], mxt_distance[selected], brightest[selected])]
+    unexplained = order[~likely[order]]
+    field.contributions[unexplained] = model.trees.contributions(features[unexplained])
     table = _candidate_columns(
         combined,
         order,
@@ -590,6 +627,14 @@ def _rank(
     )
     best = table[table["PROB"] >= cfg.best_probability_threshold][: cfg.max_best_candidates]
     return _Ranking(table, best, field.none)
+
+
+def _fsc_flagged(combined: Table) -> NDArray[np.bool_]:
+    """Sources with a NEW_SRC, DMAG_CAT or MAG_VAR entry."""
+    flagged = np.zeros(len(combined), dtype=bool)
+    for name in ("NEW_SRC", "DMAG_CAT", "MAG_VAR"):
+        flagged |= np.char.str_len(np.asarray(combined[name], dtype=str)) > 0
+    return flagged
 
 
 def _candidate_columns(

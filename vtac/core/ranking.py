@@ -31,11 +31,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from vtac.core.artefacts import ArtefactEvidence
+from vtac.core.completeness import Completeness
 from vtac.core.config import ScienceConfig
 from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, fit_light_curves
-from vtac.core.model import BANDS, N_SEQ_PER_BAND
+from vtac.core.model import BANDS, N_SEQ_PER_BAND, SEQUENCES
 from vtac.core.trees import TreeEnsemble
 from vtac.errors import ConfigurationError
 
@@ -44,6 +46,8 @@ MODEL_FILE = ("data", "afterglow_model.json")
 
 #: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
+#: A VT_R-only source that would need B - R above this to hide from VT_B: a dropout worth naming.
+_NOTABLE_DROPOUT_COLOUR = 1.0
 
 #: The light curve in coarse form: how far above the limit the source is at its brightest in the first two
 #: and in the last two sequences of each band (-1: not detected there). Finer (per sequence) learns the
@@ -68,6 +72,9 @@ FEATURES: tuple[str, ...] = (
     "brighter_sigma",
     "rise_then_fade",
     *PHASE_HEADROOM,
+    "blue_without_red",
+    "false_saturation",
+    "dropout_colour",
 )
 
 
@@ -87,6 +94,15 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     #: log(rho(x) / lambda): the position prior against the field density (see the module docstring).
     log_prior: NDArray[np.float64]
     in_mxt: NDArray[np.int64]
+    #: Each sequence's detection curve, measured in the lists (:mod:`vtac.core.completeness`).
+    completeness: Completeness
+    #: Detections no astrophysical source makes (:mod:`vtac.core.artefacts`).
+    artefacts: ArtefactEvidence
+
+    @property
+    def artefact(self) -> NDArray[np.bool_]:
+        """Sources made only of artefact detections: never the afterglow."""
+        return self.artefacts.artefact(self.photometry.detected)
 
     @property
     def n_detections(self) -> NDArray[np.int64]:
@@ -164,7 +180,7 @@ def light_curves(evidence: SourceEvidence, cfg: ScienceConfig) -> LightCurves:
     photometry = evidence.photometry
     sigma = np.sqrt(np.square(np.nan_to_num(photometry.magerr, nan=0.1)) + cfg.photometric_floor**2)
     maglim = np.where(photometry.available, photometry.maglim, np.nan)
-    return fit_light_curves(photometry.mag, sigma, maglim, evidence.log_t, cfg.completeness_width)
+    return fit_light_curves(photometry.mag, sigma, maglim, evidence.log_t, evidence.completeness)
 
 
 def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.float64]:
@@ -195,6 +211,9 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
         "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
         "rise_then_fade": np.log1p(np.sqrt(curves.onset_gain)),
+        "blue_without_red": evidence.artefacts.fraction(detected, evidence.artefacts.blue_impossible),
+        "false_saturation": evidence.artefacts.fraction(detected, evidence.artefacts.false_saturation),
+        "dropout_colour": _dropout_colour(evidence),
     }
     above_limit = np.clip(
         np.nan_to_num(np.where(detected, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0),
@@ -204,6 +223,17 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
     phases = above_limit.reshape(len(above_limit), 2 * len(BANDS), N_SEQ_PER_BAND // 2).max(axis=2)
     columns |= dict(zip(PHASE_HEADROOM, phases.T, strict=True))
     return np.column_stack([np.asarray(columns[name], dtype=float) for name in FEATURES])
+
+
+def _dropout_colour(evidence: SourceEvidence) -> NDArray[np.float64]:
+    """For a source seen in VT_R and never in VT_B: the B - R it needs to hide from the simultaneous VT_B
+    stacks (their 50 % completeness minus its R), at the most; 0 for a source seen in VT_B."""
+    mag = evidence.photometry.mag
+    mag_r, seen_b = mag[:, :N_SEQ_PER_BAND], np.isfinite(mag[:, N_SEQ_PER_BAND:]).any(axis=1)
+    hidden = evidence.completeness.m50[N_SEQ_PER_BAND:][None, :] - mag_r
+    with np.errstate(invalid="ignore"):
+        needed = np.max(np.where(np.isfinite(hidden), hidden, -np.inf), axis=1, initial=-np.inf)
+    return np.where(seen_b | ~np.isfinite(needed), 0.0, np.clip(needed, -2.0, 5.0))
 
 
 @dataclass(frozen=True)
@@ -256,8 +286,9 @@ def rank_order(
 
 
 @dataclass(frozen=True)
-class ReasonContext:
-    """Per-source facts the reasons quote (arrays over sources)."""
+class ReasonContext:  # pylint: disable=too-many-instance-attributes  # per-source facts, one array each
+    """Per-source facts the reasons quote (arrays over sources); each reason is printed only when its fact
+    holds for that source, whatever the trees' contributions say."""
 
     curves: LightCurves
     both_bands: NDArray[np.bool_]
@@ -265,10 +296,14 @@ class ReasonContext:
     n_new: NDArray[np.int64]
     #: "PS1DR1 to 21.8": the catalogue that could have seen each new source and its depth ('' if none).
     new_against: NDArray[np.str_]
+    differs: NDArray[np.bool_]
     brighter_mag: NDArray[np.float64]
     brighter_against: NDArray[np.str_]
     headroom: NDArray[np.float64]
     mxt_distance: NDArray[np.float64]
+    #: Per source: its suspect detections and why, in words ('' for none).
+    artefact_text: NDArray[np.str_]
+    dropout_colour: NDArray[np.float64]
 
     @classmethod
     def of(
@@ -287,23 +322,60 @@ class ReasonContext:
             n_detections=evidence.n_detections,
             n_new=(evidence.xflag == XFLAG_NEW).sum(axis=1),
             new_against=new_against,
+            differs=np.asarray((evidence.xflag == XFLAG_DMAG).any(axis=1), dtype=bool),
             brighter_mag=brighter_mag,
             brighter_against=brighter_against,
             headroom=evidence.headroom,
             mxt_distance=mxt_distance,
+            artefact_text=_artefact_texts(evidence),
+            dropout_colour=_dropout_colour(evidence),
         )
+
+
+_BLUE_WITHOUT_RED = "without the simultaneous VT_R, which sees any astrophysical colour"
+
+
+def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
+    """For each source with suspect detections: which, and why ('likely artefact' when that is all it
+    has, 'suspect detection' beside real ones)."""
+    detected = evidence.photometry.detected
+    artefacts = evidence.artefacts
+    texts = np.full(len(detected), "", dtype="U160")
+    for row in np.flatnonzero((artefacts.suspect & detected).any(axis=1)):
+        parts = []
+        blue = [SEQUENCES[k] for k in np.flatnonzero(artefacts.blue_impossible[row] & detected[row])]
+        if blue:
+            parts.append(
+                f"{','.join(blue)} without the simultaneous VT_R, which sees any astrophysical colour"
+            )
+        for k in np.flatnonzero(artefacts.false_saturation[row] & detected[row]):
+            mag = evidence.photometry.mag[row, k]
+            parts.append(f"saturation flag at {mag:.1f} mag in {SEQUENCES[k]} alone")
+        label = "likely artefact" if evidence.artefact[row] else "suspect detection"
+        texts[row] = f"{label}: {'; '.join(parts)}"
+    return texts
 
 
 def reasons(
     row: int, contributions: NDArray[np.float64], context: ReasonContext, max_reasons: int = 3
 ) -> list[str]:
-    """The strongest positive contributions of one source, in words (strongest first, one per idea)."""
-    order = np.argsort(-contributions[row])
+    """The strongest positive contributions of one source, in words (strongest first, one per idea).
+
+    A detector artefact says so first: "likely artefact: ...". The catalogue verdicts behind an FSC flag
+    (new, differs from its counterpart) are always given. Each text is printed only when the test behind
+    it holds for this source (:func:`_reason_text`).
+    """
     texts: list[str] = []
-    for k in order:
+    if context.artefact_text[row]:
+        texts.append(str(context.artefact_text[row]))
+    for k in np.argsort(-contributions[row]):
         if contributions[row, k] <= 0.05 or len(texts) >= max_reasons:
             break
         text = _reason_text(FEATURES[k], row, context)
+        if text and text not in texts:
+            texts.append(text)
+    for flag_fact in (_new_text, _catalog_text):  # why a flagged source is listed, whatever its weight
+        text = flag_fact(row, context)
         if text and text not in texts:
             texts.append(text)
     distance = context.mxt_distance[row]
@@ -313,33 +385,78 @@ def reasons(
 
 
 def _reason_text(name: str, row: int, ctx: ReasonContext) -> str:
-    """One reason in words (empty when the value is not notable); one text per idea."""
-    # pylint: disable=too-many-return-statements
-    alpha, gain = ctx.curves.alpha[row], ctx.curves.delta_chi2[row]
-    bands = " in both bands" if ctx.both_bands[row] else ""
-    if name in ("fading", "fade_amplitude") and alpha > 0 and gain >= _NOTABLE_CHI2:
-        return f"fading, alpha = {alpha:.1f}{bands} (chi2 {gain:.0f} below a constant)"
-    if name == "rise_then_fade" and ctx.curves.onset_gain[row] >= _NOTABLE_CHI2:
-        return f"rising, then fading (chi2 {ctx.curves.onset_gain[row]:.0f} below a single power law)"
-    if name == "rising" and alpha < 0 and gain >= _NOTABLE_CHI2:
-        return f"rising, alpha = {alpha:.1f} (chi2 {gain:.0f} below a constant)"
-    if name in ("new_fraction", "new_margin") and ctx.n_new[row] > 0:
-        against = f" in {ctx.new_against[row]}" if ctx.new_against[row] else ""
-        count = int(ctx.n_new[row])
-        return f"uncatalogued{against}, {count} sequence{'s' if count > 1 else ''}"
-    if name in ("differs_from_catalog", "brighter_sigma") and np.isfinite(ctx.brighter_mag[row]):
-        return f"{ctx.brighter_mag[row]:.1f} mag brighter than its {ctx.brighter_against[row]} counterpart"
-    if name == "differs_from_catalog":
-        return "magnitude differs from its catalogue counterpart"
-    if name == "both_bands":
-        return "detected in both VT_R and VT_B"
-    if name == "n_detections" and ctx.n_detections[row] >= _NOTABLE_DETECTIONS:
-        return f"detected in {ctx.n_detections[row]} sequences"
-    if (name in ("headroom", "saturated_fraction") or name in PHASE_HEADROOM) and (
-        ctx.headroom[row] >= _NOTABLE_HEADROOM_MAG
-    ):
-        return f"{ctx.headroom[row]:.1f} mag above the VT limit"
+    """One reason in words, empty unless the fact behind it holds for this source (one text per idea)."""
+    for names, text in _REASONS:
+        if name in names:
+            return str(text(row, ctx))
+    if name in PHASE_HEADROOM:
+        return _headroom_text(row, ctx)
     return ""
+
+
+def _decay_text(row: int, ctx: ReasonContext) -> str:
+    """A fade or a rise measured by the detections (not from limits alone), with alpha and its error."""
+    curves = ctx.curves
+    alpha, error, gain = curves.alpha[row], curves.alpha_err[row], curves.delta_chi2[row]
+    if not np.isfinite(error) or gain < _NOTABLE_CHI2:
+        return ""
+    bands = " in both bands" if ctx.both_bands[row] else ""
+    trend = "fading" if alpha > 0 else "rising"
+    return f"{trend}, alpha = {alpha:.1f} +/- {error:.1f}{bands} (chi2 {gain:.0f} below a constant)"
+
+
+def _onset_text(row: int, ctx: ReasonContext) -> str:
+    gain = ctx.curves.onset_gain[row]
+    if gain < _NOTABLE_CHI2 or not np.isfinite(ctx.curves.alpha_err[row]):
+        return ""
+    return f"rising, then fading (chi2 {gain:.0f} below a single power law)"
+
+
+def _new_text(row: int, ctx: ReasonContext) -> str:
+    if ctx.n_new[row] <= 0:
+        return ""
+    against = f" in {ctx.new_against[row]}" if ctx.new_against[row] else ""
+    count = int(ctx.n_new[row])
+    return f"uncatalogued{against}, {count} sequence{'s' if count > 1 else ''}"
+
+
+def _catalog_text(row: int, ctx: ReasonContext) -> str:
+    if not ctx.differs[row]:
+        return ""
+    if np.isfinite(ctx.brighter_mag[row]):
+        return f"{ctx.brighter_mag[row]:.1f} mag brighter than its {ctx.brighter_against[row]} counterpart"
+    return "magnitude differs from its catalogue counterpart"
+
+
+def _headroom_text(row: int, ctx: ReasonContext) -> str:
+    headroom = ctx.headroom[row]
+    return f"{headroom:.1f} mag above the VT limit" if headroom >= _NOTABLE_HEADROOM_MAG else ""
+
+
+def _dropout_text(row: int, ctx: ReasonContext) -> str:
+    colour = ctx.dropout_colour[row]
+    if colour < _NOTABLE_DROPOUT_COLOUR:
+        return ""
+    return f"VT_R only: B - R > {colour:.1f} (a Lyman-alpha dropout, z > 4)"
+
+
+_REASONS: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("fading", "rising", "fade_amplitude"), _decay_text),
+    (("rise_then_fade",), _onset_text),
+    (("new_fraction", "new_margin"), _new_text),
+    (("differs_from_catalog", "brighter_sigma"), _catalog_text),
+    (("both_bands",), lambda row, ctx: "detected in both VT_R and VT_B" if ctx.both_bands[row] else ""),
+    (
+        ("n_detections",),
+        lambda row, ctx: (
+            f"detected in {ctx.n_detections[row]} sequences"
+            if ctx.n_detections[row] >= _NOTABLE_DETECTIONS
+            else ""
+        ),
+    ),
+    (("headroom", "saturated_fraction"), _headroom_text),
+    (("dropout_colour",), _dropout_text),
+)
 
 
 def colour_and_redshift(

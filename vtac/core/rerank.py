@@ -21,11 +21,12 @@ from astropy.table import Table
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
+from vtac.core.completeness import measure_completeness
 from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import field_of
 from vtac.core.flags import XFLAG_UNAVAILABLE, Photometry
 from vtac.core.model import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
-from vtac.core.pipeline import NOMINAL_MID_TIMES_S, position_log_prior
+from vtac.core.pipeline import NOMINAL_MID_TIMES_S, artefacts_of, position_log_prior
 from vtac.core.ranking import (
     FieldProbabilities,
     ReasonContext,
@@ -166,6 +167,9 @@ def evidence_from_combined(
     ra, dec = _column(rows, "RA", 0.0), _column(rows, "DEC", 0.0)
     field = field_of(ra, dec, cfg.pchance_density_radius_arcmin * 60.0) if len(ra) else None
     n = len(rows)
+    completeness = measure_completeness(
+        mag, np.where(available, photometry.maglim, np.nan), cfg.completeness_width
+    )
     evidence = SourceEvidence(
         photometry=photometry,
         eflag=eflag,
@@ -175,6 +179,8 @@ def evidence_from_combined(
         brighter_sigma=np.zeros(n),
         log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=_column(rows, "IN_MXT", -1.0).astype(np.int64),
+        completeness=completeness,
+        artefacts=artefacts_of(photometry, eflag, completeness, cfg),
     )
     return evidence, rows, ids
 

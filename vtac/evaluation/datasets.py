@@ -30,6 +30,11 @@ _COLUMNS = (
 )
 
 
+#: FieldSample.truth of a field whose afterglow was vetoed as a detector artefact, and the rank it gets.
+VETOED = -2
+MISSED_RANK = 10**6
+
+
 def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
     """One sample per simulation; the GRB is the joined source holding the IS_GRB row."""
     # pandas is the evaluate extra: absent from the service install, where this module is never imported
@@ -41,15 +46,18 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
         table = Table({name: _plain(rows[name]) for name in _COLUMNS})
         grb_id = int(rows.loc[rows["IS_GRB"] == 1, "VT_ID"].iloc[0])
         evidence, _, ids = evidence_from_combined(table, None, cfg)
+        eligible = ~evidence.artefact
         features = feature_matrix(evidence, light_curves(evidence, cfg))
         truth = next(k for k, members in enumerate(ids) if grb_id in members)
         samples.append(
             FieldSample(
                 name=f"{case}/{sim_id}",
                 group=str(case),
-                features=features,
-                log_prior=evidence.log_prior,
-                truth=truth,
+                features=features[eligible],
+                log_prior=evidence.log_prior[eligible],
+                # A GRB the simulation made physically impossible (VT_B only, far above the simultaneous
+                # VT_R limit) is vetoed as an artefact: a miss, and no lesson for the fit.
+                truth=int(np.cumsum(eligible)[truth] - 1) if eligible[truth] else VETOED,
                 none_allowed=False,
                 meta={"sim_id": int(sim_id), "case": str(case)},
             )
@@ -78,7 +86,10 @@ def truth_ranks(samples: Iterable[FieldSample], probabilities: Iterable[NDArray]
     ranks, p_truth, p_best = [], [], []
     for sample, prob in zip(samples, probabilities, strict=True):
         best = float(prob.max(initial=0.0))
-        if sample.truth < 0:
+        if sample.truth == VETOED:
+            ranks.append(MISSED_RANK)
+            p_truth.append(0.0)
+        elif sample.truth < 0:
             ranks.append(0)
             p_truth.append(np.nan)
         else:

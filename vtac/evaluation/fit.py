@@ -58,6 +58,8 @@ def _alternatives(samples: list[FieldSample]) -> _Alternatives:
     nothing_seen = np.full((1, len(FEATURES)), np.nan)
     features, log_prior, owner, chosen = [], [], [], []
     for k, sample in enumerate(samples):
+        if sample.truth < 0 and not sample.none_allowed:
+            continue  # a truth that is none of the alternatives teaches nothing
         hit = np.zeros(len(sample.features))
         if sample.truth >= 0:
             hit[sample.truth] = 1.0

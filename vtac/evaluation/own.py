@@ -34,7 +34,9 @@ def observation_of(burst: SimulatedBurst) -> VTObservation:
         part["SEQ"] = np.full(len(table), seq)
         parts.append(part[list(DETECTION_COLUMNS)])
     detections = vstack(parts) if parts else Table(names=DETECTION_COLUMNS)
-    return VTObservation(detections, dict(burst.sequences), burst_id=burst.burst_id)
+    return VTObservation(
+        detections, dict(burst.sequences), burst_id=burst.burst_id, trigger_time=burst.trigger_time
+    )
 
 
 def afterglow_source(assessment: Assessment, burst: SimulatedBurst) -> int:
@@ -61,7 +63,7 @@ def scenario_sample(scenario: ScenarioLike, cfg: ScienceConfig) -> FieldSample:
 def sample_of(scenario: ScenarioLike, assessment: Assessment, cfg: ScienceConfig) -> FieldSample:
     """The fitted model's view of one assessed scenario."""
     truth = afterglow_source(assessment, scenario.burst) if scenario.has_afterglow else -1
-    eligible = ~assessment.moving
+    eligible = assessment.eligible
     return FieldSample(
         name=scenario.name,
         group=scenario.family,

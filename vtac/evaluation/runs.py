@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtac.core.config import ScienceConfig
 from vtac.evaluation.fit import FieldSample
 from vtac.evaluation.own import scenario_sample
+
+if TYPE_CHECKING:
+    from vtac.simulation.scenarios import Perturbation
 
 #: Our simulations: the model is fitted on these seeds and judged on others.
 TRAIN_SEEDS = tuple(range(1000, 1012))
@@ -30,12 +34,21 @@ def vtacml_path() -> Path:
     return Path(os.environ.get(VTACML_ENV, str(DEFAULT_VTACML))).resolve()
 
 
-def scenarios(seeds: tuple[int, ...], n_afterglow: int = N_AFTERGLOW, n_dark: int = N_DARK) -> Iterator:
-    """Our simulated scenarios for these seeds (independent sky photometry, traps, dark fields)."""
-    from vtac.simulation.scenarios import generate_scenarios  # pylint: disable=import-outside-toplevel
+def scenarios(
+    seeds: tuple[int, ...],
+    n_afterglow: int = N_AFTERGLOW,
+    n_dark: int = N_DARK,
+    perturbation: Perturbation | None = None,
+) -> Iterator:
+    """Our simulated scenarios for these seeds (independent sky photometry, traps, dark fields), on the
+    default detector or a perturbed one."""
+    # pylint: disable-next=import-outside-toplevel
+    from vtac.simulation.scenarios import Perturbation, generate_scenarios
 
     for seed in seeds:
-        yield from generate_scenarios(seed, n_afterglow=n_afterglow, n_dark=n_dark)
+        yield from generate_scenarios(
+            seed, n_afterglow=n_afterglow, n_dark=n_dark, perturbation=perturbation or Perturbation()
+        )
 
 
 def own_samples(seeds: tuple[int, ...], cfg: ScienceConfig) -> list[FieldSample]:

@@ -61,6 +61,10 @@ RANDOM_FLAG_WEIGHTS = (0.35, 0.25, 0.25, 0.15)
 NEIGHBOUR_FLAGS = (_N, _N | _B)
 ARTEFACT_FLAGS = (_B, _N | _B, _O, _O | _B, _O | _T)
 SATURATED, TRUNCATED = int(EFlag.SATURATED), _T
+#: Cosmic rays: a saturated pixel half of the time; hot pixels: unflagged or with bad-pixel neighbours.
+COSMIC_RAY_FLAGS = (SATURATED, SATURATED | _B, SATURATED | _O, 0, _N)
+COSMIC_RAY_FLAG_WEIGHTS = (0.3, 0.1, 0.1, 0.35, 0.15)
+HOT_PIXEL_FLAGS = (0, 0, _N, SATURATED)
 #: Separates a moving source's label from its sequence index in the per-sequence pieces.
 MOVING_MARK = "@"
 COUNTS_BIN = 0.25
@@ -128,6 +132,8 @@ class InjectedSource:
     #: Apparent motion (east, north) in arcsec per hour: a moving object, at (ra, dec) at T0 and seen at its
     #: moved position at each sequence's mid-time (one detection per sequence index, both bands).
     motion_arcsec_per_h: tuple[float, float] = (0.0, 0.0)
+    #: Detected wherever its magnitude is finite; False: only as the detector's completeness allows.
+    forced: bool = True
 
     def __post_init__(self) -> None:
         if MOVING_MARK in self.label:
@@ -166,6 +172,14 @@ class DetectorModel:  # pylint: disable=too-many-instance-attributes  # a record
     edge_px: float = 20.0
     edge_flag_fraction: float = 0.7
     artefacts_per_sequence: float = 3.0
+    #: 50 % completeness this far from the nominal MAGLIM the lists report (the detector's own curve).
+    completeness_offset_mag: float = 0.0
+    #: True flux noise over what the reported MAGERR assumes (1.5: errors underestimated by a third).
+    noise_scale: float = 1.0
+    #: Cosmic-ray residuals per stack and camera: one channel, one sequence, often with the saturation bit.
+    cosmic_rays_per_sequence: float = 1.0
+    #: Hot pixels per camera: one channel, at the same place in every stack of that channel.
+    hot_pixels_per_camera: float = 0.3
     faint_galaxies: bool = True
     #: Fallback VT_R counts law dN/dm = 10^(log_counts_21 + slope (m - 21)) per deg^2 per mag and the
     #: catalogue turnover, for skies too small to fit (fitted on the packaged SDSS field).
@@ -254,6 +268,8 @@ class SimulatedBurst:
     sequences: dict[str, SequenceInfo]
     mxt: MxtPosition | None
     truth: BurstTruth
+    #: T0 of the simulated burst (naive UTC).
+    trigger_time: datetime | None = None
 
     def band_tables(self, band: str) -> dict[str, Table]:
         """The detection tables of one band ('R' or 'B'), by sequence."""
@@ -602,7 +618,7 @@ def _injected_sources(spec: BurstSpec, geometry: FieldGeometry) -> _Sources:
                 {band: np.where(keep, np.array([extra.mags(band)], float), np.nan) for band in BANDS},
                 {band: np.array([extra.eflags(band)], np.int64) for band in BANDS},
                 np.array([extra.extended]),
-                np.array([True]),
+                np.array([extra.forced]),
                 {label: 0},
             )
             sources.extend(one)
@@ -740,6 +756,7 @@ class _Context:
     groups: NDArray[np.int64]
     intrinsic_ellipticity: NDArray[np.float64]
     saturated_dropped: dict[str, NDArray[np.bool_]]
+    hot_pixels: dict[str, Table]
 
 
 def _observe(
@@ -770,7 +787,8 @@ def _observe(
         }
     )
     _add_random_flags(table, blends, context, rng)
-    return _with_artefacts(table, context, maglim, rng)
+    table = _with_artefacts(table, context, maglim, rng)
+    return vstack([table, _cosmic_rays(context, maglim, rng), _hot_pixels(context, seq, maglim, rng)])
 
 
 @dataclass
@@ -790,12 +808,13 @@ def _measure(
 
     Injected sources are always detected (at their true flux if the noise made it negative).
     """
-    measured = blends.flux + rng.normal(0.0, noise, len(blends.flux))
+    measured = blends.flux + rng.normal(0.0, noise * detector.noise_scale, len(blends.flux))
     measured *= 10.0 ** (-0.4 * rng.normal(0.0, detector.photometric_floor_mag, len(measured)))
     measured = np.where(blends.forced & (measured <= 0), blends.flux, measured)
+    m50 = maglim + detector.completeness_offset_mag
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = -2.5 * np.log10(measured)
-        completeness = 1.0 / (1.0 + np.exp((mag - maglim) / detector.completeness_width_mag))
+        completeness = 1.0 / (1.0 + np.exp((mag - m50) / detector.completeness_width_mag))
     lucky = rng.random(len(mag)) < completeness
     detected = (blends.flux > 0) & (measured > 0) & (blends.forced | lucky)
     saturated = blends.flux > 10.0 ** (-0.4 * detector.saturation_mag)
@@ -832,25 +851,75 @@ def _add_random_flags(table: Table, blends: _Blends, context: _Context, rng: np.
 
 
 def _with_artefacts(table: Table, context: _Context, maglim: float, rng: np.random.Generator) -> Table:
-    """Spurious single-sequence detections near the limit, always flagged (hot pixels, CR residuals)."""
+    """Spurious single-sequence detections near the limit, always flagged (extraction residuals)."""
     n = int(rng.poisson(context.detector.artefacts_per_sequence))
     if n == 0:
         return table
     half = context.geometry.half_width_arcsec
+    xi_eta = (rng.uniform(-half, half, n), rng.uniform(-half, half, n))
     mag = maglim - rng.uniform(0.0, 2.0, n)
+    spurious = _spurious(context, xi_eta, (mag, maglim), rng.choice(ARTEFACT_FLAGS, n))
+    spurious["ELLIPTY"] = rng.uniform(0.3, 0.9, n)
+    return vstack([table, spurious])
+
+
+def _spurious(
+    context: _Context, xi_eta: tuple[NDArray, NDArray], mag_limit: tuple[NDArray, float], eflag: NDArray
+) -> Table:
+    """Detections of no source (``_GROUP`` -1) at these places, magnitudes (in a stack of this limit) and
+    flags; their shape is left to the caller."""
+    mag, maglim = mag_limit
     snr = 5.0 * 10.0 ** (-0.4 * (mag - maglim))
-    spurious = Table(
+    return Table(
         {
-            "_GROUP": np.full(n, -1),
-            "XI": rng.uniform(-half, half, n),
-            "ETA": rng.uniform(-half, half, n),
+            "_GROUP": np.full(len(mag), -1),
+            "XI": xi_eta[0],
+            "ETA": xi_eta[1],
             "MAGCAL": mag,
             "MAGERR": np.hypot(MAG_ERR_AT_UNIT_SNR / snr, context.detector.photometric_floor_mag),
-            "EFLAG": rng.choice(ARTEFACT_FLAGS, n),
-            "ELLIPTY": rng.uniform(0.3, 0.9, n),
+            "EFLAG": np.asarray(eflag, np.int64),
         }
     )
-    return vstack([table, spurious])
+
+
+def _cosmic_rays(context: _Context, maglim: float, rng: np.random.Generator) -> Table:
+    """Cosmic-ray residuals of one stack of one camera: 0.3-3 mag above its limit, half of them with a
+    saturated pixel (EFLAG 4), the rest unflagged or as SExtractor flags a sharp blob."""
+    n = int(rng.poisson(context.detector.cosmic_rays_per_sequence))
+    half = context.geometry.half_width_arcsec
+    xi_eta = (rng.uniform(-half, half, n), rng.uniform(-half, half, n))
+    eflag = rng.choice(COSMIC_RAY_FLAGS, n, p=COSMIC_RAY_FLAG_WEIGHTS)
+    table = _spurious(context, xi_eta, (maglim - rng.uniform(0.3, 3.0, n), maglim), eflag)
+    table["ELLIPTY"] = rng.uniform(0.0, 0.9, n)
+    return table
+
+
+def _hot_pixels(context: _Context, seq: str, maglim: float, rng: np.random.Generator) -> Table:
+    """The hot pixels of this sequence's camera, where they are in every stack of it."""
+    hot = context.hot_pixels[seq[0]]
+    mag = maglim - hot["HEIGHT"] + rng.normal(0.0, 0.1, len(hot))
+    table = _spurious(context, (hot["XI"], hot["ETA"]), (np.asarray(mag), maglim), hot["EFLAG"])
+    table["ELLIPTY"] = rng.uniform(0.0, 0.3, len(hot))
+    return table
+
+
+def _draw_hot_pixels(
+    geometry: FieldGeometry, detector: DetectorModel, rng: np.random.Generator
+) -> dict[str, Table]:
+    """Per camera: where its hot pixels are, how far above each stack's limit, their flags."""
+    half = geometry.half_width_arcsec
+    hot = {}
+    for band in BANDS:
+        n = int(rng.poisson(detector.hot_pixels_per_camera))
+        hot[band] = Table(
+            {
+                "XI": rng.uniform(-half, half, n),
+                "ETA": rng.uniform(-half, half, n),
+                "HEIGHT": rng.uniform(0.3, 2.0, n),
+                "EFLAG": rng.choice(HOT_PIXEL_FLAGS, n),
+            }
+        )
+    return hot
 
 
 def _finalise(table: Table, geometry: FieldGeometry, rng: np.random.Generator) -> Table:
@@ -902,7 +971,12 @@ def simulate_burst(sky: Table, spec: BurstSpec, rng: np.random.Generator) -> Sim
         for band in BANDS:
             dropped[band][groups[index]] = False
     context = _Context(
-        geometry, spec.detector, groups, _intrinsic_ellipticity(sources, groups, n_groups, rng), dropped
+        geometry,
+        spec.detector,
+        groups,
+        _intrinsic_ellipticity(sources, groups, n_groups, rng),
+        dropped,
+        _draw_hot_pixels(geometry, spec.detector, rng),
     )
     tables: dict[str, Table] = {}
     infos: dict[str, SequenceInfo] = {}
@@ -916,7 +990,7 @@ def simulate_burst(sky: Table, spec: BurstSpec, rng: np.random.Generator) -> Sim
     truth = _truth(spec, sources, groups, tables)
     for table in tables.values():
         del table["_GROUP"]
-    return SimulatedBurst(spec.burst_id, tables, infos, _mxt_position(spec, rng), truth)
+    return SimulatedBurst(spec.burst_id, tables, infos, _mxt_position(spec, rng), truth, t0)
 
 
 def _intrinsic_ellipticity(

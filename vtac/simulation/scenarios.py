@@ -17,7 +17,14 @@ implies. Families (``Scenario.family``):
   circle, carrying its real transform error), ``asteroid`` (moving 20-40"/h, one detection per sequence
   index, both bands), ``crowded`` (0.04-0.12 stars/arcsec^2 added to the truth *and* the catalogue, on a
   field of at most 2' half-width);
-* ``dark``: no afterglow, the circle anywhere in the field.
+* ``dark``: no afterglow, the circle anywhere in the field; dark traps made by the detector:
+  ``cosmic_ray`` (one camera, one sequence, 1-2.5 mag above the limit, often EFLAG 4), ``hot_pixel`` (one
+  camera, every sequence) and ``flicker`` (a steady star near the limit, seen as the completeness allows).
+
+Each burst's detector is drawn around the defaults (completeness width and centre, see
+:data:`WIDTH_FACTORS`); every field carries cosmic rays and hot pixels at the default rates; a
+:class:`Perturbation` moves those assumptions for the robustness figures. T0 reaches VTAC for
+:data:`T0_KNOWN_FRACTION` of the bursts.
 
 Everything is drawn from ``numpy.random.default_rng([seed, index])``: a scenario is reproducible alone.
 """
@@ -68,7 +75,7 @@ AFTERGLOW_FAMILIES = (
     "asteroid",
     "crowded",
 )
-DARK_FAMILIES = ("dark", "red_star", "asteroid", "crowded")
+DARK_FAMILIES = ("dark", "red_star", "asteroid", "crowded", "cosmic_ray", "hot_pixel", "flicker")
 #: The packaged SDSS degree: RA 215.1-216.1, Dec 52.6-53.6.
 SKY_BOX = (215.1, 216.1, 52.6, 53.6)
 DEFAULT_R90_ARCSEC = 60.0
@@ -76,6 +83,48 @@ CROWDED_HALF_WIDTH_ARCMIN = 2.0
 CROWDED_DENSITY = (0.04, 0.12)  # stars per arcsec^2
 ASTEROID_SPEED = (20.0, 40.0)  # arcsec per hour
 SATURATED_MAG = 11.0
+#: Each burst's detector is drawn around the defaults: completeness width x 0.6-1.8, its centre within
+#: 0.2 mag of MAGLIM (what the lists' own completeness measurement must absorb).
+WIDTH_FACTORS = (0.6, 1.8)
+COMPLETENESS_OFFSETS = (-0.2, 0.2)
+#: Share of bursts whose trigger time reaches VTAC (otherwise light curves use the documented fallback).
+T0_KNOWN_FRACTION = 0.75
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """A change of the detector against the one the model was fitted on (``make evaluate`` robustness)."""
+
+    name: str = "default"
+    width_factor: float = 1.0
+    offset_shift_mag: float = 0.0
+    artefact_factor: float = 1.0
+    noise_factor: float = 1.0
+
+    def detector(self, rng: np.random.Generator) -> DetectorModel:
+        """This burst's detector: the drawn defaults, then the perturbation."""
+        nominal = DetectorModel()
+        width = nominal.completeness_width_mag * math.exp(rng.uniform(*np.log(WIDTH_FACTORS)))
+        return replace(
+            nominal,
+            completeness_width_mag=width * self.width_factor,
+            completeness_offset_mag=rng.uniform(*COMPLETENESS_OFFSETS) + self.offset_shift_mag,
+            noise_scale=self.noise_factor,
+            artefacts_per_sequence=nominal.artefacts_per_sequence * self.artefact_factor,
+            cosmic_rays_per_sequence=nominal.cosmic_rays_per_sequence * self.artefact_factor,
+            hot_pixels_per_camera=nominal.hot_pixels_per_camera * self.artefact_factor,
+        )
+
+
+#: The robustness set: each assumption of the simulator moved beyond what the model was fitted on.
+PERTURBATIONS = (
+    Perturbation("completeness width x0.5", width_factor=0.5),
+    Perturbation("completeness width x2", width_factor=2.0),
+    Perturbation("MAGLIM offset -0.3", offset_shift_mag=-0.3),
+    Perturbation("MAGLIM offset +0.3", offset_shift_mag=0.3),
+    Perturbation("artefact rate x3", artefact_factor=3.0),
+    Perturbation("magnitude errors x1.5", noise_factor=1.5),
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +156,12 @@ def _sky_truth(seed: int) -> Table:
 
 
 def generate_scenarios(
-    seed: int, *, n_afterglow: int, n_dark: int, half_width_arcmin: float = 4.0
+    seed: int,
+    *,
+    n_afterglow: int,
+    n_dark: int,
+    half_width_arcmin: float = 4.0,
+    perturbation: Perturbation = Perturbation(),
 ) -> Iterator[Scenario]:
     """``n_afterglow`` scenarios with an afterglow then ``n_dark`` without, families in rotation."""
     truth = _sky_truth(seed)
@@ -125,6 +179,7 @@ def generate_scenarios(
             has_afterglow=has_afterglow,
             half_width_arcmin=half_width_arcmin,
             rng=rng,
+            perturbation=perturbation,
         )
 
 
@@ -138,7 +193,9 @@ def _scenario(  # pylint: disable=too-many-arguments,too-many-locals
     has_afterglow: bool,
     half_width_arcmin: float,
     rng: np.random.Generator,
+    perturbation: Perturbation,
 ) -> Scenario:
+    detector = perturbation.detector(rng)
     if family == "crowded":
         half_width_arcmin = min(half_width_arcmin, CROWDED_HALF_WIDTH_ARCMIN)
     label = SURVEYS[index % len(SURVEYS)]
@@ -167,6 +224,11 @@ def _scenario(  # pylint: disable=too-many-arguments,too-many-locals
     if family == "asteroid":
         asteroid = _asteroid(circle.ra, circle.dec, r90, rng)
         injected, traps["asteroid"] = (asteroid,), (asteroid.ra, asteroid.dec)
+    if family in ("cosmic_ray", "hot_pixel"):
+        hit = _camera_hit(family, circle, detector, rng)
+        injected, traps[family] = (hit,), (hit.ra, hit.dec)
+    if family == "flicker":
+        sky, traps["flicker"] = _flickering_star(sky, truth, circle, detector, rng)
     spec = BurstSpec(
         ra=geometry.ra0,
         dec=geometry.dec0,
@@ -174,10 +236,11 @@ def _scenario(  # pylint: disable=too-many-arguments,too-many-locals
         half_width_arcmin=half_width_arcmin,
         afterglow=glow,
         injected=injected,
-        detector=DetectorModel(),
+        detector=detector,
     )
     burst = simulate_burst(sky, spec, rng)
-    burst = replace(burst, mxt=circle)
+    t0_known = rng.uniform() < T0_KNOWN_FRACTION
+    burst = replace(burst, mxt=circle, trigger_time=burst.trigger_time if t0_known else None)
     if catalogue is None:
         catalogue = survey_catalog(sky, label, rng)
     name = f"{family}:{case.aliases[0] if has_afterglow else 'dark'}:{label}:seed{seed}:{index}"
@@ -336,6 +399,51 @@ def _red_star(
     where = (np.array([position[0]]), np.array([position[1]]))
     star = _copies(truth, np.array([row]), where, np.array([shift]), first_id=10**9)
     star = with_true_vt(star, rng)
+    return vstack([sky, star], metadata_conflicts="silent"), position
+
+
+def _camera_hit(
+    family: str, circle: MxtPosition, detector: DetectorModel, rng: np.random.Generator
+) -> InjectedSource:
+    """Inside the circle, in one camera: a cosmic ray (one sequence, 1-2.5 mag above the limit, often
+    with a saturated pixel) or a hot pixel (every sequence of that camera, 0.3-1.5 mag above)."""
+    where = offset_position(circle.ra, circle.dec, *_uniform_in_disk(0.7 * circle.r90_arcsec, rng))
+    limits = [detector.maglim(step.n_frames) for step in DEFAULT_PLAN]
+    nothing = (math.nan,) * N_SEQ_PER_BAND
+    if family == "cosmic_ray":
+        nth = int(rng.integers(N_SEQ_PER_BAND))
+        mags = tuple(
+            limits[k] - rng.uniform(1.0, 2.5) if k == nth else math.nan for k in range(N_SEQ_PER_BAND)
+        )
+        flags = tuple(int(rng.choice((4, 4, 4 | 2, 0, 1))) if k == nth else 0 for k in range(N_SEQ_PER_BAND))
+    else:
+        height = rng.uniform(0.3, 1.5)
+        mags = tuple(limit - height for limit in limits)
+        flags = (int(rng.choice((0, 0, 1, 4))),) * N_SEQ_PER_BAND
+    in_blue = rng.uniform() < 0.5
+    return InjectedSource(
+        family,
+        where[0],
+        where[1],
+        nothing if in_blue else mags,
+        mags if in_blue else nothing,
+        eflag_r=(0,) * N_SEQ_PER_BAND if in_blue else flags,
+        eflag_b=flags if in_blue else (0,) * N_SEQ_PER_BAND,
+    )
+
+
+def _flickering_star(
+    sky: Table, truth: Table, circle: MxtPosition, detector: DetectorModel, rng: np.random.Generator
+) -> tuple[Table, tuple[float, float]]:
+    """A real SDSS star copied into the circle within 0.8 mag of the first sequence's 50 % completeness:
+    steady, detected or not at each sequence as the completeness allows (catalogued if deep enough)."""
+    stars = np.flatnonzero(~np.asarray(truth["EXTENDED"], bool) & np.isfinite(np.asarray(truth["MAG_R"])))
+    row = int(rng.choice(stars))
+    m50 = detector.maglim(DEFAULT_PLAN[0].n_frames) + detector.completeness_offset_mag
+    shift = m50 - rng.uniform(-0.3, 0.8) - float(truth["MAG_R"][row])
+    position = offset_position(circle.ra, circle.dec, *_uniform_in_disk(0.7 * circle.r90_arcsec, rng))
+    where = (np.array([position[0]]), np.array([position[1]]))
+    star = with_true_vt(_copies(truth, np.array([row]), where, np.array([shift]), first_id=2 * 10**9), rng)
     return vstack([sky, star], metadata_conflicts="silent"), position
 
 

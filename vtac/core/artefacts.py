@@ -1,0 +1,88 @@
+"""Detections no astrophysical source can make: the detector's own signatures, judged against physics.
+
+VT_R and VT_B expose simultaneously behind one dichroic: sequence index n of both channels is the same
+stretch of time. A source seen in one channel only must therefore have a colour that hides it in the other:
+
+* **VT_B without VT_R.** B - R can be no bluer than ``bluest_colour`` (about -0.5 for the bluest
+  afterglow or star), so a VT_B detection at m puts the source at R <= m + 0.5. Where that R is detected
+  with high probability by the simultaneous VT_R stack (its *measured* completeness) and nothing was seen,
+  no afterglow colour explains it: a cosmic ray or a hot pixel in the VT_B camera.
+* **VT_R without VT_B** is the one physical direction: Lyman-alpha leaves VT_B at z > 4.3 (a dropout). It
+  is never ruled out here; the model weighs how red it would have to be.
+* **A saturation flag on a faint detection the other camera did not see.** A 45 cm telescope saturates on
+  stars of about 12th magnitude in a 50 s frame; SExtractor's saturation bit on a 20th-magnitude detection
+  says that a few pixels hit the ceiling: a cosmic ray, not a star. A cosmic ray never strikes both cameras
+  at the same place, so a simultaneous detection in the other channel clears it (some simulations, the
+  FSC's among them, set the bit on 18th-magnitude afterglows seen in both channels).
+
+A source made only of such detections is an artefact: never a best candidate, and its reasons say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vtac.core.completeness import Completeness
+from vtac.core.constants import EFLAG_SATURATED
+from vtac.core.model import N_SEQ_PER_BAND
+
+#: The simultaneous channel must have had at least this probability of seeing the bluest possible source.
+_CERTAIN_DETECTION = 0.95
+#: Magnitude errors added to the colour bound (a detection may be this many sigma too bright).
+_ERROR_SIGMAS = 2.0
+
+
+@dataclass(frozen=True)
+class ArtefactEvidence:
+    """Per detection (source x sequence) the two signatures, and per source whether all it has is them."""
+
+    #: A VT_B detection the simultaneous VT_R stack would have seen for any astrophysical colour.
+    blue_impossible: NDArray[np.bool_]
+    #: A detection with the saturation bit far fainter than the saturation level, alone in its channel.
+    false_saturation: NDArray[np.bool_]
+
+    @property
+    def suspect(self) -> NDArray[np.bool_]:
+        """Detections carrying either signature."""
+        return self.blue_impossible | self.false_saturation
+
+    def artefact(self, detected: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Sources whose every detection is suspect (none for a source never detected)."""
+        return np.asarray(detected.any(axis=1) & ~(detected & ~self.suspect).any(axis=1), dtype=bool)
+
+    def fraction(self, detected: NDArray[np.bool_], which: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """Share of each source's detections with the signature ``which``."""
+        return np.asarray((which & detected).sum(axis=1) / np.maximum(detected.sum(axis=1), 1), dtype=float)
+
+
+def detector_artefacts(
+    mag: NDArray[np.float64],
+    magerr: NDArray[np.float64],
+    eflag: NDArray[np.int64],
+    completeness: Completeness,
+    *,
+    bluest_colour: float,
+    faintest_saturated_mag: float,
+) -> ArtefactEvidence:
+    """Both signatures for every detection (``mag`` NaN where not detected; columns R0..R3, B0..B3)."""
+    detected = np.isfinite(mag)
+    mag_r, mag_b = mag[:, :N_SEQ_PER_BAND], mag[:, N_SEQ_PER_BAND:]
+    error_b = np.nan_to_num(magerr[:, N_SEQ_PER_BAND:], nan=0.0)
+    faintest_r = mag_b + error_b * _ERROR_SIGMAS - bluest_colour
+    r_curve = Completeness(
+        completeness.m50[:N_SEQ_PER_BAND],
+        completeness.width[:N_SEQ_PER_BAND],
+        completeness.n_reference[:N_SEQ_PER_BAND],
+    )
+    r_sees = np.nan_to_num(r_curve.detection_probability(faintest_r), nan=0.0) >= _CERTAIN_DETECTION
+    blue = np.zeros(mag.shape, dtype=bool)
+    blue[:, N_SEQ_PER_BAND:] = np.isfinite(mag_b) & ~np.isfinite(mag_r) & r_sees
+    paired = np.tile(np.isfinite(mag_r) & np.isfinite(mag_b), 2)
+    with np.errstate(invalid="ignore"):
+        saturated = detected & (eflag > 0) & ((eflag & EFLAG_SATURATED) > 0) & (mag > faintest_saturated_mag)
+    return ArtefactEvidence(
+        blue_impossible=blue, false_saturation=np.asarray(saturated & ~paired, dtype=bool)
+    )

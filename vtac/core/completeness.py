@@ -1,0 +1,125 @@
+"""How complete each sequence is near its limit, measured in the lists themselves.
+
+A sequence's MAGLIM is a nominal 5-sigma depth; whether a source of magnitude m is actually detected there is
+a roll-off whose centre and width depend on the extraction, the seeing and the background of that stack, and
+differ from one sequence (and one detector) to the next. A non-detection counts as evidence of a fade only
+against that roll-off, so it is measured rather than assumed: the field's own sources are the test set. A
+source seen in the other sequences of the same band has a reference magnitude there; the fraction of such
+sources that this sequence detects, against that magnitude, is its completeness curve
+
+    P(detected | m) = 1 / (1 + exp((m - m50) / width)).
+
+``m50`` and ``width`` are the maximum a posteriori values on a grid, with weak priors centred on MAGLIM and on
+the configured width: a sparse field (few sources near the limit) keeps the nominal curve, a rich one
+speaks for itself. Transients are a handful among hundreds of field sources and do not move the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from vtac.core.model import N_SEQ_PER_BAND
+
+#: Offsets of m50 from MAGLIM and widths tried (mag).
+_OFFSETS = np.arange(-1.2, 0.801, 0.05)
+_WIDTHS = np.array([0.05, 0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7])
+#: Prior sigmas: of the m50 offset (mag), and of ln(width / nominal width).
+_OFFSET_PRIOR_SIGMA = 0.5
+_LOG_WIDTH_PRIOR_SIGMA = 0.8
+#: Reference magnitudes used: this far above and below MAGLIM.
+_WINDOW_ABOVE, _WINDOW_BELOW = 2.5, 1.5
+#: Width of the reference-magnitude bins the likelihood is summed over (mag).
+_BIN = 0.05
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Per sequence (R0..R3, B0..B3): the 50 % completeness magnitude and the roll-off width."""
+
+    m50: NDArray[np.float64]
+    width: NDArray[np.float64]
+    #: How many field sources the curve of each sequence was measured on (0: nominal curve).
+    n_reference: NDArray[np.int64]
+
+    @classmethod
+    def nominal(cls, maglim: NDArray[np.float64], width: float) -> Completeness:
+        """The curve assumed before measuring: centred on MAGLIM, of the configured width."""
+        maglim = np.asarray(maglim, dtype=float)
+        return cls(maglim.copy(), np.full(maglim.shape, width), np.zeros(maglim.shape, dtype=np.int64))
+
+    def detection_probability(self, mag: NDArray[np.float64]) -> NDArray[np.float64]:
+        """P(detected) of sources of magnitude ``mag`` (source x sequence; NaN where m50 is unknown)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = np.clip((mag - self.m50[None, :]) / self.width[None, :], -50.0, 50.0)
+            probability: NDArray[np.float64] = 1.0 / (1.0 + np.exp(z))
+        return probability
+
+
+def measure_completeness(
+    mag: NDArray[np.float64], maglim: NDArray[np.float64], nominal_width: float
+) -> Completeness:
+    """The completeness curve of every sequence, from which field sources it detects.
+
+    ``mag`` is the source x sequence magnitude matrix (NaN: not detected), ``maglim`` each sequence's limit
+    (NaN: sequence absent). A sequence with no reference source keeps the nominal curve.
+    """
+    measured = Completeness.nominal(maglim, nominal_width)
+    m50, width, count = measured.m50.copy(), measured.width.copy(), measured.n_reference.copy()
+    for column in map(int, np.flatnonzero(np.isfinite(maglim))):
+        offset = _reference_magnitudes(mag, maglim, column) - maglim[column]
+        with np.errstate(invalid="ignore"):
+            near = (offset >= -_WINDOW_ABOVE) & (offset <= _WINDOW_BELOW)
+        if not near.any():
+            continue
+        detected = np.isfinite(mag[near, column])
+        m50[column], width[column] = _map_curve(
+            maglim[column] + offset[near], detected, maglim[column], nominal_width
+        )
+        count[column] = int(near.sum())
+    return Completeness(m50, width, count)
+
+
+def _reference_magnitudes(
+    mag: NDArray[np.float64], maglim: NDArray[np.float64], column: int
+) -> NDArray[np.float64]:
+    """Each source's median magnitude in the other sequences of the same band (NaN: seen in none)."""
+    band = column // N_SEQ_PER_BAND
+    others = [
+        k
+        for k in range(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
+        if k != column and np.isfinite(maglim[k])
+    ]
+    if not others:
+        return np.full(len(mag), np.nan)
+    seen = mag[:, others]
+    reference = np.full(len(mag), np.nan)
+    rows = np.isfinite(seen).any(axis=1)
+    reference[rows] = np.nanmedian(seen[rows], axis=1)
+    return reference
+
+
+def _map_curve(
+    reference: NDArray[np.float64], detected: NDArray[np.bool_], maglim: float, nominal_width: float
+) -> tuple[float, float]:
+    """The (m50, width) of the grid with the largest posterior for these detections and misses.
+
+    The reference magnitudes are binned (``_BIN`` mag): the likelihood is a sum over bins of hits and
+    misses, whatever the number of sources.
+    """
+    edges = np.arange(maglim - _WINDOW_ABOVE, maglim + _WINDOW_BELOW + _BIN, _BIN)
+    hits = np.histogram(reference[detected], edges)[0]
+    misses = np.histogram(reference[~detected], edges)[0]
+    centre = 0.5 * (edges[:-1] + edges[1:])
+    m50 = maglim + _OFFSETS[:, None, None]
+    z = np.clip((centre[None, None, :] - m50) / _WIDTHS[None, :, None], -50.0, 50.0)
+    log_detect, log_miss = -np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)
+    log_likelihood = (hits * log_detect + misses * log_miss).sum(axis=2)
+    log_prior = (
+        -0.5 * np.square(_OFFSETS / _OFFSET_PRIOR_SIGMA)[:, None]
+        - 0.5 * np.square(np.log(_WIDTHS / nominal_width) / _LOG_WIDTH_PRIOR_SIGMA)[None, :]
+    )
+    best_offset, best_width = np.unravel_index(np.argmax(log_likelihood + log_prior), log_prior.shape)
+    return float(maglim + _OFFSETS[best_offset]), float(_WIDTHS[best_width])
