@@ -47,7 +47,12 @@ from vtac.simulation.sky import (
 RA0, DEC0 = DEMO_CENTRE
 VHF_WINDOW_ARCMIN = 461 * PIXEL_SCALE_ARCSEC / 2.0 / 60.0
 QUIET = DetectorModel(
-    flag_fraction=0.0, artefacts_per_sequence=0.0, faint_galaxies=False, edge_flag_fraction=0.0
+    flag_fraction=0.0,
+    artefacts_per_sequence=0.0,
+    cosmic_rays_per_sequence=0.0,
+    hot_pixels_per_camera=0.0,
+    faint_galaxies=False,
+    edge_flag_fraction=0.0,
 )
 
 
@@ -296,7 +301,12 @@ def test_saturated_stars_are_dropped_or_flagged():
 
 def test_artefacts_are_flagged_single_sequence_detections_near_the_limit():
     empty = Table({"RA": [0.0], "DEC": [-80.0], "MAG_R": [20.0], "MAG_B": [20.0]})
-    noisy = DetectorModel(faint_galaxies=False, artefacts_per_sequence=20.0)
+    noisy = DetectorModel(
+        faint_galaxies=False,
+        artefacts_per_sequence=20.0,
+        cosmic_rays_per_sequence=0.0,
+        hot_pixels_per_camera=0.0,
+    )
     burst = simulate_burst(empty, BurstSpec(RA0, DEC0, detector=noisy), np.random.default_rng(3))
     for seq, table in burst.tables.items():
         assert len(table) > 5 and np.all(table["EFLAG"] > 0), seq
