@@ -279,6 +279,9 @@ class VtacSettings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest input body; larger products come by sdb_url."
     )
     max_json_depth: int = Field(16, ge=2, le=200, description="Deepest JSON nesting of an input body.")
+    max_json_elements: int = Field(
+        1000, ge=16, description="Most JSON values (array items, object members) in an input body."
+    )
     max_fits_bytes: int = Field(
         64 * 1024 * 1024, ge=2880, description="Largest input product once decompressed (gzip included)."
     )

@@ -24,8 +24,8 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -36,8 +36,8 @@ from vtac.adapters.alerts import read_alert
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.adapters.tables import fits_hdus
-from vtac.core.model import MxtPosition
+from vtac.adapters.tables import fits_hdus, short_reason
+from vtac.core.model import MxtPosition, VTObservation
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
@@ -124,7 +124,10 @@ class Processor:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
         try:
             message = parse_input(
-                body, max_bytes=self.settings.max_message_bytes, max_depth=self.settings.max_json_depth
+                body,
+                max_bytes=self.settings.max_message_bytes,
+                max_depth=self.settings.max_json_depth,
+                max_elements=self.settings.max_json_elements,
             )
         except InputError as exc:
             return _reject(str(exc))
@@ -252,12 +255,13 @@ class Processor:
     def _read_alert(self, message: PositionAlertV1) -> dict[str, Any]:
         """The notice's circle; refused (dead-lettered) with the reason when unusable or too large."""
         name = Path(message.filename or "").name or f"alert_{message.burst_id}"
-        alert = read_alert(
-            message.content,
-            name,
-            max_radius_deg=self.settings.max_position_radius_deg,
-            accept_tests=self.settings.simulated,
-        )
+        with unreadable_is_permanent("notice", name):
+            alert = read_alert(
+                message.content,
+                name,
+                max_radius_deg=self.settings.max_position_radius_deg,
+                accept_tests=self.settings.simulated,
+            )
         if alert.burst_id and alert.burst_id != message.burst_id:
             raise InputError(
                 f"Burst_Id {alert.burst_id} differs from the message's {message.burst_id}", file=name
@@ -266,26 +270,21 @@ class Processor:
         return {"mxt": _position_dict(alert.position), "issued": issued}
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
-        """Read the product once on arrival, so a bad file is rejected before it enters the store."""
+        """Read the product once on arrival, so a bad file is rejected before it enters the store: whatever
+        the readers fail with is permanent (the same bytes fail the same way), and a source list must hold
+        a row the build can use."""
         name = local_name(message, content)
-        fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure check first
         with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
             path = Path(folder) / name
-            path.write_bytes(content)
-            if message.acronym == SRCLIST:
-                observation = read_srclists([path])
-                if observation.burst_id and observation.burst_id != message.burst_id:
-                    raise InputError(
-                        f"BURST_ID {observation.burst_id} differs from the message's {message.burst_id}",
-                        file=path.name,
-                    )
-                return {"sequences": list(observation.sequences)}
-            position = read_qpo_mxt(path)
-            if position is None:
-                raise InputError(
-                    "no usable MXT position (every row invalid or a known X-ray source)", file=name
-                )
-            return {"mxt": _position_dict(position)}
+            path.write_bytes(content)  # an OSError here is the disk's: retried
+            with unreadable_is_permanent("FITS", name):
+                fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure first
+                if message.acronym == SRCLIST:
+                    return {"sequences": _usable_sequences(read_srclists([path]), message.burst_id, name)}
+                position = read_qpo_mxt(path)
+        if position is None:
+            raise InputError("no usable MXT position (every row invalid or a known X-ray source)", file=name)
+        return {"mxt": _position_dict(position)}
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
@@ -419,6 +418,33 @@ def open_processor(settings: ServiceSettings) -> Processor:
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+@contextmanager
+def unreadable_is_permanent(kind: str, name: str) -> Iterator[None]:
+    """Any failure of a reader on an input's bytes is an InputError ("unreadable FITS: ..."): retrying the
+    same bytes cannot help, so the input is dead-lettered with the reason instead of retried for a day."""
+    try:
+        yield
+    except (InputError, TransientError):
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # any reader bug on hostile bytes
+        raise InputError(f"unreadable {kind}: {type(exc).__name__}: {short_reason(exc)}", file=name) from exc
+
+
+def _usable_sequences(observation: VTObservation, burst_id: str, name: str) -> list[str]:
+    """The sequences of a source list the build can use; InputError when it names another burst or has no
+    usable row (stored, such a list would fail every later build of its burst)."""
+    if observation.burst_id and observation.burst_id != burst_id:
+        raise InputError(f"BURST_ID {observation.burst_id} differs from the message's {burst_id}", file=name)
+    if len(observation.detections) == 0:
+        empty = "every sequence is empty" if not observation.n_rejected else "every row was rejected"
+        raise InputError(
+            f"no usable source row ({empty}; {observation.n_rejected} rejected as non-physical or "
+            "non-finite): nothing to build from",
+            file=name,
+        )
+    return list(observation.sequences)
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:
