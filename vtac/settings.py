@@ -42,6 +42,7 @@ from vtac.core.config import ScienceConfig
 from vtac.core.model import CATALOG_NAMES
 from vtac.core.photometry import load_transforms
 from vtac.errors import ConfigurationError
+from vtac.redaction import redact
 
 CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
 SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
@@ -501,11 +502,20 @@ def effective_settings(config_file: Path | None = None, **overrides: Any) -> lis
         sources = [("command line", overrides), *_source_values()]
     finally:
         _LOAD.reset(token)
+    shown = settings.model_dump(mode="json")
+    for name in _URL_SECRETS:  # a URL's host helps whoever reads this: mask its password only
+        secret = getattr(settings, name)
+        if secret is not None:
+            shown[name] = redact(secret.get_secret_value())
     rows = []
-    for key, value in _leaves(settings.model_dump(mode="json")):
+    for key, value in _leaves(shown):
         origin = next((label for label, values in sources if _has(values, key)), "default")
-        rows.append((key, value, origin))
+        rows.append((key, redact(value), origin))  # redact: a password typed into a plain URL setting
     return rows
+
+
+#: Secret settings that are URLs: ``config show`` prints them with the password masked.
+_URL_SECRETS = ("amqp_url", "state_url")
 
 
 def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import unquote
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,6 +73,16 @@ def _strict_base64(value: Any) -> bytes:
     return decoded
 
 
+def _no_dot_segments(value: Any) -> Any:
+    """Refuse ``.``/``..`` path segments (also percent-encoded or with backslashes) in the URL as sent: the
+    URL type would resolve them away, and the SDB allow-list must judge the path the sender wrote."""
+    if isinstance(value, str):
+        path = unquote(value.split("?", 1)[0].split("#", 1)[0]).replace("\\", "/")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise ValueError("dot segments ('.', '..') in the path are refused")
+    return value
+
+
 Base64Content = Annotated[
     bytes,
     BeforeValidator(_strict_base64),
@@ -111,7 +122,9 @@ class ProductNotificationV1(_Inbound):
     product_time: StrictTime = Field(description="When the upstream pipeline made the product (UTC).")
     product_version: StrictCount = Field(description="The upstream product's own version number.")
     filename: str | None = Field(None, max_length=255, description="Original file name, for logs only.")
-    sdb_url: HttpUrl | None = Field(None, description="Where to fetch the product in the SDB.")
+    sdb_url: Annotated[HttpUrl | None, BeforeValidator(_no_dot_segments)] = Field(
+        None, description="Where to fetch the product in the SDB."
+    )
     content: Base64Content | None = Field(None, description="The FITS file itself, base64-encoded.")
 
     @model_validator(mode="after")
