@@ -44,15 +44,19 @@ def _stop(consumer: Consumer, server: HealthServer, thread: threading.Thread) ->
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_live_fails_when_the_worker_thread_is_dead(broker: Broker):
+def test_live_and_ready_fail_with_a_log_line_when_the_worker_thread_is_dead(broker: Broker, caplog):
     consumer = Consumer(broker.config, DyingProcessor())
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)
         assert _get(f"{base}/live") == (200, "live\n")
+        assert _get(f"{base}/ready") == (200, "ready\n")
         publish_inputs(broker.config, [_mxt("sb21")])
         wait_for(lambda: _get(f"{base}/live")[0] == 503)
         assert _get(f"{base}/live") == (503, "the worker thread is dead\n")
+        assert _get(f"{base}/ready") == (503, "not ready: the worker thread is dead\n")
+        deaths = [record for record in caplog.records if "the worker thread is dead" in record.getMessage()]
+        assert len(deaths) == 1 and deaths[0].levelname == "CRITICAL"
     finally:
         _stop(consumer, server, thread)
 
