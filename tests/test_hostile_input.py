@@ -415,3 +415,46 @@ def test_a_list_without_usable_rows_is_refused_before_it_can_poison_its_burst(pr
     assert corrected.action is Action.ACK and corrected.product_version == 2
     assert other_band.action is Action.ACK and other_band.product_version == 3
     assert processor.store.burst_state(BURST_ID).published == 3
+
+
+def _store_unchecked(processor: Processor, body: bytes, sequences: list[str]) -> None:
+    """Record a source list as a VTAC without the arrival checks did (a store from before the upgrade)."""
+    message = parse_input(body)
+    envelope = {"input": message.model_dump(mode="json"), "sequences": sequences}
+    processor.store.record(BURST_ID, message.acronym, message.content_key(), json.dumps(envelope).encode())
+
+
+def _all_off_sky(_: int, rows):
+    rows["RA"] = -1.0
+    return rows
+
+
+def test_a_stored_input_that_cannot_build_is_set_aside_with_its_reason(processor, burst, tmp_path):
+    simulated, paths = burst
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    mxt_body = position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec)
+
+    mxt = deliver(processor, mxt_body)
+    good = deliver(processor, product("QSRCLIST_VT", paths["srclist_R"], version=2))
+
+    assert mxt.action is Action.ACK and mxt.reason == "no QSRCLIST_VT yet"
+    (reason,) = processor.store.set_aside_versions(BURST_ID).values()
+    assert "R_bad.fits" in reason and "no usable source row" in reason
+    assert good.action is Action.ACK and [note.product_version for note in good.notifications] == [3, 3]
+    assert processor.store.burst_state(BURST_ID).published == 3
+    assert deliver(processor, mxt_body).reason == "repeated input"
+
+
+def test_a_version_that_cannot_build_does_not_hold_back_the_others(processor, burst, tmp_path):
+    simulated, paths = burst
+    deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad, version=2), ["R0", "R1", "R2", "R3"])
+
+    outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
+
+    assert outcome.action is Action.ACK and [note.product_version for note in outcome.notifications] == [3, 3]
+    assert list(processor.store.set_aside_versions(BURST_ID)) == [2]
+    assert processor.store.burst_state(BURST_ID).published == 3
+    assert processor.store.claim(BURST_ID, "another instance", 60.0)  # the claim was given back

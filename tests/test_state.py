@@ -71,6 +71,25 @@ def test_published_version_tells_a_redelivery_to_finish_the_job(open_store, burs
     assert store.burst_state(burst) == BurstState(2, 2)
 
 
+def test_a_set_aside_version_is_left_out_and_counts_as_done_once_the_earlier_ones_are(open_store, burst):
+    store = open_store()
+    for key in (b"R list", b"bad list", b"B list", b"worse list"):
+        store.record(burst, "QSRCLIST_VT", key, key)
+
+    store.set_aside(burst, 2, "file bad.fits: no usable source row")
+    assert store.burst_state(burst) == BurstState(4, 0)  # v1 is not published yet: nothing skipped
+    store.mark_published(burst, 3)
+    store.set_aside(burst, 4, "file worse.fits: unreadable FITS")
+    store.set_aside(burst, 4, "again")  # a second attempt keeps the first reason
+
+    assert [item.payload for item in open_store().inputs(burst)] == [b"R list", b"B list"]
+    assert store.set_aside_versions(burst) == {
+        2: "file bad.fits: no usable source row",
+        4: "file worse.fits: unreadable FITS",
+    }
+    assert not store.burst_state(burst).needs_products
+
+
 def test_a_failed_record_leaves_no_trace(open_store, burst):
     store = open_store()
     with pytest.raises(Exception, match=r"(?i)null"):

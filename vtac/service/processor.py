@@ -208,23 +208,39 @@ class Processor:
                 Action.RETRY, f"burst {burst_id} is being built by another instance", burst_id
             )
         try:
-            outcome = self._build_unpublished(burst_id)
+            outcome = self._build_unpublished(burst_id, version if recorded.changed else None)
         except BaseException:
             with suppress(Exception):
                 self.store.release(burst_id, self._owner)
             raise
+        if outcome.action is not Action.ACK:  # no confirmation will come to end the claim
+            with suppress(TransientError):
+                self.store.release(burst_id, self._owner)
         return outcome
 
-    def _build_unpublished(self, burst_id: str) -> ProcessOutcome:
+    def _build_unpublished(self, burst_id: str, own_version: int | None = None) -> ProcessOutcome:
         """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
         redelivery that arrives once later versions exist (each version's notifications carry its number).
+
+        A version whose input cannot build is set aside (left out from then on) and the others go on; the
+        input being processed is dead-lettered with the reason when its own version (``own_version``) was.
         """
         state = self.store.burst_state(burst_id)
         if not state.needs_products:
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, state.version)
         notifications: list[Notification] = []
+        set_aside = self.store.set_aside_versions(burst_id)
         for version in range(state.published + 1, state.version + 1):
-            notifications += self._build(burst_id, version).notifications
+            if version in set_aside:
+                continue
+            try:
+                notifications += self._build(burst_id, version).notifications
+            except InputError as exc:  # this version's input cannot build: without it, the next ones can
+                set_aside[version] = str(exc)
+                self.store.set_aside(burst_id, version, str(exc))
+                log.warning("v%d set aside: %s", version, exc, extra={"burst_id": burst_id})
+        if own_version in set_aside and not notifications:
+            return _reject(f"set aside, cannot build: {set_aside[own_version]}", burst_id)
         reason = "" if notifications else "no QSRCLIST_VT yet"
         return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
 
