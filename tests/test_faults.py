@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pika
 import psycopg
 import pytest
 from fault_rig import (
@@ -37,6 +38,7 @@ from hypothesis import strategies as st
 
 from vtac.service.amqp import AmqpConfig
 from vtac.service.publish import mxt_position_message, product_message, publish_inputs
+from vtac.service.topology import declare_topology
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -402,6 +404,70 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
         files.down = False
         publish_inputs(_config(node), positions)
         tally = _settle("SDB outage > old retry budget", services, observer, cluster, bursts, started)
+        _stop_all(services)
+    finally:
+        files.close()
+    _check(tally)
+
+
+def test_retries_pending_survive_a_broker_restart(node, observer):
+    """The delay queue alone, no VTAC: 200 retries waiting when the broker restarts all reach the input
+    queue (a classic delay queue dead-letters at most once: it dropped all 200)."""
+    config = AmqpConfig(url=node.url, input_queue=f"fault.retry.{uuid.uuid4().hex[:6]}")
+    channel = observer.channel
+    declare_topology(channel, config)
+    channel.confirm_delivery()
+    started = time.monotonic()
+    for index in range(200):
+        properties = pika.BasicProperties(expiration="3000", delivery_mode=pika.DeliveryMode.Persistent)
+        channel.basic_publish("", config.retry_queue, f"{index}".encode(), properties, mandatory=True)
+    node.restart(down_s=1.0)
+    observer._connect()  # pylint: disable=protected-access
+
+    def waiting(queue: str) -> int:
+        return int(observer.channel.queue_declare(queue, passive=True).method.message_count)
+
+    arrived = _wait(lambda: waiting(config.input_queue) == 200, 60)
+    tally = Tally(
+        "retries pending, broker restart (no VTAC)",
+        inputs=200,
+        stored=200,
+        expected=200,
+        notified=waiting(config.input_queue),
+        lost=200 - waiting(config.input_queue) - waiting(config.retry_queue),
+        service_up=True,
+        seconds=time.monotonic() - started,
+    )
+    TALLIES.append(tally)
+    for queue in (config.input_queue, config.retry_queue):
+        observer.channel.queue_delete(queue)
+    assert arrived and tally.lost == 0
+
+
+def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky, observer, tmp_path):
+    files = FlakyFileServer(tmp_path / "in")
+    try:
+        services = _start(
+            node,
+            cluster,
+            tmp_path,
+            VTAC_SDB_FETCH_URLS=files.base,
+            VTAC_RETRY_DELAY_S="2",
+            VTAC_RETRY_DELAY_CAP_S="4",
+        )
+        bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
+        started = time.monotonic()
+        files.down = True
+        ordered = _interleaved(bursts)  # the lists (by reference) hit the outage; positions come after it
+        lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
+        publish_inputs(_config(node), lists)
+        time.sleep(5.0)  # every list retried at least once: waiting in the delay queue
+        node.restart(down_s=2.0)
+        observer._connect()  # pylint: disable=protected-access
+        assert _wait(lambda: services[0].probe("/ready") == 200, 60)
+        files.down = False
+        publish_inputs(_config(node), positions)
+        tally = _settle("broker restart, retries pending", services, observer, cluster, bursts, started)
         _stop_all(services)
     finally:
         files.close()
