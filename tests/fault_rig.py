@@ -231,7 +231,6 @@ def service_env(
         "VTAC_HEARTBEAT_S": "5",
         "VTAC_RETRY_DELAY_S": "0.2",
         "VTAC_RETRY_DELAY_CAP_S": "1",
-        "VTAC_CLAIM_LEASE_S": "10",
         "VTAC_LOG_LEVEL": "WARNING",
         # The faults concern products and notifications; the extras' drawing (its own tests) only loads the
         # 2-core machine and lengthens each SIGTERM by the figure in progress.

@@ -330,6 +330,31 @@ def test_sdb_500_then_201_is_a_retry_then_one_product(settings, tmp_path, httpse
     assert notification(second)["sdb"]["qpo_vt"].endswith("/QPO_VT/versions/1")
 
 
+def test_a_build_longer_than_the_claim_lease_keeps_its_burst(settings, tmp_path, httpserver, burst):
+    def slow_sdb(_request):
+        time.sleep(0.5)
+        return Response(status=201)
+
+    for acronym in ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY"):
+        httpserver.expect_request(
+            f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", method="PUT"
+        ).respond_with_handler(slow_sdb)
+    settings = settings.model_copy(update={"claim_lease_s": 0.3})
+    builder = http_processor(settings, tmp_path, httpserver)
+    other = Processor(settings, store=open_sqlite_store(tmp_path / "http.db"), sdb=FileSdb(tmp_path / "sdb"))
+    body = inputs_of(burst)["R"]
+    built: list[ProcessOutcome] = []
+
+    building = threading.Thread(target=lambda: built.append(builder.process(body)))
+    building.start()
+    time.sleep(1.0)  # the build is in its uploads (1.5 s), three leases after its claim
+    duplicate = other.process(body)
+    building.join()
+
+    assert duplicate.action is Action.RETRY and "being built by another instance" in duplicate.reason
+    assert built[0].action is Action.ACK and _versions(built[0]) == [1, 1]
+
+
 def test_a_product_the_sdb_refuses_for_good_is_rejected(settings, tmp_path, httpserver, burst):
     httpserver.expect_request("/sdb/v1/bursts/sb26050905/products/QPO_VT/versions/1").respond_with_data(
         "too large", status=413

@@ -272,7 +272,10 @@ class VtacSettings(BaseSettings):
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
     )
     claim_lease_s: float = Field(
-        120.0, gt=0, description="How long a crashed instance's claim on a burst blocks the others."
+        15.0,
+        gt=0,
+        description="How long a crashed instance's claim on a burst blocks the others (renewed every third "
+        "of it while the burst is built).",
     )
 
     # --- bounds on what a message may cost (a message beyond one is dead-lettered naming the bound) ---

@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -208,7 +209,8 @@ class Processor:
                 Action.RETRY, f"burst {burst_id} is being built by another instance", burst_id
             )
         try:
-            outcome = self._build_unpublished(burst_id, version if recorded.changed else None)
+            with self._claim_renewed(burst_id):
+                outcome = self._build_unpublished(burst_id, version if recorded.changed else None)
         except BaseException:
             with suppress(Exception):
                 self.store.release(burst_id, self._owner)
@@ -217,6 +219,30 @@ class Processor:
             with suppress(TransientError):
                 self.store.release(burst_id, self._owner)
         return outcome
+
+    @contextmanager
+    def _claim_renewed(self, burst_id: str) -> Iterator[None]:
+        """Renew the claim on ``burst_id`` every third of its lease while the build runs, and once at the end
+        (a full lease for publishing): the lease can be seconds, so a killed instance's bursts are taken over
+        in seconds, and a long build still keeps its burst."""
+        lease_s = self.settings.claim_lease_s
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease_s / 3):
+                with suppress(TransientError):  # the store is down: the lease may lapse, the ICD allows it
+                    if not self.store.claim(burst_id, self._owner, lease_s):
+                        log.warning("claim lost to another instance", extra={"burst_id": burst_id})
+
+        renewer = threading.Thread(target=renew, name=f"vtac-claim-{burst_id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            with suppress(TransientError):
+                self.store.claim(burst_id, self._owner, lease_s)
 
     def _build_unpublished(self, burst_id: str, own_version: int | None = None) -> ProcessOutcome:
         """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
