@@ -355,6 +355,29 @@ def test_a_build_longer_than_the_claim_lease_keeps_its_burst(settings, tmp_path,
     assert built[0].action is Action.ACK and _versions(built[0]) == [1, 1]
 
 
+def test_the_sweeper_notifies_a_version_whose_retry_was_lost(settings, tmp_path, httpserver, burst):
+    failures = [503]
+
+    def sdb(_request):
+        return Response("down", status=failures.pop()) if failures else Response(status=201)
+
+    for acronym in ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY"):
+        httpserver.expect_request(
+            f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", method="PUT"
+        ).respond_with_handler(sdb)
+    processor = http_processor(settings.model_copy(update={"sweep_after_s": 0.0}), tmp_path, httpserver)
+    assert processor.sweep() is None
+
+    retried = processor.process(inputs_of(burst)["R"])  # then the retry is lost (broker, budget...)
+    swept = processor.sweep()
+    processor.confirmed(swept)
+
+    assert retried.action is Action.RETRY and processor.store.burst_state(BURST_ID).version == 1
+    assert swept is not None and _versions(swept) == [1, 1]
+    assert processor.store.burst_state(BURST_ID).published == 1
+    assert processor.sweep() is None
+
+
 def test_a_product_the_sdb_refuses_for_good_is_rejected(settings, tmp_path, httpserver, burst):
     httpserver.expect_request("/sdb/v1/bursts/sb26050905/products/QPO_VT/versions/1").respond_with_data(
         "too large", status=413

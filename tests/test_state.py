@@ -90,6 +90,28 @@ def test_a_set_aside_version_is_left_out_and_counts_as_done_once_the_earlier_one
     assert not store.burst_state(burst).needs_products
 
 
+def test_the_sweeper_finds_the_quiet_unnotified_bursts_with_a_list_and_no_live_claim(open_store):
+    store = open_store()
+    prefix = f"sb{uuid.uuid4().hex[:8]}"
+    unbuilt, published, position_only, claimed, bad_list = (f"{prefix}{n}" for n in range(5))
+    for burst in (unbuilt, published, claimed, bad_list):
+        store.record(burst, "QSRCLIST_VT", b"R list", b"r")
+    store.record(unbuilt, "QPO_MXT", b"mxt", b"m")
+    store.mark_published(unbuilt, 1)  # v2 stored, never notified
+    store.mark_published(published, 1)
+    store.record(position_only, "MXT_POSITION", b"mxt", b"m")
+    store.claim(claimed, "a live instance", 60.0)
+    store.record(bad_list, "QPO_MXT", b"mxt", b"m")
+    store.set_aside(bad_list, 1, "unreadable")
+
+    def found(quiet_s: float) -> list[str]:  # the database is shared: other tests' bursts are there too
+        listed = open_store().unnotified_bursts(quiet_s=quiet_s, limit=1_000_000)
+        return [burst for burst in listed if burst.startswith(prefix)]
+
+    assert found(0.0) == [unbuilt]
+    assert found(3600.0) == []
+
+
 def test_a_failed_record_leaves_no_trace(open_store, burst):
     store = open_store()
     with pytest.raises(Exception, match=r"(?i)null"):

@@ -271,6 +271,12 @@ class VtacSettings(BaseSettings):
     confirm_retry_s: float = Field(
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
     )
+    sweep_after_s: float = Field(
+        60.0,
+        ge=0,
+        description="A burst with a version stored but not notified and no input for this long is built "
+        "and notified by the sweeper (checked when idle this often); 0: no sweeper.",
+    )
     claim_lease_s: float = Field(
         15.0,
         gt=0,

@@ -245,7 +245,7 @@ class Consumer:
     # ---- worker thread
 
     def _work(self) -> None:
-        while (delivery := self._jobs.get()) is not None:
+        while (delivery := self._next_job()) is not None:
             outcome = None if self.stop.is_set() else self._process(delivery)
             self._settled.clear()
             try:
@@ -255,6 +255,51 @@ class Consumer:
             # One input at a time, end to end: the next one (perhaps a duplicate of this one) must find this
             # one's version published, or it would build and notify it again.
             self._settled.wait()
+
+    def _next_job(self) -> _Delivery | None:
+        """The next input; each ``sweep_interval_s`` without one, a sweep first."""
+        interval = self.config.sweep_interval_s
+        while True:
+            try:
+                return self._jobs.get(timeout=interval or None)
+            except queue.Empty:
+                self._sweep()
+
+    def _sweep(self) -> None:
+        """Publish what the processor's sweeper built (a version stored, never notified), like an input."""
+        sweep = getattr(self.processor, "sweep", None)
+        connection = self._connection
+        if sweep is None or connection is None or not self.health.ready or self.stop.is_set():
+            return
+        self.health.busy()
+        try:
+            outcome = sweep()
+        except Exception:  # pylint: disable=broad-exception-caught  # a bug must not kill the worker
+            log.exception("sweep failed")
+            return
+        finally:
+            self.health.idle()
+        if outcome is None:
+            return
+        self._settled.clear()
+        try:
+            connection.add_callback_threadsafe(partial(self._publish_swept, outcome))
+        except pika.exceptions.AMQPError:
+            return  # swept again once its claim lapses
+        self._settled.wait()
+
+    def _publish_swept(self, outcome: ProcessOutcome) -> None:
+        try:
+            self._publish_notifications(outcome, correlation_id=None)
+            self.processor.confirmed(outcome)
+            self.metrics.count("products")
+            self.metrics.count("notifications", len(outcome.notifications))
+        except Exception as error:  # pylint: disable=broad-exception-caught  # swept again later
+            if isinstance(error, pika.exceptions.AMQPConnectionError | pika.exceptions.AMQPChannelError):
+                raise
+            log.warning("swept version not notified now: %r", error, extra={"burst_id": outcome.burst_id})
+        finally:
+            self._settled.set()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
         self.health.busy()
@@ -297,26 +342,30 @@ class Consumer:
                 self._dead_letter(delivery, outcome.reason)
         self.metrics.observe_latency(time.monotonic() - delivery.received)
 
-    def _acknowledge(self, delivery: _Delivery, outcome: ProcessOutcome) -> None:
+    def _publish_notifications(self, outcome: ProcessOutcome, correlation_id: str | None) -> None:
+        """Every notification, persistent and mandatory, each confirmed by the broker (raises if not)."""
         assert self._publisher is not None
+        for notification in outcome.notifications:
+            self._publisher.basic_publish(
+                self.config.notification_exchange,
+                notification.routing_key,
+                notification.body,
+                properties=BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    message_id=notification.message_id,
+                    correlation_id=correlation_id,
+                    headers={
+                        "burst_id": outcome.burst_id,
+                        "product_version": notification.product_version or outcome.product_version,
+                    },
+                ),
+                mandatory=True,
+            )
+
+    def _acknowledge(self, delivery: _Delivery, outcome: ProcessOutcome) -> None:
         try:
-            for notification in outcome.notifications:
-                self._publisher.basic_publish(
-                    self.config.notification_exchange,
-                    notification.routing_key,
-                    notification.body,
-                    properties=BasicProperties(
-                        content_type="application/json",
-                        delivery_mode=pika.DeliveryMode.Persistent,
-                        message_id=notification.message_id,
-                        correlation_id=delivery.properties.message_id,
-                        headers={
-                            "burst_id": outcome.burst_id,
-                            "product_version": notification.product_version or outcome.product_version,
-                        },
-                    ),
-                    mandatory=True,
-                )
+            self._publish_notifications(outcome, delivery.properties.message_id)
             self.processor.confirmed(outcome)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
             self._retry_or_dead_letter(delivery, f"notification not confirmed: {error!r}")

@@ -141,6 +141,29 @@ class Processor:
             log.warning("retry later: %s", exc, extra={"burst_id": message.burst_id})
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
+    def sweep(self) -> ProcessOutcome | None:
+        """Build and return the notifications of one burst with a version stored but never notified and no
+        input for ``sweep_after_s`` (its retry lost, dead-lettered or given up): None when there is none.
+        The consumer publishes them and calls :meth:`confirmed`, as for an input."""
+        for burst_id in self.store.unnotified_bursts(self.settings.sweep_after_s):
+            if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
+                continue
+            try:
+                busy = self.extras.input_in_progress() if self.extras is not None else nullcontext()
+                with busy, self._claim_renewed(burst_id):
+                    outcome = self._build_unpublished(burst_id)
+            except (InputError, SdbRejectedError, ConfigurationError, TransientError, OSError) as exc:
+                log.warning("sweep: not built now: %s", exc, extra={"burst_id": burst_id})
+                outcome = ProcessOutcome(Action.RETRY, str(exc), burst_id)
+            if outcome.notifications:
+                log.info(
+                    "sweep: v%s built, never notified", outcome.product_version, extra={"burst_id": burst_id}
+                )
+                return outcome
+            with suppress(TransientError):
+                self.store.release(burst_id, self._owner)
+        return None
+
     def confirmed(self, outcome: ProcessOutcome) -> None:
         """The consumer got publisher confirms for every notification: the versions are now published.
 

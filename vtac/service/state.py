@@ -129,6 +129,10 @@ class InputStore(Protocol):
     def set_aside_versions(self, burst_id: str) -> dict[int, str]:
         """The burst's set-aside versions and why."""
 
+    def unnotified_bursts(self, quiet_s: float, limit: int = 10) -> list[str]:
+        """Bursts with a version stored but not notified, a source list to build from, no input for
+        ``quiet_s`` and no live claim: what nothing else will drive to its notification (for the sweeper)."""
+
     def burst_state(self, burst_id: str) -> BurstState:
         """Current and published versions (0, 0 for an unknown burst)."""
 
@@ -284,6 +288,27 @@ class SqlInputStore:
                 burst_id,
                 version - 1,
             )
+
+    def unnotified_bursts(self, quiet_s: float, limit: int = 10) -> list[str]:
+        """See :meth:`InputStore.unnotified_bursts`."""
+        quiet_since = datetime.fromtimestamp(time.time() - quiet_s, UTC).isoformat()
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT b.burst_id FROM vtac_burst b WHERE b.version > b.published_version "
+                "AND EXISTS (SELECT 1 FROM vtac_input i WHERE i.burst_id = b.burst_id "
+                "AND i.acronym = 'QSRCLIST_VT' AND i.version NOT IN "
+                "(SELECT s.version FROM vtac_set_aside s WHERE s.burst_id = b.burst_id)) "
+                "AND NOT EXISTS (SELECT 1 FROM vtac_input i WHERE i.burst_id = b.burst_id "
+                "AND i.received_at > {p}) "
+                "AND NOT EXISTS (SELECT 1 FROM vtac_claim c WHERE c.burst_id = b.burst_id "
+                "AND c.until_ms > {p}) "
+                "ORDER BY b.burst_id LIMIT {p}",
+                quiet_since,
+                int(time.time() * 1000),
+                limit,
+            )
+            return [str(row[0]) for row in cursor.fetchall()]
 
     def set_aside_versions(self, burst_id: str) -> dict[int, str]:
         """See :meth:`InputStore.set_aside_versions`."""
