@@ -137,21 +137,38 @@ class BrokerNode:
 
 
 class FlakyFileServer:
-    """Serves files over HTTP (an SDB for inputs by reference); ``down`` answers 503 to everything."""
+    """An HTTP SDB stand-in: GET serves the input files under ``folder`` (inputs by reference), PUT stores a
+    product in memory (201; the service's SDB_URL may point here too); ``down`` answers 503 to both."""
 
     def __init__(self, folder: Path) -> None:
         self.down = False
+        self.stored: dict[str, int] = {}  # path -> bytes of every product PUT
+        self.refused = Counter[str]()  # method -> requests answered 503
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, directory=str(folder), **kwargs)
 
-            def do_GET(self) -> None:
+            def _refused(self) -> bool:
                 if outer.down:
+                    outer.refused[self.command] += 1
                     self.send_error(503)
+                return outer.down
+
+            def do_GET(self) -> None:
+                if not self._refused():
+                    super().do_GET()
+
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                if self._refused():
                     return
-                super().do_GET()
+                outer.stored[self.path] = length
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass

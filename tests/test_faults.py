@@ -95,6 +95,16 @@ def report() -> Iterator[None]:
             + "\n"
             + "\n".join(tally.row() for tally in TALLIES)
             + "\n\nThe same classes run in `make test` with 3 bursts each (tests/test_faults.py).\n"
+            + (
+                "\n## Single costly messages\n\nEach published alone to a running `vtac serve` (default "
+                "bounds); seconds from publication until its copy is in the dead-letter queue (polled every "
+                "0.2 s), the reason it carries, and how many `/live` probes answered 200 meanwhile.\n\n"
+                "| message | KB | s to dead-letter | reason | /live 200 |\n|---|---:|---:|---|---:|\n"
+                + "\n".join(COSTLY_ROWS)
+                + "\n"
+                if COSTLY_ROWS
+                else ""
+            )
         )
 
 
@@ -472,3 +482,168 @@ def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky
     finally:
         files.close()
     _check(tally)
+
+
+# --- compound classes at default timings, extras on, an HTTP SDB whose PUTs and GETs both fail -------------
+
+DEFAULTS = {"VTAC_RETRY_DELAY_S": "2", "VTAC_RETRY_DELAY_CAP_S": "60", "VTAC_EXTRAS": "true"}
+
+
+def _through_http_sdb(label, disrupt, *, node, cluster, sky, observer, tmp_path, count: int = 1) -> None:
+    """Inputs by reference and products to an HTTP SDB stand-in, default timings, extras on; half the
+    inputs, then ``disrupt(services, sdb)``, then the rest: every version notified once."""
+    sdb = FlakyFileServer(tmp_path / "in")
+    try:
+        env = {"VTAC_SDB_URL": sdb.base, "VTAC_SDB_FETCH_URLS": sdb.base, **DEFAULTS}
+        services = _start(node, cluster, tmp_path, count, **env)
+        bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=sdb.base)
+        started = time.monotonic()
+        messages = _interleaved(bursts)
+        publish_inputs(_config(node), messages[: len(messages) // 2])
+        time.sleep(1.0)
+        disrupt(services, sdb)
+        publish_inputs(_config(node), messages[len(messages) // 2 :])
+        tally = _settle(label, services, observer, cluster, bursts, started, timeout_s=300)
+        _stop_all(services)
+    finally:
+        sdb.close()
+    assert (not sdb.down and sdb.refused["PUT"] + sdb.refused["GET"] > 0) or label.startswith("PostgreSQL")
+    _check(tally)
+
+
+def _sdb_outage(seconds: float, during: Callable[[], None] = lambda: None) -> Callable[..., None]:
+    def disrupt(_services, sdb) -> None:
+        sdb.down = True
+        time.sleep(seconds / 2)
+        during()
+        time.sleep(seconds / 2)
+        sdb.down = False
+
+    return disrupt
+
+
+def test_sdb_outage_of_puts_and_gets(node, cluster, sky, observer, tmp_path):
+    _through_http_sdb(
+        "SDB outage 20 s (PUT and GET)",
+        _sdb_outage(20.0),
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+
+
+def test_broker_stop_inside_an_sdb_outage(node, cluster, sky, observer, tmp_path):
+    def broker_down() -> None:
+        node.restart(down_s=10.0)
+        observer._connect()  # pylint: disable=protected-access
+
+    _through_http_sdb(
+        "broker stop 10 s inside an SDB outage of 30 s",
+        _sdb_outage(30.0, broker_down),
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("seconds", [20, 60])
+def test_postgresql_stopped(node, cluster, sky, observer, tmp_path, seconds):  # noqa: PLR0917  # fixtures
+    def stop_postgresql(_services, _sdb) -> None:
+        cluster.stop()
+        time.sleep(seconds)
+        cluster.start()
+
+    _through_http_sdb(
+        f"PostgreSQL stopped {seconds} s",
+        stop_postgresql,
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+
+
+def test_mixed_faults_with_two_instances(node, cluster, sky, observer, tmp_path):
+    def mixed(services, sdb) -> None:
+        sdb.down = True
+        services[0].kill()
+        cluster.restart()
+        node.restart(down_s=2.0)
+        observer._connect()  # pylint: disable=protected-access
+        time.sleep(5.0)
+        sdb.down = False
+
+    _through_http_sdb(
+        "mixed: SDB down, SIGKILL, PostgreSQL and broker restarts, 2 instances",
+        mixed,
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+        count=2,
+    )
+
+
+# --- single costly messages: each dead-lettered with its reason, /live answering throughout ---------------
+
+
+def _tfields_of_ten_million() -> bytes:
+    """A source list whose one BINTABLE says TFIELDS = 10^7 (a well-formed file otherwise)."""
+    cards = (
+        "XTENSION= 'BINTABLE'",
+        "BITPIX  =                    8",
+        "NAXIS   =                    2",
+        "NAXIS1  =                    8",
+        "NAXIS2  =                    1",
+        "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+        "TFIELDS =             10000000",
+        "END",
+    )
+    table = "".join(card.ljust(80) for card in cards).encode().ljust(2880, b" ") + bytes(2880)
+    content = _fits("BITPIX  =                    8", "NAXIS   =                    0") + table
+    return _with({**GOOD_PRODUCT, "acronym": "QSRCLIST_VT"}, content=base64.b64encode(content).decode())
+
+
+COSTLY: dict[str, bytes] = {
+    'unterminated string of \\" (256 KB)': b'{"kind": "product", "filename": "' + b'\\"' * (128 * 1024),
+    "[[],[],...] (4 MiB)": b"[" + b"[]," * ((4 * 1024 * 1024 - 8) // 3) + b"[]]",
+    "TFIELDS = 10^7 in a source list": _tfields_of_ten_million(),
+}
+COSTLY_ROWS: list[str] = []
+
+
+def _dead_letter_one(
+    observer: Observer, service: Service, label: str, body: bytes
+) -> tuple[str, str, list[int]]:
+    """Publish one message; its report row, its dead-letter reason and the /live answers meanwhile."""
+    before = observer.dead_letters()
+    probes: list[int] = []
+    started = time.monotonic()
+    observer.channel.basic_publish("svom.products", "product.QSRCLIST_VT", body)
+    _wait(lambda: observer.dead_letters() > before, 30, lambda: probes.append(service.probe("/live")))
+    seconds = time.monotonic() - started
+    method, properties, _ = observer.channel.basic_get("vtac.inputs.dead", auto_ack=True)
+    reason = str((properties.headers or {}).get("x-vtac-reason", "")) if method else ""
+    service.sample_rss()
+    row = f"| {label} | {len(body) / 1024:.0f} | {seconds:.2f} | {reason[:100]} | "
+    return row + f"{sum(code == 200 for code in probes)}/{len(probes)} |", reason, probes
+
+
+def test_costly_messages_are_dead_lettered_with_their_reason_while_live_answers(
+    node, cluster, observer, tmp_path
+):
+    services = _start(node, cluster, tmp_path)
+    service = services[0]
+    for label, body in COSTLY.items():
+        row, reason, probes = _dead_letter_one(observer, service, label, body)
+        COSTLY_ROWS.append(row)
+        assert reason and all(code == 200 for code in probes), (label, reason, probes)
+    _stop_all(services)
+    assert service.peak_rss_kb / 1024 <= RSS_LIMIT_MB
