@@ -297,6 +297,12 @@ class VtacSettings(BaseSettings):
     )
     max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
     fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
+    processing_deadline_s: float = Field(
+        300.0,
+        ge=0,
+        description='An input in progress longer is dead-lettered ("processing deadline exceeded") and a '
+        "new worker goes on; 0: none.",
+    )
     max_processing_s: float = Field(
         600.0, gt=0, description="/live fails when one input has been in progress longer than this."
     )

@@ -56,6 +56,8 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     max_retry_age_s: float = 24 * 3600.0
     #: Idle this long, the worker asks the processor for a version nothing else will notify (0: never).
     sweep_interval_s: float = 0.0
+    #: An input in progress longer is dead-lettered and a new worker goes on (0: no deadline).
+    processing_deadline_s: float = 0.0
     reconnect_initial_s: float = 0.5
     reconnect_cap_s: float = 30.0
     shutdown_grace_s: float = 20.0
@@ -94,6 +96,7 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "retry_delay_s": settings.retry_delay_s,
         "retry_delay_cap_s": settings.retry_delay_cap_s,
         "sweep_interval_s": settings.sweep_after_s,
+        "processing_deadline_s": settings.processing_deadline_s,
         "reconnect_initial_s": settings.reconnect_initial_s,
         "reconnect_cap_s": settings.reconnect_cap_s,
         "shutdown_grace_s": settings.shutdown_grace_s,

@@ -151,8 +151,12 @@ class Consumer:
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._publisher: BlockingChannel | None = None
-        self._worker = threading.Thread(target=self._work, name="vtac-worker", daemon=True)
-        self.health.watch(self._worker)
+        self._last_sweep = time.monotonic()
+        # The input the worker is on and since when; past processing_deadline_s it is dead-lettered and a
+        # new worker (next generation) goes on, the old one ending unheard when it returns.
+        self._current: tuple[_Delivery, float] | None = None
+        self._generation = 0
+        self._worker = self._new_worker()
 
     # ---- main loop (I/O thread)
 
@@ -204,7 +208,32 @@ class Consumer:
         while not self.stop.is_set():
             self._connection.process_data_events(time_limit=0.25)
             self.health.beat()
+            self._enforce_deadline()
         self._drain()
+
+    def _new_worker(self) -> threading.Thread:
+        worker = threading.Thread(
+            target=self._work, args=(self._generation,), name="vtac-worker", daemon=True
+        )
+        self.health.watch(worker)
+        return worker
+
+    def _enforce_deadline(self) -> None:
+        """Dead-letter the input in progress past ``processing_deadline_s`` and hand on to a new worker."""
+        current, limit = self._current, self.config.processing_deadline_s
+        if current is None or not limit or time.monotonic() - current[1] < limit:
+            return
+        delivery = current[0]
+        self._current = None
+        self._generation += 1
+        log.error("input in progress for over %g s: dead-lettered, a new worker goes on", limit)
+        if delivery.channel is self._channel and delivery.method.delivery_tag in self._pending:
+            self._pending.discard(delivery.method.delivery_tag)
+            self._dead_letter(delivery, f"processing deadline exceeded (processing_deadline_s={limit:g})")
+        self.health.idle()
+        self._settled.set()
+        self._worker = self._new_worker()
+        self._worker.start()
 
     def _drain(self) -> None:
         """Stop consuming; let the in-flight input finish (bounded by the grace period)."""
@@ -244,9 +273,16 @@ class Consumer:
 
     # ---- worker thread
 
-    def _work(self) -> None:
+    def _work(self, generation: int) -> None:
         while (delivery := self._next_job()) is not None:
+            self._current = (delivery, time.monotonic())
             outcome = None if self.stop.is_set() else self._process(delivery)
+            if generation != self._generation:
+                log.warning(
+                    "an input past the deadline finished: its outcome is dropped (it was dead-lettered)"
+                )
+                return
+            self._current = None
             self._settled.clear()
             try:
                 delivery.connection.add_callback_threadsafe(partial(self._finish, delivery, outcome))
@@ -257,13 +293,16 @@ class Consumer:
             self._settled.wait()
 
     def _next_job(self) -> _Delivery | None:
-        """The next input; each ``sweep_interval_s`` without one, a sweep first."""
+        """The next input, after a sweep whenever ``sweep_interval_s`` has passed since the last one (busy
+        or idle: a steady stream of inputs must not starve the sweeper)."""
         interval = self.config.sweep_interval_s
         while True:
-            try:
-                return self._jobs.get(timeout=interval or None)
-            except queue.Empty:
+            if interval and time.monotonic() - self._last_sweep >= interval:
+                self._last_sweep = time.monotonic()
                 self._sweep()
+            wait = max(0.0, interval - (time.monotonic() - self._last_sweep)) if interval else None
+            with suppress(queue.Empty):
+                return self._jobs.get(timeout=wait)
 
     def _sweep(self) -> None:
         """Publish what the processor's sweeper built (a version stored, never notified), like an input."""
@@ -327,6 +366,8 @@ class Consumer:
         channel = delivery.channel
         if not channel.is_open or channel is not self._channel:
             return  # delivered on a previous connection: already requeued by the broker
+        if delivery.method.delivery_tag not in self._pending:
+            return  # already dead-lettered past the processing deadline
         self._pending.discard(delivery.method.delivery_tag)
         if outcome is None:  # stopping: not started, give it back
             self._channel.basic_reject(delivery.method.delivery_tag, requeue=True)
