@@ -26,7 +26,7 @@ from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
-from vtac.service.state import open_sqlite_store
+from vtac.service.state import BurstState, open_sqlite_store
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -376,6 +376,28 @@ def test_the_sweeper_notifies_a_version_whose_retry_was_lost(settings, tmp_path,
     assert swept is not None and _versions(swept) == [1, 1]
     assert processor.store.burst_state(BURST_ID).published == 1
     assert processor.sweep() is None
+
+
+def test_a_version_notified_while_the_state_store_is_down_is_not_notified_again(settings, tmp_path, burst):
+    settings = settings.model_copy(update={"confirm_retry_s": 0.3})
+    store = open_sqlite_store(tmp_path / "state.db", timeout_s=0.05)
+    processor = Processor(settings, store=store, sdb=FileSdb(tmp_path / "sdb"))
+    body = inputs_of(burst)["R"]
+    built = processor.process(body)
+    down = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    down.execute("BEGIN IMMEDIATE")  # the store refuses every write from now on
+
+    processor.confirmed(built)  # the notifications went out: the input is acked, the mark waits
+    while_down = processor.process(body)
+    down.execute("ROLLBACK")
+    after = deliver(processor, body)
+    state = store.burst_state(BURST_ID)
+    down.close()
+    store.close()
+
+    assert while_down.action is Action.RETRY
+    assert (after.action, after.notifications) == (Action.ACK, [])
+    assert state == BurstState(1, 1)
 
 
 def test_a_product_the_sdb_refuses_for_good_is_rejected(settings, tmp_path, httpserver, burst):

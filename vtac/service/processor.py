@@ -57,7 +57,7 @@ from vtac.service.messages import (
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
-from vtac.service.state import InputStore, StoredInput, open_input_store
+from vtac.service.state import ExtrasRecord, InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class Processor:
         self._work_root = settings.work_root
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
+        self._unmarked: list[tuple[str, int, list[ExtrasRecord]]] = []  # notified, not marked published yet
+        self._unmarked_lock = threading.Lock()
         self.extras: ExtrasScheduler | None = None
         if settings.extras:
             self.extras = ExtrasScheduler(
@@ -145,6 +147,10 @@ class Processor:
         """Build and return the notifications of one burst with a version stored but never notified and no
         input for ``sweep_after_s`` (its retry lost, dead-lettered or given up): None when there is none.
         The consumer publishes them and calls :meth:`confirmed`, as for an input."""
+        try:
+            self._mark_unmarked()
+        except TransientError:
+            return None
         for burst_id in self.store.unnotified_bursts(self.settings.sweep_after_s):
             if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
                 continue
@@ -167,10 +173,11 @@ class Processor:
     def confirmed(self, outcome: ProcessOutcome) -> None:
         """The consumer got publisher confirms for every notification: the versions are now published.
 
-        Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second),
-        because giving up here means notifying the same version again later. The same transaction records
-        the extras of the newest version pending (queued; drawn once no input is being processed) and the
-        others superseded: this runs on pika's I/O thread, and the extras must delay neither the
+        Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second); a
+        state store down for longer gets the mark before this instance builds anything again (kept here
+        meanwhile), because an input acked unmarked would otherwise be notified again. The same transaction
+        records the extras of the newest version pending (queued; drawn once no input is being processed)
+        and the others superseded: this runs on pika's I/O thread, and the extras must delay neither the
         notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
@@ -178,26 +185,39 @@ class Processor:
             if self.extras is not None:
                 versions = [note.product_version or outcome.product_version for note in outcome.notifications]
                 extras = self.extras.published(outcome.burst_id, versions)
+            mark = (outcome.burst_id, outcome.product_version, extras)
             deadline = time.monotonic() + self.settings.confirm_retry_s
             while True:
                 try:
-                    self.store.mark_published(
-                        outcome.burst_id,
-                        outcome.product_version,
-                        extras,
-                        owner=self._owner,
-                        lease_s=EXTRAS_LEASE_S,
-                    )
+                    self._mark_published(*mark)
                     break
-                except TransientError:
+                except TransientError as exc:
                     if time.monotonic() >= deadline:
-                        raise
+                        log.warning("notified, marked published later: %s", exc, extra={"burst_id": mark[0]})
+                        with self._unmarked_lock:
+                            self._unmarked.append(mark)
+                        break
                     time.sleep(0.25)
             if self.extras is not None:
                 self.extras.settled()
         if outcome.burst_id:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)
+
+    def _mark_published(self, burst_id: str, version: int, extras: list[ExtrasRecord]) -> None:
+        self.store.mark_published(burst_id, version, extras, owner=self._owner, lease_s=EXTRAS_LEASE_S)
+
+    def _mark_unmarked(self) -> None:
+        """Versions notified while the state store was down, marked published before any build (TransientError
+        while it still is: the input in hand is retried)."""
+        while True:  # only the worker thread takes marks out; the store is called without the lock
+            with self._unmarked_lock:
+                if not self._unmarked:
+                    return
+                mark = self._unmarked[0]
+            self._mark_published(*mark)
+            with self._unmarked_lock:
+                self._unmarked.remove(mark)
 
     def prefetch_status(self, burst_id: str) -> dict[str, str] | None:
         """By catalogue, what was fetched ahead of the VT data for this burst (None: nothing)."""
@@ -216,6 +236,7 @@ class Processor:
             self.extras.close(timeout_s)
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
+        self._mark_unmarked()
         burst_id = message.burst_id
         payload = self._payload(message)
         recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
