@@ -334,6 +334,15 @@ class Observer:
             self._connect()
             return 0
 
+    def dead_reasons(self) -> list[str]:
+        """Take every message of the dead-letter queue: the reason of each."""
+        reasons = []
+        while True:
+            method, properties, _ = self.channel.basic_get("vtac.inputs.dead", auto_ack=True)
+            if method is None:
+                return reasons
+            reasons.append(str((properties.headers or {}).get("x-vtac-reason", "(no reason)")))
+
     def versions(self, burst_ids: set[str], audience: str = "qpo_vt.ba") -> Counter[tuple[str, int]]:
         return Counter(
             {
