@@ -192,13 +192,17 @@ class Service:
     peak_rss_kb: int = 0
 
     def start(self) -> Service:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "vtac.entrypoints.cli", "serve"],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        """Start it; its log lines go to ``service-<port>.log`` in its state directory."""
+        state_dir = Path(self.env["VTAC_STATE_DIR"])
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with (state_dir / f"service-{self.health_port}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vtac.entrypoints.cli", "serve"],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def sample_rss(self) -> None:
