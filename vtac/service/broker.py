@@ -54,10 +54,10 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     #: An input failing transiently waits (outage of the SDB, the state store...) at most this long since its
     #: first failure, then is dead-lettered with the reason (metric ``vtac_retries_expired_total``).
     max_retry_age_s: float = 24 * 3600.0
-    #: Idle this long, the worker asks the processor for a version nothing else will notify (0: never).
-    sweep_interval_s: float = 0.0
+    #: This often, the worker asks the processor for a version nothing else will notify (0: never).
+    sweep_interval_s: float = 60.0
     #: An input in progress longer is dead-lettered and a new worker goes on (0: no deadline).
-    processing_deadline_s: float = 0.0
+    processing_deadline_s: float = 300.0
     reconnect_initial_s: float = 0.5
     reconnect_cap_s: float = 30.0
     shutdown_grace_s: float = 20.0
