@@ -77,6 +77,7 @@ def main() -> int:
         for queue in (
             NAMES["VTAC_INPUTS_QUEUE"],
             f"{NAMES['VTAC_INPUTS_QUEUE']}.retry",
+            f"{NAMES['VTAC_INPUTS_QUEUE']}.delay",
             NAMES["VTAC_DEAD_LETTER_QUEUE"],
         ):
             channel.queue_delete(queue)

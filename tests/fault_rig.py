@@ -137,21 +137,38 @@ class BrokerNode:
 
 
 class FlakyFileServer:
-    """Serves files over HTTP (an SDB for inputs by reference); ``down`` answers 503 to everything."""
+    """An HTTP SDB stand-in: GET serves the input files under ``folder`` (inputs by reference), PUT stores a
+    product in memory (201; the service's SDB_URL may point here too); ``down`` answers 503 to both."""
 
     def __init__(self, folder: Path) -> None:
         self.down = False
+        self.stored: dict[str, int] = {}  # path -> bytes of every product PUT
+        self.refused = Counter[str]()  # method -> requests answered 503
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, directory=str(folder), **kwargs)
 
-            def do_GET(self) -> None:
+            def _refused(self) -> bool:
                 if outer.down:
+                    outer.refused[self.command] += 1
                     self.send_error(503)
+                return outer.down
+
+            def do_GET(self) -> None:
+                if not self._refused():
+                    super().do_GET()
+
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                if self._refused():
                     return
-                super().do_GET()
+                outer.stored[self.path] = length
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -175,13 +192,17 @@ class Service:
     peak_rss_kb: int = 0
 
     def start(self) -> Service:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "vtac.entrypoints.cli", "serve"],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        """Start it; its log lines go to ``service-<port>.log`` in its state directory."""
+        state_dir = Path(self.env["VTAC_STATE_DIR"])
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with (state_dir / f"service-{self.health_port}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "vtac.entrypoints.cli", "serve"],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         return self
 
     def sample_rss(self) -> None:
@@ -231,7 +252,6 @@ def service_env(
         "VTAC_HEARTBEAT_S": "5",
         "VTAC_RETRY_DELAY_S": "0.2",
         "VTAC_RETRY_DELAY_CAP_S": "1",
-        "VTAC_CLAIM_LEASE_S": "10",
         "VTAC_LOG_LEVEL": "WARNING",
         # The faults concern products and notifications; the extras' drawing (its own tests) only loads the
         # 2-core machine and lengthens each SIGTERM by the figure in progress.
@@ -317,6 +337,15 @@ class Observer:
         except pika.exceptions.AMQPError:
             self._connect()
             return 0
+
+    def dead_reasons(self) -> list[str]:
+        """Take every message of the dead-letter queue: the reason of each."""
+        reasons = []
+        while True:
+            method, properties, _ = self.channel.basic_get("vtac.inputs.dead", auto_ack=True)
+            if method is None:
+                return reasons
+            reasons.append(str((properties.headers or {}).get("x-vtac-reason", "(no reason)")))
 
     def versions(self, burst_ids: set[str], audience: str = "qpo_vt.ba") -> Counter[tuple[str, int]]:
         return Counter(

@@ -13,11 +13,13 @@ import json
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pika
 import psycopg
 import pytest
 from fault_rig import (
@@ -37,6 +39,7 @@ from hypothesis import strategies as st
 
 from vtac.service.amqp import AmqpConfig
 from vtac.service.publish import mxt_position_message, product_message, publish_inputs
+from vtac.service.topology import declare_topology
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -87,12 +90,23 @@ def report() -> Iterator[None]:
             f"(R, B, MXT position: {VERSIONS_PER_BURST} versions each), "
             f"{N_HOSTILE} hypothesis-generated hostile messages interleaved with the good ones in the first "
             'class. "versions notified" counts distinct (burst, version) received by the Burst Advocate; '
-            '"lost or skipped" the stored versions never notified; "duplicated" the extra copies; '
+            '"lost or skipped" the stored versions with a source list never notified (a position stored '
+            'before any list makes no product: docs/ICD.md); "duplicated" the extra copies; '
             f"peak RSS is the largest VmHWM of the service processes (target <= {RSS_LIMIT_MB} MB).\n\n"
             + HEADER
             + "\n"
             + "\n".join(tally.row() for tally in TALLIES)
             + "\n\nThe same classes run in `make test` with 3 bursts each (tests/test_faults.py).\n"
+            + (
+                "\n## Single costly messages\n\nEach published alone to a running `vtac serve` (default "
+                "bounds); seconds from publication until its copy is in the dead-letter queue (polled every "
+                "0.2 s), the reason it carries, and how many `/live` probes answered 200 meanwhile.\n\n"
+                "| message | KB | s to dead-letter | reason | /live 200 |\n|---|---:|---:|---|---:|\n"
+                + "\n".join(COSTLY_ROWS)
+                + "\n"
+                if COSTLY_ROWS
+                else ""
+            )
         )
 
 
@@ -140,12 +154,20 @@ def _wait(condition: Callable[[], bool], timeout_s: float, tick: Callable[[], No
     return False
 
 
-def _stored(cluster: PostgresCluster, burst_ids: set[str]) -> int:
-    with psycopg.connect(cluster.url, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT coalesce(sum(version), 0) FROM vtac_burst WHERE burst_id = ANY(%s)", (list(burst_ids),)
-        ).fetchone()
-    return int(row[0]) if row else 0
+def _stored(cluster: PostgresCluster, burst_ids: set[str]) -> tuple[int, int]:
+    """Versions stored, and of those the ones with a source list to build from (the others, a position
+    before any list, make no product: docs/ICD.md); (-1, -1) while PostgreSQL is down."""
+    try:
+        with psycopg.connect(cluster.url, autocommit=True, connect_timeout=2) as connection:
+            row = connection.execute(
+                "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM vtac_input s "
+                "WHERE s.burst_id = v.burst_id AND s.acronym = 'QSRCLIST_VT' AND s.version <= v.version)) "
+                "FROM vtac_input v WHERE v.burst_id = ANY(%s)",
+                (list(burst_ids),),
+            ).fetchone()
+    except psycopg.OperationalError:
+        return -1, -1
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _settle(  # noqa: PLR0917  # the pieces of one fault class
@@ -157,24 +179,30 @@ def _settle(  # noqa: PLR0917  # the pieces of one fault class
     started: float,
     timeout_s: float = 120.0,
 ) -> Tally:
-    """Wait until every version reached the Burst Advocate (or the timeout), then count."""
+    """Wait until every input is stored and every version with a source list reached the Burst Advocate
+    (or the timeout), then count."""
     ids = set(bursts)
-    expected = VERSIONS_PER_BURST * len(ids)
+    inputs = sum(len(messages) for messages in bursts.values())
 
     def tick() -> None:
         observer.drain()
         for service in services:
             service.sample_rss()
 
-    _wait(lambda: len(observer.versions(ids)) >= expected, timeout_s, tick)
+    def done() -> bool:
+        stored, buildable = _stored(cluster, ids)
+        return stored == inputs and len(observer.versions(ids)) >= buildable
+
+    _wait(done, timeout_s, tick)
     time.sleep(1.0)  # a late duplicate would show now
     tick()
     versions = observer.versions(ids)
+    stored, expected = _stored(cluster, ids)
     live = [service for service in services if service.process and service.process.poll() is None]
     tally = Tally(
         name=name,
-        inputs=sum(len(inputs) for inputs in bursts.values()),
-        stored=_stored(cluster, ids),
+        inputs=inputs,
+        stored=stored,
         expected=expected,
         notified=len(versions),
         lost=expected - len(versions),
@@ -192,7 +220,7 @@ def _check(tally: Tally, *, allowed_repeats: int = 0) -> None:
     """0 lost, 0 duplicated (``allowed_repeats``: exact repeats the ICD allows, same message_id), up, RSS."""
     assert tally.lost == 0, f"{tally.name}: {tally.lost} version(s) lost or skipped"
     assert tally.duplicated <= allowed_repeats, f"{tally.name}: {tally.duplicated} duplicate notification(s)"
-    assert tally.stored == tally.expected
+    assert tally.stored == tally.inputs
     assert tally.service_up and tally.peak_rss_mb <= RSS_LIMIT_MB
 
 
@@ -406,3 +434,244 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
     finally:
         files.close()
     _check(tally)
+
+
+def test_retries_pending_survive_a_broker_restart(node, observer):
+    """The delay queue alone, no VTAC: 200 retries waiting when the broker restarts all reach the input
+    queue (a classic delay queue dead-letters at most once: it dropped all 200)."""
+    config = AmqpConfig(url=node.url, input_queue=f"fault.retry.{uuid.uuid4().hex[:6]}")
+    channel = observer.channel
+    declare_topology(channel, config)
+    channel.confirm_delivery()
+    started = time.monotonic()
+    for index in range(200):
+        properties = pika.BasicProperties(expiration="3000", delivery_mode=pika.DeliveryMode.Persistent)
+        channel.basic_publish("", config.retry_queue, f"{index}".encode(), properties, mandatory=True)
+    node.restart(down_s=1.0)
+    observer._connect()  # pylint: disable=protected-access
+
+    def waiting(queue: str) -> int:
+        return int(observer.channel.queue_declare(queue, passive=True).method.message_count)
+
+    # At least once: a copy may arrive twice (harmless, inputs are idempotent), none may be missing.
+    arrived = _wait(lambda: waiting(config.input_queue) >= 200 and waiting(config.retry_queue) == 0, 60)
+    in_input, in_delay = waiting(config.input_queue), waiting(config.retry_queue)
+    tally = Tally(
+        "retries pending, broker restart (no VTAC)",
+        inputs=200,
+        stored=200,
+        expected=200,
+        notified=min(in_input, 200),
+        lost=max(0, 200 - in_input - in_delay),
+        duplicated=max(0, in_input - 200),
+        service_up=True,
+        seconds=time.monotonic() - started,
+    )
+    TALLIES.append(tally)
+    for queue in (config.input_queue, config.retry_queue):
+        observer.channel.queue_delete(queue)
+    assert arrived and tally.lost == 0
+
+
+def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky, observer, tmp_path):
+    files = FlakyFileServer(tmp_path / "in")
+    try:
+        services = _start(
+            node,
+            cluster,
+            tmp_path,
+            VTAC_SDB_FETCH_URLS=files.base,
+            VTAC_RETRY_DELAY_S="2",
+            VTAC_RETRY_DELAY_CAP_S="4",
+        )
+        bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
+        started = time.monotonic()
+        files.down = True
+        ordered = _interleaved(bursts)  # the lists (by reference) hit the outage; positions come after it
+        lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
+        publish_inputs(_config(node), lists)
+        time.sleep(5.0)  # every list retried at least once: waiting in the delay queue
+        node.restart(down_s=2.0)
+        observer._connect()  # pylint: disable=protected-access
+        assert _wait(lambda: services[0].probe("/ready") == 200, 60)
+        files.down = False
+        publish_inputs(_config(node), positions)
+        tally = _settle("broker restart, retries pending", services, observer, cluster, bursts, started)
+        _stop_all(services)
+    finally:
+        files.close()
+    _check(tally)
+
+
+# --- compound classes at default timings, extras on, an HTTP SDB whose PUTs and GETs both fail -------------
+
+DEFAULTS = {"VTAC_RETRY_DELAY_S": "2", "VTAC_RETRY_DELAY_CAP_S": "60", "VTAC_EXTRAS": "true"}
+
+
+def _through_http_sdb(label, disrupt, *, node, cluster, sky, observer, tmp_path, count: int = 1) -> Counter:
+    """Inputs by reference and products to an HTTP SDB stand-in, default timings, extras on: half the
+    inputs, then ``disrupt(services, sdb, publish_rest)`` (which publishes the other half while the fault
+    lasts): every version notified once, no good input dead-lettered. The SDB's refusals, by method."""
+    sdb = FlakyFileServer(tmp_path / "in")
+    try:
+        env = {"VTAC_SDB_URL": sdb.base, "VTAC_SDB_FETCH_URLS": sdb.base, **DEFAULTS}
+        services = _start(node, cluster, tmp_path, count, **env)
+        bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=sdb.base)
+        started = time.monotonic()
+        messages = _interleaved(bursts)
+        publish_inputs(_config(node), messages[: len(messages) // 2])
+        time.sleep(1.0)
+        disrupt(services, sdb, lambda: publish_inputs(_config(node), messages[len(messages) // 2 :]))
+        tally = _settle(label, services, observer, cluster, bursts, started, timeout_s=300)
+        tally.notes += observer.dead_reasons()
+        _stop_all(services)
+    finally:
+        sdb.close()
+    _check(tally)
+    assert not tally.notes, f"{label}: good inputs dead-lettered: {tally.notes}"
+    return sdb.refused
+
+
+def _sdb_outage(seconds: float, during: Callable[[], None] = lambda: None) -> Callable[..., None]:
+    def disrupt(_services, sdb, publish_rest) -> None:
+        sdb.down = True
+        publish_rest()
+        time.sleep(seconds / 2)
+        during()
+        time.sleep(seconds / 2)
+        sdb.down = False
+
+    return disrupt
+
+
+def _restart_broker(node: BrokerNode, observer: Observer, down_s: float) -> None:
+    node.restart(down_s=down_s)
+    observer._connect()  # pylint: disable=protected-access
+
+
+def test_sdb_outage_of_puts_and_gets(node, cluster, sky, observer, tmp_path):
+    refused = _through_http_sdb(
+        "SDB outage 20 s (PUT and GET)",
+        _sdb_outage(20.0),
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+    assert refused["GET"] and refused["PUT"]
+
+
+def test_broker_stop_inside_an_sdb_outage(node, cluster, sky, observer, tmp_path):
+    refused = _through_http_sdb(
+        "broker stop 10 s inside an SDB outage of 30 s",
+        _sdb_outage(30.0, lambda: _restart_broker(node, observer, 10.0)),
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+    assert refused["GET"]
+
+
+@pytest.mark.parametrize("seconds", [20, 60])
+def test_postgresql_stopped(node, cluster, sky, observer, tmp_path, seconds):  # noqa: PLR0917  # fixtures
+    def stop_postgresql(_services, _sdb, publish_rest) -> None:
+        cluster.stop()
+        publish_rest()
+        time.sleep(seconds)
+        cluster.start()
+
+    _through_http_sdb(
+        f"PostgreSQL stopped {seconds} s",
+        stop_postgresql,
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+    )
+
+
+def test_mixed_faults_with_two_instances(node, cluster, sky, observer, tmp_path):
+    def mixed(services, sdb, publish_rest) -> None:
+        sdb.down = True
+        publish_rest()
+        time.sleep(2.0)
+        services[0].kill()
+        cluster.restart()
+        _restart_broker(node, observer, 2.0)
+        time.sleep(5.0)
+        sdb.down = False
+
+    refused = _through_http_sdb(
+        "mixed: SDB down, SIGKILL, PostgreSQL and broker restarts, 2 instances",
+        mixed,
+        node=node,
+        cluster=cluster,
+        sky=sky,
+        observer=observer,
+        tmp_path=tmp_path,
+        count=2,
+    )
+    assert refused["GET"]
+
+
+# --- single costly messages: each dead-lettered with its reason, /live answering throughout ---------------
+
+
+def _tfields_of_ten_million() -> bytes:
+    """A source list whose one BINTABLE says TFIELDS = 10^7 (a well-formed file otherwise)."""
+    cards = (
+        "XTENSION= 'BINTABLE'",
+        "BITPIX  =                    8",
+        "NAXIS   =                    2",
+        "NAXIS1  =                    8",
+        "NAXIS2  =                    1",
+        "PCOUNT  =                    0",
+        "GCOUNT  =                    1",
+        "TFIELDS =             10000000",
+        "END",
+    )
+    table = "".join(card.ljust(80) for card in cards).encode().ljust(2880, b" ") + bytes(2880)
+    content = _fits("BITPIX  =                    8", "NAXIS   =                    0") + table
+    return _with({**GOOD_PRODUCT, "acronym": "QSRCLIST_VT"}, content=base64.b64encode(content).decode())
+
+
+COSTLY: dict[str, bytes] = {
+    'unterminated string of \\" (256 KB)': b'{"kind": "product", "filename": "' + b'\\"' * (128 * 1024),
+    "[[],[],...] (4 MiB)": b"[" + b"[]," * ((4 * 1024 * 1024 - 8) // 3) + b"[]]",
+    "TFIELDS = 10^7 in a source list": _tfields_of_ten_million(),
+}
+COSTLY_ROWS: list[str] = []
+
+
+def _dead_letter_one(
+    observer: Observer, service: Service, label: str, body: bytes
+) -> tuple[str, str, list[int]]:
+    """Publish one message; its report row, its dead-letter reason and the /live answers meanwhile."""
+    before = observer.dead_letters()
+    probes: list[int] = []
+    started = time.monotonic()
+    observer.channel.basic_publish("svom.products", "product.QSRCLIST_VT", body)
+    _wait(lambda: observer.dead_letters() > before, 30, lambda: probes.append(service.probe("/live")))
+    seconds = time.monotonic() - started
+    method, properties, _ = observer.channel.basic_get("vtac.inputs.dead", auto_ack=True)
+    reason = str((properties.headers or {}).get("x-vtac-reason", "")) if method else ""
+    service.sample_rss()
+    row = f"| {label} | {len(body) / 1024:.0f} | {seconds:.2f} | {reason[:100]} | "
+    return row + f"{sum(code == 200 for code in probes)}/{len(probes)} |", reason, probes
+
+
+def test_costly_messages_are_dead_lettered_with_their_reason_while_live_answers(
+    node, cluster, observer, tmp_path
+):
+    services = _start(node, cluster, tmp_path)
+    service = services[0]
+    for label, body in COSTLY.items():
+        row, reason, probes = _dead_letter_one(observer, service, label, body)
+        COSTLY_ROWS.append(row)
+        assert reason and all(code == 200 for code in probes), (label, reason, probes)
+    _stop_all(services)
+    assert service.peak_rss_kb / 1024 <= RSS_LIMIT_MB

@@ -7,8 +7,10 @@ retriable error, and the next call reconnects.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -17,7 +19,7 @@ from real_services import POSTGRES_URL, Broker, wait_for
 from test_amqp import StandInProcessor, _get, _mxt
 
 from vtac.errors import TransientError
-from vtac.service.amqp import Consumer, Health, HealthServer, Metrics
+from vtac.service.amqp import REASON_HEADER, Consumer, Health, HealthServer, Metrics
 from vtac.service.outcome import ProcessOutcome
 from vtac.service.publish import publish_inputs
 from vtac.service.state import open_sqlite_store
@@ -44,15 +46,19 @@ def _stop(consumer: Consumer, server: HealthServer, thread: threading.Thread) ->
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_live_fails_when_the_worker_thread_is_dead(broker: Broker):
+def test_live_and_ready_fail_with_a_log_line_when_the_worker_thread_is_dead(broker: Broker, caplog):
     consumer = Consumer(broker.config, DyingProcessor())
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)
         assert _get(f"{base}/live") == (200, "live\n")
+        assert _get(f"{base}/ready") == (200, "ready\n")
         publish_inputs(broker.config, [_mxt("sb21")])
         wait_for(lambda: _get(f"{base}/live")[0] == 503)
         assert _get(f"{base}/live") == (503, "the worker thread is dead\n")
+        assert _get(f"{base}/ready") == (503, "not ready: the worker thread is dead\n")
+        deaths = [record for record in caplog.records if "the worker thread is dead" in record.getMessage()]
+        assert len(deaths) == 1 and deaths[0].levelname == "CRITICAL"
     finally:
         _stop(consumer, server, thread)
 
@@ -110,3 +116,44 @@ def test_a_dropped_postgresql_connection_is_a_retry_then_reconnected(postgres_st
         assert store.burst_state(burst).version == 2
     finally:
         store.close()
+
+
+class StuckProcessor(StandInProcessor):
+    """Never returns on burst ``sbstuck`` until released (an input no bound foresaw)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        if b'"sbstuck"' in body:
+            self.release.wait(30)
+        return super().process(body)
+
+
+def test_an_input_past_the_processing_deadline_is_dead_lettered_and_the_worker_goes_on(broker: Broker):
+    processor = StuckProcessor()
+    consumer = Consumer(replace(broker.config, processing_deadline_s=1.0), processor)
+    server, thread, base = _serve(consumer)
+    try:
+        wait_for(lambda: consumer.health.ready)
+        publish_inputs(broker.config, [_mxt("sbstuck"), _mxt("sb23")])
+
+        (dead,) = broker.take(broker.config.dead_letter_queue, 1)
+        notified = broker.take(broker.notifications_queue, 2)
+        assert dead[0].headers[REASON_HEADER] == "processing deadline exceeded (processing_deadline_s=1)"
+        assert {json.loads(body)["burst_id"] for _, body in notified} == {"sb23"}
+        assert _get(f"{base}/live") == (200, "live\n")
+
+        processor.release.set()  # the stuck input returns at last: its outcome is dropped, nothing twice
+        publish_inputs(broker.config, [_mxt("sb24")])
+        assert {json.loads(body)["burst_id"] for _, body in broker.take(broker.notifications_queue, 2)} == {
+            "sb24"
+        }
+        assert (
+            broker.depth(broker.notifications_queue) == 0
+            and broker.depth(broker.config.dead_letter_queue) == 0
+        )
+        assert consumer.metrics.counters["reconnects"] == 0  # no double ack closed the channel
+    finally:
+        _stop(consumer, server, thread)

@@ -12,17 +12,19 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from test_processor import BURST_ID, SDSS, inputs_of, position, product
+from astropy.io import fits
+from test_processor import BURST_ID, SDSS, deliver, inputs_of, position, product
 
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
 from vtac.adapters.srclist import read_srclists
-from vtac.errors import InputError
+from vtac.errors import InputError, TransientError
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import check_body_bounds, parse_input
 from vtac.service.outcome import Action
-from vtac.service.processor import Processor
+from vtac.service.processor import Processor, unreadable_is_permanent
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 
@@ -200,3 +202,259 @@ def test_good_inputs_still_pass_the_bounds(bounded, burst):
     outcome = bounded.process(inputs_of(burst)["R"])
     assert outcome.action is Action.ACK and outcome.product_version == 1
     assert bounded.process(product("QPO_MXT", burst[1]["mxt"])).action is Action.ACK
+
+
+# --- issue 21: linear-time checks, reader failures permanent, no poisoned burst -----------------------------
+
+
+def bintable(*cards: str, data: bytes = bytes(8)) -> bytes:
+    """A BINTABLE extension: a header block with these cards, then ``data`` padded with zeros to a block."""
+    head = header_block(
+        card("XTENSION", "'BINTABLE'"), card("BITPIX", 8), card("PCOUNT", 0), card("GCOUNT", 1), *cards
+    )
+    return head + data + bytes(-len(data) % FITS_BLOCK)
+
+
+@pytest.mark.parametrize(
+    ("extension", "named"),
+    [
+        (
+            bintable(card("NAXIS", 2), card("NAXIS1", 8), card("NAXIS2", 1), card("TFIELDS", 10**7)),
+            "TFIELDS = 10000000 is not",
+        ),
+        (
+            bintable(card("NAXIS", 2), card("NAXIS1", 0), card("NAXIS2", 0), card("TFIELDS", "'abc'")),
+            "TFIELDS",
+        ),
+        (
+            bintable(
+                card("NAXIS", 2),
+                card("NAXIS1", 8),
+                card("NAXIS2", 1),
+                card("TFIELDS", 1),
+                card("TFORM1", "'ZZ'"),
+            ),
+            "TFORM1 = 'ZZ'",
+        ),
+        (
+            bintable(
+                card("NAXIS", 2),
+                card("NAXIS1", 0),
+                card("NAXIS2", 5),
+                card("TFIELDS", 1),
+                card("TFORM1", "'D'"),
+            ),
+            "NAXIS1 = 0 differs from the 8 bytes",
+        ),
+        (
+            bintable(
+                card("NAXIS", 2),
+                card("NAXIS1", 8),
+                card("NAXIS2", 1),
+                card("TFIELDS", 1),
+                card("TFORM1", "'D'"),
+                data=b"\x01" * 24,
+            ),
+            "in the padding of this HDU",
+        ),
+        (
+            bintable(card("NAXIS", 1), card("NAXIS1", 8), card("TFIELDS", 1), card("TFORM1", "'D'")),
+            "NAXIS = 1",
+        ),
+    ],
+    ids=["tfields-1e7", "tfields-text", "tform-zz", "naxis1-zero", "naxis2-understated", "naxis-1"],
+)
+def test_binary_table_cards_are_checked_against_each_other_before_any_read(extension, named):
+    with pytest.raises(InputError, match=named) as error:
+        fits_hdus(primary(card("BITPIX", 8), card("NAXIS", 0)) + extension, "list.fits")
+
+    assert "file list.fits, HDU 1" in str(error.value)
+
+
+def test_bytes_after_the_last_hdu_are_refused_not_silently_dropped(burst):
+    whole = burst[1]["srclist_R"].read_bytes()
+    hdus = fits_hdus(whole, "R.fits")
+    assert [hdu.name for hdu in hdus[1:]] == ["FINDCH_R0", "FINDCH_R1", "FINDCH_R2", "FINDCH_R3"]
+    first = (
+        len(hdus[0].header_bytes)
+        + len(hdus[1].header_bytes)
+        + -(-len(hdus[1].data) // FITS_BLOCK) * FITS_BLOCK
+    )
+    # The first table's header understates its size: the next HDUs no longer start where it ends.
+    hidden = whole[:first] + b"\x01" + whole[first + 1 :]
+
+    with pytest.raises(InputError, match=r"after the last HDU \(\d+ bytes\)"):
+        fits_hdus(hidden, "R.fits")
+    assert len(fits_hdus(whole + bytes(FITS_BLOCK), "R.fits")) == 5  # zero blocks at the end are padding
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_header_damage_is_an_input_error_or_a_good_read(burst, tmp_path, seed):
+    whole = burst[1]["srclist_R"].read_bytes()
+    spans, offset = [], 0
+    for hdu in fits_hdus(whole, "R.fits"):
+        spans.append((offset, offset + len(hdu.header_bytes)))
+        offset += len(hdu.header_bytes) + -(-len(hdu.data) // FITS_BLOCK) * FITS_BLOCK
+    rng = np.random.default_rng(seed)
+    damaged = tmp_path / "R.fits"
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(100):
+        start, end = spans[rng.integers(len(spans))]
+        raw = bytearray(whole)
+        raw[rng.integers(start, end)] = rng.integers(32, 127)
+        damaged.write_bytes(bytes(raw))
+        try:
+            fits_hdus(bytes(raw), damaged.name)
+            read_srclists([damaged])
+            outcomes["read"] += 1
+        except InputError as exc:
+            assert "R.fits" in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["read"] and outcomes["refused"]
+
+
+def test_any_reader_failure_is_permanent_and_names_the_file():
+    unreadable = pytest.raises(InputError, match=r"file R\.fits: unreadable FITS: KeyError: 'TTYPE4'")
+    with unreadable, unreadable_is_permanent("FITS", "R.fits"):
+        raise KeyError("TTYPE4")
+    # The SDB or the disk, not the bytes: retried.
+    with pytest.raises(TransientError), unreadable_is_permanent("FITS", "R.fits"):
+        raise TransientError("SDB unavailable")
+
+
+def _string_of_escaped_quotes(size: int) -> bytes:
+    return b'{"kind": "product", "filename": "' + b'\\"' * (size // 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (_string_of_escaped_quotes(256 * 1024), "unterminated JSON string"),
+        (b"[" + b"[]," * ((4 * 1024 * 1024 - 8) // 3) + b"[]]", "max_json_elements=1000"),
+        (b'{"a": [' + b"1," * 2000 + b'1], "b": "' + b"[],:" * 10_000 + b'"}', "max_json_elements=1000"),
+    ],
+    ids=["unterminated-256k", "lists-4mib", "numbers"],
+)
+def test_costly_json_is_dead_lettered_with_its_reason_before_parsing(processor, body, named):
+    assert len(body) <= processor.settings.max_message_bytes
+    outcome = processor.process(body)
+
+    assert outcome.action is Action.REJECT and named in outcome.reason
+    assert processor.store.burst_state(BURST_ID).version == 0
+
+
+def test_string_bounds_follow_json_escapes():
+    check_body_bounds(
+        b'{"a": "\\\\", "b": "\\\\\\"[[[", "c": []}', max_bytes=100, max_depth=2, max_elements=7
+    )
+    with pytest.raises(InputError, match="max_json_depth=1"):
+        check_body_bounds(b'{"a": "\\\\", "b": [[]]}', max_bytes=100, max_depth=1)
+    with pytest.raises(InputError, match="unterminated JSON string from byte 6"):
+        check_body_bounds(b'{"a": "\\\\\\"}', max_bytes=100, max_depth=1)
+    with pytest.raises(InputError, match="max_json_elements=3"):
+        check_body_bounds(b'{"a": 1, "b": 2}', max_bytes=100, max_depth=1, max_elements=3)
+
+
+def test_a_position_time_that_is_a_json_number_is_refused():
+    message = json.loads(position(12.0, 5.0, 10.0))
+    with pytest.raises(InputError, match="column position_time"):
+        parse_input(json.dumps({**message, "position_time": 1_778_364_120}))
+
+
+def test_tfields_of_ten_million_is_dead_lettered_not_retried(processor):
+    huge = primary(card("BITPIX", 8), card("NAXIS", 0)) + bintable(
+        card("NAXIS", 2), card("NAXIS1", 8), card("NAXIS2", 1), card("TFIELDS", 10**7)
+    )
+    for acronym in ("QSRCLIST_VT", "QPO_MXT"):
+        outcome = processor.process(_inline(acronym, huge))
+        assert outcome.action is Action.REJECT and "TFIELDS = 10000000" in outcome.reason
+    assert processor.store.burst_state(BURST_ID).version == 0
+
+
+def _with_tables(source: Path, target: Path, change) -> Path:
+    """A copy of a source list with ``change(table_index, data)`` applied to each FINDCH table's rows."""
+    with fits.open(source) as hdus:
+        tables = [
+            fits.BinTableHDU(change(index, hdu.data.copy()), header=hdu.header)
+            for index, hdu in enumerate(hdus[1:])
+        ]
+        fits.HDUList([hdus[0].copy(), *tables]).writeto(target, checksum=True)
+    return target
+
+
+def test_an_empty_findch_extension_is_a_sequence_without_sources(processor, burst, tmp_path):
+    simulated, paths = burst
+    empty_r1 = _with_tables(
+        paths["srclist_R"], tmp_path / "R_empty.fits", lambda n, rows: rows[:0] if n == 1 else rows
+    )
+    deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
+
+    outcome = deliver(processor, product("QSRCLIST_VT", empty_r1))
+
+    assert outcome.action is Action.ACK and len(outcome.notifications) == 2
+    stored = next(Path(processor.settings.state_dir, "sdb").rglob("QPO_VT_*.fits"))
+    with fits.open(stored) as qpo:
+        assert qpo[0].header["BURST_ID"] == BURST_ID
+
+
+def test_a_list_without_usable_rows_is_refused_before_it_can_poison_its_burst(processor, burst, tmp_path):
+    simulated, paths = burst
+    deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
+
+    def all_off_sky(_: int, rows):
+        rows["RA"] = -1.0
+        return rows
+
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
+    refused = deliver(processor, product("QSRCLIST_VT", bad))
+    corrected = deliver(processor, product("QSRCLIST_VT", paths["srclist_R"], version=2))
+    other_band = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
+
+    assert refused.action is Action.REJECT and "every row was rejected" in refused.reason
+    assert "R_bad.fits" in refused.reason
+    assert corrected.action is Action.ACK and corrected.product_version == 2
+    assert other_band.action is Action.ACK and other_band.product_version == 3
+    assert processor.store.burst_state(BURST_ID).published == 3
+
+
+def _store_unchecked(processor: Processor, body: bytes, sequences: list[str]) -> None:
+    """Record a source list as a VTAC without the arrival checks did (a store from before the upgrade)."""
+    message = parse_input(body)
+    envelope = {"input": message.model_dump(mode="json"), "sequences": sequences}
+    processor.store.record(BURST_ID, message.acronym, message.content_key(), json.dumps(envelope).encode())
+
+
+def _all_off_sky(_: int, rows):
+    rows["RA"] = -1.0
+    return rows
+
+
+def test_a_stored_input_that_cannot_build_is_set_aside_with_its_reason(processor, burst, tmp_path):
+    simulated, paths = burst
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    mxt_body = position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec)
+
+    mxt = deliver(processor, mxt_body)
+    good = deliver(processor, product("QSRCLIST_VT", paths["srclist_R"], version=2))
+
+    assert mxt.action is Action.ACK and mxt.reason == "no QSRCLIST_VT yet"
+    (reason,) = processor.store.set_aside_versions(BURST_ID).values()
+    assert "R_bad.fits" in reason and "no usable source row" in reason
+    assert good.action is Action.ACK and [note.product_version for note in good.notifications] == [3, 3]
+    assert processor.store.burst_state(BURST_ID).published == 3
+    assert deliver(processor, mxt_body).reason == "repeated input"
+
+
+def test_a_version_that_cannot_build_does_not_hold_back_the_others(processor, burst, tmp_path):
+    simulated, paths = burst
+    deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad, version=2), ["R0", "R1", "R2", "R3"])
+
+    outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
+
+    assert outcome.action is Action.ACK and [note.product_version for note in outcome.notifications] == [3, 3]
+    assert list(processor.store.set_aside_versions(BURST_ID)) == [2]
+    assert processor.store.burst_state(BURST_ID).published == 3
+    assert processor.store.claim(BURST_ID, "another instance", 60.0)  # the claim was given back

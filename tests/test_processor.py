@@ -26,7 +26,7 @@ from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
-from vtac.service.state import open_sqlite_store
+from vtac.service.state import BurstState, open_sqlite_store
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -328,6 +328,76 @@ def test_sdb_500_then_201_is_a_retry_then_one_product(settings, tmp_path, httpse
         for acronym in ("QCANDI_VT", "QPO_VT", "QPO_VT_SUMMARY")
     ]
     assert notification(second)["sdb"]["qpo_vt"].endswith("/QPO_VT/versions/1")
+
+
+def test_a_build_longer_than_the_claim_lease_keeps_its_burst(settings, tmp_path, httpserver, burst):
+    def slow_sdb(_request):
+        time.sleep(0.5)
+        return Response(status=201)
+
+    for acronym in ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY"):
+        httpserver.expect_request(
+            f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", method="PUT"
+        ).respond_with_handler(slow_sdb)
+    settings = settings.model_copy(update={"claim_lease_s": 0.3})
+    builder = http_processor(settings, tmp_path, httpserver)
+    other = Processor(settings, store=open_sqlite_store(tmp_path / "http.db"), sdb=FileSdb(tmp_path / "sdb"))
+    body = inputs_of(burst)["R"]
+    built: list[ProcessOutcome] = []
+
+    building = threading.Thread(target=lambda: built.append(builder.process(body)))
+    building.start()
+    time.sleep(1.0)  # the build is in its uploads (1.5 s), three leases after its claim
+    duplicate = other.process(body)
+    building.join()
+
+    assert duplicate.action is Action.RETRY and "being built by another instance" in duplicate.reason
+    assert built[0].action is Action.ACK and _versions(built[0]) == [1, 1]
+
+
+def test_the_sweeper_notifies_a_version_whose_retry_was_lost(settings, tmp_path, httpserver, burst):
+    failures = [503]
+
+    def sdb(_request):
+        return Response("down", status=failures.pop()) if failures else Response(status=201)
+
+    for acronym in ("QPO_VT", "QCANDI_VT", "QPO_VT_SUMMARY"):
+        httpserver.expect_request(
+            f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", method="PUT"
+        ).respond_with_handler(sdb)
+    processor = http_processor(settings.model_copy(update={"sweep_after_s": 0.0}), tmp_path, httpserver)
+    assert processor.sweep() is None
+
+    retried = processor.process(inputs_of(burst)["R"])  # then the retry is lost (broker, budget...)
+    swept = processor.sweep()
+    processor.confirmed(swept)
+
+    assert retried.action is Action.RETRY and processor.store.burst_state(BURST_ID).version == 1
+    assert swept is not None and _versions(swept) == [1, 1]
+    assert processor.store.burst_state(BURST_ID).published == 1
+    assert processor.sweep() is None
+
+
+def test_a_version_notified_while_the_state_store_is_down_is_not_notified_again(settings, tmp_path, burst):
+    settings = settings.model_copy(update={"confirm_retry_s": 0.3})
+    store = open_sqlite_store(tmp_path / "state.db", timeout_s=0.05)
+    processor = Processor(settings, store=store, sdb=FileSdb(tmp_path / "sdb"))
+    body = inputs_of(burst)["R"]
+    built = processor.process(body)
+    down = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    down.execute("BEGIN IMMEDIATE")  # the store refuses every write from now on
+
+    processor.confirmed(built)  # the notifications went out: the input is acked, the mark waits
+    while_down = processor.process(body)
+    down.execute("ROLLBACK")
+    after = deliver(processor, body)
+    state = store.burst_state(BURST_ID)
+    down.close()
+    store.close()
+
+    assert while_down.action is Action.RETRY
+    assert (after.action, after.notifications) == (Action.ACK, [])
+    assert state == BurstState(1, 1)
 
 
 def test_a_product_the_sdb_refuses_for_good_is_rejected(settings, tmp_path, httpserver, burst):

@@ -46,7 +46,8 @@ def delete_names(names: dict[str, str]) -> None:
     for key, name in names.items():
         if key.endswith("_QUEUE"):
             channel.queue_delete(name)
-    channel.queue_delete(f"{names['VTAC_INPUTS_QUEUE']}.retry")
+    for legacy_or_current in ("retry", "delay"):
+        channel.queue_delete(f"{names['VTAC_INPUTS_QUEUE']}.{legacy_or_current}")
     for key, name in names.items():
         if key.endswith("_EXCHANGE"):
             channel.exchange_delete(name)

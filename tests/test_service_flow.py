@@ -23,6 +23,7 @@ from werkzeug import Request, Response
 
 from vtac.service.amqp import AmqpConfig, Consumer
 from vtac.service.config import ServiceSettings
+from vtac.service.outcome import Action
 from vtac.service.processor import Processor, message_id_of
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
 from vtac.service.sdb import FileSdb, HttpSdb, Sdb
@@ -271,6 +272,30 @@ def test_inputs_wait_while_the_sdb_is_down_and_end_in_one_product(
     assert received["qpo_vt.ba"][0]["sdb"]["qpo_vt"].endswith("/QPO_VT/versions/1")
     assert broker.depth(broker.config.dead_letter_queue) == 0
     assert service.processor.store.burst_state(BURST_ID).published == 1
+
+
+def test_a_version_stored_but_never_notified_is_notified_by_the_sweeper(
+    broker: Broker, burst: Burst, tmp_path: Path, httpserver
+):
+    # The upload failed and the input's retry was then lost (dead-lettered, given up): nothing in any queue.
+    sdb = FlakySdb(failures=1)
+    httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
+    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], sweep_after_s=0.5)
+    http_sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 5.0))
+    processor = Processor(settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=http_sdb)
+    body = burst.inputs["R"].model_dump_json().encode()
+    assert processor.process(body).action is Action.RETRY
+
+    service = Service(replace(broker.config, sweep_interval_s=0.5), processor)
+    try:
+        received = collect_until(broker, lambda got: all(got.values()))
+        wait_for(lambda: processor.store.burst_state(BURST_ID).published == 1)
+    finally:
+        service.stop()
+
+    assert versions_notified(received) == {key: [1] for key in AUDIENCES}
+    assert service.consumer.metrics.counters["products"] == 1
+    assert broker.depth(broker.config.dead_letter_queue) == 0
 
 
 # --- d. two instances on one queue -------------------------------------------------------------------------

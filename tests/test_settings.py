@@ -99,6 +99,7 @@ def test_make_qpo_vt_refuses_a_bad_catalogue_with_exit_2(capsys, tmp_path):
 
 def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VTAC_AMQP_URL", "amqp://vtac:hunter2@broker:5672/%2F")
+    monkeypatch.setenv("VTAC_SDB_URL", "https://vtac:hunter2@sdb.example/api")
     monkeypatch.setenv(
         "VTAC_CONFIG_FILE", str(toml(tmp_path, "[science]\nbest_probability_threshold = 0.6\n"))
     )
@@ -109,7 +110,9 @@ def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch,
 
     assert "hunter2" not in shown and "t0ken" not in shown
     lines = {line.split(" = ")[0].strip(): line for line in shown.splitlines()}
-    assert lines["amqp_url"].endswith('"**********"  # environment')
+    assert lines["amqp_url"].endswith('"amqp://vtac:***@broker:5672/%2F"  # environment')
+    assert lines["sdb_url"].endswith('"https://vtac:***@sdb.example/api"  # environment')
+    assert lines["sdb_token"].split(" = ")[1].startswith('"**********"')
     assert lines["sdb_token"].endswith("# secret file in " + str(tmp_path / "secrets"))
     assert lines["science.best_probability_threshold"].endswith(f"0.6  # {tmp_path / 'vtac.toml'}")
     assert lines["prefetch"].endswith("2  # default")

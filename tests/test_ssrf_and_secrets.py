@@ -95,6 +95,20 @@ def test_a_url_outside_the_allow_list_is_rejected_and_never_requested(tmp_path, 
     assert processor.store.burst_state(BURST_ID).version == 0
 
 
+@pytest.mark.parametrize("escape", ["../internal/admin", "%2e%2e/internal/admin", ".%2E\\internal\\admin"])
+def test_dot_segments_are_refused_as_sent_not_resolved_into_an_allowed_path(
+    tmp_path, httpserver, burst, escape
+):
+    # Resolved, "/files/sub/../R.fits" is "/files/R.fits", under the allow-list: it must still be refused.
+    processor = _processor(tmp_path, httpserver)
+    for url in (httpserver.url_for(f"/files/sub/{escape}"), httpserver.url_for("/files/sub/../R.fits")):
+        outcome = processor.process(_by_reference(burst, url))
+
+        assert outcome.action is Action.REJECT and "dot segments" in outcome.reason
+    assert httpserver.log == []
+    assert processor.store.burst_state(BURST_ID).version == 0
+
+
 def test_a_redirect_is_refused_and_not_followed(tmp_path, httpserver, burst):
     httpserver.expect_request("/files/R.fits").respond_with_data(
         "", status=302, headers={"Location": httpserver.url_for("/internal/admin")}

@@ -71,6 +71,47 @@ def test_published_version_tells_a_redelivery_to_finish_the_job(open_store, burs
     assert store.burst_state(burst) == BurstState(2, 2)
 
 
+def test_a_set_aside_version_is_left_out_and_counts_as_done_once_the_earlier_ones_are(open_store, burst):
+    store = open_store()
+    for key in (b"R list", b"bad list", b"B list", b"worse list"):
+        store.record(burst, "QSRCLIST_VT", key, key)
+
+    store.set_aside(burst, 2, "file bad.fits: no usable source row")
+    assert store.burst_state(burst) == BurstState(4, 0)  # v1 is not published yet: nothing skipped
+    store.mark_published(burst, 3)
+    store.set_aside(burst, 4, "file worse.fits: unreadable FITS")
+    store.set_aside(burst, 4, "again")  # a second attempt keeps the first reason
+
+    assert [item.payload for item in open_store().inputs(burst)] == [b"R list", b"B list"]
+    assert store.set_aside_versions(burst) == {
+        2: "file bad.fits: no usable source row",
+        4: "file worse.fits: unreadable FITS",
+    }
+    assert not store.burst_state(burst).needs_products
+
+
+def test_the_sweeper_finds_the_quiet_unnotified_bursts_with_a_list_and_no_live_claim(open_store):
+    store = open_store()
+    prefix = f"sb{uuid.uuid4().hex[:8]}"
+    unbuilt, published, position_only, claimed, bad_list = (f"{prefix}{n}" for n in range(5))
+    for burst in (unbuilt, published, claimed, bad_list):
+        store.record(burst, "QSRCLIST_VT", b"R list", b"r")
+    store.record(unbuilt, "QPO_MXT", b"mxt", b"m")
+    store.mark_published(unbuilt, 1)  # v2 stored, never notified
+    store.mark_published(published, 1)
+    store.record(position_only, "MXT_POSITION", b"mxt", b"m")
+    store.claim(claimed, "a live instance", 60.0)
+    store.record(bad_list, "QPO_MXT", b"mxt", b"m")
+    store.set_aside(bad_list, 1, "unreadable")
+
+    def found(quiet_s: float) -> list[str]:  # the database is shared: other tests' bursts are there too
+        listed = open_store().unnotified_bursts(quiet_s=quiet_s, limit=1_000_000)
+        return [burst for burst in listed if burst.startswith(prefix)]
+
+    assert found(0.0) == [unbuilt]
+    assert found(3600.0) == []
+
+
 def test_a_failed_record_leaves_no_trace(open_store, burst):
     store = open_store()
     with pytest.raises(Exception, match=r"(?i)null"):

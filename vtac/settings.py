@@ -42,6 +42,7 @@ from vtac.core.config import ScienceConfig
 from vtac.core.model import CATALOG_NAMES
 from vtac.core.photometry import load_transforms
 from vtac.errors import ConfigurationError
+from vtac.redaction import redact
 
 CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
 SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
@@ -270,8 +271,17 @@ class VtacSettings(BaseSettings):
     confirm_retry_s: float = Field(
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
     )
+    sweep_after_s: float = Field(
+        60.0,
+        ge=0,
+        description="A burst with a version stored but not notified and no input for this long is built "
+        "and notified by the sweeper (checked when idle this often); 0: no sweeper.",
+    )
     claim_lease_s: float = Field(
-        120.0, gt=0, description="How long a crashed instance's claim on a burst blocks the others."
+        15.0,
+        gt=0,
+        description="How long a crashed instance's claim on a burst blocks the others (renewed every third "
+        "of it while the burst is built).",
     )
 
     # --- bounds on what a message may cost (a message beyond one is dead-lettered naming the bound) ---
@@ -279,11 +289,20 @@ class VtacSettings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest input body; larger products come by sdb_url."
     )
     max_json_depth: int = Field(16, ge=2, le=200, description="Deepest JSON nesting of an input body.")
+    max_json_elements: int = Field(
+        1000, ge=16, description="Most JSON values (array items, object members) in an input body."
+    )
     max_fits_bytes: int = Field(
         64 * 1024 * 1024, ge=2880, description="Largest input product once decompressed (gzip included)."
     )
     max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
     fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
+    processing_deadline_s: float = Field(
+        300.0,
+        ge=0,
+        description='An input in progress longer is dead-lettered ("processing deadline exceeded") and a '
+        "new worker goes on; 0: none.",
+    )
     max_processing_s: float = Field(
         600.0, gt=0, description="/live fails when one input has been in progress longer than this."
     )
@@ -498,11 +517,20 @@ def effective_settings(config_file: Path | None = None, **overrides: Any) -> lis
         sources = [("command line", overrides), *_source_values()]
     finally:
         _LOAD.reset(token)
+    shown = settings.model_dump(mode="json")
+    for name in _URL_SECRETS:  # a URL's host helps whoever reads this: mask its password only
+        secret = getattr(settings, name)
+        if secret is not None:
+            shown[name] = redact(secret.get_secret_value())
     rows = []
-    for key, value in _leaves(settings.model_dump(mode="json")):
+    for key, value in _leaves(shown):
         origin = next((label for label, values in sources if _has(values, key)), "default")
-        rows.append((key, value, origin))
+        rows.append((key, redact(value), origin))  # redact: a password typed into a plain URL setting
     return rows
+
+
+#: Secret settings that are URLs: ``config show`` prints them with the password masked.
+_URL_SECRETS = ("amqp_url", "state_url")
 
 
 def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

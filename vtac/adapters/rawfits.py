@@ -159,6 +159,8 @@ def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES)
         data_end = header_end + size
         if data_end > len(raw):
             raise InputError("file truncated: data shorter than the header says", file=file, hdu=hdu)
+        if str(header.get("XTENSION", "")).strip().upper() == "BINTABLE":
+            check_bintable_cards(header, file=file, hdu=hdu)
         hdus.append(RawHdu(len(hdus), header, header_bytes, raw[header_end:data_end]))
         offset = header_end + -(-size // FITS_BLOCK) * FITS_BLOCK
         if offset > len(raw):
@@ -168,7 +170,16 @@ def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES)
                 file=file,
                 hdu=hdu,
             )
+        if raw[data_end:offset].strip(b"\0 "):
+            raise InputError(_UNDERSTATED.format(where="in the padding of this HDU"), file=file, hdu=hdu)
+    if raw[offset:].strip(b"\0 "):
+        raise InputError(
+            _UNDERSTATED.format(where=f"after the last HDU ({len(raw) - offset} bytes)"), file=file
+        )
     return hdus
+
+
+_UNDERSTATED = "data {where}: a header that understates its size (NAXIS2?) would drop them"
 
 
 def decompressed(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> bytes:
@@ -205,9 +216,15 @@ def decompressed(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYT
 
 
 def _end_of_header(raw: bytes, offset: int, file: str, index: int) -> int:
-    """Offset just after the header block that holds the END card."""
+    """Offset just after the header block that holds the END card (at most ``MAX_HEADER_BLOCKS`` blocks)."""
     position = offset
     while position + FITS_BLOCK <= len(raw):
+        if position - offset >= MAX_HEADER_BLOCKS * FITS_BLOCK:
+            raise InputError(
+                f"header longer than {MAX_HEADER_BLOCKS} blocks ({MAX_HEADER_BLOCKS * 36} cards) without END",
+                file=file,
+                hdu=str(index),
+            )
         block = raw[position : position + FITS_BLOCK]
         position += FITS_BLOCK
         if any(block[card : card + 8] == b"END     " for card in range(0, FITS_BLOCK, _CARD)):
@@ -249,6 +266,43 @@ def data_size(header: Mapping[str, Any], *, file: str, hdu: str) -> int:
 
 #: Past this many elements no header can describe a file we would read (the byte caps are far lower).
 _ABSURD_SIZE = 1 << 40
+#: TFIELDS may be 0..999 (FITS standard 4.0, section 7.3.1).
+MAX_TFIELDS = 999
+#: Longest header read (36,000 cards): 999 columns with their TTYPE/TFORM/TUNIT/TNULL/TDISP fit 5 times.
+MAX_HEADER_BLOCKS = 1000
+_TFORM_CARD = re.compile(r"^\s*(\d{0,9})([LXBIJKAEDCM]|[PQ][LXBIJKAEDCM]?)")
+
+
+def check_bintable_cards(header: Mapping[str, Any], *, file: str, hdu: str) -> None:
+    """Refuse a BINTABLE header whose column cards cannot describe its rows, before anything reads them:
+    NAXIS must be 2, TFIELDS an integer in 0..999, every TFORMn a known type, and the column widths must
+    add up to NAXIS1 (so no reader loops over absurd column counts or views rows of the wrong width).
+    """
+    if header.get("NAXIS") != 2:
+        raise InputError(
+            f"header NAXIS = {header.get('NAXIS')!r} is not 2 for a binary table", file=file, hdu=hdu
+        )
+    count = header.get("TFIELDS")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_TFIELDS:
+        raise InputError(
+            f"header TFIELDS = {count!r} is not an integer in 0..{MAX_TFIELDS}", file=file, hdu=hdu
+        )
+    width = 0
+    for number in range(1, count + 1):
+        tform = header.get(f"TFORM{number}")
+        match = _TFORM_CARD.match(tform) if isinstance(tform, str) else None
+        if match is None:
+            raise InputError(
+                f"header TFORM{number} = {tform!r} is not a binary table format", file=file, hdu=hdu
+            )
+        repeat, code = int(match.group(1) or 1), match.group(2)[0]
+        width += -(-repeat // 8) if code == "X" else repeat * _TFORM_WIDTH[code]
+    if width != header.get("NAXIS1"):
+        raise InputError(
+            f"header NAXIS1 = {header.get('NAXIS1')!r} differs from the {width} bytes its TFORMn give a row",
+            file=file,
+            hdu=hdu,
+        )
 
 
 def bintable_columns(hdu: RawHdu, names: Sequence[str]) -> dict[str, tuple[np.ma.MaskedArray, Any]] | None:
@@ -269,7 +323,11 @@ def bintable_columns(hdu: RawHdu, names: Sequence[str]) -> dict[str, tuple[np.ma
         if scaled or (code != "A" and (code not in _TFORM_DTYPE or repeat != 1)):
             return None
         dtype = np.dtype(f"S{repeat}") if code == "A" else np.dtype(_TFORM_DTYPE[code])
-        raw = np.ndarray((n_rows,), dtype=dtype, buffer=hdu.data, offset=start, strides=(width,))
+        raw = (
+            np.ndarray((n_rows,), dtype=dtype, buffer=hdu.data, offset=start, strides=(width,))
+            if n_rows
+            else np.zeros(0, dtype=dtype)  # an empty table: no bytes to view, and a valid sequence
+        )
         columns[name] = (_decoded(raw, code, header.get(f"TNULL{number}")), header.get(f"TUNIT{number}"))
     return columns
 

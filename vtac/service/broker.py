@@ -54,6 +54,10 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
     #: An input failing transiently waits (outage of the SDB, the state store...) at most this long since its
     #: first failure, then is dead-lettered with the reason (metric ``vtac_retries_expired_total``).
     max_retry_age_s: float = 24 * 3600.0
+    #: This often, the worker asks the processor for a version nothing else will notify (0: never).
+    sweep_interval_s: float = 60.0
+    #: An input in progress longer is dead-lettered and a new worker goes on (0: no deadline).
+    processing_deadline_s: float = 300.0
     reconnect_initial_s: float = 0.5
     reconnect_cap_s: float = 30.0
     shutdown_grace_s: float = 20.0
@@ -62,8 +66,9 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
 
     @property
     def retry_queue(self) -> str:
-        """Delay queue of inputs waiting for another attempt."""
-        return f"{self.input_queue}.retry"
+        """Delay queue of inputs waiting for another attempt (a quorum queue: ``.retry``, the classic one of
+        earlier versions, is left to drain into the input queue by itself)."""
+        return f"{self.input_queue}.delay"
 
 
 def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
@@ -90,6 +95,8 @@ def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
         "max_attempts": settings.max_attempts,
         "retry_delay_s": settings.retry_delay_s,
         "retry_delay_cap_s": settings.retry_delay_cap_s,
+        "sweep_interval_s": settings.sweep_after_s,
+        "processing_deadline_s": settings.processing_deadline_s,
         "reconnect_initial_s": settings.reconnect_initial_s,
         "reconnect_cap_s": settings.reconnect_cap_s,
         "shutdown_grace_s": settings.shutdown_grace_s,

@@ -151,8 +151,12 @@ class Consumer:
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._publisher: BlockingChannel | None = None
-        self._worker = threading.Thread(target=self._work, name="vtac-worker", daemon=True)
-        self.health.watch(self._worker)
+        self._last_sweep = time.monotonic()
+        # The input the worker is on and since when; past processing_deadline_s it is dead-lettered and a
+        # new worker (next generation) goes on, the old one ending unheard when it returns.
+        self._current: tuple[_Delivery, float] | None = None
+        self._generation = 0
+        self._worker = self._new_worker()
 
     # ---- main loop (I/O thread)
 
@@ -204,7 +208,32 @@ class Consumer:
         while not self.stop.is_set():
             self._connection.process_data_events(time_limit=0.25)
             self.health.beat()
+            self._enforce_deadline()
         self._drain()
+
+    def _new_worker(self) -> threading.Thread:
+        worker = threading.Thread(
+            target=self._work, args=(self._generation,), name="vtac-worker", daemon=True
+        )
+        self.health.watch(worker)
+        return worker
+
+    def _enforce_deadline(self) -> None:
+        """Dead-letter the input in progress past ``processing_deadline_s`` and hand on to a new worker."""
+        current, limit = self._current, self.config.processing_deadline_s
+        if current is None or not limit or time.monotonic() - current[1] < limit:
+            return
+        delivery = current[0]
+        self._current = None
+        self._generation += 1
+        log.error("input in progress for over %g s: dead-lettered, a new worker goes on", limit)
+        if delivery.channel is self._channel and delivery.method.delivery_tag in self._pending:
+            self._pending.discard(delivery.method.delivery_tag)
+            self._dead_letter(delivery, f"processing deadline exceeded (processing_deadline_s={limit:g})")
+        self.health.idle()
+        self._settled.set()
+        self._worker = self._new_worker()
+        self._worker.start()
 
     def _drain(self) -> None:
         """Stop consuming; let the in-flight input finish (bounded by the grace period)."""
@@ -244,9 +273,16 @@ class Consumer:
 
     # ---- worker thread
 
-    def _work(self) -> None:
-        while (delivery := self._jobs.get()) is not None:
+    def _work(self, generation: int) -> None:
+        while (delivery := self._next_job()) is not None:
+            self._current = (delivery, time.monotonic())
             outcome = None if self.stop.is_set() else self._process(delivery)
+            if generation != self._generation:
+                log.warning(
+                    "an input past the deadline finished: its outcome is dropped (it was dead-lettered)"
+                )
+                return
+            self._current = None
             self._settled.clear()
             try:
                 delivery.connection.add_callback_threadsafe(partial(self._finish, delivery, outcome))
@@ -255,6 +291,54 @@ class Consumer:
             # One input at a time, end to end: the next one (perhaps a duplicate of this one) must find this
             # one's version published, or it would build and notify it again.
             self._settled.wait()
+
+    def _next_job(self) -> _Delivery | None:
+        """The next input, after a sweep whenever ``sweep_interval_s`` has passed since the last one (busy
+        or idle: a steady stream of inputs must not starve the sweeper)."""
+        interval = self.config.sweep_interval_s
+        while True:
+            if interval and time.monotonic() - self._last_sweep >= interval:
+                self._last_sweep = time.monotonic()
+                self._sweep()
+            wait = max(0.0, interval - (time.monotonic() - self._last_sweep)) if interval else None
+            with suppress(queue.Empty):
+                return self._jobs.get(timeout=wait)
+
+    def _sweep(self) -> None:
+        """Publish what the processor's sweeper built (a version stored, never notified), like an input."""
+        sweep = getattr(self.processor, "sweep", None)
+        connection = self._connection
+        if sweep is None or connection is None or not self.health.ready or self.stop.is_set():
+            return
+        self.health.busy()
+        try:
+            outcome = sweep()
+        except Exception:  # pylint: disable=broad-exception-caught  # a bug must not kill the worker
+            log.exception("sweep failed")
+            return
+        finally:
+            self.health.idle()
+        if outcome is None:
+            return
+        self._settled.clear()
+        try:
+            connection.add_callback_threadsafe(partial(self._publish_swept, outcome))
+        except pika.exceptions.AMQPError:
+            return  # swept again once its claim lapses
+        self._settled.wait()
+
+    def _publish_swept(self, outcome: ProcessOutcome) -> None:
+        try:
+            self._publish_notifications(outcome, correlation_id=None)
+            self.processor.confirmed(outcome)
+            self.metrics.count("products")
+            self.metrics.count("notifications", len(outcome.notifications))
+        except Exception as error:  # pylint: disable=broad-exception-caught  # swept again later
+            if isinstance(error, pika.exceptions.AMQPConnectionError | pika.exceptions.AMQPChannelError):
+                raise
+            log.warning("swept version not notified now: %r", error, extra={"burst_id": outcome.burst_id})
+        finally:
+            self._settled.set()
 
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
         self.health.busy()
@@ -282,6 +366,8 @@ class Consumer:
         channel = delivery.channel
         if not channel.is_open or channel is not self._channel:
             return  # delivered on a previous connection: already requeued by the broker
+        if delivery.method.delivery_tag not in self._pending:
+            return  # already dead-lettered past the processing deadline
         self._pending.discard(delivery.method.delivery_tag)
         if outcome is None:  # stopping: not started, give it back
             self._channel.basic_reject(delivery.method.delivery_tag, requeue=True)
@@ -297,26 +383,30 @@ class Consumer:
                 self._dead_letter(delivery, outcome.reason)
         self.metrics.observe_latency(time.monotonic() - delivery.received)
 
-    def _acknowledge(self, delivery: _Delivery, outcome: ProcessOutcome) -> None:
+    def _publish_notifications(self, outcome: ProcessOutcome, correlation_id: str | None) -> None:
+        """Every notification, persistent and mandatory, each confirmed by the broker (raises if not)."""
         assert self._publisher is not None
+        for notification in outcome.notifications:
+            self._publisher.basic_publish(
+                self.config.notification_exchange,
+                notification.routing_key,
+                notification.body,
+                properties=BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    message_id=notification.message_id,
+                    correlation_id=correlation_id,
+                    headers={
+                        "burst_id": outcome.burst_id,
+                        "product_version": notification.product_version or outcome.product_version,
+                    },
+                ),
+                mandatory=True,
+            )
+
+    def _acknowledge(self, delivery: _Delivery, outcome: ProcessOutcome) -> None:
         try:
-            for notification in outcome.notifications:
-                self._publisher.basic_publish(
-                    self.config.notification_exchange,
-                    notification.routing_key,
-                    notification.body,
-                    properties=BasicProperties(
-                        content_type="application/json",
-                        delivery_mode=pika.DeliveryMode.Persistent,
-                        message_id=notification.message_id,
-                        correlation_id=delivery.properties.message_id,
-                        headers={
-                            "burst_id": outcome.burst_id,
-                            "product_version": notification.product_version or outcome.product_version,
-                        },
-                    ),
-                    mandatory=True,
-                )
+            self._publish_notifications(outcome, delivery.properties.message_id)
             self.processor.confirmed(outcome)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
             self._retry_or_dead_letter(delivery, f"notification not confirmed: {error!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,9 @@ from typing import Any
 from vtac.service.metrics import CONTENT_TYPE, Metrics
 
 PLAIN_TEXT = "text/plain; charset=utf-8"
+WORKER_DEAD = "the worker thread is dead"
+
+log = logging.getLogger(__name__)
 
 
 class Health:
@@ -31,6 +35,7 @@ class Health:
         self.readiness_checks: list[Callable[[], bool]] = []
         self._last_beat = time.monotonic()
         self._worker: threading.Thread | None = None
+        self._worker_death_logged = False
         self._busy_since: float | None = None
 
     def watch(self, worker: threading.Thread) -> None:
@@ -51,8 +56,8 @@ class Health:
         now = time.monotonic()
         if now - self._last_beat >= self.stale_after_s:
             return "stale: the I/O loop has not turned"
-        if self._worker is not None and not self._worker.is_alive():
-            return "the worker thread is dead"
+        if self.worker_dead:
+            return WORKER_DEAD
         busy_since = self._busy_since
         if busy_since is not None and now - busy_since >= self.max_busy_s:
             limit = f"max_processing_s={self.max_busy_s:g}"
@@ -60,9 +65,18 @@ class Health:
         return None
 
     @property
+    def worker_dead(self) -> bool:
+        """True once the worker thread has died (logged once: nothing is processed any more)."""
+        dead = self._worker is not None and not self._worker.is_alive()
+        if dead and not self._worker_death_logged:
+            self._worker_death_logged = True
+            log.critical("%s: no input is processed any more; /live and /ready answer 503", WORKER_DEAD)
+        return dead
+
+    @property
     def is_ready(self) -> bool:
-        """Ready for inputs: the broker side is ready and every other check passes."""
-        return self.ready and all(check() for check in self.readiness_checks)
+        """Ready for inputs: the broker side is ready, the worker alive and every other check passes."""
+        return self.ready and not self.worker_dead and all(check() for check in self.readiness_checks)
 
     def beat(self) -> None:
         """The main loop is alive; touch the health file for file-based probes."""
@@ -111,7 +125,11 @@ def _health_handler(health: Health, metrics: Metrics) -> type[BaseHTTPRequestHan
                 "/live": lambda: (
                     (200, "live\n") if (problem := health.problem) is None else (503, f"{problem}\n")
                 ),
-                "/ready": lambda: (200, "ready\n") if health.is_ready else (503, "not ready\n"),
+                "/ready": lambda: (
+                    (200, "ready\n")
+                    if health.is_ready
+                    else (503, f"not ready: {WORKER_DEAD}\n" if health.worker_dead else "not ready\n")
+                ),
                 "/metrics": lambda: (200, metrics.render()),
             }
             status, text = routes.get(self.path, lambda: (404, "not found\n"))()

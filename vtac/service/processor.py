@@ -22,10 +22,11 @@ import os
 import re
 import socket
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -36,8 +37,8 @@ from vtac.adapters.alerts import read_alert
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.adapters.tables import fits_hdus
-from vtac.core.model import MxtPosition
+from vtac.adapters.tables import fits_hdus, short_reason
+from vtac.core.model import MxtPosition, VTObservation
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
@@ -56,7 +57,7 @@ from vtac.service.messages import (
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
-from vtac.service.state import InputStore, StoredInput, open_input_store
+from vtac.service.state import ExtrasRecord, InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class Processor:
         self._work_root = settings.work_root
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._work_root.mkdir(parents=True, exist_ok=True)
+        self._unmarked: list[tuple[str, int, list[ExtrasRecord]]] = []  # notified, not marked published yet
+        self._unmarked_lock = threading.Lock()
         self.extras: ExtrasScheduler | None = None
         if settings.extras:
             self.extras = ExtrasScheduler(
@@ -124,7 +127,10 @@ class Processor:
         """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
         try:
             message = parse_input(
-                body, max_bytes=self.settings.max_message_bytes, max_depth=self.settings.max_json_depth
+                body,
+                max_bytes=self.settings.max_message_bytes,
+                max_depth=self.settings.max_json_depth,
+                max_elements=self.settings.max_json_elements,
             )
         except InputError as exc:
             return _reject(str(exc))
@@ -137,13 +143,41 @@ class Processor:
             log.warning("retry later: %s", exc, extra={"burst_id": message.burst_id})
             return ProcessOutcome(Action.RETRY, reason=str(exc), burst_id=message.burst_id)
 
+    def sweep(self) -> ProcessOutcome | None:
+        """Build and return the notifications of one burst with a version stored but never notified and no
+        input for ``sweep_after_s`` (its retry lost, dead-lettered or given up): None when there is none.
+        The consumer publishes them and calls :meth:`confirmed`, as for an input."""
+        try:
+            self._mark_unmarked()
+        except TransientError:
+            return None
+        for burst_id in self.store.unnotified_bursts(self.settings.sweep_after_s):
+            if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
+                continue
+            try:
+                busy = self.extras.input_in_progress() if self.extras is not None else nullcontext()
+                with busy, self._claim_renewed(burst_id):
+                    outcome = self._build_unpublished(burst_id)
+            except (InputError, SdbRejectedError, ConfigurationError, TransientError, OSError) as exc:
+                log.warning("sweep: not built now: %s", exc, extra={"burst_id": burst_id})
+                outcome = ProcessOutcome(Action.RETRY, str(exc), burst_id)
+            if outcome.notifications:
+                log.info(
+                    "sweep: v%s built, never notified", outcome.product_version, extra={"burst_id": burst_id}
+                )
+                return outcome
+            with suppress(TransientError):
+                self.store.release(burst_id, self._owner)
+        return None
+
     def confirmed(self, outcome: ProcessOutcome) -> None:
         """The consumer got publisher confirms for every notification: the versions are now published.
 
-        Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second),
-        because giving up here means notifying the same version again later. The same transaction records
-        the extras of the newest version pending (queued; drawn once no input is being processed) and the
-        others superseded: this runs on pika's I/O thread, and the extras must delay neither the
+        Marking them published is retried for ``confirm_retry_s`` (a database restart takes a second); a
+        state store down for longer gets the mark before this instance builds anything again (kept here
+        meanwhile), because an input acked unmarked would otherwise be notified again. The same transaction
+        records the extras of the newest version pending (queued; drawn once no input is being processed)
+        and the others superseded: this runs on pika's I/O thread, and the extras must delay neither the
         notification nor the next input.
         """
         if outcome.notifications and outcome.burst_id and outcome.product_version:
@@ -151,26 +185,39 @@ class Processor:
             if self.extras is not None:
                 versions = [note.product_version or outcome.product_version for note in outcome.notifications]
                 extras = self.extras.published(outcome.burst_id, versions)
+            mark = (outcome.burst_id, outcome.product_version, extras)
             deadline = time.monotonic() + self.settings.confirm_retry_s
             while True:
                 try:
-                    self.store.mark_published(
-                        outcome.burst_id,
-                        outcome.product_version,
-                        extras,
-                        owner=self._owner,
-                        lease_s=EXTRAS_LEASE_S,
-                    )
+                    self._mark_published(*mark)
                     break
-                except TransientError:
+                except TransientError as exc:
                     if time.monotonic() >= deadline:
-                        raise
+                        log.warning("notified, marked published later: %s", exc, extra={"burst_id": mark[0]})
+                        with self._unmarked_lock:
+                            self._unmarked.append(mark)
+                        break
                     time.sleep(0.25)
             if self.extras is not None:
                 self.extras.settled()
         if outcome.burst_id:
             with suppress(TransientError):  # the claim's lease ends it anyway
                 self.store.release(outcome.burst_id, self._owner)
+
+    def _mark_published(self, burst_id: str, version: int, extras: list[ExtrasRecord]) -> None:
+        self.store.mark_published(burst_id, version, extras, owner=self._owner, lease_s=EXTRAS_LEASE_S)
+
+    def _mark_unmarked(self) -> None:
+        """Versions notified while the state store was down, marked published before any build (TransientError
+        while it still is: the input in hand is retried)."""
+        while True:  # only the worker thread takes marks out; the store is called without the lock
+            with self._unmarked_lock:
+                if not self._unmarked:
+                    return
+                mark = self._unmarked[0]
+            self._mark_published(*mark)
+            with self._unmarked_lock:
+                self._unmarked.remove(mark)
 
     def prefetch_status(self, burst_id: str) -> dict[str, str] | None:
         """By catalogue, what was fetched ahead of the VT data for this burst (None: nothing)."""
@@ -189,6 +236,7 @@ class Processor:
             self.extras.close(timeout_s)
 
     def _process(self, message: InputMessage) -> ProcessOutcome:
+        self._mark_unmarked()
         burst_id = message.burst_id
         payload = self._payload(message)
         recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
@@ -205,23 +253,64 @@ class Processor:
                 Action.RETRY, f"burst {burst_id} is being built by another instance", burst_id
             )
         try:
-            outcome = self._build_unpublished(burst_id)
+            with self._claim_renewed(burst_id):
+                outcome = self._build_unpublished(burst_id, version if recorded.changed else None)
         except BaseException:
             with suppress(Exception):
                 self.store.release(burst_id, self._owner)
             raise
+        if outcome.action is not Action.ACK:  # no confirmation will come to end the claim
+            with suppress(TransientError):
+                self.store.release(burst_id, self._owner)
         return outcome
 
-    def _build_unpublished(self, burst_id: str) -> ProcessOutcome:
+    @contextmanager
+    def _claim_renewed(self, burst_id: str) -> Iterator[None]:
+        """Renew the claim on ``burst_id`` every third of its lease while the build runs, and once at the end
+        (a full lease for publishing): the lease can be seconds, so a killed instance's bursts are taken over
+        in seconds, and a long build still keeps its burst."""
+        lease_s = self.settings.claim_lease_s
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease_s / 3):
+                with suppress(TransientError):  # the store is down: the lease may lapse, the ICD allows it
+                    if not self.store.claim(burst_id, self._owner, lease_s):
+                        log.warning("claim lost to another instance", extra={"burst_id": burst_id})
+
+        renewer = threading.Thread(target=renew, name=f"vtac-claim-{burst_id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()
+            with suppress(TransientError):
+                self.store.claim(burst_id, self._owner, lease_s)
+
+    def _build_unpublished(self, burst_id: str, own_version: int | None = None) -> ProcessOutcome:
         """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
         redelivery that arrives once later versions exist (each version's notifications carry its number).
+
+        A version whose input cannot build is set aside (left out from then on) and the others go on; the
+        input being processed is dead-lettered with the reason when its own version (``own_version``) was.
         """
         state = self.store.burst_state(burst_id)
         if not state.needs_products:
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, state.version)
         notifications: list[Notification] = []
+        set_aside = self.store.set_aside_versions(burst_id)
         for version in range(state.published + 1, state.version + 1):
-            notifications += self._build(burst_id, version).notifications
+            if version in set_aside:
+                continue
+            try:
+                notifications += self._build(burst_id, version).notifications
+            except InputError as exc:  # this version's input cannot build: without it, the next ones can
+                set_aside[version] = str(exc)
+                self.store.set_aside(burst_id, version, str(exc))
+                log.warning("v%d set aside: %s", version, exc, extra={"burst_id": burst_id})
+        if own_version in set_aside and not notifications:
+            return _reject(f"set aside, cannot build: {set_aside[own_version]}", burst_id)
         reason = "" if notifications else "no QSRCLIST_VT yet"
         return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
 
@@ -252,12 +341,13 @@ class Processor:
     def _read_alert(self, message: PositionAlertV1) -> dict[str, Any]:
         """The notice's circle; refused (dead-lettered) with the reason when unusable or too large."""
         name = Path(message.filename or "").name or f"alert_{message.burst_id}"
-        alert = read_alert(
-            message.content,
-            name,
-            max_radius_deg=self.settings.max_position_radius_deg,
-            accept_tests=self.settings.simulated,
-        )
+        with unreadable_is_permanent("notice", name):
+            alert = read_alert(
+                message.content,
+                name,
+                max_radius_deg=self.settings.max_position_radius_deg,
+                accept_tests=self.settings.simulated,
+            )
         if alert.burst_id and alert.burst_id != message.burst_id:
             raise InputError(
                 f"Burst_Id {alert.burst_id} differs from the message's {message.burst_id}", file=name
@@ -266,26 +356,21 @@ class Processor:
         return {"mxt": _position_dict(alert.position), "issued": issued}
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
-        """Read the product once on arrival, so a bad file is rejected before it enters the store."""
+        """Read the product once on arrival, so a bad file is rejected before it enters the store: whatever
+        the readers fail with is permanent (the same bytes fail the same way), and a source list must hold
+        a row the build can use."""
         name = local_name(message, content)
-        fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure check first
         with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
             path = Path(folder) / name
-            path.write_bytes(content)
-            if message.acronym == SRCLIST:
-                observation = read_srclists([path])
-                if observation.burst_id and observation.burst_id != message.burst_id:
-                    raise InputError(
-                        f"BURST_ID {observation.burst_id} differs from the message's {message.burst_id}",
-                        file=path.name,
-                    )
-                return {"sequences": list(observation.sequences)}
-            position = read_qpo_mxt(path)
-            if position is None:
-                raise InputError(
-                    "no usable MXT position (every row invalid or a known X-ray source)", file=name
-                )
-            return {"mxt": _position_dict(position)}
+            path.write_bytes(content)  # an OSError here is the disk's: retried
+            with unreadable_is_permanent("FITS", name):
+                fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure first
+                if message.acronym == SRCLIST:
+                    return {"sequences": _usable_sequences(read_srclists([path]), message.burst_id, name)}
+                position = read_qpo_mxt(path)
+        if position is None:
+            raise InputError("no usable MXT position (every row invalid or a known X-ray source)", file=name)
+        return {"mxt": _position_dict(position)}
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
@@ -419,6 +504,33 @@ def open_processor(settings: ServiceSettings) -> Processor:
 def _fetch_from(sdb: HttpSdb, anonymous: HttpSdb, url: str) -> bytes:
     """With the SDB's credentials only under its base URL."""
     return (sdb if url.startswith(sdb.base_url + "/") else anonymous).fetch(url)
+
+
+@contextmanager
+def unreadable_is_permanent(kind: str, name: str) -> Iterator[None]:
+    """Any failure of a reader on an input's bytes is an InputError ("unreadable FITS: ..."): retrying the
+    same bytes cannot help, so the input is dead-lettered with the reason instead of retried for a day."""
+    try:
+        yield
+    except (InputError, TransientError):
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # any reader bug on hostile bytes
+        raise InputError(f"unreadable {kind}: {type(exc).__name__}: {short_reason(exc)}", file=name) from exc
+
+
+def _usable_sequences(observation: VTObservation, burst_id: str, name: str) -> list[str]:
+    """The sequences of a source list the build can use; InputError when it names another burst or has no
+    usable row (stored, such a list would fail every later build of its burst)."""
+    if observation.burst_id and observation.burst_id != burst_id:
+        raise InputError(f"BURST_ID {observation.burst_id} differs from the message's {burst_id}", file=name)
+    if len(observation.detections) == 0:
+        empty = "every sequence is empty" if not observation.n_rejected else "every row was rejected"
+        raise InputError(
+            f"no usable source row ({empty}; {observation.n_rejected} rejected as non-physical or "
+            "non-finite): nothing to build from",
+            file=name,
+        )
+    return list(observation.sequences)
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:

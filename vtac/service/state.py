@@ -57,6 +57,14 @@ SCHEMA = (
         until_ms BIGINT NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (burst_id, version))""",
+    # A version whose build failed for good (its input cannot build): never built again, its input left out
+    # of every later version, so one bad file cannot fail its burst (the reason says why).
+    """CREATE TABLE IF NOT EXISTS vtac_set_aside (
+        burst_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        set_at TEXT NOT NULL,
+        PRIMARY KEY (burst_id, version))""",
 )
 #: Final states of a version's extras; ``pending`` and ``interrupted`` are not.
 EXTRAS_FINAL = ("stored", "superseded", "failed")
@@ -111,7 +119,19 @@ class InputStore(Protocol):
         """Store an input unless already known; bump the burst's version only if it is new."""
 
     def inputs(self, burst_id: str, version: int | None = None) -> list[StoredInput]:
-        """The inputs that make up ``version`` (default: the current one), oldest first."""
+        """The inputs that make up ``version`` (default: the current one), oldest first, those of set-aside
+        versions left out."""
+
+    def set_aside(self, burst_id: str, version: int, reason: str) -> None:
+        """Record that ``version`` cannot build (its input is left out from now on); if every version before
+        it is published, it counts as published too (nothing of it will ever be notified)."""
+
+    def set_aside_versions(self, burst_id: str) -> dict[int, str]:
+        """The burst's set-aside versions and why."""
+
+    def unnotified_bursts(self, quiet_s: float, limit: int = 10) -> list[str]:
+        """Bursts with a version stored but not notified, a source list to build from, no input for
+        ``quiet_s`` and no live claim: what nothing else will drive to its notification (for the sweeper)."""
 
     def burst_state(self, burst_id: str) -> BurstState:
         """Current and published versions (0, 0 for an unknown burst)."""
@@ -228,9 +248,11 @@ class SqlInputStore:
             self._execute(
                 cursor,
                 "SELECT acronym, content_hash, version, payload, received_at FROM vtac_input "
-                "WHERE burst_id = {p} AND version <= {p} ORDER BY version",
+                "WHERE burst_id = {p} AND version <= {p} AND version NOT IN "
+                "(SELECT version FROM vtac_set_aside WHERE burst_id = {p}) ORDER BY version",
                 burst_id,
                 limit,
+                burst_id,
             )
             rows = cursor.fetchall()
         return [
@@ -244,6 +266,55 @@ class SqlInputStore:
         """See :meth:`InputStore.burst_state`."""
         with self._transaction() as cursor:
             return self._state(cursor, burst_id)
+
+    def set_aside(self, burst_id: str, version: int, reason: str) -> None:
+        """See :meth:`InputStore.set_aside`; one transaction, the burst row locked."""
+        with self._transaction() as cursor:
+            self._state(cursor, burst_id, lock=True)
+            self._execute(
+                cursor,
+                "INSERT INTO vtac_set_aside (burst_id, version, reason, set_at) VALUES ({p}, {p}, {p}, {p}) "
+                "ON CONFLICT (burst_id, version) DO NOTHING",
+                burst_id,
+                version,
+                reason,
+                datetime.now(UTC).isoformat(),
+            )
+            self._execute(
+                cursor,
+                "UPDATE vtac_burst SET published_version = {p} "
+                "WHERE burst_id = {p} AND published_version = {p}",
+                version,
+                burst_id,
+                version - 1,
+            )
+
+    def unnotified_bursts(self, quiet_s: float, limit: int = 10) -> list[str]:
+        """See :meth:`InputStore.unnotified_bursts`."""
+        quiet_since = datetime.fromtimestamp(time.time() - quiet_s, UTC).isoformat()
+        with self._transaction() as cursor:
+            self._execute(
+                cursor,
+                "SELECT b.burst_id FROM vtac_burst b WHERE b.version > b.published_version "
+                "AND EXISTS (SELECT 1 FROM vtac_input i WHERE i.burst_id = b.burst_id "
+                "AND i.acronym = 'QSRCLIST_VT' AND i.version NOT IN "
+                "(SELECT s.version FROM vtac_set_aside s WHERE s.burst_id = b.burst_id)) "
+                "AND NOT EXISTS (SELECT 1 FROM vtac_input i WHERE i.burst_id = b.burst_id "
+                "AND i.received_at > {p}) "
+                "AND NOT EXISTS (SELECT 1 FROM vtac_claim c WHERE c.burst_id = b.burst_id "
+                "AND c.until_ms > {p}) "
+                "ORDER BY b.burst_id LIMIT {p}",
+                quiet_since,
+                int(time.time() * 1000),
+                limit,
+            )
+            return [str(row[0]) for row in cursor.fetchall()]
+
+    def set_aside_versions(self, burst_id: str) -> dict[int, str]:
+        """See :meth:`InputStore.set_aside_versions`."""
+        with self._transaction() as cursor:
+            self._execute(cursor, "SELECT version, reason FROM vtac_set_aside WHERE burst_id = {p}", burst_id)
+            return {int(version): reason for version, reason in cursor.fetchall()}
 
     def mark_published(
         self,

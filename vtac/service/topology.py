@@ -30,9 +30,26 @@ def declare_topology(channel: BlockingChannel, config: AmqpConfig) -> None:
         channel.queue_bind(config.input_queue, config.input_exchange, routing_key=key)
     channel.queue_declare(config.dead_letter_queue, durable=True)
     channel.queue_bind(config.dead_letter_queue, config.dead_letter_exchange, routing_key=config.input_queue)
-    retry_args = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": config.input_queue}
-    channel.queue_declare(config.retry_queue, durable=True, arguments=retry_args)
+    channel.queue_declare(config.retry_queue, durable=True, arguments=retry_queue_arguments(config))
     declare_notification_queues(channel, config)
+
+
+def retry_queue_arguments(config: AmqpConfig) -> dict[str, Any]:
+    """The delay queue: expired copies go back to the input queue. As a quorum queue with at-least-once
+    dead-lettering (RabbitMQ >= 3.10), a copy leaves it only once the input queue has taken it: a classic
+    queue dead-letters at most once, and drops what expires while the input queue is not up yet (a broker
+    restart with retries pending lost them all)."""
+    arguments: dict[str, Any] = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": config.input_queue,
+    }
+    if config.queue_type == "quorum":
+        arguments |= {
+            "x-queue-type": "quorum",
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+        }
+    return arguments
 
 
 def notification_queues(config: AmqpConfig) -> dict[str, tuple[str, str]]:
