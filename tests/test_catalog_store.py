@@ -73,7 +73,7 @@ def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
         vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])
         == 0
     )
-    assert "15083 rows added" in capsys.readouterr().out
+    assert "15083 rows in" in capsys.readouterr().out
     assert (
         vtac(
             [

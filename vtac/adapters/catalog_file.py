@@ -146,6 +146,17 @@ def catalog_layout_name(name: str) -> str:
     return canonical
 
 
+def layout_columns(name: str, available: list[str]) -> list[str]:
+    """The columns of ``available`` the catalogue's layout reads (so a wide catalogue is read narrow)."""
+    layout = LAYOUTS[catalog_layout_name(name)]
+    groups = [layout.ra, layout.dec, layout.ids, layout.epoch, layout.pmra, layout.pmdec, layout.classes]
+    for band in layout.bands:
+        groups += [band.mag, band.err, *[(c,) for c in (band.flux, band.flux_ivar) if c]]
+        groups += [(column,) for column in (*(band.flux_error or ()), band.flux_over_error) if column]
+    found = {find_column(available, group) for group in groups if group}
+    return [column for column in available if column in found]
+
+
 def read_catalog_file(name: str, path: str | Path, *, need_magnitudes: bool = False) -> CatalogAnswer:
     """Read a local catalogue file (FITS, ECSV, CSV, VOTable by extension) into a normalised answer.
 

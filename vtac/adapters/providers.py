@@ -1,9 +1,11 @@
 """Catalogue providers behind one interface, the ``--catalog NAME=SOURCE`` registry, and the concurrent query.
 
 ``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
-only), a local store directory (:mod:`vtac.adapters.catalog_store`, the cone only) or a local file
+only), a HATS catalogue or a directory holding ``NAME/`` as one (:mod:`vtac.adapters.hats_catalog`, the
+cone only), a store of fetched cones (:mod:`vtac.adapters.catalog_store`, the cone only) or a local file
 (:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped:
-first the footprint (outside it: NOT_COVERED, nothing is asked), then the cone cache when one is configured,
+first the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED, nothing is
+asked), then the cone cache when one is configured,
 then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
 that has not answered by then is FAILED, never an empty answer.
 
@@ -28,9 +30,11 @@ from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
+from vtac.adapters.hats_catalog import HatsProvider, is_hats
 from vtac.adapters.http import HttpPolicy
+from vtac.adapters.moc import footprint_coverage
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
-from vtac.core.coverage import Cone, Coverage, footprint_coverage, points_in_cone
+from vtac.core.coverage import Cone, Coverage, points_in_cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, VtacError
 
@@ -172,6 +176,9 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
+        for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a store holding NAME/
+            if is_hats(hats):
+                return HatsProvider(hats)
         return StoreProvider(source) if Path(source).is_dir() else FileProvider(source)
     service: RemoteProvider
     if kind == "vizier":
