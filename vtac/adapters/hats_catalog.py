@@ -19,6 +19,7 @@ for them only when it reads a HATS catalogue.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,11 +36,16 @@ from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
 
 PROPERTIES_FILES = ("hats.properties", "properties", "collection.properties")
+#: The coverage a catalogue written by ``vtac catalog ingest``/``fetch`` vouches for (IVOA MOC 2.0 ASCII):
+#: the cells holding rows of whole files, and the fetched cones. Without it, the ``point_map.fits``.
+COVERAGE = "coverage.moc"
 SPATIAL_INDEX = "_healpix_29"
 #: The columns by which a catalogue written by ``vtac catalog ingest`` is recognised (read as it is).
 NORMALISED = ("ID", "RA", "DEC", "EPOCH")
 #: HEALPix order of the cone's ``_healpix_29`` ranges used to skip row groups (cells of 0.86').
 ROW_GROUP_ORDER = 12
+#: Partitions whose Parquet footer (and row-group spans) an opened catalogue keeps.
+FOOTERS_KEPT = 512
 
 
 def is_hats(source: str) -> bool:
@@ -83,7 +89,8 @@ class HatsCatalog:
         self.npix_suffix = properties.get("hats_npix_suffix", ".parquet")
         self.orders, self.pixels = self._partitions()
         self.columns = [str(name) for name in self._schema().names]
-        self.moc = self._point_map_moc()
+        self.moc = self._coverage_moc()
+        self._footers: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
         self.normalised = all(column in self.columns for column in NORMALISED)
 
     def _text(self, name: str) -> str | None:
@@ -150,11 +157,19 @@ class HatsCatalog:
         first = self._pixel_path(int(self.orders[0]), int(self.pixels[0]))
         return pq.read_schema(first, filesystem=self.fs)
 
-    def _point_map_moc(self) -> Any:
-        """The catalogue's coverage: the cells of its ``point_map.fits`` holding rows (None without one)."""
+    def _coverage_moc(self) -> Any:
+        """The catalogue's coverage: its ``coverage.moc``, else the cells of its ``point_map.fits`` holding
+        rows (None without either: then the whole sky).
+        """
         from astropy.io import fits  # pylint: disable=import-outside-toplevel
         from mocpy import MOC  # pylint: disable=import-outside-toplevel
 
+        text = self._text(COVERAGE)
+        if text is not None:
+            try:
+                return MOC.from_string(text, format="ascii")
+            except (ValueError, OSError) as exc:
+                raise InputError(f"unreadable MOC: {exc}", file=f"{self.root}/{COVERAGE}") from exc
         path = f"{self.root}/point_map.fits"
         try:
             with self.fs.open_input_file(path) as stream, fits.open(stream, memmap=False) as hdus:
@@ -197,30 +212,43 @@ class HatsCatalog:
         return columns + [c for c in (self.ra_column, self.dec_column) if c not in columns]
 
     def _rows_in_cone(self, name: str, cone: Cone) -> Table:
+        """The rows within the cone: the cut is made on the Arrow table, only kept rows become numpy."""
         import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
         ranges = _cone_ranges(cone)
         columns = self._read_columns(name)
+        shift = (2 * (29 - self.orders)).astype(np.uint64)
+        low, high = self.pixels.astype(np.uint64) << shift, ((self.pixels + 1).astype(np.uint64) << shift) - 1
         parts = [
-            self._read_pixel(int(order), int(pixel), ranges, columns)
-            for order, pixel in zip(self.orders, self.pixels, strict=True)
-            if _pixel_meets(int(order), int(pixel), ranges)
+            self._read_pixel(int(self.orders[index]), int(self.pixels[index]), ranges, columns)
+            for index in _groups_meeting(low, high, ranges)
         ]
         if not parts:
             return Table({column: np.array([], dtype=float) for column in columns})
-        table = Table(_to_numpy(pa.concat_tables(parts)))
-        inside = separation_arcsec(
-            np.asarray(table[self.ra_column], dtype=float),
-            np.asarray(table[self.dec_column], dtype=float),
-            cone.ra,
-            cone.dec,
-        ) <= (cone.radius_deg * 3600.0)
-        return table[inside]
+        rows = pa.concat_tables(parts)
+        ra, dec = (
+            rows.column(column).to_numpy().astype(float, copy=False)
+            for column in (self.ra_column, self.dec_column)
+        )
+        inside = separation_arcsec(ra, dec, cone.ra, cone.dec) <= cone.radius_deg * 3600.0
+        return Table(_to_numpy(rows.filter(pa.array(inside))))
 
     def _pixel_path(self, order: int, pixel: int) -> str:
         """``dataset/Norder=<k>/Dir=<10000 x floor(n / 10000)>/Npix=<n><suffix>``, as HATS names them."""
         path = f"{self.root}/dataset/Norder={order}/Dir={pixel // 10000 * 10000}/Npix={pixel}"
         return path if self.npix_suffix == "/" else path + self.npix_suffix
+
+    def _footer(self, path: str) -> tuple[Any, np.ndarray, np.ndarray]:
+        """A partition's Parquet footer and its row groups' ``_healpix_29`` spans, read once."""
+        import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+
+        if path not in self._footers:
+            with self.fs.open_input_file(path) as stream:
+                metadata = pq.ParquetFile(stream).metadata
+            self._footers[path] = (metadata, *_row_group_spans(metadata))
+            while len(self._footers) > FOOTERS_KEPT:
+                self._footers.popitem(last=False)
+        return self._footers[path]
 
     def _read_pixel(self, order: int, pixel: int, ranges: np.ndarray, columns: list[str]) -> Any:
         """The row groups of one partition whose ``_healpix_29`` span meets the cone's ranges."""
@@ -230,10 +258,10 @@ class HatsCatalog:
         try:
             if self.npix_suffix == "/":  # a directory of files per pixel
                 return pq.read_table(path, columns=columns, filesystem=self.fs)
+            metadata, low, high = self._footer(path)
             with self.fs.open_input_file(path) as stream:
-                parquet = pq.ParquetFile(stream)
-                groups = _row_groups_meeting(parquet.metadata, ranges)
-                return parquet.read_row_groups(groups, columns=columns)
+                parquet = pq.ParquetFile(stream, metadata=metadata)
+                return parquet.read_row_groups(_groups_meeting(low, high, ranges), columns=columns)
         except (OSError, ValueError, KeyError) as exc:
             raise InputError(f"unreadable HATS partition: {exc}", file=path) from exc
 
@@ -263,14 +291,6 @@ def _point_map_cells(hdu: Any) -> tuple[np.ndarray, int]:
     return np.flatnonzero(values > 0).astype(np.uint64), order
 
 
-def _pixel_meets(order: int, pixel: int, ranges: np.ndarray) -> bool:
-    """Whether a partition's ``_healpix_29`` span meets one of the cone's ranges."""
-    shift = np.uint64(2 * (29 - order))
-    low, high = np.uint64(pixel) << shift, np.uint64(pixel + 1) << shift
-    last = int(np.searchsorted(ranges[:, 0], high, side="left")) - 1
-    return last >= 0 and bool(ranges[last, 1] > low)
-
-
 def _to_numpy(table: Any) -> dict[str, np.ndarray]:
     """A pyarrow table as numpy columns (text as str, missing floats NaN)."""
     columns = {}
@@ -286,20 +306,23 @@ def _cone_ranges(cone: Cone) -> np.ndarray:
     return np.asarray(moc.to_depth29_ranges, dtype=np.uint64).reshape(-1, 2)
 
 
-def _row_groups_meeting(metadata: Any, ranges: np.ndarray) -> list[int]:
-    """Row groups whose ``_healpix_29`` min/max statistics meet a range (all of them without statistics)."""
-    schema = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
-    if SPATIAL_INDEX not in schema:
-        return list(range(metadata.num_row_groups))
-    index = schema.index(SPATIAL_INDEX)
-    starts, ends = ranges[:, 0], ranges[:, 1]
-    groups = []
-    for group in range(metadata.num_row_groups):
+def _row_group_spans(metadata: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each row group's least and greatest ``_healpix_29`` (0 and the maximum without statistics)."""
+    n_groups = metadata.num_row_groups
+    low, high = np.zeros(n_groups, dtype=np.uint64), np.full(n_groups, np.iinfo(np.uint64).max)
+    names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
+    if SPATIAL_INDEX not in names:
+        return low, high
+    index = names.index(SPATIAL_INDEX)
+    for group in range(n_groups):
         stats = metadata.row_group(group).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            groups.append(group)
-            continue
-        last = int(np.searchsorted(starts, np.uint64(stats.max), side="right")) - 1
-        if last >= 0 and ends[last] > np.uint64(stats.min):
-            groups.append(group)
-    return groups
+        if stats is not None and stats.has_min_max:
+            low[group], high[group] = stats.min, stats.max
+    return low, high
+
+
+def _groups_meeting(low: np.ndarray, high: np.ndarray, ranges: np.ndarray) -> list[int]:
+    """Row groups whose ``[low, high]`` span meets one of the sorted, disjoint ``[start, end)`` ranges."""
+    last = np.searchsorted(ranges[:, 0], high, side="right") - 1
+    meets = (last >= 0) & (ranges[np.maximum(last, 0), 1] > low)
+    return [int(group) for group in np.flatnonzero(meets)]

@@ -18,8 +18,8 @@ from vtac.errors import InputError
 
 #: HEALPix order at which a cone is compared with a footprint (cells of 3.4'), unless the MOC is finer.
 COVERAGE_ORDER = 10
-#: The finest order used: finer MOCs are compared at this order (cells of 0.86').
-MAX_COVERAGE_ORDER = 12
+#: The finest order used: finer MOCs are compared at this order (cells of 0.43').
+MAX_COVERAGE_ORDER = 13
 
 
 def shipped_moc_path(name: str) -> Path:
@@ -54,18 +54,39 @@ def moc_coverage(moc: Any, cone: Cone) -> Coverage:
     return coverage_of_cells(_cells(cone_cells, order), _cells(covered, order))
 
 
-def cone_moc(cone: Cone, order: int) -> Any:
-    """The MOC of the cells of ``order`` a cone overlaps (a ``mocpy.MOC``)."""
+def cone_moc(cone: Cone, order: int, *, inner: bool = False) -> Any:
+    """The MOC of the cells of ``order`` a cone overlaps (a ``mocpy.MOC``); with ``inner``, only cells
+    wholly inside it (the cone shrunk by two cell widths first: what a fetched cone can vouch for).
+    """
     # pylint: disable=import-outside-toplevel
     from astropy.coordinates import Angle, Latitude, Longitude
     from mocpy import MOC
 
+    radius = cone.radius_deg - (2.0 * cell_width_deg(order) if inner else 0.0)
+    if radius <= 0.0 and inner:
+        return MOC.new_empty(order)
     return MOC.from_cone(
         lon=Longitude(cone.ra, unit="deg"),
         lat=Latitude(cone.dec, unit="deg"),
-        radius=Angle(max(cone.radius_deg, 1e-6), unit="deg"),
+        radius=Angle(max(radius, 1e-6), unit="deg"),
         max_depth=order,
     )
+
+
+def cell_width_deg(order: int) -> float:
+    """The mean width of a HEALPix cell of ``order`` (degrees)."""
+    return 58.6323 / 2**order
+
+
+def points_moc(ra: Any, dec: Any, order: int) -> Any:
+    """The cells of ``order`` holding at least one of the positions (deg): a catalogue file's coverage."""
+    # pylint: disable=import-outside-toplevel
+    from astropy.coordinates import Latitude, Longitude
+    from mocpy import MOC
+
+    if len(ra) == 0:
+        return MOC.new_empty(order)
+    return MOC.from_lonlat(Longitude(ra, unit="deg"), Latitude(dec, unit="deg"), max_norder=order)
 
 
 def _cells(moc: Any, order: int) -> Any:

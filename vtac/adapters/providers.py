@@ -2,12 +2,12 @@
 
 ``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
 only), a HATS catalogue or a directory holding ``NAME/`` as one (:mod:`vtac.adapters.hats_catalog`, the
-cone only), a store of fetched cones (:mod:`vtac.adapters.catalog_store`, the cone only) or a local file
-(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped:
-first the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED, nothing is
-asked), then the cone cache when one is configured,
-then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
-that has not answered by then is FAILED, never an empty answer.
+cone only; what ``vtac catalog ingest``/``fetch`` write) or a local file
+(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped: first
+the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED, nothing is asked), then
+the cone cache when one is configured, then the service. :func:`query_catalogs` asks every remote
+catalogue at once under one overall deadline; one that has not answered by then is FAILED, never an empty
+answer.
 
 Settings: :class:`RemoteSettings`, built from the ``catalog_services`` section of the one settings tree
 (:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOG_SERVICES__DEADLINE_S``).
@@ -27,7 +27,6 @@ from typing import Protocol
 import numpy as np
 
 from vtac.adapters.catalog_file import read_catalog_file
-from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.hats_catalog import HatsProvider, is_hats
@@ -81,18 +80,6 @@ class FileProvider:
             )
             return CatalogAnswer(answer.name, CatalogStatus.NOT_COVERED, None, message)
         return answer
-
-
-@dataclass(frozen=True)
-class StoreProvider:
-    """A local partitioned store (``vtac catalog ingest``): the cone, from disk, no network."""
-
-    directory: str
-
-    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
-        """Read the cells the cone touches."""
-        del deadline
-        return CatalogStore(self.directory, name).cone(cone.ra, cone.dec, cone.radius_deg * 3600.0)
 
 
 @dataclass(frozen=True)
@@ -176,10 +163,15 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
-        for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a store holding NAME/
+        for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a directory holding NAME/
             if is_hats(hats):
                 return HatsProvider(hats)
-        return StoreProvider(source) if Path(source).is_dir() else FileProvider(source)
+        if Path(source).is_dir():
+            raise ConfigurationError(
+                f"--catalog {name}={source}: not a HATS catalogue (no hats.properties) and no HATS catalogue "
+                f"{name}/ in it; build one with: vtac catalog ingest {name} FILE... --into {source}"
+            )
+        return FileProvider(source)
     service: RemoteProvider
     if kind == "vizier":
         service = VizierProvider(settings.vizier_url, settings.policy)

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     ingest.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
     ingest.set_defaults(run=run_ingest)
     fetch = actions.add_parser(
-        "fetch", help="fill a store with a field from VizieR or Data Lab, ahead of time"
+        "fetch", help="add a field from VizieR or Data Lab to the HATS catalogue DIR/NAME, ahead of time"
     )
     fetch.add_argument("name", metavar="NAME")
     fetch.add_argument("--ra", type=float, required=True, help="deg")
@@ -59,9 +59,11 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    """Ask the service for the cone and store the answer; a failed or truncated answer stores nothing."""
+    """Ask the service for the cone and add it to the HATS catalogue DIR/NAME with the cone as its coverage;
+    a failed or truncated answer stores nothing.
+    """
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.catalog_store import CatalogStore
+    from vtac.adapters.hats_ingest import add_fetched_cone
     from vtac.adapters.providers import query_catalogs, resolve_provider
     from vtac.core.coverage import Cone
     from vtac.core.model import CatalogStatus
@@ -72,9 +74,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     settings = load_settings().remote
     source = args.source or ("datalab" if name == "LSDR10" else "vizier")
     provider = resolve_provider(name, source, settings)
-    answer = query_catalogs(
-        [(name, provider)], Cone(args.ra, args.dec, args.radius / 3600.0), settings.deadline_s
-    )[0]
+    cone = Cone(args.ra, args.dec, args.radius / 3600.0)
+    answer = query_catalogs([(name, provider)], cone, settings.deadline_s)[0]
     if answer.status is CatalogStatus.FAILED:
         raise TransientError(f"{name} from {source}: {answer.message}")
     if answer.status is CatalogStatus.NOT_COVERED or answer.table is None:
@@ -83,9 +84,11 @@ def run_fetch(args: argparse.Namespace) -> int:
         raise InputError(
             f"{name} answer truncated at the row limit: fetch a smaller radius ({answer.message})"
         )
-    store = CatalogStore(args.into, name)
-    added = store.ingest_table(answer.table, fetched_cone=(args.ra, args.dec, args.radius))
-    print(f"{name}: {added} rows fetched from {source} into {store.directory} ({store.n_rows} in all)")
+    done = add_fetched_cone(name, answer.table, cone, args.into)
+    print(
+        f"{name}: {answer.n_sources} rows fetched from {source} into {done.directory} "
+        f"({done.rows} in all, {done.duplicates_dropped} already there)"
+    )
     return 0
 
 

@@ -1,23 +1,27 @@
-"""The local partitioned catalogue store: the rows of a brute-force cone, file by file, anywhere."""
+"""`vtac catalog ingest|fetch|cone` and HATS catalogues: the rows of a brute-force cone, anywhere."""
 
 import numpy as np
 import pytest
 from astropy.table import Table
 
-from vtac.adapters.catalog_store import CatalogStore
+from vtac.adapters.hats_catalog import HatsProvider
+from vtac.adapters.hats_ingest import ingest_hats
+from vtac.adapters.providers import RemoteSettings, resolve_provider
+from vtac.core.coverage import Cone
 from vtac.core.model import CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
-from vtac.errors import InputError
+from vtac.errors import ConfigurationError
 from vtac.simulation.sky import data_path
 
 
-def normalised(rng, n, ra0, dec0, half_width):
+def gaia_archive_table(rng, n, ra0, dec0, half_width):
+    """Gaia rows with the archive's column names, spread over a box around (ra0, dec0)."""
     dec = np.clip(dec0 + rng.uniform(-half_width, half_width, n), -90, 90)
     ra = (ra0 + rng.uniform(-half_width, half_width, n) / max(np.cos(np.radians(dec0)), 0.05)) % 360
-    table = Table({"ID": [f"src{i}" for i in range(n)], "RA": ra, "DEC": dec})
-    table["MAG_g"], table["ERR_g"] = rng.uniform(15, 23, n), np.full(n, 0.05)
-    return table
+    return Table(
+        {"source_id": np.arange(n) + 10**15, "ra": ra, "dec": dec, "phot_g_mean_mag": rng.uniform(15, 21, n)}
+    )
 
 
 @pytest.mark.parametrize(
@@ -26,46 +30,27 @@ def normalised(rng, n, ra0, dec0, half_width):
     ids=["field", "ra-wrap", "pole", "equator"],
 )
 def test_cone_returns_exactly_the_rows_of_a_brute_force_cone(tmp_path, ra0, dec0, radius_arcsec):
+    """Partitions and row groups skipped by HEALPix spans lose no row, at the RA wrap and the pole too."""
     rng = np.random.default_rng(5)
-    table = normalised(rng, 20000, ra0, dec0, 1.5)
-    store = CatalogStore(tmp_path, "SDSS12")
-    store.ingest_table(table[:12000])
-    store.ingest_table(table[12000:])  # a second file: a second part of the same cells
-    answer = CatalogStore(tmp_path, "SDSS12").cone(ra0, dec0, radius_arcsec)
-    expected = set(table["ID"][separation_arcsec(table["RA"], table["DEC"], ra0, dec0) <= radius_arcsec])
+    table = gaia_archive_table(rng, 20000, ra0, dec0, 1.5)
+    table[:12000].write(tmp_path / "part1.fits")
+    table[12000:].write(tmp_path / "part2.fits")  # a second file, in the same partitions
+    ingest_hats("GAIADR3", [tmp_path / "part1.fits", tmp_path / "part2.fits"], tmp_path / "store")
+    answer = HatsProvider(str(tmp_path / "store" / "GAIADR3")).query(
+        "GAIADR3", Cone(ra0, dec0, radius_arcsec / 3600.0), deadline=0.0
+    )
+    inside = separation_arcsec(table["ra"], table["dec"], ra0, dec0) <= radius_arcsec
+    expected = set(np.asarray(table["source_id"][inside]).astype(str))
     assert answer.status is CatalogStatus.OK
     assert set(answer.table["ID"]) == expected and len(answer.table) == len(expected) > 10
-    assert np.allclose(
-        np.sort(answer.table["MAG_g"]), np.sort(table["MAG_g"][np.isin(table["ID"], list(expected))])
-    )
+    assert np.allclose(np.sort(answer.table["MAG_G"]), np.sort(table["phot_g_mean_mag"][inside]))
 
 
-def test_a_cone_where_nothing_was_ingested_is_not_covered(tmp_path):
-    store = CatalogStore(tmp_path, "SDSS12")
-    store.ingest_table(normalised(np.random.default_rng(1), 100, 10.0, 10.0, 0.2))
-    assert store.cone(200.0, -40.0, 60.0).status is CatalogStatus.NOT_COVERED
-
-
-def test_later_files_are_fitted_to_the_columns_of_the_first(tmp_path):
-    store = CatalogStore(tmp_path, "GAIADR3")
-    first = normalised(np.random.default_rng(2), 50, 50.0, 5.0, 0.01)
-    first["PMRA"] = np.ones(50)
-    second = normalised(np.random.default_rng(3), 50, 50.0, 5.0, 0.01)
-    second["ID"] = [f"other{i}" for i in range(50)]
-    store.ingest_table(first)
-    store.ingest_table(second)
-    table = store.cone(50.0, 5.0, 120.0).table
-    assert len(table) == 100
-    assert np.isnan(np.asarray(table["PMRA"])).sum() == 50
-
-
-def test_a_store_of_another_catalogue_is_refused(tmp_path):
-    store = CatalogStore(tmp_path, "PS1DR1")
-    store.ingest_table(normalised(np.random.default_rng(4), 10, 1.0, 1.0, 0.01))
+def test_a_directory_that_is_no_hats_catalogue_is_refused_at_configuration(tmp_path):
     (tmp_path / "SDSS12").mkdir()
-    (tmp_path / "SDSS12" / "manifest.json").write_text((tmp_path / "PS1DR1" / "manifest.json").read_text())
-    with pytest.raises(InputError, match="store holds PS1DR1"):
-        CatalogStore(tmp_path, "SDSS12")
+    (tmp_path / "SDSS12" / "manifest.json").write_text("{}")  # the former store's layout
+    with pytest.raises(ConfigurationError, match=r"not a HATS catalogue.*vtac catalog ingest SDSS12"):
+        resolve_provider("SDSS12", str(tmp_path), RemoteSettings())
 
 
 def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
@@ -116,13 +101,21 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
     ]
     assert vtac(fetch) == 0
     assert vtac(fetch) == 0
-    assert "rows fetched from vizier" in capsys.readouterr().out
-    store = CatalogStore(tmp_path, "SDSS12")
-    inside = store.cone(215.6, 53.1, 200.0)
+    out = capsys.readouterr().out
+    assert "rows fetched from vizier" in out and "already ingested" not in out
+    import lsdb
+
+    assert len(lsdb.open_catalog(tmp_path / "SDSS12").compute()) > 100  # real HATS, each row once
+    catalog = HatsProvider(str(tmp_path / "SDSS12"))
+    inside = catalog.query("SDSS12", Cone(215.6, 53.1, 200.0 / 3600.0), deadline=0.0)
     table = Table.read(data_path("sdss12_egs_1deg.fits"))
     expected = separation_arcsec(table["RA_ICRS"], table["DE_ICRS"], 215.6, 53.1) <= 200.0
     assert inside.status is CatalogStatus.OK and len(inside.table) == expected.sum()
-    assert store.cone(215.6, 53.1, 400.0).status is CatalogStatus.NOT_COVERED  # beyond the fetched cone
+    assert "partly outside" not in inside.message
+    rim = catalog.query("SDSS12", Cone(215.6, 53.1, 400.0 / 3600.0), deadline=0.0)  # beyond the fetch
+    assert rim.status is CatalogStatus.OK and "partly outside" in rim.message
+    far = catalog.query("SDSS12", Cone(215.9, 53.1, 120.0 / 3600.0), deadline=0.0)  # elsewhere in the field
+    assert far.status is CatalogStatus.NOT_COVERED
 
 
 def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeypatch, capsys):
@@ -171,18 +164,3 @@ def test_a_store_answers_make_qpo_vt_like_a_file(tmp_path, capsys):
         == 0
     )
     assert "SDSS12 ok" in capsys.readouterr().out
-
-
-def test_compacting_keeps_every_row_in_one_file_per_cell(tmp_path):
-    rng = np.random.default_rng(8)
-    table = normalised(rng, 3000, 80.0, 20.0, 0.4)
-    store = CatalogStore(tmp_path, "SDSS12")
-    for chunk in (table[:1000], table[1000:2000], table[2000:]):
-        store.ingest_table(chunk)
-    before = store.cone(80.0, 20.0, 900.0)
-    store.compact()
-    after = CatalogStore(tmp_path, "SDSS12").cone(80.0, 20.0, 900.0)
-    assert sorted(after.table["ID"]) == sorted(before.table["ID"]) and len(after.table) > 100
-    assert all(
-        len(list(cell.glob("*.npy"))) == 1 for cell in (tmp_path / "SDSS12").iterdir() if cell.is_dir()
-    )
