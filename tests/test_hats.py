@@ -128,3 +128,29 @@ def test_deduplicate_keeps_one_row_per_id(sdss_hats, tmp_path):
     copy = tmp_path / "SDSS12"
     shutil.copytree(sdss_hats / "SDSS12", copy)
     assert deduplicate(copy) == 0
+
+
+def test_a_ps1_mirror_with_mast_column_names_is_read(tmp_path):
+    """The PS1 HATS mirrors keep MAST's names (raMean, gMeanPSFMag...): magnitudes and ids come through."""
+    import lsdb
+    import pandas as pd
+
+    rng = np.random.default_rng(9)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "objID": np.arange(n) + 10**17,
+            "raMean": 150.0 + rng.uniform(-0.2, 0.2, n),
+            "decMean": 30.0 + rng.uniform(-0.2, 0.2, n),
+            **{f"{b}MeanPSFMag": rng.uniform(15, 22, n) for b in "grizy"},
+            **{f"{b}MeanPSFMagErr": np.full(n, 0.03) for b in "grizy"},
+            "nDetections": np.full(n, 12),
+        }
+    )
+    lsdb.from_dataframe(frame, ra_column="raMean", dec_column="decMean", catalog_name="ps1").write_catalog(
+        tmp_path / "ps1"
+    )
+    answer = HatsProvider(str(tmp_path / "ps1")).query("PS1DR1", Cone(150.0, 30.0, 0.1), deadline=0.0)
+    assert answer.status is CatalogStatus.OK and len(answer.table) > 50
+    assert np.isfinite(answer.table["MAG_r"]).all() and (answer.table["ERR_y"] == 0.03).all()
+    assert "nDetections" not in answer.table.colnames and answer.table["ID"][0].startswith("1000")

@@ -11,6 +11,7 @@ Column names (looked up exactly, then ignoring case, then ignoring case and punc
   2016.0). Gaia magnitudes are Vega and kept as they are: the VT transform expects them so. The Gaia archive
   names (ra, dec, source_id, phot_g_mean_mag, pmra, pmdec, ref_epoch) are accepted too.
 * PS1DR1 (II/349/ps1): RAJ2000, DEJ2000, objID, gmag..ymag, e_gmag..e_ymag; epoch 2000, no proper motion.
+  MAST's names (raMean, decMean, gMeanPSFMag, gMeanPSFMagErr...), those of the PS1 HATS mirrors, too.
 * SDSS12 (V/147/sdss12): RA_ICRS, DE_ICRS, objID (else the SDSS12 name), umag..zmag, e_umag..e_zmag, class.
 * USNOB1 (I/284/out): RAJ2000, DEJ2000, USNO-B1.0, B1mag, R1mag, B2mag, R2mag, Imag (no errors: NaN), pmRA,
   pmDE; positions are at epoch 2000 (the catalogue's ``Epoch`` column is the mean observation epoch, unused).
@@ -102,10 +103,12 @@ LAYOUTS: dict[str, _Layout] = {
         pmdec=("pmDE", "pmdec"),
     ),
     "PS1DR1": _Layout(
-        ra=("RAJ2000", "_RAJ2000"),
-        dec=("DEJ2000", "_DEJ2000"),
+        ra=("RAJ2000", "_RAJ2000", "raMean"),
+        dec=("DEJ2000", "_DEJ2000", "decMean"),
         ids=("objID",),
-        bands=_vizier_bands("g r i z y"),
+        bands=tuple(
+            _Band(b, (f"{b}mag", f"{b}MeanPSFMag"), (f"e_{b}mag", f"{b}MeanPSFMagErr")) for b in "grizy"
+        ),
         default_epoch=2000.0,
     ),
     "SDSS12": _Layout(

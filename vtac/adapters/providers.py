@@ -29,9 +29,7 @@ import numpy as np
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
-from vtac.adapters.hats_catalog import HatsProvider, is_hats
 from vtac.adapters.http import HttpPolicy
-from vtac.adapters.moc import footprint_coverage
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
 from vtac.core.coverage import Cone, Coverage, points_in_cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
@@ -90,6 +88,8 @@ class FootprintGuard:
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
         """Ask the inner provider only where the catalogue looked."""
+        from vtac.adapters.moc import footprint_coverage  # pylint: disable=import-outside-toplevel
+
         coverage = footprint_coverage(name, cone)
         if coverage is Coverage.NONE:
             return CatalogAnswer(
@@ -163,6 +163,9 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
+        # on use: the one-off command with catalogue files does not import the HATS reader
+        from vtac.adapters.hats_catalog import HatsProvider, is_hats  # pylint: disable=import-outside-toplevel
+
         for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a directory holding NAME/
             if is_hats(hats):
                 return HatsProvider(hats)
