@@ -81,24 +81,18 @@ def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
     assert out.startswith("SDSS12 ok:") and int(out.split(": ")[1].split()[0]) > 100
 
 
+def fetch_command(into, radius_arcsec):
+    """``vtac catalog fetch`` of SDSS12 around the packaged field's centre."""
+    place = ["--ra", "215.6", "--dec", "53.1", "--radius", str(radius_arcsec)]
+    return ["catalog", "fetch", "SDSS12", *place, "--into", str(into)]
+
+
 def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, httpserver, monkeypatch, capsys):
     from test_vizier import vizier_handler  # VizieR's real ASU format over the SDSS field
 
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
     monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
-    fetch = [
-        "catalog",
-        "fetch",
-        "SDSS12",
-        "--ra",
-        "215.6",
-        "--dec",
-        "53.1",
-        "--radius",
-        "300",
-        "--into",
-        str(tmp_path),
-    ]
+    fetch = fetch_command(tmp_path, radius_arcsec=300)
     assert vtac(fetch) == 0
     assert vtac(fetch) == 0
     out = capsys.readouterr().out
@@ -122,21 +116,7 @@ def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeyp
     httpserver.expect_request("/viz-bin/votable").respond_with_data("busy", status=503)
     monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
     monkeypatch.setenv("VTAC_CATALOG_SERVICES__RETRIES", "0")
-    code = vtac(
-        [
-            "catalog",
-            "fetch",
-            "SDSS12",
-            "--ra",
-            "215.6",
-            "--dec",
-            "53.1",
-            "--radius",
-            "60",
-            "--into",
-            str(tmp_path),
-        ]
-    )
+    code = vtac(fetch_command(tmp_path, radius_arcsec=60))
     assert code == 3 and "503" in capsys.readouterr().err
     assert not (tmp_path / "SDSS12").exists()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from vtac.adapters.hats_catalog import HatsProvider, is_hats, open_hats
+from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_hats
 from vtac.adapters.hats_ingest import deduplicate
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.core.coverage import Cone
@@ -154,3 +154,41 @@ def test_a_ps1_mirror_with_mast_column_names_is_read(tmp_path):
     assert answer.status is CatalogStatus.OK and len(answer.table) > 50
     assert np.isfinite(answer.table["MAG_r"]).all() and (answer.table["ERR_y"] == 0.03).all()
     assert "nDetections" not in answer.table.colnames and answer.table["ID"][0].startswith("1000")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda root: (root / "partition_info.csv").unlink(), "no partition_info.csv"),
+        (lambda root: (root / "partition_info.csv").write_text("Norder,Npix\nx,1\n"), "bad partition line"),
+        (lambda root: (root / "coverage.moc").write_text("not a MOC"), "unreadable MOC"),
+        (
+            lambda root: (root / "hats.properties").write_text("dataproduct_type=margin\n"),
+            "not a catalogue of sources",
+        ),
+        (
+            lambda root: (root / "collection.properties").write_text("obs_collection=x\n"),
+            "hats_primary_table_url",
+        ),
+    ],
+    ids=["no-partitions", "bad-partition", "bad-moc", "margin-table", "collection-without-table"],
+)
+def test_a_damaged_catalogue_is_an_input_error_naming_the_file(sdss_hats, tmp_path, damage, message):
+    import shutil
+
+    copy = tmp_path / "SDSS12"
+    shutil.copytree(sdss_hats / "SDSS12", copy)
+    damage(copy)
+    with pytest.raises(InputError, match=message):
+        HatsCatalog(str(copy))
+
+
+def test_without_dataset_metadata_the_schema_comes_from_a_partition(sdss_hats, tmp_path):
+    import shutil
+
+    copy = tmp_path / "SDSS12"
+    shutil.copytree(sdss_hats / "SDSS12", copy)
+    for name in ("_common_metadata", "_metadata"):
+        (copy / "dataset" / name).unlink()
+    answer = HatsCatalog(str(copy)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
+    assert answer.status is CatalogStatus.OK and len(answer.table) > 10

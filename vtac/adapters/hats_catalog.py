@@ -19,6 +19,7 @@ for them only when it reads a HATS catalogue.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -91,6 +92,7 @@ class HatsCatalog:
         self.columns = [str(name) for name in self._schema().names]
         self.moc = self._coverage_moc()
         self._footers: OrderedDict[str, tuple[Any, np.ndarray, np.ndarray]] = OrderedDict()
+        self._footers_lock = threading.Lock()  # the service's queries and the prefetch share one catalogue
         self.normalised = all(column in self.columns for column in NORMALISED)
 
     def _text(self, name: str) -> str | None:
@@ -242,13 +244,17 @@ class HatsCatalog:
         """A partition's Parquet footer and its row groups' ``_healpix_29`` spans, read once."""
         import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
 
-        if path not in self._footers:
+        with self._footers_lock:
+            footer = self._footers.get(path)
+        if footer is None:
             with self.fs.open_input_file(path) as stream:
                 metadata = pq.ParquetFile(stream).metadata
-            self._footers[path] = (metadata, *_row_group_spans(metadata))
-            while len(self._footers) > FOOTERS_KEPT:
-                self._footers.popitem(last=False)
-        return self._footers[path]
+            footer = (metadata, *_row_group_spans(metadata))
+            with self._footers_lock:
+                self._footers[path] = footer
+                while len(self._footers) > FOOTERS_KEPT:
+                    self._footers.popitem(last=False)
+        return footer
 
     def _read_pixel(self, order: int, pixel: int, ranges: np.ndarray, columns: list[str]) -> Any:
         """The row groups of one partition whose ``_healpix_29`` span meets the cone's ranges."""
