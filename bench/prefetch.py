@@ -38,7 +38,8 @@ from bench.service import (
     make_templates,
     running_service,
 )
-from vtac.core.coverage import Cone, Coverage, footprint_coverage
+from vtac.adapters.moc import footprint_coverage
+from vtac.core.coverage import Cone, Coverage
 from vtac.core.model import CATALOG_NAMES
 from vtac.service.amqp import AmqpConfig
 from vtac.service.messages import PositionAlertV1

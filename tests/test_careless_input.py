@@ -108,10 +108,10 @@ def test_an_mxt_circle_far_off_the_field_is_a_warning_in_the_output_and_the_prod
 def test_ingesting_the_same_file_twice_adds_its_rows_once(tmp_path, capsys):
     sdss = str(data_path("sdss12_egs_1deg.fits"))
     assert vtac(["catalog", "ingest", "SDSS12", sdss, "--into", str(tmp_path)]) == 0
-    assert "15083 rows added, 15083 in" in capsys.readouterr().out
+    assert "1 files added, 15083 rows in" in capsys.readouterr().out
     assert vtac(["catalog", "ingest", "SDSS12", sdss, sdss, "--into", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    assert "0 rows added, 15083 in" in captured.out
+    assert "0 files added, 15083 rows in" in captured.out
 
 
 def test_every_catalogue_failing_writes_unverified_products_and_exits_3(

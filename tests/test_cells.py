@@ -1,9 +1,8 @@
-"""One sky-cell scheme: a position is in the cell the store files it under and the cache keys it by."""
+"""The sky-cell scheme of the cone cache: a position is in the cell the cache keys it by."""
 
 import numpy as np
 import pytest
 
-from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import ConeCache
 from vtac.core.cells import CellScheme
 from vtac.core.coverage import Cone
@@ -32,9 +31,9 @@ def test_each_position_lies_in_the_box_of_the_cell_it_is_named_by(cell_deg):
         assert box.dec_low - 1e-9 <= one_dec <= box.dec_high + 1e-9
 
 
-def test_the_cache_keys_a_cone_by_the_cell_the_store_files_its_centre_under(tmp_path):
+def test_the_cache_keys_a_cone_by_the_cell_of_its_centre(tmp_path):
     cache = ConeCache(tmp_path, cell_deg=0.5)
-    store_scheme = CatalogStore(tmp_path, "SDSS12").scheme  # 0.5 degree cells
+    store_scheme = CellScheme(0.5)
     ra, dec = _sky(200)
     for one_ra, one_dec in zip(ra, dec, strict=True):
         key = cache.cell_cone("SDSS12", Cone(float(one_ra), float(one_dec), 0.1)).key

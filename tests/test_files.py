@@ -68,19 +68,3 @@ def test_file_sdb_products_and_cached_cones_are_group_readable(tmp_path, umask):
     cell = cache.cell_cone("SDSS12", Cone(215.6, 53.1, 0.05))
     path = cache.put(cell, CatalogAnswer("SDSS12", CatalogStatus.OK, table, "ok"))
     assert path is not None and mode(path) == 0o666 & ~umask
-
-
-def test_a_catalogue_store_is_readable_by_the_group_and_keeps_no_temporary(tmp_path, umask):
-    from astropy.table import Table
-
-    from vtac.adapters.catalog_store import CatalogStore
-
-    store = CatalogStore(tmp_path, "GAIADR3")
-    for ra in (10.0, 10.001):  # two parts of one cell, merged by compact()
-        store.ingest_table(Table({"ID": ["a"], "RA": [ra], "DEC": [20.0], "Gmag": [15.0]}))
-    store.compact()
-    files = sorted(path for path in (tmp_path / "GAIADR3").rglob("*") if path.is_file())
-    assert [path.name for path in files] == ["part-00002.npy", "manifest.json"]
-    assert {mode(path) for path in files} == {0o666 & ~umask}
-    answer = CatalogStore(tmp_path, "GAIADR3").cone(10.0, 20.0, 10.0)
-    assert answer.table is not None and len(answer.table) == 2  # both parts, merged, still there

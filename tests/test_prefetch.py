@@ -120,3 +120,32 @@ def test_a_broken_pool_fails_that_prefetch_only_and_is_replaced(httpserver, tmp_
         assert prefetcher.status("sb2")["SDSS12"].startswith("ok: ")
     finally:
         prefetcher.close()
+
+
+def test_a_hats_catalogue_is_warmed_not_fetched(tmp_path):
+    """The local HATS catalogue is opened and its cone read at the first position, in this process."""
+    from vtac.adapters.hats_catalog import open_hats
+    from vtac.entrypoints.cli import main as vtac
+    from vtac.simulation.sky import data_path
+
+    sdss = str(data_path("sdss12_egs_1deg.fits"))
+    assert vtac(["catalog", "ingest", "SDSS12", sdss, "--into", str(tmp_path)]) == 0
+    open_hats.cache_clear()
+    settings = RemoteSettings(cache_dir=tmp_path / "cache")
+    prefetcher = Prefetcher(
+        [CatalogSource("SDSS12", str(tmp_path)), CatalogSource("GAIADR3", str(tmp_path / "nothing"))],
+        settings,
+        workers=1,
+        max_radius_arcmin=45,
+    )
+    try:
+        assert prefetcher.start("sb1", ECLAIRS)
+        deadline = time.monotonic() + 30
+        while prefetcher.status("sb1")["SDSS12"] == "in flight" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = prefetcher.status("sb1")
+        assert status["SDSS12"].startswith("warmed ok: ") and int(status["SDSS12"].split()[2]) > 1000
+        assert "GAIADR3" not in status  # a file, not HATS: nothing to warm
+        assert open_hats.cache_info().currsize == 1  # the VT-time query reuses the opened catalogue
+    finally:
+        prefetcher.close()

@@ -11,6 +11,7 @@ Column names (looked up exactly, then ignoring case, then ignoring case and punc
   2016.0). Gaia magnitudes are Vega and kept as they are: the VT transform expects them so. The Gaia archive
   names (ra, dec, source_id, phot_g_mean_mag, pmra, pmdec, ref_epoch) are accepted too.
 * PS1DR1 (II/349/ps1): RAJ2000, DEJ2000, objID, gmag..ymag, e_gmag..e_ymag; epoch 2000, no proper motion.
+  MAST's names (raMean, decMean, gMeanPSFMag, gMeanPSFMagErr...), those of the PS1 HATS mirrors, too.
 * SDSS12 (V/147/sdss12): RA_ICRS, DE_ICRS, objID (else the SDSS12 name), umag..zmag, e_umag..e_zmag, class.
 * USNOB1 (I/284/out): RAJ2000, DEJ2000, USNO-B1.0, B1mag, R1mag, B2mag, R2mag, Imag (no errors: NaN), pmRA,
   pmDE; positions are at epoch 2000 (the catalogue's ``Epoch`` column is the mean observation epoch, unused).
@@ -102,10 +103,12 @@ LAYOUTS: dict[str, _Layout] = {
         pmdec=("pmDE", "pmdec"),
     ),
     "PS1DR1": _Layout(
-        ra=("RAJ2000", "_RAJ2000"),
-        dec=("DEJ2000", "_DEJ2000"),
+        ra=("RAJ2000", "_RAJ2000", "raMean"),
+        dec=("DEJ2000", "_DEJ2000", "decMean"),
         ids=("objID",),
-        bands=_vizier_bands("g r i z y"),
+        bands=tuple(
+            _Band(b, (f"{b}mag", f"{b}MeanPSFMag"), (f"e_{b}mag", f"{b}MeanPSFMagErr")) for b in "grizy"
+        ),
         default_epoch=2000.0,
     ),
     "SDSS12": _Layout(
@@ -144,6 +147,17 @@ def catalog_layout_name(name: str) -> str:
     if canonical not in CATALOG_NAMES:
         raise ConfigurationError(f"unknown catalogue '{name}'; known: {', '.join(CATALOG_NAMES)}")
     return canonical
+
+
+def layout_columns(name: str, available: list[str]) -> list[str]:
+    """The columns of ``available`` the catalogue's layout reads (so a wide catalogue is read narrow)."""
+    layout = LAYOUTS[catalog_layout_name(name)]
+    groups = [layout.ra, layout.dec, layout.ids, layout.epoch, layout.pmra, layout.pmdec, layout.classes]
+    for band in layout.bands:
+        groups += [band.mag, band.err, *[(c,) for c in (band.flux, band.flux_ivar) if c]]
+        groups += [(column,) for column in (*(band.flux_error or ()), band.flux_over_error) if column]
+    found = {find_column(available, group) for group in groups if group}
+    return [column for column in available if column in found]
 
 
 def read_catalog_file(name: str, path: str | Path, *, need_magnitudes: bool = False) -> CatalogAnswer:

@@ -1,11 +1,13 @@
 """Catalogue providers behind one interface, the ``--catalog NAME=SOURCE`` registry, and the concurrent query.
 
 ``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
-only), a local store directory (:mod:`vtac.adapters.catalog_store`, the cone only) or a local file
-(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped:
-first the footprint (outside it: NOT_COVERED, nothing is asked), then the cone cache when one is configured,
-then the service. :func:`query_catalogs` asks every remote catalogue at once under one overall deadline; one
-that has not answered by then is FAILED, never an empty answer.
+only), a HATS catalogue or a directory holding ``NAME/`` as one (:mod:`vtac.adapters.hats_catalog`, the
+cone only; what ``vtac catalog ingest``/``fetch`` write) or a local file
+(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped: first
+the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED, nothing is asked), then
+the cone cache when one is configured, then the service. :func:`query_catalogs` asks every remote
+catalogue at once under one overall deadline; one that has not answered by then is FAILED, never an empty
+answer.
 
 Settings: :class:`RemoteSettings`, built from the ``catalog_services`` section of the one settings tree
 (:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOG_SERVICES__DEADLINE_S``).
@@ -25,12 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from vtac.adapters.catalog_file import read_catalog_file
-from vtac.adapters.catalog_store import CatalogStore
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
-from vtac.core.coverage import Cone, Coverage, footprint_coverage, points_in_cone
+from vtac.core.coverage import Cone, Coverage, points_in_cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, VtacError
 
@@ -80,18 +81,6 @@ class FileProvider:
 
 
 @dataclass(frozen=True)
-class StoreProvider:
-    """A local partitioned store (``vtac catalog ingest``): the cone, from disk, no network."""
-
-    directory: str
-
-    def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
-        """Read the cells the cone touches."""
-        del deadline
-        return CatalogStore(self.directory, name).cone(cone.ra, cone.dec, cone.radius_deg * 3600.0)
-
-
-@dataclass(frozen=True)
 class FootprintGuard:
     """NOT_COVERED without asking when the cone is outside the catalogue's footprint."""
 
@@ -99,6 +88,8 @@ class FootprintGuard:
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
         """Ask the inner provider only where the catalogue looked."""
+        from vtac.adapters.moc import footprint_coverage  # pylint: disable=import-outside-toplevel
+
         coverage = footprint_coverage(name, cone)
         if coverage is Coverage.NONE:
             return CatalogAnswer(
@@ -172,7 +163,18 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
-        return StoreProvider(source) if Path(source).is_dir() else FileProvider(source)
+        # on use: the one-off command with catalogue files does not import the HATS reader
+        from vtac.adapters.hats_catalog import HatsProvider, is_hats  # pylint: disable=import-outside-toplevel
+
+        for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a directory holding NAME/
+            if is_hats(hats):
+                return HatsProvider(hats)
+        if Path(source).is_dir():
+            raise ConfigurationError(
+                f"--catalog {name}={source}: not a HATS catalogue (no hats.properties) and no HATS catalogue "
+                f"{name}/ in it; build one with: vtac catalog ingest {name} FILE... --into {source}"
+            )
+        return FileProvider(source)
     service: RemoteProvider
     if kind == "vizier":
         service = VizierProvider(settings.vizier_url, settings.policy)

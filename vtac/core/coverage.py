@@ -1,23 +1,15 @@
 """Sky footprints of the reference catalogues: a catalogue is evidence only where it looked.
 
 Outside its footprint a catalogue answers "nothing here", which must not read as "every VT source is new".
-The footprints are documented approximations, drawn on the safe side (a field is called outside when in
-doubt), until MOCs (mocpy) replace them:
-
-* GAIADR3, USNOB1: the whole sky.
-* PS1DR1: Dec >= -30 deg (the 3pi survey limit).
-* SDSS12: the northern Galactic cap of the Legacy imaging (b >= +30 deg and -3 <= Dec <= +65 deg) and
-  Stripe 82 (|Dec| <= 1.25 deg, RA >= 310 or <= 59 deg). The small southern stripes 76 and 86 are left out.
-* LSDR10 (``ls_dr10.tractor``, DECam only): -68 <= Dec <= +32 deg and |b| >= 20 deg (DECaLS, DES and the
-  DR10 DECam extension; the Galactic plane and the far south are left out).
-
-A cone is tested at its centre and at points of its rim: FULL when all are inside, PARTIAL when some are
-(still worth asking: the core only calls a source new where the catalogue has neighbours), NONE otherwise.
+A footprint is a MOC (IVOA Multi-Order Coverage map); the adapter :mod:`vtac.adapters.moc` loads it (the
+shipped MOCs of the remote catalogues, a HATS catalogue's own coverage) and hands this module the HEALPix
+cells (NESTED, one order) the cone touches and those of them inside the footprint. The decision is here:
+FULL when every cell of the cone is inside, PARTIAL when some are (still worth asking: the core only calls a
+source new where the catalogue has neighbours), NONE otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -25,16 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.sky import unit_vectors
-
-#: ICRS -> Galactic rotation (Hipparcos definition, as astropy's), applied to unit column vectors.
-_ICRS_TO_GALACTIC = np.array(
-    [
-        [-0.0548755604162154, -0.8734370902348850, -0.4838350155487132],
-        [0.4941094278755837, -0.4448296299600112, 0.7469822444972189],
-        [-0.8676661490190047, -0.1980763734312015, 0.4559837761750669],
-    ]
-)
-_RIM_POINTS = 16
 
 
 @dataclass(frozen=True)
@@ -54,60 +36,10 @@ class Coverage(StrEnum):
     NONE = "none"
 
 
-def galactic_latitude(ra_deg: NDArray[np.float64], dec_deg: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Galactic latitude b (deg) of ICRS positions."""
-    galactic = unit_vectors(ra_deg, dec_deg) @ _ICRS_TO_GALACTIC.T
-    return np.asarray(np.degrees(np.arcsin(np.clip(galactic[..., 2], -1.0, 1.0))), dtype=np.float64)
-
-
-def _all_sky(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:
-    del dec
-    return np.ones(len(ra), dtype=bool)
-
-
-def _ps1(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:
-    del ra
-    return dec >= -30.0
-
-
-def _sdss(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:
-    north_cap = (galactic_latitude(ra, dec) >= 30.0) & (dec >= -3.0) & (dec <= 65.0)
-    stripe_82 = (np.abs(dec) <= 1.25) & ((ra >= 310.0) | (ra <= 59.0))
-    return north_cap | stripe_82
-
-
-def _ls_dr10(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.bool_]:
-    return (dec >= -68.0) & (dec <= 32.0) & (np.abs(galactic_latitude(ra, dec)) >= 20.0)
-
-
-FOOTPRINTS: dict[str, Callable[[NDArray[np.float64], NDArray[np.float64]], NDArray[np.bool_]]] = {
-    "GAIADR3": _all_sky,
-    "USNOB1": _all_sky,
-    "PS1DR1": _ps1,
-    "SDSS12": _sdss,
-    "LSDR10": _ls_dr10,
-}
-
-
-def cone_samples(cone: Cone, n_rim: int = _RIM_POINTS) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The centre of a cone and ``n_rim`` points on its rim (deg)."""
-    ra0, dec0, radius = np.radians([cone.ra, cone.dec, cone.radius_deg])
-    angle = np.linspace(0.0, 2.0 * np.pi, n_rim, endpoint=False)
-    sin_dec = np.sin(dec0) * np.cos(radius) + np.cos(dec0) * np.sin(radius) * np.cos(angle)
-    dec = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
-    ra = ra0 + np.arctan2(
-        np.sin(angle) * np.sin(radius) * np.cos(dec0), np.cos(radius) - np.sin(dec0) * sin_dec
-    )
-    return (
-        np.concatenate(([cone.ra], np.degrees(ra) % 360.0)),
-        np.concatenate(([cone.dec], np.degrees(dec))),
-    )
-
-
-def footprint_coverage(name: str, cone: Cone) -> Coverage:
-    """How much of the cone the catalogue covers; an unknown catalogue is taken as all-sky."""
-    inside = FOOTPRINTS.get(name, _all_sky)(*cone_samples(cone))
-    if inside.all():
+def coverage_of_cells(cone_cells: NDArray[np.uint64], covered_cells: NDArray[np.uint64]) -> Coverage:
+    """How much of a cone a footprint covers, from the cells the cone touches and those of them covered."""
+    inside = np.isin(cone_cells, covered_cells)
+    if len(inside) and inside.all():
         return Coverage.FULL
     return Coverage.PARTIAL if inside.any() else Coverage.NONE
 

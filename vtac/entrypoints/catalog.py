@@ -1,4 +1,4 @@
-"""``vtac catalog``: build and query the local partitioned catalogue store."""
+"""``vtac catalog``: build and query the local catalogues (HATS, and the store of fetched cones)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,20 @@ def add_parser(subparsers) -> None:
     """Register ``catalog ingest`` and ``catalog cone``."""
     parser = subparsers.add_parser("catalog", help="build or query a local catalogue store")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ingest = actions.add_parser("ingest", help="add catalogue files (VizieR column names) to a store")
+    ingest = actions.add_parser(
+        "ingest",
+        help="add catalogue files (VizieR column names) to the HATS catalogue DIR/NAME (hats-import)",
+    )
     ingest.add_argument("name", metavar="NAME", help="GAIADR3, PS1DR1, SDSS12, LSDR10 or USNOB1")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ingest.add_argument("--into", type=Path, required=True, metavar="DIR", help="store directory")
+    ingest.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler (default: a local cluster)"
+    )
+    ingest.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
     ingest.set_defaults(run=run_ingest)
     fetch = actions.add_parser(
-        "fetch", help="fill a store with a field from VizieR or Data Lab, ahead of time"
+        "fetch", help="add a field from VizieR or Data Lab to the HATS catalogue DIR/NAME, ahead of time"
     )
     fetch.add_argument("name", metavar="NAME")
     fetch.add_argument("--ra", type=float, required=True, help="deg")
@@ -40,19 +47,23 @@ def add_parser(subparsers) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    """Ingest files one by one; say how many rows the store holds."""
-    from vtac.adapters.catalog_store import CatalogStore  # pylint: disable=import-outside-toplevel
+    """Ingest the files into the HATS catalogue; say how many rows it holds and how many were duplicates."""
+    from vtac.adapters.hats_ingest import ingest_hats  # pylint: disable=import-outside-toplevel
 
-    store = CatalogStore(args.into, args.name)
-    added = store.ingest(args.files)
-    print(f"{store.name}: {added} rows added, {store.n_rows} in {store.directory}")
+    done = ingest_hats(args.name, args.files, args.into, scheduler=args.scheduler, workers=args.workers)
+    print(
+        f"{args.name.upper()}: {done.files_added} files added, {done.rows} rows in {done.directory} "
+        f"({done.duplicates_dropped} duplicate rows dropped)"
+    )
     return 0
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    """Ask the service for the cone and store the answer; a failed or truncated answer stores nothing."""
+    """Ask the service for the cone and add it to the HATS catalogue DIR/NAME with the cone as its coverage;
+    a failed or truncated answer stores nothing.
+    """
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.catalog_store import CatalogStore
+    from vtac.adapters.hats_ingest import add_fetched_cone
     from vtac.adapters.providers import query_catalogs, resolve_provider
     from vtac.core.coverage import Cone
     from vtac.core.model import CatalogStatus
@@ -63,9 +74,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     settings = load_settings().remote
     source = args.source or ("datalab" if name == "LSDR10" else "vizier")
     provider = resolve_provider(name, source, settings)
-    answer = query_catalogs(
-        [(name, provider)], Cone(args.ra, args.dec, args.radius / 3600.0), settings.deadline_s
-    )[0]
+    cone = Cone(args.ra, args.dec, args.radius / 3600.0)
+    answer = query_catalogs([(name, provider)], cone, settings.deadline_s)[0]
     if answer.status is CatalogStatus.FAILED:
         raise TransientError(f"{name} from {source}: {answer.message}")
     if answer.status is CatalogStatus.NOT_COVERED or answer.table is None:
@@ -74,16 +84,22 @@ def run_fetch(args: argparse.Namespace) -> int:
         raise InputError(
             f"{name} answer truncated at the row limit: fetch a smaller radius ({answer.message})"
         )
-    store = CatalogStore(args.into, name)
-    added = store.ingest_table(answer.table, fetched_cone=(args.ra, args.dec, args.radius))
-    print(f"{name}: {added} rows fetched from {source} into {store.directory} ({store.n_rows} in all)")
+    done = add_fetched_cone(name, answer.table, cone, args.into)
+    print(
+        f"{name}: {answer.n_sources} rows fetched from {source} into {done.directory} "
+        f"({done.rows} in all, {done.duplicates_dropped} already there)"
+    )
     return 0
 
 
 def run_cone(args: argparse.Namespace) -> int:
-    """Query one cone."""
-    from vtac.adapters.catalog_store import CatalogStore  # pylint: disable=import-outside-toplevel
+    """Query one cone (of the HATS catalogue DIR/NAME, or of the fetched cones' store)."""
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.providers import RemoteSettings, resolve_provider
+    from vtac.core.coverage import Cone
 
-    answer = CatalogStore(args.store, args.name).cone(args.ra, args.dec, args.radius)
+    name = args.name.upper()
+    provider = resolve_provider(name, str(args.store), RemoteSettings())
+    answer = provider.query(name, Cone(args.ra, args.dec, args.radius / 3600.0), deadline=0.0)
     print(f"{answer.name} {answer.status.value}: {answer.n_sources} sources. {answer.message}")
     return 0

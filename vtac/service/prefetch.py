@@ -9,11 +9,16 @@ deadline and retries, and stored in the cone cache as a region entry
 :class:`~vtac.adapters.cone_cache.InflightCones`: a VT-time query inside it waits for it (up to its own
 deadline) instead of asking again, and asks once more if the prefetch failed.
 
-Each burst's cones are fetched in a worker process (``cone_prefetch.workers`` of them, spawned, slightly
-lower priority): parsing five answers of 10^4 rows costs about two seconds of CPU, which in this process
-would hold the GIL the next burst's build needs. Nothing here touches pika: :meth:`Prefetcher.start` only
-submits and returns, so neither the consumer's I/O thread nor its worker waits for a catalogue here. What
-each burst's prefetch did is kept (bounded, newest bursts) for the JSON summary and the logs.
+A local HATS catalogue (``--catalog NAME=PATH``) is not fetched but warmed, in a thread of this process:
+it is opened (properties, partitions, MOC: what the VT-time query reuses) and the same cone is read, so its
+partitions are in the page cache when the VT list comes.
+
+Each burst's remote cones are fetched in a worker process (``cone_prefetch.workers`` of them, spawned,
+slightly lower priority): parsing five answers of 10^4 rows costs about two seconds of CPU, which in this
+process would hold the GIL the next burst's build needs. Nothing here touches pika:
+:meth:`Prefetcher.start` only submits and returns, so neither the consumer's I/O thread nor its worker
+waits for a catalogue here. What each burst's prefetch did is kept (bounded, newest bursts) for the JSON
+summary and the logs.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
 from vtac.adapters.cone_cache import ConeCache, InflightCones, holds
+from vtac.adapters.hats_catalog import HatsProvider, open_hats
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
@@ -107,6 +113,13 @@ class Prefetcher:
         self._job_remote = replace(remote, inflight=None)
         self._cache = ConeCache(remote.cache_dir, remote.cache_max_age_s)
         self._catalogs = [(item.name, item.source) for item in catalogs if is_remote(item.source)]
+        self._hats = [
+            (item.name, provider.source)
+            for item in catalogs
+            if not is_remote(item.source)
+            and isinstance(provider := resolve_provider(item.name, item.source, remote), HatsProvider)
+        ]
+        self._warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hats-warm")
         self._max_radius_arcmin = max_radius_arcmin
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
@@ -132,6 +145,9 @@ class Prefetcher:
                 wanted.append((name, source))
         if wanted:
             self._submit(burst_id, wanted, cone, status)
+        for name, source in self._hats:
+            status[name] = IN_FLIGHT
+            self._warmer.submit(self._warm, name, source, cone, status)
         log.info(
             "prefetching %d catalogue cone(s) of %.0f' around (%.5f, %+.5f) from %s",
             len(wanted),
@@ -153,6 +169,17 @@ class Prefetcher:
         """Stop: cones not started are dropped (the VT-time query asks them), running ones end alone."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        self._warmer.shutdown(wait=False, cancel_futures=True)
+
+    def _warm(self, name: str, source: str, cone: Cone, status: dict[str, str]) -> None:
+        """Open a HATS catalogue and read the cone once (a failure here is the VT-time query's to report)."""
+        started = time.monotonic()
+        try:
+            outcome = f"warmed {describe(open_hats(source).cone(name, cone))}"
+        except Exception as error:  # pylint: disable=broad-exception-caught  # a bad catalogue fails later
+            outcome = f"failed: {type(error).__name__}: {error}"
+        with self._lock:
+            status[name] = f"{outcome} in {time.monotonic() - started:.1f} s"
 
     def _submit(
         self, burst_id: str, wanted: list[tuple[str, str]], cone: Cone, status: dict[str, str]

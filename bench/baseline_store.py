@@ -1,4 +1,10 @@
-"""A local, partitioned store of a reference catalogue, for catalogues far larger than memory.
+"""The bench's baseline: VTAC's former catalogue store (Dec-band/RA cells of 0.5 deg, numpy files).
+
+Retired for HATS (issue 20: one store format; HATS was faster on the warm cone in the same run, see
+bench/store.md); kept here only as the baseline ``make bench`` measures HATS against. The text below is its
+original description.
+
+A local, partitioned store of a reference catalogue, for catalogues far larger than memory.
 
 Layout of ``DIR/<NAME>/``: ``manifest.json`` (catalogue, cell size, columns, rows, cells) and one numpy
 ``.npy`` file per sky cell and ingest part, holding the normalised columns of
