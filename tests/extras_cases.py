@@ -17,6 +17,7 @@ from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, lo
 
 SDSS = CatalogSource("SDSS12", str(data_path("sdss12_egs_1deg.fits")))
 XSD = Path(__file__).parent / "data" / "voevent" / "VOEvent-v2.0.xsd"
+GCN_SCHEMA = Path(__file__).parent / "data" / "gcn-schema" / "v7.2.3"
 NOTICE_SCHEMA = Path(__file__).parents[1] / "schemas" / "vt_candidate_notice.schema.json"
 
 
