@@ -194,12 +194,13 @@ def _vt_detections(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
     x, y = wcs.all_world2pix(ra, dec, 0)
     inside = _in_frame(x, y, half_width)
     matched = _catalogued(view, ra, dec) & inside
-    axes.scatter(
-        x[matched], y[matched], s=14, marker="o", color="0.1", zorder=2, label="VT source, catalogued"
-    )
+    if matched.any():
+        axes.scatter(
+            x[matched], y[matched], s=14, marker="o", color="0.1", zorder=2, label="VT source, catalogued"
+        )
     axes.scatter(
         x[inside & ~matched], y[inside & ~matched], s=36, marker="x", color="black", linewidths=1.4, zorder=2,
-        label="VT source, uncatalogued",
+        label="VT source, uncatalogued" if view.verified else "VT source (no catalogue answered)",
     )  # fmt: skip
 
 

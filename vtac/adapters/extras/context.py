@@ -277,9 +277,10 @@ def chart_frame(summary: Mapping[str, Any], combined: Any) -> tuple[float, float
         ra0, dec0, radius = float(mxt["ra"]), float(mxt["dec"]), 1.5 * float(mxt["r90_arcsec"])
     elif candidates:
         ra0, dec0, radius = float(candidates[0]["ra"]), float(candidates[0]["dec"]), MIN_HALF_WIDTH_ARCSEC
-    elif len(combined):
+    elif len(combined):  # the whole VT field
         ra0, dec0 = float(np.median(combined["RA"])), float(np.median(combined["DEC"]))
-        radius = MAX_HALF_WIDTH_ARCSEC
+        ras, decs = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
+        radius = 1.05 * float(np.max(separation_arcsec(ras, decs, ra0, dec0)))
     else:
         return 0.0, 0.0, MIN_HALF_WIDTH_ARCSEC
     if candidates:
