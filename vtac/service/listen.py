@@ -17,7 +17,14 @@ import pika
 import pika.exceptions
 
 from vtac.errors import ConfigurationError, TransientError
-from vtac.service.broker import AmqpConfig, connection_parameters
+from vtac.service.broker import (
+    ATTEMPT_HEADER,
+    FIRST_FAILURE_HEADER,
+    REASON_HEADER,
+    REJECTED_AT_HEADER,
+    AmqpConfig,
+    connection_parameters,
+)
 from vtac.service.topology import declare_notification_queues, notification_queues
 
 
@@ -43,10 +50,7 @@ def queue_of(config: AmqpConfig, receiver: str) -> str:
 
 def listen(config: AmqpConfig, request: ListenRequest, emit: Callable[[str], None] = print) -> int:
     """Print notifications until ``count`` were seen or none came for ``timeout_s``; the number printed."""
-    try:
-        connection = pika.BlockingConnection(connection_parameters(config))
-    except pika.exceptions.AMQPError as error:
-        raise TransientError(f"cannot connect to the broker: {error!r}") from None
+    connection = _connect(config)
     seen = 0
     try:
         channel = connection.channel()
@@ -90,7 +94,99 @@ def format_notification(body: bytes) -> str:
     product = (message.get("sdb") or {}).get("qpo_vt")
     if product:
         lines.append(f"  QPO_VT: {product}")
+    page = (message.get("extras") or {}).get("page")
+    if page:
+        lines.append(f"  page: {page}")
     return "\n".join(lines)
+
+
+def show_dead_letters(
+    config: AmqpConfig,
+    *,
+    requeue: bool = False,
+    limit: int | None = None,
+    emit: Callable[[str], None] = print,
+) -> int:
+    """Print the dead-lettered inputs with their reasons, oldest first; the number shown.
+
+    Without ``requeue`` nothing is consumed: every message read is returned to the dead-letter queue in its
+    order. With ``requeue`` each one is sent back to the input queue (its reason headers dropped, so the
+    service sees a fresh input) and only then removed from the dead-letter queue.
+    """
+    connection = _connect(config)
+    shown = 0
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        tags = []
+        while limit is None or shown < limit:
+            method, properties, body = channel.basic_get(config.dead_letter_queue, auto_ack=False)
+            if method is None:
+                break
+            emit(format_dead_letter(body, properties.headers or {}, config.reason_header))
+            if requeue:
+                headers = {
+                    key: value
+                    for key, value in (properties.headers or {}).items()
+                    if key
+                    not in (config.reason_header, REJECTED_AT_HEADER, ATTEMPT_HEADER, FIRST_FAILURE_HEADER)
+                    and key != "x-death"
+                }
+                properties.headers = headers
+                channel.basic_publish("", config.input_queue, body, properties, mandatory=True)
+                channel.basic_ack(method.delivery_tag)
+                emit("  requeued to " + config.input_queue)
+            else:
+                tags.append(method.delivery_tag)
+            shown += 1
+        if tags:  # back to the queue, in their order
+            channel.basic_nack(tags[-1], multiple=True, requeue=True)
+    except pika.exceptions.ChannelClosedByBroker as error:
+        raise ConfigurationError(f"broker refused queue {config.dead_letter_queue!r}: {error}") from None
+    finally:
+        if connection.is_open:
+            connection.close()
+    return shown
+
+
+def format_dead_letter(body: bytes, headers: dict[str, Any], reason_header: str = REASON_HEADER) -> str:
+    """One dead-lettered input: what it was (burst, acronym, file) and why it was refused, and when."""
+    reason = _header_text(headers.get(reason_header)) or _death_reason(headers) or "no reason recorded"
+    try:
+        message = json.loads(body)
+    except ValueError:
+        message = None
+    if isinstance(message, dict):
+        what = " ".join(
+            str(message[key]) for key in ("burst_id", "acronym", "kind", "filename") if message.get(key)
+        )
+    else:
+        what = f"unreadable body ({len(body)} bytes)"
+    when = _header_text(headers.get(REJECTED_AT_HEADER))
+    return f"DEAD {what or '?'}" + (f"  rejected {when}" if when else "") + f"\n  reason: {reason}"
+
+
+def _header_text(value: Any) -> str:
+    return (
+        value.decode("utf-8", "replace")
+        if isinstance(value, bytes)
+        else ("" if value is None else str(value))
+    )
+
+
+def _death_reason(headers: dict[str, Any]) -> str:
+    """The broker's own dead-lettering (x-death) when VTAC's reason header is missing."""
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        return f"dead-lettered by the broker ({_header_text(deaths[0].get('reason'))}), no VTAC reason"
+    return ""
+
+
+def _connect(config: AmqpConfig) -> pika.BlockingConnection:
+    try:
+        return pika.BlockingConnection(connection_parameters(config))
+    except pika.exceptions.AMQPError as error:
+        raise TransientError(f"cannot connect to the broker: {error!r}") from None
 
 
 def _best_line(candidate: dict[str, Any]) -> str:
