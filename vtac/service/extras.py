@@ -479,7 +479,13 @@ def _reason(error: BaseException) -> str:
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover  # runs in the worker process (coverage: not traced)
-    """The worker's loop: lowest priority, drawing modules imported once, then one call at a time."""
+    """The worker's loop: its own session, lowest priority, then one call at a time.
+
+    Its own session: a stop signalled from a shell to the service's process group (Ctrl-C, ``kill -- -PGID``)
+    must not kill the drawing under the service, which then stops it itself and records it interrupted (not
+    failed). The service ends it (terminate at the stop deadline; an EOF on the pipe if the service died).
+    """
+    os.setsid()
     _lower_priority()
     # pylint: disable=import-outside-toplevel,unused-import
 
