@@ -132,6 +132,15 @@ def test_versions_superseded_while_waiting_are_recorded_and_only_the_newest_is_d
 
     assert statuses(processor.store, BURST_ID, range(1, 4)) == ["superseded", "superseded", "stored"]
     assert [page_of(tmp_path, version).exists() for version in (1, 2, 3)] == [False, False, True]
+    # the notifications said so: their extras may never be stored once a newer version exists
+    assert all(notification(outcome)["extras"]["may_be_superseded"] for outcome in outcomes)
+    # v3's page lists the earlier versions as superseded (no page to link), its VOEvent cites none of them
+    page = page_of(tmp_path, 3).read_text(encoding="utf-8")
+    assert page.count("superseded: a newer version of the burst came before they were drawn") == 2
+    voevent = next((tmp_path / "sdb" / BURST_ID / "QPO_VT_VOEVENT" / "v3").iterdir()).read_text(
+        encoding="utf-8"
+    )
+    assert "Citations" not in voevent
     hold = processor.store.extras_record("sbhold", 1)
     assert hold is not None and (hold.status, hold.reason) == ("failed", "no QSRCLIST_VT in this version")
     processor.close()
