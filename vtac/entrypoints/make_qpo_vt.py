@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (outcome.qpo_vt, outcome.qcandi_vt, outcome.summary):
         print(f"wrote {path}")
     if not args.no_extras:
-        extras = make_extras(outcome, ExtrasContext(version=1, simulated=args.simulated))
+        context = ExtrasContext(version=1, simulated=args.simulated, survey=settings.survey)
+        extras = make_extras(outcome, context)
         for label, path in extras.all().items():
             if label != "page":
                 print(f"wrote {path}")

@@ -393,6 +393,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             simulated=self.settings.simulated,
             links=page_links(links),
             history=self.history(job.burst_id, job.version),
+            survey=self.settings.survey,
         )
         files = self._worker.call(render_extras, result, summary, context)
         self._wait_for_quiet()  # the uploads flush to disk: not while a product is written

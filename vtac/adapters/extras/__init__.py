@@ -109,12 +109,17 @@ def render_extras(
     from vtac.adapters.extras.circular import build_circular
     from vtac.adapters.extras.gcn_notice import build_notice, notice_json
     from vtac.adapters.extras.page import build_page
+    from vtac.adapters.extras.survey import survey_image
     from vtac.adapters.extras.voevent import build_voevent
 
     names = extras_names(result.burst_id)
     view = burst_view(result, summary, context)
     circular = build_circular(view)
     chart = finding_chart(view)
+    survey = None
+    if context.survey is not None:
+        ra0, dec0, half_width = chart_frame(summary, result.combined)
+        survey = survey_image(context.survey, ra0, dec0, half_width)
     curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
     contents: dict[str, bytes | None] = {
         "chart": chart,
@@ -133,7 +138,9 @@ def render_extras(
     links = dict(context.links)  # the caller's addresses win (the service links into the SDB)
     for label, (name, _) in files.items():
         links.setdefault(label, name)
-    html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
+    html = build_page(
+        view, chart_png=chart, light_curves=curves, circular=circular, links=links, survey=survey
+    )
     files["page"] = (names["page"], html.encode("utf-8"))
     return files
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from astropy.coordinates import Angle
 
+from vtac.adapters.extras.survey import SurveySettings
 from vtac.core.constants import VT_FRAME_S
 from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
 from vtac.core.sky import separation_arcsec
@@ -56,6 +57,8 @@ class ExtrasContext:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     links: Mapping[str, str] = field(default_factory=dict)
     history: Sequence[VersionEntry] = ()
+    #: Where to fetch a survey image of the chart's frame (None: no survey image, the catalogue chart only).
+    survey: SurveySettings | None = None
 
     @property
     def role(self) -> str:

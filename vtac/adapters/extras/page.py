@@ -22,6 +22,7 @@ from vtac.adapters.extras.context import (
     sexagesimal_dec,
     sexagesimal_ra,
 )
+from vtac.adapters.extras.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
 #: No dust map works offline in VTAC's dependencies yet: the page says so rather than guess.
@@ -36,6 +37,7 @@ def build_page(
     light_curves: Mapping[int, bytes],
     circular: str,
     links: Mapping[str, str],
+    survey: SurveyImage | None = None,
 ) -> str:
     """The page as HTML text. ``light_curves`` maps VT_ID to PNG bytes; ``links`` label to address."""
     environment = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
@@ -67,6 +69,9 @@ def build_page(
             for c in view.summary.get("catalogs", [])
         ],
         chart=_data_uri(chart_png) if chart_png else None,
+        survey=None
+        if survey is None
+        else {"image": _data_uri(survey.jpeg, "image/jpeg"), "caption": survey.caption},
         light_curves=[
             {
                 "vt_id": c.vt_id,
@@ -175,5 +180,5 @@ def _history(view: BurstView) -> list[VersionEntry]:
     return [entries[version] for version in sorted(entries, reverse=True)]
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_uri(image: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(image).decode("ascii")
