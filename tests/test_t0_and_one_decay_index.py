@@ -13,8 +13,12 @@ from astropy.io import fits
 from lxml import etree
 from test_processor import BURST_ID, SDSS, _simulate, deliver, product
 
+from vtac.adapters.alerts import alert_trigger_time, read_alert_file
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
+from vtac.adapters.srclist import read_srclists
+from vtac.adapters.trigger import TriggerTime, choose_trigger_time
 from vtac.core.config import ScienceConfig
+from vtac.entrypoints import cli
 from vtac.errors import InputError
 from vtac.jobs import QpoVtRequest, make_qpo_vt
 from vtac.service.config import ServiceSettings
@@ -129,8 +133,6 @@ def test_the_one_off_refuses_a_t0_after_the_first_stack(burst, tmp_path):
 def test_a_late_notice_t0_is_skipped_in_the_service_and_the_next_source_used(burst, tmp_path):
     _, paths = burst
 
-    from vtac.adapters.trigger import TriggerTime
-
     request = QpoVtRequest(
         srclists=[paths["srclist_R"], paths["srclist_B"]],
         catalogs=[],
@@ -142,3 +144,35 @@ def test_a_late_notice_t0_is_skipped_in_the_service_and_the_next_source_used(bur
     outcome = make_qpo_vt(request, ScienceConfig())
     summary = json.loads(outcome.summary.read_text(encoding="utf-8"))
     assert (summary["trigger_time"][:19], summary["trigger_time_source"]) == (T0, "--t0")
+
+
+def test_the_one_off_command_exits_2_on_a_t0_after_the_first_stack(burst, tmp_path, capsys):
+    _, paths = burst
+    late = (datetime.fromisoformat(T0) + timedelta(days=1)).isoformat()
+    command = ["make-qpo-vt", "--srclist", str(paths["srclist_R"]), "--srclist", str(paths["srclist_B"])]
+    assert cli.main([*command, "--catalog", SDSS, "--out", str(tmp_path), "--t0", late]) == 2
+    assert "is after the start of the first VT stack" in capsys.readouterr().err
+
+
+def test_t0_is_read_from_notices_and_fits_headers_and_a_bad_one_is_named(burst, tmp_path, caplog):
+    _, paths = burst
+    alert = read_alert_file(
+        ALERTS / "svom_eclairs_trigger.slewing.example.json", max_radius_deg=1, accept_tests=True
+    )
+    assert alert_trigger_time(alert) == TriggerTime(
+        "SVOM ECLAIRs notice", datetime.fromisoformat("2024-02-22T08:51:31.320")
+    )
+    with fits.open(paths["srclist_R"]) as hdul:
+        hdul[0].header["TT_ECL"] = "yesterday"
+        hdul.writeto(tmp_path / "bad.fits")
+    with pytest.raises(InputError, match=r"file bad.fits, HDU PRIMARY, column TT_ECL: TT_ECL = 'yesterday'"):
+        read_srclists([tmp_path / "bad.fits"])
+    with fits.open(paths["srclist_R"]) as hdul:
+        hdul[0].header["TT_ECL"] = T0
+        hdul.writeto(tmp_path / "good.fits")
+    assert read_srclists([tmp_path / "good.fits"]).trigger_time == datetime.fromisoformat(T0)
+    later = TriggerTime("TT_ECL", datetime.fromisoformat(T0) + timedelta(seconds=30))
+    chosen = choose_trigger_time([None, TriggerTime("QPO_MXT", datetime.fromisoformat(T0)), later])
+    assert chosen is not None and chosen.source == "QPO_MXT"
+    assert "T0 of the TT_ECL" in caplog.text and "the QPO_MXT one is used" in caplog.text
+    assert choose_trigger_time([None]) is None
