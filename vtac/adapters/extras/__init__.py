@@ -109,17 +109,13 @@ def render_extras(
     from vtac.adapters.extras.circular import build_circular
     from vtac.adapters.extras.gcn_notice import build_notice, notice_json
     from vtac.adapters.extras.page import build_page
-    from vtac.adapters.extras.survey import survey_image
     from vtac.adapters.extras.voevent import build_voevent
 
     names = extras_names(result.burst_id)
     view = burst_view(result, summary, context)
     circular = build_circular(view)
     chart = finding_chart(view)
-    survey = None
-    if context.survey is not None:
-        ra0, dec0, half_width = chart_frame(summary, result.combined)
-        survey = survey_image(context.survey, ra0, dec0, half_width)
+    survey = _survey(result, summary, context)
     curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
     contents: dict[str, bytes | None] = {
         "chart": chart,
@@ -143,6 +139,15 @@ def render_extras(
     )
     files["page"] = (names["page"], html.encode("utf-8"))
     return files
+
+
+def _survey(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext) -> Any:
+    """The survey image of the chart's frame when configured (None: not asked, or not had in time)."""
+    if context.survey is None:
+        return None
+    from vtac.adapters.extras.survey import survey_image  # pylint: disable=import-outside-toplevel
+
+    return survey_image(context.survey, *chart_frame(summary, result.combined))
 
 
 def _json_bytes(notice: Any, encode: Any) -> bytes | None:

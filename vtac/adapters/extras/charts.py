@@ -20,11 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from vtac.adapters.extras.context import BurstView, CandidateView, chart_frame
+from vtac.adapters.extras.context import (
+    BurstView,
+    CandidateView,
+    chart_frame,
+    magnitude_column,
+    positioned_catalogs,
+)
 
 PIXEL_ARCSEC = 1.0
-#: Magnitude columns that size catalogue sources, red-ish first (closest to VT_R).
-SIZE_BANDS = ("MAG_r", "MAG_RP", "MAG_R1", "MAG_R2", "MAG_i", "MAG_G", "MAG_g")
 BAND_STYLE = {
     "R": {"marker": "o", "color": "black", "mfc": "black", "ls": "-", "label": "VT_R"},
     "B": {"marker": "s", "color": "0.45", "mfc": "white", "ls": "--", "label": "VT_B"},
@@ -166,11 +170,8 @@ def _in_frame(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
 
 def _catalog_sources(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
     labelled = False
-    for answer in view.result.catalogs:
-        table = answer.table
-        if not answer.usable or table is None or not {"RA", "DEC"} <= set(table.colnames):
-            continue
-        column = next((name for name in SIZE_BANDS if name in table.colnames), None)
+    for _, table in positioned_catalogs(view):
+        column = magnitude_column(table)
         mags = np.asarray(table[column], float) if column else np.full(len(table), 20.0)
         mags = np.where(np.isfinite(mags), mags, 23.0)
         x, y = wcs.all_world2pix(np.asarray(table["RA"], float), np.asarray(table["DEC"], float), 0)
@@ -207,10 +208,7 @@ def _vt_detections(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
 def _catalogued(view: BurstView, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """Whether each VT position has a catalogue source (of a catalogue that answered) within MATCH_ARCSEC."""
     found = np.zeros(len(ra), dtype=bool)
-    for answer in view.result.catalogs:
-        table = answer.table
-        if not answer.usable or table is None or not len(table) or not {"RA", "DEC"} <= set(table.colnames):
-            continue
+    for _, table in positioned_catalogs(view):
         sky = SkyCoord(np.asarray(table["RA"], float), np.asarray(table["DEC"], float), unit="deg")
         _, distance, _ = SkyCoord(ra, dec, unit="deg").match_to_catalog_sky(sky)
         found |= distance.arcsec <= MATCH_ARCSEC

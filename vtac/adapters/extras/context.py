@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from astropy.coordinates import Angle
@@ -388,25 +388,49 @@ MAGNITUDE_COLUMNS = ("MAG_r", "MAG_RP", "MAG_R1", "MAG_R2", "MAG_i", "MAG_G", "M
 NEIGHBOUR_RADIUS_ARCSEC = 30.0
 
 
-def nearest_neighbour(view: BurstView, candidate: CandidateView) -> tuple[str, float, str, float] | None:
+def positioned_catalogs(view: BurstView) -> list[tuple[str, Any]]:
+    """(name, table) of every catalogue that answered with rows that have RA and DEC."""
+    return [
+        (answer.name, answer.table)
+        for answer in view.result.catalogs
+        if answer.usable
+        and answer.table is not None
+        and len(answer.table) > 0
+        and {"RA", "DEC"} <= set(answer.table.colnames)
+    ]
+
+
+def magnitude_column(table: Any) -> str | None:
+    """The catalogue's magnitude column closest to VT_R (None: the table has none)."""
+    return next((name for name in MAGNITUDE_COLUMNS if name in table.colnames), None)
+
+
+class Neighbour(NamedTuple):
+    """The closest catalogued source of a candidate: catalogue, separation (arcsec), band, magnitude (NaN:
+    none given)."""
+
+    catalog: str
+    distance_arcsec: float
+    band: str
+    magnitude: float
+
+
+def nearest_neighbour(view: BurstView, candidate: CandidateView) -> Neighbour | None:
     """The closest catalogued source to a candidate within :data:`NEIGHBOUR_RADIUS_ARCSEC`, over the
-    catalogues that answered: (catalogue, separation arcsec, magnitude column, magnitude or NaN)."""
-    best: tuple[str, float, str, float] | None = None
-    for answer in view.result.catalogs:
-        table = answer.table
-        if not answer.usable or table is None or not len(table) or not {"RA", "DEC"} <= set(table.colnames):
-            continue
+    catalogues that answered."""
+    found = []
+    for name, table in positioned_catalogs(view):
         distance = separation_arcsec(
             np.asarray(table["RA"], float), np.asarray(table["DEC"], float), candidate.ra, candidate.dec
         )
-        index = int(np.nanargmin(distance)) if np.isfinite(distance).any() else -1
-        if index < 0 or distance[index] > NEIGHBOUR_RADIUS_ARCSEC:
-            continue
-        if best is None or distance[index] < best[1]:
-            column = next((name for name in MAGNITUDE_COLUMNS if name in table.colnames), "")
+        distance = np.where(np.isfinite(distance), distance, np.inf)
+        index = int(np.argmin(distance))
+        if distance[index] <= NEIGHBOUR_RADIUS_ARCSEC:
+            column = magnitude_column(table)
             magnitude = float(table[column][index]) if column else math.nan
-            best = (answer.name, float(distance[index]), column.removeprefix("MAG_"), magnitude)
-    return best
+            band = (column or "").removeprefix("MAG_")
+            found.append(Neighbour(name, float(distance[index]), band, magnitude))
+    return min(found, key=lambda item: item.distance_arcsec) if found else None
 
 
 def neighbour_text(view: BurstView, candidate: CandidateView) -> str:
@@ -414,6 +438,7 @@ def neighbour_text(view: BurstView, candidate: CandidateView) -> str:
     found = nearest_neighbour(view, candidate)
     if found is None:
         return f'none within {NEIGHBOUR_RADIUS_ARCSEC:.0f}"' if view.verified else "unknown (no catalogue)"
-    name, distance, band, magnitude = found
-    quoted = f" ({band} = {magnitude:.2f})" if band and math.isfinite(magnitude) else ""
-    return f'{name} {distance:.1f}"{quoted}'
+    quoted = (
+        f" ({found.band} = {found.magnitude:.2f})" if found.band and math.isfinite(found.magnitude) else ""
+    )
+    return f'{found.catalog} {found.distance_arcsec:.1f}"{quoted}'

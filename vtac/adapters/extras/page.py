@@ -110,7 +110,8 @@ def links_out(ra: float, dec: float) -> list[dict[str, str]]:
         },
         {
             "label": "SIMBAD",
-            "href": f"https://simbad.cds.unistra.fr/simbad/sim-coo?Coord={position}&Radius=10&Radius.unit=arcsec",
+            "href": "https://simbad.cds.unistra.fr/simbad/sim-coo"
+            f"?Coord={position}&Radius=10&Radius.unit=arcsec",
         },
         {
             "label": "NED",
