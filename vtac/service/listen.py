@@ -9,12 +9,14 @@ leniently (plain JSON, not the model): a newer layout with extra fields, such as
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from vtac.errors import ConfigurationError, TransientError
 from vtac.service.broker import (
@@ -50,10 +52,8 @@ def queue_of(config: AmqpConfig, receiver: str) -> str:
 
 def listen(config: AmqpConfig, request: ListenRequest, emit: Callable[[str], None] = print) -> int:
     """Print notifications until ``count`` were seen or none came for ``timeout_s``; the number printed."""
-    connection = _connect(config)
     seen = 0
-    try:
-        channel = connection.channel()
+    with _channel(config, request.queue) as channel:
         declare_notification_queues(channel, config)
         channel.basic_qos(prefetch_count=16)
         inactivity = None if request.timeout_s is None else max(request.timeout_s, 0.01)
@@ -66,11 +66,6 @@ def listen(config: AmqpConfig, request: ListenRequest, emit: Callable[[str], Non
             if request.count is not None and seen >= request.count:
                 break
         channel.cancel()
-    except pika.exceptions.ChannelClosedByBroker as error:
-        raise ConfigurationError(f"broker refused queue {request.queue!r}: {error}") from None
-    finally:
-        if connection.is_open:
-            connection.close()
     return seen
 
 
@@ -113,10 +108,9 @@ def show_dead_letters(
     order. With ``requeue`` each one is sent back to the input queue (its reason headers dropped, so the
     service sees a fresh input) and only then removed from the dead-letter queue.
     """
-    connection = _connect(config)
     shown = 0
-    try:
-        channel = connection.channel()
+    dropped = {config.reason_header, REJECTED_AT_HEADER, ATTEMPT_HEADER, FIRST_FAILURE_HEADER, "x-death"}
+    with _channel(config, config.dead_letter_queue) as channel:
         channel.confirm_delivery()
         tags = []
         while limit is None or shown < limit:
@@ -125,14 +119,8 @@ def show_dead_letters(
                 break
             emit(format_dead_letter(body, properties.headers or {}, config.reason_header))
             if requeue:
-                headers = {
-                    key: value
-                    for key, value in (properties.headers or {}).items()
-                    if key
-                    not in (config.reason_header, REJECTED_AT_HEADER, ATTEMPT_HEADER, FIRST_FAILURE_HEADER)
-                    and key != "x-death"
-                }
-                properties.headers = headers
+                headers = properties.headers or {}
+                properties.headers = {key: value for key, value in headers.items() if key not in dropped}
                 channel.basic_publish("", config.input_queue, body, properties, mandatory=True)
                 channel.basic_ack(method.delivery_tag)
                 emit("  requeued to " + config.input_queue)
@@ -141,11 +129,6 @@ def show_dead_letters(
             shown += 1
         if tags:  # back to the queue, in their order
             channel.basic_nack(tags[-1], multiple=True, requeue=True)
-    except pika.exceptions.ChannelClosedByBroker as error:
-        raise ConfigurationError(f"broker refused queue {config.dead_letter_queue!r}: {error}") from None
-    finally:
-        if connection.is_open:
-            connection.close()
     return shown
 
 
@@ -182,11 +165,20 @@ def _death_reason(headers: dict[str, Any]) -> str:
     return ""
 
 
-def _connect(config: AmqpConfig) -> pika.BlockingConnection:
+@contextmanager
+def _channel(config: AmqpConfig, queue: str) -> Iterator[BlockingChannel]:
+    """A channel on its own connection, closed after; a queue the broker refuses is a configuration error."""
     try:
-        return pika.BlockingConnection(connection_parameters(config))
+        connection = pika.BlockingConnection(connection_parameters(config))
     except pika.exceptions.AMQPError as error:
         raise TransientError(f"cannot connect to the broker: {error!r}") from None
+    try:
+        yield connection.channel()
+    except pika.exceptions.ChannelClosedByBroker as error:
+        raise ConfigurationError(f"broker refused queue {queue!r}: {error}") from None
+    finally:
+        if connection.is_open:
+            connection.close()
 
 
 def _best_line(candidate: dict[str, Any]) -> str:
