@@ -17,7 +17,7 @@ from vtac.adapters.mxt import qpo_mxt_trigger_time, read_qpo_mxt
 from vtac.adapters.products import write_qcandi_vt, write_qpo_vt
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.adapters.summary import TimeOrigin, write_summary
+from vtac.adapters.summary import TimeOrigin, circle_label, write_summary
 from vtac.adapters.trigger import TriggerTime, choose_trigger_time, naive_utc
 from vtac.core.config import ScienceConfig
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
@@ -216,17 +216,12 @@ def mxt_off_field(ra: Any, dec: Any, mxt: MxtPosition | None) -> str | None:
     if off is None or mxt is None:
         return None
     distance, radius = off
+    label = circle_label(mxt.instrument)
     return (
-        f"the {circle_label(mxt)} circle (r90 {mxt.r90_arcsec:.0f}\") is {distance * 60:.1f}' from the VT "
-        f"field centre, outside the field (radius {radius * 60:.1f}'): VT did not observe it; wrong burst or "
-        "position?"
+        f"the {label} circle (r90 {mxt.r90_arcsec:.0f}\") is {distance * 60:.1f}' from "
+        f"the VT field centre, outside the field (radius {radius * 60:.1f}'): VT did not observe it; wrong "
+        "burst or position?"
     )
-
-
-def circle_label(position: MxtPosition) -> str:
-    """What to call an X-ray circle: its instrument (``ECLAIRs``, ``MXT``, ``WXT``...), else ``X-ray``."""
-    instrument = (position.instrument or "").strip()
-    return instrument if instrument and instrument.lower() != "unknown" else "X-ray"
 
 
 def field_cone(observation: VTObservation) -> Cone | None:

@@ -45,6 +45,12 @@ class TimeOrigin:
         return cls(trigger.time.isoformat(timespec="milliseconds"), trigger.source)
 
 
+def circle_label(instrument: str | None) -> str:
+    """What to call an X-ray circle: its instrument (``ECLAIRs``, ``MXT``, ``WXT``...), else ``X-ray``."""
+    name = (instrument or "").strip()
+    return name if name and name.lower() != "unknown" else "X-ray"
+
+
 def build_summary(
     result: QpoVtResult,
     *,

@@ -18,6 +18,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from vtac.adapters.extras.survey import SurveySettings
+from vtac.adapters.summary import circle_label
 from vtac.core.constants import VT_FRAME_S
 from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
 from vtac.core.sky import separation_arcsec
@@ -239,9 +240,7 @@ class BurstView:
     @property
     def xray_label(self) -> str:
         """What the X-ray circle is called: its instrument (``ECLAIRs``, ``MXT``...), else ``X-ray``."""
-        mxt = self.summary.get("mxt") or {}
-        instrument = str(mxt.get("instrument") or "").strip()
-        return instrument if instrument and instrument.lower() != "unknown" else "X-ray"
+        return circle_label((self.summary.get("mxt") or {}).get("instrument"))
 
     @property
     def xray_off_field(self) -> str | None:
