@@ -160,7 +160,7 @@ def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> 
 
 def _in_mxt(value: bool | None) -> str:
     if value is None:
-        return "no MXT"
+        return "no circle"
     return "yes" if value else "no"
 
 
