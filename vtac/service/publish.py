@@ -3,10 +3,11 @@
 A product file goes inline (base64 ``content``) or by reference (``sdb_url``); an MXT position goes alone.
 Messages are persistent, mandatory and confirmed, with a ``message_id`` derived from burst, acronym and
 content, so a replayed file carries the same id (and VTAC treats it as the no-op it is). What is sent is
-checked first: a product must be FITS whose ``CARD`` and ``BURST_ID`` (when present) agree with the options,
-a notice must be readable and of the same burst. VTAC's topology is declared
-first (the same idempotent declaration as ``vtac serve``), so an input published before the service starts
-waits in its queue, as it would in a standard deployment.
+checked first by ``vtac publish`` (:func:`check_message`): a product must be FITS whose ``CARD`` and
+``BURST_ID`` (when present) agree with the options, a notice must be readable and of the same burst. The
+builders themselves send anything (the fault tests publish hostile inputs with them). VTAC's topology is
+declared first (the same idempotent declaration as ``vtac serve``), so an input published before the
+service starts waits in its queue, as it would in a standard deployment.
 """
 
 from __future__ import annotations
@@ -58,7 +59,6 @@ def product_message(
             content = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read the product: {error.strerror}", file=str(path)) from None
-        check_product(content, path.name, acronym=acronym, burst_id=burst_id)
         fields["content"] = content
     return ProductNotificationV1.model_validate(fields)
 
@@ -89,7 +89,6 @@ def alert_message(path: Path, *, burst_id: str) -> PositionAlertV1:
         content = path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read the notice: {error.strerror}", file=str(path)) from None
-    check_alert(content, path.name, burst_id=burst_id)
     return PositionAlertV1(burst_id=burst_id, content=content, filename=path.name)
 
 
@@ -103,6 +102,15 @@ def message_id(message: InputMessage) -> str:
     published for two bursts (or as two products) has two."""
     scope = f"{message.burst_id}|{message.acronym}|".encode()
     return hashlib.sha256(scope + message.content_key()).hexdigest()[:32]
+
+
+def check_message(message: InputMessage) -> None:
+    """What ``vtac publish`` refuses to send (InputError naming the file): see the module docstring."""
+    if isinstance(message, PositionAlertV1):
+        check_alert(message.content, message.filename or "notice", burst_id=message.burst_id)
+    elif isinstance(message, ProductNotificationV1) and message.content is not None:
+        name = message.filename or message.acronym
+        check_product(message.content, name, acronym=message.acronym, burst_id=message.burst_id)
 
 
 def check_product(content: bytes, name: str, *, acronym: str, burst_id: str) -> None:
