@@ -146,7 +146,7 @@ def test_vtac_publish_sends_a_notice_file_as_an_alert_message():
     check_message(message)  # vtac publish sends it
     other = message.model_copy(update={"burst_id": "sb26040299"})
     with pytest.raises(
-        InputError, match="file mxt_48.xml: Burst_Id sb26040203 differs from --burst-id sb26040299"
+        InputError, match=r"file mxt_48\.xml: Burst_Id sb26040203 differs from --burst-id sb26040299"
     ):
         check_message(other)
     not_a_notice = message.model_copy(update={"content": b"SIMPLE  =  T"})
