@@ -11,7 +11,7 @@ from vtac.core.model import MxtPosition
 from vtac.core.positions import choose_position
 from vtac.entrypoints.publish import build_message
 from vtac.errors import InputError
-from vtac.service.publish import routing_key
+from vtac.service.publish import check_message, routing_key
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
 
@@ -143,6 +143,15 @@ def test_vtac_publish_sends_a_notice_file_as_an_alert_message():
     assert message.content == (ALERTS / "mxt_48.xml").read_bytes() and message.filename == "mxt_48.xml"
     with pytest.raises(InputError, match="cannot read the notice"):
         build_message(argparse.Namespace(file=ALERTS / "none.xml", input_version=1, time=None, **arguments))
+    check_message(message)  # vtac publish sends it
+    other = message.model_copy(update={"burst_id": "sb26040299"})
+    with pytest.raises(
+        InputError, match=r"file mxt_48\.xml: Burst_Id sb26040203 differs from --burst-id sb26040299"
+    ):
+        check_message(other)
+    not_a_notice = message.model_copy(update={"content": b"SIMPLE  =  T"})
+    with pytest.raises(InputError, match="neither a VOEvent"):
+        check_message(not_a_notice)
 
 
 def _edited(name: str, old: str, new: str) -> bytes:

@@ -30,6 +30,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from real_services import AUDIENCES, BROKER_URL, Broker, wait_for
 
+from vtac.adapters.mxt import write_qpo_mxt
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.service import amqp
@@ -408,8 +409,15 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
         monkeypatch.setenv(f"VTAC_{name}", value)
     assert cli.main(["publish", "--mxt-position", "212.64,29.69,12.5", "--burst-id", "sb10"]) == 0
     assert "published position.MXT sb10" in capsys.readouterr().out
-    fits = tmp_path / "QPO_MXT.fits"
-    fits.write_bytes(b"SIMPLE")
+    text_file = tmp_path / "notes.txt"
+    text_file.write_bytes(b"SIMPLE")
+    assert cli.main(["publish", str(text_file), "--acronym", "QSRCLIST_VT", "--burst-id", "sb10"]) == 2
+    assert "notes.txt" in capsys.readouterr().err  # not FITS: refused, nothing sent
+    fits = write_qpo_mxt(tmp_path / "QPO_MXT.fits", [[(212.64, 29.69, 12.5, 0)]], "sb10")
+    assert cli.main(["publish", str(fits), "--acronym", "QSRCLIST_VT", "--burst-id", "sb10"]) == 2
+    assert "CARD = 'QPO_MXT', not QSRCLIST_VT" in capsys.readouterr().err
+    assert cli.main(["publish", str(fits), "--acronym", "QPO_MXT", "--burst-id", "sb11"]) == 2
+    assert "BURST_ID = 'sb10' differs from --burst-id sb11" in capsys.readouterr().err
     assert (
         cli.main(
             [
@@ -428,7 +436,7 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
     [(_, first), (_, second)] = broker.take(broker.config.input_queue, 2)
     product = parse_input(second)
     assert parse_input(first).burst_id == "sb10"
-    assert isinstance(product, ProductNotificationV1) and product.content == b"SIMPLE"
+    assert isinstance(product, ProductNotificationV1) and product.content == fits.read_bytes()
 
     assert cli.main(["publish", "--burst-id", "sb10"]) == 2
     assert cli.main(["publish", str(fits), "--burst-id", "sb10"]) == 2
@@ -647,3 +655,12 @@ def test_dead_letter_and_retry_reasons_are_redacted(broker: Broker, run_consumer
     reason = properties.headers[amqp.REASON_HEADER]
     assert "password=***" in reason and "pgpass" not in reason
     assert "sdbpass" not in json.dumps(properties.headers) and "tok1" not in json.dumps(properties.headers)
+
+
+def test_one_file_for_two_bursts_or_two_products_has_two_message_ids(tmp_path: Path):
+    fits = write_qpo_mxt(tmp_path / "QPO_MXT.fits", [[(212.64, 29.69, 12.5, 0)]])  # no BURST_ID
+    first = product_message(fits, acronym="QPO_MXT", burst_id="sb10")
+    again = product_message(fits, acronym="QPO_MXT", burst_id="sb10")
+    other = product_message(fits, acronym="QPO_MXT", burst_id="sb12")
+    assert message_id(first) == message_id(again)
+    assert message_id(first) != message_id(other)

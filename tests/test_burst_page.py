@@ -24,7 +24,7 @@ from test_products import make_result
 
 from vtac.adapters.extras import ExtrasContext, VersionEntry, extras_names, write_extras
 from vtac.adapters.extras.charts import finding_chart, light_curve
-from vtac.adapters.extras.context import burst_view
+from vtac.adapters.extras.context import CandidateView, burst_view, nearest_neighbour, neighbour_text
 from vtac.adapters.summary import build_summary
 from vtac.core.model import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
@@ -280,3 +280,16 @@ def test_a_slim_result_draws_the_same_chart_and_is_much_smaller(glow):
     context = ExtrasContext(t0=glow.t0)
     full_view, slim_view = (burst_view(r, glow.summary, context) for r in (glow.result, slim))
     assert finding_chart(slim_view) == finding_chart(full_view)
+
+
+def test_the_nearest_catalogued_neighbour_and_its_magnitude(glow):
+    view = burst_view(glow.result, glow.summary, ExtrasContext())
+    sdss = next(answer.table for answer in glow.result.catalogs if answer.name == "SDSS12")
+    row = sdss[int(np.argmin(sdss["MAG_r"]))]
+    near = CandidateView({"ra": float(row["RA"]), "dec": float(row["DEC"]) + 2.0 / 3600}, [])
+    found = nearest_neighbour(view, near)
+    assert found is not None and found.catalog == "SDSS12" and found.band == "r"
+    assert found.distance_arcsec <= 2.0 + 1e-3 and found.magnitude <= float(row["MAG_r"])
+    assert neighbour_text(view, near).startswith(f'SDSS12 {found.distance_arcsec:.1f}" (r = ')
+    far = CandidateView({"ra": float(row["RA"]), "dec": float(row["DEC"]) + 1.0}, [])
+    assert neighbour_text(view, far) == 'none within 30"'

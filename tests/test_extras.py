@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from datetime import datetime
 
 import jsonschema
 import pytest
-from extras_cases import NOTICE_SCHEMA, XSD, run_simulated
+from extras_cases import GCN_SCHEMA, NOTICE_SCHEMA, XSD, run_simulated
 from lxml import etree
+from referencing import Registry, Resource
 from test_products import make_result
 
 from vtac.adapters.extras.circular import build_circular
-from vtac.adapters.extras.context import ExtrasContext, burst_view, parse_t0
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, n_frames, parse_t0
 from vtac.adapters.extras.gcn_notice import build_notice, notice_json
 from vtac.adapters.extras.voevent import build_voevent, ivorn
 from vtac.adapters.summary import build_summary
-from vtac.core.decay import Point, fit_power_law, n_frames
 from vtac.core.model import CatalogStatus
 from vtac.errors import InputError
 
@@ -41,6 +40,20 @@ def dark(tmp_path_factory):
 @pytest.fixture(scope="module")
 def xsd():
     return etree.XMLSchema(etree.parse(str(XSD)))
+
+
+@pytest.fixture(scope="module")
+def gcn_validator():
+    """The published gcn-schema optical alert type (v7.2.3, vendored from npm), its core $refs resolved."""
+    resources = [
+        (schema["$id"], Resource.from_contents(schema))
+        for schema in (
+            json.loads(path.read_text(encoding="utf-8")) for path in GCN_SCHEMA.rglob("*.schema.json")
+        )
+    ]
+    registry = Registry().with_resources(resources)
+    schema = json.loads((GCN_SCHEMA / "gcn/notices/boom/alert.schema.json").read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 @pytest.fixture(scope="module")
@@ -120,15 +133,36 @@ def test_voevent_prefers_the_rankings_probability_and_lists_its_reasons(glow, xs
     ]
 
 
-def test_a_later_version_supersedes_every_earlier_one(glow):
+def test_a_later_version_supersedes_only_the_voevents_that_were_issued(glow):
     first = etree.fromstring(build_voevent(view_of(glow, version=1)))
-    third = etree.fromstring(build_voevent(view_of(glow, version=3)))
+    # v1 issued a VOEvent; v2 had none (no best candidate, or its extras were superseded before drawing)
+    history = [VersionEntry(1, voevent=True), VersionEntry(2, voevent=False)]
+    third = etree.fromstring(build_voevent(view_of(glow, version=3, history=history)))
     assert first.find("Citations") is None
     cited = third.findall("Citations/EventIVORN")
-    assert [(c.get("cite"), c.text) for c in cited] == [
-        ("supersedes", ivorn("sb26050905", 1)),
-        ("supersedes", ivorn("sb26050905", 2)),
+    assert [(c.get("cite"), c.text) for c in cited] == [("supersedes", ivorn("sb26050905", 1))]
+    nothing_issued = etree.fromstring(build_voevent(view_of(glow, version=3, history=history[1:])))
+    assert nothing_issued.find("Citations") is None
+
+
+def test_voevent_and_notice_say_machine_readably_what_was_checked(glow):
+    summary = copy.deepcopy(glow.summary)
+    summary["verified"] = False
+    for catalog in summary["catalogs"]:
+        catalog["status"] = "failed"
+    root = etree.fromstring(build_voevent(view_of(glow, summary)))
+    assert param(root, "VTAC_Checks", "Verified") == "false"
+    assert param(root, "VTAC_Checks", "Catalog_SDSS12") == "failed"
+    assert param(root, "VTAC_Checks", "Xray_Circle_In_VT_Field") == "true"
+    burst = build_notice(view_of(glow, summary))["data"]["burst"]
+    assert burst["verified"] is False
+    assert burst["catalogs"] == [
+        {"name": "SDSS12", "status": "failed", "n_sources": summary["catalogs"][0]["n_sources"]}
     ]
+    assert "UNVERIFIED" in burst["additional_info"]
+    checked = etree.fromstring(build_voevent(view_of(glow)))
+    assert param(checked, "VTAC_Checks", "Verified") == "true"
+    assert build_notice(view_of(glow))["data"]["burst"]["verified"] is True
 
 
 def test_no_best_candidate_no_voevent_and_no_notice(dark):
@@ -139,7 +173,7 @@ def test_no_best_candidate_no_voevent_and_no_notice(dark):
 
 
 # ------------------------------------------------------------------------------------------- GCN notice
-def test_every_notice_validates_against_the_published_schema(glow, notice_validator):
+def test_every_notice_validates_against_the_published_schema(glow, notice_validator, gcn_validator):
     summary = copy.deepcopy(glow.summary)
     summary["candidates"][0]["probability"] = 0.9
     summary["candidates"][0]["reasons"] = ["new in VT_R and VT_B"]
@@ -150,7 +184,15 @@ def test_every_notice_validates_against_the_published_schema(glow, notice_valida
     ):
         notice = build_notice(view)
         notice_validator.validate(notice)
+        gcn_validator.validate(notice)
+        assert notice["$schema"] == gcn_validator.schema["$id"]
         assert json.loads(notice_json(notice)) == notice
+
+
+def test_gcn_schema_refuses_what_the_optical_alert_type_does_not_define(glow, gcn_validator):
+    notice = build_notice(view_of(glow, t0=glow.t0))
+    assert not gcn_validator.is_valid(dict(notice, trigger_time="2026-05-09T21:51:09Z"))
+    assert not gcn_validator.is_valid(dict(notice, alert_tense="maybe"))
 
 
 def test_notice_content_follows_gcn_conventions(glow):
@@ -159,10 +201,12 @@ def test_notice_content_follows_gcn_conventions(glow):
     assert notice["alert_tense"] == "test"
     assert notice["alert_type"] == "update"
     assert notice["record_number"] == 2
-    assert notice["id"] == ["sb26050905"]
-    assert (notice["ra"], notice["dec"]) == (round(best["ra"], 6), round(best["dec"], 6))
-    assert notice["trigger_time"].startswith(glow.spec.t0)
     (target,) = notice["data"]["targets"]
+    assert target["id"] == ["sb26050905"]
+    assert target["gcn_crossmatch"] == [{"ref_type": "GRB", "ref_instrument": "SVOM", "ref_ID": "sb26050905"}]
+    assert (target["ra"], target["dec"]) == (round(best["ra"], 6), round(best["dec"], 6))
+    assert notice["data"]["burst"]["trigger_time"].startswith(glow.spec.t0)
+    assert notice["data"]["photometry"][0]["trigger_time"].startswith(glow.spec.t0)
     assert target["classification_scores"] == {"GRB afterglow": round(best["score"], 4)}
     assert target["event_name"] == f"sb26050905-VT{best['vt_id']}"
     points = notice["data"]["photometry"]
@@ -221,13 +265,37 @@ def test_circular_says_a_catalogue_failed_and_times_without_t0(glow):
     assert "Pan-STARRS1 DR1 (FAILED: HTTP 503; not used)" in text
     assert "Legacy Survey DR10 (does not cover the field)" in text
     assert "T-first VT stack (min)" in text
-    assert "T0 = <T0> UTC" in text
+    assert "T0 unknown to VTAC: times below are since the first VT stack" in text
 
 
-def test_circular_of_a_dark_field_gives_the_limits(dark):
-    text = " ".join(build_circular(view_of(dark)).split())
-    assert "upper limits" in text
-    assert "No uncatalogued or variable source was found down to VT_R >" in text
+def test_circular_of_a_dark_field_gives_the_stacks_searched_and_their_limits(dark):
+    text = build_circular(view_of(dark))
+    flat = " ".join(text.split())
+    assert "upper limits" in flat
+    assert "VTAC ranks no VT source inside the MXT error circle as a likely optical afterglow" in flat
+    assert "No uncatalogued or variable source was found" not in flat
+    rows = [line for line in text.splitlines() if line.startswith("2026-") and "x50 s" in line]
+    assert len(rows) == len(dark.result.sequences)
+    assert all("> " in row and ("VT_R" in row or "VT_B" in row) for row in rows)
+
+
+def test_circular_names_flagged_sources_that_are_not_best(glow):
+    summary = copy.deepcopy(glow.summary)
+    other = dict(summary["candidates"][0], rank=2, vt_id=999, new_src=["R0", "B0"], probability=0.01)
+    summary["candidates"].append(other)
+    flat = " ".join(build_circular(view_of(glow, summary, t0=glow.t0)).split())
+    assert "Other flagged sources, not ranked as likely afterglows: VT_ID 999 (new in R0, B0" in flat
+
+
+def test_a_circle_outside_the_field_is_said_and_no_limit_claimed(dark):
+    summary = dict(
+        dark.summary, xray_off_field="the MXT circle is 40' from the VT field centre: wrong burst?"
+    )
+    summary["mxt"] = dict(summary["mxt"], instrument="ECLAIRs")
+    flat = " ".join(build_circular(view_of(dark, summary)).split())
+    assert "the ECLAIRs error circle lies outside the VT field" in flat
+    assert "VT did not observe it, and no limit is given for it" in flat
+    assert "> 2" not in flat and "upper limits" not in flat
 
 
 def test_circular_of_an_unverified_run_says_so():
@@ -237,23 +305,7 @@ def test_circular_of_an_unverified_run_says_so():
 
 
 # -------------------------------------------------------------------------------------- decay and inputs
-def test_power_law_fit_recovers_the_decay_of_both_bands():
-    alpha, colour = 1.3, 0.6
-    points = []
-    for t in (300.0, 900.0, 2400.0, 6000.0):
-        mag_r = 18.0 + 2.5 * alpha * math.log10(t / 300.0)
-        points += [Point("R", t, mag_r, 0.02), Point("B", t, mag_r + colour, 0.03)]
-    decay = fit_power_law(points)
-    assert decay.alpha == pytest.approx(alpha, abs=1e-6)
-    assert decay.magnitude("B", 300.0) - decay.magnitude("R", 300.0) == pytest.approx(colour, abs=1e-6)
-
-
-def test_no_fit_from_a_single_epoch_or_too_few_points():
-    assert fit_power_law([Point("R", 300.0, 18.0, 0.02), Point("B", 300.0, 18.5, None)]) is None
-    two = fit_power_law([Point("R", 300.0, 18.0, 0.02), Point("R", 600.0, 18.5, 0.02)])
-    # two points 0.02 mag each: the slope's error is sqrt(2) 0.02 / (2.5 log10 2)
-    assert two is not None and two.alpha_err == pytest.approx(math.sqrt(2) * 0.02 / (2.5 * math.log10(2)))
-    assert fit_power_law([Point("R", 300.0, 18.0, 0.02)]) is None
+def test_frames_of_an_exposure():
     assert n_frames(300.0) == 6
     assert n_frames(None) is None
     assert n_frames(float("nan")) is None
@@ -273,4 +325,4 @@ def test_failed_catalogue_in_a_small_result_still_gives_valid_packets(xsd, notic
     assert xsd.validate(etree.fromstring(build_voevent(view))), xsd.error_log
     notice = build_notice(view)
     notice_validator.validate(notice)
-    assert "Catalogues not usable: PS1DR1" in notice["additional_info"]
+    assert "Catalogues not usable: PS1DR1" in notice["data"]["burst"]["additional_info"]

@@ -132,6 +132,15 @@ def test_versions_superseded_while_waiting_are_recorded_and_only_the_newest_is_d
 
     assert statuses(processor.store, BURST_ID, range(1, 4)) == ["superseded", "superseded", "stored"]
     assert [page_of(tmp_path, version).exists() for version in (1, 2, 3)] == [False, False, True]
+    # the notifications said so: their extras may never be stored once a newer version exists
+    assert all(notification(outcome)["extras"]["may_be_superseded"] for outcome in outcomes)
+    # v3's page lists the earlier versions as superseded (no page to link), its VOEvent cites none of them
+    page = page_of(tmp_path, 3).read_text(encoding="utf-8")
+    assert page.count("superseded: a newer version of the burst came before they were drawn") == 2
+    voevent = next((tmp_path / "sdb" / BURST_ID / "QPO_VT_VOEVENT" / "v3").iterdir()).read_text(
+        encoding="utf-8"
+    )
+    assert "Citations" not in voevent
     hold = processor.store.extras_record("sbhold", 1)
     assert hold is not None and (hold.status, hold.reason) == ("failed", "no QSRCLIST_VT in this version")
     processor.close()
@@ -291,3 +300,33 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_stop_signalled_to_the_process_group_does_not_kill_the_extras_worker(tmp_path):
+    # A service in its own process group with a warm worker; Ctrl-C (SIGINT) to the whole group, as a shell
+    # does: the service catches it and its worker still answers (a clean stop records nothing failed).
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import time\n"
+        "from vtac.service.extras import IdleWorker\n"
+        "if __name__ == '__main__':\n"
+        "    worker = IdleWorker()\n"
+        "    worker.call(abs, -1)\n"
+        "    try:\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('answer', worker.call(abs, -3, timeout_s=10), flush=True)\n",
+        encoding="utf-8",
+    )
+    service = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=REPO
+    )
+    try:
+        assert service.stdout is not None and service.stdout.readline().strip() == "ready"
+        os.killpg(service.pid, signal.SIGINT)
+        out, _ = service.communicate(timeout=30)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    assert out.strip() == "answer 3"

@@ -16,7 +16,14 @@ from real_services import BROKER_URL, isolated_amqp_config
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError
 from vtac.service.amqp import AmqpConfig, Consumer, declare_topology
-from vtac.service.listen import ListenRequest, format_notification, listen, queue_of
+from vtac.service.listen import (
+    ListenRequest,
+    format_dead_letter,
+    format_notification,
+    listen,
+    queue_of,
+    show_dead_letters,
+)
 from vtac.service.logs import quiet_pika
 from vtac.service.outcome import Action, ProcessOutcome
 
@@ -169,3 +176,80 @@ def test_a_refused_connection_logs_one_line_per_attempt_and_nothing_from_pika(ca
     assert len(lost) == attempts
     logging.getLogger("pika.adapters.blocking_connection").warning("kept: not about a connection attempt")
     assert caplog.records[-1].getMessage() == "kept: not about a connection attempt"
+
+
+class _Refuses:
+    """A processor that refuses every input for good, as a bad product is: the consumer dead-letters it."""
+
+    def process(self, body: bytes) -> ProcessOutcome:
+        burst_id = json.loads(body)["burst_id"]
+        return ProcessOutcome(Action.REJECT, reason=f"file QSRCLIST_VT.fits, HDU FINDCH_R0: bad {burst_id}")
+
+    def confirmed(self, outcome: ProcessOutcome) -> None:
+        """Nothing to record."""
+
+
+def _dead_letter_two(config: AmqpConfig) -> None:
+    """Two inputs through the real consumer into the real dead-letter queue."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    channel = connection.channel()
+    declare_topology(channel, config)
+    channel.confirm_delivery()
+    for burst_id in ("sb26050901", "sb26050902"):
+        body = json.dumps({"kind": "product", "burst_id": burst_id, "acronym": "QSRCLIST_VT"}).encode()
+        channel.basic_publish("", config.input_queue, body, mandatory=True)
+    connection.close()
+    consumer = Consumer(config, _Refuses())
+    thread = threading.Thread(target=consumer.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while consumer.metrics.counters["dead_letters"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    consumer.stop.set()
+    thread.join(10)
+
+
+def _depth(config: AmqpConfig, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    depth = connection.channel().queue_declare(queue, passive=True).method.message_count
+    connection.close()
+    return depth
+
+
+def test_dead_letters_are_shown_with_their_reasons_and_left_or_requeued(config, capsys, tmp_path):
+    _dead_letter_two(config)
+    shown: list[str] = []
+    assert show_dead_letters(config, emit=shown.append) == 2
+    assert shown[0].startswith("DEAD sb26050901 QSRCLIST_VT product  rejected 20")
+    assert "reason: file QSRCLIST_VT.fits, HDU FINDCH_R0: bad sb26050901" in shown[0]
+    assert "bad sb26050902" in shown[1]
+    assert _depth(config, config.dead_letter_queue) == 2  # shown, not consumed
+    assert show_dead_letters(config, emit=shown.append) == 2  # and in the same order again
+    assert "sb26050901" in shown[2] and "sb26050902" in shown[3]
+
+    environment = _environment(config) | {
+        "VTAC_SECRETS_DIR": str(tmp_path),
+        "VTAC_INPUTS_QUEUE": config.input_queue,
+        "VTAC_DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "VTAC_DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment.items():
+            patch.setenv(key, value)
+        assert cli.main(["listen", "--dead", "--requeue", "--count", "1"]) == 0
+        printed = capsys.readouterr().out
+    assert "requeued to " + config.input_queue in printed and "1 dead-lettered input(s) requeued" in printed
+    assert (_depth(config, config.dead_letter_queue), _depth(config, config.input_queue)) == (1, 1)
+
+
+def test_a_dead_letter_without_our_reason_says_so():
+    text = format_dead_letter(b"\x00binary", {"x-death": [{"reason": b"rejected"}]})
+    assert (
+        text
+        == "DEAD unreadable body (7 bytes)\n  reason: dead-lettered by the broker (rejected), no VTAC reason"
+    )
+
+
+def test_the_burst_page_link_is_printed():
+    body = json.dumps(NOTIFICATION | {"extras": {"page": "https://sdb/QPO_VT_PAGE/v2"}}).encode()
+    assert format_notification(body).endswith("  page: https://sdb/QPO_VT_PAGE/v2")

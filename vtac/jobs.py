@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vtac import __version__
-from vtac.adapters.mxt import read_qpo_mxt
+from vtac.adapters.mxt import qpo_mxt_trigger_time, read_qpo_mxt
 from vtac.adapters.products import write_qcandi_vt, write_qpo_vt
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
 from vtac.adapters.srclist import read_srclists
-from vtac.adapters.summary import write_summary
+from vtac.adapters.summary import TimeOrigin, circle_label, write_summary
+from vtac.adapters.trigger import TriggerTime, choose_trigger_time, naive_utc
 from vtac.core.config import ScienceConfig
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone, circle_off_field
@@ -74,8 +75,12 @@ class QpoVtRequest:
     burst_id: str | None = None
     #: Remote catalogue services (URLs, timeouts, overall deadline, cache); None: from the environment.
     remote: RemoteSettings | None = None
-    #: Burst trigger time T0 (UTC), written as TT_ECL; light curves and the extras count times from it.
+    #: The operator's trigger time T0 (UTC, ``--t0``): used when no input gives one (see ``trigger_times``).
     trigger_time: datetime | None = None
+    #: T0 as the position notices (then a QPO_MXT) gave it, best first; before the lists' TT_ECL and --t0.
+    trigger_times: tuple[TriggerTime, ...] = ()
+    #: A T0 after the first VT stack: refused (InputError) when True; else that source is skipped, logged.
+    refuse_late_trigger_time: bool = True
     #: Error circles from GCN notices, oldest first, after the MXT one: :func:`choose_position` picks.
     positions: tuple[MxtPosition, ...] = ()
     #: What the service fetched ahead of the VT data, by catalogue, for the JSON summary.
@@ -95,9 +100,8 @@ class QpoVtOutcome:
 def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     """Read, compute and write QPO_VT, QCANDI_VT and the JSON summary of one burst."""
     observation = read_srclists(request.srclists)
-    if request.trigger_time is not None:
-        t0 = request.trigger_time
-        observation.trigger_time = t0 if t0.tzinfo is None else t0.astimezone(UTC).replace(tzinfo=None)
+    trigger = trigger_time_of(request, observation)
+    observation.trigger_time = None if trigger is None else trigger.time
     burst_id = request.burst_id or observation.burst_id
     if not burst_id:
         raise InputError("no BURST_ID in the source lists: pass --burst-id", file=str(request.srclists[0]))
@@ -119,13 +123,13 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
     circles = ([mxt] if mxt else []) + list(request.positions)
     mxt = choose_position((circle, order) for order, circle in enumerate(circles))
     detections = observation.detections
-    if (warning := mxt_off_field(detections["RA"], detections["DEC"], mxt)) is not None:
-        log.warning("%s", warning)
+    if (off_field := mxt_off_field(detections["RA"], detections["DEC"], mxt)) is not None:
+        log.warning("%s", off_field)
     catalogs = ask_catalogs(request.catalogs, observation, request.remote or _configured_remote())
     result = build_qpo_vt(observation, mxt, catalogs, science, burst_id=burst_id)
     out = request.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    t0 = request.trigger_time.isoformat(timespec="milliseconds") if request.trigger_time else None
+    t0 = trigger.time.isoformat(timespec="milliseconds") if trigger is not None else None
     outcome = QpoVtOutcome(
         result=result,
         qpo_vt=write_qpo_vt(
@@ -135,11 +139,56 @@ def make_qpo_vt(request: QpoVtRequest, science: ScienceConfig) -> QpoVtOutcome:
             result, out / f"QCANDI_VT_{burst_id}.fits", creator_version=__version__, trigger_time=t0
         ),
         summary=write_summary(
-            result, out / f"QPO_VT_{burst_id}.json", version=__version__, prefetch=request.prefetch
+            result,
+            out / f"QPO_VT_{burst_id}.json",
+            version=__version__,
+            prefetch=request.prefetch,
+            time_origin=TimeOrigin.of(trigger, science.first_sequence_delay_s),
+            xray_off_field=off_field,
         ),
     )
     log.info("QPO_VT written: %s (%d candidates)", outcome.qpo_vt, len(result.candidates))
     return outcome
+
+
+def trigger_time_of(request: QpoVtRequest, observation: VTObservation) -> TriggerTime | None:
+    """T0 from the best source that gives one: notices, QPO_MXT, the lists' TT_ECL, then ``--t0``.
+
+    A T0 after the start of the first VT stack is refused (one-off) or that source skipped (service, where
+    one wrong notice must not block the burst).
+    """
+    from_file = qpo_mxt_trigger_time(request.mxt_file) if request.mxt_file is not None else None
+    candidates = [
+        *request.trigger_times,
+        None if from_file is None else TriggerTime("QPO_MXT", from_file),
+        None if observation.trigger_time is None else TriggerTime("TT_ECL", observation.trigger_time),
+        None if request.trigger_time is None else TriggerTime("--t0", naive_utc(request.trigger_time)),
+    ]
+    first = first_stack_start(observation)
+    usable = []
+    for candidate in candidates:
+        if candidate is not None and first is not None and candidate.time > first:
+            message = (
+                f"trigger time T0 = {candidate.time.isoformat()} ({candidate.source}) is after the start of "
+                f"the first VT stack ({first.isoformat()}): T0 must precede the observations"
+            )
+            if request.refuse_late_trigger_time:
+                raise InputError(message)
+            log.warning("%s; that T0 is not used", message)
+            continue
+        usable.append(candidate)
+    return choose_trigger_time(usable)
+
+
+def first_stack_start(observation: VTObservation) -> datetime | None:
+    """The earliest readable DATE-OBS of the sequences (naive UTC), None when none is readable."""
+    starts = []
+    for info in observation.sequences.values():
+        try:
+            starts.append(naive_utc(datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))))
+        except ValueError:
+            continue
+    return min(starts) if starts else None
 
 
 def make_extras(outcome: QpoVtOutcome, context: ExtrasContext) -> ExtrasFiles:
@@ -167,9 +216,11 @@ def mxt_off_field(ra: Any, dec: Any, mxt: MxtPosition | None) -> str | None:
     if off is None or mxt is None:
         return None
     distance, radius = off
+    label = circle_label(mxt.instrument)
     return (
-        f"the MXT circle (r90 {mxt.r90_arcsec:.0f}\") is {distance * 60:.1f}' from the VT field centre, "
-        f"outside the field (radius {radius * 60:.1f}'): wrong burst or MXT position?"
+        f"the {label} circle (r90 {mxt.r90_arcsec:.0f}\") is {distance * 60:.1f}' from "
+        f"the VT field centre, outside the field (radius {radius * 60:.1f}'): VT did not observe it; wrong "
+        "burst or position?"
     )
 
 

@@ -35,6 +35,9 @@ from pydantic_settings import (
 from vtac.adapters.alerts import DEFAULT_MAX_RADIUS_DEG
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL
+from vtac.adapters.extras.survey import DEFAULT_HIPS as DEFAULT_SURVEY_HIPS
+from vtac.adapters.extras.survey import DEFAULT_URL as DEFAULT_SURVEY_URL
+from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import DEFAULT_DEADLINE_S, RemoteSettings
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL
@@ -316,6 +319,27 @@ class VtacSettings(BaseSettings):
     simulated: bool = Field(
         False, description="A rehearsal on simulated inputs: VOEvent role and notice tense are 'test'."
     )
+    survey_image_url: str = Field(
+        "",
+        description="CDS hips2fits endpoint of the burst page's survey image of the chart's frame, e.g. "
+        f"{DEFAULT_SURVEY_URL} (empty: none, the catalogue chart alone).",
+    )
+    survey_image_hips: str = Field(DEFAULT_SURVEY_HIPS, description="HiPS survey of that image.")
+    survey_image_deadline_s: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for the survey image (then the page goes without it)."
+    )
+
+    @property
+    def survey(self) -> SurveySettings | None:
+        """The survey image settings of the extras (None: no survey image); cached under ``state_dir``."""
+        if not self.survey_image_url:
+            return None
+        return SurveySettings(
+            self.survey_image_url,
+            self.survey_image_hips,
+            self.survey_image_deadline_s,
+            self.state_dir / "survey",
+        )
 
     # --- health and logs ---
     health_port: int | None = Field(

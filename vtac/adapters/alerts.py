@@ -4,6 +4,9 @@ The first position of a burst reaches the ground minutes before the VT lists: EC
 bursts, an Einstein Probe WXT/FXT or Swift BAT/XRT circle for follow-ups. Any of them becomes the
 :class:`~vtac.core.model.MxtPosition` the core filters with, its mission and instrument recorded.
 
+The burst's trigger time T0 is kept too (VOEvent ``WhereWhen`` ISOTime, JSON ``trigger_time``): the light
+curves count from it.
+
 * VOEvent 2.0 (``http://www.ivoa.net/xml/VOEvent/v2.0``, the SVOM FSC's and GCN Classic's packets):
   ``WhereWhen//Position2D`` (``unit="deg"``, ``C1``/``C2``, ``Error2Radius``) in an ICRS or FK5 system;
   mission and instrument from the SVOM ``Instrument`` parameter or the GCN IVORN
@@ -31,6 +34,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from vtac.adapters.tables import existing_file
+from vtac.adapters.trigger import TriggerTime, naive_utc
 from vtac.core.model import MxtPosition
 from vtac.errors import InputError
 
@@ -53,6 +57,8 @@ class Alert:
     burst_id: str | None = None
     test: bool = False
     kind: str = "VOEvent"
+    #: The trigger time T0 (UTC) the notice gives: VOEvent ``WhereWhen`` ISOTime, JSON ``trigger_time``.
+    trigger_time: datetime | None = None
 
 
 def read_alert_file(path: str | Path, *, max_radius_deg: float, accept_tests: bool = False) -> Alert:
@@ -130,6 +136,11 @@ def _utc(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def text_or_none(value: Any) -> str | None:
+    """A JSON string field, None when absent or of another type."""
+    return value if isinstance(value, str) else None
+
+
 # ---- VOEvent 2.0
 
 
@@ -159,6 +170,9 @@ def _voevent(text: str, name: str) -> Alert:
         issued=_utc(root.findtext("Who/Date")) or _utc(root.findtext(".//ISOTime")),
         burst_id=params.get("Burst_Id") or None,
         test=role == "test",
+        trigger_time=_utc(
+            root.findtext("WhereWhen/ObsDataLocation/ObservationLocation/AstroCoords/Time//ISOTime")
+        ),
     )
 
 
@@ -217,10 +231,11 @@ def _gcn_json(text: str, name: str) -> Alert:
     radius *= _to_90_percent(notice.get("containment_probability", DEFAULT_CONTAINMENT), name)
     return Alert(
         MxtPosition(ra, dec, radius * 3600.0, mission=mission, instrument=instrument, origin=origin),
-        issued=_utc(notice.get("alert_datetime") or notice.get("trigger_time")),
+        issued=_utc(text_or_none(notice.get("alert_datetime")) or text_or_none(notice.get("trigger_time"))),
         burst_id=next((item for item in ids if _SVOM_BURST_ID.match(item)), None),
         test=notice.get("alert_tense") == "test",
         kind="GCN JSON",
+        trigger_time=_utc(text_or_none(notice.get("trigger_time"))),
     )
 
 
@@ -247,3 +262,11 @@ def _to_90_percent(probability: Any, name: str) -> float:
     if not 0.0 < probability < 1.0:
         raise InputError(f"{probability} outside (0, 1)", file=name, column="containment_probability")
     return math.sqrt(math.log(1.0 - DEFAULT_CONTAINMENT) / math.log(1.0 - probability))
+
+
+def alert_trigger_time(alert: Alert) -> TriggerTime | None:
+    """The notice's T0 as a trigger-time source named after it (``SVOM ECLAIRs notice``), None without."""
+    if alert.trigger_time is None:
+        return None
+    source = f"{alert.position.mission} {alert.position.instrument} notice"
+    return TriggerTime(source, naive_utc(alert.trigger_time))

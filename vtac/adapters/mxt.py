@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,6 +23,7 @@ from astropy.table import Table
 
 from vtac.adapters.rawfits import read_fits_hdus
 from vtac.adapters.tables import existing_file, find_column, float_values, unit_scale
+from vtac.adapters.trigger import header_trigger_time
 from vtac.core.model import MxtPosition
 from vtac.errors import InputError
 
@@ -64,6 +66,12 @@ def read_qpo_mxt(path: str | Path) -> MxtPosition | None:
     position, origin = min(candidates, key=lambda item: item[0].r90_arcsec)
     log.info("%s: MXT position from %s: %s", path.name, origin, position)
     return position
+
+
+def qpo_mxt_trigger_time(path: str | Path) -> datetime | None:
+    """The burst trigger time ``TT_ECL`` of a QPO_MXT file's primary header (None when absent)."""
+    path = existing_file(path)
+    return header_trigger_time(read_fits_hdus(path)[0].header, file=path.name)
 
 
 def _check_card(primary: Any, file: str) -> None:
@@ -138,6 +146,7 @@ def write_qpo_mxt(
     path: str | Path,
     rows_per_extension: Sequence[Sequence[MxtRow | tuple[float, float, float, int]] | None],
     burst_id: str | None = None,
+    trigger_time: str | None = None,
 ) -> Path:
     """Write a QPO_MXT file: item i of ``rows_per_extension`` fills ``QPO_MXT_S<i+1>`` (None: no extension).
 
@@ -150,6 +159,8 @@ def write_qpo_mxt(
     primary.header["CARD"] = (PRODUCT_CARD, "Product card")
     if burst_id:
         primary.header["BURST_ID"] = (burst_id, "Burst identifier")
+    if trigger_time:
+        primary.header["TT_ECL"] = (trigger_time, "Trigger time from ECLAIRs in UTC")
     hdus = [primary]
     for name, rows in zip(EXTENSIONS, rows_per_extension, strict=False):
         if rows is not None:

@@ -23,6 +23,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from vtac.adapters.tables import (
     table_format,
     unit_scale,
 )
+from vtac.adapters.trigger import header_trigger_time
 from vtac.core.model import BAND_NAMES, DETECTION_COLUMNS, SEQUENCES, SequenceInfo, VTObservation
 from vtac.errors import InputError
 
@@ -99,6 +101,7 @@ class _FileContent:
     sequences: dict[str, SequenceInfo] = field(default_factory=dict)
     hdus: dict[str, str | None] = field(default_factory=dict)
     burst_id: str | None = None
+    trigger_time: datetime | None = None
 
 
 def read_srclists(paths: Sequence[str | Path]) -> VTObservation:
@@ -111,6 +114,7 @@ def read_srclists(paths: Sequence[str | Path]) -> VTObservation:
     sequences: dict[str, SequenceInfo] = {}
     seen_in: dict[str, str] = {}
     burst_id, burst_file = None, ""
+    trigger_time = None
     origins = []
     for raw_path in paths:
         path = existing_file(raw_path)
@@ -129,12 +133,15 @@ def read_srclists(paths: Sequence[str | Path]) -> VTObservation:
             )
         if content.burst_id and not burst_id:
             burst_id, burst_file = content.burst_id, path.name
+        trigger_time = trigger_time or content.trigger_time
         sequences.update(content.sequences)
         parts.extend(content.parts)
         origins.append(path.name)
     ordered = {seq: sequences[seq] for seq in SEQUENCES if seq in sequences}
     n_rejected = sum(part.n_rejected for part in parts)
-    return VTObservation(_detection_table(parts), ordered, burst_id, n_rejected, origins)
+    observation = VTObservation(_detection_table(parts), ordered, burst_id, n_rejected, origins)
+    observation.trigger_time = trigger_time
+    return observation
 
 
 def _read_file(path: Path) -> _FileContent:
@@ -146,6 +153,12 @@ def _read_file(path: Path) -> _FileContent:
 
 def _read_fits(path: Path) -> _FileContent:
     hdus = read_fits_hdus(path)
+    content = _fits_tables(hdus, path)
+    content.trigger_time = header_trigger_time(hdus[0].header, file=path.name)
+    return content
+
+
+def _fits_tables(hdus: list[RawHdu], path: Path) -> _FileContent:
     burst_id = hdus[0].header.get("BURST_ID")
     findch = [hdu for hdu in hdus[1:] if hdu.name.startswith(FINDCH_PREFIX)]
     if findch:

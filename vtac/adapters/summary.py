@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,16 +20,49 @@ from vtac.core.model import NULL_INT, QpoVtResult
 if TYPE_CHECKING:
     from astropy.table import Row
 
+    from vtac.adapters.trigger import TriggerTime
+
 SCHEMA_VERSION = "2.0"
 NO_XRAY_NOTE = "no X-ray position: the probabilities account for the whole VT field"
 REDSHIFT_HINTS = ("z<4", "high-z", "undetermined", "no detection")
 
 
+@dataclass(frozen=True)
+class TimeOrigin:
+    """What the light-curve times (and the decay index) count from: T0 and its source when known; else the
+    fit's assumption, ``assumed_delay_s`` before the first VT stack (outputs then print times since the
+    first VT stack)."""
+
+    trigger_time: str | None = None
+    source: str | None = None
+    assumed_delay_s: float | None = None
+
+    @classmethod
+    def of(cls, trigger: TriggerTime | None, assumed_delay_s: float) -> TimeOrigin:
+        """From the chosen T0 (None: unknown, the fit assumes ``assumed_delay_s``)."""
+        if trigger is None:
+            return cls(assumed_delay_s=float(assumed_delay_s))
+        return cls(trigger.time.isoformat(timespec="milliseconds"), trigger.source)
+
+
+def circle_label(instrument: str | None) -> str:
+    """What to call an X-ray circle: its instrument (``ECLAIRs``, ``MXT``, ``WXT``...), else ``X-ray``."""
+    name = (instrument or "").strip()
+    return name if name and name.lower() != "unknown" else "X-ray"
+
+
 def build_summary(
-    result: QpoVtResult, *, version: str, prefetch: dict[str, str] | None = None
+    result: QpoVtResult,
+    *,
+    version: str,
+    prefetch: dict[str, str] | None = None,
+    time_origin: TimeOrigin | None = None,
+    xray_off_field: str | None = None,
 ) -> dict[str, Any]:
     """The summary as plain JSON types; candidates best first (by RANK). ``prefetch``: what the service
-    fetched ahead of the VT data, by catalogue (None: nothing was)."""
+    fetched ahead of the VT data, by catalogue (None: nothing was); ``xray_off_field``: why the X-ray circle
+    misses the VT field (None: it does not)."""
+    origin = time_origin or TimeOrigin()
     seq_used = sequences_in_header_order(result.sequences)
     has_mxt = result.mxt is not None
     candidates = [
@@ -53,6 +87,10 @@ def build_summary(
             }
         ),
         "xray_note": None if has_mxt else NO_XRAY_NOTE,
+        "xray_off_field": xray_off_field if has_mxt else None,
+        "trigger_time": origin.trigger_time,
+        "trigger_time_source": origin.source,
+        "assumed_trigger_delay_s": origin.assumed_delay_s,
         "prefetch": prefetch,
         "catalogs": [
             {
@@ -91,9 +129,13 @@ def write_summary(
     *,
     version: str,
     prefetch: dict[str, str] | None = None,
+    time_origin: TimeOrigin | None = None,
+    xray_off_field: str | None = None,
 ) -> Path:
     """Write :func:`build_summary` as indented JSON, atomically (temporary file, then rename)."""
-    summary = build_summary(result, version=version, prefetch=prefetch)
+    summary = build_summary(
+        result, version=version, prefetch=prefetch, time_origin=time_origin, xray_off_field=xray_off_field
+    )
     text = json.dumps(summary, allow_nan=False, indent=2) + "\n"
     return write_atomically(path, lambda stream: stream.write(text.encode("utf-8")))
 
@@ -110,6 +152,7 @@ def _candidate(row: Row, seq_used: list[str], has_mxt: bool) -> dict[str, Any]:
         "score": _number(row["PROB"]),
         "reasons": [item.strip() for item in _text(row["REASONS"]).split(";") if item.strip()],
         "alpha": _number(row["ALPHA"]),
+        "alpha_err": _number(row["ALPHA_ERR"]) if "ALPHA_ERR" in row.colnames else None,
         "in_mxt": {1: True, 0: False}.get(int(row["IN_MXT"])),
         "n_det": int(row["N_DET"]),
         "new_src": _split(row["NEW_SRC"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vtac.errors import TransientError
+from vtac.errors import ConfigurationError, TransientError
 
 # Service modules (pika, pydantic) load only when this sub-command runs: `vtac` stays fast.
 # pylint: disable=import-outside-toplevel
@@ -27,6 +27,17 @@ def add_parser(subparsers: Any) -> None:
         "--to", choices=("ba", "vtpp"), default="ba", help="whose queue to read (default: ba, VTAC_BA_QUEUE)"
     )
     target.add_argument("--queue", help="read this queue instead (not declared)")
+    target.add_argument(
+        "--dead",
+        action="store_true",
+        help="show the dead-lettered inputs (VTAC_DEAD_LETTER_QUEUE) with the reason each was refused, "
+        "without consuming them",
+    )
+    parser.add_argument(
+        "--requeue",
+        action="store_true",
+        help="with --dead: send each one shown back to the input queue (after fixing its cause)",
+    )
     parser.add_argument("--count", type=_positive_int, help="stop after N notifications")
     parser.add_argument(
         "--timeout",
@@ -41,20 +52,30 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Listen until --count, --timeout or Ctrl-C."""
     from vtac.service.broker import amqp_config
-    from vtac.service.listen import ListenRequest, listen, queue_of
+    from vtac.service.listen import ListenRequest, listen, queue_of, show_dead_letters
     from vtac.service.logs import quiet_pika
     from vtac.settings import load_settings
 
     quiet_pika()
     config = amqp_config(load_settings(), connection_name="vtac-listen")
+    if args.requeue and not args.dead:
+        raise ConfigurationError("--requeue goes with --dead")
+    if args.dead:
+        shown = show_dead_letters(config, requeue=args.requeue, limit=args.count, emit=_print)
+        _print(f"{shown} dead-lettered input(s)" + (" requeued" if args.requeue else ", left in the queue"))
+        return EXIT_OK
     request = ListenRequest(args.queue or queue_of(config, args.to), args.count, args.timeout, args.json)
     try:
-        seen = listen(config, request, emit=lambda text: print(text, flush=True))
+        seen = listen(config, request, emit=_print)
     except KeyboardInterrupt:
         return EXIT_OK
     if request.count is not None and seen < request.count:
         raise TransientError(f"{seen} of {request.count} notification(s) within {request.timeout_s:g} s")
     return EXIT_OK
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
 
 
 def _positive_int(text: str) -> int:

@@ -6,8 +6,12 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vtac.core.model import N_SEQ_PER_BAND, MxtPosition, QpoVtResult
+from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+
+if TYPE_CHECKING:
+    from vtac.adapters.alerts import Alert
 
 #: Products written, but only unverified because every catalogue service failed: a retry may help.
 EXIT_RETRY = 3
@@ -56,8 +60,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--t0",
         metavar="ISO_UTC",
-        help="burst trigger time, e.g. 2026-05-09T21:51:09 (TT_ECL; light curves and circular count from it; "
-        "default: from the start of the first VT stack)",
+        help="burst trigger time, e.g. 2026-05-09T21:51:09, used when no input gives one (a --position "
+        "notice, TT_ECL of the --mxt file or of the source lists win); written as TT_ECL, light curves, "
+        "decay index and circular count from it; without any T0 times are since the first VT stack; a T0 "
+        "after the first VT stack is refused",
     )
     parser.add_argument(
         "--simulated",
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     """Create the products and print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     # pylint: disable=import-outside-toplevel
+    from vtac.adapters.alerts import alert_trigger_time
     from vtac.adapters.extras.context import ExtrasContext, parse_t0
     from vtac.adapters.mxt import parse_mxt_position
     from vtac.jobs import CatalogSource, QpoVtRequest, make_extras, make_qpo_vt
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
     settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
     t0 = parse_t0(args.t0) if args.t0 else None
-    positions = [
+    alerts = [
         read_position(path, args.burst_id, settings.max_position_radius_deg, args.simulated)
         for path in args.position
     ]
@@ -99,14 +106,16 @@ def run(args: argparse.Namespace) -> int:
         burst_id=args.burst_id,
         remote=settings.remote,
         trigger_time=t0,
-        positions=tuple(positions),
+        trigger_times=tuple(trigger for alert in alerts if (trigger := alert_trigger_time(alert))),
+        positions=tuple(alert.position for alert in alerts),
     )
     outcome = make_qpo_vt(request, settings.science)
     print(format_report(outcome.result))
     for path in (outcome.qpo_vt, outcome.qcandi_vt, outcome.summary):
         print(f"wrote {path}")
     if not args.no_extras:
-        extras = make_extras(outcome, ExtrasContext(version=1, t0=t0, simulated=args.simulated))
+        context = ExtrasContext(version=1, simulated=args.simulated, survey=settings.survey)
+        extras = make_extras(outcome, context)
         for label, path in extras.all().items():
             if label != "page":
                 print(f"wrote {path}")
@@ -122,15 +131,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simulated: bool) -> MxtPosition:
-    """The circle of one ``--position`` notice; an SVOM notice of another burst is refused."""
+def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simulated: bool) -> Alert:
+    """The circle (and trigger time) of one ``--position`` notice; an SVOM notice of another burst is
+    refused."""
     from vtac.adapters.alerts import read_alert_file  # pylint: disable=import-outside-toplevel
     from vtac.errors import InputError  # pylint: disable=import-outside-toplevel
 
     alert = read_alert_file(path, max_radius_deg=max_radius_deg, accept_tests=simulated)
     if burst_id and alert.burst_id and alert.burst_id != burst_id:
         raise InputError(f"Burst_Id {alert.burst_id} differs from --burst-id {burst_id}", file=path.name)
-    return alert.position
+    return alert
 
 
 def format_report(result: QpoVtResult) -> str:

@@ -53,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
     """Build the message, publish it confirmed, print its routing key and message id."""
     from vtac.service.broker import amqp_config
     from vtac.service.logs import quiet_pika
-    from vtac.service.publish import message_id, publish_inputs, routing_key
+    from vtac.service.publish import check_message, message_id, publish_inputs, routing_key
     from vtac.settings import load_settings
 
     quiet_pika()
     message = build_message(args)
+    check_message(message)
     publish_inputs(amqp_config(load_settings(), connection_name="vtac-publish"), [message])
     print(f"published {routing_key(message)} {message.burst_id} message_id={message_id(message)}")
     return EXIT_OK

@@ -20,18 +20,16 @@ EVALUATION_SEEDS = tuple(range(1, 5))
 #: Per seed: afterglow scenarios and dark fields (the dark share is the model's "none" prior).
 N_AFTERGLOW, N_DARK = 105, 55
 VTACML_ENV = "VTAC_VTACML_FILE"
-DEFAULT_VTACML = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "vtacml"
-    / ("combined_qpo_vt_all_cases_with_GRB_with_flags.parquet")
-)
 
 
 def vtacml_path() -> Path:
-    """The FSC's simulations: ``$VTAC_VTACML_FILE`` or the shared copy beside the project."""
-    return Path(os.environ.get(VTACML_ENV, str(DEFAULT_VTACML))).resolve()
+    """The FSC's simulations: ``$VTAC_VTACML_FILE``, else the published vtacML package's file (pinned
+    version and hash; fetched once with pip, then cached)."""
+    if os.environ.get(VTACML_ENV):
+        return Path(os.environ[VTACML_ENV]).resolve()
+    from vtac.evaluation.vtacml import fetch_vtacml  # pylint: disable=import-outside-toplevel
+
+    return fetch_vtacml()
 
 
 def scenarios(

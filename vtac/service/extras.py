@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vtac.core.config import ScienceConfig
 from vtac.core.model import QpoVtResult
@@ -34,6 +34,9 @@ from vtac.service.config import ServiceSettings
 from vtac.service.messages import ExtrasLocation
 from vtac.service.sdb import ProductBundle, Sdb
 from vtac.service.state import ExtrasRecord, InputStore
+
+if TYPE_CHECKING:
+    from vtac.adapters.extras import VersionEntry
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ LEASE_S = 900.0
 MAX_REASON_CHARS = 300
 NEWER = "a newer version of the burst came before they were drawn"
 INTERRUPTED = "the service stopped before they were stored; redone at the next start"
+#: Ledger reason of stored extras that include a VOEvent (later versions cite it as superseded).
+WITH_VOEVENT = "with VOEvent"
 
 #: What the extras are drawn from: the slim result, the JSON summary, SDB addresses by label.
 Material = tuple[QpoVtResult, dict[str, Any], dict[str, str]]
@@ -363,7 +368,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             material = job.material or self._rebuild(job)
             if material is None:
                 return ExtrasRecord(job.burst_id, job.version, "failed", "no QSRCLIST_VT in this version")
-            self._store(job, *material)
+            voevent = self._store(job, *material)
         except WorkerStoppedError as error:
             if self._closed:
                 log.warning("extras of v%d interrupted by the stop", job.version, extra=extra)
@@ -374,16 +379,22 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             log.exception("extras of v%d failed", job.version, extra=extra)
             return ExtrasRecord(job.burst_id, job.version, "failed", _reason(error))
         log.info("extras of v%d stored", job.version, extra=extra)
-        return ExtrasRecord(job.burst_id, job.version, "stored")
+        return ExtrasRecord(job.burst_id, job.version, "stored", WITH_VOEVENT if voevent else "")
 
     def _store(
         self, job: ExtrasJob, result: QpoVtResult, summary: dict[str, Any], links: dict[str, str]
-    ) -> None:
+    ) -> bool:
+        """Draw and upload one version's extras; whether they include a VOEvent (cited by later ones)."""
         # pylint: disable=import-outside-toplevel
         from vtac.adapters.extras import ExtrasContext, render_extras
 
-        simulated = self.settings.simulated
-        context = ExtrasContext(version=job.version, simulated=simulated, links=page_links(links))
+        context = ExtrasContext(
+            version=job.version,
+            simulated=self.settings.simulated,
+            links=page_links(links),
+            history=self.history(job.burst_id, job.version),
+            survey=self.settings.survey,
+        )
         files = self._worker.call(render_extras, result, summary, context)
         self._wait_for_quiet()  # the uploads flush to disk: not while a product is written
         acronyms = {
@@ -391,6 +402,33 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             for label, item in files.items()
         }
         self.sdb.upload(ProductBundle.of_extras(job.burst_id, job.version, acronyms))
+        return "voevent" in files
+
+    def history(self, burst_id: str, version: int) -> list[VersionEntry]:
+        """The earlier versions of a burst as the ledger knows them: the page of each one stored (linked),
+        what became of the others, and which issued a VOEvent (only those are cited as superseded)."""
+        from vtac.adapters.extras import VersionEntry, extras_names  # pylint: disable=import-outside-toplevel
+
+        page_name = extras_names(burst_id)["page"]
+        entries = []
+        for earlier in range(1, version):
+            record = self.store.extras_record(burst_id, earlier)
+            if record is None:
+                entries.append(VersionEntry(earlier, note="no extras announced"))
+                continue
+            stored = record.status == "stored"
+            note = record.status if stored or not record.reason else f"{record.status}: {record.reason}"
+            entries.append(
+                VersionEntry(
+                    earlier,
+                    note=note,
+                    page=self.sdb.location(burst_id, EXTRAS_ACRONYMS["page"], earlier, page_name)
+                    if stored
+                    else "",
+                    voevent=stored and record.reason == WITH_VOEVENT,
+                )
+            )
+        return entries
 
     def _rebuild(self, job: ExtrasJob) -> Material | None:
         """The drawing material of a version whose own was not kept: its products made again (in the worker)
@@ -442,7 +480,13 @@ def _reason(error: BaseException) -> str:
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover  # runs in the worker process (coverage: not traced)
-    """The worker's loop: lowest priority, drawing modules imported once, then one call at a time."""
+    """The worker's loop: its own session, lowest priority, then one call at a time.
+
+    Its own session: a stop signalled from a shell to the service's process group (Ctrl-C, ``kill -- -PGID``)
+    must not kill the drawing under the service, which then stops it itself and records it interrupted (not
+    failed). The service ends it (terminate at the stop deadline; an EOF on the pipe if the service died).
+    """
+    os.setsid()
     _lower_priority()
     # pylint: disable=import-outside-toplevel,unused-import
 

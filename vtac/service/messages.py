@@ -345,6 +345,11 @@ class ExtrasLocation(_Outbound):
     light_curves: dict[str, str] = Field(
         default_factory=dict, description="Light-curve PNG per best candidate, by VT_ID."
     )
+    may_be_superseded: bool = Field(
+        True,
+        description="True: these addresses hold files only if no newer version of the burst came before they "
+        "were drawn; a superseded version's extras are never stored (the newer version's are).",
+    )
 
 
 class QpoVtNotificationV1(_Outbound):

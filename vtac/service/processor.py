@@ -33,11 +33,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vtac.adapters.alerts import read_alert
-from vtac.adapters.mxt import read_qpo_mxt
+from vtac.adapters.alerts import alert_trigger_time, read_alert
+from vtac.adapters.mxt import qpo_mxt_trigger_time, read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.tables import fits_hdus, short_reason
+from vtac.adapters.trigger import TriggerTime
 from vtac.core.model import MxtPosition, VTObservation
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
@@ -80,6 +81,8 @@ class _Input:
     sequences: tuple[str, ...] = ()
     mxt: MxtPosition | None = None
     issued: datetime | None = None
+    #: The burst's trigger time T0 this input gives (a notice's, a QPO_MXT's TT_ECL), and its source.
+    trigger: TriggerTime | None = None
 
     @property
     def recency(self) -> tuple[datetime, int, int]:
@@ -353,7 +356,11 @@ class Processor:
                 f"Burst_Id {alert.burst_id} differs from the message's {message.burst_id}", file=name
             )
         issued = alert.issued.isoformat() if alert.issued else None
-        return {"mxt": _position_dict(alert.position), "issued": issued}
+        return {
+            "mxt": _position_dict(alert.position),
+            "issued": issued,
+            **_trigger_dict(alert_trigger_time(alert)),
+        }
 
     def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
         """Read the product once on arrival, so a bad file is rejected before it enters the store: whatever
@@ -368,9 +375,11 @@ class Processor:
                 if message.acronym == SRCLIST:
                     return {"sequences": _usable_sequences(read_srclists([path]), message.burst_id, name)}
                 position = read_qpo_mxt(path)
+                t0 = qpo_mxt_trigger_time(path)
         if position is None:
             raise InputError("no usable MXT position (every row invalid or a known X-ray source)", file=name)
-        return {"mxt": _position_dict(position)}
+        trigger = None if t0 is None else TriggerTime("QPO_MXT", t0)
+        return {"mxt": _position_dict(position), **_trigger_dict(trigger)}
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
@@ -415,6 +424,8 @@ class Processor:
             burst_id=burst_id,
             remote=self._remote,
             prefetch=self.prefetch_status(burst_id),
+            trigger_times=_known_trigger_times(inputs),
+            refuse_late_trigger_time=False,
         )
 
     def _notifications(
@@ -544,10 +555,28 @@ def _position_dict(position: MxtPosition | None) -> dict[str, float | str] | Non
     return dataclasses.asdict(position)
 
 
+def _trigger_dict(trigger: TriggerTime | None) -> dict[str, str]:
+    """The envelope fields of an input's T0 (none when it gives none)."""
+    if trigger is None:
+        return {}
+    return {"trigger_time": trigger.time.isoformat(), "trigger_source": trigger.source}
+
+
+def _known_trigger_times(inputs: Sequence[_Input]) -> tuple[TriggerTime, ...]:
+    """T0 of the stored inputs, best source first: position notices (oldest first), then QPO_MXT files; the
+    lists' TT_ECL and nothing else follow in :func:`vtac.jobs.trigger_time_of`."""
+    notices = [i.trigger for i in inputs if i.trigger is not None and isinstance(i.message, PositionAlertV1)]
+    files = [
+        i.trigger for i in inputs if i.trigger is not None and not isinstance(i.message, PositionAlertV1)
+    ]
+    return tuple(notices + files)
+
+
 def _decode(item: StoredInput) -> _Input:
     envelope = json.loads(item.payload)
     mxt = envelope.get("mxt")
     issued = envelope.get("issued")
+    t0 = envelope.get("trigger_time")
     stored = json.dumps(envelope["input"]).encode()  # written by us after the bounds were checked
     return _Input(
         message=parse_input(stored, max_bytes=len(stored)),
@@ -555,6 +584,9 @@ def _decode(item: StoredInput) -> _Input:
         sequences=tuple(envelope.get("sequences", ())),
         mxt=None if mxt is None else MxtPosition(**mxt),
         issued=datetime.fromisoformat(issued) if issued else None,
+        trigger=TriggerTime(envelope.get("trigger_source", "notice"), datetime.fromisoformat(t0))
+        if t0
+        else None,
     )
 
 

@@ -1,10 +1,13 @@
 """Publish inputs exactly as the upstream pipelines would: for rehearsals, replays and tests.
 
 A product file goes inline (base64 ``content``) or by reference (``sdb_url``); an MXT position goes alone.
-Messages are persistent, mandatory and confirmed, with a ``message_id`` derived from the content, so a
-replayed file carries the same id (and VTAC treats it as the no-op it is). VTAC's topology is declared
-first (the same idempotent declaration as ``vtac serve``), so an input published before the service starts
-waits in its queue, as it would in a standard deployment.
+Messages are persistent, mandatory and confirmed, with a ``message_id`` derived from burst, acronym and
+content, so a replayed file carries the same id (and VTAC treats it as the no-op it is). What is sent is
+checked first by ``vtac publish`` (:func:`check_message`): a product must be FITS whose ``CARD`` and
+``BURST_ID`` (when present) agree with the options, a notice must be readable and of the same burst. The
+builders themselves send anything (the fault tests publish hostile inputs with them). VTAC's topology is
+declared first (the same idempotent declaration as ``vtac serve``), so an input published before the
+service starts waits in its queue, as it would in a standard deployment.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 import pika
 import pika.exceptions
 
+from vtac.adapters.alerts import read_alert
+from vtac.adapters.rawfits import fits_hdus
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.service.broker import AmqpConfig, connection_parameters
 from vtac.service.messages import MxtPositionV1, PositionAlertV1, ProductNotificationV1
@@ -51,9 +56,10 @@ def product_message(
         fields["sdb_url"] = sdb_url
     else:
         try:
-            fields["content"] = path.read_bytes()
+            content = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read the product: {error.strerror}", file=str(path)) from None
+        fields["content"] = content
     return ProductNotificationV1.model_validate(fields)
 
 
@@ -92,8 +98,40 @@ def routing_key(message: InputMessage) -> str:
 
 
 def message_id(message: InputMessage) -> str:
-    """Deterministic id: the same input always has the same id."""
-    return hashlib.sha256(message.content_key()).hexdigest()[:32]
+    """Deterministic id over burst, acronym and content: the same input always has the same id, and one file
+    published for two bursts (or as two products) has two."""
+    scope = f"{message.burst_id}|{message.acronym}|".encode()
+    return hashlib.sha256(scope + message.content_key()).hexdigest()[:32]
+
+
+def check_message(message: InputMessage) -> None:
+    """What ``vtac publish`` refuses to send (InputError naming the file): see the module docstring."""
+    if isinstance(message, PositionAlertV1):
+        check_alert(message.content, message.filename or "notice", burst_id=message.burst_id)
+    elif isinstance(message, ProductNotificationV1) and message.content is not None:
+        name = message.filename or message.acronym
+        check_product(message.content, name, acronym=message.acronym, burst_id=message.burst_id)
+
+
+def check_product(content: bytes, name: str, *, acronym: str, burst_id: str) -> None:
+    """What ``vtac publish`` refuses to send: a file that is not FITS, a FITS whose ``CARD`` names another
+    product, or whose ``BURST_ID`` names another burst (VTAC would dead-letter it; better said now)."""
+    primary = fits_hdus(content, name)[0].header
+    card = str(primary.get("CARD") or "").strip()
+    if card and card.upper() != acronym:
+        raise InputError(
+            f"CARD = '{card}', not {acronym}: wrong --acronym or wrong file", file=name, hdu="PRIMARY"
+        )
+    found = str(primary.get("BURST_ID") or "").strip()
+    if found and found != burst_id:
+        raise InputError(f"BURST_ID = '{found}' differs from --burst-id {burst_id}", file=name, hdu="PRIMARY")
+
+
+def check_alert(content: bytes, name: str, *, burst_id: str) -> None:
+    """A notice VTAC can read (any radius, tests allowed: the service decides those), of this burst."""
+    alert = read_alert(content, name, max_radius_deg=180.0, accept_tests=True)
+    if alert.burst_id and alert.burst_id != burst_id:
+        raise InputError(f"Burst_Id {alert.burst_id} differs from --burst-id {burst_id}", file=name)
 
 
 def publish_inputs(config: AmqpConfig, messages: list[InputMessage]) -> None:

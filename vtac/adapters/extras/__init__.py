@@ -115,6 +115,7 @@ def render_extras(
     view = burst_view(result, summary, context)
     circular = build_circular(view)
     chart = finding_chart(view)
+    survey = _survey(result, summary, context)
     curves = {c.vt_id: light_curve(view, c) for c in view.best_candidates()}
     contents: dict[str, bytes | None] = {
         "chart": chart,
@@ -133,9 +134,20 @@ def render_extras(
     links = dict(context.links)  # the caller's addresses win (the service links into the SDB)
     for label, (name, _) in files.items():
         links.setdefault(label, name)
-    html = build_page(view, chart_png=chart, light_curves=curves, circular=circular, links=links)
+    html = build_page(
+        view, chart_png=chart, light_curves=curves, circular=circular, links=links, survey=survey
+    )
     files["page"] = (names["page"], html.encode("utf-8"))
     return files
+
+
+def _survey(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasContext) -> Any:
+    """The survey image of the chart's frame when configured (None: not asked, or not had in time)."""
+    if context.survey is None:
+        return None
+    from vtac.adapters.extras.survey import survey_image  # pylint: disable=import-outside-toplevel
+
+    return survey_image(context.survey, *chart_frame(summary, result.combined))
 
 
 def _json_bytes(notice: Any, encode: Any) -> bytes | None:

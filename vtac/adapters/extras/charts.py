@@ -13,22 +13,29 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from vtac.adapters.extras.context import BurstView, CandidateView, chart_frame
+from vtac.adapters.extras.context import (
+    BurstView,
+    CandidateView,
+    chart_frame,
+    magnitude_column,
+    positioned_catalogs,
+)
 
 PIXEL_ARCSEC = 1.0
-#: Magnitude columns that size catalogue sources, red-ish first (closest to VT_R).
-SIZE_BANDS = ("MAG_r", "MAG_RP", "MAG_R1", "MAG_R2", "MAG_i", "MAG_G", "MAG_g")
 BAND_STYLE = {
     "R": {"marker": "o", "color": "black", "mfc": "black", "ls": "-", "label": "VT_R"},
     "B": {"marker": "s", "color": "0.45", "mfc": "white", "ls": "--", "label": "VT_B"},
 }
 DPI = 110
+#: A VT source with a catalogue source this close is drawn as catalogued.
+MATCH_ARCSEC = 2.0
 
 
 def finding_chart(view: BurstView) -> bytes:
@@ -46,6 +53,7 @@ def finding_chart(view: BurstView) -> bytes:
     _vt_detections(axes, view, wcs, half_width)
     _xray_circle(axes, view, wcs)
     _candidates(axes, view, wcs)
+    _off_field_note(axes, view)
     _scale_bar(axes, half_width)
     _compass(axes, half_width)
     # sexagesimal with colons: plain text, no mathtext to parse (half the drawing time otherwise)
@@ -82,7 +90,8 @@ def light_curve(view: BurstView, candidate: CandidateView) -> bytes:
             if m.sequence.band == band and not m.detected and m.sequence.t_mid_s and m.sequence.maglim
         ]  # fmt: skip
         for measurement in limits:
-            t = float(measurement.sequence.t_mid_s or 0.0) / 60.0
+            # the B limit beside the R one of the same epoch, not on top of it
+            t = float(measurement.sequence.t_mid_s or 0.0) / 60.0 * (1.06 if band == "B" else 1.0)
             limit = float(measurement.sequence.maglim or 0.0)
             axes.annotate(
                 "", xy=(t, limit + 0.4), xytext=(t, limit),
@@ -90,13 +99,13 @@ def light_curve(view: BurstView, candidate: CandidateView) -> bytes:
             )  # fmt: skip
             axes.plot([t], [limit], marker="_", ms=12, color=style["color"])
             times.append(t)
-    _decay(axes, candidate, times)
+    _decay(axes, view, candidate, times)
     axes.set_xscale("log")
     # plain tick labels: mathtext ($10^{1}$) costs most of the drawing time
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.invert_yaxis()
-    axes.set_xlabel(f"time since {view.time_label} (min)")
+    axes.set_xlabel(f"time since {view.time_label} (min)" + ("" if view.t0_known else ", T0 unknown"))
     axes.set_ylabel("magnitude (AB, not corrected for extinction)")
     probability = f", p = {candidate.probability:.2f}" if candidate.probability is not None else ""
     axes.set_title(f"{view.burst_id} - candidate #{candidate.rank}, VT_ID {candidate.vt_id}{probability}")
@@ -109,18 +118,37 @@ def light_curve(view: BurstView, candidate: CandidateView) -> bytes:
     return _png(figure)
 
 
-def _decay(axes, candidate: CandidateView, times: Sequence[float]) -> None:
+def _decay(axes, view: BurstView, candidate: CandidateView, times: Sequence[float]) -> None:
+    """The core's power law (its alpha; each band's offset fitted to the detections with alpha fixed)."""
     decay = candidate.decay
     if decay is None or not times:
         return
+    shift_s = _core_time_shift(view)
     grid = np.geomspace(min(times) * 0.8, max(times) * 1.25, 50)
-    for band, offset in decay.offsets.items():
-        style = BAND_STYLE[band]
-        model = offset + 2.5 * decay.alpha * np.log10(grid * 60.0 / decay.t_ref_s)
+    for band, style in BAND_STYLE.items():
+        seen = [m for m in candidate.detections() if m.sequence.band == band and m.sequence.t_mid_s]
+        if not seen:
+            continue
+        log_t = np.log10(np.array([float(m.sequence.t_mid_s or 0.0) for m in seen]) + shift_s)
+        weight = 1.0 / np.square([max(m.err or 0.1, 0.02) for m in seen])
+        offset = float(
+            np.average(np.array([m.mag for m in seen], float) - 2.5 * decay.alpha * log_t, weights=weight)
+        )
+        model = offset + 2.5 * decay.alpha * np.log10(grid * 60.0 + shift_s)
         axes.plot(
             grid, model, ls=style["ls"], color=style["color"], lw=1,
-            label=f"{style['label']} fit, alpha = {decay.alpha:.2f} ± {decay.alpha_err:.2f}",
+            label=f"{style['label']} decay, {decay.text()}",
         )  # fmt: skip
+
+
+def _core_time_shift(view: BurstView) -> float:
+    """Seconds to add to the plotted times to get the fit's: 0 with T0; without, the fit took T0 the assumed
+    delay before the first stack's mid-time while the plot counts from its start."""
+    if view.t0_known or not view.sequences:
+        return 0.0
+    delay = float(view.summary.get("assumed_trigger_delay_s") or 0.0)
+    first = min(view.sequences, key=lambda s: s.t_mid_s if s.t_mid_s is not None else math.inf)
+    return max(delay - 0.5 * (first.exposure_s or 0.0), 1.0)
 
 
 def _tangent_wcs(ra0: float, dec0: float, half_width: float) -> WCS:
@@ -142,11 +170,8 @@ def _in_frame(x: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
 
 def _catalog_sources(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
     labelled = False
-    for answer in view.result.catalogs:
-        table = answer.table
-        if not answer.usable or table is None or not {"RA", "DEC"} <= set(table.colnames):
-            continue
-        column = next((name for name in SIZE_BANDS if name in table.colnames), None)
+    for _, table in positioned_catalogs(view):
+        column = magnitude_column(table)
         mags = np.asarray(table[column], float) if column else np.full(len(table), 20.0)
         mags = np.where(np.isfinite(mags), mags, 23.0)
         x, y = wcs.all_world2pix(np.asarray(table["RA"], float), np.asarray(table["DEC"], float), 0)
@@ -161,46 +186,90 @@ def _catalog_sources(axes, view: BurstView, wcs: WCS, half_width: float) -> None
 
 
 def _vt_detections(axes, view: BurstView, wcs: WCS, half_width: float) -> None:
+    """VT sources with a catalogue source within :data:`MATCH_ARCSEC` as small filled dots, the others
+    (uncatalogued, or no catalogue answered) as crosses: told apart at a glance."""
     combined = view.result.combined
     if len(combined) == 0:
         return
-    x, y = wcs.all_world2pix(np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float), 0)
+    ra, dec = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
+    x, y = wcs.all_world2pix(ra, dec, 0)
     inside = _in_frame(x, y, half_width)
+    matched = _catalogued(view, ra, dec) & inside
+    if matched.any():
+        axes.scatter(
+            x[matched], y[matched], s=14, marker="o", color="0.1", zorder=2, label="VT source, catalogued"
+        )
     axes.scatter(
-        x[inside], y[inside], s=16, marker="x", color="0.1", linewidths=0.8, zorder=2, label="VT sources"
-    )
+        x[inside & ~matched], y[inside & ~matched], s=36, marker="x", color="black", linewidths=1.4, zorder=2,
+        label="VT source, uncatalogued" if view.verified else "VT source (no catalogue answered)",
+    )  # fmt: skip
+
+
+def _catalogued(view: BurstView, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Whether each VT position has a catalogue source (of a catalogue that answered) within MATCH_ARCSEC."""
+    found = np.zeros(len(ra), dtype=bool)
+    for _, table in positioned_catalogs(view):
+        sky = SkyCoord(np.asarray(table["RA"], float), np.asarray(table["DEC"], float), unit="deg")
+        _, distance, _ = SkyCoord(ra, dec, unit="deg").match_to_catalog_sky(sky)
+        found |= distance.arcsec <= MATCH_ARCSEC
+    return found
 
 
 def _xray_circle(axes, view: BurstView, wcs: WCS) -> None:
     mxt = view.summary.get("mxt")
-    if not mxt:
+    if not mxt or view.xray_off_field:
         return
     x, y = wcs.all_world2pix([mxt["ra"]], [mxt["dec"]], 0)
     radius = float(mxt["r90_arcsec"]) / PIXEL_ARCSEC
     axes.add_patch(
         Circle((float(x[0]), float(y[0])), radius, fill=False, ls="--", lw=1.5, ec="black", zorder=3,
-               label=f"MXT R90 = {mxt['r90_arcsec']:.0f}\"")
+               label=f"{view.xray_label} R90 = {mxt['r90_arcsec']:.0f}\"")
     )  # fmt: skip
-    axes.plot(x, y, marker="+", ms=14, mew=1.5, color="black", zorder=3, ls="none", label="MXT centre")
+    axes.plot(
+        x,
+        y,
+        marker="+",
+        ms=14,
+        mew=1.5,
+        color="black",
+        zorder=6,
+        ls="none",
+        label=f"{view.xray_label} centre",
+    )
+
+
+def _off_field_note(axes, view: BurstView) -> None:
+    """A circle VT did not observe is said on the chart, not silently left out."""
+    if not view.xray_off_field:
+        return
+    axes.text(
+        0.5, 0.97, f"{view.xray_label} circle OUTSIDE the VT field:\nVT did not observe it",
+        transform=axes.transAxes, ha="center", va="top", fontsize=11, fontweight="bold", zorder=7,
+        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "black"},
+    )  # fmt: skip
 
 
 def _candidates(axes, view: BurstView, wcs: WCS) -> None:
+    """Best candidates as hollow squares, the others as hollow diamonds (the legend shows the same shapes):
+    hollow, so the X-ray centre and the source under them stay visible."""
     best = set(view.best_ids)
-    for index, candidate in enumerate(view.candidates):
-        x, y = wcs.all_world2pix([candidate.ra], [candidate.dec], 0)
-        is_best = candidate.vt_id in best
-        axes.add_patch(
-            Circle((float(x[0]), float(y[0])), 4.0 if is_best else 3.0, fill=False, zorder=4,
-                   lw=2.0 if is_best else 1.0, ec="black",
-                   label=("best candidate" if is_best else "candidate") if index < 2 else None)
+    for is_best, marker, label in ((True, "s", "best candidate"), (False, "D", "other candidate")):
+        chosen = [c for c in view.candidates if (c.vt_id in best) == is_best]
+        if not chosen:
+            continue
+        x, y = wcs.all_world2pix([c.ra for c in chosen], [c.dec for c in chosen], 0)
+        axes.scatter(
+            x, y, s=170 if is_best else 90, marker=marker, facecolors="none", edgecolors="black",
+            linewidths=2.0 if is_best else 1.0, zorder=4, label=label,
         )  # fmt: skip
-        probability = f" ({candidate.probability:.2f})" if candidate.probability is not None else ""
-        axes.annotate(
-            f"{candidate.rank}{probability}", (float(x[0]), float(y[0])), xytext=(7, 7),
-            textcoords="offset points", fontsize=10 if is_best else 8,
-            fontweight="bold" if is_best else "normal", zorder=5,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-        )  # fmt: skip
+        for candidate, cx, cy in zip(chosen, x, y, strict=True):
+            probability = f" ({candidate.probability:.2f})" if candidate.probability is not None else ""
+            axes.annotate(
+                f"{candidate.rank}{probability}", (float(cx), float(cy)), xytext=(9, 9),
+                textcoords="offset points", fontsize=10 if is_best else 8,
+                fontweight="bold" if is_best else "normal", zorder=5,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+            )  # fmt: skip
 
 
 def _scale_bar(axes, half_width: float) -> None:

@@ -12,12 +12,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from astropy.coordinates import Angle
 
-from vtac.core.decay import Point, PowerLawDecay, fit_power_law, n_frames
+from vtac.adapters.extras.survey import SurveySettings
+from vtac.adapters.summary import circle_label
+from vtac.core.constants import VT_FRAME_S
 from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
 from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
@@ -36,6 +38,10 @@ class VersionEntry:
     version: int
     created: str = ""
     note: str = ""
+    #: Address of that version's burst page when it was stored ('' when not: superseded, failed).
+    page: str = ""
+    #: A VOEvent of that version was issued (stored): only those are cited as superseded.
+    voevent: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,16 +58,34 @@ class ExtrasContext:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     links: Mapping[str, str] = field(default_factory=dict)
     history: Sequence[VersionEntry] = ()
+    #: Where to fetch a survey image of the chart's frame (None: no survey image, the catalogue chart only).
+    survey: SurveySettings | None = None
 
     @property
     def role(self) -> str:
         """VOEvent role."""
         return "test" if self.simulated else "observation"
 
-    @property
-    def earlier_versions(self) -> list[int]:
-        """Versions this one supersedes: every one before it (the service numbers them 1, 2, ...)."""
-        return list(range(1, self.version))
+
+@dataclass(frozen=True)
+class Decay:
+    """The decay index of a candidate as the core fitted it (ALPHA and ALPHA_ERR of the products, f ~
+    (t - T0)^-alpha): the one number every output prints; the extras never refit it."""
+
+    alpha: float
+    alpha_err: float | None
+
+    def text(self) -> str:
+        """``alpha = 1.02 ± 0.05`` (the error omitted when unknown)."""
+        error = f" ± {self.alpha_err:.2f}" if self.alpha_err is not None else ""
+        return f"alpha = {self.alpha:.2f}{error}"
+
+
+def n_frames(exposure_s: float | None) -> int | None:
+    """Number of 50 s VT frames stacked in an exposure, None when unknown."""
+    if exposure_s is None or not math.isfinite(exposure_s) or exposure_s <= 0:
+        return None
+    return max(1, round(exposure_s / VT_FRAME_S))
 
 
 @dataclass(frozen=True)
@@ -115,7 +139,15 @@ class CandidateView:
 
     data: Mapping[str, Any]
     measurements: list[Measurement]
-    decay: PowerLawDecay | None
+
+    @property
+    def decay(self) -> Decay | None:
+        """ALPHA ± ALPHA_ERR of the products; None where the detections do not determine the decay."""
+        alpha = self.data.get("alpha")
+        if alpha is None:
+            return None
+        error = self.data.get("alpha_err")
+        return Decay(float(alpha), None if error is None else float(error))
 
     @property
     def vt_id(self) -> int:
@@ -177,6 +209,8 @@ class BurstView:
     candidates: list[CandidateView]
     best_ids: list[int]
     time_origin: datetime | None
+    #: The trigger time every output quotes (the summary's, i.e. the one the decay fit used), None: unknown.
+    t0: datetime | None = None
 
     @property
     def burst_id(self) -> str:
@@ -186,12 +220,37 @@ class BurstView:
     @property
     def t0_known(self) -> bool:
         """Times are after the trigger (True) or after the first VT stack (False)."""
-        return self.context.t0 is not None
+        return self.t0 is not None
+
+    @property
+    def t0_source(self) -> str | None:
+        """Where T0 came from (``SVOM ECLAIRs notice``, ``QPO_MXT``, ``TT_ECL``, ``--t0``), None: unknown."""
+        return self.summary.get("trigger_time_source") if self.t0_known else None
 
     @property
     def time_label(self) -> str:
         """What the times are counted from, for axis labels and table headers."""
         return "T0" if self.t0_known else "first VT stack"
+
+    @property
+    def times_since(self) -> str:
+        """The sentence every output prints next to a time: what it counts from."""
+        return "times since T0" if self.t0_known else "times since the first VT stack (T0 unknown)"
+
+    @property
+    def xray_label(self) -> str:
+        """What the X-ray circle is called: its instrument (``ECLAIRs``, ``MXT``...), else ``X-ray``."""
+        return circle_label((self.summary.get("mxt") or {}).get("instrument"))
+
+    @property
+    def xray_off_field(self) -> str | None:
+        """Why the X-ray circle misses the VT field (None: it does not, or there is none)."""
+        return self.summary.get("xray_off_field")
+
+    @property
+    def verified(self) -> bool:
+        """At least one reference catalogue answered (else no candidate can be called new)."""
+        return bool(self.summary.get("verified"))
 
     @property
     def best(self) -> CandidateView | None:
@@ -204,18 +263,26 @@ class BurstView:
         return [c for c in self.candidates if c.vt_id in self.best_ids]
 
 
+#: Without an X-ray circle the chart frames the best candidates and the next ones up to this rank.
+FRAMED_RANKS = 3
+
+
 def chart_frame(summary: Mapping[str, Any], combined: Any) -> tuple[float, float, float]:
-    """Centre of the finding chart (the X-ray position, else the best candidate, else the field) and its
-    half-width (arcsec): the X-ray circle and every candidate fit."""
-    mxt = summary.get("mxt")
+    """Centre of the finding chart and its half-width (arcsec): the X-ray circle and every candidate when
+    VT observed the circle; otherwise zoomed on the best candidates (the top ranks), else the field."""
+    mxt = summary.get("mxt") if not summary.get("xray_off_field") else None
     candidates = sorted(summary.get("candidates", []), key=lambda c: c["rank"])
+    if not mxt:
+        best = {int(vt_id) for vt_id in summary.get("best_candidates", [])}
+        candidates = [c for c in candidates if int(c["vt_id"]) in best or c["rank"] <= FRAMED_RANKS]
     if mxt:
         ra0, dec0, radius = float(mxt["ra"]), float(mxt["dec"]), 1.5 * float(mxt["r90_arcsec"])
     elif candidates:
         ra0, dec0, radius = float(candidates[0]["ra"]), float(candidates[0]["dec"]), MIN_HALF_WIDTH_ARCSEC
-    elif len(combined):
+    elif len(combined):  # the whole VT field
         ra0, dec0 = float(np.median(combined["RA"])), float(np.median(combined["DEC"]))
-        radius = MIN_HALF_WIDTH_ARCSEC
+        ras, decs = np.asarray(combined["RA"], float), np.asarray(combined["DEC"], float)
+        radius = 1.05 * float(np.max(separation_arcsec(ras, decs, ra0, dec0)))
     else:
         return 0.0, 0.0, MIN_HALF_WIDTH_ARCSEC
     if candidates:
@@ -234,7 +301,8 @@ def burst_view(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasC
         )
     starts = {name: parse_utc(info.date_obs) for name, info in result.sequences.items()}
     known = [start for start in starts.values() if start is not None]
-    origin = _naive(context.t0) if context.t0 is not None else (min(known) if known else None)
+    t0 = parse_utc(summary.get("trigger_time")) or (_naive(context.t0) if context.t0 is not None else None)
+    origin = t0 if t0 is not None else (min(known) if known else None)
     sequences = [
         _sequence_view(name, result, starts[name], origin) for name in SEQUENCES if name in result.sequences
     ]
@@ -248,6 +316,7 @@ def burst_view(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasC
         candidates=sorted(candidates, key=lambda c: c.rank),
         best_ids=[int(vt_id) for vt_id in summary.get("best_candidates", [])],
         time_origin=origin,
+        t0=t0,
     )
 
 
@@ -271,12 +340,7 @@ def _candidate_view(data: Mapping[str, Any], sequences: list[SequenceView]) -> C
         mag = None if value is None else value.get("mag")
         err = None if value is None else value.get("err")
         measurements.append(Measurement(sequence, mag, err))
-    points = [
-        Point(m.sequence.band, m.sequence.t_mid_s, m.mag, m.err)
-        for m in measurements
-        if m.mag is not None and m.sequence.t_mid_s is not None
-    ]
-    return CandidateView(data, measurements, fit_power_law(points))
+    return CandidateView(data, measurements)
 
 
 def parse_utc(value: str | None) -> datetime | None:
@@ -315,3 +379,65 @@ def sexagesimal_ra(ra: float) -> str:
 def sexagesimal_dec(dec: float) -> str:
     """``+dd:mm:ss.s``."""
     return str(Angle(dec, unit="deg").to_string(unit="deg", sep=":", precision=1, pad=True, alwayssign=True))
+
+
+#: Magnitude columns of the catalogue tables, red-ish first (closest to VT_R): what a neighbour is quoted in.
+MAGNITUDE_COLUMNS = ("MAG_r", "MAG_RP", "MAG_R1", "MAG_R2", "MAG_i", "MAG_G", "MAG_g")
+#: Beyond this a catalogued source is no neighbour worth quoting (a host galaxy is within a few arcsec).
+NEIGHBOUR_RADIUS_ARCSEC = 30.0
+
+
+def positioned_catalogs(view: BurstView) -> list[tuple[str, Any]]:
+    """(name, table) of every catalogue that answered with rows that have RA and DEC."""
+    return [
+        (answer.name, answer.table)
+        for answer in view.result.catalogs
+        if answer.usable
+        and answer.table is not None
+        and len(answer.table) > 0
+        and {"RA", "DEC"} <= set(answer.table.colnames)
+    ]
+
+
+def magnitude_column(table: Any) -> str | None:
+    """The catalogue's magnitude column closest to VT_R (None: the table has none)."""
+    return next((name for name in MAGNITUDE_COLUMNS if name in table.colnames), None)
+
+
+class Neighbour(NamedTuple):
+    """The closest catalogued source of a candidate: catalogue, separation (arcsec), band, magnitude (NaN:
+    none given)."""
+
+    catalog: str
+    distance_arcsec: float
+    band: str
+    magnitude: float
+
+
+def nearest_neighbour(view: BurstView, candidate: CandidateView) -> Neighbour | None:
+    """The closest catalogued source to a candidate within :data:`NEIGHBOUR_RADIUS_ARCSEC`, over the
+    catalogues that answered."""
+    found = []
+    for name, table in positioned_catalogs(view):
+        distance = separation_arcsec(
+            np.asarray(table["RA"], float), np.asarray(table["DEC"], float), candidate.ra, candidate.dec
+        )
+        distance = np.where(np.isfinite(distance), distance, np.inf)
+        index = int(np.argmin(distance))
+        if distance[index] <= NEIGHBOUR_RADIUS_ARCSEC:
+            column = magnitude_column(table)
+            magnitude = float(table[column][index]) if column else math.nan
+            band = (column or "").removeprefix("MAG_")
+            found.append(Neighbour(name, float(distance[index]), band, magnitude))
+    return min(found, key=lambda item: item.distance_arcsec) if found else None
+
+
+def neighbour_text(view: BurstView, candidate: CandidateView) -> str:
+    """``SDSS12 1.2" (r = 21.3)``, or why there is none to quote."""
+    found = nearest_neighbour(view, candidate)
+    if found is None:
+        return f'none within {NEIGHBOUR_RADIUS_ARCSEC:.0f}"' if view.verified else "unknown (no catalogue)"
+    quoted = (
+        f" ({found.band} = {found.magnitude:.2f})" if found.band and math.isfinite(found.magnitude) else ""
+    )
+    return f'{found.catalog} {found.distance_arcsec:.1f}"{quoted}'

@@ -1,9 +1,11 @@
 """GCN Kafka style JSON notice of the VT candidates, after the conventions of nasa-gcn/gcn-schema.
 
-Top level as the SVOM trigger notices (core Alert, Event, Reporter, DateTime, Localization: the best
-candidate's position), and a ``data`` block as the optical-alert (BOOM) schema: ``targets`` with
-classification scores, ``photometry`` with one point per sequence (magnitude or limit). The layout is
-published as ``schemas/vt_candidate_notice.schema.json``; the tests validate every notice against it.
+It is a gcn-schema optical alert (``$schema``: ``boom/alert`` of a pinned gcn-schema release): top level the
+core Alert and Reporter fields only; ``data.targets`` (core Localization and Event, classification scores,
+the SVOM burst as ``gcn_crossmatch``) and ``data.photometry`` (core Photometry and DateTime, one point per
+sequence: magnitude or limit). VTAC's additions (``data.burst``: T0 and its source, ``verified``, every
+catalogue's status, the X-ray circle; per target ``verified``, ``decay_index``...) are described by
+``schemas/vt_candidate_notice.schema.json``. The tests validate every notice against both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from vtac.adapters.extras.context import (
     iso_utc,
 )
 
-SCHEMA_ID = "https://svom.eu/schema/vtac/gcn/notices/svom/vt/candidate.schema.json"
+#: The published gcn-schema type the notice is (nasa-gcn/gcn-schema, optical alert); pinned release.
+SCHEMA_ID = "https://gcn.nasa.gov/schema/v7.2.3/gcn/notices/boom/alert.schema.json"
 VT_BAND_NM = (400, 1000)
 CLASSIFICATION = "GRB afterglow"
 
@@ -30,7 +33,8 @@ def build_notice(view: BurstView) -> dict[str, Any] | None:
     if best is None:
         return None
     context = view.context
-    notice: dict[str, Any] = {
+    candidates = view.best_candidates()
+    return {
         "$schema": SCHEMA_ID,
         "mission": "SVOM",
         "instrument": "VT",
@@ -41,29 +45,53 @@ def build_notice(view: BurstView) -> dict[str, Any] | None:
         "alert_datetime": iso_utc(context.created, digits=6) + "Z",
         "alert_tense": "test" if context.simulated else "current",
         "alert_type": "initial" if context.version == 1 else "update",
-        "id": [view.burst_id],
-        "ra": round(best.ra, 6),
-        "dec": round(best.dec, 6),
-        "ra_dec_error": round(POSITION_ERROR_ARCSEC / 3600.0, 6),
-        "containment_probability": 0.9,
-        "systematic_included": True,
+        "data": {
+            "burst": _burst(view, best),
+            "targets": [_target(view, candidate) for candidate in candidates],
+            "photometry": [
+                _photometry(view, candidate, measurement)
+                for candidate in candidates
+                for measurement in candidate.measurements
+            ],
+        },
     }
-    if context.t0 is not None:
-        notice["trigger_time"] = iso_utc(context.t0, digits=6) + "Z"
+
+
+def _burst(view: BurstView, best: CandidateView) -> dict[str, Any]:
+    """What the notice is about and how far it was checked, machine-readable: T0 and where it came from,
+    ``verified`` (a catalogue answered) and every catalogue's status, the X-ray circle searched."""
+    burst: dict[str, Any] = {
+        "burst_id": view.burst_id,
+        "trigger_time": None if view.t0 is None else iso_utc(view.t0, digits=6) + "Z",
+        "trigger_time_source": view.t0_source,
+        "times_since": "T0" if view.t0_known else "first VT stack",
+        "verified": view.verified,
+        "catalogs": [
+            {"name": c["name"], "status": c["status"], "n_sources": c["n_sources"]}
+            for c in view.summary.get("catalogs", [])
+        ],
+        "p_none": view.summary.get("p_none"),
+        "xray_circle": _xray_circle(view),
+        "additional_info": _additional_info(view, best),
+    }
     starts = [s.start for s in view.sequences if s.start is not None]
     if starts:
-        notice["observation_start"] = iso_utc(min(starts), digits=6) + "Z"
-    notice["additional_info"] = _additional_info(view, best)
-    candidates = view.best_candidates()
-    notice["data"] = {
-        "targets": [_target(view, candidate) for candidate in candidates],
-        "photometry": [
-            _photometry(view, candidate, measurement)
-            for candidate in candidates
-            for measurement in candidate.measurements
-        ],
+        burst["observation_start"] = iso_utc(min(starts), digits=6) + "Z"
+    return burst
+
+
+def _xray_circle(view: BurstView) -> dict[str, Any] | None:
+    mxt = view.summary.get("mxt")
+    if not mxt:
+        return None
+    return {
+        "instrument": view.xray_label,
+        "mission": mxt.get("mission"),
+        "ra": round(float(mxt["ra"]), 6),
+        "dec": round(float(mxt["dec"]), 6),
+        "r90_arcsec": round(float(mxt["r90_arcsec"]), 2),
+        "in_vt_field": not view.xray_off_field,
     }
-    return notice
 
 
 def notice_json(notice: dict[str, Any]) -> str:
@@ -83,8 +111,12 @@ def _target(view: BurstView, candidate: CandidateView) -> dict[str, Any]:
         "ra": round(candidate.ra, 6),
         "dec": round(candidate.dec, 6),
         "ra_dec_error": round(POSITION_ERROR_ARCSEC / 3600.0, 6),
+        "containment_probability": 0.9,
+        "systematic_included": True,
+        "gcn_crossmatch": [{"ref_type": "GRB", "ref_instrument": "SVOM", "ref_ID": view.burst_id}],
         "rank": candidate.rank,
         "vt_id": candidate.vt_id,
+        "verified": bool(candidate.data.get("verified", view.verified)),
         "redshift_hint": candidate.redshift_hint or "undetermined",
         "reasons": candidate.reasons,
     }
@@ -92,9 +124,11 @@ def _target(view: BurstView, candidate: CandidateView) -> dict[str, Any]:
         target["classification_scores"] = {CLASSIFICATION: round(candidate.probability, 4)}
     if candidate.b_minus_r is not None:
         target["vt_b_minus_vt_r"] = round(candidate.b_minus_r, 3)
-    if candidate.decay is not None:
-        target["decay_index"] = round(candidate.decay.alpha, 3)
-        target["decay_index_error"] = round(candidate.decay.alpha_err, 3)
+    decay = candidate.decay
+    if decay is not None:
+        target["decay_index"] = round(decay.alpha, 3)
+        if decay.alpha_err is not None:
+            target["decay_index_error"] = round(decay.alpha_err, 3)
     return target
 
 
@@ -113,8 +147,10 @@ def _photometry(view: BurstView, candidate: CandidateView, measurement: Measurem
         point["observation_start"] = iso_utc(sequence.start, digits=6) + "Z"
     if sequence.exposure_s is not None:
         point["observation_livetime"] = sequence.exposure_s
-    if sequence.t_mid_s is not None and view.t0_known:
-        point["t_mid_since_trigger"] = round(sequence.t_mid_s, 1)
+    if view.t0 is not None:
+        point["trigger_time"] = iso_utc(view.t0, digits=6) + "Z"
+        if sequence.t_mid_s is not None:
+            point["t_mid_since_trigger"] = round(sequence.t_mid_s, 1)
     if measurement.mag is not None:
         point["mag"] = round(measurement.mag, 3)
         if measurement.err is not None:
@@ -129,8 +165,10 @@ def _additional_info(view: BurstView, best: CandidateView) -> str:
     text = (
         f"VT best candidate (VTAC) of {view.burst_id}, version {view.context.version}: "
         f"VT_ID {best.vt_id}, {len(view.candidates)} candidate(s). Magnitudes AB, not corrected for "
-        "Galactic extinction."
+        f"Galactic extinction; {view.times_since}."
     )
     if failed:
         text += f" Catalogues not usable: {', '.join(failed)}."
+    if not view.verified:
+        text += " UNVERIFIED: no reference catalogue answered."
     return text

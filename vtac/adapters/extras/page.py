@@ -18,11 +18,15 @@ from vtac.adapters.extras.context import (
     CandidateView,
     VersionEntry,
     iso_utc,
+    neighbour_text,
     sexagesimal_dec,
     sexagesimal_ra,
 )
+from vtac.adapters.extras.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
+#: No dust map works offline in VTAC's dependencies yet: the page says so rather than guess.
+EXTINCTION_UNKNOWN = "E(B-V) unknown (no Galactic dust map available offline): magnitudes not corrected"
 STATUS_TEXT = {"ok": "ok", "failed": "FAILED", "not_covered": "NOT COVERED"}
 
 
@@ -33,6 +37,7 @@ def build_page(
     light_curves: Mapping[int, bytes],
     circular: str,
     links: Mapping[str, str],
+    survey: SurveyImage | None = None,
 ) -> str:
     """The page as HTML text. ``light_curves`` maps VT_ID to PNG bytes; ``links`` label to address."""
     environment = Environment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
@@ -41,23 +46,32 @@ def build_page(
     )
     context = view.context
     best = set(view.best_ids)
+    p_none = view.summary.get("p_none")
     return template.render(
         burst_id=view.burst_id,
         version=context.version,
         simulated=context.simulated,
         created=iso_utc(context.created, digits=0),
-        t0=iso_utc(context.t0, digits=0) + " UTC" if context.t0 is not None else None,
+        t0=_t0_text(view),
+        times_since=view.times_since,
+        p_none=f"{float(p_none):.3f}" if p_none is not None else None,
+        xray_label=view.xray_label,
+        xray_off_field=view.xray_off_field,
+        extinction=EXTINCTION_UNKNOWN,
         seq_used=view.summary.get("seq_used", []),
         n_sources=view.summary.get("n_sources", 0),
         n_rejected=view.summary.get("n_rejected", 0),
         mxt=view.summary.get("mxt"),
         verified=view.summary.get("verified", False),
-        candidates=[_candidate_row(c, c.vt_id in best) for c in view.candidates],
+        candidates=[_candidate_row(view, c, c.vt_id in best) for c in view.candidates],
         catalogs=[
             dict(c, status_text=STATUS_TEXT.get(c["status"], c["status"]))
             for c in view.summary.get("catalogs", [])
         ],
         chart=_data_uri(chart_png) if chart_png else None,
+        survey=None
+        if survey is None
+        else {"image": _data_uri(survey.jpeg, "image/jpeg"), "caption": survey.caption},
         light_curves=[
             {
                 "vt_id": c.vt_id,
@@ -74,7 +88,47 @@ def build_page(
     )
 
 
-def _candidate_row(candidate: CandidateView, is_best: bool) -> dict[str, Any]:
+def _t0_text(view: BurstView) -> str | None:
+    if view.t0 is None:
+        return None
+    source = f" (from the {view.t0_source})" if view.t0_source else ""
+    return f"{iso_utc(view.t0, digits=0)} UTC{source}"
+
+
+def links_out(ra: float, dec: float) -> list[dict[str, str]]:
+    """Where a BA looks at a position: Aladin Lite, the Legacy Survey viewer, PS1 cutouts, SIMBAD, NED."""
+    position = f"{ra:.6f}%20{dec:+.6f}".replace("+", "%2B")
+    return [
+        {"label": "Aladin", "href": f"https://aladin.cds.unistra.fr/AladinLite/?target={position}&fov=0.05"},
+        {
+            "label": "Legacy Survey",
+            "href": f"https://www.legacysurvey.org/viewer?ra={ra:.6f}&dec={dec:.6f}&layer=ls-dr10&zoom=16",
+        },
+        {
+            "label": "PS1",
+            "href": f"https://ps1images.stsci.edu/cgi-bin/ps1cutouts?pos={position}&filter=color&size=240",
+        },
+        {
+            "label": "SIMBAD",
+            "href": "https://simbad.cds.unistra.fr/simbad/sim-coo"
+            f"?Coord={position}&Radius=10&Radius.unit=arcsec",
+        },
+        {
+            "label": "NED",
+            "href": "https://ned.ipac.caltech.edu/conesearch?search_type=Near%20Position%20Search"
+            f"&ra={ra:.6f}d&dec={dec:.6f}d&radius=0.17&in_csys=Equatorial&in_equinox=J2000",
+        },
+    ]
+
+
+def _catalogued_text(view: BurstView, candidate: CandidateView) -> str:
+    """``uncatalogued`` (new in a sequence), ``catalogued``, or ``unverified`` when no catalogue answered."""
+    if not candidate.data.get("verified", view.verified):
+        return "unverified"
+    return "uncatalogued" if candidate.data.get("new_src") else "catalogued"
+
+
+def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> dict[str, Any]:
     data = candidate.data
     evidence = [
         f"{label}: {', '.join(data.get(key) or [])}"
@@ -97,32 +151,35 @@ def _candidate_row(candidate: CandidateView, is_best: bool) -> dict[str, Any]:
         "colour": f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-",
         "redshift_hint": candidate.redshift_hint or "-",
         "reasons": candidate.reasons,
+        "catalogued": _catalogued_text(view, candidate),
+        "decay": candidate.decay.text() if candidate.decay is not None else "-",
+        "neighbour": neighbour_text(view, candidate),
+        "links": links_out(candidate.ra, candidate.dec),
     }
 
 
 def _in_mxt(value: bool | None) -> str:
     if value is None:
-        return "no MXT"
+        return "no circle"
     return "yes" if value else "no"
 
 
 def _caption(candidate: CandidateView) -> str:
     decay = candidate.decay
-    fit = f"decay alpha = {decay.alpha:.2f} ± {decay.alpha_err:.2f}" if decay else "too few points for a fit"
+    fit = f"decay {decay.text()}" if decay else "decay not determined by the detections"
     colour = f"B-R = {candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "no colour"
     return f"{fit}; {colour}; redshift hint {candidate.redshift_hint or '-'}"
 
 
 def _history(view: BurstView) -> list[VersionEntry]:
-    entries = {entry.version: entry for entry in view.context.history}
-    for version in view.context.earlier_versions:
-        entries.setdefault(version, VersionEntry(version, "", "superseded"))
-    entries.setdefault(
-        view.context.version,
-        VersionEntry(view.context.version, iso_utc(view.context.created, digits=0), "current"),
+    entries = {
+        entry.version: entry for entry in view.context.history if entry.version != view.context.version
+    }
+    entries[view.context.version] = VersionEntry(
+        view.context.version, iso_utc(view.context.created, digits=0), "current"
     )
     return [entries[version] for version in sorted(entries, reverse=True)]
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_uri(image: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(image).decode("ascii")

@@ -3,7 +3,7 @@
 Laid out like the FSC's real MXT notices (N2m, Packet_Type 209/210): ``Svom_Identifiers`` group, WhereWhen
 with a Position2D and ``Error2Radius`` in degrees, ISOTime without a zone suffix. What carries the
 candidate (rank, probability, VT_R/VT_B magnitudes per sequence, colour, redshift hint); Why the
-probability; Citations supersede every earlier version of the same burst. Built with lxml directly.
+probability; Citations supersede the earlier versions' VOEvents that were issued. Built with lxml directly.
 """
 
 from __future__ import annotations
@@ -74,8 +74,10 @@ def _what(root: etree._Element, view: BurstView, candidate: CandidateView) -> No
     ids = _sub(what, "Group", name="Svom_Identifiers")
     _param(ids, "Notice_Level", NOTICE_LEVEL, ucd="meta.id")
     _param(ids, "Burst_Id", view.burst_id, ucd="meta.id")
-    if view.context.t0 is not None:
-        _param(ids, "Alert_Seq_T0", iso_utc(view.context.t0) + "Z", ucd="time.start")
+    if view.t0 is not None:
+        _param(ids, "Alert_Seq_T0", iso_utc(view.t0) + "Z", ucd="time.start")
+        _param(ids, "T0_Source", view.t0_source or "unknown", ucd="meta.ref")
+    _check_group(what, view)
     info = _sub(what, "Group", name="Candidate_Info")
     _param(info, "VT_ID", candidate.vt_id, ucd="meta.id", data_type="int")
     _param(info, "Rank", candidate.rank, ucd="meta.number", data_type="int")
@@ -94,17 +96,40 @@ def _what(root: etree._Element, view: BurstView, candidate: CandidateView) -> No
         )
     _param(info, "Redshift_Hint", candidate.redshift_hint or "undetermined", ucd="src.redshift")
     _param(info, "N_Candidates", len(view.candidates), ucd="meta.number", data_type="int")
-    if candidate.decay is not None:
-        _param(info, "Decay_Index", round(candidate.decay.alpha, 3), ucd="src.var.index", data_type="float")
+    _param(
+        info, "Verified", str(bool(candidate.data.get("verified", view.verified))).lower(), ucd="meta.code"
+    )
+    decay = candidate.decay
+    if decay is not None:
+        _param(info, "Decay_Index", round(decay.alpha, 3), ucd="src.var.index", data_type="float")
+        if decay.alpha_err is not None:
+            _param(info, "Decay_Index_Err", round(decay.alpha_err, 3), ucd="stat.error", data_type="float")
     for reason in candidate.reasons:
         _sub(info, "Description", reason)
     for measurement in candidate.measurements:
         _measurement_group(what, measurement, view.time_label)
-    _sub(
-        what,
-        "Description",
-        f"Magnitudes AB, not corrected for Galactic extinction; times after {view.time_label}.",
-    )
+    _sub(what, "Description", f"Magnitudes AB, not corrected for Galactic extinction; {view.times_since}.")
+
+
+def _check_group(what: etree._Element, view: BurstView) -> None:
+    """What VTAC could check, machine-readable: ``Verified`` (a catalogue answered), each catalogue's
+    status, the X-ray circle searched and whether VT observed it."""
+    group = _sub(what, "Group", name="VTAC_Checks")
+    _param(group, "Verified", str(view.verified).lower(), ucd="meta.code")
+    for catalog in view.summary.get("catalogs", []):
+        _param(group, f"Catalog_{catalog['name']}", catalog["status"], ucd="meta.code.status")
+    if view.summary.get("p_none") is not None:
+        _param(
+            group,
+            "P_None",
+            round(float(view.summary["p_none"]), 4),
+            ucd="stat.probability",
+            data_type="float",
+        )
+    mxt = view.summary.get("mxt")
+    if mxt:
+        _param(group, "Xray_Circle", view.xray_label, ucd="meta.id")
+        _param(group, "Xray_Circle_In_VT_Field", str(not view.xray_off_field).lower(), ucd="meta.code")
 
 
 def _measurement_group(what: etree._Element, measurement: Measurement, time_label: str) -> None:
@@ -160,8 +185,8 @@ def _where_when(root: etree._Element, view: BurstView, candidate: CandidateView)
 
 def _event_time(view: BurstView, candidate: CandidateView):
     """The trigger time when known (as every SVOM notice), else the start of the first detection."""
-    if view.context.t0 is not None:
-        return view.context.t0
+    if view.t0 is not None:
+        return view.t0
     starts = [m.sequence.start for m in candidate.detections() if m.sequence.start is not None]
     return min(starts) if starts else view.context.created
 
@@ -184,13 +209,24 @@ def _why(root: etree._Element, candidate: CandidateView) -> None:
 
 
 def _citations(root: etree._Element, view: BurstView) -> None:
-    earlier = view.context.earlier_versions
-    if not earlier:
+    """Supersedes only the VOEvents that were issued (a version without a best candidate, or whose extras
+    were superseded before they were drawn, issued none)."""
+    issued = [
+        entry.version
+        for entry in view.context.history
+        if entry.voevent and entry.version < view.context.version
+    ]
+    if not issued:
         return
     citations = _sub(root, "Citations")
-    for version in earlier:
+    for version in sorted(issued):
         _sub(citations, "EventIVORN", ivorn(view.burst_id, version), cite="supersedes")
-    _sub(citations, "Description", f"version {view.context.version} supersedes versions 1-{earlier[-1]}")
+    listed = ", ".join(str(version) for version in sorted(issued))
+    _sub(
+        citations,
+        "Description",
+        f"version {view.context.version} supersedes the VOEvents of versions {listed}",
+    )
 
 
 def _param(
