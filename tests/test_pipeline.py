@@ -17,7 +17,7 @@ from vtac.core.model import (
     VTObservation,
 )
 from vtac.core.photometry import predict_vt
-from vtac.core.pipeline import NOMINAL_MID_TIMES_S, build_qpo_vt, julian_epoch
+from vtac.core.pipeline import NOMINAL_MID_TIMES_S, SourceGrid, build_qpo_vt, julian_epoch
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
 from vtac.errors import InputError
 
@@ -383,3 +383,18 @@ def test_a_star_flickering_at_the_limit_is_not_called_fading():
     row = candidate_at(result, ra, dec)
     assert row is None or ("fading" not in row["REASONS"] and np.isnan(row["ALPHA"]))
     assert len(result.best) == 0
+
+
+def test_splitting_off_every_detection_of_a_source_keeps_the_sources_numbered_densely():
+    observation = observe(
+        [
+            (RA0, DEC0, {"R0": (20.0, 0), "B0": (20.5, 0)}),
+            (RA0 + 0.01, DEC0, {"R0": (19.0, 0), "R1": (19.1, 0)}),
+        ]
+    )
+    grid = SourceGrid(observation, CFG.association_radius_arcsec)
+    first = np.flatnonzero(grid.source == grid.source[0])
+    split = grid.split_off(first)  # the first source loses both of its detections (one index: one source)
+    assert split.n_sources == 2
+    assert sorted(set(split.source.tolist())) == [0, 1]
+    assert len(set(split.source[first].tolist())) == 1

@@ -118,13 +118,15 @@ class SourceGrid:
 
     def split_off(self, detections: NDArray[np.int64]) -> SourceGrid:
         """The same grid with these detections taken from their sources: one new source per old source and
-        sequence index (the simultaneous R and B detections stay together)."""
+        sequence index (the simultaneous R and B detections stay together). Sources are numbered again
+        densely: one whose every detection was split off is gone."""
         split = copy.copy(self)
-        split.source = self.source.copy()
+        source = self.source.copy()
         keys = self.source[detections] * N_SEQ_PER_BAND + self.column[detections] % N_SEQ_PER_BAND
         _, new_source = np.unique(keys, return_inverse=True)
-        split.source[detections] = self.n_sources + new_source
-        split.n_sources = self.n_sources + int(new_source.max(initial=-1)) + 1
+        source[detections] = self.n_sources + new_source
+        _, split.source = np.unique(source, return_inverse=True)
+        split.n_sources = int(split.source.max(initial=-1)) + 1
         return split
 
     def scatter(
