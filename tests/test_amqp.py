@@ -474,9 +474,11 @@ def _get(url: str) -> tuple[int, str]:
 def _close_connection(name: str) -> None:
     """Close the consumer's connection from the broker side, as an operator or a broker failover would.
 
-    ``rabbitmqctl`` where the broker runs here; the management API (CI service containers) otherwise.
+    ``rabbitmqctl`` where the broker runs on this host; the management API where it is another machine
+    (CI service containers: the job image has ``rabbitmqctl`` too, for the fault suite's own nodes).
     """
-    if shutil.which("rabbitmqctl") is None:
+    local = urllib.parse.urlparse(BROKER_URL).hostname in {"127.0.0.1", "localhost", "::1"}
+    if not local or shutil.which("rabbitmqctl") is None:
         _close_connection_by_api(name)
         return
     listing = subprocess.run(
