@@ -15,10 +15,14 @@ OS_IMAGE=localhost/vtac-os:bookworm
 CA=/etc/ssl/certs/ca-certificates.crt
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2"; }; }
-need podman podman
-need runc runc
-need debootstrap debootstrap
+# Debian's podman 4.3 with runc, netavark and aardvark-dns (the test job's service containers are reached by
+# name on a network of their own), and debootstrap for the root file system.
+missing=$(for package in podman runc netavark aardvark-dns debootstrap; do
+    dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed || echo "$package"
+done)
+if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
 
 if ! podman image exists "$OS_IMAGE"; then
     start=$SECONDS

@@ -97,7 +97,9 @@ def test_the_test_job_image_has_what_the_fault_suite_starts_itself(pipeline):
     for package in ("rabbitmq-server", "postgresql-15", "fitsverify", "chromium", "make"):
         assert f" {package} " in job_image, package
     assert "/usr/lib/postgresql/15/bin" in (REPO / "tests" / "fault_rig.py").read_text()
-    assert "VENV=/opt/vtac" in job_image  # make reuses the dev tools the image installed
+    assert "ENV VENV=/opt/vtac" in job_image  # make reuses the dev tools the image installed
+    before = resolved(pipeline, jobs_of(pipeline)["lint"])["before_script"]
+    assert 'ln -s "$VENV" .venv' in before[-1]  # and the README's `source .venv/bin/activate` finds them
     assert "EXPOSE 5672 15672" in stages["ci-rabbitmq"] and "loopback_users = none" in str(
         stages["ci-rabbitmq"]
     )
@@ -217,7 +219,7 @@ def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipe
     lock = json.loads((folder / "package-lock.json").read_text())
     assert package["dependencies"] == {"gitlab-ci-local": "4.73.0"}  # 4.75.x does not run on Node 20
     assert lock["packages"]["node_modules/gitlab-ci-local"]["version"] == "4.73.0"
-    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local")
+    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local-images")
 
 
 def test_dev_tools_are_pinned_on_the_images_runtime_stack():
@@ -236,3 +238,37 @@ def test_pre_commit_hooks_are_the_venvs_lint_tools():
     entries = {hook["id"]: hook["entry"] for hook in local["hooks"]}
     assert set(entries) == {"ruff", "ruff-format", "mypy", "pylint"}
     assert all(entry.startswith(".venv/bin/") for entry in entries.values())
+
+
+def makefile_targets():
+    return set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.MULTILINE))
+
+
+def test_the_readme_images_section_gives_the_makefiles_image_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "\n## Layout\n" in readme
+    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    commands = set(re.findall(r"^make ([a-z-]+)", section, flags=re.MULTILINE))
+    image_targets = {target for target in makefile_targets() if "images" in target}
+    assert commands == image_targets == {"images", "ci-images", "ci-local-images"}
+    for script in ("scripts/make_images.sh", "scripts/ci_local_images.sh"):
+        assert script in (REPO / "Makefile").read_text()
+    assert "Regenerate the lock" in section  # requirements.lock points here
+
+
+def test_make_ci_local_images_runs_the_jobs_in_podman_on_the_projects_images(pipeline):
+    makefile = (REPO / "Makefile").read_text()
+    jobs = re.search(r"^CI_LOCAL_IMAGE_JOBS := (.+)$", makefile, flags=re.MULTILINE).group(1).split()
+    assert set(jobs) == {"lint", "test", "coverage", "one-off-in-image"} <= set(jobs_of(pipeline))
+    script = (REPO / "scripts" / "ci_local_images.sh").read_text()
+    assert "--container-executable podman" in script and "--ca-file" in script
+    used = {resolved(pipeline, jobs_of(pipeline)[job]).get("image", "")[1:] for job in jobs} | {
+        "RABBITMQ_SERVICE_IMAGE",
+        "POSTGRES_SERVICE_IMAGE",
+    }
+    for variable in used:
+        assert re.search(rf'--variable "{variable}=\$\(image [a-z-]+\)"', script), variable
+    stages = dockerfile_stages("Dockerfile.ci")
+    for target in re.findall(r"\$\(image ([a-z-]+)\)", script):
+        assert target in stages or f"Dockerfile.{target}" in {p.name for p in REPO.iterdir()}, target
+    assert "trap leftovers EXIT" in script
