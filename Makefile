@@ -76,7 +76,10 @@ coverage-check: install
 	$(BIN)/coverage report --fail-under=90
 
 # Images: podman, a debootstrapped Debian, docker format (HEALTHCHECK kept), tagged localhost/vtac-*:IMAGE_TAG.
-IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Expanded once per make run: every step of one run uses the same tag, even if the tree changes meanwhile.
+ifndef IMAGE_TAG
+IMAGE_TAG := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+endif
 export IMAGE_TAG
 export CONTAINERS_CONF := $(CURDIR)/docker/containers.conf
 

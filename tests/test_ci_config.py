@@ -94,7 +94,7 @@ def dockerfile_stages(name):
 def test_the_test_job_image_has_what_the_fault_suite_starts_itself(pipeline):
     stages = dockerfile_stages("Dockerfile.ci")
     job_image = " ".join(stages["ci"])
-    for package in ("rabbitmq-server", "postgresql-15", "fitsverify", "chromium", "make"):
+    for package in ("rabbitmq-server", "postgresql-15", "fitsverify", "chromium", "make", "rsync"):
         assert f" {package} " in job_image, package
     assert "/usr/lib/postgresql/15/bin" in (REPO / "tests" / "fault_rig.py").read_text()
     assert "ENV VENV=/opt/vtac" in job_image  # make reuses the dev tools the image installed
@@ -219,7 +219,7 @@ def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipe
     lock = json.loads((folder / "package-lock.json").read_text())
     assert package["dependencies"] == {"gitlab-ci-local": "4.73.0"}  # 4.75.x does not run on Node 20
     assert lock["packages"]["node_modules/gitlab-ci-local"]["version"] == "4.73.0"
-    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local-images")
+    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local")
 
 
 def test_dev_tools_are_pinned_on_the_images_runtime_stack():
@@ -272,3 +272,10 @@ def test_make_ci_local_images_runs_the_jobs_in_podman_on_the_projects_images(pip
     for target in re.findall(r"\$\(image ([a-z-]+)\)", script):
         assert target in stages or f"Dockerfile.{target}" in {p.name for p in REPO.iterdir()}, target
     assert "trap leftovers EXIT" in script
+
+
+def test_one_make_run_tags_every_image_alike():
+    """`git describe --dirty` read once: a tree edited during a run must not split its images' tags."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "IMAGE_TAG := $(shell git describe --always --dirty" in makefile
+    assert "ifndef IMAGE_TAG" in makefile and "export IMAGE_TAG" in makefile
