@@ -10,7 +10,8 @@ DEMO_DIR ?= demo-output
 GCL_DIR := .ci/gitlab-ci-local
 GCL := $(GCL_DIR)/node_modules/.bin/gitlab-ci-local
 
-.PHONY: demo test bench evaluate reliability lint coverage-check images install system-deps ci-local clean
+.PHONY: demo test bench evaluate reliability lint coverage-check images ci-images install system-deps ci-local \
+	ci-local-images clean
 
 # Dev tools pinned by constraints-dev.txt, the runtime by requirements.lock (what the images install).
 $(STAMP): pyproject.toml constraints-dev.txt requirements.lock
@@ -54,7 +55,7 @@ lint: install
 	$(BIN)/ruff format --check vtac tests bench scripts
 	$(BIN)/mypy vtac
 	$(BIN)/pylint vtac --fail-under=9.9
-	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full
+	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full Dockerfile.ci
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 
 # Runs the lint and test jobs of .gitlab-ci.yml with gitlab-ci-local on this machine: shell executor, each job
@@ -74,11 +75,31 @@ ci-local: $(GCL)
 coverage-check: install
 	$(BIN)/coverage report --fail-under=90
 
-# Builds base -> core -> full with podman from a debootstrapped Debian (no registry), then smoke-tests them.
+# Images: podman, a debootstrapped Debian, docker format (HEALTHCHECK kept), tagged localhost/vtac-*:IMAGE_TAG.
+# Expanded once per make run: every step of one run uses the same tag, even if the tree changes meanwhile.
+ifndef IMAGE_TAG
+IMAGE_TAG := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+endif
+export IMAGE_TAG
+export CONTAINERS_CONF := $(CURDIR)/docker/containers.conf
+
+# Builds base -> core -> full, then smoke-tests them: the one-off in the core image, the service in the full
+# image (HEALTHCHECK present and healthy, a burst in, two notifications out).
 images: install
-	scripts/make_images.sh
+	scripts/make_images.sh service
 	scripts/smoke_images.sh
-	CONTAINERS_CONF=$(CURDIR)/docker/containers.conf $(BIN)/python scripts/smoke_service.py
+	$(BIN)/python scripts/smoke_service.py
+
+# The pipeline's job image and the test job's RabbitMQ and PostgreSQL service images (Dockerfile.ci).
+ci-images:
+	scripts/make_images.sh ci
+
+# Runs every job of .gitlab-ci.yml that can run here in podman containers, on the images built above (the
+# image jobs need a registry to push to, sonar a SonarQube server): lint, test (with its two service
+# containers, the fault suite on the job image's own RabbitMQ and PostgreSQL), coverage, one-off-in-image.
+CI_LOCAL_IMAGE_JOBS := lint test coverage one-off-in-image
+ci-local-images: $(GCL) images ci-images
+	scripts/ci_local_images.sh $(GCL) $(CI_LOCAL_IMAGE_JOBS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) test-output .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml .gitlab-ci-local

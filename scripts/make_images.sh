@@ -1,33 +1,58 @@
 #!/usr/bin/env bash
-# make images: build base -> core -> full with podman, from a debootstrapped Debian 12: no registry needed.
-# The host CA bundle is mounted for the build steps only (pip reaches PyPI through it); it is never copied
-# into an image. Prints build times and sizes.
+# Builds VTAC's images with podman from a debootstrapped Debian 12 (no registry needed), in docker format so
+# that the full image keeps its HEALTHCHECK (OCI images drop it). The host CA bundle is mounted for the build
+# steps only (pip and apt reach their registries through it); it is never copied into an image.
+#   scripts/make_images.sh service   base -> core -> full           (make images)
+#   scripts/make_images.sh ci        base -> ci, ci-rabbitmq, ci-postgres, ci-wait (make ci-images:
+#                                    the pipeline's job image, the test job's services, their wait)
+# Every image is tagged localhost/vtac-<name>:$IMAGE_TAG (the Makefile: `git describe --always --dirty`).
+# Prints each build time and the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/docker/containers.conf}"
+: "${IMAGE_TAG:?set IMAGE_TAG (make images sets it)}"
 OS_IMAGE=localhost/vtac-os:bookworm
 CA=/etc/ssl/certs/ca-certificates.crt
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2"; }; }
-need podman podman
-need runc runc
-need debootstrap debootstrap
+# Debian's podman 4.3 with runc, netavark and aardvark-dns (the test job's service containers are reached by
+# name on a network of their own), and debootstrap for the root file system.
+missing=$(for package in podman runc netavark aardvark-dns debootstrap; do
+    dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed || echo "$package"
+done)
+if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
 
 if ! podman image exists "$OS_IMAGE"; then
+    start=$SECONDS
     rootfs=$(mktemp -d)
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$rootfs" "$MIRROR"
     tar -C "$rootfs" -c . | podman import - "$OS_IMAGE"
     rm -rf "$rootfs"
+    echo "BUILT $OS_IMAGE in $((SECONDS - start)) s"
 fi
 
+image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }
 build() {
-    local file=$1 tag=$2 start=$SECONDS
+    local file=$1 name=$2 start=$SECONDS
     shift 2
-    podman build --pull=never --network=host --volume "$CA:$CA:ro" -f "$file" -t "$tag" "$@" .
-    echo "BUILT $tag in $((SECONDS - start)) s"
+    podman build --format docker --pull=never --network=host --volume "$CA:$CA:ro" \
+        -f "$file" -t "$(image "$name")" "$@" .
+    echo "BUILT $(image "$name") in $((SECONDS - start)) s"
 }
-build Dockerfile.base localhost/vtac-base:latest --build-arg "BASE_IMAGE=$OS_IMAGE"
-build Dockerfile.core localhost/vtac-core:latest --build-arg BASE_IMAGE=localhost/vtac-base:latest
-build Dockerfile.full localhost/vtac-full:latest --build-arg CORE_IMAGE=localhost/vtac-core:latest
-podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep vtac
+
+build Dockerfile.base base --build-arg "BASE_IMAGE=$OS_IMAGE"
+case "${1:-service}" in
+    service)
+        build Dockerfile.core core --build-arg "BASE_IMAGE=$(image base)"
+        build Dockerfile.full full --build-arg "CORE_IMAGE=$(image core)"
+        ;;
+    ci)
+        for target in ci ci-rabbitmq ci-postgres ci-wait; do
+            build Dockerfile.ci "$target" --target "$target" --build-arg "BASE_IMAGE=$(image base)"
+        done
+        ;;
+    *) echo "usage: $0 service|ci" >&2; exit 2 ;;
+esac
+podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep ":$IMAGE_TAG "

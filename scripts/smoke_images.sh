@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Smoke test of the built images: the one-off job inside the core image, offline, on a simulated burst.
+# Smoke test of the core image: the one-off job, offline, as an arbitrary non-root user (nobody), on a
+# simulated burst. Then the layers: the core image adds the vtac package and nothing else (no source copy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/docker/containers.conf}"
+: "${IMAGE_TAG:?set IMAGE_TAG (make images sets it)}"
+CORE="localhost/vtac-core:$IMAGE_TAG"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 777 "$work"
-run() { podman run --rm --network=none -v "$work:/work" localhost/vtac-core:latest "$@"; }
+run() { podman run --rm --network=none --user 65534:65534 -v "$work:/work" "$CORE" "$@"; }
 run vtac simulate --out /work/in --half-width 2.92 --seed 3 > /dev/null
 run sh -c 'vtac make-qpo-vt --srclist /work/in/QSRCLIST_VT_R_sb26050905.fits \
     --srclist /work/in/QSRCLIST_VT_B_sb26050905.fits --mxt /work/in/QPO_MXT_sb26050905.fits \
@@ -15,4 +18,14 @@ run sh -c 'vtac make-qpo-vt --srclist /work/in/QSRCLIST_VT_R_sb26050905.fits \
 test -s "$work/out/QPO_VT_sb26050905.fits" && test -s "$work/out/QPO_VT_sb26050905.json"
 test -s "$work/out/QPO_VT_sb26050905.html" && test -s "$work/out/QPO_VT_sb26050905_voevent.xml"
 python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['best_candidates'], s" "$work/out/QPO_VT_sb26050905.json"
-echo "SMOKE core image: QPO_VT and the burst page written offline, best candidate found"
+echo "SMOKE core image: QPO_VT and the burst page written offline as nobody, best candidate found"
+
+# The core layer is the installed package: no /src, no wheel left behind (not even as whiteouts).
+base_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "localhost/vtac-base:$IMAGE_TAG")
+core_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "$CORE")
+test "$core_layers" -eq $((base_layers + 1)) || { echo "core adds $((core_layers - base_layers)) layers" >&2; exit 1; }
+if podman run --rm --network=none "$CORE" sh -c 'test -e /src || ls /run/vtac 2>/dev/null | grep -q .'; then
+    echo "the core image holds build leftovers (/src or /run/vtac)" >&2
+    exit 1
+fi
+echo "SMOKE core image: one layer over base, no build leftovers"

@@ -1,8 +1,9 @@
 """Smoke test of the full image: `vtac serve` in a container against the local RabbitMQ (host network).
 
-Publishes a simulated burst (R and B source lists, MXT position) with `vtac publish` from the host, then
+Checks the image carries its HEALTHCHECK (docker format) and that the check turns the container healthy,
+publishes a simulated burst (R and B source lists, MXT position) with `vtac publish` from the host, then
 waits for both QPO_VT notifications and checks the product landed in the container's file SDB. Uses its own
-exchange and queue names, removed at the end.
+exchange and queue names, removed at the end with the container and its state volume.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pika
 from vtac.simulation.burst import simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, load_demo_sky
 
-IMAGE = "localhost/vtac-full:latest"
+IMAGE = f"localhost/vtac-full:{os.environ['IMAGE_TAG']}"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 PREFIX = f"vtac.smoke.{os.getpid()}"
 BURST = "sb26112399"
+HEALTH_PORT = 18181
 CATALOG = "SDSS12=/opt/vtac/lib/python3.11/site-packages/vtac/data/sdss12_egs_1deg.fits"
 NAMES = {
     "VTAC_INPUTS_EXCHANGE": f"{PREFIX}.products",
@@ -44,30 +46,27 @@ def main() -> int:
     settings += [
         f"--env=VTAC_AMQP_URL={AMQP_URL}",
         f"--env=VTAC_CATALOGS={json.dumps([CATALOG])}",
-        "--env=VTAC_HEALTH_PORT=18181",
+        f"--env=VTAC_HEALTH_PORT={HEALTH_PORT}",
     ]
-    subprocess.run(
-        ["podman", "run", "-d", "--name", container, "--network=host", *settings, IMAGE], check=True
-    )
+    healthcheck = _podman("image", "inspect", "--format", "{{json .Config.Healthcheck}}", IMAGE)
+    assert "/live" in healthcheck, f"{IMAGE} has no HEALTHCHECK (built as OCI?): {healthcheck}"
+    _podman("run", "-d", "--name", container, "--network=host", *settings, IMAGE)
     channel = pika.BlockingConnection(pika.URLParameters(AMQP_URL)).channel()
     try:
         notifications = _listen(channel)
         _wait_ready()
+        _wait_healthy(container)
         _publish_burst(env)
         received = _receive(channel, notifications, expected=2, timeout_s=60.0)
-        listing = subprocess.run(
-            ["podman", "exec", container, "find", "/var/lib/vtac", "-name", "*QPO_VT*"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        listing = _podman("exec", container, "find", "/var/lib/vtac", "-name", "*QPO_VT*")
         assert {message["burst_id"] for message in received} == {BURST}, received
         assert "QPO_VT" in listing, listing
-        print(f"SMOKE full image: 2 notifications for {BURST}, product stored: {listing.split()[0]}")
+        print(f"SMOKE full image: healthy, 2 notifications for {BURST}, product stored: {listing.split()[0]}")
         return 0
     finally:
         subprocess.run(["podman", "logs", "--tail", "5", container], check=False)
-        subprocess.run(["podman", "rm", "-f", container], check=False, capture_output=True)
+        # -v: the state volume (VOLUME /var/lib/vtac) goes with the container
+        subprocess.run(["podman", "rm", "-f", "-v", container], check=False, capture_output=True)
         for exchange in (
             NAMES["VTAC_INPUTS_EXCHANGE"],
             NAMES["VTAC_NOTIFICATIONS_EXCHANGE"],
@@ -83,6 +82,23 @@ def main() -> int:
             channel.queue_delete(queue)
 
 
+def _podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _wait_healthy(container: str, timeout_s: float = 30.0) -> None:
+    """Runs the image's HEALTHCHECK (no systemd timer here) until podman records the container healthy."""
+    deadline = time.monotonic() + timeout_s
+    status = ""
+    while time.monotonic() < deadline:
+        subprocess.run(["podman", "healthcheck", "run", container], check=False, capture_output=True)
+        status = _podman("inspect", "--format", "{{.State.Health.Status}}", container).strip()
+        if status == "healthy":
+            return
+        time.sleep(1.0)
+    raise TimeoutError(f"the container's health is {status!r}, not healthy, after {timeout_s} s")
+
+
 def _listen(channel) -> str:
     channel.exchange_declare(NAMES["VTAC_NOTIFICATIONS_EXCHANGE"], "topic", durable=True)
     queue = channel.queue_declare("", exclusive=True).method.queue
@@ -96,7 +112,7 @@ def _wait_ready(timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen("http://127.0.0.1:18181/ready", timeout=2)
+            urllib.request.urlopen(f"http://127.0.0.1:{HEALTH_PORT}/ready", timeout=2)
             return
         except OSError:
             time.sleep(0.5)

@@ -399,7 +399,8 @@ def test_unreachable_broker_is_retried_with_backoff_while_alive(config: AmqpConf
 
 
 def test_login_refused_is_a_configuration_error(config: AmqpConfig):
-    bad = replace(config, url="amqp://guest:wrong@127.0.0.1:5672/%2F")
+    broker = urllib.parse.urlsplit(BROKER_URL)  # the test broker, wherever it runs (CI: a service container)
+    bad = replace(config, url=broker._replace(netloc=f"guest:wrong@{broker.hostname}:{broker.port}").geturl())
     with pytest.raises(ConfigurationError, match="login refused"):
         Consumer(bad, StandInProcessor()).run()
 
@@ -482,9 +483,11 @@ def _get(url: str) -> tuple[int, str]:
 def _close_connection(name: str) -> None:
     """Close the consumer's connection from the broker side, as an operator or a broker failover would.
 
-    ``rabbitmqctl`` where the broker runs here; the management API (CI service containers) otherwise.
+    ``rabbitmqctl`` where the broker runs on this host; the management API where it is another machine
+    (CI service containers: the job image has ``rabbitmqctl`` too, for the fault suite's own nodes).
     """
-    if shutil.which("rabbitmqctl") is None:
+    local = urllib.parse.urlparse(BROKER_URL).hostname in {"127.0.0.1", "localhost", "::1"}
+    if not local or shutil.which("rabbitmqctl") is None:
         _close_connection_by_api(name)
         return
     listing = subprocess.run(
@@ -504,14 +507,22 @@ def _close_connection(name: str) -> None:
 
 
 def _close_connection_by_api(name: str) -> None:
-    """The management API's way (not exercised where rabbitmqctl exists, as on the development machine)."""
+    """The management API's way (CI: `make ci-local-images`). The API lists a connection once the broker
+    has emitted its statistics (every 5 s by default), hence the wait."""
     import requests
 
     api = os.environ.get("VTAC_TEST_RABBITMQ_API", "http://127.0.0.1:15672/api")
     auth = ("guest", "guest")
-    connections = requests.get(f"{api}/connections", auth=auth, timeout=5).json()
-    names = [c["name"] for c in connections if c.get("client_properties", {}).get("connection_name") == name]
-    assert names, f"no connection named {name}"
+    names: list[str] = []
+
+    def listed() -> bool:
+        connections = requests.get(f"{api}/connections", auth=auth, timeout=5).json()
+        names[:] = [
+            c["name"] for c in connections if c.get("client_properties", {}).get("connection_name") == name
+        ]
+        return bool(names)
+
+    wait_for(listed, timeout_s=30.0)
     for connection in names:
         url = f"{api}/connections/{urllib.parse.quote(connection)}"
         requests.delete(url, auth=auth, timeout=5).raise_for_status()

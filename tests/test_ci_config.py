@@ -67,19 +67,114 @@ def expand(text, variables):
 def test_tests_run_against_the_real_broker_and_database(pipeline):
     test = resolved(pipeline, jobs_of(pipeline)["test"])
     variables = pipeline["variables"] | test["variables"]
-    services = {
-        expand(service["name"], variables).split(":")[0]: service["alias"] for service in test["services"]
+    services = {expand(service["name"], variables): service["alias"] for service in test["services"]}
+    assert services == {
+        "$CI_REGISTRY_IMAGE/ci-rabbitmq:$CI_COMMIT_SHORT_SHA": "rabbitmq",
+        "$CI_REGISTRY_IMAGE/ci-postgres:$CI_COMMIT_SHORT_SHA": "postgres",
     }
-    assert services == {"rabbitmq": "rabbitmq", "postgres": "postgres"}
     assert expand(variables["VTAC_TEST_AMQP_URL"], variables).startswith("amqp://guest:guest@rabbitmq:5672")
     assert "@postgres:5432/" in expand(variables["VTAC_TEST_POSTGRES_URL"], variables)
     assert test["artifacts"]["reports"]["coverage_report"]["coverage_format"] == "cobertura"
     assert re.search(test["coverage"].strip("/"), "TOTAL     2827     23    546     17    99.12%")
 
 
-def test_the_base_image_is_rebuilt_only_when_its_inputs_change(pipeline):
-    rules = jobs_of(pipeline)["image-base"]["rules"]
-    assert {"Dockerfile.base", "requirements.lock"} <= set(rules[0]["changes"])
+def dockerfile_stages(name):
+    """{stage name: its instructions, continuation lines joined} (a stage without AS: its position)."""
+    stages, current = {}, None
+    for line in (REPO / name).read_text().replace("\\\n", " ").splitlines():
+        if line.startswith("FROM "):
+            words = line.split()
+            current = words[3] if len(words) > 3 else str(len(stages))
+            stages[current] = []
+        elif current is not None and line and not line.startswith("#"):
+            stages[current].append(line)
+    return stages
+
+
+def test_the_test_job_image_has_what_the_fault_suite_starts_itself(pipeline):
+    stages = dockerfile_stages("Dockerfile.ci")
+    job_image = " ".join(stages["ci"])
+    for package in ("rabbitmq-server", "postgresql-15", "fitsverify", "chromium", "make", "rsync"):
+        assert f" {package} " in job_image, package
+    assert "/usr/lib/postgresql/15/bin" in (REPO / "tests" / "fault_rig.py").read_text()
+    assert "ENV VENV=/opt/vtac" in job_image  # make reuses the dev tools the image installed
+    before = resolved(pipeline, jobs_of(pipeline)["lint"])["before_script"]
+    assert 'ln -s "$VENV" .venv' in before[-1]  # and the README's `source .venv/bin/activate` finds them
+    assert "EXPOSE 5672 15672" in stages["ci-rabbitmq"] and "loopback_users = none" in str(
+        stages["ci-rabbitmq"]
+    )
+    assert "EXPOSE 5432" in stages["ci-postgres"] and "createdb test" in str(stages["ci-postgres"])
+    for name in ("lint", "test", "coverage"):
+        assert resolved(pipeline, jobs_of(pipeline)[name])["image"] == "$CI_JOB_IMAGE"
+
+
+def test_every_image_is_a_variable_and_none_floats_on_latest(pipeline):
+    variables = pipeline["variables"]
+    for name in jobs_of(pipeline):
+        job = resolved(pipeline, pipeline[name])
+        for image in [job.get("image")] + [service["name"] for service in job.get("services", [])]:
+            if image is not None:
+                assert re.fullmatch(r"\$\w+", image) and image[1:] in variables, f"{name}: {image}"
+    images = {name: image for name, image in variables.items() if name.endswith("_IMAGE")}
+    assert len(images) >= 9
+    for name, image in images.items():
+        assert ":" in image and not image.endswith(":latest"), name
+        if image.startswith("$CI_REGISTRY_IMAGE/"):
+            assert image.endswith(":$CI_COMMIT_SHORT_SHA"), name
+
+
+def build_commands(pipeline):
+    """Every image build of the pipeline and of `make images` (scripts/make_images.sh)."""
+    lines = [line for job in jobs_of(pipeline).values() for line in job.get("script", [])]
+    lines += (REPO / "scripts" / "make_images.sh").read_text().split("\n")
+    return [line for line in lines if re.search(r"\b(buildah bud|podman build)\b", line)]
+
+
+def test_every_image_is_built_in_docker_format_so_the_healthcheck_stays(pipeline):
+    commands = build_commands(pipeline)
+    assert len(commands) == 5  # image-base, image-ci, image-core, image-full; make_images.sh
+    for command in commands:
+        assert "--format docker" in command, command
+
+
+def test_the_base_and_ci_images_reuse_cached_layers_when_their_inputs_do_not_change(pipeline):
+    for name in ("image-base", "image-ci"):
+        (command,) = [line for line in jobs_of(pipeline)[name]["script"] if "buildah bud" in line]
+        assert "--layers" in command and "--cache-from" in command and "--cache-to" in command, name
+
+
+def test_the_one_off_job_runs_as_written(pipeline, tmp_path):
+    """The job's script as a runner's shell gets it (only /tmp moved), on the installed vtac command."""
+    script = "\n".join(jobs_of(pipeline)["one-off-in-image"]["script"]).replace("/tmp/", f"{tmp_path}/")
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        env={"PATH": path, "HOME": str(tmp_path), "MPLCONFIGDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "products" / "QPO_VT_sb26050905.fits").stat().st_size > 0
+
+
+def test_layers_mean_what_they_say():
+    """Core = base + the package (built in a throw-away stage: no source copy stored); full = core + the
+    service's operational setup (user, state volume, settings, health check, entrypoint)."""
+    core = dockerfile_stages("Dockerfile.core")
+    assert [line.split()[0] for line in core["1"]] == ["RUN", "CMD"]
+    assert "--mount=type=bind,from=wheel" in core["1"][0]
+    full = " ".join(dockerfile_stages("Dockerfile.full")["0"])
+    for instruction in ("useradd", "USER 10001", "VOLUME", "ENV VTAC_", "HEALTHCHECK", "ENTRYPOINT"):
+        assert instruction in full, instruction
+    for name in ("Dockerfile.base", "Dockerfile.core"):
+        text = (REPO / name).read_text()
+        assert not re.search(r"^(USER|HEALTHCHECK|ENTRYPOINT|VOLUME)", text, flags=re.MULTILINE), name
+    for name in ("Dockerfile.base", "Dockerfile.core", "Dockerfile.full", "Dockerfile.ci"):
+        text = (REPO / name).read_text()
+        copied = re.findall(r"^COPY (?:\S+ )+(\S+)$", text, flags=re.MULTILINE)
+        removed = " ".join(re.findall(r"\brm -\w+ ([^&\n]+)", text))
+        assert not [target for target in copied if target.rstrip("/") in removed], name
 
 
 def test_sonar_reads_the_reports_the_tests_write():
@@ -98,7 +193,7 @@ def test_sonar_reads_the_reports_the_tests_write():
 
 def test_dockerfiles_are_hadolint_clean():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    dockerfiles = [str(REPO / name) for name in ("Dockerfile.base", "Dockerfile.core", "Dockerfile.full")]
+    dockerfiles = [str(REPO / f"Dockerfile.{name}") for name in ("base", "core", "full", "ci")]
     result = subprocess.run([hadolint, *dockerfiles], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout == "", result.stdout
 
@@ -143,3 +238,44 @@ def test_pre_commit_hooks_are_the_venvs_lint_tools():
     entries = {hook["id"]: hook["entry"] for hook in local["hooks"]}
     assert set(entries) == {"ruff", "ruff-format", "mypy", "pylint"}
     assert all(entry.startswith(".venv/bin/") for entry in entries.values())
+
+
+def makefile_targets():
+    return set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.MULTILINE))
+
+
+def test_the_readme_images_section_gives_the_makefiles_image_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "\n## Layout\n" in readme
+    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    commands = set(re.findall(r"^make ([a-z-]+)", section, flags=re.MULTILINE))
+    image_targets = {target for target in makefile_targets() if "images" in target}
+    assert commands == image_targets == {"images", "ci-images", "ci-local-images"}
+    for script in ("scripts/make_images.sh", "scripts/ci_local_images.sh"):
+        assert script in (REPO / "Makefile").read_text()
+    assert "Regenerate the lock" in section  # requirements.lock points here
+
+
+def test_make_ci_local_images_runs_the_jobs_in_podman_on_the_projects_images(pipeline):
+    makefile = (REPO / "Makefile").read_text()
+    jobs = re.search(r"^CI_LOCAL_IMAGE_JOBS := (.+)$", makefile, flags=re.MULTILINE).group(1).split()
+    assert set(jobs) == {"lint", "test", "coverage", "one-off-in-image"} <= set(jobs_of(pipeline))
+    script = (REPO / "scripts" / "ci_local_images.sh").read_text()
+    assert "--container-executable podman" in script and "--ca-file" in script
+    used = {resolved(pipeline, jobs_of(pipeline)[job]).get("image", "")[1:] for job in jobs} | {
+        "RABBITMQ_SERVICE_IMAGE",
+        "POSTGRES_SERVICE_IMAGE",
+    }
+    for variable in used:
+        assert re.search(rf'--variable "{variable}=\$\(image [a-z-]+\)"', script), variable
+    stages = dockerfile_stages("Dockerfile.ci")
+    for target in re.findall(r"\$\(image ([a-z-]+)\)", script):
+        assert target in stages or f"Dockerfile.{target}" in {p.name for p in REPO.iterdir()}, target
+    assert "trap leftovers EXIT" in script
+
+
+def test_one_make_run_tags_every_image_alike():
+    """`git describe --dirty` read once: a tree edited during a run must not split its images' tags."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "IMAGE_TAG := $(shell git describe --always --dirty" in makefile
+    assert "ifndef IMAGE_TAG" in makefile and "export IMAGE_TAG" in makefile
