@@ -32,7 +32,7 @@ from vtac.core.model import (
     VTObservation,
 )
 from vtac.core.naming import checked_burst_id
-from vtac.core.pipeline import build_qpo_vt
+from vtac.core.pipeline import build_qpo_vt, first_stack_start
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError
 
@@ -178,17 +178,6 @@ def trigger_time_of(request: QpoVtRequest, observation: VTObservation) -> Trigge
             continue
         usable.append(candidate)
     return choose_trigger_time(usable)
-
-
-def first_stack_start(observation: VTObservation) -> datetime | None:
-    """The earliest readable DATE-OBS of the sequences (naive UTC), None when none is readable."""
-    starts = []
-    for info in observation.sequences.values():
-        try:
-            starts.append(naive_utc(datetime.fromisoformat((info.date_obs or "").strip().replace("Z", ""))))
-        except ValueError:
-            continue
-    return min(starts) if starts else None
 
 
 def make_extras(outcome: QpoVtOutcome, context: ExtrasContext) -> ExtrasFiles:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -220,6 +220,12 @@ def _measured_mid_times(observation: VTObservation) -> dict[str, float]:
         + (info.exposure_s if info.exposure_s and info.exposure_s > 0 else _NOMINAL_EXPOSURE_S) / 2
         for seq, info in observation.sequences.items()
     }
+
+
+def first_stack_start(observation: VTObservation) -> datetime | None:
+    """The earliest readable DATE-OBS of the sequences (naive UTC), None when none is readable."""
+    starts = _sequence_starts(observation)
+    return _J2000 + timedelta(seconds=min(starts.values())) if starts else None
 
 
 def _sequence_starts(observation: VTObservation) -> dict[str, float]:
