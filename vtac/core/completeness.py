@@ -121,5 +121,5 @@ def _map_curve(
         -0.5 * np.square(_OFFSETS / _OFFSET_PRIOR_SIGMA)[:, None]
         - 0.5 * np.square(np.log(_WIDTHS / nominal_width) / _LOG_WIDTH_PRIOR_SIGMA)[None, :]
     )
-    best_offset, best_width = np.unravel_index(np.argmax(log_likelihood + log_prior), log_prior.shape)
-    return float(maglim + _OFFSETS[best_offset]), float(_WIDTHS[best_width])
+    best = np.unravel_index(np.argmax(log_likelihood + log_prior), log_prior.shape)
+    return float(maglim + _OFFSETS[best[0]]), float(_WIDTHS[best[1]])

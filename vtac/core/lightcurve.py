@@ -77,31 +77,46 @@ def fit_light_curves(
     power_law, alpha_lsq, normal = _power_law_model(values, weight, log_t)
     chi2_power = _chi2(values, weight, power_law)
     chi2_lsq_total = chi2_power + _limit_penalty(power_law, misses)
-    # Only a source with a miss in a band it was seen in can gain from an alpha the detections do not give.
-    limited = np.flatnonzero(_missed_where_seen(detected, undetected))
-    chi2_grid, alpha_grid = np.full(len(values), np.inf), np.full(len(values), np.nan)
-    if len(limited):
-        profile = _alpha_profile(values[limited], weight[limited], log_t, (completeness, undetected[limited]))
-        best = np.argmin(profile, axis=1)
-        chi2_grid[limited], alpha_grid[limited] = profile[np.arange(len(limited)), best], _ALPHA_GRID[best]
+    chi2_grid, alpha_grid = _profiled_decay(values, weight, log_t, misses)
     chi2_power_total = np.minimum(chi2_lsq_total, chi2_grid)
     alpha_err = _alpha_error(normal, chi2_power, detected)
     alpha = np.where(np.isfinite(alpha_err) | (chi2_lsq_total <= chi2_grid), alpha_lsq, alpha_grid)
     n_det = detected.sum(axis=1)
     constrained = _power_law_constrained(detected, undetected)
-    gain = np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0)
-    chi2_onset = _onset_chi2(values, weight, log_t, misses)
-    onset_constrained = _power_law_constrained(detected & _AFTER_ONSET, undetected & _AFTER_ONSET)
+    onset_constrained = constrained & _power_law_constrained(
+        detected & _AFTER_ONSET, undetected & _AFTER_ONSET
+    )
     return LightCurves(
         alpha=np.where(constrained, alpha, np.nan),
         alpha_err=alpha_err,
-        delta_chi2=gain,
+        delta_chi2=np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0),
         chi2_per_dof=np.where(n_det > 3, chi2_power / np.maximum(n_det - 3, 1), 0.0),
         amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
         onset_gain=np.where(
-            constrained & onset_constrained, np.maximum(chi2_power_total - chi2_onset, 0.0), 0.0
+            onset_constrained,
+            np.maximum(chi2_power_total - _onset_chi2(values, weight, log_t, misses), 0.0),
+            0.0,
         ),
     )
+
+
+def _profiled_decay(
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    log_t: NDArray[np.float64],
+    misses: tuple[Completeness, NDArray[np.bool_]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The smallest chi-square over the alpha grid, and its alpha, of every source with a miss in a band
+    it was seen in (inf and NaN for the others: only they can gain from an alpha the detections do not
+    give)."""
+    completeness, undetected = misses
+    limited = np.flatnonzero(_missed_where_seen(weight > 0, undetected))
+    chi2_grid, alpha_grid = np.full(len(values), np.inf), np.full(len(values), np.nan)
+    if len(limited):
+        profile = _alpha_profile(values[limited], weight[limited], log_t, (completeness, undetected[limited]))
+        best = np.argmin(profile, axis=1)
+        chi2_grid[limited], alpha_grid[limited] = profile[np.arange(len(limited)), best], _ALPHA_GRID[best]
+    return chi2_grid, alpha_grid
 
 
 #: Decay indices over which the likelihood with limits is profiled.
