@@ -65,11 +65,12 @@ $(GCL): $(GCL_DIR)/package-lock.json
 	npm ci --prefix $(GCL_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
+CI_LOCAL_JOBS ?= lint test
 ci-local: $(GCL)
 	$(GCL) --force-shell-executor --shell-isolation --no-evaluate-rule-changes --timestamps \
 		--variable RABBITMQ_SERVICE_IMAGE= --variable POSTGRES_SERVICE_IMAGE= \
 		--variable RABBITMQ_HOST=127.0.0.1 --variable POSTGRES_HOST=127.0.0.1 \
-		lint test
+		$(CI_LOCAL_JOBS)
 
 # Re-checks the coverage of the last `make test` (coverage.xml) against the 90 % floor.
 coverage-check: install

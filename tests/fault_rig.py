@@ -241,14 +241,12 @@ class Service:
 def service_env(
     broker: BrokerNode, postgres: PostgresCluster, state_dir: Path, catalog: str, **extra: str
 ) -> dict:
-    health_port = free_port()
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("VTAC_")},
         "VTAC_AMQP_URL": broker.url,
         "VTAC_STATE_URL": postgres.url,
         "VTAC_STATE_DIR": str(state_dir),
         "VTAC_CATALOGS": catalog,
-        "VTAC_HEALTH_PORT": str(health_port),
         "VTAC_HEARTBEAT_S": "5",
         "VTAC_RETRY_DELAY_S": "0.2",
         "VTAC_RETRY_DELAY_CAP_S": "1",
@@ -258,11 +256,14 @@ def service_env(
         "VTAC_EXTRAS": "false",
         **extra,
     }
-    return env | {"_HEALTH_PORT": str(health_port)}
+    return env
 
 
 def new_service(env: dict[str, str]) -> Service:
-    return Service({k: v for k, v in env.items() if k != "_HEALTH_PORT"}, int(env["_HEALTH_PORT"])).start()
+    """A service on ``env`` with a health port of its own: instances sharing one would leave one of them
+    exiting at start (port in use) while the other answered both probes."""
+    health_port = free_port()
+    return Service(env | {"VTAC_HEALTH_PORT": str(health_port)}, health_port).start()
 
 
 @dataclass
