@@ -81,6 +81,24 @@ def test_a_blue_detection_the_simultaneous_red_stack_would_have_seen_is_impossib
     ]
 
 
+def test_how_surely_the_red_stack_would_have_seen_a_blue_detection_is_graded_below_the_veto():
+    found = signatures(
+        [
+            [NAN] * 4 + [20.0, NAN, NAN, NAN],
+            [NAN] * 4 + [21.3, NAN, NAN, NAN],  # VT_R at the bluest colour: 21.9, 0.6 mag above its m50
+            [NAN] * 4 + [22.3, NAN, NAN, NAN],
+            [20.0] * 8,
+        ]
+    )
+    would_see = found.red_would_see.max(axis=1)
+    assert would_see[0] > 0.95 and 0.5 < would_see[1] < 0.95 and would_see[2] < 0.2
+    assert would_see[3] == 0.0  # seen by VT_R at the same time: nothing to explain
+    assert found.blue_impossible.any(axis=1).tolist() == [True, False, False, False]
+    bound = found.simultaneity_log_bound()  # ln of the most likely VT_R miss, summed over such detections
+    assert bound[0] < bound[1] < bound[2] < 0 and bound[3] == 0.0
+    assert np.exp(bound[1]) == pytest.approx(1.0 - would_see[1])
+
+
 def test_a_blue_detection_is_not_judged_where_the_red_sequence_is_missing():
     curve = Completeness.nominal(np.array([NAN] * 4 + [22.5] * 4), 0.25)
     found = signatures([[NAN] * 4 + [20.0, NAN, NAN, NAN]], completeness=curve)

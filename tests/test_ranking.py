@@ -6,7 +6,7 @@ import pytest
 from vtac.core.completeness import Completeness
 from vtac.core.config import ScienceConfig
 from vtac.core.flags import Photometry
-from vtac.core.lightcurve import fit_light_curves
+from vtac.core.lightcurve import field_error_scale, fit_light_curves
 from vtac.core.moving import mover_tracks
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, artefacts_of
 from vtac.core.ranking import (
@@ -76,6 +76,43 @@ def test_a_rise_before_the_decay_is_told_from_a_plain_decay_and_from_noise():
     curves = fit_light_curves(np.vstack([plain, risen, noise]), sigma, np.full(8, 22.5), LOG_T, NOMINAL)
     assert curves.onset_gain[1] > 100  # a single power law cannot follow the rise
     assert curves.onset_gain[0] < 1 and curves.onset_gain[2] < 10
+
+
+def test_a_rise_then_a_decay_is_not_erratic_but_a_star_jumping_about_is():
+    risen = DECAY.copy()
+    risen[[0, 4]] += 1.0
+    jumping = 20.0 + np.array([0.0, 0.8, -0.6, 0.7, 0.0, 0.8, -0.6, 0.7])
+    sigma = np.full((2, 8), 0.03)
+    curves = fit_light_curves(np.vstack([risen, jumping]), sigma, np.full(8, 22.5), LOG_T, NOMINAL)
+    assert curves.chi2_per_dof[0] < 1  # the onset model fits it: no afterglow model is left wanting
+    assert curves.chi2_per_dof[1] > 100
+
+
+def _steady_field(true_noise_factor: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """200 steady stars whose lists state an error of 0.08 mag while they scatter by ``factor`` x that."""
+    magerr = np.full((200, 8), 0.08)
+    mag = rng.uniform(19.0, 21.0, (200, 1)) + rng.normal(0.0, 0.08 * true_noise_factor, (200, 8))
+    return mag, magerr
+
+
+def test_the_field_error_scale_is_the_scatter_the_field_really_has():
+    rng = np.random.default_rng(5)
+    honest = field_error_scale(*_steady_field(1.0, rng), CFG.photometric_floor)
+    understated = field_error_scale(*_steady_field(1.5, rng), CFG.photometric_floor)
+    assert np.allclose(honest, 1.0, atol=0.1)
+    assert np.allclose(understated, 1.5, atol=0.15)
+
+
+def test_a_steady_star_in_a_field_with_understated_errors_is_not_fading():
+    rng = np.random.default_rng(8)
+    mag, magerr = _steady_field(1.8, rng)
+    star = 20.0 + np.array([-0.25, 0.0, 0.1, 0.25, -0.2, 0.0, 0.1, 0.2])  # ~3 stated sigma, 1.7 real ones
+    mag[0], magerr[0] = star, 0.08
+    item = evidence(mag, [[2] * 8] * len(mag))
+    item.photometry.magerr[:] = magerr
+    naive = fit_light_curves(mag, np.hypot(magerr, CFG.photometric_floor), np.full(8, 22.5), LOG_T, NOMINAL)
+    assert naive.delta_chi2[0] > 25  # taken at their word, the errors make it a decay
+    assert light_curves(item, CFG).delta_chi2[0] < naive.delta_chi2[0] / 2
 
 
 def test_vanishing_below_a_deep_limit_counts_as_fading_but_not_near_the_limit():

@@ -16,6 +16,8 @@ stretch of time. A source seen in one channel only must therefore have a colour 
   FSC's among them, set the bit on 18th-magnitude afterglows seen in both channels).
 
 A source made only of such detections is an artefact: never a best candidate, and its reasons say why.
+Below the veto, a VT_B detection without VT_R still bounds the afterglow's likelihood by the probability
+that VT_R missed it (:meth:`ArtefactEvidence.simultaneity_log_bound`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from vtac.core.model import N_SEQ_PER_BAND
 
 #: The simultaneous channel must have had at least this probability of seeing the bluest possible source.
 _CERTAIN_DETECTION = 0.95
+#: Floor of a VT_R miss's probability in the bound (caps its log at about -7).
+_LEAST_MISS_PROBABILITY = 1e-3
 #: Magnitude errors added to the colour bound (a detection may be this many sigma too bright).
 _ERROR_SIGMAS = 2.0
 
@@ -43,6 +47,9 @@ class ArtefactEvidence:
     blue_impossible: NDArray[np.bool_]
     #: A detection with the saturation bit far fainter than the saturation level, alone in its channel.
     false_saturation: NDArray[np.bool_]
+    #: For a VT_B detection without a simultaneous VT_R one: the probability that VT_R would have seen
+    #: the bluest possible source (0 elsewhere). Below the veto it is graded evidence, not proof.
+    red_would_see: NDArray[np.float64]
 
     @property
     def suspect(self) -> NDArray[np.bool_]:
@@ -52,6 +59,14 @@ class ArtefactEvidence:
     def artefact(self, detected: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """Sources whose every detection is suspect (none for a source never detected)."""
         return np.asarray(detected.any(axis=1) & ~(detected & ~self.suspect).any(axis=1), dtype=bool)
+
+    def simultaneity_log_bound(self) -> NDArray[np.float64]:
+        """Per source: ln of the most an afterglow's likelihood can be given its VT_B detections without
+        VT_R: each of those VT_R misses has a probability of at most 1 - ``red_would_see`` even at the
+        bluest colour, while a one-camera hit misses VT_R always. Added to the model's offset, in the fit
+        and in the ranking alike: the bound is physics, not something to learn from rare examples."""
+        miss = np.clip(1.0 - self.red_would_see, _LEAST_MISS_PROBABILITY, 1.0)
+        return np.asarray(np.log(miss).sum(axis=1), dtype=float)
 
     def fraction(self, detected: NDArray[np.bool_], which: NDArray[np.bool_]) -> NDArray[np.float64]:
         """Share of each source's detections with the signature ``which``."""
@@ -77,12 +92,18 @@ def detector_artefacts(
         completeness.width[:N_SEQ_PER_BAND],
         completeness.n_reference[:N_SEQ_PER_BAND],
     )
-    r_sees = np.nan_to_num(r_curve.detection_probability(faintest_r), nan=0.0) >= _CERTAIN_DETECTION
-    blue = np.zeros(mag.shape, dtype=bool)
-    blue[:, N_SEQ_PER_BAND:] = np.isfinite(mag_b) & ~np.isfinite(mag_r) & r_sees
+    red_would_see = np.zeros(mag.shape)
+    red_would_see[:, N_SEQ_PER_BAND:] = np.where(
+        np.isfinite(mag_b) & ~np.isfinite(mag_r),
+        np.nan_to_num(r_curve.detection_probability(faintest_r), nan=0.0),
+        0.0,
+    )
+    blue = red_would_see >= _CERTAIN_DETECTION
     paired = np.tile(np.isfinite(mag_r) & np.isfinite(mag_b), 2)
     with np.errstate(invalid="ignore"):
         saturated = detected & (eflag > 0) & ((eflag & EFLAG_SATURATED) > 0) & (mag > faintest_saturated_mag)
     return ArtefactEvidence(
-        blue_impossible=blue, false_saturation=np.asarray(saturated & ~paired, dtype=bool)
+        blue_impossible=blue,
+        false_saturation=np.asarray(saturated & ~paired, dtype=bool),
+        red_would_see=red_would_see,
     )

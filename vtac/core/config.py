@@ -116,11 +116,12 @@ class ScienceConfig(BaseModel):
         "for about 56 of 78 %: 0.3).",
     )
     best_probability_threshold: float = Field(
-        0.3,
+        0.5,
         ge=0,
         le=1,
-        description="BEST_CANDIDATES: afterglow probability at or above this (0.3: below it, false best "
-        "candidates in dark fields rise faster than afterglows are gained; see bench/science.md).",
+        description="BEST_CANDIDATES: afterglow probability at or above this. 0.5: a best candidate is more "
+        "likely the afterglow than not, so a BA announcing it is more often right than wrong (calibrated P; "
+        "the threshold curve of bench/science.md gives the trade-off).",
     )
     candidate_min_probability: float = Field(
         0.01, ge=0, le=1, description="CANDIDATES: sources at least this likely to be the afterglow."

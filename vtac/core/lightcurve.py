@@ -42,7 +42,8 @@ class LightCurves:
     alpha_err: NDArray[np.float64]
     #: chi2(constant) - chi2(power law), detections and limits together; >= 0.
     delta_chi2: NDArray[np.float64]
-    #: chi-square per degree of freedom of the power law on the detections (erratic sources score high).
+    #: chi-square per degree of freedom on the detections of the better decay (power law, or a rise then a
+    #: power law where the data constrain it): high for sources no afterglow model fits.
     chi2_per_dof: NDArray[np.float64]
     #: Largest fade in one band (last minus first detection, plus how far below a later deep limit it went).
     amplitude: NDArray[np.float64]
@@ -86,18 +87,56 @@ def fit_light_curves(
     onset_constrained = constrained & _power_law_constrained(
         detected & _AFTER_ONSET, undetected & _AFTER_ONSET
     )
+    chi2_onset, onset_penalty = _onset_chi2(values, weight, log_t, misses)
+    # Erratic means that no afterglow model fits the detections: a rise then a decay is one of them.
+    chi2_best = np.where(onset_constrained, np.minimum(chi2_power, chi2_onset), chi2_power)
     return LightCurves(
         alpha=np.where(constrained, alpha, np.nan),
         alpha_err=alpha_err,
         delta_chi2=np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0),
-        chi2_per_dof=np.where(n_det > 3, chi2_power / np.maximum(n_det - 3, 1), 0.0),
+        chi2_per_dof=np.where(n_det > 3, chi2_best / np.maximum(n_det - 3, 1), 0.0),
         amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
         onset_gain=np.where(
-            onset_constrained,
-            np.maximum(chi2_power_total - _onset_chi2(values, weight, log_t, misses), 0.0),
-            0.0,
+            onset_constrained, np.maximum(chi2_power_total - (chi2_onset + onset_penalty), 0.0), 0.0
         ),
     )
+
+
+#: Median of the chi-square distribution with 1, 2 and 3 degrees of freedom (a band's 2 to 4 detections).
+_CHI2_MEDIAN = np.array([np.nan, 0.4549, 1.3863, 2.3660])
+#: Fewest sources seen at least twice in a band for its scatter to be measured.
+_MIN_SCALE_SOURCES = 20
+
+
+def field_error_scale(
+    mag: NDArray[np.float64], magerr: NDArray[np.float64], floor: float
+) -> NDArray[np.float64]:
+    """Per sequence (R0..R3, B0..B3): the factor by which the field's stated errors are too small.
+
+    Nearly every source of a field is steady, so the median of their chi-square about their own mean, in
+    units of the chi-square distribution's median, is the square of that factor (SExtractor's errors
+    ignore flat-field and crowding noise). It is measured on the sources whose stated errors dominate the
+    zero-point ``floor``, in each band of each field, and never below one: an afterglow's fade must stand
+    out of the scatter the field really has, not of the scatter the lists claim.
+    """
+    scale = np.ones(mag.shape[1])
+    for band in (0, 1):
+        cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
+        values, errors = mag[:, cols], magerr[:, cols]
+        seen = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
+        dof = seen.sum(axis=1) - 1
+        noisy = np.all(~seen | (np.nan_to_num(errors) >= 2.0 * floor), axis=1)
+        usable = (dof >= 1) & noisy
+        if usable.sum() < _MIN_SCALE_SOURCES:
+            continue
+        variance = np.square(np.where(seen, errors, 1.0)) + floor**2
+        weight = np.where(seen, 1.0 / variance, 0.0)[usable]
+        centred = np.where(seen, values, 0.0)[usable]
+        mean = (weight * centred).sum(axis=1) / weight.sum(axis=1)
+        chi2 = (weight * np.square(centred - mean[:, None])).sum(axis=1)
+        ratio = float(np.median(chi2 / _CHI2_MEDIAN[dof[usable]]))
+        scale[cols] = max(1.0, float(np.sqrt(ratio)))
+    return scale
 
 
 def _profiled_decay(
@@ -163,16 +202,17 @@ def _onset_chi2(
     weight: NDArray[np.float64],
     log_t: NDArray[np.float64],
     misses: tuple[Completeness, NDArray[np.bool_]],
-) -> NDArray[np.float64]:
-    """Chi-square of a rise then a power-law decay: the decay fitted from the second index on, the first
-    index free to be fainter (a detection there only pays for being brighter than the decay)."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Chi-square of a rise then a power-law decay, on the detections and from the non-detections after
+    the onset: the decay fitted from the second index on, the first index free to be fainter (a detection
+    there only pays for being brighter than the decay)."""
     completeness, undetected = misses
     decay, _, _ = _power_law_model(values, weight * _AFTER_ONSET, log_t)
     residual = np.where(
         _AFTER_ONSET, values - np.nan_to_num(decay), np.minimum(values - np.nan_to_num(decay), 0)
     )
     chi2: NDArray[np.float64] = np.sum(weight * np.square(residual), axis=1)
-    return chi2 + _limit_penalty(decay, (completeness, undetected & _AFTER_ONSET))
+    return chi2, _limit_penalty(decay, (completeness, undetected & _AFTER_ONSET))
 
 
 def _constant_model(values: NDArray[np.float64], weight: NDArray[np.float64]) -> NDArray[np.float64]:

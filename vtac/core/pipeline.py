@@ -338,6 +338,7 @@ def _assess_grid(
     completeness = measure_completeness(
         photometry.mag, np.where(photometry.available, photometry.maglim, np.nan), cfg.completeness_width
     )
+    artefacts = artefacts_of(photometry, eflag, completeness, cfg)
     evidence = SourceEvidence(
         photometry=photometry,
         eflag=eflag,
@@ -345,10 +346,10 @@ def _assess_grid(
         log_t=log_t,
         new_margin=_max_where(catalog.margin, xstate == XFLAG_NEW, 0.0),
         brighter_sigma=_max_where(-catalog.dmag / catalog.sigma, brighter, 0.0),
-        log_prior=position_log_prior(ra, dec, mxt, field, cfg),
+        log_prior=position_log_prior(ra, dec, mxt, field, cfg) + artefacts.simultaneity_log_bound(),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
         completeness=completeness,
-        artefacts=artefacts_of(photometry, eflag, completeness, cfg),
+        artefacts=artefacts,
     )
     tracks = mover_tracks(
         (ra, dec),

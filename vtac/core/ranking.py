@@ -36,7 +36,7 @@ from vtac.core.completeness import Completeness
 from vtac.core.config import ScienceConfig
 from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
-from vtac.core.lightcurve import LightCurves, fit_light_curves
+from vtac.core.lightcurve import LightCurves, field_error_scale, fit_light_curves
 from vtac.core.model import BANDS, N_SEQ_PER_BAND, SEQUENCES
 from vtac.core.trees import TreeEnsemble
 from vtac.errors import ConfigurationError
@@ -91,7 +91,9 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     new_margin: NDArray[np.float64]
     #: Significance (sigma) of the largest "brighter than its catalogue counterpart".
     brighter_sigma: NDArray[np.float64]
-    #: log(rho(x) / lambda): the position prior against the field density (see the module docstring).
+    #: log(rho(x) / lambda): the position prior against the field density (see the module docstring), plus
+    #: the bound physics puts on an afterglow's VT_B-only detections
+    #: (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`): the model's fixed offset.
     log_prior: NDArray[np.float64]
     in_mxt: NDArray[np.int64]
     #: Each sequence's detection curve, measured in the lists (:mod:`vtac.core.completeness`).
@@ -178,7 +180,9 @@ def _logit(p: float) -> float:
 def light_curves(evidence: SourceEvidence, cfg: ScienceConfig) -> LightCurves:
     """The joint power-law / constant fit of every source (see :mod:`vtac.core.lightcurve`)."""
     photometry = evidence.photometry
-    sigma = np.sqrt(np.square(np.nan_to_num(photometry.magerr, nan=0.1)) + cfg.photometric_floor**2)
+    magerr = np.nan_to_num(photometry.magerr, nan=0.1)
+    magerr = magerr * field_error_scale(photometry.mag, magerr, cfg.photometric_floor)[None, :]
+    sigma = np.sqrt(np.square(magerr) + cfg.photometric_floor**2)
     maglim = np.where(photometry.available, photometry.maglim, np.nan)
     return fit_light_curves(photometry.mag, sigma, maglim, evidence.log_t, evidence.completeness)
 
@@ -211,7 +215,9 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "new_margin": np.clip(np.nan_to_num(evidence.new_margin), 0.0, 4.0),
         "brighter_sigma": np.log1p(np.clip(np.nan_to_num(evidence.brighter_sigma), 0.0, None)),
         "rise_then_fade": np.log1p(np.sqrt(curves.onset_gain)),
-        "blue_without_red": evidence.artefacts.fraction(detected, evidence.artefacts.blue_impossible),
+        # how surely the simultaneous VT_R would have seen its bluest VT_B-only detection: graded evidence
+        # below the veto (a VT_B hit 1 mag above the VT_R roll-off is not yet impossible, nor likely)
+        "blue_without_red": evidence.artefacts.red_would_see.max(axis=1, initial=0.0),
         "false_saturation": evidence.artefacts.fraction(detected, evidence.artefacts.false_saturation),
         "dropout_colour": _dropout_colour(evidence),
     }

@@ -170,6 +170,7 @@ def evidence_from_combined(
     completeness = measure_completeness(
         mag, np.where(available, photometry.maglim, np.nan), cfg.completeness_width
     )
+    artefacts = artefacts_of(photometry, eflag, completeness, cfg)
     evidence = SourceEvidence(
         photometry=photometry,
         eflag=eflag,
@@ -177,10 +178,10 @@ def evidence_from_combined(
         log_t=np.log10(np.tile(np.array(NOMINAL_MID_TIMES_S), 2)),
         new_margin=np.zeros(n),
         brighter_sigma=np.zeros(n),
-        log_prior=position_log_prior(ra, dec, mxt, field, cfg),
+        log_prior=position_log_prior(ra, dec, mxt, field, cfg) + artefacts.simultaneity_log_bound(),
         in_mxt=_column(rows, "IN_MXT", -1.0).astype(np.int64),
         completeness=completeness,
-        artefacts=artefacts_of(photometry, eflag, completeness, cfg),
+        artefacts=artefacts,
     )
     return evidence, rows, ids
 
