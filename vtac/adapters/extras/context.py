@@ -36,6 +36,7 @@ class VersionEntry:
     """One earlier (or the current) version of a burst's products, for citations and the page's history."""
 
     version: int
+    #: When it was made (UTC, ``YYYY-MM-DDThh:mm:ss``): its input received, the build following at once.
     created: str = ""
     note: str = ""
     #: Address of that version's burst page when it was stored ('' when not: superseded, failed).
@@ -58,6 +59,8 @@ class ExtrasContext:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     links: Mapping[str, str] = field(default_factory=dict)
     history: Sequence[VersionEntry] = ()
+    #: Where the next version's page will be, if one is made and its extras stored ('' : not linked).
+    next_page: str = ""
     #: Where to fetch a survey image of the chart's frame (None: no survey image, the catalogue chart only).
     survey: SurveySettings | None = None
 

@@ -171,13 +171,22 @@ def _caption(candidate: CandidateView) -> str:
     return f"{fit}; {colour}; redshift hint {candidate.redshift_hint or '-'}"
 
 
+#: The history's row of the next version (its page is linked before it exists: said so).
+NEXT_VERSION_NOTE = (
+    "not made when this page was drawn: its page will be at this address if a newer version is made and "
+    "its extras are stored (a version superseded before they were drawn has none)"
+)
+
+
 def _history(view: BurstView) -> list[VersionEntry]:
-    entries = {
-        entry.version: entry for entry in view.context.history if entry.version != view.context.version
-    }
-    entries[view.context.version] = VersionEntry(
-        view.context.version, iso_utc(view.context.created, digits=0), "current"
-    )
+    """Every version, newest first: the next one (linked where its page will be), this one, the earlier."""
+    context = view.context
+    entries = {entry.version: entry for entry in context.history if entry.version != context.version}
+    entries[context.version] = VersionEntry(context.version, iso_utc(context.created, digits=0), "current")
+    if context.next_page:
+        entries[context.version + 1] = VersionEntry(
+            context.version + 1, note=NEXT_VERSION_NOTE, page=context.next_page
+        )
     return [entries[version] for version in sorted(entries, reverse=True)]
 
 
