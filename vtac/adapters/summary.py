@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vtac.adapters.dust import galactic_ebv
 from vtac.adapters.files import write_atomically
 from vtac.adapters.products import sequences_in_header_order
 from vtac.core.model import NULL_INT, QpoVtResult
@@ -65,9 +66,11 @@ def build_summary(
     origin = time_origin or TimeOrigin()
     seq_used = sequences_in_header_order(result.sequences)
     has_mxt = result.mxt is not None
+    rows = sorted(result.candidates, key=lambda candidate: int(candidate["RANK"]))
+    reddening = galactic_ebv([row["RA"] for row in rows], [row["DEC"] for row in rows])
     candidates = [
-        _candidate(row, seq_used, has_mxt)
-        for row in sorted(result.candidates, key=lambda candidate: int(candidate["RANK"]))
+        {**_candidate(row, seq_used, has_mxt), "galactic_ebv": _number(round(float(ebv), 4))}
+        for row, ebv in zip(rows, reddening, strict=True)
     ]
     return {
         "schema_version": SCHEMA_VERSION,

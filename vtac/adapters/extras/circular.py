@@ -216,6 +216,16 @@ def _mag(measurement: Measurement | None) -> str:
 
 
 def _colour_sentence(best: CandidateView) -> str:
+    reddening = best.reddening
+    if reddening is None:
+        return _colour_hint(best)
+    return (
+        f"{_colour_hint(best)} The Galactic reddening in this direction is E(B-V) = {reddening.ebv_sfd:.3f} "
+        f"mag (Schlegel et al. 1998; {reddening.ebv_sf11:.3f} on the Schlafly & Finkbeiner 2011 scale)."
+    )
+
+
+def _colour_hint(best: CandidateView) -> str:
     colour = f"{best.b_minus_r:.2f} mag" if best.b_minus_r is not None else "unknown"
     hint = best.redshift_hint
     if hint == "z<4":

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from astropy.coordinates import Angle
 
+from vtac.adapters.dust import GalacticReddening
 from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.summary import circle_label
 from vtac.core.constants import VT_FRAME_S
@@ -195,6 +196,12 @@ class CandidateView:
     def redshift_hint(self) -> str | None:
         """'z<4', 'high-z', ... or None."""
         return self.data.get("redshift_hint")
+
+    @property
+    def reddening(self) -> GalacticReddening | None:
+        """Galactic E(B-V) at the candidate (None: unknown)."""
+        value = self.data.get("galactic_ebv")
+        return None if value is None else GalacticReddening(float(value))
 
     def detections(self) -> list[Measurement]:
         """Measurements where the candidate was seen, in time order."""

@@ -25,8 +25,8 @@ from vtac.adapters.extras.context import (
 from vtac.adapters.extras.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
-#: No dust map works offline in VTAC's dependencies yet: the page says so rather than guess.
-EXTINCTION_UNKNOWN = "E(B-V) unknown (no Galactic dust map available offline): magnitudes not corrected"
+#: Without a candidate (or where the map has no value) the page says so rather than guess.
+EXTINCTION_UNKNOWN = "Galactic E(B-V) unknown (no candidate position to look up)"
 STATUS_TEXT = {"ok": "ok", "failed": "FAILED", "not_covered": "NOT COVERED"}
 
 
@@ -57,7 +57,7 @@ def build_page(
         p_none=f"{float(p_none):.3f}" if p_none is not None else None,
         xray_label=view.xray_label,
         xray_off_field=view.xray_off_field,
-        extinction=EXTINCTION_UNKNOWN,
+        extinction=_extinction_text(view),
         seq_used=view.summary.get("seq_used", []),
         n_sources=view.summary.get("n_sources", 0),
         n_rejected=view.summary.get("n_rejected", 0),
@@ -128,6 +128,22 @@ def _catalogued_text(view: BurstView, candidate: CandidateView) -> str:
     return "uncatalogued" if candidate.data.get("new_src") else "catalogued"
 
 
+def _extinction_text(view: BurstView) -> str:
+    """E(B-V) at the first-ranked candidate (the field is far smaller than the map's pixels)."""
+    reddening = view.candidates[0].reddening if view.candidates else None
+    if reddening is None:
+        return EXTINCTION_UNKNOWN
+    return f"{reddening.text()} at the first-ranked candidate; magnitudes and colours not corrected"
+
+
+def _colour_text(candidate: CandidateView) -> str:
+    """The colour, its redshift hint and the Galactic reddening beside it."""
+    colour = f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-"
+    reddening = candidate.reddening
+    ebv = f"; E(B-V) {reddening.ebv_sfd:.3f}" if reddening is not None else ""
+    return f"{colour} ({candidate.redshift_hint or '-'}){ebv}"
+
+
 def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> dict[str, Any]:
     data = candidate.data
     evidence = [
@@ -148,8 +164,7 @@ def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> 
         "best": is_best,
         "in_mxt": _in_mxt(data.get("in_mxt")),
         "evidence": "; ".join(evidence) or "-",
-        "colour": f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-",
-        "redshift_hint": candidate.redshift_hint or "-",
+        "colour": _colour_text(candidate),
         "reasons": candidate.reasons,
         "catalogued": _catalogued_text(view, candidate),
         "decay": candidate.decay.text() if candidate.decay is not None else "-",
