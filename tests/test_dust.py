@@ -33,4 +33,5 @@ def test_positions_are_looked_up_together_and_nothing_for_no_position():
     values = galactic_ebv(np.array([214.9, 288.2645]), np.array([52.7, 19.7735]))
     assert values.shape == (2,) and values[0] < 0.03 and values[1] > 1.0  # the EGS field is famously clear
     assert galactic_ebv([], []).shape == (0,)
+    assert np.isnan(galactic_ebv([np.nan, 214.9], [52.7, np.nan])).all()  # no position, no value
     assert all(math.isfinite(value) for value in galactic_ebv(np.arange(0, 360, 45.0), np.zeros(8)))

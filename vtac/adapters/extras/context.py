@@ -238,6 +238,14 @@ class BurstView:
         return self.summary.get("trigger_time_source") if self.t0_known else None
 
     @property
+    def t0_origin(self) -> str | None:
+        """Where T0 came from, in words ("the SVOM ECLAIRs notice", "the --t0 option"), None: unknown."""
+        source = self.t0_source
+        if not source:
+            return None
+        return T0_ORIGINS.get(source, f"the {source}")
+
+    @property
     def time_label(self) -> str:
         """What the times are counted from, for axis labels and table headers."""
         return "T0" if self.t0_known else "first VT stack"
@@ -268,10 +276,23 @@ class BurstView:
         best = [c for c in self.candidates if c.vt_id in self.best_ids]
         return best[0] if best else None
 
+    @property
+    def reddening(self) -> GalacticReddening | None:
+        """Galactic E(B-V) of the VT field (None: unknown)."""
+        value = self.summary.get("galactic_ebv")
+        return None if value is None else GalacticReddening(float(value))
+
     def best_candidates(self) -> list[CandidateView]:
         """The best candidates, best first."""
         return [c for c in self.candidates if c.vt_id in self.best_ids]
 
+
+#: T0 sources whose name alone does not read as a phrase ("from the TT_ECL"): what to say instead.
+T0_ORIGINS = {
+    "QPO_MXT": "the QPO_MXT file",
+    "TT_ECL": "the source lists' TT_ECL",
+    "--t0": "the --t0 option",
+}
 
 #: Without an X-ray circle the chart frames the best candidates and the next ones up to this rank.
 FRAMED_RANKS = 3

@@ -25,8 +25,8 @@ from vtac.adapters.extras.context import (
 from vtac.adapters.extras.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
-#: Without a candidate (or where the map has no value) the page says so rather than guess.
-EXTINCTION_UNKNOWN = "Galactic E(B-V) unknown (no candidate position to look up)"
+#: Without any VT source (or where the map has no value) the page says so rather than guess.
+EXTINCTION_UNKNOWN = "Galactic E(B-V) unknown (no VT source position to look it up)"
 STATUS_TEXT = {"ok": "ok", "failed": "FAILED", "not_covered": "NOT COVERED"}
 
 
@@ -58,6 +58,7 @@ def build_page(
         xray_label=view.xray_label,
         xray_off_field=view.xray_off_field,
         extinction=_extinction_text(view),
+        field_ebv=f"{view.reddening.ebv_sfd:.3f}" if view.reddening is not None else None,
         seq_used=view.summary.get("seq_used", []),
         n_sources=view.summary.get("n_sources", 0),
         n_rejected=view.summary.get("n_rejected", 0),
@@ -91,7 +92,7 @@ def build_page(
 def _t0_text(view: BurstView) -> str | None:
     if view.t0 is None:
         return None
-    source = f" (from the {view.t0_source})" if view.t0_source else ""
+    source = f" (from {view.t0_origin})" if view.t0_origin else ""
     return f"{iso_utc(view.t0, digits=0)} UTC{source}"
 
 
@@ -129,19 +130,17 @@ def _catalogued_text(view: BurstView, candidate: CandidateView) -> str:
 
 
 def _extinction_text(view: BurstView) -> str:
-    """E(B-V) at the first-ranked candidate (the field is far smaller than the map's pixels)."""
-    reddening = view.candidates[0].reddening if view.candidates else None
+    """E(B-V) of the field (its centre: the map's pixels are larger than the field)."""
+    reddening = view.reddening
     if reddening is None:
         return EXTINCTION_UNKNOWN
-    return f"{reddening.text()} at the first-ranked candidate; magnitudes and colours not corrected"
+    return f"{reddening.text()} in this field; magnitudes and colours not corrected"
 
 
 def _colour_text(candidate: CandidateView) -> str:
-    """The colour, its redshift hint and the Galactic reddening beside it."""
+    """The colour and its redshift hint (the field's E(B-V) heads the column)."""
     colour = f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-"
-    reddening = candidate.reddening
-    ebv = f"; E(B-V) {reddening.ebv_sfd:.3f}" if reddening is not None else ""
-    return f"{colour} ({candidate.redshift_hint or '-'}){ebv}"
+    return f"{colour} ({candidate.redshift_hint or '-'})"
 
 
 def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> dict[str, Any]:
