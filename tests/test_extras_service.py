@@ -21,7 +21,8 @@ import pika
 import pytest
 from lxml import etree
 from real_services import BROKER_URL, wait_for
-from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification
+from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
+from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, product
 
 from vtac.service import amqp
 from vtac.service import extras as extras_module
@@ -188,6 +189,23 @@ def test_every_stored_version_links_the_others_with_when_each_was_made(tmp_path,
     assert all(made.fullmatch(row[1]) for row in (first[1], second[1], second[2]))
     assert "will be at this address if a newer version is made" in second[3][2]
     assert not page_of(tmp_path, 3).exists()
+
+
+def test_a_set_aside_version_is_named_with_its_reason_in_the_next_page(tmp_path, burst):
+    processor = extras_processor(tmp_path)
+    _, paths = burst
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
+    assert processor.wait_for_extras(180)
+    processor.close()
+
+    assert [note.product_version for note in outcome.notifications] == [2, 2]
+    rows = history_rows(page_of(tmp_path, 2).read_text(encoding="utf-8"))
+    link, made, note = rows[1]
+    assert (link, made) == ("", "-")  # no page, and no time: it was never built
+    assert note.startswith("set aside, not built: file ") and "R_bad.fits" in note
+    assert "no usable source row" in note
 
 
 def test_a_stop_interrupts_the_drawing_at_its_deadline_and_the_next_start_redoes_it(tmp_path, burst):
