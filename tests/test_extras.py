@@ -238,6 +238,8 @@ def test_circular_draft_has_what_a_ba_writes(glow):
     assert "uncertainty of 0.50 arcsec" in text
     assert "T0 = 2026-05-09T21:51:09 UTC" in flat
     assert "not corrected for Galactic extinction" in flat
+    ebv = glow.summary["galactic_ebv"]
+    assert f"E(B-V) = {ebv:.3f} mag (Schlegel et al. 1998; {0.86 * ebv:.3f} on the Schlafly" in flat
     assert "redshift below ~4" in flat
     assert "faded during the VT observations" in flat
     assert "Reference catalogues checked: SDSS DR12" in flat
@@ -277,6 +279,9 @@ def test_circular_of_a_dark_field_gives_the_stacks_searched_and_their_limits(dar
     rows = [line for line in text.splitlines() if line.startswith("2026-") and "x50 s" in line]
     assert len(rows) == len(dark.result.sequences)
     assert all("> " in row and ("VT_R" in row or "VT_B" in row) for row in rows)
+    assert f"Galactic reddening in this direction is E(B-V) = {dark.summary['galactic_ebv']:.3f} mag" in flat
+    unknown = build_circular(view_of(dark, dict(dark.summary, galactic_ebv=None)))
+    assert "Galactic reddening in this direction is unknown to VTAC" in " ".join(unknown.split())
 
 
 def test_circular_names_flagged_sources_that_are_not_best(glow):

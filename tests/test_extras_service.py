@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import pika
 import pytest
+from lxml import etree
 from real_services import BROKER_URL, wait_for
-from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification
+from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
+from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, product
 
 from vtac.service import amqp
 from vtac.service import extras as extras_module
@@ -156,6 +159,53 @@ def test_versions_notified_together_leave_the_older_superseded(tmp_path, burst):
     assert processor.wait_for_extras(180)
     assert statuses(processor.store, BURST_ID, range(1, 3)) == ["superseded", "stored"]
     processor.close()
+
+
+def history_rows(html: str) -> dict[int, tuple[str, str, str]]:
+    """The page's version history: version -> (linked page or '', made, note)."""
+    table = etree.fromstring(html.encode(), etree.HTMLParser()).find(".//table[@id='history-table']")
+    rows = {}
+    for row in table.findall("tr")[1:]:
+        version, made, note = row.findall("td")
+        link = version.find("a")
+        number = int((link.text if link is not None else version.text).split()[0])
+        rows[number] = ("" if link is None else link.get("href"), made.text, note.text)
+    return rows
+
+
+def test_every_stored_version_links_the_others_with_when_each_was_made(tmp_path, burst):
+    processor = extras_processor(tmp_path)
+    bodies = inputs_of(burst)
+    for name in ("R", "B"):
+        deliver(processor, bodies[name])
+        assert processor.wait_for_extras(180)  # each version's extras stored before the next input
+    processor.close()
+
+    first, second = (history_rows(page_of(tmp_path, n).read_text(encoding="utf-8")) for n in (1, 2))
+    made = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+    assert sorted(first) == [1, 2] and sorted(second) == [1, 2, 3]
+    assert first[2][0] == page_of(tmp_path, 2).as_uri()  # v1 links v2, which exists now
+    assert second[1][0] == page_of(tmp_path, 1).as_uri() and second[1][2] == "stored"
+    assert all(made.fullmatch(row[1]) for row in (first[1], second[1], second[2]))
+    assert "will be at this address if a newer version is made" in second[3][2]
+    assert not page_of(tmp_path, 3).exists()
+
+
+def test_a_set_aside_version_is_named_with_its_reason_in_the_next_page(tmp_path, burst):
+    processor = extras_processor(tmp_path)
+    _, paths = burst
+    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
+    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
+    assert processor.wait_for_extras(180)
+    processor.close()
+
+    assert [note.product_version for note in outcome.notifications] == [2, 2]
+    rows = history_rows(page_of(tmp_path, 2).read_text(encoding="utf-8"))
+    link, made, note = rows[1]
+    assert (link, made) == ("", "-")  # no page, and no time: it was never built
+    assert note.startswith("set aside, not built: file ") and "R_bad.fits" in note
+    assert "no usable source row" in note
 
 
 def test_a_stop_interrupts_the_drawing_at_its_deadline_and_the_next_start_redoes_it(tmp_path, burst):

@@ -155,8 +155,8 @@ def _wait(condition: Callable[[], bool], timeout_s: float, tick: Callable[[], No
 
 
 def _stored(cluster: PostgresCluster, burst_ids: set[str]) -> tuple[int, int]:
-    """Versions stored, and of those the ones with a source list to build from (the others, a position
-    before any list, make no product: docs/ICD.md); (-1, -1) while PostgreSQL is down."""
+    """Inputs stored, and of those the versions with a source list to build from (a position before any
+    list makes no version, docs/ICD.md: stored as version 0); (-1, -1) while PostgreSQL is down."""
     try:
         with psycopg.connect(cluster.url, autocommit=True, connect_timeout=2) as connection:
             row = connection.execute(
@@ -419,9 +419,8 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
         started = time.monotonic()
         files.down = True
-        # The source lists (by reference: they hit the outage) now, the MXT positions (inline) after it:
-        # a position taken before any list makes a version with nothing to build (docs/ICD.md), which the
-        # tally counts as lost, and whether one comes up during the outage is down to the retries' jitter.
+        # The source lists (by reference: they hit the outage) now, the MXT positions (inline) after it, so
+        # no version can be notified during the outage.
         ordered = _interleaved(bursts)  # R of every burst, B of every burst, then the positions
         lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
         publish_inputs(_config(node), lists)

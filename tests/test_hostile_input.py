@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_processor import BURST_ID, SDSS, deliver, inputs_of, position, product
+from test_processor import BURST_ID, SDSS, best_of, deliver, inputs_of, position, product
 
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
@@ -412,9 +412,9 @@ def test_a_list_without_usable_rows_is_refused_before_it_can_poison_its_burst(pr
 
     assert refused.action is Action.REJECT and "every row was rejected" in refused.reason
     assert "R_bad.fits" in refused.reason
-    assert corrected.action is Action.ACK and corrected.product_version == 2
-    assert other_band.action is Action.ACK and other_band.product_version == 3
-    assert processor.store.burst_state(BURST_ID).published == 3
+    assert corrected.action is Action.ACK and corrected.product_version == 1
+    assert other_band.action is Action.ACK and other_band.product_version == 2
+    assert processor.store.burst_state(BURST_ID).published == 2
 
 
 def _store_unchecked(processor: Processor, body: bytes, sequences: list[str]) -> None:
@@ -454,7 +454,8 @@ def test_a_version_that_cannot_build_does_not_hold_back_the_others(processor, bu
 
     outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
 
-    assert outcome.action is Action.ACK and [note.product_version for note in outcome.notifications] == [3, 3]
-    assert list(processor.store.set_aside_versions(BURST_ID)) == [2]
-    assert processor.store.burst_state(BURST_ID).published == 3
+    assert outcome.action is Action.ACK and [note.product_version for note in outcome.notifications] == [2, 2]
+    assert list(processor.store.set_aside_versions(BURST_ID)) == [1]
+    assert processor.store.burst_state(BURST_ID).published == 2
+    assert best_of(outcome)["flags"]["in_mxt"] is True  # the position that came first was kept
     assert processor.store.claim(BURST_ID, "another instance", 60.0)  # the claim was given back

@@ -129,21 +129,23 @@ def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> 
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(("R", "B", "MXT"))), ids="-".join)
-def test_inputs_in_any_order_end_in_one_version_per_input_with_the_afterglow_first(processor, burst, order):
+def test_inputs_in_any_order_make_versions_from_1_with_the_afterglow_first(processor, burst, order):
     bodies = inputs_of(burst)
     outcomes = [deliver(processor, bodies[name]) for name in order]
 
+    # a position before any list has nothing to build: it waits, and the first list makes version 1
+    versions = [None, 1, 2] if order[0] == "MXT" else [1, 2, 3]
     assert [outcome.action for outcome in outcomes] == [Action.ACK] * 3
-    assert [outcome.product_version for outcome in outcomes] == [1, 2, 3]
+    assert [outcome.product_version for outcome in outcomes] == versions
     assert [bool(outcome.notifications) for outcome in outcomes] == [order[0] != "MXT", True, True]
     final = notification(outcomes[-1])
     best = final["best_candidates"][0]
     glow = burst[0].truth.afterglow
-    assert (final["burst_id"], final["product_version"], final["verified"]) == (BURST_ID, 3, True)
+    assert (final["burst_id"], final["product_version"], final["verified"]) == (BURST_ID, versions[-1], True)
     assert near(best, glow.ra, glow.dec)
     assert set(best["magnitudes"]) == {f"{band}{n}" for band in "RB" for n in range(4)}
     assert best["flags"]["in_mxt"] is True and best["mxt_dist_r90"] is not None
-    assert processor.store.burst_state(BURST_ID).published == 3
+    assert processor.store.burst_state(BURST_ID).published == versions[-1]
 
 
 def test_notifications_go_to_both_audiences_with_ids_fixed_by_burst_and_version(processor, burst, settings):
@@ -164,8 +166,9 @@ def test_notifications_go_to_both_audiences_with_ids_fixed_by_burst_and_version(
 def test_a_burst_with_only_the_mxt_position_is_acked_with_nothing_to_build(processor, burst):
     outcome = deliver(processor, inputs_of(burst)["MXT"])
 
-    assert (outcome.action, outcome.notifications, outcome.product_version) == (Action.ACK, [], 1)
+    assert (outcome.action, outcome.notifications, outcome.product_version) == (Action.ACK, [], None)
     assert "no QSRCLIST_VT" in outcome.reason
+    assert processor.store.burst_state(BURST_ID).version == 0  # no version: the first list makes v1
 
 
 # --- duplicates and redeliveries ----------------------------------------------------------------------------
@@ -236,7 +239,7 @@ def test_a_qpo_mxt_without_a_usable_row_is_rejected_and_keeps_the_position(proce
     with_lists = deliver(processor, inputs_of(burst)["R"])
 
     assert later_file.action is Action.REJECT and "no usable MXT position" in later_file.reason
-    assert with_lists.product_version == 2  # the useless file made no version
+    assert with_lists.product_version == 1  # the position waited for the first list, the useless file is none
     assert best_of(with_lists)["flags"]["in_mxt"] is True
 
 

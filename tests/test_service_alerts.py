@@ -134,12 +134,12 @@ def test_a_position_first_is_prefetched_and_the_vt_lists_need_no_catalogue_reque
     asked_ahead = vizier.requests
 
     publish_inputs(broker.config, [burst.inputs["R"], burst.inputs["B"]])
-    received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
+    received = collect_until(broker, lambda got: all(2 in versions_notified(got)[key] for key in AUDIENCES))
 
     assert asked_ahead == 1 and vizier.requests == 1, "the VT lists were matched from the prefetched cone"
-    assert versions_notified(received) == {key: [2, 3] for key in AUDIENCES}
+    assert versions_notified(received) == {key: [1, 2] for key in AUDIENCES}  # the notice made no version
     assert received["qpo_vt.ba"][-1]["verified"] is True
-    summary, header = stored(tmp_path, 3)
+    summary, header = stored(tmp_path, 2)
     assert summary["prefetch"]["SDSS12"].startswith("ok: ")
     assert "prefetched around the X-ray position" in summary["catalogs"][0]["message"]
     assert summary["mxt"]["mission"] == "SVOM" and summary["mxt"]["instrument"] == "ECLAIRs"
@@ -163,11 +163,11 @@ def test_a_better_circle_supersedes_and_a_worse_one_of_another_mission_does_not(
             notice("alert_247.json", centre.ra, centre.dec),  # EP WXT, 3.1': later but worse
         ],
     )
-    collect_until(broker, lambda got: all(4 in versions_notified(got)[key] for key in AUDIENCES))
+    collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
 
-    used = {version: stored(tmp_path, version)[1]["XRAYINST"] for version in (2, 3, 4)}
-    assert used == {2: "ECLAIRs", 3: "MXT", 4: "MXT"}
-    summary, _ = stored(tmp_path, 4)
+    used = {version: stored(tmp_path, version)[1]["XRAYINST"] for version in (1, 2, 3)}
+    assert used == {1: "ECLAIRs", 2: "MXT", 3: "MXT"}
+    summary, _ = stored(tmp_path, 3)
     assert summary["mxt"]["origin"] == "ivo://org.svom/fsc#sb26040203_mxt-initial_qf2"
 
 
@@ -180,9 +180,9 @@ def test_a_cone_still_in_flight_is_awaited_rather_than_asked_again(
     publish_inputs(broker.config, [notice("eclairs_313.xml", centre.ra, centre.dec), burst.inputs["R"]])
     received = collect_until(broker, lambda got: all(got.values()))
 
-    assert versions_notified(received) == {key: [2] for key in AUDIENCES}
+    assert versions_notified(received) == {key: [1] for key in AUDIENCES}
     assert received["qpo_vt.ba"][0]["verified"] is True and vizier.requests == 1
-    assert "prefetched around" in stored(tmp_path, 2)[0]["catalogs"][0]["message"]
+    assert "prefetched around" in stored(tmp_path, 1)[0]["catalogs"][0]["message"]
 
 
 def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(
@@ -199,7 +199,7 @@ def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(
     received = collect_until(broker, lambda got: all(got.values()))
 
     assert received["qpo_vt.ba"][0]["verified"] is True and vizier.requests == 3
-    summary, header = stored(tmp_path, 2)
+    summary, header = stored(tmp_path, 1)
     assert summary["catalogs"][0]["status"] == "ok"
     assert (header["XRAYMISS"], header["XRAYINST"]) == ("EP", "WXT")
 

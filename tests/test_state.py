@@ -58,6 +58,22 @@ def test_new_inputs_bump_the_version_and_repeats_do_not(open_store, burst):
     assert [item.acronym for item in store.inputs(burst, version=2)] == ["QSRCLIST_VT", "QSRCLIST_VT"]
 
 
+def test_positions_before_any_source_list_wait_for_version_1(open_store, burst):
+    store = open_store()
+    alert = store.record(burst, "POSITION_ALERT", b"ECLAIRs notice", b"alert")
+    mxt = store.record(burst, "QPO_MXT", b"mxt", b"mxt")
+    assert (alert.changed, mxt.changed) == (True, True)
+    assert store.burst_state(burst) == BurstState(0, 0)  # no product to build: no version
+    assert [item.payload for item in store.inputs(burst)] == [b"alert", b"mxt"]  # waiting, yet known
+
+    assert store.record(burst, "QSRCLIST_VT", b"R list", b"r").state == BurstState(1, 0)
+    assert store.record(burst, "QPO_MXT", b"better mxt", b"mxt2").state.version == 2  # now a change
+    assert [item.payload for item in store.inputs(burst, version=1)] == [b"alert", b"mxt", b"r"]
+    store.set_aside(burst, 1, "the list cannot build")  # the waiting positions stay: they are no version's
+    assert [item.payload for item in store.inputs(burst)] == [b"alert", b"mxt", b"mxt2"]
+    assert not store.record(burst, "POSITION_ALERT", b"ECLAIRs notice", b"alert").changed
+
+
 def test_published_version_tells_a_redelivery_to_finish_the_job(open_store, burst):
     store = open_store()
     store.record(burst, "QSRCLIST_VT", b"R list", b"r")
@@ -176,7 +192,7 @@ def test_two_instances_racing_on_two_changes_make_two_versions(open_store):
     stores = [open_store(), open_store()]
     for _ in range(15):
         burst = f"sb{uuid.uuid4().hex[:12]}"
-        stores[0].record(burst, "QPO_MXT", b"mxt", b"m")  # an existing burst: the race is on its row
+        stores[0].record(burst, "QSRCLIST_VT", b"R", b"r")  # an existing burst: the race is on its row
         outcomes = _race(stores, partial(_record_own, burst))
         assert sorted(outcome.state.version for outcome in outcomes) == [2, 3]
         assert [item.version for item in stores[1].inputs(burst)] == [1, 2, 3]

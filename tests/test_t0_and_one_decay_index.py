@@ -1,17 +1,22 @@
-"""One burst through the service, an ECLAIRs notice first: every output tells the same T0, decay index and
-verified flag (page, JSON summary, circular draft, VOEvent, GCN notice, QPO_VT's TT_ECL)."""
+"""One burst through the service (real RabbitMQ, Consumer, Processor and extras worker), an ECLAIRs notice
+first: the first version is 1, and every output tells the same T0, decay index and verified flag (page, JSON
+summary, circular draft, VOEvent, GCN notice, QPO_VT's TT_ECL, the notification)."""
 
+# pylint: disable=redefined-outer-name  # pytest fixtures
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from astropy.io import fits
 from lxml import etree
-from test_processor import BURST_ID, SDSS, _simulate, deliver, product
+from real_services import Broker, wait_for
+from test_processor import BURST_ID, SDSS, _simulate
+from test_service_flow import AUDIENCES, PRODUCT_TIME, Service, collect_until, versions_notified
 
 from vtac.adapters.alerts import alert_trigger_time, read_alert_file
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
@@ -24,6 +29,7 @@ from vtac.jobs import QpoVtRequest, make_qpo_vt
 from vtac.service.config import ServiceSettings
 from vtac.service.messages import PositionAlertV1
 from vtac.service.processor import Processor
+from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 from vtac.simulation import load_demo_sky
@@ -37,15 +43,14 @@ def burst(tmp_path_factory):
     return _simulate(load_demo_sky(), tmp_path_factory.mktemp("inputs"), t0=T0)
 
 
-def eclairs_notice(ra: float, dec: float, t0: str) -> bytes:
+def eclairs_notice(ra: float, dec: float, t0: str) -> PositionAlertV1:
     """The real ECLAIRs packet with its circle, Burst_Id and trigger time moved onto the simulated burst."""
     text = (ALERTS / "eclairs_313.xml").read_text(encoding="utf-8")
     text = re.sub(r"<C1>[^<]*</C1>", f"<C1>{ra:.5f}</C1>", text)
     text = re.sub(r"<C2>[^<]*</C2>", f"<C2>{dec:.5f}</C2>", text)
     text = re.sub(r'(name="Burst_Id" value=")[^"]*', rf"\g<1>{BURST_ID}", text)
     text = re.sub(r"<ISOTime>[^<]*</ISOTime>", f"<ISOTime>{t0}.000000</ISOTime>", text)
-    message = PositionAlertV1(burst_id=BURST_ID, content=text.encode(), filename="eclairs_313.xml")
-    return message.model_dump_json().encode()
+    return PositionAlertV1(burst_id=BURST_ID, content=text.encode(), filename="eclairs_313.xml")
 
 
 def stored(root: Path, acronym: str, version: int) -> Path:
@@ -53,7 +58,27 @@ def stored(root: Path, acronym: str, version: int) -> Path:
     return path
 
 
-def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(burst, tmp_path):
+@pytest.fixture
+def config(make_amqp_config):
+    return make_amqp_config("t0", shutdown_grace_s=5.0)
+
+
+@pytest.fixture
+def service(broker: Broker, tmp_path: Path) -> Iterator[Service]:
+    """One instance with its extras, behind the real broker."""
+    settings = ServiceSettings(state_dir=tmp_path / "state", catalogs=[SDSS], extras=True)
+    processor = Processor(
+        settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=FileSdb(tmp_path / "sdb")
+    )
+    started = Service(broker.config, processor)
+    wait_for(lambda: started.consumer.health.ready)
+    yield started
+    if started.thread.is_alive():
+        started.stop()
+    processor.close(10)
+
+
+def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(broker, service, burst, tmp_path):
     simulated, paths = burst
     mxt = simulated.mxt
     # QPO_MXT says a T0 5 s off: the notice is the better source and wins
@@ -61,22 +86,25 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(burst, tmp_pat
     qpo_mxt = write_qpo_mxt(
         tmp_path / "QPO_MXT.fits", [[MxtRow(mxt.ra, mxt.dec, mxt.r90_arcsec)]], BURST_ID, trigger_time=late
     )
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
-    processor = Processor(
-        settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=FileSdb(tmp_path / "sdb")
-    )
-    try:
-        outcomes = [
-            deliver(processor, eclairs_notice(mxt.ra, mxt.dec, T0)),
-            deliver(processor, product("QSRCLIST_VT", paths["srclist_R"])),
-            deliver(processor, product("QSRCLIST_VT", paths["srclist_B"], version=2)),
-            deliver(processor, product("QPO_MXT", qpo_mxt, version=3)),
+    publish_inputs(broker.config, [eclairs_notice(mxt.ra, mxt.dec, T0)])
+    wait_for(lambda: service.acks == 1)  # the notice is in, alone: it makes no version
+    assert service.processor.store.burst_state(BURST_ID).version == 0
+    publish_inputs(
+        broker.config,
+        [
+            product_message(paths[name], acronym=acronym, burst_id=BURST_ID, product_time=PRODUCT_TIME)
+            for name, acronym in (("srclist_R", "QSRCLIST_VT"), ("srclist_B", "QSRCLIST_VT"))
         ]
-        assert processor.wait_for_extras(180)
-    finally:
-        processor.close(10)
-    version = outcomes[-1].product_version
+        + [product_message(qpo_mxt, acronym="QPO_MXT", burst_id=BURST_ID, product_time=PRODUCT_TIME)],
+    )
+    received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
+    assert versions_notified(received) == {key: [1, 2, 3] for key in AUDIENCES}  # the first version is 1
+    assert service.processor.wait_for_extras(180)
+
+    version = 3
+    notified = received["qpo_vt.ba"][-1]
     sdb = tmp_path / "sdb"
+    assert notified["extras"]["page"] == stored(sdb, "QPO_VT_PAGE", version).as_uri()
     summary = json.loads(stored(sdb, "QPO_VT_SUMMARY", version).read_text(encoding="utf-8"))
     assert summary["trigger_time"].startswith(T0)
     assert summary["trigger_time_source"] == "SVOM ECLAIRs notice"
@@ -108,8 +136,10 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(burst, tmp_pat
     )
     (target,) = [t for t in notice["data"]["targets"] if t["vt_id"] == best["vt_id"]]
     assert (target["decay_index"], target["decay_index_error"]) == (round(alpha, 3), round(alpha_err, 3))
+    said = [reason for reason in notified["best_candidates"][0]["reasons"] if "alpha = " in reason]
+    assert said and all(f"alpha = {alpha:.2f} +/- {alpha_err:.2f}" in reason for reason in said)
     # verified
-    assert summary["verified"] is True
+    assert summary["verified"] is True and notified["verified"] is True
     assert voevent.find(".//Group[@name='VTAC_Checks']/Param[@name='Verified']").get("value") == "true"
     assert notice["data"]["burst"]["verified"] is True
     assert 'id="unverified"' not in page

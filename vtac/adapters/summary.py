@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from vtac.adapters.dust import galactic_ebv
 from vtac.adapters.files import write_atomically
 from vtac.adapters.products import sequences_in_header_order
 from vtac.core.model import NULL_INT, QpoVtResult
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 
     from vtac.adapters.trigger import TriggerTime
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 NO_XRAY_NOTE = "no X-ray position: the probabilities account for the whole VT field"
 REDSHIFT_HINTS = ("z<4", "high-z", "undetermined", "no detection")
 
@@ -65,9 +68,11 @@ def build_summary(
     origin = time_origin or TimeOrigin()
     seq_used = sequences_in_header_order(result.sequences)
     has_mxt = result.mxt is not None
+    rows = sorted(result.candidates, key=lambda candidate: int(candidate["RANK"]))
+    field_ebv, candidate_ebv = _reddening(result, rows)
     candidates = [
-        _candidate(row, seq_used, has_mxt)
-        for row in sorted(result.candidates, key=lambda candidate: int(candidate["RANK"]))
+        {**_candidate(row, seq_used, has_mxt), "galactic_ebv": ebv}
+        for row, ebv in zip(rows, candidate_ebv, strict=True)
     ]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -103,6 +108,7 @@ def build_summary(
             }
             for answer in result.catalogs
         ],
+        "galactic_ebv": field_ebv,
         "p_none": _number(result.p_none),
         "verified": result.verified,
         "n_sources": len(result.combined),
@@ -169,6 +175,19 @@ def _candidate(row: Row, seq_used: list[str], has_mxt: bool) -> dict[str, Any]:
         "mxt_dist_r90": _number(row["MXT_DIST"]) if has_mxt else None,
         "verified": bool(row["VERIFIED"]),
     }
+
+
+def _reddening(result: QpoVtResult, rows: list[Row]) -> tuple[float | None, list[float | None]]:
+    """Galactic E(B-V) at the VT field's centre (the sources' median position) and at each candidate, in one
+    look-up of the map; None where unknown (4 decimals)."""
+    ras = [float(row["RA"]) for row in rows]
+    decs = [float(row["DEC"]) for row in rows]
+    if len(result.combined):
+        ras.insert(0, float(np.median(result.combined["RA"])))
+        decs.insert(0, float(np.median(result.combined["DEC"])))
+    values = [_number(round(float(value), 4)) for value in galactic_ebv(ras, decs)]
+    field = values.pop(0) if len(result.combined) else None
+    return field, values
 
 
 def _magnitude(row: Row, seq: str) -> dict[str, float | None] | None:

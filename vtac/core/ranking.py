@@ -408,7 +408,7 @@ def _decay_text(row: int, ctx: ReasonContext) -> str:
         return ""
     bands = " in both bands" if ctx.both_bands[row] else ""
     trend = "fading" if alpha > 0 else "rising"
-    return f"{trend}, alpha = {alpha:.1f} +/- {error:.1f}{bands} (chi2 {gain:.0f} below a constant)"
+    return f"{trend}, alpha = {alpha:.2f} +/- {error:.2f}{bands} (chi2 {gain:.0f} below a constant)"
 
 
 def _onset_text(row: int, ctx: ReasonContext) -> str:

@@ -393,6 +393,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             simulated=self.settings.simulated,
             links=page_links(links),
             history=self.history(job.burst_id, job.version),
+            next_page=self.page_location(job.burst_id, job.version + 1),
             survey=self.settings.survey,
         )
         files = self._worker.call(render_extras, result, summary, context)
@@ -405,30 +406,36 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         return "voevent" in files
 
     def history(self, burst_id: str, version: int) -> list[VersionEntry]:
-        """The earlier versions of a burst as the ledger knows them: the page of each one stored (linked),
-        what became of the others, and which issued a VOEvent (only those are cited as superseded)."""
-        from vtac.adapters.extras import VersionEntry, extras_names  # pylint: disable=import-outside-toplevel
+        """The earlier versions of a burst as the ledger knows them: when each was made (its input received:
+        the build follows at once), the page of each one stored (linked), what became of the others, and
+        which issued a VOEvent (only those are cited as superseded)."""
+        # pylint: disable=import-outside-toplevel
+        from vtac.adapters.extras import VersionEntry
+        from vtac.adapters.extras.context import iso_utc
 
-        page_name = extras_names(burst_id)["page"]
+        inputs = self.store.inputs(burst_id, version)
+        made = {item.version: iso_utc(item.received_at, digits=0) for item in inputs}
+        set_aside = self.store.set_aside_versions(burst_id)
         entries = []
         for earlier in range(1, version):
             record = self.store.extras_record(burst_id, earlier)
-            if record is None:
-                entries.append(VersionEntry(earlier, note="no extras announced"))
-                continue
-            stored = record.status == "stored"
-            note = record.status if stored or not record.reason else f"{record.status}: {record.reason}"
+            stored = record is not None and record.status == "stored"
             entries.append(
                 VersionEntry(
                     earlier,
-                    note=note,
-                    page=self.sdb.location(burst_id, EXTRAS_ACRONYMS["page"], earlier, page_name)
-                    if stored
-                    else "",
-                    voevent=stored and record.reason == WITH_VOEVENT,
+                    made.get(earlier, ""),
+                    _version_note(record, set_aside.get(earlier)),
+                    page=self.page_location(burst_id, earlier) if stored else "",
+                    voevent=stored and record is not None and record.reason == WITH_VOEVENT,
                 )
             )
         return entries
+
+    def page_location(self, burst_id: str, version: int) -> str:
+        """SDB address of a version's burst page (it holds one only if that version's extras were stored)."""
+        from vtac.adapters.extras import extras_names  # pylint: disable=import-outside-toplevel
+
+        return self.sdb.location(burst_id, EXTRAS_ACRONYMS["page"], version, extras_names(burst_id)["page"])
 
     def _rebuild(self, job: ExtrasJob) -> Material | None:
         """The drawing material of a version whose own was not kept: its products made again (in the worker)
@@ -473,6 +480,17 @@ def page_links(locations: Mapping[str, str]) -> dict[str, str]:
     links = {labels[key]: url for key, url in locations.items() if key in labels}
     links.update({key: url for key, url in locations.items() if key not in labels and key != "page"})
     return links
+
+
+def _version_note(record: ExtrasRecord | None, set_aside: str | None) -> str:
+    """What became of an earlier version, in the page's history."""
+    if set_aside is not None:
+        return f"set aside, not built: {set_aside}"
+    if record is None:
+        return "no extras announced"
+    if record.status == "stored" or not record.reason:
+        return record.status
+    return f"{record.status}: {record.reason}"
 
 
 def _reason(error: BaseException) -> str:

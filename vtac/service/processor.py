@@ -58,11 +58,11 @@ from vtac.service.messages import (
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
-from vtac.service.state import ExtrasRecord, InputStore, StoredInput, open_input_store
+from vtac.service.state import SOURCE_LIST, ExtrasRecord, InputStore, StoredInput, open_input_store
 
 log = logging.getLogger(__name__)
 
-SRCLIST = "QSRCLIST_VT"
+SRCLIST = SOURCE_LIST
 MXT_ACRONYMS = ("QPO_MXT", MxtPositionV1.acronym, PositionAlertV1.acronym)
 AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -77,6 +77,7 @@ class _Input:
     (and, for a GCN notice, when the notice was issued)."""
 
     message: InputMessage
+    #: Rank among the inputs of the version, in order of arrival.
     arrival: int
     sequences: tuple[str, ...] = ()
     mxt: MxtPosition | None = None
@@ -245,7 +246,10 @@ class Processor:
         recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
         version = recorded.state.version
         self._maybe_prefetch(burst_id, message, payload)
-        if not recorded.changed and not recorded.state.needs_products:
+        if recorded.changed and not recorded.state.needs_products:  # nothing to build from yet
+            log.info("no QSRCLIST_VT yet: kept for the first version", extra={"burst_id": burst_id})
+            return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id)
+        if not recorded.state.needs_products:
             log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
         # One instance at a time builds a burst's unpublished versions: a duplicate delivered to another
@@ -412,7 +416,8 @@ class Processor:
     def _request(self, burst_id: str, version: int, work: Path) -> QpoVtRequest | None:
         """What ``make_qpo_vt`` needs for ``version``, its source lists written under ``work`` (None: no
         QSRCLIST_VT in it yet)."""
-        inputs = [_decode(item) for item in self.store.inputs(burst_id, version)]
+        stored = self.store.inputs(burst_id, version)  # in order of arrival
+        inputs = [_decode(item, arrival) for arrival, item in enumerate(stored)]
         srclists = _current_srclists(inputs)
         if not srclists:
             return None
@@ -572,7 +577,7 @@ def _known_trigger_times(inputs: Sequence[_Input]) -> tuple[TriggerTime, ...]:
     return tuple(notices + files)
 
 
-def _decode(item: StoredInput) -> _Input:
+def _decode(item: StoredInput, arrival: int) -> _Input:
     envelope = json.loads(item.payload)
     mxt = envelope.get("mxt")
     issued = envelope.get("issued")
@@ -580,7 +585,7 @@ def _decode(item: StoredInput) -> _Input:
     stored = json.dumps(envelope["input"]).encode()  # written by us after the bounds were checked
     return _Input(
         message=parse_input(stored, max_bytes=len(stored)),
-        arrival=item.version,
+        arrival=arrival,
         sequences=tuple(envelope.get("sequences", ())),
         mxt=None if mxt is None else MxtPosition(**mxt),
         issued=datetime.fromisoformat(issued) if issued else None,

@@ -4,9 +4,12 @@ Delivery is at least once, so the same input may arrive twice, on two instances 
 makes that harmless: inputs are keyed by (burst_id, acronym, content hash), so a repeat is a no-op; the
 burst's version counter is bumped in the same transaction as the insert, under a lock on the burst row
 (``SELECT ... FOR UPDATE`` in PostgreSQL, ``BEGIN IMMEDIATE`` in SQLite), so one change is one version,
-whichever instance wins. Each input remembers the version it created, so the inputs of any version can be
-replayed. ``published`` is the last version whose products were stored and notified: a redelivered input
-whose burst has ``version > published`` (the previous attempt died half-way) must be processed again.
+whichever instance wins. A version is a product: an input that arrives while the burst has no source list
+(an alert, an MXT position) makes none, so it is stored as version 0, part of every version, and the first
+list makes version 1. Each other input remembers the version it created, so the inputs of any version can
+be replayed, and a version that cannot build is left out by its number alone. ``published`` is the last
+version whose products were stored and notified: a redelivered input whose burst has ``version > published``
+(the previous attempt died half-way) must be processed again.
 
 SQLite (a file, embedded) is the default; PostgreSQL (``postgresql://...``, needs ``psycopg``) lets several
 instances share one queue.
@@ -68,11 +71,19 @@ SCHEMA = (
 )
 #: Final states of a version's extras; ``pending`` and ``interrupted`` are not.
 EXTRAS_FINAL = ("stored", "superseded", "failed")
+#: The input a product is built from: until a burst has one, its other inputs make no version.
+SOURCE_LIST = "QSRCLIST_VT"
+#: A source list of the burst that is not set aside (SQL, the burst's id as its one parameter).
+_HAS_SOURCE_LIST = (
+    "SELECT 1 FROM vtac_input i WHERE i.burst_id = {p} AND i.acronym = '" + SOURCE_LIST + "' "
+    "AND i.version NOT IN (SELECT s.version FROM vtac_set_aside s WHERE s.burst_id = i.burst_id)"
+)
 
 
 @dataclass(frozen=True)
 class StoredInput:
-    """One input of a burst, with the product version its arrival created."""
+    """One input of a burst, with the product version its arrival created (0: it came while the burst had no
+    source list, and made none)."""
 
     acronym: str
     content_hash: str
@@ -116,7 +127,8 @@ class InputStore(Protocol):
     """What the service needs from the per-burst state, whatever the database."""
 
     def record(self, burst_id: str, acronym: str, key: bytes, payload: bytes) -> RecordOutcome:
-        """Store an input unless already known; bump the burst's version only if it is new."""
+        """Store an input unless already known; bump the burst's version only if it is new and the burst
+        has a source list (without one, the input is version 0: it waits for the first version)."""
 
     def inputs(self, burst_id: str, version: int | None = None) -> list[StoredInput]:
         """The inputs that make up ``version`` (default: the current one), oldest first, those of set-aside
@@ -224,7 +236,9 @@ class SqlInputStore:
             )
             if cursor.fetchone() is not None:
                 return RecordOutcome(changed=False, state=state)
-            version = state.version + 1
+            self._execute(cursor, _HAS_SOURCE_LIST, burst_id)
+            builds = acronym == SOURCE_LIST or cursor.fetchone() is not None
+            version = state.version + 1 if builds else 0  # 0: nothing to build yet, part of every version
             self._execute(
                 cursor,
                 "INSERT INTO vtac_input (burst_id, acronym, content_hash, version, payload, received_at) "
@@ -236,6 +250,8 @@ class SqlInputStore:
                 payload,
                 datetime.now(UTC).isoformat(),
             )
+            if not builds:
+                return RecordOutcome(changed=True, state=state)
             self._execute(
                 cursor, "UPDATE vtac_burst SET version = {p} WHERE burst_id = {p}", version, burst_id
             )
@@ -249,7 +265,7 @@ class SqlInputStore:
                 cursor,
                 "SELECT acronym, content_hash, version, payload, received_at FROM vtac_input "
                 "WHERE burst_id = {p} AND version <= {p} AND version NOT IN "
-                "(SELECT version FROM vtac_set_aside WHERE burst_id = {p}) ORDER BY version",
+                "(SELECT version FROM vtac_set_aside WHERE burst_id = {p}) ORDER BY version, received_at",
                 burst_id,
                 limit,
                 burst_id,

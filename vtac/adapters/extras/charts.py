@@ -64,7 +64,8 @@ def finding_chart(view: BurstView) -> bytes:
     axes.coords.grid(color="0.85", linestyle=":", linewidth=0.6)
     tag = " (SIMULATED)" if view.context.simulated else ""
     axes.set_title(f"{view.burst_id} - VTAC version {view.context.version}{tag}", fontsize=12)
-    axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    # below the axes: inside them the legend hid the candidates of a corner
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
     return _png(figure)
 
 
@@ -251,7 +252,8 @@ def _off_field_note(axes, view: BurstView) -> None:
 
 def _candidates(axes, view: BurstView, wcs: WCS) -> None:
     """Best candidates as hollow squares, the others as hollow diamonds (the legend shows the same shapes):
-    hollow, so the X-ray centre and the source under them stay visible."""
+    hollow, so the X-ray centre and the source under them stay visible, and above the labels, so the label of
+    a neighbour never hides one."""
     best = set(view.best_ids)
     for is_best, marker, label in ((True, "s", "best candidate"), (False, "D", "other candidate")):
         chosen = [c for c in view.candidates if (c.vt_id in best) == is_best]
@@ -260,7 +262,7 @@ def _candidates(axes, view: BurstView, wcs: WCS) -> None:
         x, y = wcs.all_world2pix([c.ra for c in chosen], [c.dec for c in chosen], 0)
         axes.scatter(
             x, y, s=170 if is_best else 90, marker=marker, facecolors="none", edgecolors="black",
-            linewidths=2.0 if is_best else 1.0, zorder=4, label=label,
+            linewidths=2.0 if is_best else 1.0, zorder=6, label=label,
         )  # fmt: skip
         for candidate, cx, cy in zip(chosen, x, y, strict=True):
             probability = f" ({candidate.probability:.2f})" if candidate.probability is not None else ""

@@ -60,7 +60,7 @@ def build_circular(view: BurstView) -> str:
 
 def _observation_sentence(view: BurstView) -> str:
     if view.t0 is not None:
-        source = f", from the {view.t0_source}" if view.t0_source else ""
+        source = f", from {view.t0_origin}" if view.t0_origin else ""
         trigger = f" (T0 = {view.t0.isoformat(timespec='seconds')} UTC{source})"
     else:
         trigger = " (T0 unknown to VTAC: times below are since the first VT stack)"
@@ -105,7 +105,7 @@ def _candidate_paragraphs(view: BurstView, best: CandidateView) -> list[str]:
         "",
         "The magnitudes are in the AB system and not corrected for Galactic extinction.",
         "",
-        _wrap(_colour_sentence(best)),
+        _wrap(f"{_colour_sentence(best)} {_reddening_sentence(view)}"),
     ]
 
 
@@ -123,6 +123,8 @@ def _no_candidate_paragraph(view: BurstView) -> list[str]:
         "VT stacks searched (5-sigma limiting magnitudes, AB, not corrected for Galactic extinction):",
         "",
         *_sequence_table(view),
+        "",
+        _wrap(_reddening_sentence(view)),
     ]
 
 
@@ -213,6 +215,17 @@ def _mag(measurement: Measurement | None) -> str:
         return f"> {limit:.2f}" if limit is not None else "not detected"
     err = f" ± {measurement.err:.2f}" if measurement.err is not None else ""
     return f"{measurement.mag:.2f}{err}"
+
+
+def _reddening_sentence(view: BurstView) -> str:
+    """The Galactic reddening of the field, as a GCN reader expects it beside uncorrected magnitudes."""
+    reddening = view.reddening
+    if reddening is None:
+        return "The Galactic reddening in this direction is unknown to VTAC."
+    return (
+        f"The Galactic reddening in this direction is E(B-V) = {reddening.ebv_sfd:.3f} mag (Schlegel et al. "
+        f"1998; {reddening.ebv_sf11:.3f} on the Schlafly & Finkbeiner 2011 scale)."
+    )
 
 
 def _colour_sentence(best: CandidateView) -> str:

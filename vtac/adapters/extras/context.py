@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from astropy.coordinates import Angle
 
+from vtac.adapters.dust import GalacticReddening
 from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.summary import circle_label
 from vtac.core.constants import VT_FRAME_S
@@ -36,6 +37,7 @@ class VersionEntry:
     """One earlier (or the current) version of a burst's products, for citations and the page's history."""
 
     version: int
+    #: When it was made (UTC, ``YYYY-MM-DDThh:mm:ss``): its input received, the build following at once.
     created: str = ""
     note: str = ""
     #: Address of that version's burst page when it was stored ('' when not: superseded, failed).
@@ -58,6 +60,8 @@ class ExtrasContext:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     links: Mapping[str, str] = field(default_factory=dict)
     history: Sequence[VersionEntry] = ()
+    #: Where the next version's page will be, if one is made and its extras stored ('' : not linked).
+    next_page: str = ""
     #: Where to fetch a survey image of the chart's frame (None: no survey image, the catalogue chart only).
     survey: SurveySettings | None = None
 
@@ -193,6 +197,12 @@ class CandidateView:
         """'z<4', 'high-z', ... or None."""
         return self.data.get("redshift_hint")
 
+    @property
+    def reddening(self) -> GalacticReddening | None:
+        """Galactic E(B-V) at the candidate (None: unknown)."""
+        value = self.data.get("galactic_ebv")
+        return None if value is None else GalacticReddening(float(value))
+
     def detections(self) -> list[Measurement]:
         """Measurements where the candidate was seen, in time order."""
         return [m for m in self.measurements if m.detected]
@@ -228,6 +238,14 @@ class BurstView:
         return self.summary.get("trigger_time_source") if self.t0_known else None
 
     @property
+    def t0_origin(self) -> str | None:
+        """Where T0 came from, in words ("the SVOM ECLAIRs notice", "the --t0 option"), None: unknown."""
+        source = self.t0_source
+        if not source:
+            return None
+        return T0_ORIGINS.get(source, f"the {source}")
+
+    @property
     def time_label(self) -> str:
         """What the times are counted from, for axis labels and table headers."""
         return "T0" if self.t0_known else "first VT stack"
@@ -258,10 +276,23 @@ class BurstView:
         best = [c for c in self.candidates if c.vt_id in self.best_ids]
         return best[0] if best else None
 
+    @property
+    def reddening(self) -> GalacticReddening | None:
+        """Galactic E(B-V) of the VT field (None: unknown)."""
+        value = self.summary.get("galactic_ebv")
+        return None if value is None else GalacticReddening(float(value))
+
     def best_candidates(self) -> list[CandidateView]:
         """The best candidates, best first."""
         return [c for c in self.candidates if c.vt_id in self.best_ids]
 
+
+#: T0 sources whose name alone does not read as a phrase ("from the TT_ECL"): what to say instead.
+T0_ORIGINS = {
+    "QPO_MXT": "the QPO_MXT file",
+    "TT_ECL": "the source lists' TT_ECL",
+    "--t0": "the --t0 option",
+}
 
 #: Without an X-ray circle the chart frames the best candidates and the next ones up to this rank.
 FRAMED_RANKS = 3

@@ -124,6 +124,8 @@ def _target(view: BurstView, candidate: CandidateView) -> dict[str, Any]:
         target["classification_scores"] = {CLASSIFICATION: round(candidate.probability, 4)}
     if candidate.b_minus_r is not None:
         target["vt_b_minus_vt_r"] = round(candidate.b_minus_r, 3)
+    if candidate.reddening is not None:
+        target["galactic_ebv"] = round(candidate.reddening.ebv_sfd, 4)
     decay = candidate.decay
     if decay is not None:
         target["decay_index"] = round(decay.alpha, 3)

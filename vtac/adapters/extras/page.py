@@ -25,8 +25,8 @@ from vtac.adapters.extras.context import (
 from vtac.adapters.extras.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
-#: No dust map works offline in VTAC's dependencies yet: the page says so rather than guess.
-EXTINCTION_UNKNOWN = "E(B-V) unknown (no Galactic dust map available offline): magnitudes not corrected"
+#: Without any VT source (or where the map has no value) the page says so rather than guess.
+EXTINCTION_UNKNOWN = "Galactic E(B-V) unknown (no VT source position to look it up)"
 STATUS_TEXT = {"ok": "ok", "failed": "FAILED", "not_covered": "NOT COVERED"}
 
 
@@ -57,7 +57,8 @@ def build_page(
         p_none=f"{float(p_none):.3f}" if p_none is not None else None,
         xray_label=view.xray_label,
         xray_off_field=view.xray_off_field,
-        extinction=EXTINCTION_UNKNOWN,
+        extinction=_extinction_text(view),
+        field_ebv=f"{view.reddening.ebv_sfd:.3f}" if view.reddening is not None else None,
         seq_used=view.summary.get("seq_used", []),
         n_sources=view.summary.get("n_sources", 0),
         n_rejected=view.summary.get("n_rejected", 0),
@@ -91,7 +92,7 @@ def build_page(
 def _t0_text(view: BurstView) -> str | None:
     if view.t0 is None:
         return None
-    source = f" (from the {view.t0_source})" if view.t0_source else ""
+    source = f" (from {view.t0_origin})" if view.t0_origin else ""
     return f"{iso_utc(view.t0, digits=0)} UTC{source}"
 
 
@@ -128,6 +129,20 @@ def _catalogued_text(view: BurstView, candidate: CandidateView) -> str:
     return "uncatalogued" if candidate.data.get("new_src") else "catalogued"
 
 
+def _extinction_text(view: BurstView) -> str:
+    """E(B-V) of the field (its centre: the map's pixels are larger than the field)."""
+    reddening = view.reddening
+    if reddening is None:
+        return EXTINCTION_UNKNOWN
+    return f"{reddening.text()} in this field; magnitudes and colours not corrected"
+
+
+def _colour_text(candidate: CandidateView) -> str:
+    """The colour and its redshift hint (the field's E(B-V) heads the column)."""
+    colour = f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-"
+    return f"{colour} ({candidate.redshift_hint or '-'})"
+
+
 def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> dict[str, Any]:
     data = candidate.data
     evidence = [
@@ -148,8 +163,7 @@ def _candidate_row(view: BurstView, candidate: CandidateView, is_best: bool) -> 
         "best": is_best,
         "in_mxt": _in_mxt(data.get("in_mxt")),
         "evidence": "; ".join(evidence) or "-",
-        "colour": f"{candidate.b_minus_r:.2f}" if candidate.b_minus_r is not None else "-",
-        "redshift_hint": candidate.redshift_hint or "-",
+        "colour": _colour_text(candidate),
         "reasons": candidate.reasons,
         "catalogued": _catalogued_text(view, candidate),
         "decay": candidate.decay.text() if candidate.decay is not None else "-",
@@ -171,13 +185,22 @@ def _caption(candidate: CandidateView) -> str:
     return f"{fit}; {colour}; redshift hint {candidate.redshift_hint or '-'}"
 
 
+#: The history's row of the next version (its page is linked before it exists: said so).
+NEXT_VERSION_NOTE = (
+    "not made when this page was drawn: its page will be at this address if a newer version is made and "
+    "its extras are stored (a version superseded before they were drawn has none)"
+)
+
+
 def _history(view: BurstView) -> list[VersionEntry]:
-    entries = {
-        entry.version: entry for entry in view.context.history if entry.version != view.context.version
-    }
-    entries[view.context.version] = VersionEntry(
-        view.context.version, iso_utc(view.context.created, digits=0), "current"
-    )
+    """Every version, newest first: the next one (linked where its page will be), this one, the earlier."""
+    context = view.context
+    entries = {entry.version: entry for entry in context.history if entry.version != context.version}
+    entries[context.version] = VersionEntry(context.version, iso_utc(context.created, digits=0), "current")
+    if context.next_page:
+        entries[context.version + 1] = VersionEntry(
+            context.version + 1, note=NEXT_VERSION_NOTE, page=context.next_page
+        )
     return [entries[version] for version in sorted(entries, reverse=True)]
 
 

