@@ -450,7 +450,11 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
 
     assert cli.main(["schema", "--out", str(tmp_path / "schemas")]) == 0
     written = sorted(path.name for path in (tmp_path / "schemas").iterdir())
-    assert written == ["qpo_vt_notification.v1.schema.json", "vtac_input.v1.schema.json"]
+    assert written == [
+        "qpo_vt_notification.v1.schema.json",
+        "qpo_vt_summary.schema.json",
+        "vtac_input.v1.schema.json",
+    ]
 
 
 def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):

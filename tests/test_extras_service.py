@@ -112,16 +112,16 @@ def test_versions_superseded_while_waiting_are_recorded_and_only_the_newest_is_d
     processor = extras_processor(tmp_path)
     assert processor.extras is not None
     held, release = threading.Event(), threading.Event()
-    request_of = processor.extras._request_of  # pylint: disable=protected-access
+    version_inputs = processor.extras._inputs_of  # pylint: disable=protected-access
 
-    def hold_then_build(burst_id: str, version: int, work: Path):
+    def hold_then_build(burst_id: str, version: int):
         if burst_id == "sbhold":  # occupies the extras thread, as a long drawing would
             held.set()
             release.wait(30)
             return None
-        return request_of(burst_id, version, work)
+        return version_inputs(burst_id, version)
 
-    processor.extras._request_of = hold_then_build  # pylint: disable=protected-access
+    processor.extras._inputs_of = hold_then_build  # pylint: disable=protected-access
     processor.extras.published("sbhold", [1])
     assert held.wait(30)
     outcomes = [deliver(processor, body) for body in inputs_of(burst).values()]

@@ -46,7 +46,6 @@ def test_defaults_are_the_icd_names():
     ]
     assert settings.state_location == str(Path("vtac-state") / "state.db")
     assert settings.file_sdb_root == Path("vtac-state") / "sdb"
-    assert settings.work_root == Path("vtac-state") / "work"
     assert settings.sdb_url is None and settings.sdb_token is None
 
 
@@ -57,7 +56,6 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
     monkeypatch.setenv("VTAC_INPUT_ROUTING_KEYS", '["product.#"]')
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("VTAC_WORK_DIR", str(tmp_path / "scratch"))
 
     settings = ServiceSettings()
 
@@ -66,7 +64,6 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     assert settings.catalogs == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
     assert settings.input_routing_keys == ["product.#"]
     assert settings.state_location == str(tmp_path / "state.db")
-    assert settings.work_root == tmp_path / "scratch"
 
 
 @pytest.mark.parametrize(

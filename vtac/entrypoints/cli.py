@@ -10,9 +10,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from vtac import __version__
 from vtac.entrypoints import catalog, config, listen, make_qpo_vt, publish, rank, schema, serve, simulate
 from vtac.errors import VtacError
+from vtac.provenance import running_code
 from vtac.redaction import redact
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 1, 2, 3
@@ -23,7 +23,8 @@ _COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, confi
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="vtac", description="SVOM VT afterglow-candidate service (VTAC).")
-    parser.add_argument("--version", action="version", version=f"vtac {__version__}")
+    code = running_code()
+    parser.add_argument("--version", action="version", version=f"vtac {code.version} (commit {code.commit})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:

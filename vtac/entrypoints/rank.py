@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from vtac.adapters.rerank_io import ranking_document, read_combined, write_ranking
     from vtac.core.rerank import rank_combined
     from vtac.errors import InputError
-    from vtac.settings import VtacSettings
+    from vtac.settings import load_settings
 
-    cfg = VtacSettings().science
+    cfg = load_settings().science  # the environment and VTAC_CONFIG_FILE, as every command reads them
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in args.files:
