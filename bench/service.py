@@ -42,8 +42,9 @@ import numpy as np
 import pika
 from astropy.io import fits
 
-from vtac.service.amqp import AmqpConfig, declare_topology
+from vtac.service.broker import AmqpConfig
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, routing_key
+from vtac.service.topology import declare_topology
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 

@@ -21,14 +21,14 @@ import pytest
 from real_services import BROKER_URL, wait_for
 from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification
 
-from vtac.service import amqp
 from vtac.service import extras as extras_module
-from vtac.service.config import ServiceSettings
 from vtac.service.extras import IdleWorker, WorkerStoppedError
 from vtac.service.processor import Processor, open_processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import ExtrasRecord, SqlInputStore, open_sqlite_store
+from vtac.service.topology import declare_topology
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,8 +39,8 @@ def burst(tmp_path_factory):
     return _simulate(load_demo_sky(), tmp_path_factory.mktemp("inputs"))
 
 
-def extras_settings(tmp_path: Path) -> ServiceSettings:
-    return ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
+def extras_settings(tmp_path: Path) -> VtacSettings:
+    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
 
 
 def extras_processor(tmp_path: Path) -> Processor:
@@ -239,7 +239,7 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
     config = make_amqp_config("extras")
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
-    amqp.declare_topology(channel, config)
+    declare_topology(channel, config)
     queues = {
         key: channel.queue_declare("", exclusive=True).method.queue for key in ("qpo_vt.ba", "qpo_vt.vtpp")
     }

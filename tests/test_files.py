@@ -9,9 +9,9 @@ import pytest
 
 from vtac.adapters.cone_cache import ConeCache
 from vtac.adapters.files import write_atomically, write_bytes_atomically
+from vtac.app.version import ProductFile
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
-from vtac.app.version import ProductFile
 from vtac.service.sdb import FileSdb, ProductBundle
 
 

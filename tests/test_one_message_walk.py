@@ -25,12 +25,12 @@ from test_service_flow import AUDIENCES, BURST_ID, SDSS, Service, versions_notif
 
 from vtac.adapters import rawfits
 from vtac.provenance import running_code
-from vtac.service.amqp import AmqpConfig
-from vtac.service.config import ServiceSettings
+from vtac.service.broker import AmqpConfig
 from vtac.service.processor import Processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec
 
@@ -96,7 +96,7 @@ def test_each_message_reads_each_input_once_and_writes_no_temporary_file(
     ]
     state = tmp_path / "state"
     state.mkdir()
-    settings = ServiceSettings(state_dir=state, catalogs=[SDSS])
+    settings = VtacSettings(state_dir=state, catalogs=[SDSS])
     processor = Processor(settings, store=open_sqlite_store(state / "state.db"), sdb=FileSdb(state / "sdb"))
     service = Service(broker.config, processor)
     try:

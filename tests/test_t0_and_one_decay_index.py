@@ -21,11 +21,11 @@ from vtac.app.version import usable_trigger_time
 from vtac.entrypoints import cli
 from vtac.entrypoints.one_off import OneOffFiles, read_inputs
 from vtac.errors import InputError
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import PositionAlertV1
 from vtac.service.processor import Processor
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
@@ -61,7 +61,7 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(burst, tmp_pat
     qpo_mxt = write_qpo_mxt(
         tmp_path / "QPO_MXT.fits", [[MxtRow(mxt.ra, mxt.dec, mxt.r90_arcsec)]], BURST_ID, trigger_time=late
     )
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
     processor = Processor(
         settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=FileSdb(tmp_path / "sdb")
     )

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+from vtac.entrypoints.exits import ExitCode
 
 if TYPE_CHECKING:
     from vtac.adapters.alerts import Alert
-
-#: Products written, but only unverified because every catalogue service failed: a retry may help.
-EXIT_RETRY = 3
 
 
 def add_parser(subparsers) -> None:
@@ -124,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
             "UNVERIFIED; run again when the services answer",
             file=sys.stderr,
         )
-        return EXIT_RETRY
-    return 0
+        return ExitCode.RETRY  # products written, but unverified: every catalogue service failed
+    return ExitCode.OK
 
 
 def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simulated: bool) -> Alert:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtac.adapters.alerts import Alert, alert_trigger_time
-from vtac.adapters.extras import ExtrasContext, ExtrasFiles, write_extras
 from vtac.adapters.files import write_bytes_atomically
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.providers import RemoteSettings
@@ -26,6 +26,9 @@ from vtac.core.naming import checked_burst_id
 from vtac.core.positions import choose_position
 from vtac.errors import InputError
 from vtac.provenance import running_code
+
+if TYPE_CHECKING:
+    from vtac.adapters.extras import ExtrasContext, ExtrasFiles
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def write_version(version: Version, out_dir: Path) -> list[Path]:
 def write_version_extras(version: Version, context: ExtrasContext, out_dir: Path) -> ExtrasFiles:
     """The chart, light curves, page, VOEvent, notice and circular draft beside the products, which the
     page links by name."""
+    from vtac.adapters.extras import write_extras  # pylint: disable=import-outside-toplevel  # --no-extras
+
     labels = {"QPO_VT": "QPO_VT", "QCANDI_VT": "QCANDI_VT", "QPO_VT_SUMMARY": "JSON summary"}
     links = {labels[item.acronym]: item.filename for item in version.files} | dict(context.links)
     return write_extras(version.result, version.summary.document(), replace(context, links=links), out_dir)

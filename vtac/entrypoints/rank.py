@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vtac.entrypoints.exits import ExitCode
+
 
 def add_parser(subparsers) -> None:
     """Register ``rank``."""
@@ -49,4 +51,4 @@ def run(args: argparse.Namespace) -> int:
             else "none"
         )
         print(f"{path.name}: first {summary}; P(none) = {document['p_none']:.3f} -> {out}")
-    return 2 if failures else 0
+    return ExitCode.BAD_INPUT if failures else ExitCode.OK

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vtac.entrypoints.exits import ExitCode
+
 # Service modules (pika, pydantic, drivers) load only when this sub-command runs: `vtac` stays fast.
 # pylint: disable=import-outside-toplevel
-
-EXIT_OK = 0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         path = args.out / f"{stem}.schema.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         print(path)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:

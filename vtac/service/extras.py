@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from vtac.app.version import VersionBuilder, VersionInputs
 from vtac.core.model import QpoVtResult
 from vtac.redaction import redact
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import ExtrasLocation
 from vtac.service.sdb import ProductBundle, Sdb
 from vtac.service.state import ExtrasRecord, InputStore
+from vtac.settings import VtacSettings
 
 if TYPE_CHECKING:
     from vtac.adapters.extras import VersionEntry
@@ -149,7 +149,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
 
     def __init__(  # pylint: disable=too-many-arguments  # the processor's store, SDB and pieces of a build
         self,
-        settings: ServiceSettings,
+        settings: VtacSettings,
         *,
         store: InputStore,
         sdb: Sdb,

@@ -46,7 +46,6 @@ from vtac.core.model import SEQUENCES, MxtPosition
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.provenance import running_code
-from vtac.service.config import ServiceSettings
 from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
 from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
@@ -62,6 +61,7 @@ from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import ExtrasRecord, InputStore, StoredInput, content_hash_of, open_input_store
+from vtac.settings import VtacSettings
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Processor:
 
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: VtacSettings,
         *,
         store: InputStore,
         sdb: Sdb,
@@ -473,7 +473,7 @@ def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[Catal
 
 
 def open_prefetcher(
-    settings: ServiceSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
+    settings: VtacSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
 ) -> Prefetcher | None:
     """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
     ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
@@ -489,7 +489,7 @@ def open_prefetcher(
     )
 
 
-def open_processor(settings: ServiceSettings) -> Processor:
+def open_processor(settings: VtacSettings) -> Processor:
     """A processor on the configured store and SDB.
 
     Inbound ``sdb_url`` products are fetched over HTTP whatever the SDB; the token goes only to URLs under
