@@ -135,11 +135,6 @@ def read_bytes(path: Path) -> bytes:
         raise InputError(f"unreadable file ({short_reason(exc)})", file=path.name) from exc
 
 
-def read_fits_hdus(path: Path, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
-    """Every HDU of a (possibly gzipped) FITS file; non-FITS, truncated or oversized: an input error."""
-    return fits_hdus(read_bytes(path), path.name, max_bytes=max_bytes)
-
-
 def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
     """The HDUs of FITS bytes (gzip allowed), every header value that sizes the data checked first.
 

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from vtac.adapters.rerank_io import ranking_document, read_combined, write_ranking
     from vtac.core.rerank import rank_combined
     from vtac.errors import InputError
+    from vtac.provenance import running_code
     from vtac.settings import load_settings
 
     cfg = load_settings().science  # the environment and VTAC_CONFIG_FILE, as every command reads them
@@ -41,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         ranked = rank_combined(table, mxt, cfg)
         document = ranking_document(
-            ranked, source=path.name, burst_id=burst_id, mxt=mxt, floor=cfg.candidate_min_probability
+            ranked,
+            source=path.name,
+            burst_id=burst_id,
+            mxt=mxt,
+            floor=cfg.candidate_min_probability,
+            code=running_code(),
         )
         out = write_ranking(document, args.out / f"{path.stem}.json")
         best = document["candidates"][0] if document["candidates"] else None
