@@ -198,8 +198,10 @@ class Publisher:
         )
 
     def close(self) -> None:
-        """Close the publishing connection."""
-        self.connection.close()
+        """Close the publishing connection; one the broker dropped while it sat idle (no heartbeat answered
+        during a long wait for notifications) is closed already."""
+        with suppress(pika.exceptions.AMQPError):
+            self.connection.close()
 
 
 # --- the service process ----------------------------------------------------------------------------------
