@@ -73,13 +73,6 @@ class Version:
     summary: QpoVtSummary
     files: tuple[ProductFile, ...]
 
-    def file(self, acronym: str) -> ProductFile:
-        """The file of ``acronym`` (KeyError if the version has none)."""
-        for item in self.files:
-            if item.acronym == acronym:
-                return item
-        raise KeyError(acronym)
-
 
 def build_version(
     inputs: VersionInputs,
