@@ -249,7 +249,7 @@ def bench_oneoff(rng: np.random.Generator) -> dict:
         processing = best_time(partial(_run_in_process, arguments, work), 3)
         extras = best_time(partial(_extras_in_process, _run_in_process(arguments, work)), 3)
         import_start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import vtac.jobs"], check=True)
+        subprocess.run([sys.executable, "-c", "import vtac.entrypoints.one_off"], check=True)
         imports = time.perf_counter() - import_start
     return {
         "sequences": 8,
@@ -263,39 +263,43 @@ def bench_oneoff(rng: np.random.Generator) -> dict:
     }
 
 
-def _extras_in_process(outcome) -> None:
+def _extras_in_process(run: tuple) -> None:
     """Chart, light curves, page, VOEvent, notice and circular of a finished run (imports already warm)."""
-    from vtac.adapters.extras import ExtrasContext  # pylint: disable=import-outside-toplevel
-    from vtac.jobs import make_extras  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.extras import ExtrasContext
+    from vtac.entrypoints.one_off import write_version_extras
 
-    make_extras(outcome, ExtrasContext(version=2, simulated=True))
+    version, out = run
+    write_version_extras(version, ExtrasContext(version=2, simulated=True), out)
 
 
-def _run_in_process(arguments: list[str], out: Path):
-    from vtac.core.config import ScienceConfig  # pylint: disable=import-outside-toplevel
-    from vtac.core.model import MxtPosition  # pylint: disable=import-outside-toplevel
-    from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt  # pylint: disable=import-outside-toplevel
+def _run_in_process(arguments: list[str], out: Path) -> tuple:
+    """The one-off job in this process: read the files, build, write the products; (version, folder)."""
+    # pylint: disable=import-outside-toplevel
+    from vtac.adapters.providers import RemoteSettings
+    from vtac.app.catalogs import CatalogSource
+    from vtac.core.config import ScienceConfig
+    from vtac.core.model import MxtPosition
+    from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version
 
     srclists = [Path(arguments[i + 1]) for i, word in enumerate(arguments) if word == "--srclist"]
     catalog = arguments[arguments.index("--catalog") + 1]
-    request = QpoVtRequest(
-        srclists=srclists,
-        catalogs=[CatalogSource.parse(catalog)],
-        out_dir=out,
-        mxt_position=MxtPosition(150.0, 30.0, 60.0),
-    )
-    return make_qpo_vt(request, ScienceConfig())
+    files = OneOffFiles(srclists=srclists, mxt_position=MxtPosition(150.0, 30.0, 60.0))
+    version = make_version(files, [CatalogSource.parse(catalog)], RemoteSettings(), ScienceConfig())
+    write_version(version, out)
+    return version, out
 
 
 def bench_components(rng: np.random.Generator) -> list[dict]:
     """Input reading, product writing and colour transforms, each against plain astropy where it has one."""
     from astropy.io import fits  # pylint: disable=import-outside-toplevel
 
-    from vtac.adapters.products import write_qpo_vt  # pylint: disable=import-outside-toplevel
+    from vtac.adapters.products import qpo_vt_fits  # pylint: disable=import-outside-toplevel
     from vtac.adapters.srclist import read_srclists  # pylint: disable=import-outside-toplevel
+    from vtac.app.catalogs import CatalogSource  # pylint: disable=import-outside-toplevel
     from vtac.core.config import ScienceConfig  # pylint: disable=import-outside-toplevel
     from vtac.core.photometry import predict_vt  # pylint: disable=import-outside-toplevel
-    from vtac.jobs import CatalogSource, QpoVtRequest  # pylint: disable=import-outside-toplevel
+    from vtac.provenance import CodeVersion  # pylint: disable=import-outside-toplevel
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -310,8 +314,7 @@ def bench_components(rng: np.random.Generator) -> list[dict]:
                         Table.read(hdu)
 
         rows.append(_component("read 8 x 800 QSRCLIST_VT rows", partial(read_srclists, lists), astropy_read))
-        request = QpoVtRequest(lists, [CatalogSource.parse(arguments[-1])], work)
-        result = _result_of(request, ScienceConfig())
+        result = _result_of(lists, [CatalogSource.parse(arguments[-1])], ScienceConfig())
 
         def astropy_write() -> None:
             hdus = [fits.PrimaryHDU(), fits.table_to_hdu(result.combined)]
@@ -319,7 +322,9 @@ def bench_components(rng: np.random.Generator) -> list[dict]:
             hdus += [fits.table_to_hdu(result.candidates), fits.table_to_hdu(result.best)]
             fits.HDUList(hdus).writeto(work / "astropy.fits", overwrite=True, checksum=True)
 
-        ours_write = partial(write_qpo_vt, result, work / "ours.fits", creator_version="bench")
+        def ours_write() -> None:
+            (work / "ours.fits").write_bytes(qpo_vt_fits(result, code=CodeVersion("bench", "bench")))
+
         rows.append(_component(f"write QPO_VT ({len(result.combined)} sources)", ours_write, astropy_write))
     n_rows = 1_000_000
     r_mag = rng.uniform(15.0, 22.0, n_rows)
@@ -332,13 +337,13 @@ def bench_components(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def _result_of(request, science):
+def _result_of(srclists, catalog_sources, science):
     from vtac.adapters.catalog_file import read_catalog_file  # pylint: disable=import-outside-toplevel
     from vtac.adapters.srclist import read_srclists  # pylint: disable=import-outside-toplevel
     from vtac.core.pipeline import build_qpo_vt  # pylint: disable=import-outside-toplevel
 
-    catalogs = [read_catalog_file(item.name, item.source) for item in request.catalogs]
-    return build_qpo_vt(read_srclists(request.srclists), None, catalogs, science, burst_id="sb26112301")
+    catalogs = [read_catalog_file(item.name, item.source) for item in catalog_sources]
+    return build_qpo_vt(read_srclists(srclists), None, catalogs, science, burst_id="sb26112301")
 
 
 def _component(name: str, ours: Callable[[], object], astropy: Callable[[], object] | None) -> dict:

@@ -42,8 +42,9 @@ import numpy as np
 import pika
 from astropy.io import fits
 
-from vtac.service.amqp import AmqpConfig, declare_topology
+from vtac.service.broker import AmqpConfig
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, routing_key
+from vtac.service.topology import declare_topology
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -197,8 +198,10 @@ class Publisher:
         )
 
     def close(self) -> None:
-        """Close the publishing connection."""
-        self.connection.close()
+        """Close the publishing connection; one the broker dropped while it sat idle (no heartbeat answered
+        during a long wait for notifications) is closed already."""
+        with suppress(pika.exceptions.AMQPError):
+            self.connection.close()
 
 
 # --- the service process ----------------------------------------------------------------------------------

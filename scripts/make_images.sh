@@ -45,7 +45,8 @@ build() {
 build Dockerfile.base base --build-arg "BASE_IMAGE=$OS_IMAGE"
 case "${1:-service}" in
     service)
-        build Dockerfile.core core --build-arg "BASE_IMAGE=$(image base)"
+        build Dockerfile.core core --build-arg "BASE_IMAGE=$(image base)" \
+            --build-arg "VTAC_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
         build Dockerfile.full full --build-arg "CORE_IMAGE=$(image core)"
         ;;
     ci)

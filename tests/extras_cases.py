@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,9 +10,10 @@ import numpy as np
 
 from vtac.adapters.extras import ExtrasContext, ExtrasFiles
 from vtac.adapters.providers import RemoteSettings
+from vtac.app.catalogs import CatalogSource
 from vtac.core.config import ScienceConfig
 from vtac.core.model import MxtPosition, QpoVtResult
-from vtac.jobs import CatalogSource, QpoVtRequest, make_extras, make_qpo_vt
+from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
 from vtac.simulation.burst import BurstSpec, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
 
@@ -45,15 +45,10 @@ def run_simulated(folder: Path, *, afterglow: bool = True, seed: int = 3) -> Run
         spec = BurstSpec(*DEMO_CENTRE, burst_id=burst_id, half_width_arcmin=4.0, mxt_r90_arcsec=60.0)
     burst = simulate_burst(load_demo_sky(), spec, np.random.default_rng(seed))
     paths = burst.write(folder / "inputs")
-    request = QpoVtRequest(
-        srclists=[paths["srclist_R"], paths["srclist_B"]],
-        catalogs=[SDSS],
-        out_dir=folder / "out",
-        mxt_file=paths["mxt"],
-    )
-    outcome = make_qpo_vt(request, ScienceConfig())
-    summary = json.loads(outcome.summary.read_text(encoding="utf-8"))
-    return Run(outcome.result, summary, spec, folder / "out")
+    files = OneOffFiles(srclists=[paths["srclist_R"], paths["srclist_B"]], mxt_file=paths["mxt"])
+    version = make_version(files, [SDSS], RemoteSettings(), ScienceConfig())
+    write_version(version, folder / "out")
+    return Run(version.result, version.summary.document(), spec, folder / "out")
 
 
 def run_case(folder: Path, case: str, *, seed: int = 3) -> tuple[Run, ExtrasFiles]:
@@ -71,22 +66,19 @@ def run_case(folder: Path, case: str, *, seed: int = 3) -> tuple[Run, ExtrasFile
         spec = BurstSpec(*DEMO_CENTRE, burst_id=burst_id, half_width_arcmin=4.0, mxt_r90_arcsec=60.0)
     burst = simulate_burst(load_demo_sky(), spec, np.random.default_rng(seed))
     paths = burst.write(folder / "inputs")
-    catalogs, remote, position = [SDSS], None, None
+    catalogs, remote, position = [SDSS], RemoteSettings(), None
     if case == "unverified":  # a VizieR that refuses every connection: the catalogues fail
         catalogs = [CatalogSource("PS1DR1", "vizier"), CatalogSource("GAIADR3", "vizier")]
         remote = RemoteSettings(vizier_url="http://127.0.0.1:9/viz-bin/votable", deadline_s=3.0)
     if case == "off-field":
         position = MxtPosition(DEMO_CENTRE[0], DEMO_CENTRE[1] + 0.67, 300.0, instrument="ECLAIRs")
-    request = QpoVtRequest(
+    files = OneOffFiles(
         srclists=[paths["srclist_R"], paths["srclist_B"]],
-        catalogs=catalogs,
-        out_dir=folder / "out",
         mxt_file=paths["mxt"] if case in ("unverified", "dark") else None,
         mxt_position=position,
-        remote=remote,
-        trigger_time=datetime.fromisoformat(spec.t0) if case != "dark" else None,
+        t0=datetime.fromisoformat(spec.t0) if case != "dark" else None,
     )
-    outcome = make_qpo_vt(request, ScienceConfig())
-    summary = json.loads(outcome.summary.read_text(encoding="utf-8"))
-    extras = make_extras(outcome, ExtrasContext(version=1, simulated=True))
-    return Run(outcome.result, summary, spec, folder / "out"), extras
+    version = make_version(files, catalogs, remote, ScienceConfig())
+    write_version(version, folder / "out")
+    extras = write_version_extras(version, ExtrasContext(version=1, simulated=True), folder / "out")
+    return Run(version.result, version.summary.document(), spec, folder / "out"), extras

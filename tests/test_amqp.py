@@ -33,11 +33,15 @@ from real_services import AUDIENCES, BROKER_URL, Broker, wait_for
 from vtac.adapters.mxt import write_qpo_mxt
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.service import amqp
-from vtac.service.amqp import AmqpConfig, Backoff, Consumer, Health, HealthServer, Metrics
+from vtac.service.broker import REASON_HEADER, AmqpConfig
+from vtac.service.consumer import Consumer
+from vtac.service.health import Health, HealthServer
+from vtac.service.logs import JsonFormatter, burst_logging
 from vtac.service.messages import ProductNotificationV1, parse_input
+from vtac.service.metrics import Metrics
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
+from vtac.service.reconnect import Backoff, retry_delay
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,7 +180,7 @@ def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_wo
         pika.BasicProperties(content_type="text/plain"),
     )
     dead = broker.take(broker.config.dead_letter_queue, 4)
-    reasons = [props.headers[amqp.REASON_HEADER] for props, _ in dead]
+    reasons = [props.headers[REASON_HEADER] for props, _ in dead]
     assert all("max_json_depth=16" in reason for reason in reasons[:3])
     assert "content_type 'text/plain'" in reasons[3]
 
@@ -192,7 +196,7 @@ def test_invalid_message_is_dead_lettered_with_reason_and_consumer_stays_up(
     broker.publish_raw(b"not json at all")
     broker.publish_raw(json.dumps({**json.loads(_mxt("sb2").model_dump_json()), "ra": 400.0}).encode())
     dead = broker.take(broker.config.dead_letter_queue, 2)
-    reasons = [props.headers[amqp.REASON_HEADER] for props, _ in dead]
+    reasons = [props.headers[REASON_HEADER] for props, _ in dead]
     assert "invalid input message" in reasons[0]
     assert reasons[1].startswith("column ra:")
     assert dead[0][1] == b"not json at all"  # the original body, for an operator to inspect or replay
@@ -220,7 +224,7 @@ def test_retries_are_bounded_then_dead_lettered(broker: Broker, run_consumer: An
     run_consumer(processor, max_attempts=3)
     publish_inputs(broker.config, [_mxt("sb4")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
-    assert props.headers[amqp.REASON_HEADER] == "gave up after 3 attempts: SDB answered 503"
+    assert props.headers[REASON_HEADER] == "gave up after 3 attempts: SDB answered 503"
     assert processor.calls == 3
 
 
@@ -240,7 +244,7 @@ def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consum
     running = run_consumer(processor, max_retry_age_s=0.6)
     publish_inputs(broker.config, [_mxt("sb17")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
-    reason = props.headers[amqp.REASON_HEADER]
+    reason = props.headers[REASON_HEADER]
     assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
     assert running.consumer.metrics.counters["retries_expired"] == 1
     assert _sample(running.consumer.metrics.render(), "vtac_retries_expired_total") == 1
@@ -252,7 +256,7 @@ def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consum
     run_consumer(processor, max_attempts=2)
     publish_inputs(broker.config, [_mxt("sb5")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
-    assert "notification not confirmed" in props.headers[amqp.REASON_HEADER]
+    assert "notification not confirmed" in props.headers[REASON_HEADER]
     assert processor.confirmed_versions == []
 
 
@@ -280,7 +284,8 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
         import sys, time
         from pathlib import Path
         from vtac.entrypoints.serve import install_stop_handlers
-        from vtac.service.amqp import AmqpConfig, Consumer
+        from vtac.service.broker import AmqpConfig
+        from vtac.service.consumer import Consumer
         from vtac.service.outcome import Action, ProcessOutcome
 
         class Slow:
@@ -370,7 +375,7 @@ def test_reconnect_waits_are_full_jitter_in_a_doubling_window_up_to_the_cap():
         waits = [run[n] for run in runs]
         assert min(waits) >= 0.0 and max(waits) <= window
         assert max(waits) > 0.75 * window  # the window does grow (200 draws: the top quarter is reached)
-    assert [amqp.retry_delay(AmqpConfig(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
+    assert [retry_delay(AmqpConfig(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
         1,
         2,
         4,
@@ -379,9 +384,9 @@ def test_reconnect_waits_are_full_jitter_in_a_doubling_window_up_to_the_cap():
 
 
 def test_json_logs_carry_the_burst_id():
-    formatter = amqp.JsonFormatter()
+    formatter = JsonFormatter()
     record = logging.LogRecord("vtac", logging.WARNING, __file__, 1, "input %s", ("retried",), None)
-    with amqp.burst_logging("sb9"):
+    with burst_logging("sb9"):
         entry = json.loads(formatter.format(record))
     assert entry["burst_id"] == "sb9" and entry["message"] == "input retried" and entry["level"] == "WARNING"
     assert "burst_id" not in json.loads(formatter.format(record))
@@ -450,7 +455,11 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
 
     assert cli.main(["schema", "--out", str(tmp_path / "schemas")]) == 0
     written = sorted(path.name for path in (tmp_path / "schemas").iterdir())
-    assert written == ["qpo_vt_notification.v1.schema.json", "vtac_input.v1.schema.json"]
+    assert written == [
+        "qpo_vt_notification.v1.schema.json",
+        "qpo_vt_summary.schema.json",
+        "vtac_input.v1.schema.json",
+    ]
 
 
 def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):
@@ -554,7 +563,7 @@ def test_vtac_serve_runs_the_real_processor_until_sigterm(
             publish_inputs(config, [_mxt("sb12")])
             broker.publish_raw(b"{}")
             [(props, _)] = broker.take(config.dead_letter_queue, 1)
-            outcome["reason"] = props.headers[amqp.REASON_HEADER]
+            outcome["reason"] = props.headers[REASON_HEADER]
         finally:
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -663,7 +672,7 @@ def test_dead_letter_and_retry_reasons_are_redacted(broker: Broker, run_consumer
     run_consumer(LeakyProcessor())
     publish_inputs(broker.config, [_mxt("sb15")])
     ((properties, _),) = broker.take(broker.config.dead_letter_queue, 1)
-    reason = properties.headers[amqp.REASON_HEADER]
+    reason = properties.headers[REASON_HEADER]
     assert "password=***" in reason and "pgpass" not in reason
     assert "sdbpass" not in json.dumps(properties.headers) and "tok1" not in json.dumps(properties.headers)
 

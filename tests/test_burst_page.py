@@ -28,6 +28,7 @@ from vtac.adapters.extras.context import CandidateView, burst_view, nearest_neig
 from vtac.adapters.summary import build_summary
 from vtac.core.model import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
+from vtac.provenance import CodeVersion
 
 SDSS_OPTION = f"{SDSS.name}={SDSS.source}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,6 +46,8 @@ CHROMIUM_FLAGS = (
     "--enable-logging=stderr",
     "--v=0",
 )
+
+CODE = CodeVersion("0", "unknown")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,7 @@ def test_light_curve_draws_detections_and_limits(glow):
 
 def test_charts_of_a_small_result_without_catalogue_positions_or_mxt():
     result = make_result(with_mxt=False, n_best=1)
-    view = burst_view(result, build_summary(result, version="0"), ExtrasContext())
+    view = burst_view(result, build_summary(result, code=CODE).document(), ExtrasContext())
     assert finding_chart(view).startswith(PNG_MAGIC)
     assert light_curve(view, view.best).startswith(PNG_MAGIC)
 
@@ -142,7 +145,7 @@ def test_failed_and_uncovering_catalogues_are_shown_not_hidden():
         "LSDR10": CatalogStatus.NOT_COVERED,
     }
     result = make_result(statuses=statuses, n_best=1)
-    html = _page(result, build_summary(result, version="0"))
+    html = _page(result, build_summary(result, code=CODE).document())
     assert '<td class="status-failed">FAILED</td>' in html
     assert '<td class="status-not_covered">NOT COVERED</td>' in html
     assert "HTTP 503 from the service" in html
@@ -150,7 +153,7 @@ def test_failed_and_uncovering_catalogues_are_shown_not_hidden():
 
 def test_text_from_inputs_is_escaped():
     result = make_result(statuses={"PS1DR1": CatalogStatus.FAILED}, failure_message=HOSTILE, n_best=1)
-    summary = build_summary(result, version="0")
+    summary = build_summary(result, code=CODE).document()
     summary["candidates"][0]["reasons"] = [HOSTILE]
     html = _page(result, summary)
     assert "<script>" not in html
@@ -215,7 +218,7 @@ def test_the_browser_check_sees_a_console_error(tmp_path):
 def test_a_hostile_catalogue_message_does_not_run_in_the_browser(tmp_path):
     result = make_result(statuses={"PS1DR1": CatalogStatus.FAILED}, failure_message=HOSTILE, n_best=1)
     page = tmp_path / "hostile.html"
-    page.write_text(_page(result, build_summary(result, version="0")), encoding="utf-8")
+    page.write_text(_page(result, build_summary(result, code=CODE).document()), encoding="utf-8")
     run = browse(page, tmp_path, "--dump-dom")
     assert run.returncode == 0
     assert console_messages(run.stderr) == []

@@ -221,7 +221,7 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypa
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("vtac.jobs.build_qpo_vt", broken)
+    monkeypatch.setattr("vtac.app.version.build_qpo_vt", broken)
     srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112303")
     code, _, err = run(capsys, "--srclist", srclist, "--catalog", SDSS, "--out", tmp_path)
     assert code == 1

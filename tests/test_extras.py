@@ -23,8 +23,11 @@ from vtac.adapters.extras.voevent import build_voevent, ivorn
 from vtac.adapters.summary import build_summary
 from vtac.core.model import CatalogStatus
 from vtac.errors import InputError
+from vtac.provenance import CodeVersion
 
 NS = {"voe": "http://www.ivoa.net/xml/VOEvent/v2.0"}
+
+CODE = CodeVersion("0", "unknown")
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +309,7 @@ def test_a_circle_outside_the_field_is_said_and_no_limit_claimed(dark):
 
 def test_circular_of_an_unverified_run_says_so():
     result = make_result(statuses={}, n_best=1)
-    text = build_circular(burst_view(result, build_summary(result, version="0"), ExtrasContext()))
+    text = build_circular(burst_view(result, build_summary(result, code=CODE).document(), ExtrasContext()))
     assert "UNVERIFIED" in text
 
 
@@ -327,7 +330,7 @@ def test_t0_parsing_and_a_summary_of_another_burst_are_refused(glow):
 
 def test_failed_catalogue_in_a_small_result_still_gives_valid_packets(xsd, notice_validator):
     result = make_result(statuses={"SDSS12": CatalogStatus.OK, "PS1DR1": CatalogStatus.FAILED}, n_best=1)
-    view = burst_view(result, build_summary(result, version="0"), ExtrasContext(version=2))
+    view = burst_view(result, build_summary(result, code=CODE).document(), ExtrasContext(version=2))
     assert xsd.validate(etree.fromstring(build_voevent(view))), xsd.error_log
     notice = build_notice(view)
     notice_validator.validate(notice)

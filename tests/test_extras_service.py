@@ -24,14 +24,14 @@ from real_services import BROKER_URL, wait_for
 from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
 from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, product
 
-from vtac.service import amqp
 from vtac.service import extras as extras_module
-from vtac.service.config import ServiceSettings
 from vtac.service.extras import IdleWorker, WorkerStoppedError
 from vtac.service.processor import Processor, open_processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import ExtrasRecord, SqlInputStore, open_sqlite_store
+from vtac.service.topology import declare_topology
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +42,8 @@ def burst(tmp_path_factory):
     return _simulate(load_demo_sky(), tmp_path_factory.mktemp("inputs"))
 
 
-def extras_settings(tmp_path: Path) -> ServiceSettings:
-    return ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
+def extras_settings(tmp_path: Path) -> VtacSettings:
+    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
 
 
 def extras_processor(tmp_path: Path) -> Processor:
@@ -115,16 +115,16 @@ def test_versions_superseded_while_waiting_are_recorded_and_only_the_newest_is_d
     processor = extras_processor(tmp_path)
     assert processor.extras is not None
     held, release = threading.Event(), threading.Event()
-    request_of = processor.extras._request_of  # pylint: disable=protected-access
+    version_inputs = processor.extras._inputs_of  # pylint: disable=protected-access
 
-    def hold_then_build(burst_id: str, version: int, work: Path):
+    def hold_then_build(burst_id: str, version: int):
         if burst_id == "sbhold":  # occupies the extras thread, as a long drawing would
             held.set()
             release.wait(30)
             return None
-        return request_of(burst_id, version, work)
+        return version_inputs(burst_id, version)
 
-    processor.extras._request_of = hold_then_build  # pylint: disable=protected-access
+    processor.extras._inputs_of = hold_then_build  # pylint: disable=protected-access
     processor.extras.published("sbhold", [1])
     assert held.wait(30)
     outcomes = [deliver(processor, body) for body in inputs_of(burst).values()]
@@ -289,7 +289,7 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
     config = make_amqp_config("extras")
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
-    amqp.declare_topology(channel, config)
+    declare_topology(channel, config)
     queues = {
         key: channel.queue_declare("", exclusive=True).method.queue for key in ("qpo_vt.ba", "qpo_vt.vtpp")
     }

@@ -37,7 +37,7 @@ from fault_rig import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from vtac.service.amqp import AmqpConfig
+from vtac.service.broker import AmqpConfig
 from vtac.service.publish import mxt_position_message, product_message, publish_inputs
 from vtac.service.topology import declare_topology
 from vtac.simulation import load_demo_sky, simulate_burst

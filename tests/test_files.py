@@ -9,9 +9,10 @@ import pytest
 
 from vtac.adapters.cone_cache import ConeCache
 from vtac.adapters.files import write_atomically, write_bytes_atomically
+from vtac.app.version import ProductFile
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus
-from vtac.service.sdb import FileSdb, ProductBundle, ProductFile
+from vtac.service.sdb import FileSdb, ProductBundle
 
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask-022", "umask-027"])

@@ -19,7 +19,10 @@ from real_services import POSTGRES_URL, Broker, wait_for
 from test_amqp import StandInProcessor, _get, _mxt
 
 from vtac.errors import TransientError
-from vtac.service.amqp import REASON_HEADER, Consumer, Health, HealthServer, Metrics
+from vtac.service.broker import REASON_HEADER
+from vtac.service.consumer import Consumer
+from vtac.service.health import Health, HealthServer
+from vtac.service.metrics import Metrics
 from vtac.service.outcome import ProcessOutcome
 from vtac.service.publish import publish_inputs
 from vtac.service.state import open_sqlite_store

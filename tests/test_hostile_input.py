@@ -21,12 +21,12 @@ from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
 from vtac.adapters.srclist import read_srclists
 from vtac.errors import InputError, TransientError
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import check_body_bounds, parse_input
 from vtac.service.outcome import Action
 from vtac.service.processor import Processor, unreadable_is_permanent
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
+from vtac.settings import VtacSettings
 
 pytest_plugins = ["test_processor"]
 
@@ -149,7 +149,7 @@ def test_unsafe_burst_ids_are_refused(burst_id):
 
 @pytest.fixture
 def bounded(tmp_path) -> Processor:
-    settings = ServiceSettings(
+    settings = VtacSettings(
         state_dir=tmp_path, catalogs=[SDSS], max_fits_bytes=1024 * 1024, max_message_bytes=2 * 1024 * 1024
     )
     store = open_sqlite_store(tmp_path / "state.db")

@@ -15,7 +15,8 @@ from real_services import BROKER_URL, isolated_amqp_config
 
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError
-from vtac.service.amqp import AmqpConfig, Consumer, declare_topology
+from vtac.service.broker import AmqpConfig
+from vtac.service.consumer import Consumer
 from vtac.service.listen import (
     ListenRequest,
     format_dead_letter,
@@ -26,6 +27,7 @@ from vtac.service.listen import (
 )
 from vtac.service.logs import quiet_pika
 from vtac.service.outcome import Action, ProcessOutcome
+from vtac.service.topology import declare_topology
 
 NOTIFICATION = {
     "kind": "qpo_vt",

@@ -17,6 +17,7 @@ from test_products import make_result
 from vtac.adapters.summary import build_summary
 from vtac.core.model import MxtPosition
 from vtac.errors import InputError
+from vtac.provenance import CodeVersion
 from vtac.service.messages import (
     INPUT_ADAPTER,
     MxtPositionV1,
@@ -143,23 +144,23 @@ def test_invalid_inputs_are_refused_with_one_line_naming_the_field(body: bytes, 
 
 
 def _notification() -> QpoVtNotificationV1:
-    summary = build_summary(make_result(), version="0.1.0")
+    summary = build_summary(make_result(), code=CodeVersion("0.1.0", "unknown"))
     return notification_from_summary(
         summary, product_version=2, sdb=LOCATION, created=datetime(2025, 2, 5, 4, 13, 3, tzinfo=UTC)
     )
 
 
 def test_notification_carries_the_best_candidates_best_first():
-    summary = build_summary(make_result(), version="0.1.0")
+    summary = build_summary(make_result(), code=CodeVersion("0.1.0", "unknown"))
     notification = _notification()
-    assert [item.vt_id for item in notification.best_candidates] == summary["best_candidates"]
+    assert [item.vt_id for item in notification.best_candidates] == summary.best_candidates
     assert [item.rank for item in notification.best_candidates] == sorted(
         item.rank for item in notification.best_candidates
     )
     best = notification.best_candidates[0]
-    assert best.flags.mag_var == summary["candidates"][0]["mag_var"]
+    assert best.flags.mag_var == summary.candidates[0].mag_var
     assert best.magnitudes["R0"] is not None
-    assert notification.n_candidates == summary["n_candidates"]
+    assert notification.n_candidates == summary.n_candidates
     assert notification.sdb == LOCATION
 
 

@@ -49,7 +49,7 @@ def test_round_trip_picks_the_smallest_r90_that_is_not_a_known_source(tmp_path):
         ],
         burst_id="sb25041901",
     )
-    position = read_qpo_mxt(path)
+    position = read_qpo_mxt(path).position
     assert position == MxtPosition(pytest.approx(150.02), pytest.approx(2.02), pytest.approx(45.0))
     with fits.open(path) as hdul:
         assert hdul[0].header["CARD"] == "QPO_MXT" and hdul[0].header["BURST_ID"] == "sb25041901"
@@ -61,7 +61,7 @@ def test_round_trip_picks_the_smallest_r90_that_is_not_a_known_source(tmp_path):
 
 def test_missing_and_empty_extensions_are_allowed(tmp_path):
     path = write_qpo_mxt(tmp_path / "mxt.fits", [None, [], [MxtRow(10.0, -5.0, 20.0)]])
-    assert read_qpo_mxt(path) == MxtPosition(10.0, -5.0, pytest.approx(20.0))
+    assert read_qpo_mxt(path).position == MxtPosition(10.0, -5.0, pytest.approx(20.0))
     with fits.open(path) as hdul:
         assert [hdu.name for hdu in hdul[1:]] == ["QPO_MXT_S2", "QPO_MXT_S3"]
 
@@ -69,7 +69,7 @@ def test_missing_and_empty_extensions_are_allowed(tmp_path):
 def test_only_known_sources_gives_none_and_says_why(tmp_path, caplog):
     path = write_qpo_mxt(tmp_path / "mxt.fits", [[MxtRow(10.0, -5.0, 20.0, 1)], []])
     with caplog.at_level(logging.INFO, logger="vtac.adapters.mxt"):
-        assert read_qpo_mxt(path) is None
+        assert read_qpo_mxt(path).position is None
     assert "QPO_MXT_S1: 1 of 1 rows are known X-ray sources" in caplog.text
     assert "no usable MXT position" in caplog.text and "the MXT filter is off" in caplog.text
 
@@ -77,7 +77,7 @@ def test_only_known_sources_gives_none_and_says_why(tmp_path, caplog):
 def test_no_extension_at_all_gives_none(tmp_path, caplog):
     path = write(tmp_path / "bare.fits")
     with caplog.at_level(logging.WARNING, logger="vtac.adapters.mxt"):
-        assert read_qpo_mxt(path) is None
+        assert read_qpo_mxt(path).position is None
     assert "no QPO_MXT_S1/QPO_MXT_S2/QPO_MXT_S3 extension" in caplog.text
 
 
@@ -87,7 +87,7 @@ def test_invalid_rows_are_skipped(tmp_path, caplog):
     )
     hdu2 = extension("QPO_MXT_S2", [13.0], [1.0], [0.0], [0])
     with caplog.at_level(logging.WARNING, logger="vtac.adapters.mxt"):
-        position = read_qpo_mxt(write(tmp_path / "m.fits", hdu, hdu2))
+        position = read_qpo_mxt(write(tmp_path / "m.fits", hdu, hdu2)).position
     assert position == MxtPosition(10.0, 0.0, 5.0)
     assert "QPO_MXT_S1: 3 rows with invalid RA/DEC/R90 skipped" in caplog.text
 
@@ -105,18 +105,18 @@ def test_r90_follows_its_tunit(tmp_path, unit, value, arcsec):
     path = write(
         tmp_path / "m.fits", extension("QPO_MXT_S1", [1.0], [2.0], [value], [0], units=("deg", "deg", unit))
     )
-    assert read_qpo_mxt(path).r90_arcsec == pytest.approx(arcsec)
+    assert read_qpo_mxt(path).position.r90_arcsec == pytest.approx(arcsec)
 
 
 def test_positions_in_radians_and_without_unit(tmp_path):
     hdu = extension(
         "QPO_MXT_S1", [np.radians(150.0)], [np.radians(-30.0)], [10.0], [0], units=("rad", "rad", "arcsec")
     )
-    assert read_qpo_mxt(write(tmp_path / "rad.fits", hdu)) == MxtPosition(
+    assert read_qpo_mxt(write(tmp_path / "rad.fits", hdu)).position == MxtPosition(
         pytest.approx(150.0), pytest.approx(-30.0), 10.0
     )
     hdu = extension("QPO_MXT_S1", [150.0], [-30.0], [10.0], [0], units=(None, None, "arcsec"))
-    assert read_qpo_mxt(write(tmp_path / "deg.fits", hdu)) == MxtPosition(150.0, -30.0, 10.0)
+    assert read_qpo_mxt(write(tmp_path / "deg.fits", hdu)).position == MxtPosition(150.0, -30.0, 10.0)
 
 
 def test_r90_without_unit_is_refused_rather_than_guessed(tmp_path):
@@ -150,7 +150,7 @@ def test_wrong_product_card_missing_file_and_garbage(tmp_path):
         read_qpo_mxt(write(tmp_path / "ecl.fits", card="QPO_ECL"))
     assert read_qpo_mxt(
         write(tmp_path / "nocard.fits", extension("QPO_MXT_S1", [1], [2], [3], [0]), card=None)
-    )
+    ).position
     with raises_with(InputError, "no such file"):
         read_qpo_mxt(tmp_path / "absent.fits")
     (tmp_path / "junk.fits").write_text("not fits at all" * 200)

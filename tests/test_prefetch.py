@@ -9,9 +9,9 @@ from test_vizier import vizier_handler
 from vtac.adapters.cone_cache import ConeCache, InflightCones
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import RemoteSettings, resolve_provider
+from vtac.app.catalogs import CatalogSource
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
-from vtac.jobs import CatalogSource
 from vtac.service.prefetch import Prefetcher, describe, fetch_region, prefetch_cone
 
 FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=2.0, retries=0, backoff_s=0.01, max_backoff_s=0.02)

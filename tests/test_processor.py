@@ -21,12 +21,12 @@ from vtac.adapters.http import HttpPolicy
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
 from vtac.adapters.providers import RemoteSettings
 from vtac.errors import ConfigurationError
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
 from vtac.service.state import BurstState, open_sqlite_store
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -93,8 +93,8 @@ def inputs_of(burst) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def settings(tmp_path) -> ServiceSettings:
-    return ServiceSettings(state_dir=tmp_path, catalogs=[SDSS])
+def settings(tmp_path) -> VtacSettings:
+    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS])
 
 
 @pytest.fixture
@@ -437,7 +437,7 @@ def test_a_product_by_reference_is_fetched_from_the_sdb(settings, tmp_path, http
 def test_a_failing_catalogue_makes_a_product_marked_failed_not_a_retry(tmp_path, httpserver, burst):
     httpserver.expect_request("/viz-bin/asu-tsv").respond_with_data("overloaded", status=503)
     httpserver.expect_request("/", method="GET").respond_with_data("overloaded", status=503)
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=["SDSS12=vizier"])
+    settings = VtacSettings(state_dir=tmp_path, catalogs=["SDSS12=vizier"])
     remote = RemoteSettings(
         vizier_url=httpserver.url_for("/"),
         policy=HttpPolicy(0.5, 1.0, retries=0, backoff_s=0.0),
@@ -458,7 +458,7 @@ def test_a_failing_catalogue_makes_a_product_marked_failed_not_a_retry(tmp_path,
 
 
 def test_open_processor_uses_the_embedded_store_and_file_sdb_by_default(tmp_path, burst):
-    processor = open_processor(ServiceSettings(state_dir=tmp_path / "state", catalogs=[SDSS]))
+    processor = open_processor(VtacSettings(state_dir=tmp_path / "state", catalogs=[SDSS]))
     try:
         outcome = deliver(processor, inputs_of(burst)["R"])
     finally:
@@ -474,7 +474,7 @@ def test_open_processor_with_an_http_sdb_uploads_there(tmp_path, httpserver, bur
         httpserver.expect_request(
             f"/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", headers={"Authorization": "Bearer s3cret"}
         ).respond_with_data("", status=201)
-    settings = ServiceSettings(
+    settings = VtacSettings(
         state_dir=tmp_path, catalogs=[SDSS], sdb_url=httpserver.url_for("/"), sdb_token="s3cret"
     )
     processor = open_processor(settings)
@@ -491,7 +491,7 @@ def test_open_processor_with_an_http_sdb_uploads_there(tmp_path, httpserver, bur
     [("SDSS12=/no/such/sdss.fits", "no such file"), ("LSDR10=vizier", "does not serve LSDR10")],
 )
 def test_a_catalogue_that_cannot_work_stops_the_service_at_start(tmp_path, catalog, message):
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[catalog])
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[catalog])
 
     with pytest.raises(ConfigurationError, match=message):
         Processor(settings, store=open_sqlite_store(":memory:"), sdb=FileSdb(tmp_path))
@@ -506,7 +506,7 @@ def test_the_sdb_token_goes_only_to_the_sdb(tmp_path, httpserver, burst):
             httpserver.expect_request(
                 f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/{version}"
             ).respond_with_data("", status=201)
-    settings = ServiceSettings(
+    settings = VtacSettings(
         state_dir=tmp_path,
         catalogs=[SDSS],
         sdb_url=httpserver.url_for("/sdb"),
@@ -598,7 +598,7 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
 
 def extras_processor(tmp_path, **changes) -> Processor:
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True, **changes)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True, **changes)
     return Processor(settings, store=open_sqlite_store(tmp_path / "x.db"), sdb=FileSdb(tmp_path / "sdb"))
 
 

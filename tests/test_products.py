@@ -18,9 +18,9 @@ from vtac.adapters.files import write_atomically
 from vtac.adapters.products import (
     CANDIDATE_COLUMNS,
     observation_span,
+    qcandi_vt_fits,
+    qpo_vt_fits,
     sequences_in_header_order,
-    write_qcandi_vt,
-    write_qpo_vt,
 )
 from vtac.core.model import (
     NULL_INT,
@@ -32,12 +32,14 @@ from vtac.core.model import (
     SequenceInfo,
 )
 from vtac.core.schema import CATALOG_COLUMNS, COMBINED_COLUMNS, ColumnSpec
+from vtac.provenance import CodeVersion
 
 DATA = Path(__file__).parent / "data"
 FSC_COMBINED_HEADER = DATA / "QPO_VT_COMBINED_header_vtacML.txt"
 NOW = datetime(2025, 2, 5, 4, 30, 0, tzinfo=UTC)
 START_TIMES = {0: "2025-02-05T03:10:00", 1: "2025-02-05T03:15:00", 2: "2025-02-05T04:40:00"}
 DEFAULT_SEQUENCES = ("R0", "R1", "B0", "B1")
+CODE = CodeVersion("0.1.0", "0123456789abcdef0123456789abcdef01234567")
 STATUSES = {"LSDR10": CatalogStatus.OK, "SDSS12": CatalogStatus.FAILED, "PS1DR1": CatalogStatus.NOT_COVERED}
 
 
@@ -178,15 +180,15 @@ def make_result(
 
 
 def _write_qpo(tmp_path: Path, result: QpoVtResult | None = None, **kwargs) -> Path:
-    return write_qpo_vt(
-        result or make_result(), tmp_path / "qpo_vt.fits", creator_version="0.1.0", now=NOW, **kwargs
-    )
+    path = tmp_path / "qpo_vt.fits"
+    path.write_bytes(qpo_vt_fits(result or make_result(), code=CODE, now=NOW, **kwargs))
+    return path
 
 
 def _write_qcandi(tmp_path: Path, result: QpoVtResult | None = None, **kwargs) -> Path:
-    return write_qcandi_vt(
-        result or make_result(), tmp_path / "qcandi_vt.fits", creator_version="0.1.0", now=NOW, **kwargs
-    )
+    path = tmp_path / "qcandi_vt.fits"
+    path.write_bytes(qcandi_vt_fits(result or make_result(), code=CODE, **{"now": NOW, **kwargs}))
+    return path
 
 
 def _fsc_combined_header() -> fits.Header:
@@ -229,6 +231,7 @@ def test_primary_header_has_fsc_keywords(tmp_path):
         "CARD": "QPO_VT",
         "PROGRAM": "CoreProgram",
         "PIP_VER": "0.1.0",
+        "VTACCOMM": CODE.commit,
         "DSTREAM": "VHF",
         "DP_LEVEL": "Q2",
         "RADESYS": "ICRS",
@@ -372,14 +375,6 @@ def test_a_corrupted_byte_breaks_the_checksum(tmp_path):
         fits.open(path, checksum=True),
     ):
         pass
-
-
-def test_writing_replaces_an_old_product_and_leaves_no_temporary_file(tmp_path):
-    target = tmp_path / "qpo_vt.fits"
-    target.write_bytes(b"old product")
-    _write_qpo(tmp_path)
-    assert fits.getheader(target)["CARD"] == "QPO_VT"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["qpo_vt.fits"]
 
 
 def test_a_failing_write_keeps_the_old_product(tmp_path):
@@ -551,13 +546,11 @@ def test_observation_span_without_the_last_exposure_has_no_end():
 
 
 def test_naive_now_is_taken_as_utc(tmp_path):
-    path = write_qcandi_vt(
-        make_result(), tmp_path / "q.fits", creator_version="1.0", now=datetime(2025, 1, 1, 12, 0, 0)
-    )
+    path = _write_qcandi(tmp_path, now=datetime(2025, 1, 1, 12, 0, 0))
     assert fits.getheader(path)["DATE"] == "2025-01-01T12:00:00.000"
 
 
 def test_date_defaults_to_now(tmp_path):
-    path = write_qcandi_vt(make_result(), tmp_path / "q.fits", creator_version="1.0")
+    path = _write_qcandi(tmp_path, now=None)
     written = datetime.fromisoformat(fits.getheader(path)["DATE"]).replace(tzinfo=UTC)
     assert abs((datetime.now(UTC) - written).total_seconds()) < 60

@@ -248,8 +248,8 @@ def test_a_truncated_answer_makes_no_source_new(tmp_path, monkeypatch, httpserve
 def test_without_any_detection_no_service_is_asked(httpserver):
     from astropy.table import Table
 
+    from vtac.app.catalogs import CatalogSource, ask_catalogs
     from vtac.core.model import DETECTION_COLUMNS, VTObservation
-    from vtac.jobs import CatalogSource, ask_catalogs
 
     empty = VTObservation(Table(names=DETECTION_COLUMNS), {})
     sources = [CatalogSource.parse("SDSS12=vizier"), CatalogSource.parse(f"PS1DR1={SDSS_FILE}")]

@@ -11,6 +11,7 @@ from astropy.table import Table
 from vtac.core.config import ScienceConfig
 from vtac.core.rerank import decode_seqflags, join_split_sources, rank_combined
 from vtac.entrypoints.cli import main
+from vtac.provenance import running_code
 
 DATA = Path(__file__).parent / "data"
 FSC_PRODUCTS = sorted(DATA.glob("vtacml_*_QPO_VT.fits"))
@@ -32,6 +33,7 @@ def test_vtac_rank_puts_the_fsc_simulated_grb_first(tmp_path, capsys):
         total = sum(c["probability"] for c in document["candidates"]) + document["p_none"]
         assert total <= 1.0 + 1e-9
         assert document["xray_note"].startswith("no X-ray position")
+        assert (document["version"], document["commit"]) == (running_code().version, running_code().commit)
     assert "first VT_ID" in capsys.readouterr().out
 
 

@@ -11,13 +11,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from vtac.app.version import FITS_MEDIA_TYPE, JSON_MEDIA_TYPE, ProductFile
 from vtac.errors import InputError, TransientError
 from vtac.service.sdb import (
-    FITS_MEDIA_TYPE,
     FileSdb,
     HttpSdb,
     ProductBundle,
-    ProductFile,
     SdbRejectedError,
     idempotency_key,
 )
@@ -240,11 +239,15 @@ def test_file_sdb_keeps_the_first_copy_of_a_version(tmp_path: Path):
     ]
 
 
-def test_file_sdb_from_job_outputs_and_bad_requests(tmp_path: Path):
-    for name in ("q.fits", "c.fits", "s.json"):
-        (tmp_path / name).write_bytes(name.encode())
-    bundle = ProductBundle.from_paths(
-        "sb1", 2, qpo_vt=tmp_path / "q.fits", qcandi_vt=tmp_path / "c.fits", summary=tmp_path / "s.json"
+def test_file_sdb_stores_a_version_and_refuses_bad_requests(tmp_path: Path):
+    bundle = ProductBundle(
+        "sb1",
+        2,
+        (
+            ProductFile("QPO_VT", "q.fits", b"q.fits", FITS_MEDIA_TYPE),
+            ProductFile("QCANDI_VT", "c.fits", b"c.fits", FITS_MEDIA_TYPE),
+            ProductFile("QPO_VT_SUMMARY", "s.json", b"s.json", JSON_MEDIA_TYPE),
+        ),
     )
     sdb = FileSdb(tmp_path / "sdb")
     assert sdb.fetch(str(Path(sdb.upload(bundle)["QPO_VT_SUMMARY"].removeprefix("file://")))) == b"s.json"

@@ -29,13 +29,12 @@ from test_service_flow import (
 from test_vizier import vizier_handler
 from werkzeug import Request, Response
 
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import PositionAlertV1
 from vtac.service.processor import Processor
 from vtac.service.publish import publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
-from vtac.settings import CatalogServices
+from vtac.settings import CatalogServices, VtacSettings
 from vtac.simulation import load_demo_sky
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
@@ -93,7 +92,7 @@ def serve(tmp_path: Path, httpserver) -> Iterator:
         services = CatalogServices(
             vizier_url=httpserver.url_for("/"), deadline_s=8.0, retries=1, backoff_s=0.05, read_timeout_s=5.0
         )
-        settings = ServiceSettings(
+        settings = VtacSettings(
             state_dir=tmp_path / "state", catalogs=["SDSS12=vizier"], catalog_services=services
         )
         processor = Processor(

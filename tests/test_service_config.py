@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from vtac.errors import ConfigurationError
-from vtac.service.config import ServiceSettings
+from vtac.settings import VtacSettings
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def clean_environment(monkeypatch, tmp_path):
 
 
 def test_defaults_are_the_icd_names():
-    settings = ServiceSettings()
+    settings = VtacSettings()
 
     assert (settings.inputs_exchange, settings.inputs_queue) == ("svom.products", "vtac.inputs")
     assert settings.input_routing_keys == [
@@ -46,7 +46,6 @@ def test_defaults_are_the_icd_names():
     ]
     assert settings.state_location == str(Path("vtac-state") / "state.db")
     assert settings.file_sdb_root == Path("vtac-state") / "sdb"
-    assert settings.work_root == Path("vtac-state") / "work"
     assert settings.sdb_url is None and settings.sdb_token is None
 
 
@@ -57,16 +56,14 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
     monkeypatch.setenv("VTAC_INPUT_ROUTING_KEYS", '["product.#"]')
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
-    monkeypatch.setenv("VTAC_WORK_DIR", str(tmp_path / "scratch"))
 
-    settings = ServiceSettings()
+    settings = VtacSettings()
 
     assert (settings.inputs_queue, settings.prefetch) == ("vtac.test", 8)
     assert settings.science.best_probability_threshold == 0.6
     assert settings.catalogs == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
     assert settings.input_routing_keys == ["product.#"]
     assert settings.state_location == str(tmp_path / "state.db")
-    assert settings.work_root == tmp_path / "scratch"
 
 
 @pytest.mark.parametrize(
@@ -81,7 +78,7 @@ def test_a_bad_catalogue_list_is_refused_naming_the_entry(monkeypatch, catalogs,
     monkeypatch.setenv("VTAC_CATALOGS", catalogs)
 
     with pytest.raises(ValidationError, match=message):
-        ServiceSettings()
+        VtacSettings()
 
 
 def test_secrets_never_appear_in_repr(monkeypatch):
@@ -89,7 +86,7 @@ def test_secrets_never_appear_in_repr(monkeypatch):
     monkeypatch.setenv("VTAC_SDB_TOKEN", "t0ken-value")
     monkeypatch.setenv("VTAC_STATE_URL", "postgresql://vtac:pgpass@db/vtac")
 
-    settings = ServiceSettings()
+    settings = VtacSettings()
     shown = repr(settings) + str(settings) + settings.model_dump_json()
 
     assert "hunter2" not in shown and "t0ken-value" not in shown and "pgpass" not in shown
@@ -102,7 +99,7 @@ def test_secrets_are_read_from_files_and_the_environment_wins(monkeypatch, tmp_p
     (tmp_path / "vtac_amqp_url").write_text("amqp://u:file@host/%2F")
     monkeypatch.setenv("VTAC_AMQP_URL", "amqp://u:env@host/%2F")
 
-    settings = ServiceSettings()
+    settings = VtacSettings()
 
     assert settings.sdb_token is not None and settings.sdb_token.get_secret_value() == "from-file"
     assert settings.amqp_url.get_secret_value() == "amqp://u:env@host/%2F"
@@ -118,7 +115,7 @@ def test_a_toml_file_configures_below_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_CONFIG_FILE", str(config))
     monkeypatch.setenv("VTAC_PREFETCH", "9")
 
-    settings = ServiceSettings()
+    settings = VtacSettings()
 
     assert (settings.inputs_queue, settings.prefetch, settings.catalogs) == (
         "from.toml",
@@ -135,11 +132,11 @@ def test_a_missing_config_file_or_secrets_dir_is_an_error_not_a_silent_default(
     monkeypatch.setenv(variable, str(tmp_path / "missing"))
 
     with pytest.raises(ConfigurationError, match="missing: no such file or directory"):
-        ServiceSettings()
+        VtacSettings()
 
 
 def test_an_empty_state_url_means_the_embedded_store(tmp_path):
-    settings = ServiceSettings(state_dir=tmp_path, state_url="")
+    settings = VtacSettings(state_dir=tmp_path, state_url="")
 
     assert settings.state_location == str(tmp_path / "state.db")
 
@@ -148,4 +145,4 @@ def test_an_unknown_science_setting_is_refused(monkeypatch):
     monkeypatch.setenv("VTAC_SCIENCE__NO_SUCH_THRESHOLD", "1")
 
     with pytest.raises(ValidationError, match="no_such_threshold"):
-        ServiceSettings()
+        VtacSettings()

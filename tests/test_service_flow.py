@@ -21,13 +21,14 @@ import pytest
 from real_services import Broker, wait_for
 from werkzeug import Request, Response
 
-from vtac.service.amqp import AmqpConfig, Consumer
-from vtac.service.config import ServiceSettings
+from vtac.service.broker import AmqpConfig
+from vtac.service.consumer import Consumer
 from vtac.service.outcome import Action
 from vtac.service.processor import Processor, message_id_of
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
 from vtac.service.sdb import FileSdb, HttpSdb, Sdb
 from vtac.service.state import InputStore, open_sqlite_store
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -119,7 +120,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     def start(
         config: AmqpConfig, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
     ) -> Service:
-        settings = ServiceSettings(state_dir=tmp_path / name, catalogs=[SDSS])
+        settings = VtacSettings(state_dir=tmp_path / name, catalogs=[SDSS])
         processor = Processor(
             settings,
             store=store or open_sqlite_store(tmp_path / f"{name}.db"),
@@ -282,7 +283,7 @@ def test_a_version_stored_but_never_notified_is_notified_by_the_sweeper(
     # The upload failed and the input's retry was then lost (dead-lettered, given up): nothing in any queue.
     sdb = FlakySdb(failures=1)
     httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], sweep_after_s=0.5)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sweep_after_s=0.5)
     http_sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 5.0))
     processor = Processor(settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=http_sdb)
     body = burst.inputs["R"].model_dump_json().encode()

@@ -208,7 +208,7 @@ def test_an_unwritable_state_directory_is_refused(tmp_path):
 def test_the_broker_settings_and_the_consumer_defaults_do_not_drift():
     from dataclasses import asdict
 
-    from vtac.service.amqp import AmqpConfig, amqp_config
+    from vtac.service.broker import AmqpConfig, amqp_config
 
     configured = asdict(amqp_config(load_settings()))
     defaults = asdict(AmqpConfig())
@@ -217,7 +217,7 @@ def test_the_broker_settings_and_the_consumer_defaults_do_not_drift():
 
 
 def test_retries_and_shutdown_grace_are_settings(monkeypatch):
-    from vtac.service.amqp import amqp_config
+    from vtac.service.broker import amqp_config
 
     monkeypatch.setenv("VTAC_MAX_ATTEMPTS", "9")
     monkeypatch.setenv("VTAC_SHUTDOWN_GRACE_S", "45")

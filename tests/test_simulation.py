@@ -451,7 +451,7 @@ def test_files_round_trip_through_the_readers(sky, glow, tmp_path):
         rows = observation.detections[observation.detections["SEQ"] == seq]
         assert len(rows) == len(table)
         assert np.allclose(rows["MAGCAL"], table["MAGCAL"]) and np.array_equal(rows["OBJID"], table["OBJID"])
-    mxt = read_qpo_mxt(paths["mxt"])
+    mxt = read_qpo_mxt(paths["mxt"]).position
     assert (mxt.ra, mxt.dec, mxt.r90_arcsec) == pytest.approx(
         (burst.mxt.ra, burst.mxt.dec, burst.mxt.r90_arcsec)
     )
@@ -489,7 +489,7 @@ def test_command_simulates_a_gcn_case(tmp_path, capsys):
         "TRUTH_sb25041901.json",
     ]
     assert "Afterglow: RA" in out and "alpha 0.8" in out and "R90 20.0 arcsec" in out
-    assert read_qpo_mxt(tmp_path / "QPO_MXT_sb25041901.fits").r90_arcsec == pytest.approx(20.0)
+    assert read_qpo_mxt(tmp_path / "QPO_MXT_sb25041901.fits").position.r90_arcsec == pytest.approx(20.0)
 
 
 def test_command_dark_burst_on_a_catalogue_file_without_mxt(tmp_path, capsys):

@@ -18,12 +18,12 @@ from werkzeug import Response
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import InputError, TransientError, VtacError
 from vtac.redaction import redact
-from vtac.service.amqp import JsonFormatter
-from vtac.service.config import ServiceSettings
+from vtac.service.logs import JsonFormatter
 from vtac.service.outcome import Action
 from vtac.service.processor import Processor, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb, check_fetch_url
 from vtac.service.state import open_input_store, open_sqlite_store
+from vtac.settings import VtacSettings
 
 pytest_plugins = ["test_processor"]
 ALLOWED = ["https://sdb.example:8443/files"]
@@ -75,7 +75,7 @@ def test_without_an_allow_list_no_url_is_fetched():
 
 def _processor(tmp_path, httpserver, **settings) -> Processor:
     values = {"state_dir": tmp_path, "catalogs": [SDSS], "sdb_fetch_urls": [httpserver.url_for("/files")]}
-    config = ServiceSettings(**(values | settings))
+    config = VtacSettings(**(values | settings))
     limits = {"max_fetch_bytes": config.max_fetch_bytes, "fetch_deadline_s": config.fetch_deadline_s}
     fetcher = HttpSdb("", max_attempts=1, timeout_s=(1.0, 2.0), **limits)
     store = open_sqlite_store(tmp_path / "state.db")
@@ -195,7 +195,7 @@ def test_credentials_in_the_sdb_url_are_sent_as_auth_never_shown_in_locations_or
             f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1"
         ).respond_with_data("", status=201)
     base = httpserver.url_for("/sdb").replace("http://", "http://svc:sdbpass@")
-    settings = ServiceSettings(state_dir=tmp_path, catalogs=[SDSS], sdb_url=base)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb_url=base)
     processor = open_processor(settings)
     try:
         outcome = processor.process(product("QSRCLIST_VT", burst[1]["srclist_R"]))

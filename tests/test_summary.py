@@ -1,4 +1,4 @@
-"""JSON summary: content a Burst Advocate reads, nulls instead of NaN, and the published schema holds."""
+"""JSON summary: what a Burst Advocate reads, nulls instead of NaN, the published schema the model's."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 from test_products import make_result
 
-from vtac.adapters.summary import build_summary, write_summary
+from vtac.adapters.summary import build_summary, summary_json_schema
 from vtac.core.model import CatalogStatus
+from vtac.entrypoints.schema import json_schemas
+from vtac.provenance import CodeVersion
 
 SCHEMA_PATH = Path(__file__).parents[1] / "schemas" / "qpo_vt_summary.schema.json"
+CODE = CodeVersion("0.1.0", "0123456789abcdef0123456789abcdef01234567")
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +26,19 @@ def validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def _written(tmp_path: Path, result=None) -> dict:
-    path = write_summary(result or make_result(), tmp_path / "summary.json", version="0.1.0")
-    return json.loads(path.read_text(encoding="utf-8"))
+def _written(result=None) -> dict:
+    return json.loads(build_summary(result or make_result(), code=CODE).json_bytes())
 
 
-def test_written_summary_validates_against_the_schema(tmp_path, validator):
-    validator.validate(_written(tmp_path))
+def test_every_published_schema_is_the_one_generated_from_its_model():
+    for stem, schema in json_schemas().items():
+        published = json.loads((SCHEMA_PATH.parent / f"{stem}.schema.json").read_text(encoding="utf-8"))
+        assert published == schema, f"{stem}: regenerate it with `vtac schema --out schemas`"
+    assert json_schemas()["qpo_vt_summary"] == summary_json_schema()
+
+
+def test_written_summary_validates_against_the_schema(validator):
+    validator.validate(_written())
 
 
 @pytest.mark.parametrize(
@@ -41,12 +50,12 @@ def test_written_summary_validates_against_the_schema(tmp_path, validator):
     ],
     ids=["no-mxt", "nothing-found", "unverified-one-sequence"],
 )
-def test_degenerate_runs_validate_too(tmp_path, validator, kwargs):
-    validator.validate(_written(tmp_path, make_result(**kwargs)))
+def test_degenerate_runs_validate_too(validator, kwargs):
+    validator.validate(_written(make_result(**kwargs)))
 
 
 def test_schema_rejects_what_the_writer_never_emits(validator):
-    summary = build_summary(make_result(), version="0.1.0")
+    summary = build_summary(make_result(), code=CODE).document()
     bad_status = json.loads(json.dumps(summary))
     bad_status["catalogs"][0]["status"] = "timeout"
     bad_hint = json.loads(json.dumps(summary))
@@ -56,10 +65,10 @@ def test_schema_rejects_what_the_writer_never_emits(validator):
         assert not validator.is_valid(document)
 
 
-def test_top_level_content(tmp_path):
-    summary = _written(tmp_path)
+def test_top_level_content():
+    summary = _written()
     assert summary["burst_id"] == "sb25020504"
-    assert summary["version"] == "0.1.0"
+    assert (summary["version"], summary["commit"]) == ("0.1.0", CODE.commit)
     assert summary["seq_used"] == ["B0", "R0", "B1", "R1"]
     assert summary["mxt"] == {
         "ra": 212.6408,
@@ -93,8 +102,8 @@ def test_top_level_content(tmp_path):
     assert [c["rank"] for c in summary["candidates"]] == [1, 2, 3]
 
 
-def test_candidate_fields(tmp_path):
-    first, second, _ = _written(tmp_path)["candidates"]
+def test_candidate_fields():
+    first, second, _ = _written()["candidates"]
     assert (first["vt_id"], first["in_mxt"], second["in_mxt"]) == (1, True, False)
     assert first["ra"] == pytest.approx(212.6401)
     assert first["probability"] == first["score"] == pytest.approx(0.6)
@@ -113,12 +122,11 @@ def test_candidate_fields(tmp_path):
     assert (first["mxt_dist_r90"], first["verified"], first["n_det"]) == (0.4, True, 4)
 
 
-def test_nan_and_null_become_json_null(tmp_path):
+def test_nan_and_null_become_json_null():
     result = make_result()
     result.candidates["PROB"][0] = np.inf
     result.candidates["MAGERR_R0"][0] = np.nan
-    path = write_summary(result, tmp_path / "s.json", version="0.1.0")
-    text = path.read_text(encoding="utf-8")
+    text = build_summary(result, code=CODE).json_bytes().decode("utf-8")
     assert "NaN" not in text and "Infinity" not in text
     first, _, third = json.loads(text)["candidates"]
     assert first["probability"] is None
@@ -126,36 +134,28 @@ def test_nan_and_null_become_json_null(tmp_path):
     assert (third["b_minus_r"], third["eflag_max"], third["redshift_hint"]) == (None, None, "undetermined")
 
 
-def test_without_mxt_distances_and_membership_are_null(tmp_path):
-    summary = _written(tmp_path, make_result(with_mxt=False))
+def test_without_mxt_distances_and_membership_are_null():
+    summary = _written(make_result(with_mxt=False))
     assert summary["mxt"] is None
     assert {(c["in_mxt"], c["mxt_dist_r90"]) for c in summary["candidates"]} == {(None, None)}
 
 
-def test_candidates_are_sorted_best_first(tmp_path):
+def test_candidates_are_sorted_best_first():
     result = make_result()
     result.candidates.reverse()
-    assert [c["rank"] for c in _written(tmp_path, result)["candidates"]] == [1, 2, 3]
+    assert [c["rank"] for c in _written(result)["candidates"]] == [1, 2, 3]
 
 
 def test_empty_redshift_hint_is_null_and_unknown_one_is_refused():
     result = make_result()
     result.candidates["Z_HINT"][0] = ""
-    assert build_summary(result, version="1")["candidates"][0]["redshift_hint"] is None
+    assert build_summary(result, code=CODE).candidates[0].redshift_hint is None
     result.candidates["Z_HINT"][0] = "z~5"
     with pytest.raises(ValueError, match="VT_ID 1, column Z_HINT: unknown redshift hint 'z~5'"):
-        build_summary(result, version="1")
+        build_summary(result, code=CODE)
 
 
 def test_byte_strings_from_fits_are_read_as_text():
     result = make_result()
     result.candidates["NEW_SRC"] = result.candidates["NEW_SRC"].astype("S30")
-    assert build_summary(result, version="1")["candidates"][0]["new_src"] == ["R0", "B0", "R1", "B1"]
-
-
-def test_summary_is_written_atomically(tmp_path):
-    target = tmp_path / "summary.json"
-    target.write_text("old")
-    write_summary(make_result(), target, version="0.1.0")
-    assert json.loads(target.read_text(encoding="utf-8"))["burst_id"] == "sb25020504"
-    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    assert build_summary(result, code=CODE).candidates[0].new_src == ["R0", "B0", "R1", "B1"]

@@ -22,16 +22,16 @@ from vtac.adapters.alerts import alert_trigger_time, read_alert_file
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.trigger import TriggerTime, choose_trigger_time
-from vtac.core.config import ScienceConfig
+from vtac.app.version import usable_trigger_time
 from vtac.entrypoints import cli
+from vtac.entrypoints.one_off import OneOffFiles, read_inputs
 from vtac.errors import InputError
-from vtac.jobs import QpoVtRequest, make_qpo_vt
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import PositionAlertV1
 from vtac.service.processor import Processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
+from vtac.settings import VtacSettings
 from vtac.simulation import load_demo_sky
 
 ALERTS = Path(__file__).parent / "data" / "alerts"
@@ -66,7 +66,7 @@ def config(make_amqp_config):
 @pytest.fixture
 def service(broker: Broker, tmp_path: Path) -> Iterator[Service]:
     """One instance with its extras, behind the real broker."""
-    settings = ServiceSettings(state_dir=tmp_path / "state", catalogs=[SDSS], extras=True)
+    settings = VtacSettings(state_dir=tmp_path / "state", catalogs=[SDSS], extras=True)
     processor = Processor(
         settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=FileSdb(tmp_path / "sdb")
     )
@@ -148,32 +148,22 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(broker, servic
     assert summary["mxt"]["instrument"] in page
 
 
-def test_the_one_off_refuses_a_t0_after_the_first_stack(burst, tmp_path):
+def test_the_one_off_refuses_a_t0_after_the_first_stack(burst):
     _, paths = burst
-    request = QpoVtRequest(
-        srclists=[paths["srclist_R"], paths["srclist_B"]],
-        catalogs=[],
-        out_dir=tmp_path,
-        trigger_time=datetime.fromisoformat(T0) + timedelta(days=1),
+    files = OneOffFiles(
+        srclists=[paths["srclist_R"], paths["srclist_B"]], t0=datetime.fromisoformat(T0) + timedelta(days=1)
     )
     with pytest.raises(InputError, match=r"\(--t0\) is after the start of the first VT stack"):
-        make_qpo_vt(request, ScienceConfig())
+        read_inputs(files)
 
 
-def test_a_late_notice_t0_is_skipped_in_the_service_and_the_next_source_used(burst, tmp_path):
+def test_a_late_notice_t0_is_skipped_in_the_service_and_the_next_source_used(burst):
     _, paths = burst
-
-    request = QpoVtRequest(
-        srclists=[paths["srclist_R"], paths["srclist_B"]],
-        catalogs=[],
-        out_dir=tmp_path,
-        trigger_time=datetime.fromisoformat(T0),
-        trigger_times=(TriggerTime("SVOM ECLAIRs notice", datetime.fromisoformat(T0) + timedelta(days=1)),),
-        refuse_late_trigger_time=False,
-    )
-    outcome = make_qpo_vt(request, ScienceConfig())
-    summary = json.loads(outcome.summary.read_text(encoding="utf-8"))
-    assert (summary["trigger_time"][:19], summary["trigger_time_source"]) == (T0, "--t0")
+    observation = read_srclists([paths["srclist_R"], paths["srclist_B"]])
+    late = TriggerTime("SVOM ECLAIRs notice", datetime.fromisoformat(T0) + timedelta(days=1))
+    operator = TriggerTime("--t0", datetime.fromisoformat(T0))
+    chosen = usable_trigger_time([late], observation, refuse_late=False, operator=operator)
+    assert chosen == operator
 
 
 def test_the_one_off_command_exits_2_on_a_t0_after_the_first_stack(burst, tmp_path, capsys):

@@ -270,7 +270,6 @@ class VtacSettings(BaseSettings):
     sdb_backoff_cap_s: float = Field(
         8.0, ge=0, description="Longest wait between SDB attempts, and longest Retry-After honoured."
     )
-    work_dir: Path | None = Field(None, description="Scratch space of each build; None: state_dir/work.")
     confirm_retry_s: float = Field(
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
     )
@@ -410,11 +409,6 @@ class VtacSettings(BaseSettings):
     def file_sdb_root(self) -> Path:
         """Root of the file SDB (used when ``sdb_url`` is None)."""
         return self.state_dir / "sdb"
-
-    @property
-    def work_root(self) -> Path:
-        """Scratch directory of the builds."""
-        return self.work_dir or self.state_dir / "work"
 
     @property
     def remote(self) -> RemoteSettings:
@@ -577,10 +571,10 @@ def check_usable(settings: VtacSettings) -> None:
         bundle = os.environ.get(variable, "").strip()
         if bundle and not (os.path.isfile(bundle) and os.access(bundle, os.R_OK)):
             raise ConfigurationError(f"{variable}={bundle}: CA bundle missing or unreadable")
-    for folder in (settings.state_dir, settings.work_root):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigurationError(f"{folder}: cannot create the directory: {error.strerror}") from None
-        if not os.access(folder, os.W_OK):
-            raise ConfigurationError(f"{folder}: directory not writable")
+    folder = settings.state_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError(f"{folder}: cannot create the directory: {error.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigurationError(f"{folder}: directory not writable")

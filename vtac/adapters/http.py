@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import requests
 
-from vtac import __version__
 from vtac.errors import TransientError
+from vtac.provenance import package_version
 from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
 
 __all__ = ["HttpPolicy", "Params", "fetch", "retry_after_seconds", "session"]
 
-USER_AGENT = f"vtac/{__version__} (SVOM VT afterglow candidates)"
+USER_AGENT = f"vtac/{package_version()} (SVOM VT afterglow candidates)"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _local = threading.local()
 #: Query parameters; a sequence of pairs repeats a key (VizieR's ``-out``).

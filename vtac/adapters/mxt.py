@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +21,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from vtac.adapters.rawfits import read_fits_hdus
+from vtac.adapters.rawfits import DEFAULT_MAX_FITS_BYTES, RawHdu, fits_hdus, read_bytes, short_reason
 from vtac.adapters.tables import existing_file, find_column, float_values, unit_scale
 from vtac.adapters.trigger import header_trigger_time
 from vtac.core.model import MxtPosition
@@ -44,51 +44,60 @@ class MxtRow(NamedTuple):
     known_source: int = 0
 
 
-def read_qpo_mxt(path: str | Path) -> MxtPosition | None:
-    """The best MXT position of a QPO_MXT file, or None (logged with the reason) when no row is usable."""
+class QpoMxt(NamedTuple):
+    """What a QPO_MXT gives: the best position (None when no row is usable) and the trigger time TT_ECL."""
+
+    position: MxtPosition | None
+    trigger_time: datetime | None
+
+
+def read_qpo_mxt(path: str | Path) -> QpoMxt:
+    """The best MXT position and the trigger time of a QPO_MXT file."""
     path = existing_file(path)
-    read_fits_hdus(path)  # bounded structure check (sizes, truncation) before astropy reads it
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            _check_card(hdul[0], path.name)
-            present = [hdu for hdu in hdul[1:] if hdu.name.upper() in EXTENSIONS]
-            candidates = [row for hdu in present for row in _usable_rows(hdu, path.name)]
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputError(f"unreadable FITS file ({str(exc).strip()[:200]})", file=path.name) from exc
+    return parse_qpo_mxt(read_bytes(path), path.name)
+
+
+def parse_qpo_mxt(raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> QpoMxt:
+    """A QPO_MXT from its bytes, read once: the structure bounded first, then the position extensions.
+
+    No usable row is not an error: the position is None (logged with the reason), the MXT filter is off.
+    """
+    hdus = fits_hdus(raw, name, max_bytes=max_bytes)
+    _check_card(hdus[0].header, name)
+    present = [hdu for hdu in hdus[1:] if hdu.name.upper() in EXTENSIONS]
+    candidates = [row for hdu in present for row in _usable_rows(hdu, name)]
+    trigger_time = header_trigger_time(hdus[0].header, file=name)
     if not candidates:
         reason = (
             "every row is a known X-ray source or invalid, or the extensions are empty"
             if present
             else f"no {'/'.join(EXTENSIONS)} extension"
         )
-        log.warning("%s: no usable MXT position (%s); the MXT filter is off", path.name, reason)
-        return None
+        log.warning("%s: no usable MXT position (%s); the MXT filter is off", name, reason)
+        return QpoMxt(None, trigger_time)
     position, origin = min(candidates, key=lambda item: item[0].r90_arcsec)
-    log.info("%s: MXT position from %s: %s", path.name, origin, position)
-    return position
+    log.info("%s: MXT position from %s: %s", name, origin, position)
+    return QpoMxt(position, trigger_time)
 
 
-def qpo_mxt_trigger_time(path: str | Path) -> datetime | None:
-    """The burst trigger time ``TT_ECL`` of a QPO_MXT file's primary header (None when absent)."""
-    path = existing_file(path)
-    return header_trigger_time(read_fits_hdus(path)[0].header, file=path.name)
-
-
-def _check_card(primary: Any, file: str) -> None:
-    card = primary.header.get("CARD")
+def _check_card(header: Mapping[str, Any], file: str) -> None:
+    card = header.get("CARD")
     if card is not None and str(card).strip().upper() != PRODUCT_CARD:
         raise InputError(f"CARD = '{card}', not {PRODUCT_CARD}: wrong product", file=file, hdu="PRIMARY")
 
 
-def _usable_rows(hdu: Any, file: str) -> list[tuple[MxtPosition, str]]:
+def _usable_rows(hdu: RawHdu, file: str) -> list[tuple[MxtPosition, str]]:
     """Positions of the rows of one extension that are valid and not known sources."""
-    if not hasattr(hdu, "columns") and hdu.data is not None:
+    if not hdu.is_bintable and hdu.data:
         raise InputError("not a table extension", file=file, hdu=hdu.name)
-    n_rows = 0 if hdu.data is None else len(hdu.data)
+    n_rows = int(hdu.header.get("NAXIS2", 0)) if hdu.is_bintable else 0
     if n_rows == 0:
         log.info("%s: extension %s is empty", file, hdu.name)
         return []
-    table = Table.read(hdu)
+    try:
+        table = Table.read(hdu.to_astropy())
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"unreadable table ({short_reason(exc)})", file=file, hdu=hdu.name) from exc
     names = {column: _require(table, column, file, hdu.name) for column in COLUMNS}
 
     def values(column: str) -> np.ndarray:

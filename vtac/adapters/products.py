@@ -6,22 +6,20 @@ from :mod:`vtac.core.schema`, so the writer never invents a column.
 The bytes are written by the raw FITS writer (:mod:`vtac.adapters.rawfits`: astropy's
 ``BinTableHDU.from_columns`` spends ~60 ms per 80-column table in per-column bookkeeping, so a QPO_VT with a
 6000-source COMBINED and a few 6000-row CAT_ tables took ~0.3 s); fitsverify and astropy check the result in
-the tests. Files are written atomically: a crash leaves the previous product, never half a file.
+the tests. The products are bytes: the caller writes them (atomically) or uploads them.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.io.fits import Card
 
-from vtac.adapters.rawfits import Hdu, Keyword, binary_table, cards, fits_dtype, write_hdus
+from vtac.adapters.rawfits import Hdu, Keyword, binary_table, cards, fits_bytes, fits_dtype
 from vtac.core.coverage import circle_off_field
 from vtac.core.model import (
     ARCSEC,
@@ -32,6 +30,7 @@ from vtac.core.model import (
     SequenceInfo,
 )
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS, ColumnSpec
+from vtac.provenance import CodeVersion
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -59,18 +58,13 @@ _CARD = Card.length
 
 
 # ----------------------------------------------------------------------------------------------- public API
-def write_qpo_vt(
-    result: QpoVtResult,
-    path: str | os.PathLike[str],
-    *,
-    creator_version: str,
-    now: datetime | None = None,
-    trigger_time: str | None = None,
-) -> Path:
-    """Write the QPO_VT product: primary, COMBINED, one CAT_<name> per catalogue asked, candidate tables."""
+def qpo_vt_fits(
+    result: QpoVtResult, *, code: CodeVersion, now: datetime | None = None, trigger_time: str | None = None
+) -> bytes:
+    """The QPO_VT product: primary, COMBINED, one CAT_<name> per catalogue asked, candidate tables."""
     moment = now or datetime.now(UTC)
     hdus = [
-        _primary_hdu(result, "QPO_VT", creator_version, moment, trigger_time),
+        _primary_hdu(result, "QPO_VT", code, moment, trigger_time),
         _table_from_result(
             result.combined,
             COMBINED_COLUMNS,
@@ -89,22 +83,17 @@ def write_qpo_vt(
         _table_from_result(result.candidates, CANDIDATE_COLUMNS, "CANDIDATES"),
         _table_from_result(result.best, CANDIDATE_COLUMNS, "BEST_CANDIDATES"),
     ]
-    return write_hdus(hdus, path, _format_utc(moment)[:19])
+    return fits_bytes(hdus, _format_utc(moment)[:19])
 
 
-def write_qcandi_vt(
-    result: QpoVtResult,
-    path: str | os.PathLike[str],
-    *,
-    creator_version: str,
-    now: datetime | None = None,
-    trigger_time: str | None = None,
-) -> Path:
-    """Write the QCANDI_VT product: one 4-row light curve per best candidate (primary only if none)."""
+def qcandi_vt_fits(
+    result: QpoVtResult, *, code: CodeVersion, now: datetime | None = None, trigger_time: str | None = None
+) -> bytes:
+    """The QCANDI_VT product: one 4-row light curve per best candidate (primary only if none)."""
     moment = now or datetime.now(UTC)
-    hdus = [_primary_hdu(result, "QCANDI_VT", creator_version, moment, trigger_time)]
+    hdus = [_primary_hdu(result, "QCANDI_VT", code, moment, trigger_time)]
     hdus += [_light_curve_hdu(result.best, row, result.sequences) for row in range(len(result.best))]
-    return write_hdus(hdus, path, _format_utc(moment)[:19])
+    return fits_bytes(hdus, _format_utc(moment)[:19])
 
 
 def sequences_in_header_order(sequences: Iterable[str]) -> list[str]:
@@ -139,7 +128,7 @@ def observation_span(sequences: Mapping[str, SequenceInfo]) -> tuple[str | None,
 
 # ----------------------------------------------------------------------------------------------- primary
 def _primary_hdu(
-    result: QpoVtResult, card: str, creator_version: str, now: datetime, trigger_time: str | None
+    result: QpoVtResult, card: str, code: CodeVersion, now: datetime, trigger_time: str | None
 ) -> Hdu:
     """The FSC primary keywords, with a comment on every card and no empty-valued card."""
     keywords: list[Keyword] = [
@@ -155,7 +144,8 @@ def _primary_hdu(
         ("PROGRAM", "CoreProgram", "Mission program"),
         ("PRDM_VER", PRDM_VERSION, "Product Data Model Version"),
         ("PROC_VER", 0, "Processing Version"),
-        ("PIP_VER", creator_version, "Pipeline version"),
+        ("PIP_VER", code.version, "Pipeline version"),
+        ("VTACCOMM", code.commit, "Git commit of the VTAC code that made this file"),
         ("DSTREAM", "VHF", "Data stream"),
         ("DATE", _format_utc(now), "File creation date (ISO-8601 UTC)"),
         ("DP_LEVEL", DATA_LEVEL, "Data Product processing level"),

@@ -14,7 +14,6 @@ compares both directions with astropy byte for byte (header cards, data, checksu
 
 from __future__ import annotations
 
-import os
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +27,6 @@ from astropy.io import fits
 from astropy.io.fits import Card
 from numpy.typing import NDArray
 
-from vtac.adapters.files import write_atomically
 from vtac.core.schema import ColumnSpec
 from vtac.errors import InputError
 
@@ -129,13 +127,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_CHUNK = 1 << 20
 
 
-def read_fits_hdus(path: Path, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
-    """Every HDU of a (possibly gzipped) FITS file; non-FITS, truncated or oversized: an input error."""
+def read_bytes(path: Path) -> bytes:
+    """The content of an input file; an OSError is an input error naming it."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InputError(f"unreadable file ({short_reason(exc)})", file=path.name) from exc
-    return fits_hdus(raw, path.name, max_bytes=max_bytes)
 
 
 def fits_hdus(raw: bytes, file: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> list[RawHdu]:
@@ -424,14 +421,13 @@ def fits_dtype(tform: str) -> str:
     return {"K": ">i8", "D": ">f8", "L": "S1"}.get(kind) or f"S{tform[:-1]}"
 
 
-def write_hdus(hdus: list[Hdu], path: str | os.PathLike[str], stamp: str) -> Path:
-    """Write the HDUs as one FITS file, atomically; ``stamp`` (UTC) goes in the CHECKSUM/DATASUM comments."""
+def fits_bytes(hdus: list[Hdu], stamp: str) -> bytes:
+    """The HDUs as the bytes of one FITS file; ``stamp`` (UTC) goes in the CHECKSUM/DATASUM comments."""
     names = [hdu.name for hdu in hdus[1:]]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"duplicate extension names: {', '.join(duplicates)}")
-    content = b"".join(hdu_bytes(hdu, stamp) for hdu in hdus)
-    return write_atomically(path, lambda stream: stream.write(content))
+    return b"".join(hdu_bytes(hdu, stamp) for hdu in hdus)
 
 
 def hdu_bytes(hdu: Hdu, stamp: str) -> bytes:

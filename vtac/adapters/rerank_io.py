@@ -19,8 +19,9 @@ from vtac.adapters.files import write_atomically
 from vtac.core.model import MxtPosition
 from vtac.core.rerank import RankedField
 from vtac.errors import InputError
+from vtac.provenance import CodeVersion
 
-RANK_SCHEMA_VERSION = "1.0"
+RANK_SCHEMA_VERSION = "1.1"  # 1.1: the version and commit of the code that ranked
 _REQUIRED = ("VT_ID", "RA", "DEC", "MAGCAL_R0", "SEQFLAG0")
 
 
@@ -52,13 +53,22 @@ def _mxt(headers: tuple[fits.Header, ...]) -> MxtPosition | None:
     return None
 
 
-def ranking_document(
-    ranked: RankedField, *, source: str, burst_id: str | None, mxt: MxtPosition | None, floor: float
+def ranking_document(  # pylint: disable=too-many-arguments  # each one a field of the document
+    ranked: RankedField,
+    *,
+    source: str,
+    burst_id: str | None,
+    mxt: MxtPosition | None,
+    floor: float,
+    code: CodeVersion,
 ) -> dict[str, Any]:
-    """The ranking in the summary's conventions: candidates best first with probability and reasons."""
+    """The ranking in the summary's conventions: candidates best first with probability and reasons, and
+    which code ranked them."""
     keep = np.flatnonzero(ranked.probability >= floor)
     return {
         "schema_version": RANK_SCHEMA_VERSION,
+        "version": code.version,
+        "commit": code.commit,
         "source_file": source,
         "burst_id": burst_id,
         "mxt": None if mxt is None else {"ra": mxt.ra, "dec": mxt.dec, "r90_arcsec": mxt.r90_arcsec},

@@ -32,7 +32,7 @@ from astropy.io import fits
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from vtac.adapters.rawfits import RawHdu, bintable_columns, read_fits_hdus
+from vtac.adapters.rawfits import DEFAULT_MAX_FITS_BYTES, RawHdu, bintable_columns, fits_hdus, read_bytes
 from vtac.adapters.tables import (
     FITS,
     TableFile,
@@ -96,12 +96,26 @@ class _Part:
 
 
 @dataclass
-class _FileContent:
+class SourceList:
+    """One QSRCLIST_VT read and validated, before it is merged with the burst's other lists: what the
+    service reads once on arrival and builds from without reading the bytes again."""
+
+    origin: str = ""
     parts: list[_Part] = field(default_factory=list)
     sequences: dict[str, SequenceInfo] = field(default_factory=dict)
     hdus: dict[str, str | None] = field(default_factory=dict)
     burst_id: str | None = None
     trigger_time: datetime | None = None
+
+    @property
+    def n_detections(self) -> int:
+        """Rows kept (the rejected ones are counted in ``n_rejected``)."""
+        return sum(len(part.seq) for part in self.parts)
+
+    @property
+    def n_rejected(self) -> int:
+        """Rows dropped as non-physical or non-finite."""
+        return sum(part.n_rejected for part in self.parts)
 
 
 def read_srclists(paths: Sequence[str | Path]) -> VTObservation:
@@ -110,72 +124,79 @@ def read_srclists(paths: Sequence[str | Path]) -> VTObservation:
         paths = [paths]
     if not paths:
         raise InputError("no QSRCLIST_VT file given")
-    parts: list[_Part] = []
+    return merge_srclists([_read_file(existing_file(path)) for path in paths])
+
+
+def parse_srclist(raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_FITS_BYTES) -> SourceList:
+    """One QSRCLIST_VT FITS product from its bytes (gzip allowed; structure bounded by ``max_bytes``)."""
+    hdus = fits_hdus(raw, name, max_bytes=max_bytes)
+    content = _fits_tables(hdus, name)
+    content.trigger_time = header_trigger_time(hdus[0].header, file=name)
+    return content
+
+
+def merge_srclists(lists: Sequence[SourceList]) -> VTObservation:
+    """One observation from the lists of a burst: a sequence given twice or two BURST_IDs are refused."""
+    if not lists:
+        raise InputError("no QSRCLIST_VT file given")
     sequences: dict[str, SequenceInfo] = {}
     seen_in: dict[str, str] = {}
     burst_id, burst_file = None, ""
     trigger_time = None
-    origins = []
-    for raw_path in paths:
-        path = existing_file(raw_path)
-        content = _read_file(path)
+    for content in lists:
         for seq in content.sequences:
             if seq in seen_in:
                 raise InputError(
                     f"sequence {seq} given twice (also in {seen_in[seq]})",
-                    file=path.name,
+                    file=content.origin,
                     hdu=content.hdus[seq],
                 )
-            seen_in[seq] = path.name
+            seen_in[seq] = content.origin
         if content.burst_id and burst_id and content.burst_id != burst_id:
             raise InputError(
-                f"BURST_ID '{content.burst_id}' differs from '{burst_id}' of {burst_file}", file=path.name
+                f"BURST_ID '{content.burst_id}' differs from '{burst_id}' of {burst_file}",
+                file=content.origin,
             )
         if content.burst_id and not burst_id:
-            burst_id, burst_file = content.burst_id, path.name
+            burst_id, burst_file = content.burst_id, content.origin
         trigger_time = trigger_time or content.trigger_time
         sequences.update(content.sequences)
-        parts.extend(content.parts)
-        origins.append(path.name)
+    parts = [part for content in lists for part in content.parts]
     ordered = {seq: sequences[seq] for seq in SEQUENCES if seq in sequences}
     n_rejected = sum(part.n_rejected for part in parts)
+    origins = [content.origin for content in lists]
     observation = VTObservation(_detection_table(parts), ordered, burst_id, n_rejected, origins)
     observation.trigger_time = trigger_time
     return observation
 
 
-def _read_file(path: Path) -> _FileContent:
+def _read_file(path: Path) -> SourceList:
     if table_format(path) == FITS:
-        return _read_fits(path)
-    table_file = read_table_file(path)
-    return _read_handmade(table_file, _Where(path.name), None)
+        return parse_srclist(read_bytes(path), path.name)
+    return _read_handmade(read_table_file(path), _Where(path.name), None)
 
 
-def _read_fits(path: Path) -> _FileContent:
-    hdus = read_fits_hdus(path)
-    content = _fits_tables(hdus, path)
-    content.trigger_time = header_trigger_time(hdus[0].header, file=path.name)
-    return content
-
-
-def _fits_tables(hdus: list[RawHdu], path: Path) -> _FileContent:
+def _fits_tables(hdus: list[RawHdu], name: str) -> SourceList:
     burst_id = hdus[0].header.get("BURST_ID")
     findch = [hdu for hdu in hdus[1:] if hdu.name.startswith(FINDCH_PREFIX)]
-    if findch:
-        return _read_findch_hdus(findch, path.name, burst_id)
     tables = [hdu for hdu in hdus[1:] if hdu.is_bintable]
-    if not tables:
-        raise InputError("no FINDCH_<seq> extension", file=path.name)
-    where = _Where(path.name, tables[0].name)
+    if not findch and not tables:
+        raise InputError("no FINDCH_<seq> extension", file=name)
+    return _read_findch_hdus(findch, name, burst_id) if findch else _read_table_hdu(tables[0], name, burst_id)
+
+
+def _read_table_hdu(hdu: RawHdu, name: str, burst_id: Any) -> SourceList:
+    """A hand-made list written as a FITS table (no FINDCH extension)."""
+    where = _Where(name, hdu.name)
     try:
-        table = Table.read(tables[0].to_astropy())
+        table = Table.read(hdu.to_astropy())
     except (OSError, ValueError, TypeError) as exc:
         raise where.error(f"unreadable table ({str(exc).strip()[:200]})") from exc
-    return _read_handmade(TableFile(table, dict(tables[0].header), hdu=where.hdu), where, burst_id)
+    return _read_handmade(TableFile(table, dict(hdu.header), hdu=where.hdu), where, burst_id)
 
 
-def _read_findch_hdus(hdus: list[RawHdu], file: str, burst_id: Any) -> _FileContent:
-    content = _FileContent(burst_id=_clean_text(burst_id))
+def _read_findch_hdus(hdus: list[RawHdu], file: str, burst_id: Any) -> SourceList:
+    content = SourceList(origin=file, burst_id=_clean_text(burst_id))
     for hdu in hdus:
         where = _Where(file, hdu.name)
         info = _sequence_info(hdu, where)
@@ -236,7 +257,7 @@ def _findch_columns(hdu: RawHdu, where: _Where) -> _Columns:
     return {canonical: (table[name], table[name].unit) for canonical, name in chosen.items()}
 
 
-def _read_handmade(table_file: TableFile, where: _Where, burst_id: Any) -> _FileContent:
+def _read_handmade(table_file: TableFile, where: _Where, burst_id: Any) -> SourceList:
     """A hand-made list: one table whose rows say their sequence (SEQ, or BAND + NTH)."""
     table = table_file.table
     seq = _row_sequences(table, where)
@@ -248,8 +269,9 @@ def _read_handmade(table_file: TableFile, where: _Where, burst_id: Any) -> _File
                 raise where.error("required column missing", column=canonical)
             continue
         columns[canonical] = (table[name], table[name].unit)
-    content = _FileContent(
-        burst_id=_clean_text(burst_id) or _clean_text(meta_value(table_file.meta, "BURST_ID"))
+    content = SourceList(
+        origin=where.file,
+        burst_id=_clean_text(burst_id) or _clean_text(meta_value(table_file.meta, "BURST_ID")),
     )
     present = [name for name in SEQUENCES if np.any(seq == name)]
     if not present:

@@ -31,7 +31,6 @@ from vtac.adapters.rawfits import (
     decompressed,
     fits_hdus,
     parse_header,
-    read_fits_hdus,
     short_reason,
 )
 from vtac.errors import InputError
@@ -51,7 +50,6 @@ __all__ = [  # the raw FITS reader moved to vtac.adapters.rawfits; its names sta
     "float_values",
     "meta_value",
     "parse_header",
-    "read_fits_hdus",
     "read_table_file",
     "read_votable",
     "table_format",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vtac.entrypoints.exits import ExitCode
+
 
 def add_parser(subparsers) -> None:
     """Register ``catalog ingest`` and ``catalog cone``."""
@@ -55,7 +57,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         f"{args.name.upper()}: {done.files_added} files added, {done.rows} rows in {done.directory} "
         f"({done.duplicates_dropped} duplicate rows dropped)"
     )
-    return 0
+    return ExitCode.OK
 
 
 def run_fetch(args: argparse.Namespace) -> int:
@@ -89,7 +91,7 @@ def run_fetch(args: argparse.Namespace) -> int:
         f"{name}: {answer.n_sources} rows fetched from {source} into {done.directory} "
         f"({done.rows} in all, {done.duplicates_dropped} already there)"
     )
-    return 0
+    return ExitCode.OK
 
 
 def run_cone(args: argparse.Namespace) -> int:
@@ -102,4 +104,4 @@ def run_cone(args: argparse.Namespace) -> int:
     provider = resolve_provider(name, str(args.store), RemoteSettings())
     answer = provider.query(name, Cone(args.ra, args.dec, args.radius / 3600.0), deadline=0.0)
     print(f"{answer.name} {answer.status.value}: {answer.n_sources} sources. {answer.message}")
-    return 0
+    return ExitCode.OK

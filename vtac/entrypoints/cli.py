@@ -1,6 +1,7 @@
 """The ``vtac`` command: one sub-command per job.
 
-Exit codes: 0 done, 2 bad input or option, 3 an external service failed (retrying may help).
+Exit codes: :class:`vtac.entrypoints.exits.ExitCode` (0 done, 1 internal error, 2 bad input or option, 3 an
+external service failed: retrying may help).
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from vtac import __version__
 from vtac.entrypoints import catalog, config, listen, make_qpo_vt, publish, rank, schema, serve, simulate
+from vtac.entrypoints.exits import ExitCode
 from vtac.errors import VtacError
+from vtac.provenance import running_code
 from vtac.redaction import redact
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_EXTERNAL = 0, 1, 2, 3
 log = logging.getLogger("vtac")
 _COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, config, schema)
 
@@ -23,7 +24,8 @@ _COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, confi
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="vtac", description="SVOM VT afterglow-candidate service (VTAC).")
-    parser.add_argument("--version", action="version", version=f"vtac {__version__}")
+    code = running_code()
+    parser.add_argument("--version", action="version", version=f"vtac {code.version} (commit {code.commit})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except VtacError as error:
         print(redact(f"vtac {args.command}: error: {error}"), file=sys.stderr)
-        return EXIT_EXTERNAL if error.retriable else EXIT_BAD_INPUT
+        return ExitCode.RETRY if error.retriable else ExitCode.BAD_INPUT
     except Exception as error:  # pylint: disable=broad-exception-caught  # a bug: say so in one line
         if args.verbose:
             log.exception("internal error")
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "(run with -v for the traceback)",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-# pylint: disable=import-outside-toplevel  # pydantic-settings loads only when this sub-command runs
+from vtac.entrypoints.exits import ExitCode
 
-EXIT_OK = 0
+# pylint: disable=import-outside-toplevel  # pydantic-settings loads only when this sub-command runs
 
 
 def add_parser(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def run_show(args: argparse.Namespace) -> int:
     width = max(len(key) for key, _, _ in rows)
     for key, value, source in rows:
         print(f"{key:<{width}} = {value}  # {source}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -47,4 +47,4 @@ def run_check(args: argparse.Namespace) -> int:
     settings = load_settings(args.file, environment=False)
     load_transforms(settings.science.transforms_file)  # a transforms file it names must be usable
     print(f"{args.file}: ok")
-    return EXIT_OK
+    return ExitCode.OK

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vtac.entrypoints.exits import ExitCode
 from vtac.errors import ConfigurationError, TransientError
 
 # Service modules (pika, pydantic) load only when this sub-command runs: `vtac` stays fast.
 # pylint: disable=import-outside-toplevel
-
-EXIT_OK = 0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -63,15 +62,15 @@ def run(args: argparse.Namespace) -> int:
     if args.dead:
         shown = show_dead_letters(config, requeue=args.requeue, limit=args.count, emit=_print)
         _print(f"{shown} dead-lettered input(s)" + (" requeued" if args.requeue else ", left in the queue"))
-        return EXIT_OK
+        return ExitCode.OK
     request = ListenRequest(args.queue or queue_of(config, args.to), args.count, args.timeout, args.json)
     try:
         seen = listen(config, request, emit=_print)
     except KeyboardInterrupt:
-        return EXIT_OK
+        return ExitCode.OK
     if request.count is not None and seen < request.count:
         raise TransientError(f"{seen} of {request.count} notification(s) within {request.timeout_s:g} s")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _print(text: str) -> None:

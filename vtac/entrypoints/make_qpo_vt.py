@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+from vtac.entrypoints.exits import ExitCode
 
 if TYPE_CHECKING:
     from vtac.adapters.alerts import Alert
-
-#: Products written, but only unverified because every catalogue service failed: a retry may help.
-EXIT_RETRY = 3
 
 
 def add_parser(subparsers) -> None:
@@ -81,54 +79,51 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Create the products and print the ranked candidates."""
+    """Read the files, build the products, write them (and the extras); print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.alerts import alert_trigger_time
     from vtac.adapters.extras.context import ExtrasContext, parse_t0
     from vtac.adapters.mxt import parse_mxt_position
-    from vtac.jobs import CatalogSource, QpoVtRequest, make_extras, make_qpo_vt
+    from vtac.app.catalogs import CatalogSource
+    from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
     from vtac.settings import load_settings
 
     # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
     settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
-    t0 = parse_t0(args.t0) if args.t0 else None
-    alerts = [
-        read_position(path, args.burst_id, settings.max_position_radius_deg, args.simulated)
-        for path in args.position
-    ]
-    request = QpoVtRequest(
+    catalogs = [CatalogSource.parse(text) for text in settings.catalogs]
+    files = OneOffFiles(
         srclists=list(args.srclist),
-        catalogs=[CatalogSource.parse(text) for text in settings.catalogs],
-        out_dir=args.out or settings.output_dir,
         mxt_file=args.mxt,
         mxt_position=parse_mxt_position(args.mxt_position) if args.mxt_position else None,
+        alerts=[
+            read_position(path, args.burst_id, settings.max_position_radius_deg, args.simulated)
+            for path in args.position
+        ],
         burst_id=args.burst_id,
-        remote=settings.remote,
-        trigger_time=t0,
-        trigger_times=tuple(trigger for alert in alerts if (trigger := alert_trigger_time(alert))),
-        positions=tuple(alert.position for alert in alerts),
+        t0=parse_t0(args.t0) if args.t0 else None,
     )
-    outcome = make_qpo_vt(request, settings.science)
-    print(format_report(outcome.result))
-    for path in (outcome.qpo_vt, outcome.qcandi_vt, outcome.summary):
+    version = make_version(files, catalogs, settings.remote, settings.science)
+    out = args.out or settings.output_dir
+    written = write_version(version, out)
+    print(format_report(version.result))
+    for path in written:
         print(f"wrote {path}")
     if not args.no_extras:
         context = ExtrasContext(version=1, simulated=args.simulated, survey=settings.survey)
-        extras = make_extras(outcome, context)
+        extras = write_version_extras(version, context, out)
         for label, path in extras.all().items():
             if label != "page":
                 print(f"wrote {path}")
         print(f"burst page: {extras.page}")
-    failed = [answer.name for answer in outcome.result.catalogs if answer.status.value == "failed"]
-    if failed and not outcome.result.verified:
+    failed = [answer.name for answer in version.result.catalogs if answer.status.value == "failed"]
+    if failed and not version.result.verified:
         print(
             f"vtac make-qpo-vt: error: every catalogue failed ({', '.join(failed)}): the products are "
             "UNVERIFIED; run again when the services answer",
             file=sys.stderr,
         )
-        return EXIT_RETRY
-    return 0
+        return ExitCode.RETRY  # products written, but unverified: every catalogue service failed
+    return ExitCode.OK
 
 
 def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simulated: bool) -> Alert:
@@ -145,7 +140,7 @@ def read_position(path: Path, burst_id: str | None, max_radius_deg: float, simul
 
 def format_report(result: QpoVtResult) -> str:
     """A readable summary: catalogue statuses, then the ranked candidates, best first."""
-    from vtac.jobs import mxt_off_field  # pylint: disable=import-outside-toplevel  # `vtac --help` stays fast
+    from vtac.app.version import xray_off_field  # pylint: disable=import-outside-toplevel  # `vtac --help` fast
 
     lines = [
         f"Burst {result.burst_id}: {len(result.combined)} VT sources in {','.join(result.sequences_used)}"
@@ -163,7 +158,7 @@ def format_report(result: QpoVtResult) -> str:
             f"X-ray position: {mxt.mission} {mxt.instrument} ({mxt.ra:.5f}, {mxt.dec:+.5f}), "
             f'r90 {mxt.r90_arcsec:.1f}"{origin}'
         )
-        if (warning := mxt_off_field(result.combined["RA"], result.combined["DEC"], mxt)) is not None:
+        if (warning := xray_off_field(result.combined["RA"], result.combined["DEC"], mxt)) is not None:
             lines.append(f"WARNING: {warning}")
     best = set(result.best["VT_ID"])
     lines.append(

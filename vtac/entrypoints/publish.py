@@ -11,12 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vtac.entrypoints.exits import ExitCode
 from vtac.errors import InputError
 
 # Service modules (pika, pydantic, drivers) load only when this sub-command runs: `vtac` stays fast.
 # pylint: disable=import-outside-toplevel
 
-EXIT_OK = 0
 ACRONYMS = ("QSRCLIST_VT", "QPO_MXT", "ALERT")
 
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     check_message(message)
     publish_inputs(amqp_config(load_settings(), connection_name="vtac-publish"), [message])
     print(f"published {routing_key(message)} {message.burst_id} message_id={message_id(message)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def build_message(args: argparse.Namespace) -> Any:

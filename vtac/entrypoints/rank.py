@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vtac.entrypoints.exits import ExitCode
+
 
 def add_parser(subparsers) -> None:
     """Register ``rank``."""
@@ -25,9 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from vtac.adapters.rerank_io import ranking_document, read_combined, write_ranking
     from vtac.core.rerank import rank_combined
     from vtac.errors import InputError
-    from vtac.settings import VtacSettings
+    from vtac.provenance import running_code
+    from vtac.settings import load_settings
 
-    cfg = VtacSettings().science
+    cfg = load_settings().science  # the environment and VTAC_CONFIG_FILE, as every command reads them
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in args.files:
@@ -39,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         ranked = rank_combined(table, mxt, cfg)
         document = ranking_document(
-            ranked, source=path.name, burst_id=burst_id, mxt=mxt, floor=cfg.candidate_min_probability
+            ranked,
+            source=path.name,
+            burst_id=burst_id,
+            mxt=mxt,
+            floor=cfg.candidate_min_probability,
+            code=running_code(),
         )
         out = write_ranking(document, args.out / f"{path.stem}.json")
         best = document["candidates"][0] if document["candidates"] else None
@@ -49,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
             else "none"
         )
         print(f"{path.name}: first {summary}; P(none) = {document['p_none']:.3f} -> {out}")
-    return 2 if failures else 0
+    return ExitCode.BAD_INPUT if failures else ExitCode.OK

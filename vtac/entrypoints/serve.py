@@ -1,7 +1,7 @@
 """``vtac serve``: the message-driven service (AMQP in, SDB and notifications out) until SIGTERM.
 
 Everything is configured from the environment (``VTAC_*``), secret files and ``VTAC_CONFIG_FILE``
-(:class:`vtac.service.config.ServiceSettings`); there are no options, so that a container and an operator
+(:class:`vtac.settings.VtacSettings`); there are no options, so that a container and an operator
 run exactly the same service.
 """
 
@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any
 
+from vtac.entrypoints.exits import ExitCode
+
 # Service modules (pika, pydantic, drivers) load only when this sub-command runs: `vtac` stays fast.
 # pylint: disable=import-outside-toplevel
-
-EXIT_OK = 0
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
         if server is not None:
             server.stop()
     logging.getLogger("vtac.serve").info("stopped")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 class StopRequest(threading.Event):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vtac.entrypoints.exits import ExitCode
 from vtac.errors import InputError, VtacError
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ DEFAULT_T0 = "2026-05-09T21:51:09"
 DEFAULT_R90_ARCSEC = 60.0
 #: The afterglow lands within this distance of the field centre (the VT slews onto the X-ray position).
 AFTERGLOW_SCATTER_ARCMIN = 2.0
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def add_parser(subparsers) -> None:
@@ -85,11 +85,11 @@ def run(args: argparse.Namespace) -> int:
         paths = burst.write(args.out)
     except VtacError as error:
         print(f"vtac simulate: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     for path in paths.values():
         print(f"wrote {path}")
     print(format_truth(burst))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def simulate_from_args(args: argparse.Namespace) -> SimulatedBurst:

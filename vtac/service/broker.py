@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pika
 
 if TYPE_CHECKING:
-    from vtac.service.config import ServiceSettings
+    from vtac.settings import VtacSettings
 
 #: Headers VTAC adds to an input it retries or dead-letters (docs/ICD.md).
 ATTEMPT_HEADER = "x-vtac-attempt"
@@ -71,7 +71,7 @@ class AmqpConfig:  # pylint: disable=too-many-instance-attributes  # one flat re
         return f"{self.input_queue}.delay"
 
 
-def amqp_config(settings: ServiceSettings, **overrides: Any) -> AmqpConfig:
+def amqp_config(settings: VtacSettings, **overrides: Any) -> AmqpConfig:
     """The broker part of the service settings."""
     values: dict[str, Any] = {
         "url": settings.amqp_url.get_secret_value(),

@@ -10,11 +10,9 @@ reason). A stop is bounded: at the deadline the worker is killed and what was wa
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
-import tempfile
 import threading
 import time
 import traceback
@@ -23,17 +21,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vtac.core.config import ScienceConfig
+from vtac.app.version import VersionBuilder, VersionInputs
 from vtac.core.model import QpoVtResult
-from vtac.jobs import QpoVtRequest, make_qpo_vt
 from vtac.redaction import redact
-from vtac.service.config import ServiceSettings
 from vtac.service.messages import ExtrasLocation
 from vtac.service.sdb import ProductBundle, Sdb
 from vtac.service.state import ExtrasRecord, InputStore
+from vtac.settings import VtacSettings
 
 if TYPE_CHECKING:
     from vtac.adapters.extras import VersionEntry
@@ -71,7 +67,8 @@ WITH_VOEVENT = "with VOEvent"
 
 #: What the extras are drawn from: the slim result, the JSON summary, SDB addresses by label.
 Material = tuple[QpoVtResult, dict[str, Any], dict[str, str]]
-RequestOf = Callable[[str, int, Path], "QpoVtRequest | None"]
+#: What a version is built from, as the state store holds it (None: no QSRCLIST_VT in it).
+InputsOf = Callable[[str, int], VersionInputs | None]
 
 
 class WorkerStoppedError(Exception):
@@ -150,12 +147,20 @@ class ExtrasJob:
 class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one queue, its thread and worker
     """Announces, queues, draws and stores the extras; the state store's ledger says what became of each."""
 
-    def __init__(
-        self, settings: ServiceSettings, *, store: InputStore, sdb: Sdb, owner: str, request_of: RequestOf
+    def __init__(  # pylint: disable=too-many-arguments  # the processor's store, SDB and pieces of a build
+        self,
+        settings: VtacSettings,
+        *,
+        store: InputStore,
+        sdb: Sdb,
+        owner: str,
+        builder: VersionBuilder,
+        inputs_of: InputsOf,
     ) -> None:
         self.settings, self.store, self.sdb = settings, store, sdb
         self._owner = owner
-        self._request_of = request_of
+        self._builder = builder
+        self._inputs_of = inputs_of
         self._worker = IdleWorker()
         self._deferred: OrderedDict[tuple[str, int], Material] = OrderedDict()
         self._waiting: OrderedDict[str, ExtrasJob] = OrderedDict()
@@ -440,13 +445,10 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
     def _rebuild(self, job: ExtrasJob) -> Material | None:
         """The drawing material of a version whose own was not kept: its products made again (in the worker)
         from its stored inputs (the catalogues asked again; the cone cache usually answers the same)."""
-        with tempfile.TemporaryDirectory(
-            dir=self.settings.work_root, prefix=f"extras-{job.burst_id}-v{job.version}-"
-        ) as folder:
-            request = self._request_of(job.burst_id, job.version, Path(folder))
-            if request is None:
-                return None
-            result, summary, names = self._worker.call(rebuild, request, self.settings.science)
+        inputs = self._inputs_of(job.burst_id, job.version)
+        if inputs is None:
+            return None
+        result, summary, names = self._worker.call(rebuild, self._builder, inputs)
         links = {key: self.sdb.location(job.burst_id, key, job.version, name) for key, name in names.items()}
         return result, summary, {**links, **self.planned(summary, job.version)}
 
@@ -460,18 +462,17 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             )
 
 
-def rebuild(request: QpoVtRequest, science: ScienceConfig) -> Material:
-    """In the worker: a version's products made again; the slim result, summary and product file names."""
+def rebuild(builder: VersionBuilder, inputs: VersionInputs) -> Material:
+    """In the worker: a version built again; the slim result, the summary and the product file names."""
     from vtac.adapters.extras import slim_result  # pylint: disable=import-outside-toplevel
 
-    products = make_qpo_vt(request, science)
-    summary = json.loads(products.summary.read_text(encoding="utf-8"))
-    names = {
-        "QPO_VT": products.qpo_vt.name,
-        "QCANDI_VT": products.qcandi_vt.name,
-        "QPO_VT_SUMMARY": products.summary.name,
-    }
-    return slim_result(products.result, summary), summary, names
+    version = builder.build(inputs)
+    summary = version.summary.document()
+    return (
+        slim_result(version.result, summary),
+        summary,
+        {item.acronym: item.filename for item in version.files},
+    )
 
 
 def page_links(locations: Mapping[str, str]) -> dict[str, str]:

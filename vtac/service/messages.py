@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from vtac.adapters.summary import Candidate, QpoVtSummary
 from vtac.core.model import MxtPosition
 from vtac.core.naming import BURST_ID_PATTERN
 from vtac.errors import InputError
@@ -370,46 +371,46 @@ class QpoVtNotificationV1(_Outbound):
 
 
 def notification_from_summary(
-    summary: dict[str, Any],
+    summary: QpoVtSummary,
     *,
     product_version: int,
     sdb: SdbLocation,
     created: datetime,
     extras: ExtrasLocation | None = None,
 ) -> QpoVtNotificationV1:
-    """Build the notification from a JSON summary (``vtac.adapters.summary.build_summary``)."""
-    best_ids = set(summary["best_candidates"])
-    best = [_best_candidate(item) for item in summary["candidates"] if item["vt_id"] in best_ids]
+    """Build the notification from the version's JSON summary."""
+    best_ids = set(summary.best_candidates)
+    best = [_best_candidate(item) for item in summary.candidates if item.vt_id in best_ids]
     return QpoVtNotificationV1(
-        burst_id=summary["burst_id"],
+        burst_id=summary.burst_id,
         product_version=product_version,
         created=created,
         sdb=sdb,
-        verified=bool(summary["verified"]),
-        n_candidates=int(summary["n_candidates"]),
+        verified=summary.verified,
+        n_candidates=summary.n_candidates,
         best_candidates=sorted(best, key=lambda candidate: candidate.rank),
         extras=extras,
     )
 
 
-def _best_candidate(item: dict[str, Any]) -> BestCandidate:
-    flag_names = list(CandidateFlags.model_fields)
+def _best_candidate(item: Candidate) -> BestCandidate:
     return BestCandidate(
-        rank=item["rank"],
-        vt_id=item["vt_id"],
-        ra=item["ra"],
-        dec=item["dec"],
-        score=item["score"],
-        probability=item.get("probability"),
-        reasons=item.get("reasons", []),
-        n_det=item.get("n_det"),
-        mxt_dist_r90=item.get("mxt_dist_r90"),
+        rank=item.rank,
+        vt_id=item.vt_id,
+        ra=item.ra,
+        dec=item.dec,
+        score=item.score,
+        probability=item.probability,
+        reasons=item.reasons,
+        n_det=item.n_det,
+        mxt_dist_r90=item.mxt_dist_r90,
         magnitudes={
-            seq: None if value is None else Magnitude(**value) for seq, value in item["magnitudes"].items()
+            seq: None if value is None else Magnitude(mag=value.mag, err=value.err)
+            for seq, value in item.magnitudes.items()
         },
-        b_minus_r=item["b_minus_r"],
-        redshift_hint=item["redshift_hint"],
-        flags=CandidateFlags(**{name: item[name] for name in flag_names if name in item}),
+        b_minus_r=item.b_minus_r,
+        redshift_hint=item.redshift_hint,
+        flags=CandidateFlags(**{name: getattr(item, name) for name in list(CandidateFlags.model_fields)}),
     )
 
 

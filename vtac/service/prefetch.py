@@ -37,10 +37,10 @@ from dataclasses import replace
 from vtac.adapters.cone_cache import ConeCache, InflightCones, holds
 from vtac.adapters.hats_catalog import HatsProvider, open_hats
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
+from vtac.app.catalogs import CatalogSource
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
-from vtac.jobs import CatalogSource
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ import logging
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
@@ -34,16 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from vtac.adapters.alerts import alert_trigger_time, read_alert
-from vtac.adapters.mxt import qpo_mxt_trigger_time, read_qpo_mxt
+from vtac.adapters.mxt import parse_qpo_mxt
 from vtac.adapters.providers import RemoteSettings, is_remote, resolve_provider
-from vtac.adapters.srclist import read_srclists
-from vtac.adapters.tables import fits_hdus, short_reason
+from vtac.adapters.srclist import SourceList, merge_srclists, parse_srclist
+from vtac.adapters.summary import QpoVtSummary
+from vtac.adapters.tables import short_reason
 from vtac.adapters.trigger import TriggerTime
-from vtac.core.model import MxtPosition, VTObservation
+from vtac.app.catalogs import CatalogSource
+from vtac.app.version import VersionBuilder, VersionInputs, usable_trigger_time
+from vtac.core.model import SEQUENCES, MxtPosition
 from vtac.core.positions import choose_position
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.jobs import CatalogSource, QpoVtRequest, make_qpo_vt
-from vtac.service.config import ServiceSettings
+from vtac.provenance import running_code
 from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
 from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
@@ -58,7 +60,15 @@ from vtac.service.messages import (
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
-from vtac.service.state import SOURCE_LIST, ExtrasRecord, InputStore, StoredInput, open_input_store
+from vtac.service.state import (
+    SOURCE_LIST,
+    ExtrasRecord,
+    InputStore,
+    StoredInput,
+    content_hash_of,
+    open_input_store,
+)
+from vtac.settings import VtacSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 InputMessage = ProductNotificationV1 | MxtPositionV1 | PositionAlertV1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Source lists kept read (by content hash): a burst's lists are read once, not at each of its versions.
+MAX_READ_LISTS = 32
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ class _Input:
     issued: datetime | None = None
     #: The burst's trigger time T0 this input gives (a notice's, a QPO_MXT's TT_ECL), and its source.
     trigger: TriggerTime | None = None
+    #: The store's key of the content (the cache of lists read is keyed by it).
+    content_hash: str = ""
 
     @property
     def recency(self) -> tuple[datetime, int, int]:
@@ -101,7 +115,7 @@ class Processor:
 
     def __init__(
         self,
-        settings: ServiceSettings,
+        settings: VtacSettings,
         *,
         store: InputStore,
         sdb: Sdb,
@@ -113,18 +127,27 @@ class Processor:
         self.sdb = sdb
         self._fetch = fetch or sdb.fetch
         remote = remote or settings.remote
-        self._catalogs = checked_catalogs(settings.catalogs, remote)
-        self._prefetcher = open_prefetcher(settings, self._catalogs, remote)
-        self._remote = remote if self._prefetcher is None else self._prefetcher.remote
-        self._work_root = settings.work_root
+        catalogs = checked_catalogs(settings.catalogs, remote)
+        self._prefetcher = open_prefetcher(settings, catalogs, remote)
+        self.builder = VersionBuilder(
+            tuple(catalogs),
+            remote if self._prefetcher is None else self._prefetcher.remote,
+            settings.science,
+            running_code(),
+        )
+        self._lists = ReadLists(MAX_READ_LISTS)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._work_root.mkdir(parents=True, exist_ok=True)
         self._unmarked: list[tuple[str, int, list[ExtrasRecord]]] = []  # notified, not marked published yet
         self._unmarked_lock = threading.Lock()
         self.extras: ExtrasScheduler | None = None
         if settings.extras:
             self.extras = ExtrasScheduler(
-                settings, store=store, sdb=sdb, owner=self._owner, request_of=self._request
+                settings,
+                store=store,
+                sdb=sdb,
+                owner=self._owner,
+                builder=self.builder,
+                inputs_of=self.inputs_of,
             )
 
     def process(self, body: bytes) -> ProcessOutcome:
@@ -242,8 +265,9 @@ class Processor:
     def _process(self, message: InputMessage) -> ProcessOutcome:
         self._mark_unmarked()
         burst_id = message.burst_id
-        payload = self._payload(message)
-        recorded = self.store.record(burst_id, message.acronym, message.content_key(), payload)
+        key = message.content_key()
+        payload = self._payload(message, content_hash_of(key))
+        recorded = self.store.record(burst_id, message.acronym, key, payload)
         version = recorded.state.version
         self._maybe_prefetch(burst_id, message, payload)
         if recorded.changed and not recorded.state.needs_products:  # nothing to build from yet
@@ -330,8 +354,9 @@ class Processor:
             return  # with a VT list already, the build asks the catalogues now
         self._prefetcher.start(burst_id, MxtPosition(**position))
 
-    def _payload(self, message: InputMessage) -> bytes:
-        """The envelope to store: content inline (fetched if need be) and what reading it taught us."""
+    def _payload(self, message: InputMessage, content_hash: str) -> bytes:
+        """The envelope to store: content inline (fetched if need be) and what reading it taught us; a
+        source list read here is kept (under its ``content_hash`` in the store) for the builds."""
         if isinstance(message, MxtPositionV1):
             envelope: dict[str, Any] = {"mxt": _position_dict(message.to_core())}
         elif isinstance(message, PositionAlertV1):
@@ -342,7 +367,7 @@ class Processor:
                 check_fetch_url(str(message.sdb_url), self.settings.fetch_allow_list)
                 content = self._fetch(str(message.sdb_url))
             message = message.model_copy(update={"content": content, "sdb_url": None})
-            envelope = self._inspect(message, content)
+            envelope = self._inspect(message, content, content_hash)
         return json.dumps({"input": message.model_dump(mode="json"), **envelope}).encode()
 
     def _read_alert(self, message: PositionAlertV1) -> dict[str, Any]:
@@ -366,20 +391,19 @@ class Processor:
             **_trigger_dict(alert_trigger_time(alert)),
         }
 
-    def _inspect(self, message: ProductNotificationV1, content: bytes) -> dict[str, Any]:
+    def _inspect(self, message: ProductNotificationV1, content: bytes, content_hash: str) -> dict[str, Any]:
         """Read the product once on arrival, so a bad file is rejected before it enters the store: whatever
         the readers fail with is permanent (the same bytes fail the same way), and a source list must hold
         a row the build can use."""
         name = local_name(message, content)
-        with tempfile.TemporaryDirectory(dir=self._work_root, prefix="inspect-") as folder:
-            path = Path(folder) / name
-            path.write_bytes(content)  # an OSError here is the disk's: retried
-            with unreadable_is_permanent("FITS", name):
-                fits_hdus(content, name, max_bytes=self.settings.max_fits_bytes)  # bounded structure first
-                if message.acronym == SRCLIST:
-                    return {"sequences": _usable_sequences(read_srclists([path]), message.burst_id, name)}
-                position = read_qpo_mxt(path)
-                t0 = qpo_mxt_trigger_time(path)
+        limit = self.settings.max_fits_bytes
+        with unreadable_is_permanent("FITS", name):
+            if message.acronym == SRCLIST:
+                read = parse_srclist(content, name, max_bytes=limit)
+                sequences = _usable_sequences(read, message.burst_id, name)
+                self._lists.put(content_hash, read)
+                return {"sequences": sequences}
+            position, t0 = parse_qpo_mxt(content, name, max_bytes=limit)
         if position is None:
             raise InputError("no usable MXT position (every row invalid or a known X-ray source)", file=name)
         trigger = None if t0 is None else TriggerTime("QPO_MXT", t0)
@@ -387,55 +411,45 @@ class Processor:
 
     def _build(self, burst_id: str, version: int) -> ProcessOutcome:
         """Products of ``version`` from its inputs, stored in the SDB, and the two notifications."""
-        with tempfile.TemporaryDirectory(dir=self._work_root, prefix=f"{burst_id}-v{version}-") as folder:
-            request = self._request(burst_id, version, Path(folder))
-            if request is None:
-                log.info("no QSRCLIST_VT yet: nothing to build", extra={"burst_id": burst_id})
-                return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id, version)
-            products = make_qpo_vt(request, self.settings.science)
-            bundle = ProductBundle.from_paths(
-                burst_id,
-                version,
-                qpo_vt=products.qpo_vt,
-                qcandi_vt=products.qcandi_vt,
-                summary=products.summary,
-            )
-            summary = json.loads(products.summary.read_text(encoding="utf-8"))
-        locations = self.sdb.upload(bundle)
+        inputs = self.inputs_of(burst_id, version)
+        if inputs is None:
+            log.info("no QSRCLIST_VT yet: nothing to build", extra={"burst_id": burst_id})
+            return ProcessOutcome(Action.ACK, "no QSRCLIST_VT yet", burst_id, version)
+        built = self.builder.build(inputs)
+        locations = self.sdb.upload(ProductBundle(burst_id, version, built.files))
         log.info("QPO_VT v%d stored", version, extra={"burst_id": burst_id})
         extras = None
         if self.extras is not None:
-            extras = self.extras.announce(products.result, summary, version, locations)
+            extras = self.extras.announce(built.result, built.summary.document(), version, locations)
         return ProcessOutcome(
             Action.ACK,
             burst_id=burst_id,
             product_version=version,
-            notifications=self._notifications(summary, version, locations, extras),
+            notifications=self._notifications(built.summary, version, locations, extras),
         )
 
-    def _request(self, burst_id: str, version: int, work: Path) -> QpoVtRequest | None:
-        """What ``make_qpo_vt`` needs for ``version``, its source lists written under ``work`` (None: no
-        QSRCLIST_VT in it yet)."""
+    def inputs_of(self, burst_id: str, version: int) -> VersionInputs | None:
+        """What ``version`` is built from, as the store holds it (None: no QSRCLIST_VT in it yet): its
+        current source lists merged (each read once, then kept), the X-ray circle and T0 chosen."""
         stored = self.store.inputs(burst_id, version)  # in order of arrival
         inputs = [_decode(item, arrival) for arrival, item in enumerate(stored)]
         srclists = _current_srclists(inputs)
         if not srclists:
             return None
-        return QpoVtRequest(
-            srclists=[_write(work, n, item) for n, item in enumerate(srclists)],
-            catalogs=self._catalogs,
-            out_dir=work / "out",
-            mxt_position=_current_mxt(inputs),
-            burst_id=burst_id,
-            remote=self._remote,
+        observation = merge_srclists(
+            [self._lists.get(item.content_hash, partial(_read_list, item)) for item in srclists]
+        )
+        return VersionInputs(
+            burst_id,
+            observation,
+            xray=_current_mxt(inputs),
+            trigger=usable_trigger_time(_known_trigger_times(inputs), observation, refuse_late=False),
             prefetch=self.prefetch_status(burst_id),
-            trigger_times=_known_trigger_times(inputs),
-            refuse_late_trigger_time=False,
         )
 
     def _notifications(
         self,
-        summary: dict[str, Any],
+        summary: QpoVtSummary,
         version: int,
         locations: dict[str, str],
         extras: ExtrasLocation | None = None,
@@ -448,7 +462,7 @@ class Processor:
             summary, product_version=version, sdb=sdb, created=datetime.now(UTC), extras=extras
         ).model_dump_json()
         keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
-        burst_id = summary["burst_id"]
+        burst_id = summary.burst_id
         return [
             Notification(key, body.encode(), message_id_of(burst_id, version, audience), version)
             for key, audience in zip(keys, AUDIENCES, strict=True)
@@ -471,7 +485,7 @@ def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[Catal
 
 
 def open_prefetcher(
-    settings: ServiceSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
+    settings: VtacSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
 ) -> Prefetcher | None:
     """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
     ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
@@ -487,7 +501,7 @@ def open_prefetcher(
     )
 
 
-def open_processor(settings: ServiceSettings) -> Processor:
+def open_processor(settings: VtacSettings) -> Processor:
     """A processor on the configured store and SDB.
 
     Inbound ``sdb_url`` products are fetched over HTTP whatever the SDB; the token goes only to URLs under
@@ -534,19 +548,19 @@ def unreadable_is_permanent(kind: str, name: str) -> Iterator[None]:
         raise InputError(f"unreadable {kind}: {type(exc).__name__}: {short_reason(exc)}", file=name) from exc
 
 
-def _usable_sequences(observation: VTObservation, burst_id: str, name: str) -> list[str]:
+def _usable_sequences(read: SourceList, burst_id: str, name: str) -> list[str]:
     """The sequences of a source list the build can use; InputError when it names another burst or has no
     usable row (stored, such a list would fail every later build of its burst)."""
-    if observation.burst_id and observation.burst_id != burst_id:
-        raise InputError(f"BURST_ID {observation.burst_id} differs from the message's {burst_id}", file=name)
-    if len(observation.detections) == 0:
-        empty = "every sequence is empty" if not observation.n_rejected else "every row was rejected"
+    if read.burst_id and read.burst_id != burst_id:
+        raise InputError(f"BURST_ID {read.burst_id} differs from the message's {burst_id}", file=name)
+    if read.n_detections == 0:
+        empty = "every sequence is empty" if not read.n_rejected else "every row was rejected"
         raise InputError(
-            f"no usable source row ({empty}; {observation.n_rejected} rejected as non-physical or "
+            f"no usable source row ({empty}; {read.n_rejected} rejected as non-physical or "
             "non-finite): nothing to build from",
             file=name,
         )
-    return list(observation.sequences)
+    return [seq for seq in SEQUENCES if seq in read.sequences]
 
 
 def _reject(reason: str, burst_id: str | None = None) -> ProcessOutcome:
@@ -569,7 +583,7 @@ def _trigger_dict(trigger: TriggerTime | None) -> dict[str, str]:
 
 def _known_trigger_times(inputs: Sequence[_Input]) -> tuple[TriggerTime, ...]:
     """T0 of the stored inputs, best source first: position notices (oldest first), then QPO_MXT files; the
-    lists' TT_ECL and nothing else follow in :func:`vtac.jobs.trigger_time_of`."""
+    lists' TT_ECL follows in :func:`vtac.app.version.usable_trigger_time`."""
     notices = [i.trigger for i in inputs if i.trigger is not None and isinstance(i.message, PositionAlertV1)]
     files = [
         i.trigger for i in inputs if i.trigger is not None and not isinstance(i.message, PositionAlertV1)
@@ -592,6 +606,7 @@ def _decode(item: StoredInput, arrival: int) -> _Input:
         trigger=TriggerTime(envelope.get("trigger_source", "notice"), datetime.fromisoformat(t0))
         if t0
         else None,
+        content_hash=item.content_hash,
     )
 
 
@@ -611,14 +626,39 @@ def _current_mxt(inputs: Sequence[_Input]) -> MxtPosition | None:
     return choose_position((item.mxt, item.recency) for item in inputs if item.mxt is not None)
 
 
-def _write(folder: Path, index: int, item: _Input) -> Path:
-    """A stored source list as a file again, under its original name (the products list their origins)."""
+def _read_list(item: _Input) -> SourceList:
+    """A stored source list read again (it was read on arrival, by this instance or another one)."""
     message = item.message
     if not isinstance(message, ProductNotificationV1) or message.content is None:  # pragma: no cover
         raise InputError("stored source list without content", column="content")
-    path = folder / f"{index}_{local_name(message, message.content)}"
-    path.write_bytes(message.content)
-    return path
+    return parse_srclist(message.content, local_name(message, message.content))
+
+
+class ReadLists:
+    """The source lists read lately, by content hash, bounded: shared by the input in hand, the builds of
+    every version of its burst and the extras thread's rebuilds (hence the lock)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lists: OrderedDict[str, SourceList] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: str, read: SourceList) -> None:
+        """Keep ``read``; the oldest goes beyond the bound."""
+        with self._lock:
+            self._lists[key] = read
+            self._lists.move_to_end(key)
+            while len(self._lists) > self._size:
+                self._lists.popitem(last=False)
+
+    def get(self, key: str, read: Callable[[], SourceList]) -> SourceList:
+        """The list kept under ``key``, else ``read()`` (then kept)."""
+        with self._lock:
+            kept = self._lists.get(key)
+        if kept is None:
+            kept = read()
+            self.put(key, kept)
+        return kept
 
 
 def local_name(message: ProductNotificationV1, content: bytes) -> str:

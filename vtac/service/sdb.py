@@ -27,14 +27,13 @@ import requests
 import urllib3
 
 from vtac.adapters.files import write_bytes_atomically
+from vtac.app.version import JSON_MEDIA_TYPE, ProductFile
 from vtac.errors import InputError, TransientError, VtacError
 from vtac.redaction import redact
 from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
-FITS_MEDIA_TYPE = "application/fits"
-JSON_MEDIA_TYPE = "application/json"
 #: Media types of the extras (burst page, chart, light curves, VOEvent, notice, circular draft) by suffix.
 EXTRAS_MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -60,37 +59,13 @@ class SdbRejectedError(VtacError):
 
 
 @dataclass(frozen=True)
-class ProductFile:
-    """One file of a product version."""
-
-    acronym: str
-    filename: str
-    content: bytes
-    media_type: str
-
-
-@dataclass(frozen=True)
 class ProductBundle:
-    """Everything stored for one version of one burst: QPO_VT, QCANDI_VT and the JSON summary."""
+    """Everything stored for one version of one burst: its products (QPO_VT, QCANDI_VT, JSON summary) or
+    its extras."""
 
     burst_id: str
     version: int
     files: tuple[ProductFile, ...]
-
-    @classmethod
-    def from_paths(
-        cls, burst_id: str, version: int, *, qpo_vt: Path, qcandi_vt: Path, summary: Path
-    ) -> ProductBundle:
-        """The bundle of the files the one-off job wrote (``vtac.jobs.QpoVtOutcome``)."""
-        return cls(
-            burst_id,
-            version,
-            (
-                ProductFile("QPO_VT", qpo_vt.name, qpo_vt.read_bytes(), FITS_MEDIA_TYPE),
-                ProductFile("QCANDI_VT", qcandi_vt.name, qcandi_vt.read_bytes(), FITS_MEDIA_TYPE),
-                ProductFile("QPO_VT_SUMMARY", summary.name, summary.read_bytes(), JSON_MEDIA_TYPE),
-            ),
-        )
 
     @classmethod
     def of_extras(cls, burst_id: str, version: int, files: dict[str, tuple[str, bytes]]) -> ProductBundle:

@@ -80,6 +80,11 @@ _HAS_SOURCE_LIST = (
 )
 
 
+def content_hash_of(key: bytes) -> str:
+    """The stored hash of an input's content key (:attr:`StoredInput.content_hash`)."""
+    return hashlib.sha256(key).hexdigest()
+
+
 @dataclass(frozen=True)
 class StoredInput:
     """One input of a burst, with the product version its arrival created (0: it came while the burst had no
@@ -218,7 +223,7 @@ class SqlInputStore:
 
     def record(self, burst_id: str, acronym: str, key: bytes, payload: bytes) -> RecordOutcome:
         """See :meth:`InputStore.record`; one transaction, the burst row locked throughout."""
-        content_hash = hashlib.sha256(key).hexdigest()
+        content_hash = content_hash_of(key)
         with self._transaction() as cursor:
             self._execute(
                 cursor,

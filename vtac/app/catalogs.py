@@ -1,0 +1,71 @@
+"""The reference catalogues of one build: which to ask (``NAME=SOURCE``) and their answers for a field."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
+from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
+from vtac.core.coverage import Cone
+from vtac.core.crossmatch import field_of
+from vtac.core.model import CATALOG_NAMES, CatalogAnswer, CatalogStatus, VTObservation
+from vtac.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """A ``--catalog NAME=SOURCE`` request."""
+
+    name: str
+    source: str
+
+    @classmethod
+    def parse(cls, text: str) -> CatalogSource:
+        """``NAME=SOURCE`` with NAME one of the known catalogues."""
+        name, sep, source = text.partition("=")
+        name = name.strip().upper()
+        if not sep or not source:
+            raise ConfigurationError(f"--catalog {text!r}: expected NAME=SOURCE, e.g. SDSS12=sdss.fits")
+        if name not in CATALOG_NAMES:
+            raise ConfigurationError(
+                f"--catalog {text!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}"
+            )
+        return cls(name, source)
+
+
+def field_cone(observation: VTObservation) -> Cone | None:
+    """The cone to ask the catalogues: all detections, plus the margin where the core looks for neighbours."""
+    detections = observation.detections
+    if len(detections) == 0:
+        return None
+    field = field_of(detections["RA"], detections["DEC"], 0.0)
+    return Cone(field.ra, field.dec, (field.radius_arcsec + COVERAGE_RADIUS_ARCSEC) / 3600.0)
+
+
+def ask_catalogs(
+    sources: list[CatalogSource], observation: VTObservation, remote: RemoteSettings
+) -> list[CatalogAnswer]:
+    """Every catalogue's answer, in the order asked: files read here, services asked concurrently."""
+    providers = [(item.name, resolve_provider(item.name, item.source, remote)) for item in sources]
+    cone = field_cone(observation)
+    remote_indices = [index for index, item in enumerate(sources) if is_remote(item.source)]
+    answers: dict[int, CatalogAnswer] = {}
+    if cone is None:
+        nothing = "no VT detection: nothing to look for"
+        answers = {
+            i: CatalogAnswer(sources[i].name, CatalogStatus.NOT_COVERED, None, nothing)
+            for i in remote_indices
+        }
+    else:
+        asked = query_catalogs([providers[i] for i in remote_indices], cone, remote.deadline_s)
+        answers = dict(zip(remote_indices, asked, strict=True))
+    for index, (name, provider) in enumerate(providers):
+        if index not in answers:
+            answers[index] = provider.query(name, cone or Cone(0.0, 0.0, 0.0), deadline=0.0)
+    for answer in answers.values():
+        if answer.status is not CatalogStatus.OK or answer.truncated:
+            log.warning("catalogue %s %s: %s", answer.name, answer.status.value, answer.message)
+    return [answers[index] for index in range(len(sources))]
