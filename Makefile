@@ -39,7 +39,7 @@ bench: install
 	$(BIN)/python -m bench.run --out bench/results.json
 
 # The science on truth the pipeline did not produce: the FSC's vtacML simulations and our independent
-# scenarios; writes bench/science.json and bench/science.md (about 10 minutes).
+# scenarios; writes bench/science.json and bench/science.md (35-50 minutes on 2 cores).
 evaluate: install
 	$(BIN)/pip install --quiet -c constraints-dev.txt -e '.[dev,evaluate]'
 	$(BIN)/python -m bench.evaluate --out bench/science.json

@@ -334,7 +334,6 @@ def _assess_grid(
     xstate = crossmatch_flags(photometry, catalog.evidence)
     magvar, vstate = variability(photometry, cfg)
     epoch_hours, log_t = sequence_times(observation, cfg)
-    brighter = (xstate == XFLAG_DMAG) & (catalog.dmag < 0)
     completeness = measure_completeness(
         photometry.mag, np.where(photometry.available, photometry.maglim, np.nan), cfg.completeness_width
     )
@@ -345,7 +344,9 @@ def _assess_grid(
         xflag=fsc_xflag(xstate),
         log_t=log_t,
         new_margin=_max_where(catalog.margin, xstate == XFLAG_NEW, 0.0),
-        brighter_sigma=_max_where(-catalog.dmag / catalog.sigma, brighter, 0.0),
+        brighter_sigma=_max_where(
+            -catalog.dmag / catalog.sigma, (xstate == XFLAG_DMAG) & (catalog.dmag < 0), 0.0
+        ),
         log_prior=position_log_prior(ra, dec, mxt, field, cfg) + artefacts.simultaneity_log_bound(),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
         completeness=completeness,
