@@ -207,9 +207,11 @@ def test_images_chain_through_build_arguments():
 
 
 def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipeline):
-    recipe = (REPO / "Makefile").read_text().split("\nci-local:", 1)[1].split("\n\n", 1)[0]
-    for option in ("--force-shell-executor", "--shell-isolation", "lint test"):
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\nci-local:", 1)[1].split("\n\n", 1)[0]
+    for option in ("--force-shell-executor", "--shell-isolation", "$(CI_LOCAL_JOBS)"):
         assert option in recipe
+    assert "\nCI_LOCAL_JOBS ?= lint test\n" in makefile  # both jobs unless told otherwise
     for image in ("RABBITMQ_SERVICE_IMAGE", "POSTGRES_SERVICE_IMAGE"):  # no container: an empty service name
         assert f"--variable {image}= " in recipe and image in pipeline["variables"]
     for host in ("RABBITMQ_HOST", "POSTGRES_HOST"):
@@ -219,7 +221,8 @@ def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipe
     lock = json.loads((folder / "package-lock.json").read_text())
     assert package["dependencies"] == {"gitlab-ci-local": "4.73.0"}  # 4.75.x does not run on Node 20
     assert lock["packages"]["node_modules/gitlab-ci-local"]["version"] == "4.73.0"
-    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local")
+    # the suite once (make test), then the pipeline's lint job for real
+    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local CI_LOCAL_JOBS=lint")
 
 
 def test_dev_tools_are_pinned_on_the_images_runtime_stack():
