@@ -101,7 +101,7 @@ class _Engine:
     in_memory: bool
     workers: int = 1
     scheduler: str | None = None
-    pixel_threshold: int = PIXEL_THRESHOLD
+    layout: Layout = LAYOUT
 
 
 def ingest_hats(  # pylint: disable=too-many-arguments
@@ -126,9 +126,9 @@ def ingest_hats(  # pylint: disable=too-many-arguments
         for digest, path in zip(digests, paths, strict=True)
     ]
     size = sum(path.stat().st_size for path in paths) + _catalog_bytes(canonical, into / canonical)
-    engine = _Engine(
-        size <= IN_MEMORY_BYTES and not dask and not scheduler, workers, scheduler, pixel_threshold
-    )
+    in_memory = size <= IN_MEMORY_BYTES and not dask and not scheduler
+    layout = Layout(pixel_threshold, ROW_GROUP_ROWS, COMPRESSION)
+    engine = _Engine(in_memory, workers, scheduler, layout)
     return _add(canonical, inputs, into, engine)
 
 
@@ -166,7 +166,7 @@ def _add(canonical: str, inputs: list[_Input], into: Path, engine: _Engine) -> I
         return IngestResult(target, 0, _total_rows(target), 0)
     built = work / "out" / canonical
     if engine.in_memory:
-        mocs, dropped = _build_in_memory(canonical, list(new.values()), target, built, engine.workers)
+        mocs, dropped = _build_in_memory(canonical, list(new.values()), target, built, engine)
     else:
         mocs, dropped = _build_with_hats_import(canonical, list(new.values()), target, work, engine)
     (built / COVERAGE).write_text(_coverage(target, mocs), encoding="utf-8")
@@ -179,7 +179,7 @@ def _add(canonical: str, inputs: list[_Input], into: Path, engine: _Engine) -> I
 
 
 def _build_in_memory(
-    name: str, inputs: list[_Input], target: Path, built: Path, workers: int
+    name: str, inputs: list[_Input], target: Path, built: Path, engine: _Engine
 ) -> tuple[list[str], int]:
     """The catalogue's rows and the new ones, one row per ``ID``, written as HATS into ``built``; return
     the new inputs' MOCs and the duplicate rows dropped.
@@ -188,13 +188,13 @@ def _build_in_memory(
 
     shutil.rmtree(built, ignore_errors=True)
     built.mkdir(parents=True)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         tables = list(pool.map(lambda item: item.read(), inputs))
     mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
     existing = list(_existing_rows(name, target)) if target.exists() else []
     rows, dropped = first_row_per_id(pa.concat_tables([*existing, *tables]))
     del tables, existing
-    write_catalog(rows, built, name, LAYOUT, threads=workers)
+    write_catalog(rows, built, name, engine.layout, threads=engine.workers)
     return mocs, dropped
 
 
@@ -306,12 +306,10 @@ def arrow_ids(values: NDArray[Any]) -> Any:
 
 def first_row_per_id(table: Any) -> tuple[Any, int]:
     """The table with only the first row of each ``ID``, and how many rows were dropped."""
-    # pylint: disable=import-outside-toplevel
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
     ids = table.column("ID")
-    if len(pc.unique(ids)) == len(ids):
+    if len(ids.unique()) == len(ids):
         return table, 0
     rows = pa.table({"ID": ids, "row": np.arange(len(ids))})
     first = rows.group_by("ID", use_threads=False).aggregate([("row", "min")]).column("row_min").to_numpy()
@@ -319,16 +317,12 @@ def first_row_per_id(table: Any) -> tuple[Any, int]:
 
 
 def _existing_rows(name: str, target: Path) -> Iterator[Any]:
-    """The catalogue's partitions in its Arrow schema (a catalogue that lacks a column is an input error)."""
+    """The catalogue's partitions in its Arrow schema."""
     import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
 
     schema = _normalised_schema(name)
     for part in _partitions(target):
-        table = pq.read_table(part)
-        missing = [column for column in schema.names if column not in table.column_names]
-        if missing:
-            raise InputError(f"not a catalogue VTAC ingested: no column {missing[0]}", file=str(part))
-        yield table.select(schema.names).cast(schema)
+        yield pq.read_table(part).select(schema.names).cast(schema)
 
 
 def _partitions(catalog: Path) -> list[Path]:
@@ -380,9 +374,9 @@ def _run_import(name: str, inputs: list[Path], work: Path, engine: _Engine) -> N
         file_reader="parquet",
         ra_column="RA",
         dec_column="DEC",
-        pixel_threshold=engine.pixel_threshold,
-        row_group_kwargs={"num_rows": ROW_GROUP_ROWS},
-        write_table_kwargs={"compression": COMPRESSION},
+        pixel_threshold=engine.layout.pixel_threshold,
+        row_group_kwargs={"num_rows": engine.layout.row_group_rows},
+        write_table_kwargs={"compression": engine.layout.compression},
         tmp_dir=work / "tmp",
         dask_tmp=work / "dask",
         resume=True,
@@ -432,8 +426,15 @@ def _rewrite_counts(catalog: Path) -> None:
 
 
 def _total_rows(target: Path) -> int:
+    """The rows of a catalogue VTAC ingested (0 if there is none); any other directory is an input error:
+    a survey's own HATS copy is read with ``--catalog``, not rebuilt.
+    """
     if not target.exists():
         return 0
+    if not (target / RECORD).exists():
+        raise InputError(
+            f"not a catalogue vtac catalog ingest wrote (no {RECORD}): ingest elsewhere", file=str(target)
+        )
     from hats.catalog.dataset.table_properties import TableProperties  # pylint: disable=import-outside-toplevel
 
     return int(TableProperties.read_from_dir(target).total_rows or 0)
