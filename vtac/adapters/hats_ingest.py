@@ -38,7 +38,7 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import LAYOUTS, catalog_layout_name, normalise_catalog_table, text_ids
-from vtac.adapters.hats_build import Layout, cells_at, spatial_index, write_catalog
+from vtac.adapters.hats_build import Layout, cells_at, spatial_index, write_catalog, write_partition
 from vtac.adapters.hats_catalog import COVERAGE
 from vtac.adapters.moc import COVERAGE_ORDER, MAX_COVERAGE_ORDER, cone_moc
 from vtac.adapters.tables import existing_file, read_table_file
@@ -212,7 +212,7 @@ def _build_with_hats_import(
         _stage_existing(target, staging)
     _run_import(name, sorted(staging.glob("*.parquet")), work, engine)
     mocs = [(staging / f"{item.digest}.moc").read_text(encoding="utf-8") for item in inputs]
-    return mocs, deduplicate(work / "out" / name)
+    return mocs, deduplicate(work / "out" / name, engine.layout)
 
 
 def _stage(item: _Input, staging: Path) -> None:
@@ -376,7 +376,7 @@ def _run_import(name: str, inputs: list[Path], work: Path, engine: _Engine) -> N
         dec_column="DEC",
         pixel_threshold=engine.layout.pixel_threshold,
         row_group_kwargs={"num_rows": engine.layout.row_group_rows},
-        write_table_kwargs={"compression": engine.layout.compression},
+        write_table_kwargs=engine.layout.write_table_kwargs(),
         tmp_dir=work / "tmp",
         dask_tmp=work / "dask",
         resume=True,
@@ -396,18 +396,18 @@ def _run_import(name: str, inputs: list[Path], work: Path, engine: _Engine) -> N
         pipeline_with_client(arguments, client)
 
 
-def deduplicate(catalog: Path) -> int:
+def deduplicate(catalog: Path, layout: Layout = LAYOUT) -> int:
     """Keep one row per ``ID`` in every partition; return the rows dropped (metadata rewritten if any)."""
-    import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    import pyarrow.parquet as pq
+    from hats.io.paths import get_healpix_from_path
 
     dropped = 0
     for part in _partitions(catalog):
         if not first_row_per_id(pq.read_table(part, columns=["ID"]))[1]:
             continue
         table, dropped_here = first_row_per_id(pq.read_table(part))
-        partial_path = part.with_suffix(".partial")
-        pq.write_table(table, partial_path, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION)
-        partial_path.replace(part)
+        write_partition(catalog, get_healpix_from_path(str(part)), table, layout)
         dropped += dropped_here
     if dropped:
         _rewrite_counts(catalog)
