@@ -267,3 +267,13 @@ def test_ingest_into_a_foreign_hats_catalogue_is_an_input_error_naming_it(tmp_pa
     lsdb.from_dataframe(frame, catalog_name="SDSS12").write_catalog(tmp_path / "SDSS12")
     with pytest.raises(InputError, match=r"SDSS12.*no vtac_ingested.json"):
         ingest_hats("SDSS12", [SDSS_FILE], tmp_path)
+
+
+def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        done = ingest_hats("SDSS12", [SDSS_FILE], tmp_path, scheduler=cluster.scheduler_address)
+    assert done.rows == 15083 and done.files_added == 1
+    answer = open_hats(str(done.directory)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
+    assert answer.status is CatalogStatus.OK and len(answer.table) > 10

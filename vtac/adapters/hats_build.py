@@ -60,10 +60,23 @@ def cells_at(index: NDArray[np.int64], order: int) -> NDArray[np.int64]:
     return np.asarray(index >> (2 * (SPATIAL_INDEX_ORDER - order)), dtype=np.int64)
 
 
-def write_catalog(table: Any, catalog_dir: Path, name: str, layout: Layout, *, threads: int = 1) -> int:
+def sort_order(table: Any) -> NDArray[np.intp]:
+    """The rows' order by ``_healpix_29`` (the table's first column), ties in table order."""
+    return np.argsort(table.column(0).to_numpy(), kind="stable")
+
+
+def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
+    table: Any,
+    catalog_dir: Path,
+    name: str,
+    layout: Layout,
+    *,
+    threads: int = 1,
+    order: NDArray[np.intp] | None = None,
+) -> int:
     """Write ``table`` (Arrow, ``_healpix_29`` its first column, RA/DEC columns) as the HATS catalogue
-    ``catalog_dir``; return its row count. Each partition's rows are gathered in sorted order by the
-    thread that writes it.
+    ``catalog_dir``; return its row count. ``order`` is :func:`sort_order` of the table if already known.
+    Each partition's rows are gathered in sorted order by the thread that writes it.
     """
     # pylint: disable=import-outside-toplevel
     from hats.catalog import PartitionInfo
@@ -73,9 +86,8 @@ def write_catalog(table: Any, catalog_dir: Path, name: str, layout: Layout, *, t
     from hats.io.skymap import write_skymap
     from hats.io.validation import is_valid_catalog
 
-    index = table.column(0).to_numpy()
-    order = np.argsort(index, kind="stable")
-    index = index[order]
+    order = sort_order(table) if order is None else order
+    index = table.column(0).to_numpy()[order]
     histogram = np.bincount(cells_at(index, MAPPING_ORDER), minlength=12 * 4**MAPPING_ORDER)
     pixels = _destination_pixels(histogram, layout.pixel_threshold)
     starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])

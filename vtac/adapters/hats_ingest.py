@@ -38,7 +38,14 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import LAYOUTS, catalog_layout_name, normalise_catalog_table, text_ids
-from vtac.adapters.hats_build import Layout, cells_at, spatial_index, write_catalog, write_partition
+from vtac.adapters.hats_build import (
+    Layout,
+    cells_at,
+    sort_order,
+    spatial_index,
+    write_catalog,
+    write_partition,
+)
 from vtac.adapters.hats_catalog import COVERAGE
 from vtac.adapters.moc import COVERAGE_ORDER, MAX_COVERAGE_ORDER, cone_moc
 from vtac.adapters.tables import existing_file, read_table_file
@@ -118,6 +125,7 @@ def ingest_hats(  # pylint: disable=too-many-arguments
     fits (:data:`IN_MEMORY_BYTES`), else, with a ``scheduler`` or ``dask``, with hats-import on Dask.
     """
     canonical = catalog_layout_name(name)
+    _require_hats()
     paths = [existing_file(path) for path in files]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         digests = list(pool.map(file_digest, paths))
@@ -135,12 +143,23 @@ def ingest_hats(  # pylint: disable=too-many-arguments
 def add_fetched_cone(name: str, table: Table, cone: Cone, into: Path) -> IngestResult:
     """Add the normalised answer of a fetched cone; the catalogue then vouches for that cone (its MOC)."""
     canonical = catalog_layout_name(name)
+    _require_hats()
     digest = hashlib.sha256(f"{cone}".encode())
     digest.update("\n".join(np.asarray(table["ID"]).astype(str)).encode())
     columns = {column: np.asarray(table[column]) for column in table.colnames}
     fetched = _Input(digest.hexdigest(), f"cone {cone}", partial(_arrow_rows, canonical, columns), cone)
     engine = _Engine(_catalog_bytes(canonical, into / canonical) <= IN_MEMORY_BYTES)
     return _add(canonical, [fetched], into, engine)
+
+
+def _require_hats() -> None:
+    """The ingest writes with the ``hats`` library (the ``vtac[ingest]`` extra, not in the images)."""
+    try:
+        import hats  # noqa: F401  # pylint: disable=import-outside-toplevel,unused-import
+    except ImportError as exc:
+        raise ConfigurationError(
+            "vtac catalog ingest and fetch need hats (and hats-import for Dask): pip install 'vtac[ingest]'"
+        ) from exc
 
 
 def read_rows(name: str, path: Path) -> Any:
@@ -192,9 +211,13 @@ def _build_in_memory(
         tables = list(pool.map(lambda item: item.read(), inputs))
     mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
     existing = list(_existing_rows(name, target)) if target.exists() else []
-    rows, dropped = first_row_per_id(pa.concat_tables([*existing, *tables]))
+    rows = pa.concat_tables([*existing, *tables])
     del tables, existing
-    write_catalog(rows, built, name, engine.layout, threads=engine.workers)
+    with ThreadPoolExecutor(1) as pool:  # sorted while the ids are checked (both release the GIL)
+        order = pool.submit(sort_order, rows)
+        rows, dropped = first_row_per_id(rows)
+        known_order = None if dropped else order.result()
+    write_catalog(rows, built, name, engine.layout, threads=engine.workers, order=known_order)
     return mocs, dropped
 
 
