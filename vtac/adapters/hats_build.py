@@ -145,7 +145,8 @@ def _first_index(pixel: Any) -> int:
 
 def write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) -> None:
     """One partition as hats-import's reduce stage writes it (sorted by ``_healpix_29``, hats' encodings,
-    row groups of ``row_group_rows``), replacing the file at once.
+    row groups of ``row_group_rows``). Written in place, as hats-import does: the catalogue being built is
+    no one's until the ingest renames its directory into place.
     """
     # pylint: disable=import-outside-toplevel
     import pyarrow.parquet as pq
@@ -160,11 +161,9 @@ def write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) ->
         rows.schema, write_table_kwargs={**layout.write_table_kwargs(), "sorting_columns": sorting}
     )
     kwargs.pop("row_group_size", None)
-    partial_path = path.with_suffix(".partial")
-    with pq.ParquetWriter(partial_path, rows.schema, **kwargs) as writer:
+    with pq.ParquetWriter(path, rows.schema, **kwargs) as writer:
         for group in split_to_row_groups(rows, {"num_rows": layout.row_group_rows}, pixel.order):
             writer.write_table(group)
-    partial_path.replace(path)
 
 
 def _properties(name: str, rows: int, partition_info: Any, layout: Layout, catalog_dir: Path) -> Any:
