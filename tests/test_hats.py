@@ -277,3 +277,20 @@ def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path):
     assert done.rows == 15083 and done.files_added == 1
     answer = open_hats(str(done.directory)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
     assert answer.status is CatalogStatus.OK and len(answer.table) > 10
+
+
+@pytest.mark.parametrize(
+    ("ids", "kept"),
+    [
+        (["5", "3", "5", "7", "3"], [0, 1, 3]),  # integer ids: the first row of each
+        (["007", "7", "8"], [0, 1, 2]),  # a leading zero is another id, not the integer 7
+        (["-0", "0", "+1", "1"], [0, 1, 2, 3]),
+        (["1234-0567890", "x", "x"], [0, 1]),  # text ids (USNO-B1's)
+    ],
+)
+def test_one_row_per_id_whatever_the_ids_look_like(ids, kept):
+    import pyarrow as pa
+
+    table = pa.table({"ID": pa.chunked_array([ids[:2], ids[2:]]), "row": range(len(ids))})
+    rows, dropped = hats_ingest.first_row_per_id(table)
+    assert rows["row"].to_pylist() == kept and dropped == len(ids) - len(kept)
