@@ -1,4 +1,4 @@
-"""HATS catalogues: written by ``vtac catalog ingest`` (hats-import), read by cone for ``--catalog``."""
+"""HATS catalogues: written by ``vtac catalog ingest`` (in memory or hats-import), read by cone."""
 
 import json
 
