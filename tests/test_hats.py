@@ -294,3 +294,12 @@ def test_one_row_per_id_whatever_the_ids_look_like(ids, kept):
     table = pa.table({"ID": pa.chunked_array([ids[:2], ids[2:]]), "row": range(len(ids))})
     rows, dropped = hats_ingest.first_row_per_id(table)
     assert rows["row"].to_pylist() == kept and dropped == len(ids) - len(kept)
+
+
+def test_a_fetched_cone_without_rows_is_an_input_error_and_stores_nothing(tmp_path):
+    from vtac.adapters.hats_ingest import add_fetched_cone
+
+    empty = Table({"ID": np.array([], dtype=str), "RA": np.array([]), "DEC": np.array([])})
+    with pytest.raises(InputError, match="no rows to ingest"):
+        add_fetched_cone("SDSS12", empty, Cone(215.6, 53.1, 0.1), tmp_path)
+    assert not (tmp_path / "SDSS12").exists()

@@ -123,7 +123,8 @@ def ingest_hats(  # pylint: disable=too-many-arguments
     dask: bool = False,
 ) -> IngestResult:
     """Add catalogue files to the HATS catalogue ``into/<NAME>`` (created if absent): in memory when it
-    fits (:data:`IN_MEMORY_BYTES`), else, with a ``scheduler`` or ``dask``, with hats-import on Dask.
+    fits (:data:`IN_MEMORY_BYTES`) and neither ``scheduler`` nor ``dask`` is given, else with hats-import on
+    Dask.
     """
     canonical = catalog_layout_name(name)
     _require_hats()
@@ -214,6 +215,8 @@ def _build_in_memory(
     existing = list(_existing_rows(name, target)) if target.exists() else []
     rows = pa.concat_tables([*existing, *tables])
     del tables, existing
+    if not rows.num_rows:
+        raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
     with ThreadPoolExecutor(1) as pool:  # sorted while the ids are checked (both release the GIL)
         order = pool.submit(sort_order, rows)
         rows, dropped = first_row_per_id(rows)
