@@ -1,4 +1,4 @@
-"""HATS catalogues: written by ``vtac catalog ingest`` (hats-import), read by cone for ``--catalog``."""
+"""HATS catalogues: written by ``vtac catalog ingest`` (in memory or hats-import), read by cone."""
 
 import json
 
@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from vtac.adapters import hats_ingest
+from vtac.adapters.catalog_file import text_ids
 from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_hats
-from vtac.adapters.hats_ingest import deduplicate
+from vtac.adapters.hats_ingest import arrow_ids, deduplicate, ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.core.coverage import Cone
 from vtac.core.model import CatalogStatus
@@ -39,13 +41,14 @@ def test_ingest_writes_a_real_hats_catalogue_that_lsdb_opens(sdss_hats):
     assert ours.status is CatalogStatus.OK and sorted(ours.table["ID"]) == sorted(cone["ID"].astype(str))
 
 
-def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys):
+@pytest.mark.parametrize("engine", [[], ["--dask"]], ids=["in-memory", "hats-import"])
+def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine):
     table = Table.read(SDSS_FILE)
     csv = tmp_path / "sdss.csv"
     table.write(csv, format="ascii.csv")
     store = tmp_path / "store"
-    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(store)]) == 0
-    assert vtac(["catalog", "ingest", "SDSS12", str(csv), "--into", str(store)]) == 0
+    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(store), *engine]) == 0
+    assert vtac(["catalog", "ingest", "SDSS12", str(csv), "--into", str(store), *engine]) == 0
     out = capsys.readouterr().out
     assert "15083 rows in" in out.splitlines()[-1] and "15083 duplicate rows dropped" in out
     import lsdb
@@ -192,3 +195,111 @@ def test_without_dataset_metadata_the_schema_comes_from_a_partition(sdss_hats, t
         (copy / "dataset" / name).unlink()
     answer = HatsCatalog(str(copy)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
     assert answer.status is CatalogStatus.OK and len(answer.table) > 10
+
+
+def partition_rows(catalog):
+    """Each partition's ``_healpix_29`` and ``ID`` columns, in file order, by (Norder, Npix)."""
+    import pyarrow.parquet as pq
+
+    return {
+        (int(part.parent.parent.name.split("=")[1]), int(part.stem.split("=")[1])): pq.read_table(
+            part, columns=["_healpix_29", "ID"]
+        ).to_pydict()
+        for part in (catalog / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet")
+    }
+
+
+def test_in_memory_the_catalogue_is_the_one_hats_import_writes(tmp_path):
+    """The in-memory ingest partitions like hats-import (same partitions, same rows in the same order in
+    each), and hats validates both strictly; only the builder named in the properties differs.
+    """
+    from hats.catalog.dataset.table_properties import TableProperties
+    from hats.io.file_io import read_fits_image
+    from hats.io.validation import is_valid_catalog
+
+    catalogs = {}
+    for engine, dask in (("memory", False), ("dask", True)):
+        ingest_hats("SDSS12", [SDSS_FILE], tmp_path / engine, pixel_threshold=1500, dask=dask)
+        catalogs[engine] = tmp_path / engine / "SDSS12"
+    memory, dask = catalogs["memory"], catalogs["dask"]
+    assert is_valid_catalog(memory, strict=True) and is_valid_catalog(dask, strict=True)
+    rows = partition_rows(memory)
+    assert rows == partition_rows(dask) and len(rows) > 8
+    assert all(part["_healpix_29"] == sorted(part["_healpix_29"]) for part in rows.values())
+    assert (read_fits_image(memory / "point_map.fits") == read_fits_image(dask / "point_map.fits")).all()
+    properties = {
+        engine: TableProperties.read_from_dir(path).model_dump(by_alias=True)
+        for engine, path in catalogs.items()
+    }
+    assert properties["memory"]["hats_builder"].startswith("vtac v")
+    assert properties["dask"]["hats_builder"].startswith("hats-import v")
+    volatile = ("hats_builder", "hats_creation_date", "hats_estsize")
+    assert {key: value for key, value in properties["memory"].items() if key not in volatile} == {
+        key: value for key, value in properties["dask"].items() if key not in volatile
+    }
+
+
+def test_a_catalogue_too_big_for_memory_is_ingested_with_hats_import(tmp_path, monkeypatch):
+    from hats.catalog.dataset.table_properties import TableProperties
+
+    monkeypatch.setattr(hats_ingest, "IN_MEMORY_BYTES", SDSS_FILE.stat().st_size - 1)
+    done = ingest_hats("SDSS12", [SDSS_FILE], tmp_path)
+    assert done.rows == 15083
+    assert TableProperties.read_from_dir(done.directory).hats_builder.startswith("hats-import v")
+
+
+def test_ids_are_the_same_text_whether_arrow_or_numpy_writes_them():
+    for values in (
+        np.array([1, -5, 10**17], dtype=">i8"),
+        np.array([3, 4], dtype=np.uint32),
+        np.ma.array([1, 2], mask=[False, True]),
+        np.array([" 1234-0567890 ", "x"]),
+    ):
+        assert arrow_ids(values).to_pylist() == list(text_ids(values))
+
+
+def test_ingest_into_a_foreign_hats_catalogue_is_an_input_error_naming_it(tmp_path):
+    """Rows are added to a catalogue VTAC wrote; a survey's own HATS copy is read, not rebuilt."""
+    import lsdb
+    import pandas as pd
+
+    frame = pd.DataFrame({"ra": [215.6, 215.7], "dec": [53.1, 53.2], "source_id": [1, 2]})
+    lsdb.from_dataframe(frame, catalog_name="SDSS12").write_catalog(tmp_path / "SDSS12")
+    with pytest.raises(InputError, match=r"SDSS12.*no vtac_ingested.json"):
+        ingest_hats("SDSS12", [SDSS_FILE], tmp_path)
+
+
+def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        done = ingest_hats("SDSS12", [SDSS_FILE], tmp_path, scheduler=cluster.scheduler_address)
+    assert done.rows == 15083 and done.files_added == 1
+    answer = open_hats(str(done.directory)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
+    assert answer.status is CatalogStatus.OK and len(answer.table) > 10
+
+
+@pytest.mark.parametrize(
+    ("ids", "kept"),
+    [
+        (["5", "3", "5", "7", "3"], [0, 1, 3]),  # integer ids: the first row of each
+        (["007", "7", "8"], [0, 1, 2]),  # a leading zero is another id, not the integer 7
+        (["-0", "0", "+1", "1"], [0, 1, 2, 3]),
+        (["1234-0567890", "x", "x"], [0, 1]),  # text ids (USNO-B1's)
+    ],
+)
+def test_one_row_per_id_whatever_the_ids_look_like(ids, kept):
+    import pyarrow as pa
+
+    table = pa.table({"ID": pa.chunked_array([ids[:2], ids[2:]]), "row": range(len(ids))})
+    rows, dropped = hats_ingest.first_row_per_id(table)
+    assert rows["row"].to_pylist() == kept and dropped == len(ids) - len(kept)
+
+
+def test_a_fetched_cone_without_rows_is_an_input_error_and_stores_nothing(tmp_path):
+    from vtac.adapters.hats_ingest import add_fetched_cone
+
+    empty = Table({"ID": np.array([], dtype=str), "RA": np.array([]), "DEC": np.array([])})
+    with pytest.raises(InputError, match="no rows to ingest"):
+        add_fetched_cone("SDSS12", empty, Cone(215.6, 53.1, 0.1), tmp_path)
+    assert not (tmp_path / "SDSS12").exists()

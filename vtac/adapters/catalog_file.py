@@ -191,13 +191,34 @@ def _any_magnitude(table: Table) -> bool:
 
 def read_catalog_table(name: str, table: Table, origin: str) -> CatalogAnswer:
     """Normalise an in-memory catalogue table (``origin`` names it in messages, e.g. the file name)."""
+    normalised = normalise_catalog_table(name, table, origin)
+    columns = dict(normalised.columns, ID=text_ids(normalised.columns["ID"]))
+    result = Table(columns, copy=False)
+    for key in ("RA", "DEC"):
+        result[key].unit = "deg"
+    return CatalogAnswer(normalised.name, CatalogStatus.OK, result, normalised.message)
+
+
+@dataclass(frozen=True)
+class NormalisedColumns:
+    """A catalogue's rows in VTAC's normalised columns, ``ID`` still as the file holds it (see
+    :func:`text_ids`): the ingest turns integer ids into text with Arrow, ten times faster than numpy.
+    """
+
+    name: str
+    columns: dict[str, NDArray[Any]]
+    message: str
+
+
+def normalise_catalog_table(name: str, table: Table, origin: str) -> NormalisedColumns:
+    """The normalised columns of a catalogue table; rows without a valid position dropped (and counted)."""
     canonical = catalog_layout_name(name)
     layout = LAYOUTS[canonical]
     columns = _Source(table, origin)
     ra = columns.floats(layout.ra, required=True, unit="deg")
     dec = columns.floats(layout.dec, required=True, unit="deg")
     keep = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
-    out: dict[str, Any] = {"ID": columns.ids(layout.ids), "RA": np.mod(ra, 360.0), "DEC": dec}
+    out: dict[str, Any] = {"ID": columns.raw_ids(layout.ids), "RA": np.mod(ra, 360.0), "DEC": dec}
     if layout.pmra and columns.has(layout.pmra) and columns.has(layout.pmdec):
         out["PMRA"] = columns.floats(layout.pmra, unit="mas/yr")
         out["PMDEC"] = columns.floats(layout.pmdec, unit="mas/yr")
@@ -207,17 +228,22 @@ def read_catalog_table(name: str, table: Table, origin: str) -> CatalogAnswer:
     if layout.classes:
         classes = columns.floats(layout.classes) if columns.has(layout.classes) else np.zeros(len(table))
         out["CLASS"] = np.nan_to_num(classes, nan=0.0).astype(np.int64)
-    result = Table({key: np.asarray(value)[keep] for key, value in out.items()})
-    for key in ("RA", "DEC"):
-        result[key].unit = "deg"
     n_dropped = int((~keep).sum())
-    message = f"{len(result)} sources from {origin}"
+    if n_dropped:
+        out = {key: value[keep] for key, value in out.items()}
+    message = f"{len(table) - n_dropped} sources from {origin}"
     if n_dropped:
         message += f", {n_dropped} rows without a valid position dropped"
         log.warning("%s: %s", canonical, message)
     if not any(columns.has(band.mag) or (band.flux and columns.has((band.flux,))) for band in layout.bands):
         log.warning("%s: %s has no magnitude column; every magnitude is NaN", canonical, origin)
-    return CatalogAnswer(canonical, CatalogStatus.OK, result, message)
+    return NormalisedColumns(canonical, out, message)
+
+
+def text_ids(values: NDArray[Any]) -> NDArray[np.str_]:
+    """Identifiers as text (integer ids and USNO-B1's ``1234-0567890`` alike); a missing one is empty."""
+    data = np.ma.asarray(values)
+    return np.char.strip(np.ma.filled(data.astype(str), ""))
 
 
 class _Source:
@@ -247,13 +273,12 @@ class _Source:
             values = values * unit_scale(self.table[name].unit, unit, file=self.origin, column=name)
         return values
 
-    def ids(self, aliases: tuple[str, ...]) -> NDArray[np.str_]:
-        """Identifiers as text; 1-based row numbers when the catalogue file has no id column."""
+    def raw_ids(self, aliases: tuple[str, ...]) -> NDArray[Any]:
+        """The identifier column as the file holds it; 1-based row numbers when the file has none."""
         name = self.name(aliases)
         if name is None:
-            return np.arange(1, len(self.table) + 1).astype(str)
-        data = np.ma.asarray(self.table[name])
-        return np.char.strip(np.ma.filled(data.astype(str), ""))
+            return np.arange(1, len(self.table) + 1)
+        return np.ma.asarray(self.table[name])
 
 
 def _epochs(columns: _Source, layout: _Layout) -> NDArray[np.float64]:

@@ -14,15 +14,21 @@ def add_parser(subparsers) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     ingest = actions.add_parser(
         "ingest",
-        help="add catalogue files (VizieR column names) to the HATS catalogue DIR/NAME (hats-import)",
+        help="add catalogue files (VizieR column names) to the HATS catalogue DIR/NAME (in memory when it "
+        "fits, else hats-import on Dask)",
     )
     ingest.add_argument("name", metavar="NAME", help="GAIADR3, PS1DR1, SDSS12, LSDR10 or USNOB1")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ingest.add_argument("--into", type=Path, required=True, metavar="DIR", help="store directory")
     ingest.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler (default: a local cluster)"
+        "--scheduler", default=None, metavar="ADDRESS", help="hats-import on this Dask scheduler's cluster"
     )
-    ingest.add_argument("--workers", type=int, default=1, help="local Dask worker processes (default 1)")
+    ingest.add_argument(
+        "--dask", action="store_true", help="hats-import on a local Dask cluster even if it fits in memory"
+    )
+    ingest.add_argument(
+        "--workers", type=int, default=2, help="threads, in memory or of the local Dask worker (default 2)"
+    )
     ingest.set_defaults(run=run_ingest)
     fetch = actions.add_parser(
         "fetch", help="add a field from VizieR or Data Lab to the HATS catalogue DIR/NAME, ahead of time"
@@ -52,7 +58,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     """Ingest the files into the HATS catalogue; say how many rows it holds and how many were duplicates."""
     from vtac.adapters.hats_ingest import ingest_hats  # pylint: disable=import-outside-toplevel
 
-    done = ingest_hats(args.name, args.files, args.into, scheduler=args.scheduler, workers=args.workers)
+    done = ingest_hats(
+        args.name, args.files, args.into, scheduler=args.scheduler, workers=args.workers, dask=args.dask
+    )
     print(
         f"{args.name.upper()}: {done.files_added} files added, {done.rows} rows in {done.directory} "
         f"({done.duplicates_dropped} duplicate rows dropped)"
