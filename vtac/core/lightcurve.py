@@ -119,21 +119,19 @@ def field_error_scale(
     zero-point ``floor``, in each band of each field, and never below one: an afterglow's fade must stand
     out of the scatter the field really has, not of the scatter the lists claim.
     """
+    seen = np.isfinite(mag) & np.isfinite(magerr) & (magerr > 0)
+    weight = np.where(seen, 1.0 / (np.square(np.where(seen, magerr, 1.0)) + floor**2), 0.0)
+    values = np.where(seen, mag, 0.0)
+    squared = weight * np.square(values - np.nan_to_num(_constant_model(values, weight)))
+    noisy = ~seen | (np.nan_to_num(magerr) >= 2.0 * floor)
     scale = np.ones(mag.shape[1])
     for band in (0, 1):
         cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
-        values, errors = mag[:, cols], magerr[:, cols]
-        seen = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
-        dof = seen.sum(axis=1) - 1
-        noisy = np.all(~seen | (np.nan_to_num(errors) >= 2.0 * floor), axis=1)
-        usable = (dof >= 1) & noisy
+        dof = seen[:, cols].sum(axis=1) - 1
+        usable = (dof >= 1) & noisy[:, cols].all(axis=1)
         if usable.sum() < _MIN_SCALE_SOURCES:
             continue
-        variance = np.square(np.where(seen, errors, 1.0)) + floor**2
-        weight = np.where(seen, 1.0 / variance, 0.0)[usable]
-        centred = np.where(seen, values, 0.0)[usable]
-        mean = (weight * centred).sum(axis=1) / weight.sum(axis=1)
-        chi2 = (weight * np.square(centred - mean[:, None])).sum(axis=1)
+        chi2 = squared[usable][:, cols].sum(axis=1)
         ratio = float(np.median(chi2 / _CHI2_MEDIAN[dof[usable]]))
         scale[cols] = max(1.0, float(np.sqrt(ratio)))
     return scale
