@@ -178,6 +178,8 @@ def test_inputs_in_any_order_end_in_stored_products_and_notifications_with_the_a
         broker, lambda got: all(expected[-1] in versions_notified(got)[key] for key in AUDIENCES)
     )
 
+    wait_for(lambda: service.acks == len(order))  # an input is acked once its version is marked published
+
     assert versions_notified(received) == {key: expected for key in AUDIENCES}
     final = received["qpo_vt.ba"][-1]
     assert final == received["qpo_vt.vtpp"][-1]
