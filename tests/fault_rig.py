@@ -341,12 +341,16 @@ class Observer:
 
     def dead_reasons(self) -> list[str]:
         """Take every message of the dead-letter queue: the reason of each."""
-        reasons = []
+        return [reason for _, reason in self.take_dead_letters()]
+
+    def take_dead_letters(self) -> list[tuple[str | None, str]]:
+        """Take every message of the dead-letter queue: its message_id and its reason ('' if none)."""
+        taken = []
         while True:
             method, properties, _ = self.channel.basic_get("vtac.inputs.dead", auto_ack=True)
             if method is None:
-                return reasons
-            reasons.append(str((properties.headers or {}).get("x-vtac-reason", "(no reason)")))
+                return taken
+            taken.append((properties.message_id, str((properties.headers or {}).get("x-vtac-reason", ""))))
 
     def versions(self, burst_ids: set[str], audience: str = "qpo_vt.ba") -> Counter[tuple[str, int]]:
         return Counter(
