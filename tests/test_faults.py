@@ -89,9 +89,11 @@ def report() -> Iterator[None]:
             f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores: "
             "`vtac serve` on a RabbitMQ node and a PostgreSQL cluster of the test's own, "
             f"{N_BURSTS} simulated bursts per fault class "
-            f"(R, B, MXT position: {VERSIONS_PER_BURST} versions each), "
-            f"{N_HOSTILE} hypothesis-generated hostile messages interleaved with the good ones in the first "
-            'class. "versions notified" counts distinct (burst, version) received by the Burst Advocate; '
+            f"(R, B, MXT position: {VERSIONS_PER_BURST} versions each), at the service's default timings "
+            f"with the extras on, {N_HOSTILE} hypothesis-generated hostile messages interleaved with the "
+            "good ones in the first class, each accounted for by its message_id (dead-lettered once with "
+            'its reason, or a valid X-ray position kept). "versions notified" counts distinct (burst, '
+            "version) received by the Burst Advocate; "
             '"lost or skipped" the stored versions with a source list never notified (a position stored '
             'before any list makes no product: docs/ICD.md); "duplicated" the extra copies; '
             f"peak RSS is the largest VmHWM of the service processes (target <= {RSS_LIMIT_MB} MB).\n\n"
