@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vtac.adapters.alerts import DEFAULT_MAX_RADIUS_DEG, read_alert, read_alert_file
-from vtac.core.model import MxtPosition
 from vtac.core.positions import choose_position
+from vtac.core.records import MxtPosition
 from vtac.entrypoints.publish import build_message
 from vtac.errors import InputError
 from vtac.service.publish import check_message, routing_key

@@ -26,7 +26,7 @@ from vtac.adapters.extras import ExtrasContext, VersionEntry, extras_names, writ
 from vtac.adapters.extras.charts import finding_chart, light_curve
 from vtac.adapters.extras.context import CandidateView, burst_view, nearest_neighbour, neighbour_text
 from vtac.adapters.summary import build_summary
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.provenance import CodeVersion
 

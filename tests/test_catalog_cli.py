@@ -8,7 +8,7 @@ from vtac.adapters.hats_catalog import HatsProvider
 from vtac.adapters.hats_ingest import ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError

@@ -10,7 +10,7 @@ import pytest
 from astropy.table import MaskedColumn, Table
 
 from vtac.adapters.catalog_file import read_catalog_file, read_catalog_table
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.errors import ConfigurationError, InputError
 
 DATA = Path(__file__).parent / "data"

@@ -13,7 +13,7 @@ from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import CachedProvider
 from vtac.adapters.vizier import VizierProvider
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.simulation.sky import data_path
 

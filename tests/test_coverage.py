@@ -5,7 +5,7 @@ import pytest
 
 from vtac.adapters.moc import footprint_coverage, load_moc, moc_coverage, shipped_moc_path
 from vtac.core.coverage import Cone, Coverage, coverage_of_cells
-from vtac.core.model import CATALOG_NAMES
+from vtac.core.records import CATALOG_NAMES
 from vtac.errors import InputError
 
 

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 from vtac.adapters.datalab import DatalabProvider, cone_adql
 from vtac.adapters.http import HttpPolicy
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 
 CONE = Cone(215.6, 53.1, 4.0 / 60.0)
 FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=0.5, retries=1, backoff_s=0.01, max_backoff_s=0.02)

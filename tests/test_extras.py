@@ -21,7 +21,7 @@ from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view
 from vtac.adapters.extras.gcn_notice import build_notice, notice_json
 from vtac.adapters.extras.voevent import build_voevent, ivorn
 from vtac.adapters.summary import build_summary
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.errors import InputError
 from vtac.provenance import CodeVersion
 

@@ -11,7 +11,7 @@ from vtac.adapters.cone_cache import ConeCache
 from vtac.adapters.files import write_atomically, write_bytes_atomically
 from vtac.app.version import ProductFile
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.service.sdb import FileSdb, ProductBundle
 
 

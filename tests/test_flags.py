@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from vtac.core.config import ScienceConfig
 from vtac.core.flags import (
     PAIR_NAMES,
     CatalogEvidence,
@@ -15,7 +14,8 @@ from vtac.core.flags import (
     sequence_list,
     variability,
 )
-from vtac.core.model import SEQUENCES, MxtPosition
+from vtac.core.records import SEQUENCES, MxtPosition
+from vtac.core.science_settings import ScienceConfig
 
 CFG = ScienceConfig()
 NAN = np.nan

@@ -12,7 +12,7 @@ from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_
 from vtac.adapters.hats_ingest import arrow_ids, deduplicate, ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import InputError
 from vtac.simulation.burst import BurstSpec, simulate_burst

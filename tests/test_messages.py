@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from test_products import make_result
 
 from vtac.adapters.summary import build_summary
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 from vtac.errors import InputError
 from vtac.provenance import CodeVersion
 from vtac.service.messages import (

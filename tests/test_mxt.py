@@ -11,7 +11,7 @@ from astropy.io import fits
 from fitsverify import fitsverify
 
 from vtac.adapters.mxt import MxtRow, parse_mxt_position, read_qpo_mxt, write_qpo_mxt
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 from vtac.errors import InputError
 
 

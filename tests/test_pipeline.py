@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from vtac.core.config import ScienceConfig
-from vtac.core.model import (
+from vtac.core.photometry import predict_vt
+from vtac.core.pipeline import NOMINAL_MID_TIMES_S, SourceGrid, build_qpo_vt, julian_epoch
+from vtac.core.records import (
     DETECTION_COLUMNS,
     SEQUENCES,
     CatalogAnswer,
@@ -16,9 +17,8 @@ from vtac.core.model import (
     SequenceInfo,
     VTObservation,
 )
-from vtac.core.photometry import predict_vt
-from vtac.core.pipeline import NOMINAL_MID_TIMES_S, SourceGrid, build_qpo_vt, julian_epoch
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+from vtac.core.science_settings import ScienceConfig
 from vtac.errors import InputError
 
 CFG = ScienceConfig()

@@ -22,7 +22,7 @@ from vtac.adapters.products import (
     qpo_vt_fits,
     sequences_in_header_order,
 )
-from vtac.core.model import (
+from vtac.core.records import (
     NULL_INT,
     SEQUENCES,
     CatalogAnswer,

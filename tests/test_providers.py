@@ -22,7 +22,7 @@ from vtac.adapters.providers import (
 )
 from vtac.adapters.vizier import VizierProvider
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError, InputError
 from vtac.settings import CatalogServices, load_settings
@@ -249,7 +249,7 @@ def test_without_any_detection_no_service_is_asked(httpserver):
     from astropy.table import Table
 
     from vtac.app.catalogs import CatalogSource, ask_catalogs
-    from vtac.core.model import DETECTION_COLUMNS, VTObservation
+    from vtac.core.records import DETECTION_COLUMNS, VTObservation
 
     empty = VTObservation(Table(names=DETECTION_COLUMNS), {})
     sources = [CatalogSource.parse("SDSS12=vizier"), CatalogSource.parse(f"PS1DR1={SDSS_FILE}")]

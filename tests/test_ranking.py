@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from vtac.core.completeness import Completeness
-from vtac.core.config import ScienceConfig
 from vtac.core.flags import Photometry
 from vtac.core.lightcurve import field_error_scale, fit_light_curves
 from vtac.core.moving import mover_tracks
@@ -18,6 +17,7 @@ from vtac.core.ranking import (
     light_curves,
     load_model,
 )
+from vtac.core.science_settings import ScienceConfig
 
 CFG = ScienceConfig()
 NAN = np.nan

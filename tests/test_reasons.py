@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vtac.core.config import ScienceConfig
-from vtac.core.model import SEQUENCES
+from vtac.core.records import SEQUENCES
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.own import run_product
 from vtac.simulation.scenarios import generate_scenarios
 

@@ -8,8 +8,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from vtac.core.config import ScienceConfig
 from vtac.core.rerank import decode_seqflags, join_split_sources, rank_combined
+from vtac.core.science_settings import ScienceConfig
 from vtac.entrypoints.cli import main
 from vtac.provenance import running_code
 

@@ -89,3 +89,24 @@ def test_other_errors_are_never_retried():
 def test_a_policy_needs_one_attempt():
     with pytest.raises(ValueError, match="at least one attempt"):
         RetryPolicy(attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("status", "retried"),
+    [(408, True), (429, True), (500, True), (503, True), (501, False), (404, False), (403, False)],
+)
+def test_the_sdb_and_the_catalogue_services_retry_the_same_http_answers(httpserver, status, retried):
+    """A 429 from the SDB and from VizieR mean the same thing: both clients ask again, or both give up."""
+    from vtac.adapters.http import HttpPolicy, fetch
+    from vtac.errors import TransientError
+    from vtac.service.sdb import HttpSdb, SdbRejectedError
+
+    httpserver.expect_request("/answer").respond_with_data("busy", status=status)
+    no_wait = lambda _seconds: None  # noqa: E731
+    with pytest.raises(TransientError):
+        fetch(httpserver.url_for("/answer"), policy=HttpPolicy(retries=1, backoff_s=0), sleep=no_wait)
+    catalogue_requests = len(httpserver.log)
+    sdb = HttpSdb(httpserver.url_for(""), max_attempts=2, backoff_s=0, sleep=no_wait)
+    with pytest.raises(TransientError if retried else SdbRejectedError):
+        sdb.fetch(httpserver.url_for("/answer"))
+    assert (catalogue_requests, len(httpserver.log) - catalogue_requests) == ((2, 2) if retried else (1, 1))

@@ -8,7 +8,7 @@ USNO-B1 depth), two of each family and eight dark fields, through the whole pipe
 import numpy as np
 import pytest
 
-from vtac.core.config import ScienceConfig
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import separation_arcsec
 from vtac.evaluation.own import run_product
 from vtac.simulation.scenarios import generate_scenarios

@@ -13,7 +13,7 @@ from astropy.table import Table
 from tests.fitsverify import fitsverify
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.srclist import read_srclists
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import SkyIndex, separation_arcsec
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError

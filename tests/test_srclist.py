@@ -14,7 +14,7 @@ from astropy.table import Table
 from fitsverify import fitsverify
 
 from vtac.adapters.srclist import read_srclists, write_srclist
-from vtac.core.model import DETECTION_COLUMNS, SequenceInfo
+from vtac.core.records import DETECTION_COLUMNS, SequenceInfo
 from vtac.errors import InputError
 
 RNG = np.random.default_rng(20250419)

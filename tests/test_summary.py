@@ -11,7 +11,7 @@ import pytest
 from test_products import make_result
 
 from vtac.adapters.summary import build_summary, summary_json_schema
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.entrypoints.schema import json_schemas
 from vtac.provenance import CodeVersion
 

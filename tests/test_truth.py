@@ -7,8 +7,8 @@ import pytest
 from astropy.table import Table
 
 from vtac.adapters.catalog_file import read_catalog_file
-from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.photometry import predict_vt
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import InputError
 from vtac.simulation.sky import data_path
 from vtac.simulation.truth import (

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import VizierProvider, answer_from_votable, vizier_params
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.simulation.sky import data_path
 

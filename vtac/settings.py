@@ -41,9 +41,9 @@ from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import DEFAULT_DEADLINE_S, RemoteSettings
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL
-from vtac.core.config import ScienceConfig
-from vtac.core.model import CATALOG_NAMES
 from vtac.core.photometry import load_transforms
+from vtac.core.records import CATALOG_NAMES
+from vtac.core.science_settings import ScienceConfig
 from vtac.errors import ConfigurationError
 from vtac.redaction import redact
 

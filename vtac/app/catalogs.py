@@ -9,7 +9,7 @@ from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, r
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
 from vtac.core.crossmatch import field_of
-from vtac.core.model import CATALOG_NAMES, CatalogAnswer, CatalogStatus, VTObservation
+from vtac.core.records import CATALOG_NAMES, CatalogAnswer, CatalogStatus, VTObservation
 from vtac.errors import ConfigurationError
 
 log = logging.getLogger(__name__)

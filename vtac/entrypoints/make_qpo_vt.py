@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+from vtac.core.records import N_SEQ_PER_BAND, QpoVtResult
 from vtac.entrypoints.exits import ExitCode
 
 if TYPE_CHECKING:

@@ -3,10 +3,10 @@
 Design (pika 1.4 ``BlockingConnection``; names and headers in docs/ICD.md):
 
 * One I/O thread owns the connection and both channels (pika is not thread-safe); ONE worker thread runs
-  :meth:`Processor.process`, so heartbeats keep flowing during long computations. The worker hands each
+  :meth:`InputHandler.process`, so heartbeats keep flowing during long computations. The worker hands each
   outcome back with ``add_callback_threadsafe``, the only thread-safe pika call.
 * An input is acked only after every notification was confirmed by the broker (publisher confirms,
-  ``mandatory``, persistent) and the processor was told (:meth:`Processor.confirmed`).
+  ``mandatory``, persistent) and the processor was told (:meth:`InputHandler.confirmed`).
 * REJECT: a copy of the input goes to the dead-letter exchange with the reason in the ``x-vtac-reason``
   header (``basic_reject`` cannot add headers), confirmed, then the original is acked. Should that publish
   fail, the input is rejected without requeue and the queue's own dead-lettering takes it (reason lost).
@@ -62,8 +62,8 @@ log = logging.getLogger("vtac.service.amqp")
 MAX_REASON_CHARS = 1000
 
 
-class Processor(Protocol):
-    """What the consumer needs from :class:`vtac.service.processor.Processor`."""
+class InputHandler(Protocol):
+    """What the consumer needs from what decides on its inputs: :class:`vtac.service.processor.Processor`."""
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide on one input body."""
@@ -133,7 +133,7 @@ class Consumer:
     def __init__(
         self,
         config: AmqpConfig,
-        processor: Processor,
+        processor: InputHandler,
         *,
         stop: threading.Event | None = None,
         health: Health | None = None,

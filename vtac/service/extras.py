@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from vtac.app.version import VersionBuilder, VersionInputs
-from vtac.core.model import QpoVtResult
+from vtac.core.records import QpoVtResult
 from vtac.redaction import redact
 from vtac.service.messages import ExtrasLocation
 from vtac.service.sdb import ProductBundle, Sdb

@@ -42,10 +42,11 @@ from vtac.adapters.tables import short_reason
 from vtac.adapters.trigger import TriggerTime
 from vtac.app.catalogs import CatalogSource
 from vtac.app.version import VersionBuilder, VersionInputs, usable_trigger_time
-from vtac.core.model import SEQUENCES, MxtPosition
 from vtac.core.positions import choose_position
+from vtac.core.records import SEQUENCES, MxtPosition
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.provenance import running_code
+from vtac.service.cone_prefetch import ConePrefetcher
 from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
 from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
@@ -58,7 +59,6 @@ from vtac.service.messages import (
     parse_input,
 )
 from vtac.service.outcome import Action, Notification, ProcessOutcome
-from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import (
     SOURCE_LIST,
@@ -486,14 +486,14 @@ def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[Catal
 
 def open_prefetcher(
     settings: VtacSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
-) -> Prefetcher | None:
+) -> ConePrefetcher | None:
     """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
     ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
     if not settings.cone_prefetch.enabled or not any(is_remote(item.source) for item in catalogs):
         return None
     if remote.cache_dir is None:
         remote = replace(remote, cache_dir=settings.state_dir / "cones")
-    return Prefetcher(
+    return ConePrefetcher(
         catalogs,
         remote,
         workers=settings.cone_prefetch.workers,

@@ -4,10 +4,10 @@ Two implementations behind one interface (:class:`Sdb`): :class:`HttpSdb`, the R
 ``docs/ICD.md``, and :class:`FileSdb`, a directory, the embedded default. Uploads are idempotent by design:
 each product version has one address (burst, acronym, version) and one ``Idempotency-Key`` derived from it, so
 a retry, a redelivery or a second instance finishing the same version never makes a second product; the SDB
-answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, 5xx, 408, 429) are
-retried under VTAC's one retry policy (:mod:`vtac.retrying`: bounded attempts, full jitter, Retry-After
-honoured up to the backoff cap), then raise TransientError so the caller can retry later; any other 4xx is
-permanent (:class:`SdbRejectedError`).
+answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, the HTTP answers
+:func:`vtac.retrying.is_transient_http_status` names) are retried under VTAC's one retry policy
+(:mod:`vtac.retrying`: bounded attempts, full jitter, Retry-After honoured up to the backoff cap), then raise
+TransientError so the caller can retry later; any other answer is permanent (:class:`SdbRejectedError`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from vtac.adapters.files import write_bytes_atomically
 from vtac.app.version import JSON_MEDIA_TYPE, ProductFile
 from vtac.errors import InputError, TransientError, VtacError
 from vtac.redaction import redact
-from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
+from vtac.retrying import (
+    RetriesExhaustedError,
+    RetryableError,
+    RetryPolicy,
+    call,
+    is_transient_http_status,
+    retry_after_seconds,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,6 @@ EXTRAS_MEDIA_TYPES = {
     ".json": JSON_MEDIA_TYPE,
     ".txt": "text/plain; charset=utf-8",
 }
-RETRIED_STATUSES = frozenset({408, 429})
 ALREADY_STORED = 409
 DEFAULT_MAX_FETCH_BYTES = 64 * 1024 * 1024
 DEFAULT_FETCH_DEADLINE_S = 60.0
@@ -200,7 +206,7 @@ class HttpSdb:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)  # type: ignore[arg-type]
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise RetryableError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
-            if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
+            if not is_transient_http_status(response.status_code):
                 return response
             response.close()
             wait = retry_after_seconds(response.headers.get("Retry-After"))

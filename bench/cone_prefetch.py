@@ -40,7 +40,7 @@ from bench.service import (
 )
 from vtac.adapters.moc import footprint_coverage
 from vtac.core.coverage import Cone, Coverage
-from vtac.core.model import CATALOG_NAMES
+from vtac.core.records import CATALOG_NAMES
 from vtac.service.broker import AmqpConfig
 from vtac.service.messages import PositionAlertV1
 from vtac.service.publish import InputMessage, product_message

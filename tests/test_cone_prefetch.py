@@ -11,8 +11,8 @@ from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.app.catalogs import CatalogSource
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
-from vtac.service.prefetch import Prefetcher, describe, fetch_region, prefetch_cone
+from vtac.core.records import CatalogAnswer, CatalogStatus, MxtPosition
+from vtac.service.cone_prefetch import ConePrefetcher, describe, fetch_region, prefetch_cone
 
 FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=2.0, retries=0, backoff_s=0.01, max_backoff_s=0.02)
 ECLAIRS = MxtPosition(215.6, 53.1, 283.0, "SVOM", "ECLAIRs")
@@ -84,7 +84,7 @@ def test_a_second_position_inside_the_first_cone_starts_nothing_and_a_cached_fie
 ):
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
     fetch_region([("SDSS12", "vizier")], remote(httpserver, tmp_path), prefetch_cone(ECLAIRS, 45.0))
-    prefetcher = Prefetcher(
+    prefetcher = ConePrefetcher(
         [CatalogSource("SDSS12", "vizier")], remote(httpserver, tmp_path), workers=1, max_radius_arcmin=45
     )
     try:
@@ -98,14 +98,14 @@ def test_a_second_position_inside_the_first_cone_starts_nothing_and_a_cached_fie
 
 def test_the_prefetch_needs_a_cache():
     with pytest.raises(ValueError, match="cone cache"):
-        Prefetcher([], RemoteSettings(), workers=1, max_radius_arcmin=45)
+        ConePrefetcher([], RemoteSettings(), workers=1, max_radius_arcmin=45)
     with pytest.raises(ValueError, match="cone cache"):
         fetch_region([], RemoteSettings(), Cone(0.0, 0.0, 0.1))
 
 
 def test_a_broken_pool_fails_that_prefetch_only_and_is_replaced(httpserver, tmp_path):
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
-    prefetcher = Prefetcher(
+    prefetcher = ConePrefetcher(
         [CatalogSource("SDSS12", "vizier")], remote(httpserver, tmp_path), workers=1, max_radius_arcmin=45
     )
     try:
@@ -132,7 +132,7 @@ def test_a_hats_catalogue_is_warmed_not_fetched(tmp_path):
     assert vtac(["catalog", "ingest", "SDSS12", sdss, "--into", str(tmp_path)]) == 0
     open_hats.cache_clear()
     settings = RemoteSettings(cache_dir=tmp_path / "cache")
-    prefetcher = Prefetcher(
+    prefetcher = ConePrefetcher(
         [CatalogSource("SDSS12", str(tmp_path)), CatalogSource("GAIADR3", str(tmp_path / "nothing"))],
         settings,
         workers=1,

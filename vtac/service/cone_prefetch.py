@@ -16,7 +16,7 @@ partitions are in the page cache when the VT list comes.
 Each burst's remote cones are fetched in a worker process (``cone_prefetch.workers`` of them, spawned,
 slightly lower priority): parsing five answers of 10^4 rows costs about two seconds of CPU, which in this
 process would hold the GIL the next burst's build needs. Nothing here touches pika:
-:meth:`Prefetcher.start` only submits and returns, so neither the consumer's I/O thread nor its worker
+:meth:`ConePrefetcher.start` only submits and returns, so neither the consumer's I/O thread nor its worker
 waits for a catalogue here. What each burst's prefetch did is kept (bounded, newest bursts) for the JSON
 summary and the logs.
 """
@@ -40,7 +40,7 @@ from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, r
 from vtac.app.catalogs import CatalogSource
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus, MxtPosition
+from vtac.core.records import CatalogAnswer, CatalogStatus, MxtPosition
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _nicer() -> None:
     os.nice(NICENESS)
 
 
-class Prefetcher:
+class ConePrefetcher:
     """Fetches the remote catalogues' cones around a burst's first position, in the background."""
 
     def __init__(
