@@ -41,9 +41,9 @@ from bench.service import (
 from vtac.adapters.moc import footprint_coverage
 from vtac.core.coverage import Cone, Coverage
 from vtac.core.records import CATALOG_NAMES
-from vtac.service.broker import AmqpConfig
 from vtac.service.messages import PositionAlertV1
 from vtac.service.publish import InputMessage, product_message
+from vtac.settings import BrokerSettings
 
 N_BURSTS = 8
 #: Apart enough that one burst's prefetch (parsing 5 cones of 13,600 rows: ~2 s of CPU) does not run
@@ -108,11 +108,11 @@ def burst_messages(
 
 def run_scenario(scenario: str, templates: list[Template], work: Path, uid: str) -> dict:
     """One service, one emulator, ``N_BURSTS`` bursts on the schedule of ``scenario``."""
-    config = AmqpConfig(
+    config = BrokerSettings(
         url=BROKER_URL,
-        input_exchange=f"bench.{uid}.{scenario}.products",
-        input_queue=f"bench.{uid}.{scenario}.inputs",
-        notification_exchange=f"bench.{uid}.{scenario}.notifications",
+        inputs_exchange=f"bench.{uid}.{scenario}.products",
+        inputs_queue=f"bench.{uid}.{scenario}.inputs",
+        notifications_exchange=f"bench.{uid}.{scenario}.notifications",
         dead_letter_exchange=f"bench.{uid}.{scenario}.dlx",
         dead_letter_queue=f"bench.{uid}.{scenario}.inputs.dead",
         ba_queue="",
@@ -135,7 +135,7 @@ def run_scenario(scenario: str, templates: list[Template], work: Path, uid: str)
         "VTAC_CATALOG_SERVICES__DATALAB_URL": url,
         "VTAC_CATALOG_SERVICES__CACHE_DIR": str(folder / "cones"),
         "VTAC_CONE_PREFETCH__ENABLED": "false" if scenario == "no_prefetch" else "true",
-        "VTAC_EXTRAS": "false",
+        "VTAC_EXTRAS__ENABLED": "false",
     }
     _declare(config)
     listener = Listener(config).start()

@@ -243,17 +243,17 @@ def service_env(
 ) -> dict:
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("VTAC_")},
-        "VTAC_AMQP_URL": broker.url,
+        "VTAC_BROKER__URL": broker.url,
         "VTAC_STATE_URL": postgres.url,
         "VTAC_STATE_DIR": str(state_dir),
         "VTAC_CATALOGS": catalog,
-        "VTAC_HEARTBEAT_S": "5",
-        "VTAC_RETRY_DELAY_S": "0.2",
-        "VTAC_RETRY_DELAY_CAP_S": "1",
+        "VTAC_BROKER__HEARTBEAT_S": "5",
+        "VTAC_BROKER__RETRY_DELAY_S": "0.2",
+        "VTAC_BROKER__RETRY_DELAY_CAP_S": "1",
         "VTAC_LOG_LEVEL": "WARNING",
         # The faults concern products and notifications; the extras' drawing (its own tests) only loads the
         # 2-core machine and lengthens each SIGTERM by the figure in progress.
-        "VTAC_EXTRAS": "false",
+        "VTAC_EXTRAS__ENABLED": "false",
         **extra,
     }
     return env

@@ -21,19 +21,18 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pika
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from real_services import AUDIENCES, BROKER_URL, Broker, wait_for
+from real_services import AUDIENCES, BROKER_URL, Broker, wait_for, with_changes
 
 from vtac.adapters.mxt import write_qpo_mxt
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.service.broker import REASON_HEADER, AmqpConfig
+from vtac.service.broker import REASON_HEADER
 from vtac.service.consumer import Consumer
 from vtac.service.health import Health, HealthServer
 from vtac.service.logs import JsonFormatter, burst_logging
@@ -42,6 +41,7 @@ from vtac.service.metrics import Metrics
 from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
 from vtac.service.reconnect import Backoff, retry_delay
+from vtac.settings import BrokerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ class StandInProcessor:
 class Running:
     """A consumer on a background thread (the test plays the operator who sends SIGTERM)."""
 
-    def __init__(self, config: AmqpConfig, processor: StandInProcessor) -> None:
+    def __init__(self, config: BrokerSettings, processor: StandInProcessor) -> None:
         self.processor = processor
         self.consumer = Consumer(config, processor)
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
@@ -122,7 +122,7 @@ def run_consumer(broker: Broker) -> Iterator[Any]:
     started: list[Running] = []
 
     def start(processor: StandInProcessor, **changes: Any) -> Running:
-        running = Running(replace(broker.config, **changes), processor)
+        running = Running(with_changes(broker.config, **changes), processor)
         started.append(running)
         return running
 
@@ -163,7 +163,7 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     wait_for(lambda: processor.calls == 4)
     wait_for(lambda: running.consumer.metrics.counters["acks"] == 4)
     assert broker.depth(broker.notifications_queue) == 0
-    assert broker.depth(broker.config.input_queue) == 0
+    assert broker.depth(broker.config.inputs_queue) == 0
     assert running.consumer.metrics.counters["products"] == 2
 
 
@@ -174,7 +174,7 @@ def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_wo
     for depth in (200, 1_000, 100_000):  # once: RecursionError on the worker (or the I/O) thread
         broker.publish_raw(b'{"burst_id": "sb3", "x": ' + b"[" * depth + b"]" * depth + b"}")
     broker.channel.basic_publish(
-        broker.config.input_exchange,
+        broker.config.inputs_exchange,
         "product.QPO_MXT",
         _mxt("sb3").model_dump_json().encode(),
         pika.BasicProperties(content_type="text/plain"),
@@ -241,11 +241,11 @@ def test_an_outage_longer_than_any_attempt_count_loses_nothing(broker: Broker, r
 def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consumer: Any):
     processor = StandInProcessor()
     processor.retries_left["sb17"] = 10_000
-    running = run_consumer(processor, max_retry_age_s=0.6)
+    running = run_consumer(processor, retry_max_age_s=0.6)
     publish_inputs(broker.config, [_mxt("sb17")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
     reason = props.headers[REASON_HEADER]
-    assert "(max_retry_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
+    assert "(retry_max_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
     assert running.consumer.metrics.counters["retries_expired"] == 1
     assert _sample(running.consumer.metrics.render(), "vtac_retries_expired_total") == 1
 
@@ -273,18 +273,20 @@ def test_connection_closed_by_broker_reconnects_and_loses_nothing(broker: Broker
     assert seen == expected
     wait_for(lambda: len(set(processor.confirmed_versions)) == 6)  # ... and confirmed
     assert running.consumer.metrics.counters["reconnects"] >= 1
-    assert broker.depth(broker.config.input_queue) == 0
+    assert broker.depth(broker.config.inputs_queue) == 0
 
 
 def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, tmp_path: Path):
     started = tmp_path / "started"
     script = tmp_path / "consumer.py"
+    slow = with_changes(broker.config, shutdown_grace_s=0.3)
+    slow_config = json.dumps({**slow.model_dump(mode="json"), "url": slow.url.get_secret_value()})
     script.write_text(
         textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from vtac.entrypoints.serve import install_stop_handlers
-        from vtac.service.broker import AmqpConfig
+        from vtac.settings import BrokerSettings
         from vtac.service.consumer import Consumer
         from vtac.service.outcome import Action, ProcessOutcome
 
@@ -296,7 +298,7 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
             def confirmed(self, outcome):
                 pass
 
-        config = AmqpConfig(**{json.dumps(asdict(replace(broker.config, shutdown_grace_s=0.3)))})
+        config = BrokerSettings.model_validate_json({slow_config!r})
         Consumer(config, Slow(), stop=install_stop_handlers()).run()
         """)
     )
@@ -310,7 +312,7 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
         assert time.monotonic() - sent < 3
     finally:
         process.kill()
-    method, _, body = broker.channel.basic_get(broker.config.input_queue, auto_ack=True)
+    method, _, body = broker.channel.basic_get(broker.config.inputs_queue, auto_ack=True)
     assert method is not None and method.redelivered
     assert parse_input(body).burst_id == "sb7"
 
@@ -375,7 +377,7 @@ def test_reconnect_waits_are_full_jitter_in_a_doubling_window_up_to_the_cap():
         waits = [run[n] for run in runs]
         assert min(waits) >= 0.0 and max(waits) <= window
         assert max(waits) > 0.75 * window  # the window does grow (200 draws: the top quarter is reached)
-    assert [retry_delay(AmqpConfig(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
+    assert [retry_delay(BrokerSettings(retry_delay_s=1, retry_delay_cap_s=5), n) for n in (1, 2, 3, 4)] == [
         1,
         2,
         4,
@@ -392,8 +394,8 @@ def test_json_logs_carry_the_burst_id():
     assert "burst_id" not in json.loads(formatter.format(record))
 
 
-def test_unreachable_broker_is_retried_with_backoff_while_alive(config: AmqpConfig):
-    consumer = Consumer(replace(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), StandInProcessor())
+def test_unreachable_broker_is_retried_with_backoff_while_alive(config: BrokerSettings):
+    consumer = Consumer(with_changes(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), StandInProcessor())
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
     wait_for(lambda: consumer.metrics.counters["reconnects"] >= 3)
@@ -403,15 +405,20 @@ def test_unreachable_broker_is_retried_with_backoff_while_alive(config: AmqpConf
     assert not thread.is_alive()
 
 
-def test_login_refused_is_a_configuration_error(config: AmqpConfig):
+def test_login_refused_is_a_configuration_error(config: BrokerSettings):
     broker = urllib.parse.urlsplit(BROKER_URL)  # the test broker, wherever it runs (CI: a service container)
-    bad = replace(config, url=broker._replace(netloc=f"guest:wrong@{broker.hostname}:{broker.port}").geturl())
+    bad = with_changes(
+        config, url=broker._replace(netloc=f"guest:wrong@{broker.hostname}:{broker.port}").geturl()
+    )
     with pytest.raises(ConfigurationError, match="login refused"):
         Consumer(bad, StandInProcessor()).run()
 
 
 def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
-    for name, value in (("AMQP_URL", BROKER_URL), ("INPUTS_EXCHANGE", broker.config.input_exchange)):
+    for name, value in (
+        ("BROKER__URL", BROKER_URL),
+        ("BROKER__INPUTS_EXCHANGE", broker.config.inputs_exchange),
+    ):
         monkeypatch.setenv(f"VTAC_{name}", value)
     assert cli.main(["publish", "--mxt-position", "212.64,29.69,12.5", "--burst-id", "sb10"]) == 0
     assert "published position.MXT sb10" in capsys.readouterr().out
@@ -439,7 +446,7 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
         )
         == 0
     )
-    [(_, first), (_, second)] = broker.take(broker.config.input_queue, 2)
+    [(_, first), (_, second)] = broker.take(broker.config.inputs_queue, 2)
     product = parse_input(second)
     assert parse_input(first).burst_id == "sb10"
     assert isinstance(product, ProductNotificationV1) and product.content == fits.read_bytes()
@@ -462,8 +469,8 @@ def test_publish_and_schema_commands(broker: Broker, tmp_path: Path, monkeypatch
     ]
 
 
-def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):
-    config = replace(config, input_routing_keys=("product.QSRCLIST_VT",))  # MXT positions are not bound
+def test_publish_without_a_bound_queue_fails_loudly(config: BrokerSettings):
+    config = with_changes(config, input_routing_keys=("product.QSRCLIST_VT",))  # MXT positions are not bound
     broker = Broker(config)
     try:
         with pytest.raises(TransientError, match="no queue"):
@@ -472,11 +479,11 @@ def test_publish_without_a_bound_queue_fails_loudly(config: AmqpConfig):
         broker.close()
 
 
-def test_an_input_published_before_the_service_starts_waits_in_its_queue(config: AmqpConfig):
+def test_an_input_published_before_the_service_starts_waits_in_its_queue(config: BrokerSettings):
     publish_inputs(config, [_mxt("sb11b")])  # nothing declared yet: publishing declares the topology
     broker = Broker(config)
     try:
-        assert broker.depth(config.input_queue) == 1
+        assert broker.depth(config.inputs_queue) == 1
     finally:
         broker.close()
 
@@ -543,12 +550,12 @@ def test_vtac_serve_runs_the_real_processor_until_sigterm(
     config = broker.config
     port = _free_port()
     env = {
-        "AMQP_URL": BROKER_URL,
-        "INPUTS_EXCHANGE": config.input_exchange,
-        "INPUTS_QUEUE": config.input_queue,
-        "NOTIFICATIONS_EXCHANGE": config.notification_exchange,
-        "DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
-        "DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "BROKER__URL": BROKER_URL,
+        "BROKER__INPUTS_EXCHANGE": config.inputs_exchange,
+        "BROKER__INPUTS_QUEUE": config.inputs_queue,
+        "BROKER__NOTIFICATIONS_EXCHANGE": config.notifications_exchange,
+        "BROKER__DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
+        "BROKER__DEAD_LETTER_QUEUE": config.dead_letter_queue,
         "STATE_DIR": str(tmp_path / "state"),
         "HEALTH_PORT": str(port),
         "HEALTH_FILE": str(tmp_path / "alive"),
@@ -581,7 +588,7 @@ def test_vtac_serve_runs_the_real_processor_until_sigterm(
     assert code == 0, capsys.readouterr().err
     assert "invalid input message" in outcome["reason"]
     assert (tmp_path / "alive").exists()
-    assert broker.depth(config.input_queue) == 0
+    assert broker.depth(config.inputs_queue) == 0
 
 
 def _free_port() -> int:
@@ -612,19 +619,19 @@ def test_processor_and_state_failures_are_retried_not_lost(broker: Broker, run_c
 
 def test_stop_finishes_the_input_in_flight_and_requeues_the_prefetched(broker: Broker, run_consumer: Any):
     processor = StandInProcessor(delay_s=0.3)
-    running = run_consumer(processor, prefetch=4)
+    running = run_consumer(processor, max_unacked=4)
     publish_inputs(broker.config, [_mxt(f"sb14-{index}") for index in range(3)])
     wait_for(lambda: processor.calls == 1)
     running.stop()
     assert processor.calls == 1 and processor.confirmed_versions == [("sb14-0", 1)]
     # the broker requeues the unacked ones when the connection closes: asynchronously, on a loaded machine
-    wait_for(lambda: broker.depth(broker.config.input_queue) == 2)
+    wait_for(lambda: broker.depth(broker.config.inputs_queue) == 2)
 
 
-def test_topology_mismatch_is_a_configuration_error(config: AmqpConfig):
+def test_topology_mismatch_is_a_configuration_error(config: BrokerSettings):
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
-    channel.queue_declare(config.input_queue, durable=True)  # classic, no dead-letter arguments
+    channel.queue_declare(config.inputs_queue, durable=True)  # classic, no dead-letter arguments
     try:
         with pytest.raises(ConfigurationError, match="does not match"):
             Consumer(config, StandInProcessor()).run()
@@ -632,15 +639,15 @@ def test_topology_mismatch_is_a_configuration_error(config: AmqpConfig):
         connection.close()  # the config fixture deletes the queue and the exchanges
 
 
-def test_publish_to_an_unreachable_broker_is_a_transient_error(config: AmqpConfig):
+def test_publish_to_an_unreachable_broker_is_a_transient_error(config: BrokerSettings):
     with pytest.raises(TransientError, match="cannot connect"):
-        publish_inputs(replace(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), [_mxt("sb15")])
+        publish_inputs(with_changes(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), [_mxt("sb15")])
 
 
-def test_publish_to_a_clashing_exchange_is_a_configuration_error(config: AmqpConfig):
+def test_publish_to_a_clashing_exchange_is_a_configuration_error(config: BrokerSettings):
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
-    channel.exchange_declare(config.input_exchange, exchange_type="fanout")
+    channel.exchange_declare(config.inputs_exchange, exchange_type="fanout")
     try:
         with pytest.raises(ConfigurationError, match="broker refused"):
             publish_inputs(config, [_mxt("sb16")])

@@ -241,5 +241,5 @@ def test_without_catalog_option_the_configured_default_set_is_asked(tmp_path, ca
 def test_the_default_set_is_the_operational_catalogues():
     from vtac.settings import VtacSettings
 
-    names = [item.split("=")[0] for item in VtacSettings().catalogs]
+    names = [source.name for source in VtacSettings().catalogs]
     assert names == ["PS1DR1", "SDSS12", "LSDR10", "GAIADR3", "USNOB1"]

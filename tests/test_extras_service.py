@@ -43,7 +43,7 @@ def burst(tmp_path_factory):
 
 
 def extras_settings(tmp_path: Path) -> VtacSettings:
-    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True)
+    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras={"enabled": True})
 
 
 def extras_processor(tmp_path: Path) -> Processor:
@@ -242,10 +242,10 @@ def test_the_worker_reports_failures_and_is_replaced_after_a_time_out():
     worker = IdleWorker()
     try:
         with pytest.raises(RuntimeError, match="ZeroDivisionError"):
-            worker.call(operator.truediv, 1, 0)
+            worker.call(operator.truediv, 1, 0, timeout_s=10)
         with pytest.raises(WorkerStoppedError, match=r"no answer within 0\.2 s"):
             worker.call(time.sleep, 5, timeout_s=0.2)
-        assert worker.call(operator.add, 2, 3) == 5  # a fresh process
+        assert worker.call(operator.add, 2, 3, timeout_s=10) == 5  # a fresh process
     finally:
         worker.terminate()
 
@@ -294,22 +294,22 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
         key: channel.queue_declare("", exclusive=True).method.queue for key in ("qpo_vt.ba", "qpo_vt.vtpp")
     }
     for key, queue in queues.items():
-        channel.queue_bind(queue, config.notification_exchange, routing_key=key)
+        channel.queue_bind(queue, config.notifications_exchange, routing_key=key)
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("VTAC_")},
-        "VTAC_AMQP_URL": BROKER_URL,
-        "VTAC_INPUTS_EXCHANGE": config.input_exchange,
-        "VTAC_INPUTS_QUEUE": config.input_queue,
-        "VTAC_NOTIFICATIONS_EXCHANGE": config.notification_exchange,
-        "VTAC_DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
-        "VTAC_DEAD_LETTER_QUEUE": config.dead_letter_queue,
-        "VTAC_BA_QUEUE": "",
-        "VTAC_VTPP_QUEUE": "",
+        "VTAC_BROKER__URL": BROKER_URL,
+        "VTAC_BROKER__INPUTS_EXCHANGE": config.inputs_exchange,
+        "VTAC_BROKER__INPUTS_QUEUE": config.inputs_queue,
+        "VTAC_BROKER__NOTIFICATIONS_EXCHANGE": config.notifications_exchange,
+        "VTAC_BROKER__DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
+        "VTAC_BROKER__DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "VTAC_BROKER__BA_QUEUE": "",
+        "VTAC_BROKER__VTPP_QUEUE": "",
         "VTAC_STATE_DIR": str(tmp_path),
         "VTAC_CATALOGS": SDSS,
         "VTAC_HEALTH_PORT": str(_free_port()),
-        "VTAC_SHUTDOWN_GRACE_S": str(GRACE_S),
-        "VTAC_EXTRAS": "true",
+        "VTAC_BROKER__SHUTDOWN_GRACE_S": str(GRACE_S),
+        "VTAC_EXTRAS__ENABLED": "true",
         "VTAC_LOG_LEVEL": "WARNING",
     }
     ledger = None
@@ -334,9 +334,9 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
             process.kill()
         if ledger is not None:
             ledger.close()
-        for queue in (config.input_queue, config.retry_queue, config.dead_letter_queue):
+        for queue in (config.inputs_queue, config.retry_queue, config.dead_letter_queue):
             channel.queue_delete(queue)
-        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
+        for exchange in (config.inputs_exchange, config.notifications_exchange, config.dead_letter_exchange):
             channel.exchange_delete(exchange)
         connection.close()
 
@@ -363,7 +363,7 @@ def test_a_stop_signalled_to_the_process_group_does_not_kill_the_extras_worker(t
         # as `vtac serve` does: a shell's background job starts with SIGINT ignored, which Python inherits
         "    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "    worker = IdleWorker()\n"
-        "    worker.call(abs, -1)\n"
+        "    worker.call(abs, -1, timeout_s=10)\n"
         "    try:\n"
         "        print('ready', flush=True)\n"
         "        time.sleep(60)\n"

@@ -37,9 +37,9 @@ from fault_rig import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from vtac.service.broker import AmqpConfig
 from vtac.service.publish import mxt_position_message, product_message, publish_inputs
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -140,8 +140,8 @@ def _bursts(sky, folder: Path, count: int, *, sdb_base: str | None = None) -> di
     return bursts
 
 
-def _config(node: BrokerNode) -> AmqpConfig:
-    return AmqpConfig(url=node.url)
+def _config(node: BrokerNode) -> BrokerSettings:
+    return BrokerSettings(url=node.url)
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
@@ -402,7 +402,7 @@ def test_sigkill_mid_stream_then_a_new_instance(node, cluster, sky, observer, tm
 
 
 def test_two_instances_with_every_input_sent_twice(node, cluster, sky, observer, tmp_path):
-    services = _start(node, cluster, tmp_path, count=2, VTAC_PREFETCH="1")
+    services = _start(node, cluster, tmp_path, count=2, VTAC_BROKER__MAX_UNACKED="1")
     bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
     started = time.monotonic()
     for message in _interleaved(bursts):
@@ -415,7 +415,7 @@ def test_two_instances_with_every_input_sent_twice(node, cluster, sky, observer,
 def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observer, tmp_path):
     files = FlakyFileServer(tmp_path / "in")
     try:
-        services = _start(node, cluster, tmp_path, VTAC_SDB_FETCH_URLS=files.base)
+        services = _start(node, cluster, tmp_path, VTAC_SDB__FETCH_URLS=files.base)
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
         started = time.monotonic()
         files.down = True
@@ -438,7 +438,7 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
 def test_retries_pending_survive_a_broker_restart(node, observer):
     """The delay queue alone, no VTAC: 200 retries waiting when the broker restarts all reach the input
     queue (a classic delay queue dead-letters at most once: it dropped all 200)."""
-    config = AmqpConfig(url=node.url, input_queue=f"fault.retry.{uuid.uuid4().hex[:6]}")
+    config = BrokerSettings(url=node.url, inputs_queue=f"fault.retry.{uuid.uuid4().hex[:6]}")
     channel = observer.channel
     declare_topology(channel, config)
     channel.confirm_delivery()
@@ -453,8 +453,8 @@ def test_retries_pending_survive_a_broker_restart(node, observer):
         return int(observer.channel.queue_declare(queue, passive=True).method.message_count)
 
     # At least once: a copy may arrive twice (harmless, inputs are idempotent), none may be missing.
-    arrived = _wait(lambda: waiting(config.input_queue) >= 200 and waiting(config.retry_queue) == 0, 60)
-    in_input, in_delay = waiting(config.input_queue), waiting(config.retry_queue)
+    arrived = _wait(lambda: waiting(config.inputs_queue) >= 200 and waiting(config.retry_queue) == 0, 60)
+    in_input, in_delay = waiting(config.inputs_queue), waiting(config.retry_queue)
     tally = Tally(
         "retries pending, broker restart (no VTAC)",
         inputs=200,
@@ -467,7 +467,7 @@ def test_retries_pending_survive_a_broker_restart(node, observer):
         seconds=time.monotonic() - started,
     )
     TALLIES.append(tally)
-    for queue in (config.input_queue, config.retry_queue):
+    for queue in (config.inputs_queue, config.retry_queue):
         observer.channel.queue_delete(queue)
     assert arrived and tally.lost == 0
 
@@ -479,9 +479,9 @@ def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky
             node,
             cluster,
             tmp_path,
-            VTAC_SDB_FETCH_URLS=files.base,
-            VTAC_RETRY_DELAY_S="2",
-            VTAC_RETRY_DELAY_CAP_S="4",
+            VTAC_SDB__FETCH_URLS=files.base,
+            VTAC_BROKER__RETRY_DELAY_S="2",
+            VTAC_BROKER__RETRY_DELAY_CAP_S="4",
         )
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=files.base)
         started = time.monotonic()
@@ -504,7 +504,11 @@ def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky
 
 # --- compound classes at default timings, extras on, an HTTP SDB whose PUTs and GETs both fail -------------
 
-DEFAULTS = {"VTAC_RETRY_DELAY_S": "2", "VTAC_RETRY_DELAY_CAP_S": "60", "VTAC_EXTRAS": "true"}
+DEFAULTS = {
+    "VTAC_BROKER__RETRY_DELAY_S": "2",
+    "VTAC_BROKER__RETRY_DELAY_CAP_S": "60",
+    "VTAC_EXTRAS__ENABLED": "true",
+}
 
 
 def _through_http_sdb(label, disrupt, *, node, cluster, sky, observer, tmp_path, count: int = 1) -> Counter:
@@ -513,7 +517,7 @@ def _through_http_sdb(label, disrupt, *, node, cluster, sky, observer, tmp_path,
     lasts): every version notified once, no good input dead-lettered. The SDB's refusals, by method."""
     sdb = FlakyFileServer(tmp_path / "in")
     try:
-        env = {"VTAC_SDB_URL": sdb.base, "VTAC_SDB_FETCH_URLS": sdb.base, **DEFAULTS}
+        env = {"VTAC_SDB__URL": sdb.base, "VTAC_SDB__FETCH_URLS": sdb.base, **DEFAULTS}
         services = _start(node, cluster, tmp_path, count, **env)
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=sdb.base)
         started = time.monotonic()

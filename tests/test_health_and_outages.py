@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import replace
 from typing import Any
 
 import psycopg
 import pytest
-from real_services import POSTGRES_URL, Broker, wait_for
+from real_services import POSTGRES_URL, Broker, wait_for, with_changes
 from test_amqp import StandInProcessor, _get, _mxt
 
 from vtac.errors import TransientError
@@ -136,7 +135,7 @@ class StuckProcessor(StandInProcessor):
 
 def test_an_input_past_the_processing_deadline_is_dead_lettered_and_the_worker_goes_on(broker: Broker):
     processor = StuckProcessor()
-    consumer = Consumer(replace(broker.config, processing_deadline_s=1.0), processor)
+    consumer = Consumer(with_changes(broker.config, processing_deadline_s=1.0), processor)
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)

@@ -7,15 +7,13 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import replace
 
 import pika
 import pytest
-from real_services import BROKER_URL, isolated_amqp_config
+from real_services import BROKER_URL, isolated_amqp_config, with_changes
 
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError
-from vtac.service.broker import AmqpConfig
 from vtac.service.consumer import Consumer
 from vtac.service.listen import (
     ListenRequest,
@@ -28,6 +26,7 @@ from vtac.service.listen import (
 from vtac.service.logs import quiet_pika
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 
 NOTIFICATION = {
     "kind": "qpo_vt",
@@ -99,13 +98,13 @@ def config(make_amqp_config):
     return make_amqp_config("listen", ba_queue=f"test.{uid}.ba", vtpp_queue=f"test.{uid}.vtpp")
 
 
-def _notify(config: AmqpConfig, routing_key: str, bodies: list[bytes]) -> None:
+def _notify(config: BrokerSettings, routing_key: str, bodies: list[bytes]) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
     declare_topology(channel, config)
     channel.confirm_delivery()
     for body in bodies:  # mandatory + confirms: unroutable would raise
-        channel.basic_publish(config.notification_exchange, routing_key, body, mandatory=True)
+        channel.basic_publish(config.notifications_exchange, routing_key, body, mandatory=True)
     connection.close()
 
 
@@ -129,18 +128,18 @@ def test_notifications_are_routable_to_both_declared_queues_and_listen_takes_the
         assert "0 of 1 notification(s) within 0.2 s" in capsys.readouterr().err
 
 
-def _environment(config: AmqpConfig) -> dict[str, str]:
+def _environment(config: BrokerSettings) -> dict[str, str]:
     return {
-        "VTAC_AMQP_URL": BROKER_URL,
-        "VTAC_NOTIFICATIONS_EXCHANGE": config.notification_exchange,
-        "VTAC_BA_QUEUE": config.ba_queue,
-        "VTAC_VTPP_QUEUE": config.vtpp_queue,
+        "VTAC_BROKER__URL": BROKER_URL,
+        "VTAC_BROKER__NOTIFICATIONS_EXCHANGE": config.notifications_exchange,
+        "VTAC_BROKER__BA_QUEUE": config.ba_queue,
+        "VTAC_BROKER__VTPP_QUEUE": config.vtpp_queue,
     }
 
 
 def test_a_receiver_without_a_queue_is_a_configuration_error(config):
-    with pytest.raises(ConfigurationError, match="VTAC_VTPP_QUEUE is empty"):
-        queue_of(replace(config, vtpp_queue=""), "vtpp")
+    with pytest.raises(ConfigurationError, match="VTAC_BROKER__VTPP_QUEUE is empty"):
+        queue_of(with_changes(config, vtpp_queue=""), "vtpp")
     assert queue_of(config, "ba") == config.ba_queue
 
 
@@ -191,7 +190,7 @@ class _Refuses:
         """Nothing to record."""
 
 
-def _dead_letter_two(config: AmqpConfig) -> None:
+def _dead_letter_two(config: BrokerSettings) -> None:
     """Two inputs through the real consumer into the real dead-letter queue."""
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
@@ -199,7 +198,7 @@ def _dead_letter_two(config: AmqpConfig) -> None:
     channel.confirm_delivery()
     for burst_id in ("sb26050901", "sb26050902"):
         body = json.dumps({"kind": "product", "burst_id": burst_id, "acronym": "QSRCLIST_VT"}).encode()
-        channel.basic_publish("", config.input_queue, body, mandatory=True)
+        channel.basic_publish("", config.inputs_queue, body, mandatory=True)
     connection.close()
     consumer = Consumer(config, _Refuses())
     thread = threading.Thread(target=consumer.run, daemon=True)
@@ -211,7 +210,7 @@ def _dead_letter_two(config: AmqpConfig) -> None:
     thread.join(10)
 
 
-def _depth(config: AmqpConfig, queue: str) -> int:
+def _depth(config: BrokerSettings, queue: str) -> int:
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     depth = connection.channel().queue_declare(queue, passive=True).method.message_count
     connection.close()
@@ -231,17 +230,17 @@ def test_dead_letters_are_shown_with_their_reasons_and_left_or_requeued(config, 
 
     environment = _environment(config) | {
         "VTAC_SECRETS_DIR": str(tmp_path),
-        "VTAC_INPUTS_QUEUE": config.input_queue,
-        "VTAC_DEAD_LETTER_QUEUE": config.dead_letter_queue,
-        "VTAC_DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
+        "VTAC_BROKER__INPUTS_QUEUE": config.inputs_queue,
+        "VTAC_BROKER__DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "VTAC_BROKER__DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
     }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in environment.items():
             patch.setenv(key, value)
         assert cli.main(["listen", "--dead", "--requeue", "--count", "1"]) == 0
         printed = capsys.readouterr().out
-    assert "requeued to " + config.input_queue in printed and "1 dead-lettered input(s) requeued" in printed
-    assert (_depth(config, config.dead_letter_queue), _depth(config, config.input_queue)) == (1, 1)
+    assert "requeued to " + config.inputs_queue in printed and "1 dead-lettered input(s) requeued" in printed
+    assert (_depth(config, config.dead_letter_queue), _depth(config, config.inputs_queue)) == (1, 1)
 
 
 def test_a_dead_letter_without_our_reason_says_so():

@@ -25,12 +25,11 @@ from test_service_flow import AUDIENCES, BURST_ID, SDSS, Service, versions_notif
 
 from vtac.adapters import rawfits
 from vtac.provenance import running_code
-from vtac.service.broker import AmqpConfig
 from vtac.service.processor import Processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
-from vtac.settings import VtacSettings
+from vtac.settings import BrokerSettings, VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec
 
@@ -39,7 +38,7 @@ TEMPORARY = ("mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryFile", "Spool
 
 
 @pytest.fixture
-def config(make_amqp_config: Callable[..., AmqpConfig]) -> AmqpConfig:
+def config(make_amqp_config: Callable[..., BrokerSettings]) -> BrokerSettings:
     return make_amqp_config("walk", shutdown_grace_s=5.0)
 
 

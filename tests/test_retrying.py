@@ -100,13 +100,14 @@ def test_the_sdb_and_the_catalogue_services_retry_the_same_http_answers(httpserv
     from vtac.adapters.http import HttpPolicy, fetch
     from vtac.errors import TransientError
     from vtac.service.sdb import HttpSdb, SdbRejectedError
+    from vtac.settings import SdbSettings
 
     httpserver.expect_request("/answer").respond_with_data("busy", status=status)
     no_wait = lambda _seconds: None  # noqa: E731
     with pytest.raises(TransientError):
         fetch(httpserver.url_for("/answer"), policy=HttpPolicy(retries=1, backoff_s=0), sleep=no_wait)
     catalogue_requests = len(httpserver.log)
-    sdb = HttpSdb(httpserver.url_for(""), max_attempts=2, backoff_s=0, sleep=no_wait)
+    sdb = HttpSdb(httpserver.url_for(""), SdbSettings(max_attempts=2, backoff_s=0), sleep=no_wait)
     with pytest.raises(TransientError if retried else SdbRejectedError):
         sdb.fetch(httpserver.url_for("/answer"))
     assert (catalogue_requests, len(httpserver.log) - catalogue_requests) == ((2, 2) if retried else (1, 1))

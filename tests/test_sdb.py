@@ -20,6 +20,7 @@ from vtac.service.sdb import (
     SdbRejectedError,
     idempotency_key,
 )
+from vtac.settings import SdbSettings
 
 PRODUCT_PATH = re.compile(
     r"^/v1/bursts/(?P<burst>[^/]+)/products/(?P<acronym>[^/]+)/versions/(?P<version>\d+)$"
@@ -78,10 +79,10 @@ def _bundle(version: int = 1, content: bytes = b"SIMPLE  =                    T"
     )
 
 
-def _client(server: HTTPServer, delays: list[float] | None = None, **options) -> HttpSdb:
+def _client(server: HTTPServer, delays: list[float] | None = None, **settings) -> HttpSdb:
     sleep = delays.append if delays is not None else time.sleep
-    options.setdefault("backoff_s", 0.01)
-    return HttpSdb(server.url_for("/"), token="s3cret", sleep=sleep, **options)
+    settings.setdefault("backoff_s", 0.01)
+    return HttpSdb(server.url_for("/"), SdbSettings(**settings), token="s3cret", sleep=sleep)
 
 
 def test_upload_stores_every_product_under_its_version(httpserver: HTTPServer):
@@ -142,7 +143,7 @@ def test_unusable_json_body_falls_back_to_the_location_header(httpserver: HTTPSe
 
 def test_at_least_one_attempt_is_required():
     with pytest.raises(ValueError, match="max_attempts"):
-        HttpSdb("http://sdb.example", max_attempts=0)
+        HttpSdb("http://sdb.example", SdbSettings(max_attempts=0))
 
 
 def test_400_is_a_permanent_error_without_retry(httpserver: HTTPServer):
@@ -200,13 +201,13 @@ def test_timeout_becomes_transient(httpserver: HTTPServer):
         return Response("", status=201)
 
     httpserver.expect_request(PRODUCT_PATH).respond_with_handler(slow)
-    client = _client(httpserver, [], timeout_s=(1.0, 0.1), max_attempts=2)
+    client = _client(httpserver, [], connect_timeout_s=1.0, read_timeout_s=0.1, max_attempts=2)
     with pytest.raises(TransientError, match=r"after 2 attempts.*Timeout"):
         client.upload(_bundle())
 
 
 def test_unreachable_sdb_becomes_transient():
-    client = HttpSdb("http://127.0.0.1:1", max_attempts=2, sleep=lambda _delay: None)
+    client = HttpSdb("http://127.0.0.1:1", SdbSettings(max_attempts=2), sleep=lambda _delay: None)
     with pytest.raises(TransientError, match="ConnectionError"):
         client.upload(_bundle())
 

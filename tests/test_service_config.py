@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from vtac.app.catalogs import CatalogSource
 from vtac.errors import ConfigurationError
 from vtac.settings import VtacSettings
 
@@ -23,21 +24,22 @@ def clean_environment(monkeypatch, tmp_path):
 def test_defaults_are_the_icd_names():
     settings = VtacSettings()
 
-    assert (settings.inputs_exchange, settings.inputs_queue) == ("svom.products", "vtac.inputs")
-    assert settings.input_routing_keys == [
+    broker = settings.broker
+    assert (broker.inputs_exchange, broker.inputs_queue) == ("svom.products", "vtac.inputs")
+    assert broker.input_routing_keys == (
         "product.QSRCLIST_VT",
         "product.QPO_MXT",
         "position.MXT",
         "position.ALERT",
-    ]
-    assert (settings.notifications_exchange, settings.ba_routing_key, settings.vtpp_routing_key) == (
+    )
+    assert (broker.notifications_exchange, broker.ba_routing_key, broker.vtpp_routing_key) == (
         "svom.notifications",
         "qpo_vt.ba",
         "qpo_vt.vtpp",
     )
-    assert (settings.dead_letter_exchange, settings.dead_letter_queue) == ("vtac.dlx", "vtac.inputs.dead")
-    assert settings.amqp_url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/%2F"
-    assert settings.catalogs == [
+    assert (broker.dead_letter_exchange, broker.dead_letter_queue) == ("vtac.dlx", "vtac.inputs.dead")
+    assert broker.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/%2F"
+    assert [str(source) for source in settings.catalogs] == [
         "PS1DR1=vizier",
         "SDSS12=vizier",
         "LSDR10=datalab",
@@ -46,23 +48,23 @@ def test_defaults_are_the_icd_names():
     ]
     assert settings.state_location == str(Path("vtac-state") / "state.db")
     assert settings.file_sdb_root == Path("vtac-state") / "sdb"
-    assert settings.sdb_url is None and settings.sdb_token is None
+    assert settings.sdb.url is None and settings.sdb.token is None
 
 
 def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
-    monkeypatch.setenv("VTAC_INPUTS_QUEUE", "vtac.test")
-    monkeypatch.setenv("VTAC_PREFETCH", "8")
+    monkeypatch.setenv("VTAC_BROKER__INPUTS_QUEUE", "vtac.test")
+    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "8")
     monkeypatch.setenv("VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD", "0.6")
     monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
-    monkeypatch.setenv("VTAC_INPUT_ROUTING_KEYS", '["product.#"]')
+    monkeypatch.setenv("VTAC_BROKER__INPUT_ROUTING_KEYS", '["product.#"]')
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
 
     settings = VtacSettings()
 
-    assert (settings.inputs_queue, settings.prefetch) == ("vtac.test", 8)
+    assert (settings.broker.inputs_queue, settings.broker.max_unacked) == ("vtac.test", 8)
     assert settings.science.best_probability_threshold == 0.6
-    assert settings.catalogs == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
-    assert settings.input_routing_keys == ["product.#"]
+    assert [str(source) for source in settings.catalogs] == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
+    assert settings.broker.input_routing_keys == ("product.#",)
     assert settings.state_location == str(tmp_path / "state.db")
 
 
@@ -82,45 +84,45 @@ def test_a_bad_catalogue_list_is_refused_naming_the_entry(monkeypatch, catalogs,
 
 
 def test_secrets_never_appear_in_repr(monkeypatch):
-    monkeypatch.setenv("VTAC_AMQP_URL", "amqp://vtac:hunter2@broker:5672/%2F")
-    monkeypatch.setenv("VTAC_SDB_TOKEN", "t0ken-value")
+    monkeypatch.setenv("VTAC_BROKER__URL", "amqp://vtac:hunter2@broker:5672/%2F")
+    monkeypatch.setenv("VTAC_SDB__TOKEN", "t0ken-value")
     monkeypatch.setenv("VTAC_STATE_URL", "postgresql://vtac:pgpass@db/vtac")
 
     settings = VtacSettings()
     shown = repr(settings) + str(settings) + settings.model_dump_json()
 
     assert "hunter2" not in shown and "t0ken-value" not in shown and "pgpass" not in shown
-    assert settings.sdb_token is not None and settings.sdb_token.get_secret_value() == "t0ken-value"
+    assert settings.sdb.token is not None and settings.sdb.token.get_secret_value() == "t0ken-value"
     assert settings.state_location == "postgresql://vtac:pgpass@db/vtac"
 
 
 def test_secrets_are_read_from_files_and_the_environment_wins(monkeypatch, tmp_path):
-    (tmp_path / "vtac_sdb_token").write_text("from-file\n")
-    (tmp_path / "vtac_amqp_url").write_text("amqp://u:file@host/%2F")
-    monkeypatch.setenv("VTAC_AMQP_URL", "amqp://u:env@host/%2F")
+    (tmp_path / "vtac_sdb__token").write_text("from-file\n")
+    (tmp_path / "vtac_broker__url").write_text("amqp://u:file@host/%2F")
+    monkeypatch.setenv("VTAC_BROKER__URL", "amqp://u:env@host/%2F")
 
     settings = VtacSettings()
 
-    assert settings.sdb_token is not None and settings.sdb_token.get_secret_value() == "from-file"
-    assert settings.amqp_url.get_secret_value() == "amqp://u:env@host/%2F"
+    assert settings.sdb.token is not None and settings.sdb.token.get_secret_value() == "from-file"
+    assert settings.broker.url.get_secret_value() == "amqp://u:env@host/%2F"
 
 
 def test_a_toml_file_configures_below_the_environment(monkeypatch, tmp_path):
     config = tmp_path / "vtac.toml"
     config.write_text(
-        'inputs_queue = "from.toml"\nprefetch = 5\ncatalogs = ["SDSS12=vizier"]\n'
+        'catalogs = ["SDSS12=vizier"]\n[broker]\ninputs_queue = "from.toml"\nmax_unacked = 5\n'
         "[science]\nmax_best_candidates = 2\n",
         encoding="utf-8",
     )
     monkeypatch.setenv("VTAC_CONFIG_FILE", str(config))
-    monkeypatch.setenv("VTAC_PREFETCH", "9")
+    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "9")
 
     settings = VtacSettings()
 
-    assert (settings.inputs_queue, settings.prefetch, settings.catalogs) == (
+    assert (settings.broker.inputs_queue, settings.broker.max_unacked, settings.catalogs) == (
         "from.toml",
         9,
-        ["SDSS12=vizier"],
+        [CatalogSource("SDSS12", "vizier")],
     )
     assert settings.science.max_best_candidates == 2
 

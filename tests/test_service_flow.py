@@ -12,27 +12,27 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from real_services import Broker, wait_for
+from real_services import Broker, wait_for, with_changes
 from werkzeug import Request, Response
 
-from vtac.service.broker import AmqpConfig
 from vtac.service.consumer import Consumer
 from vtac.service.outcome import Action
 from vtac.service.processor import Processor, message_id_of
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
 from vtac.service.sdb import FileSdb, HttpSdb, Sdb
 from vtac.service.state import InputStore, open_sqlite_store
-from vtac.settings import VtacSettings
+from vtac.settings import BrokerSettings, SdbSettings, VtacSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
+ONE_QUICK_ATTEMPT = SdbSettings(max_attempts=1, connect_timeout_s=1.0, read_timeout_s=5.0)
 BURST_ID = "sb26050906"
 AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
 PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
@@ -88,16 +88,16 @@ def burst(sky, tmp_path_factory) -> Burst:
 
 
 @pytest.fixture
-def config(make_amqp_config: Callable[..., AmqpConfig]) -> AmqpConfig:
+def config(make_amqp_config: Callable[..., BrokerSettings]) -> BrokerSettings:
     return make_amqp_config("flow", shutdown_grace_s=5.0)
 
 
 class Service:
     """One instance: the real Processor behind the real Consumer, on a background thread."""
 
-    def __init__(self, config: AmqpConfig, processor: Processor) -> None:
+    def __init__(self, config: BrokerSettings, processor: Processor, sweep_interval_s: float = 0.0) -> None:
         self.processor = processor
-        self.consumer = Consumer(config, processor)
+        self.consumer = Consumer(config, processor, sweep_interval_s=sweep_interval_s)
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
         self.thread.start()
 
@@ -118,7 +118,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
     def start(
-        config: AmqpConfig, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
+        config: BrokerSettings, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
     ) -> Service:
         settings = VtacSettings(state_dir=tmp_path / name, catalogs=[SDSS])
         processor = Processor(
@@ -126,7 +126,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
             store=store or open_sqlite_store(tmp_path / f"{name}.db"),
             sdb=sdb or FileSdb(tmp_path / "sdb"),
         )
-        service = Service(replace(config, connection_name=f"{config.connection_name}-{name}"), processor)
+        service = Service(with_changes(config, connection_name=f"{config.connection_name}-{name}"), processor)
         started.append(service)
         wait_for(lambda: service.consumer.health.ready)
         return service
@@ -211,7 +211,7 @@ def test_an_input_published_again_makes_no_second_version_and_no_second_notifica
     assert stored_versions(tmp_path / "sdb", BURST_ID) == ["v1"]
     state = service.processor.store.burst_state(BURST_ID)
     assert (state.version, state.published) == (1, 1)
-    assert broker.depth(broker.config.input_queue) == broker.depth(broker.config.dead_letter_queue) == 0
+    assert broker.depth(broker.config.inputs_queue) == broker.depth(broker.config.dead_letter_queue) == 0
 
 
 def test_an_input_published_twice_back_to_back_makes_one_version_and_one_notification(
@@ -260,9 +260,7 @@ def test_inputs_wait_while_the_sdb_is_down_and_end_in_one_product(
 ):
     sdb = FlakySdb(failures=3)
     httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
-    service = start_service(
-        broker.config, sdb=HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 5.0))
-    )
+    service = start_service(broker.config, sdb=HttpSdb(httpserver.url_for("/sdb"), ONE_QUICK_ATTEMPT))
     publish_inputs(broker.config, [burst.inputs["R"]])
 
     received = collect_until(broker, lambda got: all(got.values()))
@@ -286,12 +284,12 @@ def test_a_version_stored_but_never_notified_is_notified_by_the_sweeper(
     sdb = FlakySdb(failures=1)
     httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
     settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sweep_after_s=0.5)
-    http_sdb = HttpSdb(httpserver.url_for("/sdb"), max_attempts=1, timeout_s=(1.0, 5.0))
+    http_sdb = HttpSdb(httpserver.url_for("/sdb"), ONE_QUICK_ATTEMPT)
     processor = Processor(settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=http_sdb)
     body = burst.inputs["R"].model_dump_json().encode()
     assert processor.process(body).action is Action.RETRY
 
-    service = Service(replace(broker.config, sweep_interval_s=0.5), processor)
+    service = Service(broker.config, processor, sweep_interval_s=0.5)
     try:
         received = collect_until(broker, lambda got: all(got.values()))
         wait_for(lambda: processor.store.burst_state(BURST_ID).published == 1)
@@ -310,7 +308,9 @@ def test_two_instances_on_one_queue_make_one_version_per_input_change(
     broker: Broker, start_service, sky, tmp_path: Path, postgres_store
 ):
     burst = simulate(sky, tmp_path / "inputs", f"sb{uuid.uuid4().hex[:10]}")
-    one_at_a_time = replace(broker.config, prefetch=1)  # the first build always starts from a source list
+    one_at_a_time = with_changes(
+        broker.config, max_unacked=1
+    )  # the first build always starts from a source list
     services = [start_service(one_at_a_time, store=postgres_store(), name=name) for name in "ab"]
     inputs = [burst.inputs[name] for name in ("R", "B", "MXT")]
     publish_inputs(broker.config, inputs + inputs)  # three changes, each also sent again

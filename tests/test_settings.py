@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from vtac.app.catalogs import CatalogSource, parse_catalog_sources
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError
-from vtac.settings import check_usable, effective_settings, load_settings, parse_catalogs
+from vtac.settings import check_usable, effective_settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -33,20 +34,22 @@ def toml(tmp_path: Path, text: str) -> Path:
 
 
 def test_precedence_is_defaults_then_file_then_environment_then_command_line(monkeypatch, tmp_path):
-    path = toml(tmp_path, 'prefetch = 5\nheartbeat_s = 12\ninputs_queue = "from.file"\n')
-    monkeypatch.setenv("VTAC_PREFETCH", "7")
-    monkeypatch.setenv("VTAC_HEARTBEAT_S", "14")
+    path = toml(tmp_path, '[broker]\nmax_unacked = 5\nheartbeat_s = 12\ninputs_queue = "from.file"\n')
+    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "7")
+    monkeypatch.setenv("VTAC_BROKER__HEARTBEAT_S", "14")
 
-    settings = load_settings(path, heartbeat_s=16)
+    settings = load_settings(path, broker={"heartbeat_s": 16})
 
-    assert (settings.inputs_queue, settings.prefetch, settings.heartbeat_s) == ("from.file", 7, 16)
-    assert settings.dead_letter_queue == "vtac.inputs.dead"
+    broker = settings.broker
+    assert (broker.inputs_queue, broker.max_unacked, broker.heartbeat_s) == ("from.file", 7, 16)
+    assert broker.dead_letter_queue == "vtac.inputs.dead"
 
 
 @pytest.mark.parametrize(
     ("text", "named"),
     [
         ("prefecth = 8\n", "setting prefecth"),
+        ("[broker]\nprefetch = 8\n", "setting broker.prefetch"),
         ("[science]\nbest_score_treshold = 0.6\n", "setting science.best_score_treshold"),
         ("[catalog_services]\ndeadline = 3\n", "setting catalog_services.deadline"),
     ],
@@ -71,15 +74,15 @@ def test_a_retired_variable_is_not_ignored_silently(monkeypatch):
 
 
 def test_one_catalogue_parser_for_the_environment_the_file_and_the_command_line(monkeypatch, tmp_path):
-    assert parse_catalogs(" sdss12=/data/s.fits , gaiadr3=vizier") == [
-        "SDSS12=/data/s.fits",
-        "GAIADR3=vizier",
+    assert parse_catalog_sources(" sdss12=/data/s.fits , gaiadr3=vizier") == [
+        CatalogSource("SDSS12", "/data/s.fits"),
+        CatalogSource("GAIADR3", "vizier"),
     ]
-    assert parse_catalogs('["ps1dr1=vizier"]') == ["PS1DR1=vizier"]
+    assert parse_catalog_sources('["ps1dr1=vizier"]') == [CatalogSource("PS1DR1", "vizier")]
     monkeypatch.setenv("VTAC_CATALOGS", "sdss12=vizier")
-    assert load_settings().catalogs == ["SDSS12=vizier"]
+    assert load_settings().catalogs == [CatalogSource("SDSS12", "vizier")]
     assert load_settings(toml(tmp_path, 'catalogs = ["usnob1=vizier"]\n'), environment=False).catalogs == [
-        "USNOB1=vizier"
+        CatalogSource("USNOB1", "vizier")
     ]
     with pytest.raises(
         ConfigurationError, match=r"setting catalogs \(command line\): .*unknown catalogue XYZ"
@@ -98,31 +101,34 @@ def test_make_qpo_vt_refuses_a_bad_catalogue_with_exit_2(capsys, tmp_path):
 
 
 def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("VTAC_AMQP_URL", "amqp://vtac:hunter2@broker:5672/%2F")
-    monkeypatch.setenv("VTAC_SDB_URL", "https://vtac:hunter2@sdb.example/api")
+    monkeypatch.setenv("VTAC_BROKER__URL", "amqp://vtac:hunter2@broker:5672/%2F")
+    monkeypatch.setenv("VTAC_SDB__URL", "https://vtac:hunter2@sdb.example/api")
     monkeypatch.setenv(
         "VTAC_CONFIG_FILE", str(toml(tmp_path, "[science]\nbest_probability_threshold = 0.6\n"))
     )
-    (tmp_path / "secrets" / "vtac_sdb_token").write_text("t0ken\n")
+    (tmp_path / "secrets" / "vtac_sdb__token").write_text("t0ken\n")
 
     assert cli.main(["config", "show"]) == 0
     shown = capsys.readouterr().out
 
     assert "hunter2" not in shown and "t0ken" not in shown
     lines = {line.split(" = ")[0].strip(): line for line in shown.splitlines()}
-    assert lines["amqp_url"].endswith('"amqp://vtac:***@broker:5672/%2F"  # environment')
-    assert lines["sdb_url"].endswith('"https://vtac:***@sdb.example/api"  # environment')
-    assert lines["sdb_token"].split(" = ")[1].startswith('"**********"')
-    assert lines["sdb_token"].endswith("# secret file in " + str(tmp_path / "secrets"))
+    assert lines["broker.url"].endswith('"amqp://vtac:***@broker:5672/%2F"  # environment')
+    assert lines["sdb.url"].endswith('"https://vtac:***@sdb.example/api"  # environment')
+    assert lines["sdb.token"].split(" = ")[1].startswith('"**********"')
+    assert lines["sdb.token"].endswith("# secret file in " + str(tmp_path / "secrets"))
     assert lines["science.best_probability_threshold"].endswith(f"0.6  # {tmp_path / 'vtac.toml'}")
-    assert lines["prefetch"].endswith("2  # default")
-    rows = effective_settings(heartbeat_s=9)
-    assert ("heartbeat_s", "9", "command line") in rows
+    assert lines["broker.max_unacked"].endswith("2  # default")
+    assert lines["catalogs"].endswith(
+        '"SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier"]  # default'
+    )
+    rows = effective_settings(broker={"heartbeat_s": 9})
+    assert ("broker.heartbeat_s", "9", "command line") in rows
 
 
 def test_config_check_judges_the_file_alone(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("VTAC_PREFETCH", "not a number")  # the environment is not the file's fault
-    good = toml(tmp_path, "prefetch = 8\n")
+    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "not a number")  # the environment is not the file's fault
+    good = toml(tmp_path, "[broker]\nmax_unacked = 8\n")
     assert cli.main(["config", "check", str(good)]) == 0
     assert capsys.readouterr().out.strip() == f"{good}: ok"
 
@@ -144,15 +150,16 @@ def test_config_check_judges_the_file_alone(monkeypatch, capsys, tmp_path):
         ("VTAC_SCIENCE__TRANSFORMS_FILE", "/no/such/transforms.json", "colour transforms file /no/such"),
         ("REQUESTS_CA_BUNDLE", "/no/such/ca.pem", "REQUESTS_CA_BUNDLE=/no/such/ca.pem: CA bundle missing"),
         (
-            "VTAC_SDB_URL",
+            "VTAC_SDB__URL",
             "ftp://sdb.example",
-            "setting sdb_url (environment): Value error, 'ftp://sdb.example'",
+            "setting sdb.url (environment): Value error, 'ftp://sdb.example'",
         ),
         (
-            "VTAC_AMQP_URL",
+            "VTAC_BROKER__URL",
             "http://broker",
-            "setting amqp_url (environment): Value error, expected an amqp://",
+            "setting broker.url (environment): Value error, expected an amqp://",
         ),
+        ("VTAC_AMQP_URL", "amqp://broker", "VTAC_AMQP_URL is now VTAC_BROKER__URL"),
         ("VTAC_STATE_URL", "mysql://db/vtac", "setting state_url (environment): Value error"),
         ("VTAC_LOG_LEVEL", "chatty", "setting log_level (environment)"),
         ("VTAC_CATALOG_SERVICES__VIZIER_URL", "vizier", "setting catalog_services.vizier_url"),
@@ -205,22 +212,24 @@ def test_an_unwritable_state_directory_is_refused(tmp_path):
         check_usable(load_settings(state_dir=read_only))
 
 
-def test_the_broker_settings_and_the_consumer_defaults_do_not_drift():
-    from dataclasses import asdict
-
-    from vtac.service.broker import AmqpConfig, amqp_config
-
-    configured = asdict(amqp_config(load_settings()))
-    defaults = asdict(AmqpConfig())
-    differing = {key for key in configured if configured[key] != defaults[key]}
-    assert differing == {"connection_name"}
-
-
 def test_retries_and_shutdown_grace_are_settings(monkeypatch):
-    from vtac.service.broker import amqp_config
-
-    monkeypatch.setenv("VTAC_MAX_ATTEMPTS", "9")
-    monkeypatch.setenv("VTAC_SHUTDOWN_GRACE_S", "45")
-    config = amqp_config(load_settings(retry_delay_s=0.5))
+    monkeypatch.setenv("VTAC_BROKER__MAX_ATTEMPTS", "9")
+    monkeypatch.setenv("VTAC_BROKER__SHUTDOWN_GRACE_S", "45")
+    config = load_settings(broker={"retry_delay_s": 0.5}).broker
 
     assert (config.max_attempts, config.shutdown_grace_s, config.retry_delay_s) == (9, 45.0, 0.5)
+
+
+def test_a_secret_file_of_an_earlier_version_is_not_ignored_silently(clean_environment):
+    (clean_environment / "vtac_sdb_token").write_text("t0ken\n")
+
+    with pytest.raises(ConfigurationError, match=r"vtac_sdb_token is now .*vtac_sdb__token"):
+        load_settings()
+
+
+def test_a_section_is_set_by_its_fields_or_as_one_json_object(monkeypatch):
+    monkeypatch.setenv("VTAC_EXTRAS__ENABLED", "false")
+    assert load_settings().extras.enabled is False
+    monkeypatch.delenv("VTAC_EXTRAS__ENABLED")
+    monkeypatch.setenv("VTAC_SDB", '{"url": "https://sdb.example/api", "max_attempts": 2}')
+    assert (load_settings().sdb.url, load_settings().sdb.max_attempts) == ("https://sdb.example/api", 2)

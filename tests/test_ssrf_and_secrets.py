@@ -73,11 +73,14 @@ def test_without_an_allow_list_no_url_is_fetched():
 # --- the processor against a real HTTP server ---------------------------------------------------------------
 
 
-def _processor(tmp_path, httpserver, **settings) -> Processor:
-    values = {"state_dir": tmp_path, "catalogs": [SDSS], "sdb_fetch_urls": [httpserver.url_for("/files")]}
-    config = VtacSettings(**(values | settings))
-    limits = {"max_fetch_bytes": config.max_fetch_bytes, "fetch_deadline_s": config.fetch_deadline_s}
-    fetcher = HttpSdb("", max_attempts=1, timeout_s=(1.0, 2.0), **limits)
+def _processor(tmp_path, httpserver, **sdb_changes) -> Processor:
+    sdb = {
+        "fetch_urls": [httpserver.url_for("/files")],
+        "max_attempts": 1,
+        "read_timeout_s": 2.0,
+    } | sdb_changes
+    config = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb=sdb)
+    fetcher = HttpSdb("", config.sdb)
     store = open_sqlite_store(tmp_path / "state.db")
     return Processor(config, store=store, sdb=FileSdb(tmp_path / "sdb"), fetch=fetcher.fetch)
 
@@ -195,7 +198,7 @@ def test_credentials_in_the_sdb_url_are_sent_as_auth_never_shown_in_locations_or
             f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1"
         ).respond_with_data("", status=201)
     base = httpserver.url_for("/sdb").replace("http://", "http://svc:sdbpass@")
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb_url=base)
+    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb={"url": base})
     processor = open_processor(settings)
     try:
         outcome = processor.process(product("QSRCLIST_VT", burst[1]["srclist_R"]))

@@ -75,6 +75,8 @@ def test_the_page_shows_the_survey_image_under_the_chart_or_says_there_is_none(g
 def test_off_unless_configured(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
     assert load_settings().survey is None
-    monkeypatch.setenv("VTAC_SURVEY_IMAGE_URL", "https://alasky.cds.unistra.fr/hips-image-services/hips2fits")
+    monkeypatch.setenv(
+        "VTAC_EXTRAS__SURVEY_IMAGE_URL", "https://alasky.cds.unistra.fr/hips-image-services/hips2fits"
+    )
     survey = load_settings().survey
     assert survey is not None and survey.cache_dir == tmp_path / "survey"

@@ -38,6 +38,7 @@ from vtac.retrying import (
     is_transient_http_status,
     retry_after_seconds,
 )
+from vtac.settings import SdbSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,7 @@ EXTRAS_MEDIA_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 ALREADY_STORED = 409
-DEFAULT_MAX_FETCH_BYTES = 64 * 1024 * 1024
-DEFAULT_FETCH_DEADLINE_S = 60.0
+_DEFAULT_SETTINGS = SdbSettings()
 _CHUNK = 64 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -107,29 +107,26 @@ class Sdb(Protocol):
 class HttpSdb:
     """The SDB over HTTP (REST contract in ``docs/ICD.md``)."""
 
-    def __init__(  # pylint: disable=too-many-arguments  # each one a documented setting
+    def __init__(
         self,
         base_url: str,
+        settings: SdbSettings = _DEFAULT_SETTINGS,
         *,
         token: str | None = None,
-        timeout_s: tuple[float, float] = (3.05, 30.0),
-        max_attempts: int = 4,
-        backoff_s: float = 0.5,
-        backoff_cap_s: float = 8.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
-        fetch_deadline_s: float = DEFAULT_FETCH_DEADLINE_S,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
+        """``settings`` bounds the calls; ``base_url`` and ``token`` are apart from it: the fetcher of inbound
+        products at other locations has neither."""
         # Credentials in the base URL become HTTP basic auth: they must never reach a product location.
         self.base_url, self._basic = _without_credentials(base_url.rstrip("/"))
         self._token = token
-        self._max_fetch_bytes = max_fetch_bytes
-        self._fetch_deadline_s = fetch_deadline_s
-        self._timeout = timeout_s
-        self._retry = RetryPolicy(attempts=max_attempts, base_s=backoff_s, cap_s=backoff_cap_s)
+        self._max_fetch_bytes = settings.max_fetch_bytes
+        self._fetch_deadline_s = settings.fetch_deadline_s
+        self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
+        self._retry = RetryPolicy(
+            attempts=settings.max_attempts, base_s=settings.backoff_s, cap_s=settings.backoff_cap_s
+        )
         self._session = session or requests.Session()
         self._sleep = sleep
 
