@@ -13,11 +13,31 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from astropy.table import Table
 from real_services import POSTGRES_URL, Broker, broker_problem, delete_topology, isolated_amqp_config
 
 from vtac.errors import TransientError
 from vtac.service.state import SqlInputStore, open_postgres_store
 from vtac.settings import BrokerSettings
+from vtac.simulation import load_demo_sky
+
+#: Fixtures that reach a shared service, and the marker a test using one gets (pyproject.toml declares them).
+_SERVICE_FIXTURES = {"rabbitmq": "broker", "postgres_store": "postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the broker or the database through a fixture is marked so (``-m "not broker"``);
+    modules that reach them otherwise, start processes or Chromium carry their marks themselves."""
+    for item in items:
+        for fixture, marker in _SERVICE_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def sky() -> Table:
+    """The packaged SDSS field (EGS), read once for every test that simulates a burst on it."""
+    return load_demo_sky()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """A RabbitMQ node and a PostgreSQL cluster of the test's own (other ports, temporary directories), and
 `vtac serve` processes on them, so that faults can be injected without touching the shared services.
 
-Used by tests/test_faults.py (``make test``, representative sizes) and ``make reliability`` (heavier).
+Used by tests/system/test_faults.py (``make test``, representative sizes) and ``make reliability`` (heavier).
 """
 
 from __future__ import annotations
