@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -102,3 +103,10 @@ def test_every_product_and_the_version_option_name_the_version_and_the_commit(tm
     with pytest.raises(SystemExit):
         vtac(["--version"])
     assert capsys.readouterr().out.strip() == f"vtac {code.version} (commit {git_head()})"
+
+
+def test_the_installed_version_is_the_newest_release_of_the_changelog():
+    """A release bumps the version and gets its CHANGELOG section in the same commit (then the tag)."""
+    releases = re.findall(r"^## (\d+\.\d+\.\d+)\b", (REPO / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+
+    assert releases and releases[0] == package_version()
