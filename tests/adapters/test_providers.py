@@ -217,6 +217,7 @@ FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_a_failed_catalogue_is_reported_and_no_source_is_new(
     tmp_path, monkeypatch, httpserver, burst_inputs, failure
@@ -232,6 +233,7 @@ def test_a_failed_catalogue_is_reported_and_no_source_is_new(
     assert time.monotonic() - start < 6.0  # the deadline holds (2 s) plus reading and writing
 
 
+@pytest.mark.slow
 def test_a_truncated_answer_is_reported(tmp_path, monkeypatch, httpserver, burst_inputs):
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler(max_rows=300))
     summary = run_vtac(tmp_path, monkeypatch, httpserver, burst_inputs)
@@ -240,6 +242,7 @@ def test_a_truncated_answer_is_reported(tmp_path, monkeypatch, httpserver, burst
     assert sdss["n_sources"] == 300
 
 
+@pytest.mark.slow
 def test_a_truncated_answer_makes_no_source_new(tmp_path, monkeypatch, httpserver, burst_inputs):
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler(max_rows=300))
     summary = run_vtac(tmp_path, monkeypatch, httpserver, burst_inputs)
