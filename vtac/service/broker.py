@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING
 
 import pika
 
-if TYPE_CHECKING:
-    from vtac.settings import BrokerSettings
+from vtac.settings import BrokerSettings
 
-#: Headers VTAC adds to an input it retries or dead-letters (docs/ICD.md).
+#: Headers VTAC adds to an input it retries or dead-letters (docs/ICD.md); the reason's is a setting.
 ATTEMPT_HEADER = "x-vtac-attempt"
 FIRST_FAILURE_HEADER = "x-vtac-first-failure"
-REASON_HEADER = "x-vtac-reason"
+REASON_HEADER: str = BrokerSettings.model_fields["reason_header"].default
 REJECTED_AT_HEADER = "x-vtac-rejected-at"
 
 
