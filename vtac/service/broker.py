@@ -13,7 +13,7 @@ from vtac.settings import BrokerSettings
 #: Headers VTAC adds to an input it retries or dead-letters (docs/ICD.md); the reason's is a setting.
 ATTEMPT_HEADER = "x-vtac-attempt"
 FIRST_FAILURE_HEADER = "x-vtac-first-failure"
-REASON_HEADER: str = BrokerSettings.model_fields["reason_header"].default
+REASON_HEADER = BrokerSettings().reason_header
 REJECTED_AT_HEADER = "x-vtac-rejected-at"
 
 
