@@ -10,7 +10,7 @@ DEMO_DIR ?= demo-output
 GCL_DIR := .ci/gitlab-ci-local
 GCL := $(GCL_DIR)/node_modules/.bin/gitlab-ci-local
 
-.PHONY: demo test bench evaluate reliability lint coverage-check images ci-images install system-deps ci-local \
+.PHONY: demo test test-fast bench evaluate reliability lint coverage-check images ci-images install system-deps ci-local \
 	ci-local-images clean
 
 # Dev tools pinned by constraints-dev.txt, the runtime by requirements.lock (what the images install).
@@ -35,6 +35,12 @@ test: install system-deps
 	$(BIN)/python -m pytest --cov --cov-branch --cov-report=term --cov-report=xml:coverage.xml \
 		--junitxml=junit.xml --cov-fail-under=90
 
+# The core and adapter tests without the slow ones, Chromium or subprocesses: no broker, no database, under a
+# minute (README); the whole suite is `make test`.
+test-fast: install system-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/core tests/adapters \
+		-m "not slow and not chromium and not subprocess"
+
 bench: install
 	$(BIN)/python -m bench.run --out bench/results.json
 
@@ -48,7 +54,7 @@ evaluate: install
 # rabbitmq-server, initdb/pg_ctl): writes bench/reliability.md. `make test` runs it at 3 bursts per class.
 reliability: install
 	CI=true VTAC_FAULT_BURSTS=$${VTAC_FAULT_BURSTS:-15} VTAC_FAULT_HOSTILE=$${VTAC_FAULT_HOSTILE:-3000} \
-		VTAC_FAULT_REPORT=bench/reliability.md $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_faults.py
+		VTAC_FAULT_REPORT=bench/reliability.md $(BIN)/python -m pytest -q -p no:cacheprovider tests/system/test_faults.py
 
 lint: install
 	$(BIN)/ruff check vtac tests bench scripts

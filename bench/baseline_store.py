@@ -8,7 +8,7 @@ A local, partitioned store of a reference catalogue, for catalogues far larger t
 
 Layout of ``DIR/<NAME>/``: ``manifest.json`` (catalogue, cell size, columns, rows, cells) and one numpy
 ``.npy`` file per sky cell and ingest part, holding the normalised columns of
-:class:`vtac.core.model.CatalogAnswer` as one structured array. Cells are those of VTAC's one sky-cell
+:class:`vtac.core.records.CatalogAnswer` as one structured array. Cells are those of VTAC's one sky-cell
 scheme (:mod:`vtac.core.cells`, shared with the cone cache), named ``<band>_<ra cell>``. A cone touches a
 handful of cells; each is read whole (memory-mapped) and cut exactly by great-circle separation. Ingest
 works file by file, so no more than one input file is ever in memory.
@@ -32,7 +32,7 @@ from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.files import write_atomically, write_bytes_atomically
 from vtac.adapters.tables import existing_file
 from vtac.core.cells import CellScheme
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.errors import ConfigurationError, InputError
 

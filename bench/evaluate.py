@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from vtac.core.config import ScienceConfig
 from vtac.core.ranking import AfterglowModel, field_probabilities, load_model
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.datasets import MISSED_RANK, VETOED, load_vtacml, reliability, truth_ranks
 from vtac.evaluation.fit import FieldSample, fit_model
 from vtac.evaluation.own import run_product

@@ -10,7 +10,7 @@
    extras; then paired runs on the same bursts without and with them: the notification latency both ways
    and how soon after it the extras are stored.
 5. The service on emulated remote catalogues with and without the prefetch from the first position
-   (:mod:`bench.prefetch`).
+   (:mod:`bench.cone_prefetch`).
 
 Writes ``bench/results.json`` and prints a readable summary (also written to ``bench/results.md``).
 """
@@ -35,7 +35,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from bench.prefetch import bench_prefetch, prefetch_failures, prefetch_summary
+from bench.cone_prefetch import bench_prefetch, prefetch_failures, prefetch_summary
 from bench.service import (
     bench_extras,
     bench_service,
@@ -45,7 +45,7 @@ from bench.service import (
     service_summary,
 )
 from vtac.core import association
-from vtac.core.model import SEQUENCES, SequenceInfo
+from vtac.core.records import SEQUENCES, SequenceInfo
 from vtac.core.sky import SkyIndex
 
 TARGETS = {
@@ -278,8 +278,8 @@ def _run_in_process(arguments: list[str], out: Path) -> tuple:
     # pylint: disable=import-outside-toplevel
     from vtac.adapters.providers import RemoteSettings
     from vtac.app.catalogs import CatalogSource
-    from vtac.core.config import ScienceConfig
-    from vtac.core.model import MxtPosition
+    from vtac.core.records import MxtPosition
+    from vtac.core.science_settings import ScienceConfig
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version
 
     srclists = [Path(arguments[i + 1]) for i, word in enumerate(arguments) if word == "--srclist"]
@@ -297,8 +297,8 @@ def bench_components(rng: np.random.Generator) -> list[dict]:
     from vtac.adapters.products import qpo_vt_fits  # pylint: disable=import-outside-toplevel
     from vtac.adapters.srclist import read_srclists  # pylint: disable=import-outside-toplevel
     from vtac.app.catalogs import CatalogSource  # pylint: disable=import-outside-toplevel
-    from vtac.core.config import ScienceConfig  # pylint: disable=import-outside-toplevel
     from vtac.core.photometry import predict_vt  # pylint: disable=import-outside-toplevel
+    from vtac.core.science_settings import ScienceConfig  # pylint: disable=import-outside-toplevel
     from vtac.provenance import CodeVersion  # pylint: disable=import-outside-toplevel
 
     rows = []

@@ -42,9 +42,9 @@ import numpy as np
 import pika
 from astropy.io import fits
 
-from vtac.service.broker import AmqpConfig
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, routing_key
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 from vtac.simulation import load_demo_sky, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
@@ -121,7 +121,7 @@ def burst_inputs(template: Template, burst_id: str, work: Path) -> list[InputMes
 class Listener:
     """Notifications on both routing keys, on a thread of its own: when each burst's final version arrived."""
 
-    def __init__(self, config: AmqpConfig) -> None:
+    def __init__(self, config: BrokerSettings) -> None:
         self.config = config
         self.arrivals: dict[tuple[str, str], float] = {}
         self.ready = threading.Event()
@@ -165,7 +165,7 @@ class Listener:
         channel = connection.channel()
         for key in KEYS:
             queue = channel.queue_declare("", exclusive=True).method.queue
-            channel.queue_bind(queue, self.config.notification_exchange, routing_key=key)
+            channel.queue_bind(queue, self.config.notifications_exchange, routing_key=key)
             channel.basic_consume(queue, self._on_message, auto_ack=True)
         self.ready.set()
         while not self.stop.is_set():
@@ -183,7 +183,7 @@ class Listener:
 class Publisher:
     """Publishes inputs with confirms, as `vtac publish` does, on one long-lived connection."""
 
-    def __init__(self, config: AmqpConfig) -> None:
+    def __init__(self, config: BrokerSettings) -> None:
         self.config = config
         self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
         self.channel = self.connection.channel()
@@ -194,7 +194,7 @@ class Publisher:
         properties = pika.BasicProperties(content_type="application/json", delivery_mode=2)
         body = message.model_dump_json(exclude_none=True).encode()
         self.channel.basic_publish(
-            self.config.input_exchange, routing_key(message), body, properties, mandatory=True
+            self.config.inputs_exchange, routing_key(message), body, properties, mandatory=True
         )
 
     def close(self) -> None:
@@ -222,26 +222,26 @@ def _ready(port: int) -> bool:
 
 @contextmanager
 def running_service(
-    config: AmqpConfig, work: Path, *, extras: bool = False, extra_env: dict[str, str] | None = None
+    config: BrokerSettings, work: Path, *, extras: bool = False, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`vtac serve` with VTAC_* settings: local catalogue (unless ``extra_env`` says otherwise), file SDB
     and SQLite store under ``work``; the extras only when asked."""
     port = _free_port()
     env = {
         **os.environ,
-        "VTAC_AMQP_URL": BROKER_URL,
-        "VTAC_INPUTS_EXCHANGE": config.input_exchange,
-        "VTAC_INPUTS_QUEUE": config.input_queue,
-        "VTAC_NOTIFICATIONS_EXCHANGE": config.notification_exchange,
-        "VTAC_DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
-        "VTAC_DEAD_LETTER_QUEUE": config.dead_letter_queue,
-        "VTAC_BA_QUEUE": config.ba_queue,
-        "VTAC_VTPP_QUEUE": config.vtpp_queue,
+        "VTAC_BROKER__URL": BROKER_URL,
+        "VTAC_BROKER__INPUTS_EXCHANGE": config.inputs_exchange,
+        "VTAC_BROKER__INPUTS_QUEUE": config.inputs_queue,
+        "VTAC_BROKER__NOTIFICATIONS_EXCHANGE": config.notifications_exchange,
+        "VTAC_BROKER__DEAD_LETTER_EXCHANGE": config.dead_letter_exchange,
+        "VTAC_BROKER__DEAD_LETTER_QUEUE": config.dead_letter_queue,
+        "VTAC_BROKER__BA_QUEUE": config.ba_queue,
+        "VTAC_BROKER__VTPP_QUEUE": config.vtpp_queue,
         "VTAC_STATE_DIR": str(work / "state"),
         "VTAC_CATALOGS": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
-        "VTAC_EXTRAS": "true" if extras else "false",
+        "VTAC_EXTRAS__ENABLED": "true" if extras else "false",
         **(extra_env or {}),
     }
     log = (work / "service.log").open("wb")
@@ -272,14 +272,14 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
-def _bench_config() -> AmqpConfig:
+def _bench_config() -> BrokerSettings:
     """Exchanges and queues of this bench run only."""
     uid = uuid.uuid4().hex[:8]
-    return AmqpConfig(
+    return BrokerSettings(
         url=BROKER_URL,
-        input_exchange=f"bench.{uid}.products",
-        input_queue=f"bench.{uid}.inputs",
-        notification_exchange=f"bench.{uid}.notifications",
+        inputs_exchange=f"bench.{uid}.products",
+        inputs_queue=f"bench.{uid}.inputs",
+        notifications_exchange=f"bench.{uid}.notifications",
         dead_letter_exchange=f"bench.{uid}.dlx",
         dead_letter_queue=f"bench.{uid}.inputs.dead",
         ba_queue="",  # the bench reads the notifications from a queue of its own
@@ -287,19 +287,19 @@ def _bench_config() -> AmqpConfig:
     )
 
 
-def _declare(config: AmqpConfig) -> None:
+def _declare(config: BrokerSettings) -> None:
     """The topology before anything is published (the service declares the same at its start)."""
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     declare_topology(connection.channel(), config)
     connection.close()
 
 
-def _delete(config: AmqpConfig) -> None:
+def _delete(config: BrokerSettings) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
-    for queue in (config.input_queue, config.retry_queue, config.dead_letter_queue):
+    for queue in (config.inputs_queue, config.retry_queue, config.dead_letter_queue):
         channel.queue_delete(queue)
-    for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
+    for exchange in (config.inputs_exchange, config.notifications_exchange, config.dead_letter_exchange):
         channel.exchange_delete(exchange)
     connection.close()
 
@@ -347,7 +347,7 @@ def measure_throughput(
 def bench_service(rng: np.random.Generator) -> dict:
     """Latency p50/p99, sustained bursts/s and peak RSS of one `vtac serve` instance."""
     config = _bench_config()
-    uid = config.input_queue.split(".")[1]
+    uid = config.inputs_queue.split(".")[1]
     with tempfile.TemporaryDirectory(prefix="vtac-bench-service-") as folder:
         work = Path(folder)
         templates = make_templates(rng, work)
@@ -428,7 +428,7 @@ def bench_extras(rng: np.random.Generator) -> dict:
     with tempfile.TemporaryDirectory(prefix="vtac-bench-extras-") as folder:
         work = Path(folder)
         templates = make_templates(rng, work)
-        uid = config.input_queue.split(".")[1]
+        uid = config.inputs_queue.split(".")[1]
         ids = [f"sbx{uid}{index:03d}" for index in range(N_PAIRED)]
         bursts = {i: burst_inputs(templates[n % N_TEMPLATES], i, work) for n, i in enumerate(ids)}
         warmup = {f"sbw{uid}": burst_inputs(templates[0], f"sbw{uid}", work)}

@@ -29,22 +29,22 @@ BURST = "sb26112399"
 HEALTH_PORT = 18181
 CATALOG = "SDSS12=/opt/vtac/lib/python3.11/site-packages/vtac/data/sdss12_egs_1deg.fits"
 NAMES = {
-    "VTAC_INPUTS_EXCHANGE": f"{PREFIX}.products",
-    "VTAC_INPUTS_QUEUE": f"{PREFIX}.inputs",
-    "VTAC_NOTIFICATIONS_EXCHANGE": f"{PREFIX}.notifications",
-    "VTAC_DEAD_LETTER_EXCHANGE": f"{PREFIX}.dlx",
-    "VTAC_DEAD_LETTER_QUEUE": f"{PREFIX}.dead",
-    "VTAC_BA_QUEUE": "",  # read from a queue of our own below
-    "VTAC_VTPP_QUEUE": "",
+    "VTAC_BROKER__INPUTS_EXCHANGE": f"{PREFIX}.products",
+    "VTAC_BROKER__INPUTS_QUEUE": f"{PREFIX}.inputs",
+    "VTAC_BROKER__NOTIFICATIONS_EXCHANGE": f"{PREFIX}.notifications",
+    "VTAC_BROKER__DEAD_LETTER_EXCHANGE": f"{PREFIX}.dlx",
+    "VTAC_BROKER__DEAD_LETTER_QUEUE": f"{PREFIX}.dead",
+    "VTAC_BROKER__BA_QUEUE": "",  # read from a queue of our own below
+    "VTAC_BROKER__VTPP_QUEUE": "",
 }
 
 
 def main() -> int:
-    env = {**os.environ, **NAMES, "VTAC_AMQP_URL": AMQP_URL}
+    env = {**os.environ, **NAMES, "VTAC_BROKER__URL": AMQP_URL}
     container = f"vtac-smoke-{os.getpid()}"
     settings = [f"--env={key}={value}" for key, value in NAMES.items()]
     settings += [
-        f"--env=VTAC_AMQP_URL={AMQP_URL}",
+        f"--env=VTAC_BROKER__URL={AMQP_URL}",
         f"--env=VTAC_CATALOGS={json.dumps([CATALOG])}",
         f"--env=VTAC_HEALTH_PORT={HEALTH_PORT}",
     ]
@@ -68,16 +68,16 @@ def main() -> int:
         # -v: the state volume (VOLUME /var/lib/vtac) goes with the container
         subprocess.run(["podman", "rm", "-f", "-v", container], check=False, capture_output=True)
         for exchange in (
-            NAMES["VTAC_INPUTS_EXCHANGE"],
-            NAMES["VTAC_NOTIFICATIONS_EXCHANGE"],
-            NAMES["VTAC_DEAD_LETTER_EXCHANGE"],
+            NAMES["VTAC_BROKER__INPUTS_EXCHANGE"],
+            NAMES["VTAC_BROKER__NOTIFICATIONS_EXCHANGE"],
+            NAMES["VTAC_BROKER__DEAD_LETTER_EXCHANGE"],
         ):
             channel.exchange_delete(exchange)
         for queue in (
-            NAMES["VTAC_INPUTS_QUEUE"],
-            f"{NAMES['VTAC_INPUTS_QUEUE']}.retry",
-            f"{NAMES['VTAC_INPUTS_QUEUE']}.delay",
-            NAMES["VTAC_DEAD_LETTER_QUEUE"],
+            NAMES["VTAC_BROKER__INPUTS_QUEUE"],
+            f"{NAMES['VTAC_BROKER__INPUTS_QUEUE']}.retry",
+            f"{NAMES['VTAC_BROKER__INPUTS_QUEUE']}.delay",
+            NAMES["VTAC_BROKER__DEAD_LETTER_QUEUE"],
         ):
             channel.queue_delete(queue)
 
@@ -100,9 +100,9 @@ def _wait_healthy(container: str, timeout_s: float = 30.0) -> None:
 
 
 def _listen(channel) -> str:
-    channel.exchange_declare(NAMES["VTAC_NOTIFICATIONS_EXCHANGE"], "topic", durable=True)
+    channel.exchange_declare(NAMES["VTAC_BROKER__NOTIFICATIONS_EXCHANGE"], "topic", durable=True)
     queue = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(queue, NAMES["VTAC_NOTIFICATIONS_EXCHANGE"], "#")
+    channel.queue_bind(queue, NAMES["VTAC_BROKER__NOTIFICATIONS_EXCHANGE"], "#")
     return queue
 
 

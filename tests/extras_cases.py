@@ -11,8 +11,8 @@ import numpy as np
 from vtac.adapters.extras import ExtrasContext, ExtrasFiles
 from vtac.adapters.providers import RemoteSettings
 from vtac.app.catalogs import CatalogSource
-from vtac.core.config import ScienceConfig
-from vtac.core.model import MxtPosition, QpoVtResult
+from vtac.core.records import MxtPosition, QpoVtResult
+from vtac.core.science_settings import ScienceConfig
 from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
 from vtac.simulation.burst import BurstSpec, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky

@@ -1,7 +1,7 @@
 """A RabbitMQ node and a PostgreSQL cluster of the test's own (other ports, temporary directories), and
 `vtac serve` processes on them, so that faults can be injected without touching the shared services.
 
-Used by tests/test_faults.py (``make test``, representative sizes) and ``make reliability`` (heavier).
+Used by tests/system/test_faults.py (``make test``, representative sizes) and ``make reliability`` (heavier).
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def service_env(
 ) -> dict:
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("VTAC_")},
-        "VTAC_AMQP_URL": broker.url,
+        "VTAC_BROKER__URL": broker.url,
         "VTAC_STATE_URL": postgres.url,
         "VTAC_STATE_DIR": str(state_dir),
         "VTAC_CATALOGS": catalog,

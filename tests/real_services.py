@@ -15,8 +15,8 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from vtac.service.broker import AmqpConfig
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 
 POSTGRES_URL = os.environ.get("VTAC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BROKER_URL = os.environ.get("VTAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -24,14 +24,19 @@ BROKER_URL = os.environ.get("VTAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:
 AUDIENCES = ("qpo_vt.ba", "qpo_vt.vtpp")
 
 
-def isolated_amqp_config(label: str, **overrides: Any) -> AmqpConfig:
+def with_changes(config: BrokerSettings, **changes: Any) -> BrokerSettings:
+    """A copy of broker settings with some values changed, validated like the service's own."""
+    return BrokerSettings.model_validate({**config.model_dump(), **changes})
+
+
+def isolated_amqp_config(label: str, **overrides: Any) -> BrokerSettings:
     """Exchanges and queues of one test only (so tests never see each other's messages), fast timings."""
     uid = uuid.uuid4().hex[:10]
     settings: dict[str, Any] = {
         "url": BROKER_URL,
-        "input_exchange": f"test.{uid}.products",
-        "input_queue": f"test.{uid}.inputs",
-        "notification_exchange": f"test.{uid}.notifications",
+        "inputs_exchange": f"test.{uid}.products",
+        "inputs_queue": f"test.{uid}.inputs",
+        "notifications_exchange": f"test.{uid}.notifications",
         "dead_letter_exchange": f"test.{uid}.dlx",
         "dead_letter_queue": f"test.{uid}.inputs.dead",
         "ba_queue": "",  # the tests read the notifications from queues of their own
@@ -44,16 +49,16 @@ def isolated_amqp_config(label: str, **overrides: Any) -> AmqpConfig:
         "shutdown_grace_s": 2.0,
         "connection_name": f"vtac-{label}-{uid}",
     }
-    return AmqpConfig(**(settings | overrides))
+    return BrokerSettings.model_validate(settings | overrides)
 
 
-def delete_topology(configs: Iterable[AmqpConfig], extra_queues: Iterable[str] = ()) -> None:
+def delete_topology(configs: Iterable[BrokerSettings], extra_queues: Iterable[str] = ()) -> None:
     """Delete the queues and exchanges of test configurations (the broker is shared with other suites)."""
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     channel = connection.channel()
     for config in configs:
         queues = (
-            config.input_queue,
+            config.inputs_queue,
             config.retry_queue,
             config.dead_letter_queue,
             config.ba_queue,
@@ -61,7 +66,7 @@ def delete_topology(configs: Iterable[AmqpConfig], extra_queues: Iterable[str] =
         )
         for queue in (name for name in queues if name):
             channel.queue_delete(queue)
-        for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
+        for exchange in (config.inputs_exchange, config.notifications_exchange, config.dead_letter_exchange):
             channel.exchange_delete(exchange)
     for queue in extra_queues:
         channel.queue_delete(queue)
@@ -75,16 +80,16 @@ class Broker:
     ``audience_queues`` (routing key -> queue).
     """
 
-    def __init__(self, config: AmqpConfig) -> None:
+    def __init__(self, config: BrokerSettings) -> None:
         self.config = config
         self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
         self.channel = self.connection.channel()
         declare_topology(self.channel, config)
-        self.notifications_queue = f"{config.input_queue}.notified"
-        self.audience_queues = {key: f"{config.input_queue}.{key.rsplit('.', 1)[-1]}" for key in AUDIENCES}
+        self.notifications_queue = f"{config.inputs_queue}.notified"
+        self.audience_queues = {key: f"{config.inputs_queue}.{key.rsplit('.', 1)[-1]}" for key in AUDIENCES}
         for name, key in self._bindings():
             self.channel.queue_declare(name, durable=True)
-            self.channel.queue_bind(name, config.notification_exchange, routing_key=key)
+            self.channel.queue_bind(name, config.notifications_exchange, routing_key=key)
         self.message_ids: dict[str, list[str]] = {key: [] for key in AUDIENCES}
 
     def _bindings(self) -> list[tuple[str, str]]:
@@ -94,10 +99,10 @@ class Broker:
     def unbind_notifications(self) -> None:
         """Leave the notifications without a queue (unroutable), as a deployment missing its receivers."""
         for name, key in self._bindings():
-            self.channel.queue_unbind(name, self.config.notification_exchange, key)
+            self.channel.queue_unbind(name, self.config.notifications_exchange, key)
 
     def publish_raw(self, body: bytes, routing_key: str = "product.QPO_MXT") -> None:
-        self.channel.basic_publish(self.config.input_exchange, routing_key, body)
+        self.channel.basic_publish(self.config.inputs_exchange, routing_key, body)
 
     def take(self, queue: str, count: int, timeout_s: float = 10.0) -> list[tuple[Any, bytes]]:
         """Get ``count`` messages (acked) from ``queue``; fail if they do not come in time."""

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from vtac.core.config import ScienceConfig
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.datasets import load_vtacml
 from vtac.evaluation.fit import fit_model, write_model
 from vtac.evaluation.runs import TRAIN_SEEDS, own_samples, vtacml_path

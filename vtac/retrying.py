@@ -23,6 +23,20 @@ from tenacity.wait import wait_random_exponential
 T = TypeVar("T")
 
 
+#: HTTP answers that say "not now" rather than "no": a timeout, too early, rate limiting, a server or proxy
+#: failing or restarting. Every HTTP client of VTAC (the SDB, the catalogue services, the survey image)
+#: retries these and only these; 501 and 505 say the request can never work: final like any other answer.
+_TRANSIENT_CLIENT_STATUSES = frozenset({408, 425, 429})
+_FINAL_SERVER_STATUSES = frozenset({501, 505})
+
+
+def is_transient_http_status(status: int) -> bool:
+    """Whether an HTTP answer with this status may succeed if the same request is sent again later."""
+    if 500 <= status < 600:
+        return status not in _FINAL_SERVER_STATUSES
+    return status in _TRANSIENT_CLIENT_STATUSES
+
+
 class RetryableError(Exception):
     """An attempt failed in a way another attempt may not: why, and how long the server asked to wait."""
 

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: the defaults below (the names of docs/ICD.md) < the TOML file named by
 ``VTAC_CONFIG_FILE`` < secret files (``VTAC_SECRETS_DIR``, default ``/run/secrets``, e.g.
-``/run/secrets/vtac_sdb_token``) < the environment (``VTAC_*``, ``__`` for nesting:
+``/run/secrets/vtac_sdb__token``) < the environment (``VTAC_*``, ``__`` for nesting:
 ``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) <
 the command line.
 An unknown key in the file or a nested section is an error naming it (a typo must not fall back to a default
@@ -21,10 +21,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NestedSecretsSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SecretsSettingsSource,
@@ -41,9 +50,9 @@ from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import DEFAULT_DEADLINE_S, RemoteSettings
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL
-from vtac.core.config import ScienceConfig
-from vtac.core.model import CATALOG_NAMES
+from vtac.app.catalogs import CatalogSource, parse_catalog_sources
 from vtac.core.photometry import load_transforms
+from vtac.core.science_settings import ScienceConfig
 from vtac.errors import ConfigurationError
 from vtac.redaction import redact
 
@@ -51,52 +60,83 @@ CONFIG_FILE_VARIABLE = "VTAC_CONFIG_FILE"
 SECRETS_DIR_VARIABLE = "VTAC_SECRETS_DIR"
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 DEFAULT_CATALOGS = ("PS1DR1=vizier", "SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier")
-DEFAULT_INPUT_ROUTING_KEYS = ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT", "position.ALERT")
 _DEFAULT_POLICY = HttpPolicy()
-#: Variables of earlier versions: still set, they would be ignored silently, so they stop the start.
+_BROKER_MOVED = (
+    *(
+        (name, name)
+        for name in (
+            "INPUTS_EXCHANGE",
+            "INPUTS_QUEUE",
+            "INPUT_ROUTING_KEYS",
+            "NOTIFICATIONS_EXCHANGE",
+            "BA_ROUTING_KEY",
+            "VTPP_ROUTING_KEY",
+            "BA_QUEUE",
+            "VTPP_QUEUE",
+            "DEAD_LETTER_EXCHANGE",
+            "DEAD_LETTER_QUEUE",
+            "REASON_HEADER",
+            "HEARTBEAT_S",
+            "BLOCKED_CONNECTION_TIMEOUT_S",
+            "QUEUE_TYPE",
+            "DELIVERY_LIMIT",
+            "MAX_ATTEMPTS",
+            "RETRY_DELAY_S",
+            "RETRY_DELAY_CAP_S",
+            "RETRY_MAX_AGE_S",
+            "PROCESSING_DEADLINE_S",
+            "RECONNECT_INITIAL_S",
+            "RECONNECT_CAP_S",
+            "SHUTDOWN_GRACE_S",
+        )
+    ),
+    ("AMQP_URL", "URL"),
+    ("PREFETCH", "MAX_UNACKED"),
+)
+_SDB_MOVED = (
+    *(
+        (f"SDB_{name}", name)
+        for name in (
+            "URL",
+            "FETCH_URLS",
+            "TOKEN",
+            "CONNECT_TIMEOUT_S",
+            "READ_TIMEOUT_S",
+            "MAX_ATTEMPTS",
+            "BACKOFF_S",
+            "BACKOFF_CAP_S",
+        )
+    ),
+    ("MAX_FETCH_BYTES", "MAX_FETCH_BYTES"),
+    ("FETCH_DEADLINE_S", "FETCH_DEADLINE_S"),
+)
+_CATALOG_SERVICES_MOVED = (
+    ("VIZIER_URL", "VIZIER_URL"),
+    ("DATALAB_URL", "DATALAB_URL"),
+    ("CATALOG_DEADLINE_S", "DEADLINE_S"),
+    ("HTTP_CONNECT_TIMEOUT_S", "CONNECT_TIMEOUT_S"),
+    ("HTTP_READ_TIMEOUT_S", "READ_TIMEOUT_S"),
+    ("HTTP_RETRIES", "RETRIES"),
+    ("HTTP_BACKOFF_S", "BACKOFF_S"),
+    ("CONE_CACHE_DIR", "CACHE_DIR"),
+    ("CONE_CACHE_MAX_AGE_S", "CACHE_MAX_AGE_S"),
+)
+_EXTRAS_MOVED = (
+    ("EXTRAS", "ENABLED"),
+    *((name, name) for name in ("SURVEY_IMAGE_URL", "SURVEY_IMAGE_HIPS", "SURVEY_IMAGE_DEADLINE_S")),
+)
+#: Variables of earlier versions: still set, they would be ignored silently, so they stop the start naming
+#: the new name (a secret file of the old name too: ``vtac_sdb_token`` is now ``vtac_sdb__token``).
 RETIRED_VARIABLES = {
-    f"VTAC_{old}": f"VTAC_CATALOG_SERVICES__{new}"
-    for old, new in (
-        ("VIZIER_URL", "VIZIER_URL"),
-        ("DATALAB_URL", "DATALAB_URL"),
-        ("CATALOG_DEADLINE_S", "DEADLINE_S"),
-        ("HTTP_CONNECT_TIMEOUT_S", "CONNECT_TIMEOUT_S"),
-        ("HTTP_READ_TIMEOUT_S", "READ_TIMEOUT_S"),
-        ("HTTP_RETRIES", "RETRIES"),
-        ("HTTP_BACKOFF_S", "BACKOFF_S"),
-        ("CONE_CACHE_DIR", "CACHE_DIR"),
-        ("CONE_CACHE_MAX_AGE_S", "CACHE_MAX_AGE_S"),
+    f"VTAC_{old}": f"VTAC_{section}__{new}"
+    for section, moved in (
+        ("BROKER", _BROKER_MOVED),
+        ("SDB", _SDB_MOVED),
+        ("CATALOG_SERVICES", _CATALOG_SERVICES_MOVED),
+        ("EXTRAS", _EXTRAS_MOVED),
     )
+    for old, new in moved
 }
-
-
-def parse_catalogs(value: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``NAME=SOURCE`` items (a JSON list, a comma-separated string or a list), checked and normalised.
-
-    The one parser of ``VTAC_CATALOGS``, the TOML ``catalogs`` and ``--catalog``: NAME upper case and known,
-    SOURCE non-empty, each catalogue at most once.
-    """
-    items: list[str]
-    if isinstance(value, str):
-        text = value.strip()
-        items = json.loads(text) if text.startswith("[") else text.split(",")
-    else:
-        items = list(value)
-    normalised = []
-    for item in (str(item).strip() for item in items):
-        if not item:
-            continue
-        name, sep, source = item.partition("=")
-        name, source = name.strip().upper(), source.strip()
-        if not sep or not source:
-            raise ValueError(f"{item!r}: expected NAME=SOURCE, e.g. SDSS12=vizier")
-        if name not in CATALOG_NAMES:
-            raise ValueError(f"{item!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}")
-        normalised.append(f"{name}={source}")
-    names = [item.split("=", 1)[0] for item in normalised]
-    if len(set(names)) != len(names):
-        raise ValueError(f"each catalogue at most once: {names}")
-    return normalised
 
 
 def _http_url(value: str) -> str:
@@ -114,8 +154,14 @@ class CatalogServices(BaseModel):
     vizier_url: str = Field(DEFAULT_VIZIER_URL, description="VizieR base URL.")
     datalab_url: str = Field(DEFAULT_DATALAB_URL, description="Astro Data Lab base URL.")
     deadline_s: float = Field(DEFAULT_DEADLINE_S, gt=0, description="Deadline of all queries of one burst.")
-    connect_timeout_s: float = Field(_DEFAULT_POLICY.connect_timeout_s, gt=0)
-    read_timeout_s: float = Field(_DEFAULT_POLICY.read_timeout_s, gt=0)
+    connect_timeout_s: float = Field(
+        _DEFAULT_POLICY.connect_timeout_s, gt=0, description="Connection timeout of one catalogue request."
+    )
+    read_timeout_s: float = Field(
+        _DEFAULT_POLICY.read_timeout_s,
+        gt=0,
+        description="Read timeout of one catalogue request (not retried).",
+    )
     retries: int = Field(_DEFAULT_POLICY.retries, ge=0, description="Retries after the first attempt.")
     backoff_s: float = Field(_DEFAULT_POLICY.backoff_s, ge=0, description="Base of the exponential backoff.")
     backoff_cap_s: float = Field(
@@ -162,51 +208,29 @@ class ConePrefetch(BaseModel):
     )
 
 
-@dataclass(frozen=True)
-class _Load:
-    """How :func:`load_settings` wants the sources: which TOML file, whether to read the environment."""
+def _split_list(value: Any) -> Any:
+    """A JSON list or a comma-separated string as a list, so plain environment values work."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
 
-    config_file: Path | None
-    environment: bool
 
+class BrokerSettings(BaseModel):
+    """The broker (``VTAC_BROKER__*``): where it is, the names of docs/ICD.md §5, how inputs are consumed,
+    retried and dead-lettered."""
 
-_LOAD: contextvars.ContextVar[_Load | None] = contextvars.ContextVar("vtac_settings_load", default=None)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class VtacSettings(BaseSettings):
-    """Everything configurable, for ``vtac make-qpo-vt``, ``vtac serve`` and the other commands."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="VTAC_", env_nested_delimiter="__", extra="forbid", validate_default=True
-    )
-
-    # --- science and catalogues ---
-    science: ScienceConfig = ScienceConfig()
-    catalogs: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_CATALOGS),
-        description="NAME=SOURCE, in the order asked (JSON list or comma-separated): the operational PS1, "
-        "SDSS and Legacy Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper "
-        "covers the sky).",
-    )
-    catalog_services: CatalogServices = CatalogServices()
-    max_position_radius_deg: float = Field(
-        DEFAULT_MAX_RADIUS_DEG,
-        gt=0,
-        le=180,
-        description="Largest X-ray error circle (90 %, deg) accepted from a notice: ECLAIRs' 10-13' and "
-        "Swift BAT's 1-4' pass, Fermi GBM's degrees are refused (they hold the whole VT field).",
-    )
-    cone_prefetch: ConePrefetch = ConePrefetch()
-    output_dir: Path = Field(Path("."), description="Where `vtac make-qpo-vt` writes without --out.")
-
-    # --- broker (names: docs/ICD.md) ---
-    amqp_url: SecretStr = Field(
+    url: SecretStr = Field(
         SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"), description="Broker URL, password included."
     )
     inputs_exchange: str = Field("svom.products", description="Topic exchange of the upstream products.")
     inputs_queue: str = Field("vtac.inputs", description="Durable queue VTAC consumes.")
-    input_routing_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(DEFAULT_INPUT_ROUTING_KEYS),
+    input_routing_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("product.QSRCLIST_VT", "product.QPO_MXT", "position.MXT", "position.ALERT"),
         description="Bindings of the inputs queue (JSON list or comma-separated).",
     )
     notifications_exchange: str = Field("svom.notifications", description="Topic exchange of QPO_VT news.")
@@ -223,7 +247,12 @@ class VtacSettings(BaseSettings):
     dead_letter_exchange: str = Field("vtac.dlx", description="Where rejected inputs go.")
     dead_letter_queue: str = Field("vtac.inputs.dead", description="Queue of rejected inputs.")
     reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
-    prefetch: int = Field(2, ge=1, le=1000, description="Unacknowledged inputs the broker may hand us.")
+    max_unacked: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Unacknowledged inputs the broker may hand us (AMQP QoS prefetch count).",
+    )
     heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat (0: off).")
     blocked_connection_timeout_s: float = Field(
         60.0, gt=0, description="Give up a connection the broker blocks (memory/disk alarm) this long."
@@ -245,31 +274,179 @@ class VtacSettings(BaseSettings):
         description="An input failing transiently (SDB or state outage) is retried this long, then "
         "dead-lettered.",
     )
+    processing_deadline_s: float = Field(
+        300.0,
+        ge=0,
+        description='An input in progress longer is dead-lettered ("processing deadline exceeded") and a '
+        "new worker goes on; 0: none.",
+    )
     reconnect_initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the broker.")
     reconnect_cap_s: float = Field(30.0, gt=0, description="Longest wait between two reconnection attempts.")
     shutdown_grace_s: float = Field(
         20.0, ge=0, description="SIGTERM: time the input in flight has to finish."
     )
-
-    # --- state, SDB, work files ---
-    state_dir: Path = Field(Path("vtac-state"), description="Default home of the state, file SDB, work dir.")
-    state_url: SecretStr | None = Field(
-        None, description="postgresql://... (may hold a password), sqlite:///path or a path; None: SQLite."
+    connection_name: str = Field(
+        "", description="Name the broker shows for VTAC's connection (empty: vtac@HOST:PID)."
     )
-    sdb_url: str | None = Field(None, description="Base URL of the HTTP SDB; None: file SDB in state_dir.")
-    sdb_fetch_urls: Annotated[list[str], NoDecode] = Field(
+
+    @field_validator("input_routing_keys", mode="before")
+    @classmethod
+    def _routing_keys(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("url")
+    @classmethod
+    def _amqp_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+            raise ValueError("expected an amqp:// or amqps:// URL with a host (value not shown: secret)")
+        return value
+
+    @property
+    def retry_queue(self) -> str:
+        """Delay queue of inputs waiting for another attempt (a quorum queue: ``.retry``, the classic one of
+        earlier versions, is left to drain into the input queue by itself)."""
+        return f"{self.inputs_queue}.delay"
+
+
+class SdbSettings(BaseModel):
+    """The science database (``VTAC_SDB__*``): where the products go, where inbound products may be fetched
+    from, and how long each call may take."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = Field(None, description="Base URL of the HTTP SDB; none: file SDB in state_dir.")
+    fetch_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Base URLs (scheme, host, port, path) that inbound sdb_url may point under (JSON list or "
-        "comma-separated); empty: sdb_url only. Anything else is refused (no SSRF).",
+        "comma-separated); empty: url only. Anything else is refused (no SSRF).",
     )
-    sdb_token: SecretStr | None = Field(None, description="Bearer token of the SDB (env or secret file).")
-    sdb_connect_timeout_s: float = Field(3.05, gt=0)
-    sdb_read_timeout_s: float = Field(30.0, gt=0)
-    sdb_max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
-    sdb_backoff_s: float = Field(0.5, ge=0, description="Base of the backoff between SDB attempts.")
-    sdb_backoff_cap_s: float = Field(
+    token: SecretStr | None = Field(None, description="Bearer token of the SDB (env or secret file).")
+    connect_timeout_s: float = Field(3.05, gt=0, description="Connection timeout of one SDB call.")
+    read_timeout_s: float = Field(30.0, gt=0, description="Read timeout of one SDB call.")
+    max_attempts: int = Field(4, ge=1, description="Attempts per SDB call before the input is retried.")
+    backoff_s: float = Field(0.5, ge=0, description="Base of the backoff between SDB attempts.")
+    backoff_cap_s: float = Field(
         8.0, ge=0, description="Longest wait between SDB attempts, and longest Retry-After honoured."
     )
+    max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
+    fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
+
+    @field_validator("fetch_urls", mode="before")
+    @classmethod
+    def _fetch_urls(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("url")
+    @classmethod
+    def _sdb_url(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else value
+
+    @property
+    def fetch_allow_list(self) -> list[str]:
+        """Base URLs inbound ``sdb_url`` values must be under."""
+        return list(self.fetch_urls) or ([self.url] if self.url else [])
+
+
+class ExtrasSettings(BaseModel):
+    """What the Burst Advocate receives besides the products (``VTAC_EXTRAS__*``): whether they are made,
+    when the extras worker may run, the survey image under the chart."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(
+        True,
+        description="Make and store the burst page, chart, light curves, VOEvent, notice and circular draft "
+        "of each version, after its notifications went out.",
+    )
+    settle_s: float = Field(
+        0.05,
+        ge=0,
+        description="Quiet time after an input before a drawing or an upload starts (covers its publication "
+        "and the next delivery of a queue that holds more).",
+    )
+    max_hold_s: float = Field(10.0, ge=0, description="Longest hold of the extras by a stream of inputs.")
+    timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest drawing of one version before the worker is killed (version failed).",
+    )
+    lease_s: float = Field(
+        900.0,
+        gt=0,
+        description="How long a version's pending extras belong to their instance (past it: a crashed owner, "
+        "taken over).",
+    )
+    survey_image_url: str = Field(
+        "",
+        description="CDS hips2fits endpoint of the burst page's survey image of the chart's frame, e.g. "
+        f"{DEFAULT_SURVEY_URL} (empty: none, the catalogue chart alone).",
+    )
+    survey_image_hips: str = Field(DEFAULT_SURVEY_HIPS, description="HiPS survey of that image.")
+    survey_image_deadline_s: float = Field(
+        5.0, gt=0, le=60, description="Longest wait for the survey image (then the page goes without it)."
+    )
+
+    def survey(self, cache_dir: Path) -> SurveySettings | None:
+        """The survey image settings (None: no survey image), cached in ``cache_dir``."""
+        if not self.survey_image_url:
+            return None
+        return SurveySettings(
+            self.survey_image_url, self.survey_image_hips, self.survey_image_deadline_s, cache_dir
+        )
+
+
+@dataclass(frozen=True)
+class _Load:
+    """How :func:`load_settings` wants the sources: which TOML file, whether to read the environment."""
+
+    config_file: Path | None
+    environment: bool
+
+
+_LOAD: contextvars.ContextVar[_Load | None] = contextvars.ContextVar("vtac_settings_load", default=None)
+
+
+class VtacSettings(BaseSettings):
+    """Everything configurable, for ``vtac make-qpo-vt``, ``vtac serve`` and the other commands."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VTAC_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    # --- science and catalogues ---
+    science: ScienceConfig = ScienceConfig()
+    catalogs: Annotated[list[CatalogSource], NoDecode] = Field(
+        default_factory=lambda: parse_catalog_sources(DEFAULT_CATALOGS),
+        description="NAME=SOURCE, in the order asked (JSON list or comma-separated): the operational PS1, "
+        "SDSS and Legacy Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper "
+        "covers the sky).",
+    )
+    catalog_services: CatalogServices = CatalogServices()
+    max_position_radius_deg: float = Field(
+        DEFAULT_MAX_RADIUS_DEG,
+        gt=0,
+        le=180,
+        description="Largest X-ray error circle (90 %, deg) accepted from a notice: ECLAIRs' 10-13' and "
+        "Swift BAT's 1-4' pass, Fermi GBM's degrees are refused (they hold the whole VT field).",
+    )
+    cone_prefetch: ConePrefetch = ConePrefetch()
+    output_dir: Path = Field(Path("."), description="Where `vtac make-qpo-vt` writes without --out.")
+
+    broker: BrokerSettings = BrokerSettings()
+
+    # --- state, SDB, work files ---
+    state_dir: Path = Field(
+        Path("vtac-state"),
+        description="Home of the SQLite state, the file SDB (sdb/), the cone cache (cones/) and the survey "
+        "images (survey/), relative to the working directory.",
+    )
+    state_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:pass@host/db to share the state between instances (secret), "
+        "sqlite:///path or a path; none: SQLite in state_dir.",
+    )
+    sdb: SdbSettings = SdbSettings()
     confirm_retry_s: float = Field(
         5.0, ge=0, description="How long marking notified versions published is retried (state store down)."
     )
@@ -297,85 +474,44 @@ class VtacSettings(BaseSettings):
     max_fits_bytes: int = Field(
         64 * 1024 * 1024, ge=2880, description="Largest input product once decompressed (gzip included)."
     )
-    max_fetch_bytes: int = Field(64 * 1024 * 1024, ge=1, description="Largest SDB answer read.")
-    fetch_deadline_s: float = Field(60.0, gt=0, description="Whole-answer time limit of one SDB GET.")
-    processing_deadline_s: float = Field(
-        300.0,
-        ge=0,
-        description='An input in progress longer is dead-lettered ("processing deadline exceeded") and a '
-        "new worker goes on; 0: none.",
-    )
     max_processing_s: float = Field(
         600.0, gt=0, description="/live fails when one input has been in progress longer than this."
     )
 
     # --- what the Burst Advocate and the world receive besides the products ---
-    extras: bool = Field(
-        True,
-        description="Also make and store the burst page, chart, light curves, VOEvent, notice and circular "
-        "draft of each version, after its notifications went out.",
-    )
+    extras: ExtrasSettings = ExtrasSettings()
     simulated: bool = Field(
         False, description="A rehearsal on simulated inputs: VOEvent role and notice tense are 'test'."
-    )
-    survey_image_url: str = Field(
-        "",
-        description="CDS hips2fits endpoint of the burst page's survey image of the chart's frame, e.g. "
-        f"{DEFAULT_SURVEY_URL} (empty: none, the catalogue chart alone).",
-    )
-    survey_image_hips: str = Field(DEFAULT_SURVEY_HIPS, description="HiPS survey of that image.")
-    survey_image_deadline_s: float = Field(
-        5.0, gt=0, le=60, description="Longest wait for the survey image (then the page goes without it)."
     )
 
     @property
     def survey(self) -> SurveySettings | None:
         """The survey image settings of the extras (None: no survey image); cached under ``state_dir``."""
-        if not self.survey_image_url:
-            return None
-        return SurveySettings(
-            self.survey_image_url,
-            self.survey_image_hips,
-            self.survey_image_deadline_s,
-            self.state_dir / "survey",
-        )
+        return self.extras.survey(self.state_dir / "survey")
 
     # --- health and logs ---
     health_port: int | None = Field(
         8080, ge=0, le=65535, description="Port of /live, /ready and /metrics (0: no health server)."
     )
-    health_host: str = Field("0.0.0.0", description="Bind address of the health server (all interfaces).")
-    health_file: Path | None = Field(None, description="Touched while healthy (for exec probes).")
-    log_level: str = Field("INFO", description="Python logging level name.")
-
-    @field_validator("input_routing_keys", "sdb_fetch_urls", mode="before")
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        """Accept a JSON list or a comma-separated string, so plain env values work."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return json.loads(text)
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return value
+    health_host: str = Field(
+        "0.0.0.0",
+        description="Bind address of the health server (all interfaces; 127.0.0.1: this host only).",
+    )
+    health_file: Path | None = Field(None, description="Touched while the main loop turns (for exec probes).")
+    log_level: str = Field(
+        "INFO",
+        description="Level of the JSON logs on stderr (pika's own at WARNING: one line per reconnect "
+        "attempt).",
+    )
 
     @field_validator("catalogs", mode="before")
     @classmethod
     def _catalogs(cls, value: Any) -> Any:
-        return parse_catalogs(value) if isinstance(value, str | list | tuple) else value
+        return parse_catalog_sources(value) if isinstance(value, str | list | tuple) else value
 
-    @field_validator("amqp_url")
-    @classmethod
-    def _amqp_url(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-            raise ValueError("expected an amqp:// or amqps:// URL with a host (value not shown: secret)")
-        return value
-
-    @field_validator("sdb_url")
-    @classmethod
-    def _sdb_url(cls, value: str | None) -> str | None:
-        return _http_url(value) if value else value
+    @field_serializer("catalogs")
+    def _catalogs_as_text(self, catalogs: list[CatalogSource]) -> list[str]:
+        return [str(source) for source in catalogs]
 
     @field_validator("state_url")
     @classmethod
@@ -394,11 +530,6 @@ class VtacSettings(BaseSettings):
         return value.upper()
 
     @property
-    def fetch_allow_list(self) -> list[str]:
-        """Base URLs inbound ``sdb_url`` values must be under."""
-        return list(self.sdb_fetch_urls) or ([self.sdb_url] if self.sdb_url else [])
-
-    @property
     def state_location(self) -> str:
         """Where the input store is: ``state_url``, else ``state_dir/state.db``."""
         if self.state_url is not None and self.state_url.get_secret_value():
@@ -407,7 +538,7 @@ class VtacSettings(BaseSettings):
 
     @property
     def file_sdb_root(self) -> Path:
-        """Root of the file SDB (used when ``sdb_url`` is None)."""
+        """Root of the file SDB (used when ``sdb.url`` is None)."""
         return self.state_dir / "sdb"
 
     @property
@@ -438,7 +569,9 @@ def _file_and_env_sources(
         yield "environment", EnvSettingsSource(settings_cls)
         secrets_dir = _secrets_dir()
         if secrets_dir is not None:
-            secrets = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+            secrets = NestedSecretsSettingsSource(
+                SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir), secrets_nested_delimiter="__"
+            )
             yield f"secret file in {secrets_dir}", secrets
     if load.config_file is not None:
         yield str(load.config_file), TomlConfigSettingsSource(settings_cls, toml_file=load.config_file)
@@ -465,6 +598,20 @@ def _existing(name: str) -> Path:
     return path
 
 
+def _refuse_retired_names() -> None:
+    """A variable or secret file of an earlier version stops the start, naming what it is now."""
+    retired = sorted(name for name in RETIRED_VARIABLES if name in os.environ)
+    if retired:
+        raise ConfigurationError(f"{retired[0]} is now {RETIRED_VARIABLES[retired[0]]}")
+    secrets_dir = _secrets_dir()
+    if secrets_dir is None:
+        return
+    for name in sorted(RETIRED_VARIABLES):
+        if (secrets_dir / name.lower()).exists():
+            new = RETIRED_VARIABLES[name].lower()
+            raise ConfigurationError(f"secret file {secrets_dir / name.lower()} is now {secrets_dir / new}")
+
+
 def load_settings(
     config_file: Path | None = None, *, environment: bool = True, **overrides: Any
 ) -> VtacSettings:
@@ -474,9 +621,8 @@ def load_settings(
     secret files (``vtac config check`` judges a file alone); ``overrides`` come from the command line.
     """
     load = _Load(config_file if config_file is not None else _config_file(), environment)
-    retired = sorted(name for name in RETIRED_VARIABLES if environment and name in os.environ)
-    if retired:
-        raise ConfigurationError(f"{retired[0]} is now {RETIRED_VARIABLES[retired[0]]}")
+    if environment:
+        _refuse_retired_names()
     if load.config_file is not None and not load.config_file.is_file():
         raise ConfigurationError(f"{load.config_file}: no such file")
     token = _LOAD.set(load)
@@ -536,10 +682,10 @@ def effective_settings(config_file: Path | None = None, **overrides: Any) -> lis
     finally:
         _LOAD.reset(token)
     shown = settings.model_dump(mode="json")
-    for name in _URL_SECRETS:  # a URL's host helps whoever reads this: mask its password only
-        secret = getattr(settings, name)
+    for section, name in _URL_SECRETS:  # a URL's host helps whoever reads this: mask its password only
+        secret = getattr(getattr(settings, section) if section else settings, name)
         if secret is not None:
-            shown[name] = redact(secret.get_secret_value())
+            (shown[section] if section else shown)[name] = redact(secret.get_secret_value())
     rows = []
     for key, value in _leaves(shown):
         origin = next((label for label, values in sources if _has(values, key)), "default")
@@ -548,7 +694,7 @@ def effective_settings(config_file: Path | None = None, **overrides: Any) -> lis
 
 
 #: Secret settings that are URLs: ``config show`` prints them with the password masked.
-_URL_SECRETS = ("amqp_url", "state_url")
+_URL_SECRETS = (("broker", "url"), ("", "state_url"))
 
 
 def _leaves(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

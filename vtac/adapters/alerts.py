@@ -2,7 +2,7 @@
 
 The first position of a burst reaches the ground minutes before the VT lists: ECLAIRs then MXT for SVOM's own
 bursts, an Einstein Probe WXT/FXT or Swift BAT/XRT circle for follow-ups. Any of them becomes the
-:class:`~vtac.core.model.MxtPosition` the core filters with, its mission and instrument recorded.
+:class:`~vtac.core.records.MxtPosition` the core filters with, its mission and instrument recorded.
 
 The burst's trigger time T0 is kept too (VOEvent ``WhereWhen`` ISOTime, JSON ``trigger_time``): the light
 curves count from it.
@@ -35,7 +35,7 @@ from xml.etree import ElementTree
 
 from vtac.adapters.tables import existing_file
 from vtac.adapters.trigger import TriggerTime, naive_utc
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 from vtac.errors import InputError
 
 VOEVENT_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"

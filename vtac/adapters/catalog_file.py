@@ -1,6 +1,6 @@
 """Reference catalogues from local files (or in-memory tables) with VizieR column names.
 
-The result is the normalised :class:`~vtac.core.model.CatalogAnswer` table: ``ID`` (text, so that integer
+The result is the normalised :class:`~vtac.core.records.CatalogAnswer` table: ``ID`` (text, so that integer
 ids and USNO-B1's ``1234-0567890`` look alike), ``RA``/``DEC`` (deg at ``EPOCH``), ``PMRA``/``PMDEC`` (mas/yr,
 only when the catalogue has proper motions), ``EPOCH`` (Julian year), ``MAG_<band>``/``ERR_<band>`` for every
 band of the catalogue (NaN when missing) and, for SDSS12, ``CLASS`` (3 galaxy, 6 star, 0 unknown).
@@ -37,7 +37,7 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.adapters.tables import existing_file, find_column, float_values, read_table_file, unit_scale
-from vtac.core.model import CATALOG_NAMES, CatalogAnswer, CatalogStatus
+from vtac.core.records import CATALOG_NAMES, CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, InputError
 
 log = logging.getLogger(__name__)

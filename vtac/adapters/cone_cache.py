@@ -8,7 +8,7 @@ and stored, so every later request of that radius or less centred in the same ce
 cone.
 
 A *region* entry (``<NAME>_at_<ra>_<dec>_r<arcmin>.npy``) is a cone fetched ahead of time around an X-ray
-position (the service's prefetch, :mod:`vtac.service.prefetch`): any later request inside it is a hit,
+position (the service's prefetch, :mod:`vtac.service.cone_prefetch`): any later request inside it is a hit,
 whatever its cell. :class:`InflightCones` lists the region cones still being fetched, so that a request
 inside one waits for it instead of asking the service a second time.
 
@@ -33,7 +33,7 @@ import numpy as np
 from vtac.adapters.files import write_atomically
 from vtac.core.cells import CellScheme
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 
 DEFAULT_MAX_AGE_S = 7 * 86400.0

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from vtac.adapters.http import HttpPolicy, fetch
 from vtac.adapters.vizier import DEFAULT_MAX_ROWS, answer_from_votable, failed
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer
+from vtac.core.records import CatalogAnswer
 from vtac.errors import TransientError
 
 DEFAULT_DATALAB_URL = "https://datalab.noirlab.edu"

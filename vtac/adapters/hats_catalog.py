@@ -32,7 +32,7 @@ from astropy.table import Table
 from vtac.adapters.catalog_file import layout_columns, read_catalog_table
 from vtac.adapters.moc import cone_moc, moc_coverage
 from vtac.core.coverage import Cone, Coverage
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
 

@@ -2,11 +2,11 @@
 
 Remote catalogues time out, rate-limit and fail; a failure must surface as a reason, never as an empty answer.
 :func:`fetch` returns the body of a 200 answer or raises :class:`~vtac.errors.TransientError` with a one-line
-reason. It retries, at most ``policy.retries`` times, on connection errors (refused, reset, connect timeout),
-HTTP 5xx and HTTP 429, under VTAC's one retry policy (:mod:`vtac.retrying`: exponential backoff with full
-jitter, a 429 or 503 ``Retry-After`` honoured). A read timeout is not retried: the service is up but slow,
-and a second try would only spend the burst's time budget. No attempt and no wait runs past the caller's
-deadline (``time.monotonic``).
+reason. It retries, at most ``policy.retries`` times, on connection errors (refused, reset, connect timeout)
+and the transient HTTP answers (:func:`vtac.retrying.is_transient_http_status`), under VTAC's one retry
+policy (:mod:`vtac.retrying`: exponential backoff with full jitter, a 429 or 503 ``Retry-After`` honoured).
+A read timeout is not retried: the service is up but slow, and a second try would only spend the burst's
+time budget. No attempt and no wait runs past the caller's deadline (``time.monotonic``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ import requests
 
 from vtac.errors import TransientError
 from vtac.provenance import package_version
-from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
+from vtac.retrying import (
+    RetriesExhaustedError,
+    RetryableError,
+    RetryPolicy,
+    call,
+    is_transient_http_status,
+    retry_after_seconds,
+)
 
 __all__ = ["HttpPolicy", "Params", "fetch", "retry_after_seconds", "session"]
 
 USER_AGENT = f"vtac/{package_version()} (SVOM VT afterglow candidates)"
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _local = threading.local()
 #: Query parameters; a sequence of pairs repeats a key (VizieR's ``-out``).
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -110,7 +116,7 @@ def _attempt(
     if response.status_code == 200:
         return response.content, None
     reason = f"HTTP {response.status_code} {response.reason} from {_host(url)}"
-    if response.status_code not in _RETRY_STATUSES:
+    if not is_transient_http_status(response.status_code):
         return reason, None
     return reason, retry_after_seconds(response.headers.get("Retry-After"))
 

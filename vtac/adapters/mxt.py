@@ -24,7 +24,7 @@ from astropy.table import Table
 from vtac.adapters.rawfits import DEFAULT_MAX_FITS_BYTES, RawHdu, fits_hdus, read_bytes, short_reason
 from vtac.adapters.tables import existing_file, find_column, float_values, unit_scale
 from vtac.adapters.trigger import header_trigger_time
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 from vtac.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from astropy.io.fits import Card
 
 from vtac.adapters.rawfits import Hdu, Keyword, binary_table, cards, fits_bytes, fits_dtype
 from vtac.core.coverage import circle_off_field
-from vtac.core.model import (
+from vtac.core.records import (
     ARCSEC,
     N_SEQ_PER_BAND,
     CatalogAnswer,

@@ -32,7 +32,7 @@ from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
 from vtac.core.coverage import Cone, Coverage, points_in_cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, VtacError
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ straight from the bytes with numpy; anything unusual (scaled, vector or variable
 to astropy through :meth:`RawHdu.to_astropy`; every size a header gives is checked before use. Writing:
 each table is one big-endian numpy record array, cards are formatted by :class:`astropy.io.fits.Card`
 (values, long strings and escapes follow astropy), and the HDU bytes with their CHECKSUM/DATASUM (the FITS
-checksum convention, ones'-complement sums over 32-bit words) are assembled here. tests/test_rawfits.py
-compares both directions with astropy byte for byte (header cards, data, checksums).
+checksum convention, ones'-complement sums over 32-bit words) are assembled here.
+tests/adapters/test_rawfits.py compares both directions with astropy byte for byte (header cards, data,
+checksums).
 """
 
 from __future__ import annotations

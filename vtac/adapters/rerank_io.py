@@ -16,7 +16,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from vtac.adapters.files import write_atomically
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 from vtac.core.rerank import RankedField
 from vtac.errors import InputError
 from vtac.provenance import CodeVersion

@@ -45,7 +45,7 @@ from vtac.adapters.tables import (
     unit_scale,
 )
 from vtac.adapters.trigger import header_trigger_time
-from vtac.core.model import BAND_NAMES, DETECTION_COLUMNS, SEQUENCES, SequenceInfo, VTObservation
+from vtac.core.records import BAND_NAMES, DETECTION_COLUMNS, SEQUENCES, SequenceInfo, VTObservation
 from vtac.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vtac.adapters.dust import galactic_ebv
 from vtac.adapters.products import sequences_in_header_order
-from vtac.core.model import NULL_INT, QpoVtResult
+from vtac.core.records import NULL_INT, QpoVtResult
 
 if TYPE_CHECKING:
     from astropy.table import Row

@@ -29,7 +29,7 @@ from astropy.table import Table
 from vtac.adapters.catalog_file import LAYOUTS, read_catalog_table
 from vtac.adapters.http import HttpPolicy, fetch
 from vtac.core.coverage import Cone
-from vtac.core.model import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import InputError, TransientError
 
 DEFAULT_VIZIER_URL = "https://vizier.cds.unistra.fr"

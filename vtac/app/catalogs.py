@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vtac.adapters.providers import RemoteSettings, is_remote, query_catalogs, resolve_provider
 from vtac.core.constants import COVERAGE_RADIUS_ARCSEC
 from vtac.core.coverage import Cone
 from vtac.core.crossmatch import field_of
-from vtac.core.model import CATALOG_NAMES, CatalogAnswer, CatalogStatus, VTObservation
-from vtac.errors import ConfigurationError
+from vtac.core.records import CATALOG_NAMES, CatalogAnswer, CatalogStatus, VTObservation
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class CatalogSource:
-    """A ``--catalog NAME=SOURCE`` request."""
+    """A reference catalogue to ask: its name and where it is (a service name, a file or a HATS directory)."""
 
     name: str
     source: str
 
     @classmethod
     def parse(cls, text: str) -> CatalogSource:
-        """``NAME=SOURCE`` with NAME one of the known catalogues."""
+        """``NAME=SOURCE`` with NAME one of the known catalogues (ValueError naming the item otherwise)."""
         name, sep, source = text.partition("=")
-        name = name.strip().upper()
+        name, source = name.strip().upper(), source.strip()
         if not sep or not source:
-            raise ConfigurationError(f"--catalog {text!r}: expected NAME=SOURCE, e.g. SDSS12=sdss.fits")
+            raise ValueError(f"{text.strip()!r}: expected NAME=SOURCE, e.g. SDSS12=vizier")
         if name not in CATALOG_NAMES:
-            raise ConfigurationError(
-                f"--catalog {text!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}"
-            )
+            raise ValueError(f"{text.strip()!r}: unknown catalogue {name}; known: {', '.join(CATALOG_NAMES)}")
         return cls(name, source)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.source}"
+
+
+def parse_catalog_sources(value: str | Sequence[str | CatalogSource]) -> list[CatalogSource]:
+    """The one parser of ``VTAC_CATALOGS``, the TOML ``catalogs`` and ``--catalog``: a JSON list, a
+    comma-separated string or a list of ``NAME=SOURCE``; each catalogue at most once (else ValueError)."""
+    items: Sequence[str | CatalogSource]
+    if isinstance(value, str):
+        text = value.strip()
+        items = json.loads(text) if text.startswith("[") else text.split(",")
+    else:
+        items = value
+    sources = [
+        item if isinstance(item, CatalogSource) else CatalogSource.parse(str(item))
+        for item in items
+        if isinstance(item, CatalogSource) or str(item).strip()
+    ]
+    names = [source.name for source in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each catalogue at most once: {names}")
+    return sources
 
 
 def field_cone(observation: VTObservation) -> Cone | None:

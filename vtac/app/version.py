@@ -17,10 +17,10 @@ from vtac.adapters.providers import RemoteSettings
 from vtac.adapters.summary import QpoVtSummary, TimeOrigin, build_summary, circle_label
 from vtac.adapters.trigger import TriggerTime, choose_trigger_time
 from vtac.app.catalogs import CatalogSource, ask_catalogs
-from vtac.core.config import ScienceConfig
 from vtac.core.coverage import circle_off_field
-from vtac.core.model import CatalogAnswer, MxtPosition, QpoVtResult, VTObservation
 from vtac.core.pipeline import build_qpo_vt, first_stack_start
+from vtac.core.records import CatalogAnswer, MxtPosition, QpoVtResult, VTObservation
+from vtac.core.science_settings import ScienceConfig
 from vtac.errors import InputError
 from vtac.provenance import CodeVersion
 

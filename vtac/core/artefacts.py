@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from vtac.core.completeness import Completeness
 from vtac.core.constants import EFLAG_SATURATED
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.records import N_SEQ_PER_BAND
 
 #: The simultaneous channel must have had at least this probability of seeing the bluest possible source.
 _CERTAIN_DETECTION = 0.95

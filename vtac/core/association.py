@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from vtac.core.model import SEQUENCES
+from vtac.core.records import SEQUENCES
 from vtac.core.sky import NearestIndex, SkyIndex, radec_from_vectors, unit_vectors
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.records import N_SEQ_PER_BAND
 
 #: Offsets of m50 from MAGLIM and widths tried (mag).
 _OFFSETS = np.arange(-1.2, 0.801, 0.05)

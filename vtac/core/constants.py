@@ -1,8 +1,9 @@
 """The fixed numbers of VTAC's science, named once, each with why it has its value.
 
-Thresholds a user may tune are fields of :class:`vtac.core.config.ScienceConfig`; what is here is fixed by
-physics, the instrument, a survey or a convention, and shared by the core and the simulation. The values are
-those the code always used (a rounded 1.0857 stays 1.0857): changing one changes science results.
+Thresholds a user may tune are fields of :class:`vtac.core.science_settings.ScienceConfig`; what is here is
+fixed by physics, the instrument, a survey or a convention, and shared by the core and the simulation.
+The values are those the code always used (a rounded 1.0857 stays 1.0857): changing one changes science
+results.
 """
 
 from __future__ import annotations

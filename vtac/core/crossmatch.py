@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from vtac.core.config import ScienceConfig
 from vtac.core.constants import (
     CATALOG_POSITION_ERROR_ARCSEC,
     COVERAGE_RADIUS_ARCSEC,
@@ -36,8 +35,9 @@ from vtac.core.constants import (
     MISSING_VT_MAGERR,
     UNKNOWN_CATALOG_POSITION_ERROR_ARCSEC,
 )
-from vtac.core.model import CatalogAnswer
 from vtac.core.photometry import VTPrediction, predict_vt
+from vtac.core.records import CatalogAnswer
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import ARCSEC_PER_RAD, SkyIndex, unit_vectors
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from enum import IntEnum, IntFlag
 import numpy as np
 from numpy.typing import NDArray
 
-from vtac.core.config import ScienceConfig
-from vtac.core.model import N_SEQ_PER_BAND, SEQUENCES, VARIATION_PAIRS, MxtPosition
+from vtac.core.records import N_SEQ_PER_BAND, SEQUENCES, VARIATION_PAIRS, MxtPosition
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import separation_arcsec
 
 

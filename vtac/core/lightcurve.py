@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vtac.core.completeness import Completeness
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.records import N_SEQ_PER_BAND
 
 #: Smallest probability a non-detection is given, 1e-12: caps its chi-square penalty at ~55.
 _MAX_Z = float(np.log(1e12))

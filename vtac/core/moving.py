@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from vtac.core.flags import seen_in_both_bands
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.records import N_SEQ_PER_BAND
 from vtac.core.sky import chord_from_arcsec, separation_arcsec, unit_vectors
 
 #: Largest magnitude change between two epochs of one mover (asteroids vary little in an hour).

@@ -19,7 +19,6 @@ from numpy.typing import NDArray
 from vtac.core.artefacts import ArtefactEvidence, detector_artefacts
 from vtac.core.association import associate
 from vtac.core.completeness import Completeness, measure_completeness
-from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import CatalogMatch, Detections, Field, field_of, match_catalog
 from vtac.core.flags import (
     VFLAG_BRIGHTENED,
@@ -39,17 +38,6 @@ from vtac.core.flags import (
     variability,
 )
 from vtac.core.lightcurve import LightCurves
-from vtac.core.model import (
-    N_SEQ_PER_BAND,
-    NULL_INT,
-    SEQUENCES,
-    VARIATION_PAIRS,
-    CatalogAnswer,
-    MxtPosition,
-    QpoVtResult,
-    VTObservation,
-    sequence_band,
-)
 from vtac.core.moving import mover_tracks, stray_detections
 from vtac.core.ranking import (
     FieldProbabilities,
@@ -63,7 +51,19 @@ from vtac.core.ranking import (
     rank_order,
     reasons,
 )
+from vtac.core.records import (
+    N_SEQ_PER_BAND,
+    NULL_INT,
+    SEQUENCES,
+    VARIATION_PAIRS,
+    CatalogAnswer,
+    MxtPosition,
+    QpoVtResult,
+    VTObservation,
+    sequence_band,
+)
 from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from vtac.core.model import MxtPosition
+from vtac.core.records import MxtPosition
 
 
 def choose_position(items: Iterable[tuple[MxtPosition, Any]]) -> MxtPosition | None:

@@ -33,11 +33,11 @@ from numpy.typing import NDArray
 
 from vtac.core.artefacts import ArtefactEvidence
 from vtac.core.completeness import Completeness
-from vtac.core.config import ScienceConfig
 from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, field_error_scale, fit_light_curves
-from vtac.core.model import BANDS, N_SEQ_PER_BAND, SEQUENCES
+from vtac.core.records import BANDS, N_SEQ_PER_BAND, SEQUENCES
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.trees import TreeEnsemble
 from vtac.errors import ConfigurationError
 

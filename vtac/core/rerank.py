@@ -22,10 +22,8 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from vtac.core.completeness import measure_completeness
-from vtac.core.config import ScienceConfig
 from vtac.core.crossmatch import field_of
 from vtac.core.flags import XFLAG_UNAVAILABLE, Photometry
-from vtac.core.model import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, artefacts_of, position_log_prior
 from vtac.core.ranking import (
     FieldProbabilities,
@@ -37,6 +35,8 @@ from vtac.core.ranking import (
     load_model,
     reasons,
 )
+from vtac.core.records import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
+from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import chord_from_arcsec, separation_arcsec, unit_vectors
 
 #: Faintest-detection quantile taken as a sequence's limit when the product does not state it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtac.core.model import NULL_INT, SEQUENCES, VARIATION_PAIRS
+from vtac.core.records import NULL_INT, SEQUENCES, VARIATION_PAIRS
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     from vtac.adapters.hats_ingest import add_fetched_cone
     from vtac.adapters.providers import query_catalogs, resolve_provider
     from vtac.core.coverage import Cone
-    from vtac.core.model import CatalogStatus
+    from vtac.core.records import CatalogStatus
     from vtac.errors import InputError, TransientError
     from vtac.settings import load_settings
 

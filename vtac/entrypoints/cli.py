@@ -11,14 +11,24 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from vtac.entrypoints import catalog, config, listen, make_qpo_vt, publish, rank, schema, serve, simulate
+from vtac.entrypoints import (
+    catalog,
+    config_command,
+    listen,
+    make_qpo_vt,
+    publish,
+    rank,
+    schema,
+    serve,
+    simulate,
+)
 from vtac.entrypoints.exits import ExitCode
 from vtac.errors import VtacError
 from vtac.provenance import running_code
 from vtac.redaction import redact
 
 log = logging.getLogger("vtac")
-_COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, config, schema)
+_COMMANDS = (make_qpo_vt, rank, simulate, catalog, serve, publish, listen, config_command, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,14 +23,17 @@ def add_parser(subparsers: Any) -> None:
     )
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
-        "--to", choices=("ba", "vtpp"), default="ba", help="whose queue to read (default: ba, VTAC_BA_QUEUE)"
+        "--to",
+        choices=("ba", "vtpp"),
+        default="ba",
+        help="whose queue to read (default: ba, VTAC_BROKER__BA_QUEUE)",
     )
     target.add_argument("--queue", help="read this queue instead (not declared)")
     target.add_argument(
         "--dead",
         action="store_true",
-        help="show the dead-lettered inputs (VTAC_DEAD_LETTER_QUEUE) with the reason each was refused, "
-        "without consuming them",
+        help="show the dead-lettered inputs (VTAC_BROKER__DEAD_LETTER_QUEUE) with the reason each was "
+        "refused, without consuming them",
     )
     parser.add_argument(
         "--requeue",
@@ -50,13 +53,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Listen until --count, --timeout or Ctrl-C."""
-    from vtac.service.broker import amqp_config
     from vtac.service.listen import ListenRequest, listen, queue_of, show_dead_letters
     from vtac.service.logs import quiet_pika
     from vtac.settings import load_settings
 
     quiet_pika()
-    config = amqp_config(load_settings(), connection_name="vtac-listen")
+    config = load_settings().broker.model_copy(update={"connection_name": "vtac-listen"})
     if args.requeue and not args.dead:
         raise ConfigurationError("--requeue goes with --dead")
     if args.dead:

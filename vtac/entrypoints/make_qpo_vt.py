@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vtac.core.model import N_SEQ_PER_BAND, QpoVtResult
+from vtac.core.records import N_SEQ_PER_BAND, QpoVtResult
 from vtac.entrypoints.exits import ExitCode
 
 if TYPE_CHECKING:
@@ -84,13 +84,11 @@ def run(args: argparse.Namespace) -> int:
     # pylint: disable=import-outside-toplevel
     from vtac.adapters.extras.context import ExtrasContext, parse_t0
     from vtac.adapters.mxt import parse_mxt_position
-    from vtac.app.catalogs import CatalogSource
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
     from vtac.settings import load_settings
 
     # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
     settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
-    catalogs = [CatalogSource.parse(text) for text in settings.catalogs]
     files = OneOffFiles(
         srclists=list(args.srclist),
         mxt_file=args.mxt,
@@ -102,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         burst_id=args.burst_id,
         t0=parse_t0(args.t0) if args.t0 else None,
     )
-    version = make_version(files, catalogs, settings.remote, settings.science)
+    version = make_version(files, settings.catalogs, settings.remote, settings.science)
     out = args.out or settings.output_dir
     written = write_version(version, out)
     print(format_report(version.result))

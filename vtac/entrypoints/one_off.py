@@ -20,10 +20,10 @@ from vtac.adapters.srclist import read_srclists
 from vtac.adapters.trigger import TriggerTime, naive_utc
 from vtac.app.catalogs import CatalogSource
 from vtac.app.version import Version, VersionBuilder, VersionInputs, usable_trigger_time
-from vtac.core.config import ScienceConfig
-from vtac.core.model import MxtPosition
 from vtac.core.naming import checked_burst_id
 from vtac.core.positions import choose_position
+from vtac.core.records import MxtPosition
+from vtac.core.science_settings import ScienceConfig
 from vtac.errors import InputError
 from vtac.provenance import running_code
 

@@ -1,7 +1,7 @@
 """``vtac publish``: publish an input product file or an MXT position as the upstream pipelines would.
 
 For rehearsals, replays and tests: the message, routing key and properties are those of the ICD, sent with
-publisher confirms to the inputs exchange of the configured broker (``VTAC_AMQP_URL``...).
+publisher confirms to the inputs exchange of the configured broker (``VTAC_BROKER__URL``...).
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the message, publish it confirmed, print its routing key and message id."""
-    from vtac.service.broker import amqp_config
     from vtac.service.logs import quiet_pika
     from vtac.service.publish import check_message, message_id, publish_inputs, routing_key
     from vtac.settings import load_settings
@@ -59,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     quiet_pika()
     message = build_message(args)
     check_message(message)
-    publish_inputs(amqp_config(load_settings(), connection_name="vtac-publish"), [message])
+    broker = load_settings().broker.model_copy(update={"connection_name": "vtac-publish"})
+    publish_inputs(broker, [message])
     print(f"published {routing_key(message)} {message.burst_id} message_id={message_id(message)}")
     return ExitCode.OK
 

@@ -34,7 +34,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # configured from the env
     """Serve until SIGTERM/SIGINT; the in-flight input finishes or goes back to the queue."""
-    from vtac.service.broker import amqp_config
     from vtac.service.consumer import Consumer
     from vtac.service.health import Health
     from vtac.service.logs import configure_json_logging, quiet_pika
@@ -55,12 +54,20 @@ def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument  # 
     if settings.health_port:
         server = _health_server(health, metrics, settings.health_host, settings.health_port)
     try:
-        Consumer(amqp_config(settings), processor, stop=stop, health=health, metrics=metrics).run()
+        consumer = Consumer(
+            settings.broker,
+            processor,
+            stop=stop,
+            health=health,
+            metrics=metrics,
+            sweep_interval_s=settings.sweep_after_s,
+        )
+        consumer.run()
     finally:
         # The whole stop within the grace period from the signal: extras not stored by then are recorded
         # interrupted and redone at the next start.
         since = time.monotonic() - (stop.at or time.monotonic())
-        processor.close(max(0.0, settings.shutdown_grace_s - since))
+        processor.close(max(0.0, settings.broker.shutdown_grace_s - since))
         if server is not None:
             server.stop()
     logging.getLogger("vtac.serve").info("stopped")

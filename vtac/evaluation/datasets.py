@@ -16,10 +16,10 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from vtac.core.config import ScienceConfig
-from vtac.core.model import SEQUENCES
 from vtac.core.ranking import feature_matrix, light_curves
+from vtac.core.records import SEQUENCES
 from vtac.core.rerank import evidence_from_combined
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.fit import FieldSample
 
 VTACML_FILE = "combined_qpo_vt_all_cases_with_GRB_with_flags.parquet"

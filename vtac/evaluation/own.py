@@ -8,9 +8,9 @@ from typing import Protocol
 import numpy as np
 from astropy.table import Table, vstack
 
-from vtac.core.config import ScienceConfig
-from vtac.core.model import DETECTION_COLUMNS, CatalogAnswer, QpoVtResult, VTObservation
 from vtac.core.pipeline import Assessment, assess, qpo_vt_from
+from vtac.core.records import DETECTION_COLUMNS, CatalogAnswer, QpoVtResult, VTObservation
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.fit import FieldSample
 from vtac.simulation.burst import AFTERGLOW, SimulatedBurst
 

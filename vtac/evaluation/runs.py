@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vtac.core.config import ScienceConfig
+from vtac.core.science_settings import ScienceConfig
 from vtac.evaluation.fit import FieldSample
 from vtac.evaluation.own import scenario_sample
 

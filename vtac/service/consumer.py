@@ -3,16 +3,16 @@
 Design (pika 1.4 ``BlockingConnection``; names and headers in docs/ICD.md):
 
 * One I/O thread owns the connection and both channels (pika is not thread-safe); ONE worker thread runs
-  :meth:`Processor.process`, so heartbeats keep flowing during long computations. The worker hands each
+  :meth:`InputHandler.process`, so heartbeats keep flowing during long computations. The worker hands each
   outcome back with ``add_callback_threadsafe``, the only thread-safe pika call.
 * An input is acked only after every notification was confirmed by the broker (publisher confirms,
-  ``mandatory``, persistent) and the processor was told (:meth:`Processor.confirmed`).
+  ``mandatory``, persistent) and the processor was told (:meth:`InputHandler.confirmed`).
 * REJECT: a copy of the input goes to the dead-letter exchange with the reason in the ``x-vtac-reason``
   header (``basic_reject`` cannot add headers), confirmed, then the original is acked. Should that publish
   fail, the input is rejected without requeue and the queue's own dead-lettering takes it (reason lost).
 * RETRY: a copy goes to a delay queue (per-message TTL, dead-lettered back to the input queue) with the
   attempt count in ``x-vtac-attempt`` and the first failure in ``x-vtac-first-failure``; it waits out an
-  outage of any length up to ``max_retry_age_s`` (and ``max_attempts`` if set), then is dead-lettered with
+  outage of any length up to ``retry_max_age_s`` (and ``max_attempts`` if set), then is dead-lettered with
   the last reason and counted in ``retries_expired`` (an alert).
 * Connection lost: reconnect with capped exponential backoff and jitter (:mod:`vtac.service.reconnect`);
   unacked inputs are redelivered by the broker and processed again idempotently (the state store makes a
@@ -46,7 +46,7 @@ from vtac.service.broker import (
     ATTEMPT_HEADER,
     FIRST_FAILURE_HEADER,
     REJECTED_AT_HEADER,
-    AmqpConfig,
+    connection_name,
     connection_parameters,
 )
 from vtac.service.health import Health
@@ -55,6 +55,7 @@ from vtac.service.metrics import Metrics
 from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.reconnect import Backoff, retry_delay
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 
 log = logging.getLogger("vtac.service.amqp")
 
@@ -62,8 +63,8 @@ log = logging.getLogger("vtac.service.amqp")
 MAX_REASON_CHARS = 1000
 
 
-class Processor(Protocol):
-    """What the consumer needs from :class:`vtac.service.processor.Processor`."""
+class InputHandler(Protocol):
+    """What the consumer needs from what decides on its inputs: :class:`vtac.service.processor.Processor`."""
 
     def process(self, body: bytes) -> ProcessOutcome:
         """Decide on one input body."""
@@ -128,18 +129,24 @@ class _Delivery:
 
 
 class Consumer:
-    """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures."""
+    """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures.
+
+    ``sweep_interval_s``: how often the processor's sweeper is asked for a version nothing else will notify
+    (``vtac serve`` passes ``sweep_after_s``; 0: never).
+    """
 
     def __init__(
         self,
-        config: AmqpConfig,
-        processor: Processor,
+        config: BrokerSettings,
+        processor: InputHandler,
         *,
         stop: threading.Event | None = None,
         health: Health | None = None,
         metrics: Metrics | None = None,
+        sweep_interval_s: float = 0.0,
     ) -> None:
         self.config, self.processor = config, processor
+        self.sweep_interval_s = sweep_interval_s
         self.stop = stop or threading.Event()
         self.health = health or Health()
         self.metrics = metrics or Metrics()
@@ -196,12 +203,12 @@ class Consumer:
         connection.add_on_connection_unblocked_callback(lambda *_: setattr(self.health, "ready", True))
         self._publisher = connection.channel()
         self._publisher.confirm_delivery()
-        channel.basic_qos(prefetch_count=self.config.prefetch)
+        channel.basic_qos(prefetch_count=self.config.max_unacked)
         self._pending.clear()
         self._channel = channel
-        self._consumer_tag = channel.basic_consume(self.config.input_queue, self._on_message)
+        self._consumer_tag = channel.basic_consume(self.config.inputs_queue, self._on_message)
         self.health.ready = True
-        log.info("consuming %s on %s", self.config.input_queue, self.config.connection_name)
+        log.info("consuming %s on %s", self.config.inputs_queue, connection_name(self.config))
 
     def _pump(self) -> None:
         assert self._connection is not None and self._channel is not None
@@ -295,7 +302,7 @@ class Consumer:
     def _next_job(self) -> _Delivery | None:
         """The next input, after a sweep whenever ``sweep_interval_s`` has passed since the last one (busy
         or idle: a steady stream of inputs must not starve the sweeper)."""
-        interval = self.config.sweep_interval_s
+        interval = self.sweep_interval_s
         while True:
             if interval and time.monotonic() - self._last_sweep >= interval:
                 self._last_sweep = time.monotonic()
@@ -388,7 +395,7 @@ class Consumer:
         assert self._publisher is not None
         for notification in outcome.notifications:
             self._publisher.basic_publish(
-                self.config.notification_exchange,
+                self.config.notifications_exchange,
                 notification.routing_key,
                 notification.body,
                 properties=BasicProperties(
@@ -434,8 +441,8 @@ class Consumer:
         attempts, waited = delivery.attempt + 1, time.time() - delivery.first_failure
         if self.config.max_attempts and attempts >= self.config.max_attempts:
             self._give_up(delivery, f"gave up after {attempts} attempts: {reason}")
-        elif waited + retry_delay(self.config, attempts) > self.config.max_retry_age_s:
-            limit = f"max_retry_age_s={self.config.max_retry_age_s:g}"
+        elif waited + retry_delay(self.config, attempts) > self.config.retry_max_age_s:
+            limit = f"retry_max_age_s={self.config.retry_max_age_s:g}"
             self._give_up(
                 delivery, f"gave up after {attempts} attempts in {waited:.0f} s ({limit}): {reason}"
             )
@@ -475,7 +482,7 @@ class Consumer:
         properties = _copy_properties(
             delivery.properties, {self.config.reason_header: reason, REJECTED_AT_HEADER: stamp}
         )
-        exchange, key = self.config.dead_letter_exchange, self.config.input_queue
+        exchange, key = self.config.dead_letter_exchange, self.config.inputs_queue
         if self._publish_copy(exchange, key, delivery, properties):
             delivery.channel.basic_ack(delivery.method.delivery_tag)
         else:  # the queue's own dead-lettering still parks it, without our reason header

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from vtac.app.version import VersionBuilder, VersionInputs
-from vtac.core.model import QpoVtResult
+from vtac.core.records import QpoVtResult
 from vtac.redaction import redact
 from vtac.service.messages import ExtrasLocation
 from vtac.service.sdb import ProductBundle, Sdb
@@ -50,15 +50,6 @@ MAX_DEFERRED = 16
 MAX_QUEUED = 16
 #: The extras worker runs at this nice increment where SCHED_IDLE is not available.
 NICENESS = 19
-#: Quiet time after an input before a drawing or an upload starts (covers its publication and the next
-#: delivery of a queue that holds more).
-SETTLE_S = 0.05
-#: Longest hold of the extras by a stream of inputs.
-MAX_HOLD_S = 10.0
-#: Longest drawing of one version before the worker is killed and the version recorded failed.
-TIMEOUT_S = 300.0
-#: How long a version's pending record belongs to its instance (past it: a crashed owner, taken over).
-LEASE_S = 900.0
 MAX_REASON_CHARS = 300
 NEWER = "a newer version of the burst came before they were drawn"
 INTERRUPTED = "the service stopped before they were stored; redone at the next start"
@@ -100,7 +91,7 @@ class IdleWorker:
             child.close()  # only the child holds its end: its death is an EOF here
             self._process, self._conn = process, parent
 
-    def call(self, function: Callable[..., Any], *args: Any, timeout_s: float = TIMEOUT_S) -> Any:
+    def call(self, function: Callable[..., Any], *args: Any, timeout_s: float) -> Any:
         """``function(*args)`` in the worker: WorkerStoppedError when killed, RuntimeError if it raised."""
         self.start()
         conn = self._conn
@@ -158,6 +149,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         inputs_of: InputsOf,
     ) -> None:
         self.settings, self.store, self.sdb = settings, store, sdb
+        self.timing = settings.extras
         self._owner = owner
         self._builder = builder
         self._inputs_of = inputs_of
@@ -222,7 +214,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
     @contextmanager
     def input_in_progress(self) -> Iterator[None]:
         """Around the processing of an input: no drawing or upload starts meanwhile (they would compete
-        with it for the disk and the second core), nor until :data:`SETTLE_S` after it was settled."""
+        with it for the disk and the second core), nor until ``extras.settle_s`` after it was settled."""
         with self._condition:
             self._inputs += 1
         try:
@@ -240,7 +232,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
 
     def resume(self) -> None:
         """At start: take over the extras left interrupted (or by a crashed instance) and warm the worker."""
-        taken = self.store.take_over_extras(self._owner, LEASE_S, gone=self._gone)
+        taken = self.store.take_over_extras(self._owner, self.timing.lease_s, gone=self._gone)
         newest: dict[str, int] = {}
         for record in taken:
             newest[record.burst_id] = max(record.version, newest.get(record.burst_id, 0))
@@ -339,12 +331,13 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         return [ExtrasRecord(superseded.burst_id, superseded.version, status, reason)]
 
     def _wait_for_quiet(self) -> None:
-        """Until no input is processed and none was for SETTLE_S (at most MAX_HOLD_S: a flood of inputs
-        delays the extras, it does not starve them)."""
-        give_up = time.monotonic() + MAX_HOLD_S
+        """Until no input is processed and none was for ``settle_s`` (at most ``max_hold_s``: a flood of
+        inputs delays the extras, it does not starve them)."""
+        settle_s = self.timing.settle_s
+        give_up = time.monotonic() + self.timing.max_hold_s
         with self._condition:
             while not self._closed and (now := time.monotonic()) < give_up:
-                quiet_at = now + SETTLE_S if self._inputs else self._last_input + SETTLE_S
+                quiet_at = now + settle_s if self._inputs else self._last_input + settle_s
                 if quiet_at <= now:
                     return
                 self._condition.wait(min(quiet_at, give_up) - now)
@@ -401,7 +394,7 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
             next_page=self.page_location(job.burst_id, job.version + 1),
             survey=self.settings.survey,
         )
-        files = self._worker.call(render_extras, result, summary, context)
+        files = self._worker.call(render_extras, result, summary, context, timeout_s=self.timing.timeout_s)
         self._wait_for_quiet()  # the uploads flush to disk: not while a product is written
         acronyms = {
             EXTRAS_ACRONYMS.get(label) or f"QPO_VT_LC_{label.removeprefix('light_curve_')}": item
@@ -448,14 +441,16 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         inputs = self._inputs_of(job.burst_id, job.version)
         if inputs is None:
             return None
-        result, summary, names = self._worker.call(rebuild, self._builder, inputs)
+        result, summary, names = self._worker.call(
+            rebuild, self._builder, inputs, timeout_s=self.timing.timeout_s
+        )
         links = {key: self.sdb.location(job.burst_id, key, job.version, name) for key, name in names.items()}
         return result, summary, {**links, **self.planned(summary, job.version)}
 
     def _record(self, records: list[ExtrasRecord]) -> None:
         """Into the ledger; a store that is down costs a log line (pending rows are taken over later)."""
         try:
-            self.store.record_extras(records, self._owner, LEASE_S)
+            self.store.record_extras(records, self._owner, self.timing.lease_s)
         except Exception:  # pylint: disable=broad-exception-caught  # never lose the caller for the ledger
             log.exception(
                 "extras ledger not updated: %s", [(r.burst_id, r.version, r.status) for r in records]

@@ -24,10 +24,10 @@ from vtac.service.broker import (
     FIRST_FAILURE_HEADER,
     REASON_HEADER,
     REJECTED_AT_HEADER,
-    AmqpConfig,
     connection_parameters,
 )
 from vtac.service.topology import declare_notification_queues, notification_queues
+from vtac.settings import BrokerSettings
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,17 @@ class ListenRequest:
     raw: bool = False
 
 
-def queue_of(config: AmqpConfig, receiver: str) -> str:
+def queue_of(config: BrokerSettings, receiver: str) -> str:
     """The configured queue of ``ba`` or ``vtpp``; a receiver without a queue is a configuration error."""
     queues = notification_queues(config)
     if receiver not in queues:
         raise ConfigurationError(
-            f"no {receiver} notification queue is configured (VTAC_{receiver.upper()}_QUEUE is empty)"
+            f"no {receiver} notification queue is configured (VTAC_BROKER__{receiver.upper()}_QUEUE is empty)"
         )
     return queues[receiver][0]
 
 
-def listen(config: AmqpConfig, request: ListenRequest, emit: Callable[[str], None] = print) -> int:
+def listen(config: BrokerSettings, request: ListenRequest, emit: Callable[[str], None] = print) -> int:
     """Print notifications until ``count`` were seen or none came for ``timeout_s``; the number printed."""
     seen = 0
     with _channel(config, request.queue) as channel:
@@ -96,7 +96,7 @@ def format_notification(body: bytes) -> str:
 
 
 def show_dead_letters(
-    config: AmqpConfig,
+    config: BrokerSettings,
     *,
     requeue: bool = False,
     limit: int | None = None,
@@ -121,9 +121,9 @@ def show_dead_letters(
             if requeue:
                 headers = properties.headers or {}
                 properties.headers = {key: value for key, value in headers.items() if key not in dropped}
-                channel.basic_publish("", config.input_queue, body, properties, mandatory=True)
+                channel.basic_publish("", config.inputs_queue, body, properties, mandatory=True)
                 channel.basic_ack(method.delivery_tag)
-                emit("  requeued to " + config.input_queue)
+                emit("  requeued to " + config.inputs_queue)
             else:
                 tags.append(method.delivery_tag)
             shown += 1
@@ -166,7 +166,7 @@ def _death_reason(headers: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _channel(config: AmqpConfig, queue: str) -> Iterator[BlockingChannel]:
+def _channel(config: BrokerSettings, queue: str) -> Iterator[BlockingChannel]:
     """A channel on its own connection, closed after; a queue the broker refuses is a configuration error."""
     try:
         connection = pika.BlockingConnection(connection_parameters(config))

@@ -34,8 +34,8 @@ from pydantic import (
 )
 
 from vtac.adapters.summary import Candidate, QpoVtSummary
-from vtac.core.model import MxtPosition
 from vtac.core.naming import BURST_ID_PATTERN
+from vtac.core.records import MxtPosition
 from vtac.errors import InputError
 
 SCHEMA_VERSION: Literal["1"] = "1"

@@ -42,11 +42,11 @@ from vtac.adapters.tables import short_reason
 from vtac.adapters.trigger import TriggerTime
 from vtac.app.catalogs import CatalogSource
 from vtac.app.version import VersionBuilder, VersionInputs, usable_trigger_time
-from vtac.core.model import SEQUENCES, MxtPosition
 from vtac.core.positions import choose_position
+from vtac.core.records import SEQUENCES, MxtPosition
 from vtac.errors import ConfigurationError, InputError, TransientError
 from vtac.provenance import running_code
-from vtac.service.extras import LEASE_S as EXTRAS_LEASE_S
+from vtac.service.cone_prefetch import ConePrefetcher
 from vtac.service.extras import ExtrasScheduler
 from vtac.service.messages import (
     ExtrasLocation,
@@ -58,7 +58,6 @@ from vtac.service.messages import (
     parse_input,
 )
 from vtac.service.outcome import Action, Notification, ProcessOutcome
-from vtac.service.prefetch import Prefetcher
 from vtac.service.sdb import FileSdb, HttpSdb, ProductBundle, Sdb, SdbRejectedError, check_fetch_url
 from vtac.service.state import (
     SOURCE_LIST,
@@ -140,7 +139,7 @@ class Processor:
         self._unmarked: list[tuple[str, int, list[ExtrasRecord]]] = []  # notified, not marked published yet
         self._unmarked_lock = threading.Lock()
         self.extras: ExtrasScheduler | None = None
-        if settings.extras:
+        if settings.extras.enabled:
             self.extras = ExtrasScheduler(
                 settings,
                 store=store,
@@ -232,7 +231,9 @@ class Processor:
                 self.store.release(outcome.burst_id, self._owner)
 
     def _mark_published(self, burst_id: str, version: int, extras: list[ExtrasRecord]) -> None:
-        self.store.mark_published(burst_id, version, extras, owner=self._owner, lease_s=EXTRAS_LEASE_S)
+        self.store.mark_published(
+            burst_id, version, extras, owner=self._owner, lease_s=self.settings.extras.lease_s
+        )
 
     def _mark_unmarked(self) -> None:
         """Versions notified while the state store was down, marked published before any build (TransientError
@@ -364,7 +365,7 @@ class Processor:
         else:
             content = message.content
             if content is None:
-                check_fetch_url(str(message.sdb_url), self.settings.fetch_allow_list)
+                check_fetch_url(str(message.sdb_url), self.settings.sdb.fetch_allow_list)
                 content = self._fetch(str(message.sdb_url))
             message = message.model_copy(update={"content": content, "sdb_url": None})
             envelope = self._inspect(message, content, content_hash)
@@ -461,7 +462,7 @@ class Processor:
         body = notification_from_summary(
             summary, product_version=version, sdb=sdb, created=datetime.now(UTC), extras=extras
         ).model_dump_json()
-        keys = (self.settings.ba_routing_key, self.settings.vtpp_routing_key)
+        keys = (self.settings.broker.ba_routing_key, self.settings.broker.vtpp_routing_key)
         burst_id = summary.burst_id
         return [
             Notification(key, body.encode(), message_id_of(burst_id, version, audience), version)
@@ -474,26 +475,25 @@ def message_id_of(burst_id: str, version: int, audience: str) -> str:
     return f"vtac:{burst_id}:QPO_VT:v{version}:{audience}"
 
 
-def checked_catalogs(items: Sequence[str], remote: RemoteSettings) -> list[CatalogSource]:
+def checked_catalogs(sources: Sequence[CatalogSource], remote: RemoteSettings) -> list[CatalogSource]:
     """The configured catalogues, checked at start: a missing file must stop the service, not every input."""
-    sources = [CatalogSource.parse(item) for item in items]
     for source in sources:
         if not is_remote(source.source) and not Path(source.source).exists():
             raise ConfigurationError(f"catalogue {source.name}: {source.source}: no such file or directory")
         resolve_provider(source.name, source.source, remote)  # a service that does not serve it: refused
-    return sources
+    return list(sources)
 
 
 def open_prefetcher(
     settings: VtacSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
-) -> Prefetcher | None:
+) -> ConePrefetcher | None:
     """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
     ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
     if not settings.cone_prefetch.enabled or not any(is_remote(item.source) for item in catalogs):
         return None
     if remote.cache_dir is None:
         remote = replace(remote, cache_dir=settings.state_dir / "cones")
-    return Prefetcher(
+    return ConePrefetcher(
         catalogs,
         remote,
         workers=settings.cone_prefetch.workers,
@@ -507,20 +507,12 @@ def open_processor(settings: VtacSettings) -> Processor:
     Inbound ``sdb_url`` products are fetched over HTTP whatever the SDB; the token goes only to URLs under
     the configured SDB, never to another host a message names.
     """
-    token = settings.sdb_token.get_secret_value() if settings.sdb_token else None
-    limits: dict[str, Any] = {
-        "timeout_s": (settings.sdb_connect_timeout_s, settings.sdb_read_timeout_s),
-        "max_attempts": settings.sdb_max_attempts,
-        "backoff_s": settings.sdb_backoff_s,
-        "backoff_cap_s": settings.sdb_backoff_cap_s,
-        "max_fetch_bytes": settings.max_fetch_bytes,
-        "fetch_deadline_s": settings.fetch_deadline_s,
-    }
-    anonymous = HttpSdb("", **limits)
+    token = settings.sdb.token.get_secret_value() if settings.sdb.token else None
+    anonymous = HttpSdb("", settings.sdb)
     fetch = anonymous.fetch
     sdb: Sdb = FileSdb(settings.file_sdb_root)
-    if settings.sdb_url:
-        http = HttpSdb(settings.sdb_url, token=token, **limits)
+    if settings.sdb.url:
+        http = HttpSdb(settings.sdb.url, settings.sdb, token=token)
         sdb = http
         fetch = partial(_fetch_from, http, anonymous)
     settings.state_dir.mkdir(parents=True, exist_ok=True)

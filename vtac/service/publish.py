@@ -22,9 +22,10 @@ import pika.exceptions
 from vtac.adapters.alerts import read_alert
 from vtac.adapters.rawfits import fits_hdus
 from vtac.errors import ConfigurationError, InputError, TransientError
-from vtac.service.broker import AmqpConfig, connection_parameters
+from vtac.service.broker import connection_parameters
 from vtac.service.messages import MxtPositionV1, PositionAlertV1, ProductNotificationV1
 from vtac.service.topology import declare_topology
+from vtac.settings import BrokerSettings
 
 ROUTING_KEYS = {
     "QSRCLIST_VT": "product.QSRCLIST_VT",
@@ -134,7 +135,7 @@ def check_alert(content: bytes, name: str, *, burst_id: str) -> None:
         raise InputError(f"Burst_Id {alert.burst_id} differs from --burst-id {burst_id}", file=name)
 
 
-def publish_inputs(config: AmqpConfig, messages: list[InputMessage]) -> None:
+def publish_inputs(config: BrokerSettings, messages: list[InputMessage]) -> None:
     """Publish on the input exchange, each one confirmed; an unroutable message is an error, not a loss."""
     try:
         connection = pika.BlockingConnection(connection_parameters(config))
@@ -147,14 +148,14 @@ def publish_inputs(config: AmqpConfig, messages: list[InputMessage]) -> None:
         for message in messages:
             _publish_one(channel, config, message)
     except pika.exceptions.ChannelClosedByBroker as error:  # e.g. the exchange exists with another type
-        raise ConfigurationError(f"broker refused {config.input_exchange!r}: {error}") from None
+        raise ConfigurationError(f"broker refused {config.inputs_exchange!r}: {error}") from None
     finally:
         if connection.is_open:
             connection.close()
 
 
 def _publish_one(
-    channel: pika.adapters.blocking_connection.BlockingChannel, config: AmqpConfig, message: InputMessage
+    channel: pika.adapters.blocking_connection.BlockingChannel, config: BrokerSettings, message: InputMessage
 ) -> None:
     key = routing_key(message)
     properties = pika.BasicProperties(
@@ -165,10 +166,10 @@ def _publish_one(
     )
     body = message.model_dump_json(exclude_none=True).encode()
     try:
-        channel.basic_publish(config.input_exchange, key, body, properties, mandatory=True)
+        channel.basic_publish(config.inputs_exchange, key, body, properties, mandatory=True)
     except pika.exceptions.UnroutableError:
         raise TransientError(
-            f"no queue bound to {config.input_exchange!r} for {key!r} (see VTAC_INPUT_ROUTING_KEYS)"
+            f"no queue bound to {config.inputs_exchange!r} for {key!r} (see VTAC_BROKER__INPUT_ROUTING_KEYS)"
         ) from None
     except pika.exceptions.NackError:
         raise TransientError(f"the broker refused the message for {key!r}") from None

@@ -9,10 +9,10 @@ per-message TTL (docs/ICD.md), without jitter: the broker, not a crowd of client
 from __future__ import annotations
 
 from vtac.retrying import RetryPolicy
-from vtac.service.broker import AmqpConfig
+from vtac.settings import BrokerSettings
 
 
-def retry_delay(config: AmqpConfig, attempt: int) -> float:
+def retry_delay(config: BrokerSettings, attempt: int) -> float:
     """Capped exponential delay before attempt ``attempt + 1`` (attempt counts from 1)."""
     return RetryPolicy(base_s=config.retry_delay_s, cap_s=config.retry_delay_cap_s).ceiling_s(attempt)
 

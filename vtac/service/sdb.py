@@ -4,10 +4,10 @@ Two implementations behind one interface (:class:`Sdb`): :class:`HttpSdb`, the R
 ``docs/ICD.md``, and :class:`FileSdb`, a directory, the embedded default. Uploads are idempotent by design:
 each product version has one address (burst, acronym, version) and one ``Idempotency-Key`` derived from it, so
 a retry, a redelivery or a second instance finishing the same version never makes a second product; the SDB
-answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, 5xx, 408, 429) are
-retried under VTAC's one retry policy (:mod:`vtac.retrying`: bounded attempts, full jitter, Retry-After
-honoured up to the backoff cap), then raise TransientError so the caller can retry later; any other 4xx is
-permanent (:class:`SdbRejectedError`).
+answers 409 (or 200) and that counts as success. Transient failures (connection, timeout, the HTTP answers
+:func:`vtac.retrying.is_transient_http_status` names) are retried under VTAC's one retry policy
+(:mod:`vtac.retrying`: bounded attempts, full jitter, Retry-After honoured up to the backoff cap), then raise
+TransientError so the caller can retry later; any other answer is permanent (:class:`SdbRejectedError`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,15 @@ from vtac.adapters.files import write_bytes_atomically
 from vtac.app.version import JSON_MEDIA_TYPE, ProductFile
 from vtac.errors import InputError, TransientError, VtacError
 from vtac.redaction import redact
-from vtac.retrying import RetriesExhaustedError, RetryableError, RetryPolicy, call, retry_after_seconds
+from vtac.retrying import (
+    RetriesExhaustedError,
+    RetryableError,
+    RetryPolicy,
+    call,
+    is_transient_http_status,
+    retry_after_seconds,
+)
+from vtac.settings import SdbSettings
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +50,8 @@ EXTRAS_MEDIA_TYPES = {
     ".json": JSON_MEDIA_TYPE,
     ".txt": "text/plain; charset=utf-8",
 }
-RETRIED_STATUSES = frozenset({408, 429})
 ALREADY_STORED = 409
-DEFAULT_MAX_FETCH_BYTES = 64 * 1024 * 1024
-DEFAULT_FETCH_DEADLINE_S = 60.0
+_DEFAULT_SETTINGS = SdbSettings()
 _CHUNK = 64 * 1024
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -101,29 +107,26 @@ class Sdb(Protocol):
 class HttpSdb:
     """The SDB over HTTP (REST contract in ``docs/ICD.md``)."""
 
-    def __init__(  # pylint: disable=too-many-arguments  # each one a documented setting
+    def __init__(
         self,
         base_url: str,
+        settings: SdbSettings = _DEFAULT_SETTINGS,
         *,
         token: str | None = None,
-        timeout_s: tuple[float, float] = (3.05, 30.0),
-        max_attempts: int = 4,
-        backoff_s: float = 0.5,
-        backoff_cap_s: float = 8.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        max_fetch_bytes: int = DEFAULT_MAX_FETCH_BYTES,
-        fetch_deadline_s: float = DEFAULT_FETCH_DEADLINE_S,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
+        """``settings`` bounds the calls; ``base_url`` and ``token`` are apart from it: the fetcher of inbound
+        products at other locations has neither."""
         # Credentials in the base URL become HTTP basic auth: they must never reach a product location.
         self.base_url, self._basic = _without_credentials(base_url.rstrip("/"))
         self._token = token
-        self._max_fetch_bytes = max_fetch_bytes
-        self._fetch_deadline_s = fetch_deadline_s
-        self._timeout = timeout_s
-        self._retry = RetryPolicy(attempts=max_attempts, base_s=backoff_s, cap_s=backoff_cap_s)
+        self._max_fetch_bytes = settings.max_fetch_bytes
+        self._fetch_deadline_s = settings.fetch_deadline_s
+        self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
+        self._retry = RetryPolicy(
+            attempts=settings.max_attempts, base_s=settings.backoff_s, cap_s=settings.backoff_cap_s
+        )
         self._session = session or requests.Session()
         self._sleep = sleep
 
@@ -200,7 +203,7 @@ class HttpSdb:
                 response = self._session.request(method, url, timeout=self._timeout, **kwargs)  # type: ignore[arg-type]
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise RetryableError(redact(f"{method} {url}: {type(exc).__name__}: {exc}")) from None
-            if response.status_code < 500 and response.status_code not in RETRIED_STATUSES:
+            if not is_transient_http_status(response.status_code):
                 return response
             response.close()
             wait = retry_after_seconds(response.headers.get("Retry-After"))

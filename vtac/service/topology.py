@@ -11,37 +11,37 @@ from typing import Any
 
 from pika.adapters.blocking_connection import BlockingChannel
 
-from vtac.service.broker import AmqpConfig
+from vtac.settings import BrokerSettings
 
 
-def declare_topology(channel: BlockingChannel, config: AmqpConfig) -> None:
+def declare_topology(channel: BlockingChannel, config: BrokerSettings) -> None:
     """Declare every exchange, queue and binding; idempotent, so it runs at each (re)connection."""
-    for exchange in (config.input_exchange, config.notification_exchange, config.dead_letter_exchange):
+    for exchange in (config.inputs_exchange, config.notifications_exchange, config.dead_letter_exchange):
         channel.exchange_declare(exchange, exchange_type="topic", durable=True)
     input_args: dict[str, Any] = {
         "x-queue-type": config.queue_type,
         "x-dead-letter-exchange": config.dead_letter_exchange,
-        "x-dead-letter-routing-key": config.input_queue,
+        "x-dead-letter-routing-key": config.inputs_queue,
     }
     if config.queue_type == "quorum":
         input_args["x-delivery-limit"] = config.delivery_limit
-    channel.queue_declare(config.input_queue, durable=True, arguments=input_args)
+    channel.queue_declare(config.inputs_queue, durable=True, arguments=input_args)
     for key in config.input_routing_keys:
-        channel.queue_bind(config.input_queue, config.input_exchange, routing_key=key)
+        channel.queue_bind(config.inputs_queue, config.inputs_exchange, routing_key=key)
     channel.queue_declare(config.dead_letter_queue, durable=True)
-    channel.queue_bind(config.dead_letter_queue, config.dead_letter_exchange, routing_key=config.input_queue)
+    channel.queue_bind(config.dead_letter_queue, config.dead_letter_exchange, routing_key=config.inputs_queue)
     channel.queue_declare(config.retry_queue, durable=True, arguments=retry_queue_arguments(config))
     declare_notification_queues(channel, config)
 
 
-def retry_queue_arguments(config: AmqpConfig) -> dict[str, Any]:
+def retry_queue_arguments(config: BrokerSettings) -> dict[str, Any]:
     """The delay queue: expired copies go back to the input queue. As a quorum queue with at-least-once
     dead-lettering (RabbitMQ >= 3.10), a copy leaves it only once the input queue has taken it: a classic
     queue dead-letters at most once, and drops what expires while the input queue is not up yet (a broker
     restart with retries pending lost them all)."""
     arguments: dict[str, Any] = {
         "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": config.input_queue,
+        "x-dead-letter-routing-key": config.inputs_queue,
     }
     if config.queue_type == "quorum":
         arguments |= {
@@ -52,7 +52,7 @@ def retry_queue_arguments(config: AmqpConfig) -> dict[str, Any]:
     return arguments
 
 
-def notification_queues(config: AmqpConfig) -> dict[str, tuple[str, str]]:
+def notification_queues(config: BrokerSettings) -> dict[str, tuple[str, str]]:
     """Receiver -> (queue, routing key) of the notification queues VTAC declares ("" queue: not declared)."""
     queues = {
         "ba": (config.ba_queue, config.ba_routing_key),
@@ -61,9 +61,9 @@ def notification_queues(config: AmqpConfig) -> dict[str, tuple[str, str]]:
     return {receiver: pair for receiver, pair in queues.items() if pair[0]}
 
 
-def declare_notification_queues(channel: BlockingChannel, config: AmqpConfig) -> None:
+def declare_notification_queues(channel: BlockingChannel, config: BrokerSettings) -> None:
     """The Burst Advocate's and VT post-processing's durable queues, bound to the notifications exchange."""
-    channel.exchange_declare(config.notification_exchange, exchange_type="topic", durable=True)
+    channel.exchange_declare(config.notifications_exchange, exchange_type="topic", durable=True)
     for name, routing_key in notification_queues(config).values():
         channel.queue_declare(name, durable=True, arguments={"x-queue-type": config.queue_type})
-        channel.queue_bind(name, config.notification_exchange, routing_key=routing_key)
+        channel.queue_bind(name, config.notifications_exchange, routing_key=routing_key)

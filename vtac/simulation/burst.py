@@ -42,7 +42,7 @@ from vtac.core.constants import (
     VT_PIXEL_SCALE_ARCSEC,
 )
 from vtac.core.flags import EFlag
-from vtac.core.model import BANDS, N_SEQ_PER_BAND, MxtPosition, SequenceInfo
+from vtac.core.records import BANDS, N_SEQ_PER_BAND, MxtPosition, SequenceInfo
 from vtac.errors import ConfigurationError, InputError
 
 FRAME_S = VT_FRAME_S

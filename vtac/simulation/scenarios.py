@@ -39,7 +39,7 @@ from functools import cache
 import numpy as np
 from astropy.table import Table, vstack
 
-from vtac.core.model import N_SEQ_PER_BAND, CatalogAnswer, MxtPosition
+from vtac.core.records import N_SEQ_PER_BAND, CatalogAnswer, MxtPosition
 from vtac.simulation.burst import (
     DEFAULT_PLAN,
     R90_TO_SIGMA,

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from vtac.core.model import CatalogAnswer
 from vtac.core.photometry import predict_vt
+from vtac.core.records import CatalogAnswer
 from vtac.errors import ConfigurationError, InputError
 from vtac.simulation.burst import AfterglowSpec, BurstSpec
 

@@ -40,8 +40,8 @@ from astropy.table import Table
 from numpy.typing import NDArray
 
 from vtac.core.constants import MAG_ERR_AT_UNIT_SNR
-from vtac.core.model import CatalogAnswer, CatalogStatus
 from vtac.core.photometry import catalog_transforms
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import InputError
 from vtac.simulation.sky import GALAXY_CLASS, data_path
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, chart_frame, parse_t0
-from vtac.core.model import QpoVtResult
+from vtac.core.records import QpoVtResult
 from vtac.core.sky import separation_arcsec
 
 __all__ = [

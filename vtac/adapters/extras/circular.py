@@ -16,7 +16,7 @@ from vtac.adapters.extras.context import (
     sexagesimal_dec,
     sexagesimal_ra,
 )
-from vtac.core.model import N_SEQ_PER_BAND
+from vtac.core.records import N_SEQ_PER_BAND
 
 CATALOG_LABELS = {
     "PS1DR1": "Pan-STARRS1 DR1",

@@ -21,7 +21,7 @@ from vtac.adapters.dust import GalacticReddening
 from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.summary import circle_label
 from vtac.core.constants import VT_FRAME_S
-from vtac.core.model import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
+from vtac.core.records import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
 from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
 

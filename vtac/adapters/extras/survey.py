@@ -1,6 +1,6 @@
 """A survey image of the chart's frame for the burst page: a CDS hips2fits cutout (Pan-STARRS colour).
 
-Off unless configured (``VTAC_SURVEY_IMAGE_URL``, e.g. :data:`DEFAULT_URL`): VTAC makes no call to the
+Off unless configured (``VTAC_EXTRAS__SURVEY_IMAGE_URL``, e.g. :data:`DEFAULT_URL`): VTAC makes no call to the
 outside world it was not told to. Fetched while the extras are drawn (in the service's extras worker, after
 the notification went out), under a deadline, cached on disk by its URL; any failure (offline, slow,
 refused) leaves the page with the catalogue chart alone, logged, never an error.
