@@ -15,6 +15,7 @@ names VTAC). Rows are sorted once for all partitions, and the partitions written
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -62,8 +63,28 @@ def cells_at(index: NDArray[np.int64], order: int) -> NDArray[np.int64]:
 
 
 def sort_order(table: Any) -> NDArray[np.intp]:
-    """The rows' order by ``_healpix_29`` (the table's first column), ties in table order."""
+    """The rows' order by ``_healpix_29`` (the table's first column), ties in table order (timsort: rows
+    already sorted, such as a HATS partition's, cost one pass).
+    """
     return np.argsort(table.column(0).to_numpy(), kind="stable")
+
+
+def merged_order(tables: list[Any], orders: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+    """:func:`sort_order` of the tables concatenated, from each one's own (a merge of sorted runs)."""
+    offsets = np.cumsum([0, *(len(order) for order in orders)])
+    keys = np.concatenate(
+        [table.column(0).to_numpy()[order] for table, order in zip(tables, orders, strict=True)]
+    )
+    rows = np.concatenate([order + offset for order, offset in zip(orders, offsets, strict=False)])
+    return rows[np.argsort(keys, kind="stable")]
+
+
+def order_of_kept(order: NDArray[np.intp], kept: NDArray[np.intp]) -> NDArray[np.intp]:
+    """The order of the rows ``kept`` (sorted row numbers) taken from a table sorted by ``order``."""
+    position = np.full(len(order), -1)
+    position[kept] = np.arange(len(kept))
+    reordered = position[order]
+    return reordered[reordered >= 0]
 
 
 def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
@@ -80,24 +101,27 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     Each partition's rows are gathered in sorted order by the thread that writes it.
     """
     # pylint: disable=import-outside-toplevel
+    import pyarrow as pa
     from hats.catalog import PartitionInfo
     from hats.io import paths
     from hats.io.file_io import write_fits_image
     from hats.io.parquet_metadata import write_parquet_metadata
-    from hats.io.skymap import write_skymap
     from hats.io.validation import is_valid_catalog
 
     order = sort_order(table) if order is None else order
-    index = table.column(0).to_numpy()[order]
-    histogram = np.bincount(cells_at(index, MAPPING_ORDER), minlength=12 * 4**MAPPING_ORDER)
-    pixels = _destination_pixels(histogram, layout.pixel_threshold)
-    starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
-
-    def write(part: int) -> None:
-        (pixel, count), start = pixels[part], int(starts[part])
-        write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
-
     with ThreadPoolExecutor(max(1, threads)) as pool:
+        # one chunk per column: Arrow's take concatenates a column's chunks at every call, so each
+        # partition's take copied the whole table
+        table = pa.Table.from_arrays(list(pool.map(_one_chunk, table.columns)), schema=table.schema)
+        index = table.column(0).to_numpy()[order]
+        histogram = np.bincount(cells_at(index, MAPPING_ORDER), minlength=12 * 4**MAPPING_ORDER)
+        pixels = _destination_pixels(histogram, layout.pixel_threshold)
+        starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
+
+        def write(part: int) -> None:
+            (pixel, count), start = pixels[part], int(starts[part])
+            write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
+
         list(pool.map(write, sorted(range(len(pixels)), key=lambda part: -pixels[part][1])))
     partition_info = PartitionInfo.from_healpix([pixel for pixel, _ in pixels])
     partition_info.write_to_file(paths.get_partition_info_pointer(catalog_dir))
@@ -105,11 +129,17 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     if rows != len(table):
         raise InputError(f"{rows} rows written for {len(table)}", file=str(catalog_dir))
     write_fits_image(histogram, paths.get_point_map_file_pointer(catalog_dir))
-    write_skymap(histogram=histogram, catalog_dir=catalog_dir)
+    shutil.copyfile(  # write_skymap(histogram) writes the same bytes: once is enough
+        paths.get_point_map_file_pointer(catalog_dir), paths.get_skymap_file_pointer(catalog_dir)
+    )
     _properties(name, rows, partition_info, layout, catalog_dir).to_properties_file(catalog_dir)
     if not is_valid_catalog(catalog_dir):
         raise InputError("the HATS catalogue written is not valid", file=str(catalog_dir))
     return rows
+
+
+def _one_chunk(column: Any) -> Any:
+    return column.combine_chunks()
 
 
 def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tuple[Any, int]]:
@@ -124,11 +154,13 @@ def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tu
     from hats.pixel_math import HealpixPixel
     from hats.pixel_math.partition_stats import generate_alignment
 
-    order, sums = MAPPING_ORDER, histogram
-    parent_sums = sums.reshape(-1, 4).sum(axis=1)
-    while order > 1 and parent_sums.max() <= threshold:
-        order, sums = order - 1, parent_sums
-        parent_sums = sums.reshape(-1, 4).sum(axis=1)
+    cells = np.flatnonzero(histogram)
+    counts = histogram[cells]
+    order = MAPPING_ORDER
+    while order > 1 and _largest_parent(cells, counts, MAPPING_ORDER - order + 1) <= threshold:
+        order -= 1
+    parents = cells >> (2 * (MAPPING_ORDER - order))
+    sums = np.bincount(parents, weights=counts, minlength=12 * 4**order).astype(np.int64)
     alignment = generate_alignment(
         sums, highest_order=order, threshold=threshold, drop_empty_siblings=True, use_lower_order=True
     )
@@ -137,6 +169,13 @@ def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tu
         (HealpixPixel(o, p), n)
         for (o, p), n in sorted(chosen.items(), key=lambda item: _first_index(HealpixPixel(*item[0])))
     ]
+
+
+def _largest_parent(cells: NDArray[np.intp], counts: NDArray[np.int64], levels: int) -> int:
+    """The most rows in one cell ``levels`` orders above these (sorted, non-empty) cells."""
+    parents = cells >> (2 * levels)
+    starts = np.flatnonzero(np.concatenate([[True], parents[1:] != parents[:-1]]))
+    return int(np.add.reduceat(counts, starts).max())
 
 
 def _first_index(pixel: Any) -> int:

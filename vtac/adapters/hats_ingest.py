@@ -41,6 +41,8 @@ from vtac.adapters.catalog_file import LAYOUTS, catalog_layout_name, normalise_c
 from vtac.adapters.hats_build import (
     Layout,
     cells_at,
+    merged_order,
+    order_of_kept,
     sort_order,
     spatial_index,
     write_catalog,
@@ -166,7 +168,7 @@ def _require_hats() -> None:
 
 def read_rows(name: str, path: Path) -> Any:
     """A catalogue file's rows in the catalogue's Arrow schema, ``_healpix_29`` first."""
-    normalised = normalise_catalog_table(name, read_table_file(path).table, path.name)
+    normalised = normalise_catalog_table(name, read_table_file(path, lazy_fits=True).table, path.name)
     return _arrow_rows(name, normalised.columns)
 
 
@@ -203,7 +205,8 @@ def _build_in_memory(
     name: str, inputs: list[_Input], target: Path, built: Path, engine: _Engine
 ) -> tuple[list[str], int]:
     """The catalogue's rows and the new ones, one row per ``ID``, written as HATS into ``built``; return
-    the new inputs' MOCs and the duplicate rows dropped.
+    the new inputs' MOCs and the duplicate rows dropped. Each input is read and sorted by ``_healpix_29`` on
+    its own thread; the sorted inputs are then merged while the ids are checked (both release the GIL).
     """
     import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
@@ -211,17 +214,21 @@ def _build_in_memory(
     built.mkdir(parents=True)
     with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         tables = list(pool.map(lambda item: item.read(), inputs))
-    mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
-    existing = list(_existing_rows(name, target)) if target.exists() else []
-    rows = pa.concat_tables([*existing, *tables])
-    del tables, existing
+        mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
+        tables += list(_existing_rows(name, target)) if target.exists() else []
+        orders = list(pool.map(sort_order, tables))
+    rows = pa.concat_tables(tables)
     if not rows.num_rows:
         raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
-    with ThreadPoolExecutor(1) as pool:  # sorted while the ids are checked (both release the GIL)
-        order = pool.submit(sort_order, rows)
-        rows, dropped = first_row_per_id(rows)
-        known_order = None if dropped else order.result()
-    write_catalog(rows, built, name, engine.layout, threads=engine.workers, order=known_order)
+    with ThreadPoolExecutor(1) as pool:
+        merging = pool.submit(merged_order, tables, orders)
+        kept = first_rows(rows.column("ID"))
+        order = merging.result()
+    del tables, orders
+    dropped = 0 if kept is None else rows.num_rows - len(kept)
+    if kept is not None:
+        rows, order = rows.take(kept), order_of_kept(order, kept)
+    write_catalog(rows, built, name, engine.layout, threads=engine.workers, order=order)
     return mocs, dropped
 
 
@@ -233,8 +240,8 @@ def _build_with_hats_import(
     """
     staging = work / "input"
     staging.mkdir(parents=True, exist_ok=True)
-    for item in inputs:
-        _stage(item, staging)
+    with ThreadPoolExecutor(max(1, engine.workers)) as pool:
+        list(pool.map(partial(_stage, staging=staging), inputs))
     if target.exists():
         _stage_existing(target, staging)
     _run_import(name, sorted(staging.glob("*.parquet")), work, engine)
@@ -333,12 +340,16 @@ def arrow_ids(values: NDArray[Any]) -> Any:
 
 def first_row_per_id(table: Any) -> tuple[Any, int]:
     """The table with only the first row of each ``ID``, and how many rows were dropped."""
-    ids = table.column("ID")
-    keys = integer_keys(ids)
-    first = _first_rows_of_text(ids) if keys is None else _first_rows_of_integers(keys)
+    first = first_rows(table.column("ID"))
     if first is None:
         return table, 0
-    return table.take(first), len(ids) - len(first)
+    return table.take(first), table.num_rows - len(first)
+
+
+def first_rows(ids: Any) -> NDArray[np.intp] | None:
+    """The rows (sorted) holding each id first; None when no id repeats."""
+    keys = integer_keys(ids)
+    return _first_rows_of_text(ids) if keys is None else _first_rows_of_integers(keys)
 
 
 def _first_rows_of_text(ids: Any) -> NDArray[np.intp] | None:
@@ -352,8 +363,10 @@ def _first_rows_of_text(ids: Any) -> NDArray[np.intp] | None:
 
 
 def _first_rows_of_integers(keys: NDArray[np.int64]) -> NDArray[np.intp] | None:
-    """The sorted rows holding each id first; None when no id repeats (a sort of the integers)."""
-    ordered = np.sort(keys)
+    """The sorted rows holding each id first; None when no id repeats (a sort of the integers: timsort,
+    which merges the runs a survey's files come in, sorted by id or by the position their ids encode).
+    """
+    ordered = np.sort(keys, kind="stable")
     if (ordered[1:] != ordered[:-1]).all():
         return None
     order = np.argsort(keys, kind="stable")
