@@ -104,7 +104,6 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     import pyarrow as pa
     from hats.catalog import PartitionInfo
     from hats.io import paths
-    from hats.io.file_io import write_fits_image
     from hats.io.parquet_metadata import write_parquet_metadata
     from hats.io.validation import is_valid_catalog
 
@@ -114,8 +113,8 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
         # partition's take copied the whole table
         table = pa.Table.from_arrays(list(pool.map(_one_chunk, table.columns)), schema=table.schema)
         index = table.column(0).to_numpy()[order]
-        histogram = np.bincount(cells_at(index, MAPPING_ORDER), minlength=12 * 4**MAPPING_ORDER)
-        pixels = _destination_pixels(histogram, layout.pixel_threshold)
+        cells, counts = point_map(index)
+        pixels = _destination_pixels(cells, counts, layout.pixel_threshold)
         starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
 
         def write(part: int) -> None:
@@ -128,7 +127,7 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     rows = int(write_parquet_metadata(catalog_dir))
     if rows != len(table):
         raise InputError(f"{rows} rows written for {len(table)}", file=str(catalog_dir))
-    write_fits_image(histogram, paths.get_point_map_file_pointer(catalog_dir))
+    write_point_map(cells, counts, paths.get_point_map_file_pointer(catalog_dir))
     shutil.copyfile(  # write_skymap(histogram) writes the same bytes: once is enough
         paths.get_point_map_file_pointer(catalog_dir), paths.get_skymap_file_pointer(catalog_dir)
     )
@@ -142,20 +141,49 @@ def _one_chunk(column: Any) -> Any:
     return column.combine_chunks()
 
 
-def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tuple[Any, int]]:
-    """The partitions (HealpixPixel, rows) hats-import would choose from this histogram, in NESTED order.
+def point_map(index: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The non-empty cells of :data:`MAPPING_ORDER` and their rows, from sorted ``_healpix_29`` values: the
+    histogram hats-import maps, without its 12.6 million cells.
+    """
+    cells = cells_at(index, MAPPING_ORDER)
+    starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+    return cells[starts], np.diff(np.append(starts, len(cells)))
+
+
+def write_point_map(
+    cells: NDArray[np.int64], counts: NDArray[np.int64], path: Any, order: int = MAPPING_ORDER
+) -> None:
+    """``point_map.fits`` as :func:`hats.io.file_io.write_fits_image` writes it (the same bytes): explicit
+    (cells and counts) when more than half the cells are empty, else the whole histogram.
+    """
+    # pylint: disable=import-outside-toplevel
+    from cdshealpix.skymap import SkymapExplicit
+    from hats.io.file_io import write_fits_image
+
+    n_cells = 12 * 4**order
+    if 2 * len(cells) < n_cells:
+        SkymapExplicit(cells.astype(np.uint64), counts, order).to_fits(str(path))
+        return
+    histogram = np.zeros(n_cells, dtype=np.int64)
+    histogram[cells] = counts
+    write_fits_image(histogram, path)
+
+
+def _destination_pixels(
+    cells: NDArray[np.int64], counts: NDArray[np.int64], threshold: int
+) -> list[tuple[Any, int]]:
+    """The partitions (HealpixPixel, rows) hats-import would choose from this histogram (its non-empty
+    cells of :data:`MAPPING_ORDER`, sorted), in NESTED order.
 
     ``generate_alignment`` (with hats-import's ``use_lower_order``) first lowers its highest order to the
     lowest one whose cells all hold at most ``threshold`` rows, then aligns at that order; its pure-Python
-    sums over the 12.6 million cells of order 10 take seconds, so that order is found here with numpy and
-    the alignment asked of ``hats`` at it (the same result).
+    sums over the 12.6 million cells of order 10 take seconds, so that order is found here with numpy from
+    the non-empty cells and the alignment asked of ``hats`` at it (the same result).
     """
     # pylint: disable=import-outside-toplevel
     from hats.pixel_math import HealpixPixel
     from hats.pixel_math.partition_stats import generate_alignment
 
-    cells = np.flatnonzero(histogram)
-    counts = histogram[cells]
     order = MAPPING_ORDER
     while order > 1 and _largest_parent(cells, counts, MAPPING_ORDER - order + 1) <= threshold:
         order -= 1
@@ -171,7 +199,7 @@ def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tu
     ]
 
 
-def _largest_parent(cells: NDArray[np.intp], counts: NDArray[np.int64], levels: int) -> int:
+def _largest_parent(cells: NDArray[np.int64], counts: NDArray[np.int64], levels: int) -> int:
     """The most rows in one cell ``levels`` orders above these (sorted, non-empty) cells."""
     parents = cells >> (2 * levels)
     starts = np.flatnonzero(np.concatenate([[True], parents[1:] != parents[:-1]]))

@@ -85,11 +85,8 @@ class IngestResult:
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file's content."""
-    digest = hashlib.sha256()
     with existing_file(path).open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
