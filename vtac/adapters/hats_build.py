@@ -127,10 +127,10 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     rows = int(write_parquet_metadata(catalog_dir))
     if rows != len(table):
         raise InputError(f"{rows} rows written for {len(table)}", file=str(catalog_dir))
-    write_point_map(cells, counts, paths.get_point_map_file_pointer(catalog_dir))
-    shutil.copyfile(  # write_skymap(histogram) writes the same bytes: once is enough
-        paths.get_point_map_file_pointer(catalog_dir), paths.get_skymap_file_pointer(catalog_dir)
-    )
+    point_map_path = str(paths.get_point_map_file_pointer(catalog_dir))
+    write_point_map(cells, counts, point_map_path)
+    # hats' write_skymap(histogram) writes the same bytes: written once
+    shutil.copyfile(point_map_path, str(paths.get_skymap_file_pointer(catalog_dir)))
     _properties(name, rows, partition_info, layout, catalog_dir).to_properties_file(catalog_dir)
     if not is_valid_catalog(catalog_dir):
         raise InputError("the HATS catalogue written is not valid", file=str(catalog_dir))
