@@ -101,7 +101,6 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     Each partition's rows are gathered in sorted order by the thread that writes it.
     """
     # pylint: disable=import-outside-toplevel
-    import pyarrow as pa
     from hats.catalog import PartitionInfo
     from hats.io import paths
     from hats.io.parquet_metadata import write_parquet_metadata
@@ -109,9 +108,7 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
 
     order = sort_order(table) if order is None else order
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        # one chunk per column: Arrow's take concatenates a column's chunks at every call, so each
-        # partition's take copied the whole table
-        table = pa.Table.from_arrays(list(pool.map(_one_chunk, table.columns)), schema=table.schema)
+        table = one_chunk_per_column(table, pool)
         index = table.column(0).to_numpy()[order]
         cells, counts = point_map(index)
         pixels = _destination_pixels(cells, counts, layout.pixel_threshold)
@@ -135,6 +132,17 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     if not is_valid_catalog(catalog_dir):
         raise InputError("the HATS catalogue written is not valid", file=str(catalog_dir))
     return rows
+
+
+def one_chunk_per_column(table: Any, pool: ThreadPoolExecutor) -> Any:
+    """The table with each column in one chunk, columns combined on the pool's threads: Arrow's take
+    concatenates a column's chunks at every call, so each partition's take copied the whole table.
+    """
+    import pyarrow as pa  # pylint: disable=import-outside-toplevel
+
+    if all(column.num_chunks == 1 for column in table.columns):
+        return table
+    return pa.Table.from_arrays(list(pool.map(_one_chunk, table.columns)), schema=table.schema)
 
 
 def _one_chunk(column: Any) -> Any:

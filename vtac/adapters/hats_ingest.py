@@ -42,6 +42,7 @@ from vtac.adapters.hats_build import (
     Layout,
     cells_at,
     merged_order,
+    one_chunk_per_column,
     order_of_kept,
     sort_order,
     spatial_index,
@@ -203,7 +204,8 @@ def _build_in_memory(
 ) -> tuple[list[str], int]:
     """The catalogue's rows and the new ones, one row per ``ID``, written as HATS into ``built``; return
     the new inputs' MOCs and the duplicate rows dropped. Each input is read and sorted by ``_healpix_29`` on
-    its own thread; the sorted inputs are then merged while the ids are checked (both release the GIL).
+    its own thread; the sorted inputs are then merged while the ids are checked (both release the GIL), and
+    the rows made one chunk per column before the inputs are let go (the peak: inputs and their copy).
     """
     import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
@@ -214,14 +216,14 @@ def _build_in_memory(
         mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
         tables += list(_existing_rows(name, target)) if target.exists() else []
         orders = list(pool.map(sort_order, tables))
-    rows = pa.concat_tables(tables)
-    if not rows.num_rows:
-        raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
-    with ThreadPoolExecutor(1) as pool:
+        rows = pa.concat_tables(tables)
+        if not rows.num_rows:
+            raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
         merging = pool.submit(merged_order, tables, orders)
         kept = first_rows(rows.column("ID"))
         order = merging.result()
-    del tables, orders
+        del tables, orders
+        rows = one_chunk_per_column(rows, pool)
     dropped = 0 if kept is None else rows.num_rows - len(kept)
     if kept is not None:
         rows, order = rows.take(kept), order_of_kept(order, kept)
