@@ -7,10 +7,12 @@ decisions and written with the ``hats`` library's own functions: the same ``_hea
 the same alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
 ``drop_empty_siblings`` and lower-order choice), partitions sorted by ``_healpix_29`` and cut into row
 groups by :func:`split_to_row_groups` with hats' Parquet encodings, then ``partition_info.csv``,
-``_metadata``/``_common_metadata``, ``point_map.fits``, ``skymap.fits`` and the properties; the result is
-checked with :func:`hats.io.validation.is_valid_catalog`. Only the provenance differs (``hats_builder``
-names VTAC). Rows are sorted once for all partitions, and the partitions written on ``threads`` threads
-(Parquet encoding releases the GIL).
+``_metadata``/``_common_metadata``, ``point_map.fits`` (the bytes hats writes, from the non-empty cells),
+``skymap.fits`` and the properties; the result is checked with :func:`hats.io.validation.is_valid_catalog`.
+Only the provenance differs (``hats_builder`` names VTAC). Rows are sorted once for all partitions (each
+input on its own, then merged: :func:`merged_order`), the table made one chunk per column, and each
+partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet encoding release the
+GIL).
 """
 
 from __future__ import annotations

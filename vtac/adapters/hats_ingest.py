@@ -7,11 +7,12 @@ rebuilt with the rows it already held; the new catalogue replaces the old one.
 
 Two engines write the same HATS layout. A catalogue whose inputs and rows fit in memory
 (:data:`IN_MEMORY_BYTES`) is partitioned in this process (:mod:`vtac.adapters.hats_build`: hats-import's
-partitioning, written with the ``hats`` library, on ``workers`` threads), 6.5 times faster on two
-cores. A larger one, a ``--scheduler`` or ``--dask`` goes through ``hats-import`` on Dask (a local worker
-with ``workers`` threads, or the scheduler given): the rows are staged as Parquet in ``DIR/.<NAME>.ingest/``
-with the partitions already there, and an interrupted ingest is resumed by running it again (staged files
-are kept, and ``hats-import`` resumes its own stages). In memory, running it again redoes it.
+partitioning, written with the ``hats`` library, on ``workers`` threads), several times faster on two
+cores (``bench/store.md``). A larger one, a ``--scheduler`` or ``--dask`` goes through ``hats-import`` on
+Dask (a local worker with ``workers`` threads, or the scheduler given): the rows are staged as Parquet in
+``DIR/.<NAME>.ingest/`` with the partitions already there, and an interrupted ingest is resumed by running
+it again (staged files are kept, and ``hats-import`` resumes its own stages). In memory, running it again
+redoes it.
 
 Row-level de-duplication by source id: a source's rows (from two formats of the same catalogue, or two
 overlapping fetches) keep the first one ingested. In memory over the whole catalogue; with hats-import a
@@ -66,7 +67,7 @@ ROW_GROUP_ROWS = 2_000
 COMPRESSION = "snappy"
 LAYOUT = Layout(PIXEL_THRESHOLD, ROW_GROUP_ROWS, COMPRESSION)
 #: Input files and rows already in the catalogue up to this many bytes are partitioned in memory (2e7
-#: PS1-like rows; the peak is about four times this: 786 MB for two files of 104 MB); above it, hats-import
+#: PS1-like rows; the peak is about four times this: 882 MB for two files of 104 MB); above it, hats-import
 #: on Dask.
 IN_MEMORY_BYTES = 2_000_000_000
 #: The in-memory size of a catalogue row beside its numbers (the ``ID`` text and Arrow's offsets).
