@@ -7,7 +7,7 @@ import pytest
 from astropy.table import Table
 
 from vtac.adapters import hats_ingest
-from vtac.adapters.catalog_file import text_ids
+from vtac.adapters.catalog_file import read_catalog_file, text_ids
 from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_hats
 from vtac.adapters.hats_ingest import arrow_ids, deduplicate, ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
@@ -71,6 +71,22 @@ def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine)
         __import__("vtac.adapters.hats_ingest", fromlist=["file_digest"]).file_digest(path)
         for path in (SDSS_FILE, csv)
     }
+
+
+@pytest.mark.parametrize("dask", [False, True], ids=["in-memory", "hats-import"])
+def test_a_source_keeps_the_row_ingested_first(tmp_path, dask):
+    table = Table.read(SDSS_FILE)[:500]
+    table.write(tmp_path / "first.fits")
+    table["rmag"] += 1.0  # the same sources, other magnitudes
+    table.write(tmp_path / "later.csv", format="ascii.csv")
+    for name in ("first.fits", "later.csv"):
+        ingest_hats("SDSS12", [tmp_path / name], tmp_path / "store", pixel_threshold=1500, dask=dask)
+    rows = open_hats(str(tmp_path / "store" / "SDSS12")).cone("SDSS12", Cone(215.6, 53.1, 2.0)).table
+    first = read_catalog_file("SDSS12", tmp_path / "first.fits").table
+    assert len(rows) == 500
+    np.testing.assert_array_equal(
+        np.asarray(rows["MAG_r"])[np.argsort(rows["ID"])], np.asarray(first["MAG_r"])[np.argsort(first["ID"])]
+    )
 
 
 def test_make_qpo_vt_against_the_hats_catalogue_as_against_the_file(tmp_path, sdss_hats):

@@ -215,7 +215,8 @@ def _build_in_memory(
     with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         tables = list(pool.map(lambda item: item.read(), inputs))
         mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
-        tables += list(_existing_rows(name, target)) if target.exists() else []
+        # the rows already held first: a source's first row ingested is the one kept
+        tables = (list(_existing_rows(name, target)) if target.exists() else []) + tables
         orders = list(pool.map(sort_order, tables))
         rows = pa.concat_tables(tables)
         if not rows.num_rows:
@@ -242,9 +243,12 @@ def _build_with_hats_import(
     staging.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         list(pool.map(partial(_stage, staging=staging), inputs))
+    # the rows already held first, then the inputs in order: hats-import reads a pixel's shards by input
+    # number (as text: in order up to ten inputs) and sorts them stably, so a source's first row is kept
+    staged = [staging / f"{item.digest}.parquet" for item in inputs]
     if target.exists():
-        _stage_existing(target, staging)
-    _run_import(name, sorted(staging.glob("*.parquet")), work, engine)
+        staged.insert(0, _stage_existing(target, staging))
+    _run_import(name, staged, work, engine)
     mocs = [(staging / f"{item.digest}.moc").read_text(encoding="utf-8") for item in inputs]
     return mocs, deduplicate(work / "out" / name, engine.layout)
 
@@ -416,14 +420,23 @@ def _write_atomically(table: Any, path: Path) -> None:
     partial_path.rename(path)
 
 
-def _stage_existing(target: Path, staging: Path) -> None:
-    """The catalogue's current partitions, without their spatial index, as inputs of the rebuild."""
+def _stage_existing(target: Path, staging: Path) -> Path:
+    """The catalogue's current partitions, without their spatial index, as one input of the rebuild (one
+    partition in memory at a time).
+    """
     import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
 
-    for index, part in enumerate(_partitions(target)):
-        staged = staging / f"existing-{index:06d}.parquet"
-        if not staged.exists():
-            _write_atomically(pq.read_table(part).drop_columns([SPATIAL_INDEX]), staged)
+    staged = staging / "existing.parquet"
+    if staged.exists():
+        return staged
+    partial_path = staged.with_suffix(".partial")
+    parts = _partitions(target)
+    schema = pq.read_schema(parts[0]).remove(pq.read_schema(parts[0]).get_field_index(SPATIAL_INDEX))
+    with pq.ParquetWriter(partial_path, schema.remove_metadata()) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part).drop_columns([SPATIAL_INDEX]).replace_schema_metadata())
+    partial_path.rename(staged)
+    return staged
 
 
 def _run_import(name: str, inputs: list[Path], work: Path, engine: _Engine) -> None:
