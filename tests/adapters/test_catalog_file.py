@@ -165,6 +165,36 @@ def test_missing_values_and_sentinels_become_nan():
     assert np.isnan(result["ERR_i"][0]) and result["ERR_i"][1] == 0.02
 
 
+def test_a_fits_file_read_lazily_gives_the_same_rows(tmp_path):
+    """The ingest maps a FITS file without astropy's masking of NaN and empty text: the normalised rows are
+    those of the ordinary read, missing ids (TNULL), NaN and sentinels included, and wide files read narrow.
+    """
+    from vtac.adapters.catalog_file import normalise_catalog_table
+    from vtac.adapters.tables import read_table_file
+
+    table = ps1_table()
+    table["objID"] = MaskedColumn(table["objID"], mask=[False, True, False])
+    table["gmag"] = [18.0, np.nan, 20.0]
+    table["rmag"] = [-999.0, 99.99, 19.5]
+    table["e_imag"] = [-999.0, np.nan, 0.03]
+    table["note"] = ["", "x", ""]  # a column the catalogue does not read
+    path = tmp_path / "ps1.fits"
+    table.write(path)
+    read = {
+        lazy: normalise_catalog_table("PS1DR1", read_table_file(path, lazy_fits=lazy).table, path.name)
+        for lazy in (False, True)
+    }
+    assert read[True].columns.keys() == read[False].columns.keys()
+    for name, values in read[False].columns.items():
+        lazy_values = read[True].columns[name]
+        np.testing.assert_array_equal(np.ma.filled(lazy_values, -1), np.ma.filled(values, -1), err_msg=name)
+    assert read_catalog_file("PS1DR1", path).table["ID"].tolist() == [
+        "108001500123456789",
+        "",
+        "108001500123456791",
+    ]
+
+
 def test_gaia_vizier_names_magnitudes_errors_from_fluxes_and_epoch():
     table = Table(
         {

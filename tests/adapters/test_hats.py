@@ -7,7 +7,7 @@ import pytest
 from astropy.table import Table
 
 from vtac.adapters import hats_ingest
-from vtac.adapters.catalog_file import text_ids
+from vtac.adapters.catalog_file import read_catalog_file, text_ids
 from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_hats
 from vtac.adapters.hats_ingest import arrow_ids, deduplicate, ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
@@ -25,14 +25,19 @@ SDSS_FILE = data_path("sdss12_egs_1deg.fits")
 
 @pytest.fixture(scope="module")
 def sdss_hats(tmp_path_factory):
-    """The packaged SDSS field ingested to HATS once (the CSV of the same rows added after)."""
+    """The packaged SDSS field ingested to HATS once with hats-import (``--dask``, the engine of catalogues
+    beyond memory; the in-memory engine writes the same catalogue, as a test below checks).
+    """
     root = tmp_path_factory.mktemp("hats")
-    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(root)]) == 0
+    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(root), "--dask"]) == 0
     return root
 
 
 def test_ingest_writes_a_real_hats_catalogue_that_lsdb_opens(sdss_hats):
     import lsdb
+    from hats.catalog.dataset.table_properties import TableProperties
+
+    assert TableProperties.read_from_dir(sdss_hats / "SDSS12").hats_builder.startswith("hats-import v")
 
     catalog = lsdb.open_catalog(sdss_hats / "SDSS12")
     rows = catalog.compute()
@@ -57,6 +62,10 @@ def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine)
 
     rows = lsdb.open_catalog(store / "SDSS12").compute()
     assert len(rows) == 15083 and rows["ID"].nunique() == 15083
+    assert all(
+        part[0]["_healpix_29"] == sorted(part[0]["_healpix_29"])
+        for part in partition_rows(store / "SDSS12").values()
+    )
     # the same file a third time: skipped by content, nothing rebuilt
     assert vtac(["catalog", "ingest", "SDSS12", str(csv), "--into", str(store)]) == 0
     assert "0 files added, 15083 rows" in capsys.readouterr().out
@@ -64,6 +73,22 @@ def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine)
         __import__("vtac.adapters.hats_ingest", fromlist=["file_digest"]).file_digest(path)
         for path in (SDSS_FILE, csv)
     }
+
+
+@pytest.mark.parametrize("dask", [False, True], ids=["in-memory", "hats-import"])
+def test_a_source_keeps_the_row_ingested_first(tmp_path, dask):
+    table = Table.read(SDSS_FILE)[:500]
+    table.write(tmp_path / "first.fits")
+    table["rmag"] += 1.0  # the same sources, other magnitudes
+    table.write(tmp_path / "later.csv", format="ascii.csv")
+    for name in ("first.fits", "later.csv"):
+        ingest_hats("SDSS12", [tmp_path / name], tmp_path / "store", pixel_threshold=1500, dask=dask)
+    rows = open_hats(str(tmp_path / "store" / "SDSS12")).cone("SDSS12", Cone(215.6, 53.1, 2.0)).table
+    first = read_catalog_file("SDSS12", tmp_path / "first.fits").table
+    assert len(rows) == 500
+    np.testing.assert_array_equal(
+        np.asarray(rows["MAG_r"])[np.argsort(rows["ID"])], np.asarray(first["MAG_r"])[np.argsort(first["ID"])]
+    )
 
 
 def test_make_qpo_vt_against_the_hats_catalogue_as_against_the_file(tmp_path, sdss_hats):
@@ -200,34 +225,45 @@ def test_without_dataset_metadata_the_schema_comes_from_a_partition(sdss_hats, t
 
 
 def partition_rows(catalog):
-    """Each partition's ``_healpix_29`` and ``ID`` columns, in file order, by (Norder, Npix)."""
+    """Each partition's rows (every column, in file order) and row-group sizes, by (Norder, Npix)."""
     import pyarrow.parquet as pq
 
     return {
-        (int(part.parent.parent.name.split("=")[1]), int(part.stem.split("=")[1])): pq.read_table(
-            part, columns=["_healpix_29", "ID"]
-        ).to_pydict()
+        (int(part.parent.parent.name.split("=")[1]), int(part.stem.split("=")[1])): (
+            pq.read_table(part).to_pandas().to_dict("list"),
+            [group["num_rows"] for group in pq.ParquetFile(part).metadata.to_dict()["row_groups"]],
+        )
         for part in (catalog / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet")
     }
 
 
 def test_in_memory_the_catalogue_is_the_one_hats_import_writes(tmp_path):
     """The in-memory ingest partitions like hats-import (same partitions, same rows in the same order in
-    each), and hats validates both strictly; only the builder named in the properties differs.
+    each, every column), and hats validates both strictly; only the builder named in the properties
+    differs. Two inputs, half the field as FITS and the other half as CSV: each is sorted on its own and
+    the two merged.
     """
     from hats.catalog.dataset.table_properties import TableProperties
     from hats.io.file_io import read_fits_image
     from hats.io.validation import is_valid_catalog
 
+    table = Table.read(SDSS_FILE)
+    inputs = [tmp_path / "even.fits", tmp_path / "odd.csv"]
+    table[::2].write(inputs[0])
+    table[1::2].write(inputs[1], format="ascii.csv")
     catalogs = {}
     for engine, dask in (("memory", False), ("dask", True)):
-        ingest_hats("SDSS12", [SDSS_FILE], tmp_path / engine, pixel_threshold=1500, dask=dask)
+        assert ingest_hats("SDSS12", inputs, tmp_path / engine, pixel_threshold=1500, dask=dask).rows == 15083
         catalogs[engine] = tmp_path / engine / "SDSS12"
     memory, dask = catalogs["memory"], catalogs["dask"]
     assert is_valid_catalog(memory, strict=True) and is_valid_catalog(dask, strict=True)
     rows = partition_rows(memory)
-    assert rows == partition_rows(dask) and len(rows) > 8
-    assert all(part["_healpix_29"] == sorted(part["_healpix_29"]) for part in rows.values())
+    assert rows.keys() == partition_rows(dask).keys() and len(rows) > 8
+    for pixel, (columns, row_groups) in partition_rows(dask).items():
+        assert columns.keys() == rows[pixel][0].keys() and row_groups == rows[pixel][1]
+        for name, values in columns.items():
+            np.testing.assert_array_equal(rows[pixel][0][name], values, err_msg=f"{pixel} {name}")
+    assert all(part["_healpix_29"] == sorted(part["_healpix_29"]) for part, _ in rows.values())
     assert (read_fits_image(memory / "point_map.fits") == read_fits_image(dask / "point_map.fits")).all()
     properties = {
         engine: TableProperties.read_from_dir(path).model_dump(by_alias=True)
@@ -239,6 +275,22 @@ def test_in_memory_the_catalogue_is_the_one_hats_import_writes(tmp_path):
     assert {key: value for key, value in properties["memory"].items() if key not in volatile} == {
         key: value for key, value in properties["dask"].items() if key not in volatile
     }
+
+
+@pytest.mark.parametrize("cells", [[3, 40, 41], list(range(100))], ids=["mostly-empty", "mostly-full"])
+def test_the_point_map_has_the_bytes_hats_writes(tmp_path, cells):
+    """hats writes a point map explicit (cells, counts) when most cells are empty, else whole; so do we."""
+    from hats.io.file_io import write_fits_image
+
+    from vtac.adapters.hats_build import write_point_map
+
+    cells = np.array(cells)
+    counts = np.arange(1, len(cells) + 1)
+    histogram = np.zeros(12 * 4**2, dtype=np.int64)
+    histogram[cells] = counts
+    write_fits_image(histogram, tmp_path / "hats.fits")
+    write_point_map(cells, counts, tmp_path / "ours.fits", order=2)
+    assert (tmp_path / "ours.fits").read_bytes() == (tmp_path / "hats.fits").read_bytes()
 
 
 def test_a_catalogue_too_big_for_memory_is_ingested_with_hats_import(tmp_path, monkeypatch):

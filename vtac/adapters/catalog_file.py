@@ -218,7 +218,7 @@ def normalise_catalog_table(name: str, table: Table, origin: str) -> NormalisedC
     ra = columns.floats(layout.ra, required=True, unit="deg")
     dec = columns.floats(layout.dec, required=True, unit="deg")
     keep = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
-    out: dict[str, Any] = {"ID": columns.raw_ids(layout.ids), "RA": np.mod(ra, 360.0), "DEC": dec}
+    out: dict[str, Any] = {"ID": columns.raw_ids(layout.ids), "RA": np.mod(ra, 360.0, out=ra), "DEC": dec}
     if layout.pmra and columns.has(layout.pmra) and columns.has(layout.pmdec):
         out["PMRA"] = columns.floats(layout.pmra, unit="mas/yr")
         out["PMDEC"] = columns.floats(layout.pmdec, unit="mas/yr")
@@ -268,9 +268,9 @@ class _Source:
             if required:
                 raise InputError("required column missing", file=self.origin, column=aliases[0])
             return np.full(len(self.table), np.nan)
-        values = float_values(self.table[name], file=self.origin, column_name=name)
+        values = float_values(self.table[name], file=self.origin, column_name=name)  # a copy of our own
         if unit is not None:
-            values = values * unit_scale(self.table[name].unit, unit, file=self.origin, column=name)
+            values *= unit_scale(self.table[name].unit, unit, file=self.origin, column=name)
         return values
 
     def raw_ids(self, aliases: tuple[str, ...]) -> NDArray[Any]:
@@ -313,6 +313,7 @@ def _photometry(columns: _Source, band: _Band) -> tuple[NDArray[np.float64], NDA
     else:
         mag = columns.floats(band.mag)
         err = columns.floats(band.err) if band.err and columns.has(band.err) else _gaia_errors(columns, band)
-    mag = np.where((mag > _MAG_RANGE[0]) & (mag < _MAG_RANGE[1]), mag, np.nan)
-    err = np.where(np.isfinite(mag) & (err >= 0), err, np.nan)
+    # in place: both are arrays of our own (an ingest's 1e6-row bands were copied twice more)
+    np.copyto(mag, np.nan, where=~((mag > _MAG_RANGE[0]) & (mag < _MAG_RANGE[1])))
+    np.copyto(err, np.nan, where=~(np.isfinite(mag) & (err >= 0)))
     return mag, err

@@ -7,14 +7,17 @@ decisions and written with the ``hats`` library's own functions: the same ``_hea
 the same alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
 ``drop_empty_siblings`` and lower-order choice), partitions sorted by ``_healpix_29`` and cut into row
 groups by :func:`split_to_row_groups` with hats' Parquet encodings, then ``partition_info.csv``,
-``_metadata``/``_common_metadata``, ``point_map.fits``, ``skymap.fits`` and the properties; the result is
-checked with :func:`hats.io.validation.is_valid_catalog`. Only the provenance differs (``hats_builder``
-names VTAC). Rows are sorted once for all partitions, and the partitions written on ``threads`` threads
-(Parquet encoding releases the GIL).
+``_metadata``/``_common_metadata``, ``point_map.fits`` (the bytes hats writes, from the non-empty cells),
+``skymap.fits`` and the properties; the result is checked with :func:`hats.io.validation.is_valid_catalog`.
+Only the provenance differs (``hats_builder`` names VTAC). Rows are sorted once for all partitions (each
+input on its own, then merged: :func:`merged_order`), the table made one chunk per column, and each
+partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet encoding release the
+GIL).
 """
 
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -62,8 +65,28 @@ def cells_at(index: NDArray[np.int64], order: int) -> NDArray[np.int64]:
 
 
 def sort_order(table: Any) -> NDArray[np.intp]:
-    """The rows' order by ``_healpix_29`` (the table's first column), ties in table order."""
+    """The rows' order by ``_healpix_29`` (the table's first column), ties in table order (timsort: rows
+    already sorted, such as a HATS partition's, cost one pass).
+    """
     return np.argsort(table.column(0).to_numpy(), kind="stable")
+
+
+def merged_order(tables: list[Any], orders: list[NDArray[np.intp]]) -> NDArray[np.intp]:
+    """:func:`sort_order` of the tables concatenated, from each one's own (a merge of sorted runs)."""
+    offsets = np.cumsum([0, *(len(order) for order in orders)])
+    keys = np.concatenate(
+        [table.column(0).to_numpy()[order] for table, order in zip(tables, orders, strict=True)]
+    )
+    rows = np.concatenate([order + offset for order, offset in zip(orders, offsets, strict=False)])
+    return rows[np.argsort(keys, kind="stable")]
+
+
+def order_of_kept(order: NDArray[np.intp], kept: NDArray[np.intp]) -> NDArray[np.intp]:
+    """The order of the rows ``kept`` (sorted row numbers) taken from a table sorted by ``order``."""
+    position = np.full(len(order), -1)
+    position[kept] = np.arange(len(kept))
+    reordered = position[order]
+    return reordered[reordered >= 0]
 
 
 def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
@@ -82,53 +105,100 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     # pylint: disable=import-outside-toplevel
     from hats.catalog import PartitionInfo
     from hats.io import paths
-    from hats.io.file_io import write_fits_image
     from hats.io.parquet_metadata import write_parquet_metadata
-    from hats.io.skymap import write_skymap
     from hats.io.validation import is_valid_catalog
 
     order = sort_order(table) if order is None else order
-    index = table.column(0).to_numpy()[order]
-    histogram = np.bincount(cells_at(index, MAPPING_ORDER), minlength=12 * 4**MAPPING_ORDER)
-    pixels = _destination_pixels(histogram, layout.pixel_threshold)
-    starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
-
-    def write(part: int) -> None:
-        (pixel, count), start = pixels[part], int(starts[part])
-        write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
-
     with ThreadPoolExecutor(max(1, threads)) as pool:
+        table = one_chunk_per_column(table, pool)
+        index = table.column(0).to_numpy()[order]
+        cells, counts = point_map(index)
+        pixels = _destination_pixels(cells, counts, layout.pixel_threshold)
+        starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
+
+        def write(part: int) -> None:
+            (pixel, count), start = pixels[part], int(starts[part])
+            write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
+
         list(pool.map(write, sorted(range(len(pixels)), key=lambda part: -pixels[part][1])))
     partition_info = PartitionInfo.from_healpix([pixel for pixel, _ in pixels])
     partition_info.write_to_file(paths.get_partition_info_pointer(catalog_dir))
     rows = int(write_parquet_metadata(catalog_dir))
     if rows != len(table):
         raise InputError(f"{rows} rows written for {len(table)}", file=str(catalog_dir))
-    write_fits_image(histogram, paths.get_point_map_file_pointer(catalog_dir))
-    write_skymap(histogram=histogram, catalog_dir=catalog_dir)
+    point_map_path = str(paths.get_point_map_file_pointer(catalog_dir))
+    write_point_map(cells, counts, point_map_path)
+    # hats' write_skymap(histogram) writes the same bytes: written once
+    shutil.copyfile(point_map_path, str(paths.get_skymap_file_pointer(catalog_dir)))
     _properties(name, rows, partition_info, layout, catalog_dir).to_properties_file(catalog_dir)
     if not is_valid_catalog(catalog_dir):
         raise InputError("the HATS catalogue written is not valid", file=str(catalog_dir))
     return rows
 
 
-def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tuple[Any, int]]:
-    """The partitions (HealpixPixel, rows) hats-import would choose from this histogram, in NESTED order.
+def one_chunk_per_column(table: Any, pool: ThreadPoolExecutor) -> Any:
+    """The table with each column in one chunk, columns combined on the pool's threads: Arrow's take
+    concatenates a column's chunks at every call, so each partition's take copied the whole table.
+    """
+    import pyarrow as pa  # pylint: disable=import-outside-toplevel
+
+    if all(column.num_chunks == 1 for column in table.columns):
+        return table
+    return pa.Table.from_arrays(list(pool.map(_one_chunk, table.columns)), schema=table.schema)
+
+
+def _one_chunk(column: Any) -> Any:
+    return column.combine_chunks()
+
+
+def point_map(index: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The non-empty cells of :data:`MAPPING_ORDER` and their rows, from sorted ``_healpix_29`` values: the
+    histogram hats-import maps, without its 12.6 million cells.
+    """
+    cells = cells_at(index, MAPPING_ORDER)
+    starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+    return cells[starts], np.diff(np.append(starts, len(cells)))
+
+
+def write_point_map(
+    cells: NDArray[np.int64], counts: NDArray[np.int64], path: Any, order: int = MAPPING_ORDER
+) -> None:
+    """``point_map.fits`` as :func:`hats.io.file_io.write_fits_image` writes it (the same bytes): explicit
+    (cells and counts) when more than half the cells are empty, else the whole histogram.
+    """
+    # pylint: disable=import-outside-toplevel
+    from cdshealpix.skymap import SkymapExplicit
+    from hats.io.file_io import write_fits_image
+
+    n_cells = 12 * 4**order
+    if 2 * len(cells) < n_cells:
+        SkymapExplicit(cells.astype(np.uint64), counts, order).to_fits(str(path))
+        return
+    histogram = np.zeros(n_cells, dtype=np.int64)
+    histogram[cells] = counts
+    write_fits_image(histogram, path)
+
+
+def _destination_pixels(
+    cells: NDArray[np.int64], counts: NDArray[np.int64], threshold: int
+) -> list[tuple[Any, int]]:
+    """The partitions (HealpixPixel, rows) hats-import would choose from this histogram (its non-empty
+    cells of :data:`MAPPING_ORDER`, sorted), in NESTED order.
 
     ``generate_alignment`` (with hats-import's ``use_lower_order``) first lowers its highest order to the
     lowest one whose cells all hold at most ``threshold`` rows, then aligns at that order; its pure-Python
-    sums over the 12.6 million cells of order 10 take seconds, so that order is found here with numpy and
-    the alignment asked of ``hats`` at it (the same result).
+    sums over the 12.6 million cells of order 10 take seconds, so that order is found here with numpy from
+    the non-empty cells and the alignment asked of ``hats`` at it (the same result).
     """
     # pylint: disable=import-outside-toplevel
     from hats.pixel_math import HealpixPixel
     from hats.pixel_math.partition_stats import generate_alignment
 
-    order, sums = MAPPING_ORDER, histogram
-    parent_sums = sums.reshape(-1, 4).sum(axis=1)
-    while order > 1 and parent_sums.max() <= threshold:
-        order, sums = order - 1, parent_sums
-        parent_sums = sums.reshape(-1, 4).sum(axis=1)
+    order = MAPPING_ORDER
+    while order > 1 and _largest_parent(cells, counts, MAPPING_ORDER - order + 1) <= threshold:
+        order -= 1
+    parents = cells >> (2 * (MAPPING_ORDER - order))
+    sums = np.bincount(parents, weights=counts, minlength=12 * 4**order).astype(np.int64)
     alignment = generate_alignment(
         sums, highest_order=order, threshold=threshold, drop_empty_siblings=True, use_lower_order=True
     )
@@ -137,6 +207,13 @@ def _destination_pixels(histogram: NDArray[np.int64], threshold: int) -> list[tu
         (HealpixPixel(o, p), n)
         for (o, p), n in sorted(chosen.items(), key=lambda item: _first_index(HealpixPixel(*item[0])))
     ]
+
+
+def _largest_parent(cells: NDArray[np.int64], counts: NDArray[np.int64], levels: int) -> int:
+    """The most rows in one cell ``levels`` orders above these (sorted, non-empty) cells."""
+    parents = cells >> (2 * levels)
+    starts = np.flatnonzero(np.concatenate([[True], parents[1:] != parents[:-1]]))
+    return int(np.add.reduceat(counts, starts).max())
 
 
 def _first_index(pixel: Any) -> int:

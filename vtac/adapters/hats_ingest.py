@@ -7,11 +7,12 @@ rebuilt with the rows it already held; the new catalogue replaces the old one.
 
 Two engines write the same HATS layout. A catalogue whose inputs and rows fit in memory
 (:data:`IN_MEMORY_BYTES`) is partitioned in this process (:mod:`vtac.adapters.hats_build`: hats-import's
-partitioning, written with the ``hats`` library, on ``workers`` threads), 6.5 times faster on two
-cores. A larger one, a ``--scheduler`` or ``--dask`` goes through ``hats-import`` on Dask (a local worker
-with ``workers`` threads, or the scheduler given): the rows are staged as Parquet in ``DIR/.<NAME>.ingest/``
-with the partitions already there, and an interrupted ingest is resumed by running it again (staged files
-are kept, and ``hats-import`` resumes its own stages). In memory, running it again redoes it.
+partitioning, written with the ``hats`` library, on ``workers`` threads), several times faster on two
+cores (``bench/store.md``). A larger one, a ``--scheduler`` or ``--dask`` goes through ``hats-import`` on
+Dask (a local worker with ``workers`` threads, or the scheduler given): the rows are staged as Parquet in
+``DIR/.<NAME>.ingest/`` with the partitions already there, and an interrupted ingest is resumed by running
+it again (staged files are kept, and ``hats-import`` resumes its own stages). In memory, running it again
+redoes it.
 
 Row-level de-duplication by source id: a source's rows (from two formats of the same catalogue, or two
 overlapping fetches) keep the first one ingested. In memory over the whole catalogue; with hats-import a
@@ -41,6 +42,9 @@ from vtac.adapters.catalog_file import LAYOUTS, catalog_layout_name, normalise_c
 from vtac.adapters.hats_build import (
     Layout,
     cells_at,
+    merged_order,
+    one_chunk_per_column,
+    order_of_kept,
     sort_order,
     spatial_index,
     write_catalog,
@@ -63,7 +67,7 @@ ROW_GROUP_ROWS = 2_000
 COMPRESSION = "snappy"
 LAYOUT = Layout(PIXEL_THRESHOLD, ROW_GROUP_ROWS, COMPRESSION)
 #: Input files and rows already in the catalogue up to this many bytes are partitioned in memory (2e7
-#: PS1-like rows; the peak is about four times this: 786 MB for two files of 104 MB); above it, hats-import
+#: PS1-like rows; the peak is about four times this: 882 MB for two files of 104 MB); above it, hats-import
 #: on Dask.
 IN_MEMORY_BYTES = 2_000_000_000
 #: The in-memory size of a catalogue row beside its numbers (the ``ID`` text and Arrow's offsets).
@@ -83,11 +87,8 @@ class IngestResult:
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file's content."""
-    digest = hashlib.sha256()
     with existing_file(path).open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _require_hats() -> None:
 
 def read_rows(name: str, path: Path) -> Any:
     """A catalogue file's rows in the catalogue's Arrow schema, ``_healpix_29`` first."""
-    normalised = normalise_catalog_table(name, read_table_file(path).table, path.name)
+    normalised = normalise_catalog_table(name, read_table_file(path, lazy_fits=True).table, path.name)
     return _arrow_rows(name, normalised.columns)
 
 
@@ -203,7 +204,9 @@ def _build_in_memory(
     name: str, inputs: list[_Input], target: Path, built: Path, engine: _Engine
 ) -> tuple[list[str], int]:
     """The catalogue's rows and the new ones, one row per ``ID``, written as HATS into ``built``; return
-    the new inputs' MOCs and the duplicate rows dropped.
+    the new inputs' MOCs and the duplicate rows dropped. Each input is read and sorted by ``_healpix_29`` on
+    its own thread; the sorted inputs are then merged while the ids are checked (both release the GIL), and
+    the rows made one chunk per column before the inputs are let go (the peak: inputs and their copy).
     """
     import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
@@ -211,17 +214,22 @@ def _build_in_memory(
     built.mkdir(parents=True)
     with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         tables = list(pool.map(lambda item: item.read(), inputs))
-    mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
-    existing = list(_existing_rows(name, target)) if target.exists() else []
-    rows = pa.concat_tables([*existing, *tables])
-    del tables, existing
-    if not rows.num_rows:
-        raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
-    with ThreadPoolExecutor(1) as pool:  # sorted while the ids are checked (both release the GIL)
-        order = pool.submit(sort_order, rows)
-        rows, dropped = first_row_per_id(rows)
-        known_order = None if dropped else order.result()
-    write_catalog(rows, built, name, engine.layout, threads=engine.workers, order=known_order)
+        mocs = [_input_moc(item, table) for item, table in zip(inputs, tables, strict=True)]
+        # the rows already held first: a source's first row ingested is the one kept
+        tables = (list(_existing_rows(name, target)) if target.exists() else []) + tables
+        orders = list(pool.map(sort_order, tables))
+        rows = pa.concat_tables(tables)
+        if not rows.num_rows:
+            raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
+        merging = pool.submit(merged_order, tables, orders)
+        kept = first_rows(rows.column("ID"))
+        order = merging.result()
+        del tables, orders
+        rows = one_chunk_per_column(rows, pool)
+    dropped = 0 if kept is None else rows.num_rows - len(kept)
+    if kept is not None:
+        rows, order = rows.take(kept), order_of_kept(order, kept)
+    write_catalog(rows, built, name, engine.layout, threads=engine.workers, order=order)
     return mocs, dropped
 
 
@@ -233,11 +241,14 @@ def _build_with_hats_import(
     """
     staging = work / "input"
     staging.mkdir(parents=True, exist_ok=True)
-    for item in inputs:
-        _stage(item, staging)
+    with ThreadPoolExecutor(max(1, engine.workers)) as pool:
+        list(pool.map(partial(_stage, staging=staging), inputs))
+    # the rows already held first, then the inputs in order: hats-import reads a pixel's shards by input
+    # number (as text: in order up to ten inputs) and sorts them stably, so a source's first row is kept
+    staged = [staging / f"{item.digest}.parquet" for item in inputs]
     if target.exists():
-        _stage_existing(target, staging)
-    _run_import(name, sorted(staging.glob("*.parquet")), work, engine)
+        staged.insert(0, _stage_existing(target, staging))
+    _run_import(name, staged, work, engine)
     mocs = [(staging / f"{item.digest}.moc").read_text(encoding="utf-8") for item in inputs]
     return mocs, deduplicate(work / "out" / name, engine.layout)
 
@@ -333,12 +344,16 @@ def arrow_ids(values: NDArray[Any]) -> Any:
 
 def first_row_per_id(table: Any) -> tuple[Any, int]:
     """The table with only the first row of each ``ID``, and how many rows were dropped."""
-    ids = table.column("ID")
-    keys = integer_keys(ids)
-    first = _first_rows_of_text(ids) if keys is None else _first_rows_of_integers(keys)
+    first = first_rows(table.column("ID"))
     if first is None:
         return table, 0
-    return table.take(first), len(ids) - len(first)
+    return table.take(first), table.num_rows - len(first)
+
+
+def first_rows(ids: Any) -> NDArray[np.intp] | None:
+    """The rows (sorted) holding each id first; None when no id repeats."""
+    keys = integer_keys(ids)
+    return _first_rows_of_text(ids) if keys is None else _first_rows_of_integers(keys)
 
 
 def _first_rows_of_text(ids: Any) -> NDArray[np.intp] | None:
@@ -352,8 +367,10 @@ def _first_rows_of_text(ids: Any) -> NDArray[np.intp] | None:
 
 
 def _first_rows_of_integers(keys: NDArray[np.int64]) -> NDArray[np.intp] | None:
-    """The sorted rows holding each id first; None when no id repeats (a sort of the integers)."""
-    ordered = np.sort(keys)
+    """The sorted rows holding each id first; None when no id repeats (a sort of the integers: timsort,
+    which merges the runs a survey's files come in, sorted by id or by the position their ids encode).
+    """
+    ordered = np.sort(keys, kind="stable")
     if (ordered[1:] != ordered[:-1]).all():
         return None
     order = np.argsort(keys, kind="stable")
@@ -403,14 +420,23 @@ def _write_atomically(table: Any, path: Path) -> None:
     partial_path.rename(path)
 
 
-def _stage_existing(target: Path, staging: Path) -> None:
-    """The catalogue's current partitions, without their spatial index, as inputs of the rebuild."""
+def _stage_existing(target: Path, staging: Path) -> Path:
+    """The catalogue's current partitions, without their spatial index, as one input of the rebuild (one
+    partition in memory at a time).
+    """
     import pyarrow.parquet as pq  # pylint: disable=import-outside-toplevel
 
-    for index, part in enumerate(_partitions(target)):
-        staged = staging / f"existing-{index:06d}.parquet"
-        if not staged.exists():
-            _write_atomically(pq.read_table(part).drop_columns([SPATIAL_INDEX]), staged)
+    staged = staging / "existing.parquet"
+    if staged.exists():
+        return staged
+    partial_path = staged.with_suffix(".partial")
+    parts = _partitions(target)
+    schema = pq.read_schema(parts[0]).remove(pq.read_schema(parts[0]).get_field_index(SPATIAL_INDEX))
+    with pq.ParquetWriter(partial_path, schema.remove_metadata()) as writer:
+        for part in parts:
+            writer.write_table(pq.read_table(part).drop_columns([SPATIAL_INDEX]).replace_schema_metadata())
+    partial_path.rename(staged)
+    return staged
 
 
 def _run_import(name: str, inputs: list[Path], work: Path, engine: _Engine) -> None:

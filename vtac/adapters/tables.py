@@ -110,13 +110,19 @@ class TableFile:
     overflow: bool = False
 
 
-def read_table_file(path: Path) -> TableFile:
-    """Read the single table of an ECSV, CSV, VOTable or FITS file (the first table HDU for FITS)."""
+def read_table_file(path: Path, *, lazy_fits: bool = False) -> TableFile:
+    """Read the single table of an ECSV, CSV, VOTable or FITS file (the first table HDU for FITS).
+
+    ``lazy_fits``: a FITS table's columns are views of the file mapped in memory, read only when used, and
+    NaN or empty values are left unmasked (astropy's ``mask_invalid`` scan of every column took three times
+    as long as the rest of the read): for readers that take NaN and empty text as missing, such as the
+    catalogue readers. A wide catalogue is then read narrow.
+    """
     fmt = table_format(path)
     if fmt == VOTABLE:
         return read_votable(path)
     if fmt == FITS:
-        return _read_fits_table(path)
+        return _read_fits_table(path, lazy=lazy_fits)
     try:
         table = Table.read(path, format="ascii.ecsv" if fmt == ECSV else "csv")
     except (OSError, ValueError, TypeError) as exc:
@@ -124,12 +130,12 @@ def read_table_file(path: Path) -> TableFile:
     return TableFile(table, dict(table.meta))
 
 
-def _read_fits_table(path: Path) -> TableFile:
+def _read_fits_table(path: Path, *, lazy: bool = False) -> TableFile:
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with fits.open(path, memmap=lazy) as hdul:
             for hdu in hdul[1:]:
                 if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
-                    table = Table.read(hdu)
+                    table = Table.read(hdu, mask_invalid=not lazy)
                     return TableFile(table, dict(hdu.header), hdu=hdu.name or None)
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"unreadable FITS file ({short_reason(exc)})", file=path.name) from exc
@@ -216,8 +222,23 @@ def float_values(column: Any, *, file: str, column_name: str, hdu: str | None = 
     if np.dtype(column.dtype).kind not in "iufb":
         raise InputError(f"not numeric (dtype {column.dtype})", file=file, hdu=hdu, column=column_name)
     if not np.ma.is_masked(column):  # one conversion, not a masked copy first (a 1e6-row ingest's columns)
-        return np.array(column, dtype=np.float64)
+        return _float_copy(np.asarray(column))
     return np.ma.filled(np.ma.asarray(column).astype(np.float64), np.nan)
+
+
+#: Rows converted at a time by :func:`_float_copy`: a block of a FITS table's rows stays in the CPU cache.
+_COPY_ROWS = 1 << 15
+
+
+def _float_copy(values: NDArray[Any]) -> NDArray[np.float64]:
+    """A float64 copy, converted by blocks of rows: a FITS column is strided across the table's rows, and
+    converted whole it read the bytes of every row once per column (four times slower for 1e6 rows of 13
+    columns).
+    """
+    copy = np.empty(values.shape, dtype=np.float64)
+    for start in range(0, len(values), _COPY_ROWS):
+        copy[start : start + _COPY_ROWS] = values[start : start + _COPY_ROWS]
+    return copy
 
 
 @lru_cache(maxsize=64)
