@@ -173,7 +173,7 @@ def perturbed_figures(cfg: ScienceConfig) -> list[dict[str, Any]]:
 def threshold_curve(fields: list[tuple[bool, bool, float, float]]) -> list[dict[str, float]]:
     """For each BEST threshold: afterglows first and best, dark fields with a false best."""
     curve = []
-    for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+    for threshold in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         glows = [f for f in fields if f[0]]
         darks = [f for f in fields if not f[0]]
         curve.append(

@@ -1,5 +1,7 @@
 """The afterglow probability: light-curve fit, field normalisation with "none", reasons, redshift hint."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from vtac.core.pipeline import NOMINAL_MID_TIMES_S, artefacts_of
 from vtac.core.ranking import (
     FEATURES,
     SourceEvidence,
+    chance_lookalikes,
     colour_and_redshift,
     feature_matrix,
     field_probabilities,
@@ -249,3 +252,58 @@ def test_a_single_epoch_gets_no_decay_from_the_least_squares_alone():
     curves = fit_light_curves(np.array(bright_once), np.full((1, 8), 0.03), np.full(8, 22.5), LOG_T, NOMINAL)
     assert np.isnan(curves.alpha_err[0])
     assert curves.delta_chi2[0] > 100 and curves.alpha[0] > 2.0
+
+
+# --- how common a lone detection is in its own field ------------------------------------------------------
+
+LONE_R0 = [21.9, NAN, NAN, NAN, NAN, NAN, NAN, NAN]
+
+
+def blips(n, rng, mag=(21.7, 22.1), first_sequence=0):
+    """Lone VT_R detections near the limit, each in one sequence: what noise and flicker leave in a field."""
+    rows = np.full((n, 8), NAN)
+    rows[np.arange(n), rng.integers(first_sequence, 4, n)] = rng.uniform(*mag, n)
+    return list(rows)
+
+
+def stars(n, rng):
+    return [np.full(8, m) for m in rng.uniform(16.0, 20.0, n)]
+
+
+def with_circle(item, inside):
+    """The field with an X-ray circle holding the sources marked inside (the rest far outside it)."""
+    inside = np.asarray(inside, bool)
+    return replace(item, in_mxt=inside.astype(int), log_prior=np.where(inside, 0.0, -30.0))
+
+
+def test_chance_lookalikes_counts_sources_like_it_in_the_field_scaled_to_the_circle():
+    rng = np.random.default_rng(1)
+    rows = [LONE_R0, *blips(40, rng), *stars(38, rng), [NAN] * 4 + [21.9] + [NAN] * 3]
+    inside = np.zeros(len(rows), bool)
+    inside[:20] = True  # a quarter of the field's sources in the circle
+    item = with_circle(evidence(rows, [[3] * 8] * len(rows)), inside)
+    expected = chance_lookalikes(item)
+    assert expected[0] == pytest.approx(40 / 4)  # the 40 other lone VT_R blips at its height, a quarter
+    assert np.all(expected[41:79] == 0)  # seen in every sequence: the light curve speaks
+    assert expected[-1] == 0  # a lone VT_B detection is no look-alike of VT_R ones
+
+
+def test_look_alikes_must_be_as_high_above_the_limit():
+    rng = np.random.default_rng(2)
+    rows = [[19.5, *[NAN] * 7], *blips(30, rng)]
+    assert chance_lookalikes(evidence(rows, [[3] * 8] * len(rows)))[0] == 0
+
+
+def test_a_lone_near_limit_detection_is_no_best_candidate_in_a_field_full_of_them():
+    """The same first-sequence detection near the X-ray centre: in a clean field it may be a seen-once
+    afterglow; where the field holds dozens of such blips (here in later sequences, which no seen-once
+    afterglow is), chance puts several in the circle and it is not best."""
+    rng = np.random.default_rng(3)
+    field = stars(60, rng)
+    clean = with_circle(evidence([LONE_R0, *field], [[3] + [1] * 7] + [[2] * 8] * 60), [True] + [False] * 60)
+    rows = [LONE_R0, *field, *blips(80, rng, first_sequence=1)]
+    inside = np.r_[True, np.zeros(60, bool), np.arange(80) < 20]
+    noisy = with_circle(evidence(rows, [[3] + [1] * 7] + [[2] * 8] * 60 + [[3] * 8] * 80), inside)
+    alone, among_many = probabilities(clean).probability[0], probabilities(noisy).probability[0]
+    assert among_many < CFG.best_probability_threshold
+    assert among_many < alone / 2

@@ -48,6 +48,9 @@ MODEL_FILE = ("data", "afterglow_model.json")
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
 #: A VT_R-only source that would need B - R above this to hide from VT_B: a dropout worth naming.
 _NOTABLE_DROPOUT_COLOUR = 1.0
+#: Look-alikes of a source seen at most this many times: the same number of detections, in the same bands,
+#: within this many magnitudes of its height above the limit.
+_LOOKALIKE_MAX_DETECTIONS, _LOOKALIKE_HEADROOM_MAG = 2, 0.5
 
 #: The light curve in coarse form: how far above the limit the source is at its brightest in the first two
 #: and in the last two sequences of each band (-1: not detected there). Finer (per sequence) learns the
@@ -75,6 +78,7 @@ FEATURES: tuple[str, ...] = (
     "blue_without_red",
     "false_saturation",
     "dropout_colour",
+    "chance_lookalikes",
 )
 
 
@@ -220,6 +224,7 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "blue_without_red": evidence.artefacts.red_would_see.max(axis=1, initial=0.0),
         "false_saturation": evidence.artefacts.fraction(detected, evidence.artefacts.false_saturation),
         "dropout_colour": _dropout_colour(evidence),
+        "chance_lookalikes": np.log1p(chance_lookalikes(evidence)),
     }
     above_limit = np.clip(
         np.nan_to_num(np.where(detected, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0),
@@ -240,6 +245,33 @@ def _dropout_colour(evidence: SourceEvidence) -> NDArray[np.float64]:
     with np.errstate(invalid="ignore"):
         needed = np.max(np.where(np.isfinite(hidden), hidden, -np.inf), axis=1, initial=-np.inf)
     return np.where(seen_b | ~np.isfinite(needed), 0.0, np.clip(needed, -2.0, 5.0))
+
+
+def chance_lookalikes(evidence: SourceEvidence) -> NDArray[np.float64]:
+    """For a source seen once or twice: how many field sources like it chance puts in the X-ray circle.
+
+    A lone detection near the limit is what a seen-once afterglow and a field star flickering at its
+    completeness, a blend in a crowded field or a noise peak all look like; which is likelier depends on how
+    common such sources are *in this field*, which a model fitted on other fields cannot know. Counted in the
+    field itself (same number of detections, same bands, a similar height above the limit; the source
+    excluded), times the share of the field's sources inside the circle (the whole field without one).
+    0 for sources seen more often: their light curve speaks for them.
+    """
+    detected = evidence.photometry.detected
+    n_det = detected.sum(axis=1)
+    bands = detected[:, :N_SEQ_PER_BAND].any(axis=1) + 2 * detected[:, N_SEQ_PER_BAND:].any(axis=1)
+    headroom = np.nan_to_num(evidence.headroom, neginf=0.0)
+    inside = evidence.in_mxt
+    share = float(np.mean(inside == 1)) if len(inside) and (inside >= 0).any() else 1.0
+    expected = np.zeros(len(n_det))
+    for count in range(1, _LOOKALIKE_MAX_DETECTIONS + 1):
+        for band_set in (1, 2, 3):
+            members = np.flatnonzero((n_det == count) & (bands == band_set))
+            ordered = np.sort(headroom[members])
+            within = np.searchsorted(ordered, headroom[members] + _LOOKALIKE_HEADROOM_MAG, side="right")
+            within -= np.searchsorted(ordered, headroom[members] - _LOOKALIKE_HEADROOM_MAG, side="left")
+            expected[members] = (within - 1) * share
+    return expected
 
 
 @dataclass(frozen=True)
