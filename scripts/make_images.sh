@@ -16,11 +16,18 @@ CA=/etc/ssl/certs/ca-certificates.crt
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 # Debian's podman 4.3 with runc, netavark and aardvark-dns (the test job's service containers are reached by
-# name on a network of their own), and debootstrap for the root file system.
-missing=$(for package in podman runc netavark aardvark-dns debootstrap; do
+# name on a network of their own), iptables (netavark sets up that network with it: without it, "netavark: No
+# such file or directory"), and debootstrap for the root file system. Installed here when run as root.
+packages="podman runc netavark aardvark-dns iptables debootstrap"
+missing=$(for package in $packages; do
     dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed || echo "$package"
-done)
+done | xargs)
 if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "make images builds as root (debootstrap, podman) and needs Debian's $missing:" \
+            "apt-get install $missing" >&2
+        exit 1
+    fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 
