@@ -52,7 +52,9 @@ build() {
 build Dockerfile.base base --build-arg "BASE_IMAGE=$OS_IMAGE"
 case "${1:-service}" in
     service)
-        build Dockerfile.core core --build-arg "BASE_IMAGE=$(image base)" \
+        # Never from the layer cache: podman 4.3 keys the install step on its text, not on the wheel it
+        # mounts, so a cached core would hold an older package (the wheel stage takes a few seconds).
+        build Dockerfile.core core --layers=false --build-arg "BASE_IMAGE=$(image base)" \
             --build-arg "VTAC_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
         build Dockerfile.full full --build-arg "CORE_IMAGE=$(image core)"
         ;;
