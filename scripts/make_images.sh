@@ -41,11 +41,15 @@ if ! podman image exists "$OS_IMAGE"; then
 fi
 
 image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+replaced=()  # the images a rebuild took the tag from, newest first
 build() {
-    local file=$1 name=$2 start=$SECONDS
+    local file=$1 name=$2 start=$SECONDS old
     shift 2
+    old=$(image_id "$(image "$name")")
     podman build --format docker --pull=never --network=host --volume "$CA:$CA:ro" \
         -f "$file" -t "$(image "$name")" "$@" .
+    [ -z "$old" ] || [ "$old" = "$(image_id "$(image "$name")")" ] || replaced=("$old" "${replaced[@]}")
     echo "BUILT $(image "$name") in $((SECONDS - start)) s"
 }
 
@@ -65,4 +69,6 @@ case "${1:-service}" in
         ;;
     *) echo "usage: $0 service|ci" >&2; exit 2 ;;
 esac
+# The images a rebuild left untagged (child first; one still tagged elsewhere or in use stays).
+for id in "${replaced[@]}"; do podman rmi "$id" > /dev/null 2>&1 || true; done
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep ":$IMAGE_TAG "
