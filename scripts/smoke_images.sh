@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/docker/containers.conf}"
 : "${IMAGE_TAG:?set IMAGE_TAG (make images sets it)}"
-CORE="localhost/vtac-core:$IMAGE_TAG"
+image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }
+CORE=$(image core)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 chmod 777 "$work"
@@ -22,7 +23,7 @@ python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['best_cand
 echo "SMOKE core image: QPO_VT and the burst page written offline as nobody, best candidate found"
 
 # The core layer is the installed package: no /src, no wheel left behind (not even as whiteouts).
-base_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "localhost/vtac-base:$IMAGE_TAG")
+base_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "$(image base)")
 core_layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "$CORE")
 test "$core_layers" -eq $((base_layers + 1)) || { echo "core adds $((core_layers - base_layers)) layers" >&2; exit 1; }
 # The package is the one of this tree and commit (not a cached older build).
@@ -37,7 +38,6 @@ fi
 echo "SMOKE core image: one layer over base, the package of this tree and commit, no build leftovers"
 
 # No image deletes what the one below it stored (a deleted file still weighs in the layer that holds it).
-image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }
 for pair in "$(image base) localhost/vtac-os:bookworm" "$CORE $(image base)" "$(image full) $CORE"; do
     deleted=$(podman image diff $pair | grep '^D ' || true)
     test -z "$deleted" || { echo "${pair% *} deletes from ${pair#* }: $deleted" >&2; exit 1; }
