@@ -68,6 +68,7 @@ lint: install
 # in its own copy of the project (.gitlab-ci-local/builds), the machine's RabbitMQ and PostgreSQL instead of
 # service containers (see the variables of .gitlab-ci.yml).
 $(GCL): $(GCL_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "gitlab-ci-local needs Node.js 20 and npm (nodejs, npm)" >&2; exit 1; }
 	npm ci --prefix $(GCL_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 

@@ -16,11 +16,18 @@ CA=/etc/ssl/certs/ca-certificates.crt
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 # Debian's podman 4.3 with runc, netavark and aardvark-dns (the test job's service containers are reached by
-# name on a network of their own), and debootstrap for the root file system.
-missing=$(for package in podman runc netavark aardvark-dns debootstrap; do
+# name on a network of their own), iptables (netavark sets up that network with it: without it, "netavark: No
+# such file or directory"), and debootstrap for the root file system. Installed here when run as root.
+packages="podman runc netavark aardvark-dns iptables debootstrap"
+missing=$(for package in $packages; do
     dpkg-query --show --showformat='${db:Status-Status}' "$package" 2>/dev/null | grep -qx installed || echo "$package"
-done)
+done | xargs)
 if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "make images builds as root (debootstrap, podman) and needs Debian's $missing:" \
+            "apt-get install $missing" >&2
+        exit 1
+    fi
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 
@@ -34,18 +41,24 @@ if ! podman image exists "$OS_IMAGE"; then
 fi
 
 image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }
+image_id() { podman image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+replaced=()  # the images a rebuild took the tag from, newest first
 build() {
-    local file=$1 name=$2 start=$SECONDS
+    local file=$1 name=$2 start=$SECONDS old
     shift 2
+    old=$(image_id "$(image "$name")")
     podman build --format docker --pull=never --network=host --volume "$CA:$CA:ro" \
         -f "$file" -t "$(image "$name")" "$@" .
+    [ -z "$old" ] || [ "$old" = "$(image_id "$(image "$name")")" ] || replaced=("$old" "${replaced[@]}")
     echo "BUILT $(image "$name") in $((SECONDS - start)) s"
 }
 
 build Dockerfile.base base --build-arg "BASE_IMAGE=$OS_IMAGE"
 case "${1:-service}" in
     service)
-        build Dockerfile.core core --build-arg "BASE_IMAGE=$(image base)" \
+        # Never from the layer cache: podman 4.3 keys the install step on its text, not on the wheel it
+        # mounts, so a cached core would hold an older package (the wheel stage takes a few seconds).
+        build Dockerfile.core core --layers=false --build-arg "BASE_IMAGE=$(image base)" \
             --build-arg "VTAC_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
         build Dockerfile.full full --build-arg "CORE_IMAGE=$(image core)"
         ;;
@@ -56,4 +69,6 @@ case "${1:-service}" in
         ;;
     *) echo "usage: $0 service|ci" >&2; exit 2 ;;
 esac
+# The images a rebuild left untagged (child first; one still tagged elsewhere or in use stays).
+for id in "${replaced[@]}"; do podman rmi "$id" > /dev/null 2>&1 || true; done
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep ":$IMAGE_TAG "

@@ -178,6 +178,18 @@ def test_layers_mean_what_they_say():
         assert not [target for target in copied if target.rstrip("/") in removed], name
 
 
+def test_no_cached_layer_installs_what_an_older_tree_gave_it(pipeline):
+    """A layer cache (podman 4.3, buildah) keys a RUN on its text, not on what it bind-mounts: files of the
+    context are copied (their content keys the cache), and the core image, whose install mounts the wheel
+    its first stage built, is never taken from the cache by make images (the GitLab job keeps no cache)."""
+    for name in ("Dockerfile.base", "Dockerfile.core", "Dockerfile.full", "Dockerfile.ci"):
+        mounts = re.findall(r"--mount=type=bind,\S+", (REPO / name).read_text())
+        assert all(",from=" in mount for mount in mounts), name
+    script = (REPO / "scripts" / "make_images.sh").read_text()
+    assert re.search(r"^\s*build Dockerfile.core core --layers=false ", script, flags=re.MULTILINE)
+    assert "--layers" not in jobs_of(pipeline)["image-core"]["script"][0]
+
+
 def test_sonar_reads_the_reports_the_tests_write():
     properties = dict(
         line.split("=", 1)
