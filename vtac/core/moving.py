@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from vtac.core.flags import seen_in_both_bands
 from vtac.core.records import N_SEQ_PER_BAND
-from vtac.core.sky import chord_from_arcsec, separation_arcsec, unit_vectors
+from vtac.core.sky import pairs_within, separation_arcsec
 
 #: Largest magnitude change between two epochs of one mover (asteroids vary little in an hour).
 _MAX_DMAG = 0.75
@@ -160,9 +159,9 @@ def _links(
     """Earlier source -> later sources it may have moved to (allowed speed, similar brightness)."""
     ra, dec = position
     span = float(np.nanmax(hours[members]) - np.nanmin(hours[members]))
-    reach = float(chord_from_arcsec(speed_range[1] * max(span, 1e-3)))
+    reach_arcsec = speed_range[1] * max(span, 1e-3)
     links: dict[int, list[int]] = {}
-    for i, j in cKDTree(unit_vectors(ra[members], dec[members])).query_pairs(reach, output_type="ndarray"):
+    for i, j in pairs_within(ra[members], dec[members], reach_arcsec).tolist():
         first, second = sorted((int(members[i]), int(members[j])), key=lambda k: hours[k])
         elapsed = hours[second] - hours[first]
         if elapsed <= 0 or abs(brightest[first] - brightest[second]) > _MAX_DMAG:

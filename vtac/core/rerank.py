@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from vtac.core.completeness import measure_completeness
 from vtac.core.crossmatch import field_of
@@ -37,7 +36,7 @@ from vtac.core.ranking import (
 )
 from vtac.core.records import N_SEQ_PER_BAND, NULL_INT, SEQUENCES, MxtPosition
 from vtac.core.science_settings import ScienceConfig
-from vtac.core.sky import chord_from_arcsec, separation_arcsec, unit_vectors
+from vtac.core.sky import pairs_within, separation_arcsec
 
 #: Faintest-detection quantile taken as a sequence's limit when the product does not state it.
 LIMIT_QUANTILE = 0.98
@@ -99,8 +98,7 @@ def join_split_sources(
     group = np.arange(len(ra))
     if len(ra) < 2:
         return group
-    xyz = unit_vectors(ra, dec)
-    pairs = cKDTree(xyz).query_pairs(float(chord_from_arcsec(radius_arcsec)), output_type="ndarray")
+    pairs = pairs_within(ra, dec, radius_arcsec)
     seen = detected.copy()
     richer_first = np.argsort(-detected.sum(axis=1), kind="stable")
     rank = np.empty(len(ra), dtype=np.int64)

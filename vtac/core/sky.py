@@ -1,18 +1,20 @@
-"""Positions on the sphere as unit vectors, and a kd-tree index for nearest-neighbour matching.
+"""Positions on the sphere as unit vectors, and indexes for nearest-neighbour matching and close pairs.
 
-Matching in 3-D Cartesian space with scipy's cKDTree gives exact great-circle nearest neighbours without the
-RA wrap-around and pole problems of RA/Dec boxes. This is what astropy's ``match_to_catalog_sky`` does too;
-we skip its frame and unit machinery, build the tree unbalanced (faster to build, as fast to query for sky
-positions), and bound each query by the match radius, so a VT field matches a catalogue several times faster.
+A VT field or a catalogue cone is small: its positions are sorted into square cells of a flat local frame
+(numpy only), and candidates found there are ranked by their true great-circle separation. Large, polar or
+RA-wrapping sets, and large radii, use scipy's cKDTree of 3-D unit vectors, exact everywhere, as astropy's
+``match_to_catalog_sky`` does; scipy is imported only then, so a one-off run on one field never loads it.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 ARCSEC_PER_RAD = 180.0 / np.pi * 3600.0
 
@@ -212,6 +214,8 @@ class SkyIndex:
         self, ra: NDArray[np.float64], dec: NDArray[np.float64], radius_arcsec: float
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         if self._sphere_tree is None:
+            from scipy.spatial import cKDTree  # pylint: disable=import-outside-toplevel  # large sets only
+
             self._sphere_tree = cKDTree(
                 unit_vectors(self._ra, self._dec), balanced_tree=False, compact_nodes=False
             )
@@ -223,3 +227,32 @@ class SkyIndex:
         )
         hit = found < self.size
         return np.where(hit, found, -1).astype(np.int64), np.where(hit, arcsec_from_chord(chord), np.nan)
+
+
+def pairs_within(ra_deg: ArrayLike, dec_deg: ArrayLike, radius_arcsec: float) -> NDArray[np.int64]:
+    """Every pair ``(i, j)``, ``i < j``, of positions at most ``radius_arcsec`` apart, shape (n, 2), sorted.
+
+    A small set is paired through the cells of its flat frame (a true neighbour lies within the radius times
+    the frame's stretch, so in the 3 x 3 cells of that size); a large, polar or RA-wrapping one through a 3-D
+    tree. Both keep exactly the pairs whose great-circle separation is within the radius.
+    """
+    ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
+    dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
+    frame = _FlatFrame.fit(ra, dec) if len(ra) >= 2 else None
+    if len(ra) < 2:
+        first = second = np.empty(0, dtype=np.int64)
+    elif frame is None:
+        from scipy.spatial import cKDTree  # pylint: disable=import-outside-toplevel  # large sets only
+
+        pairs = cKDTree(unit_vectors(ra, dec)).query_pairs(
+            float(chord_from_arcsec(radius_arcsec)), output_type="ndarray"
+        )
+        first, second = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    else:
+        cell = max(radius_arcsec / 3600.0 * _FLAT_MAX_STRETCH, 1e-9)
+        first, second = _CellGrid(frame.project(ra, dec), cell).candidate_pairs(frame.project(ra, dec))
+        ordered = first < second
+        first, second = first[ordered], second[ordered]
+    within = separation_arcsec(ra[first], dec[first], ra[second], dec[second]) <= radius_arcsec
+    order = np.lexsort((second[within], first[within]))
+    return np.column_stack((first[within][order], second[within][order])).astype(np.int64)

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the files, build the products, write them (and the extras); print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.extras.context import ExtrasContext, parse_t0
+    from vtac.adapters.extras.context import parse_t0
     from vtac.adapters.mxt import parse_mxt_position
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
     from vtac.settings import load_settings
@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     if not args.no_extras:
+        from vtac.adapters.extras.context import ExtrasContext  # pylint: disable=import-outside-toplevel
+
         context = ExtrasContext(version=1, simulated=args.simulated, survey=settings.survey)
         extras = write_version_extras(version, context, out)
         for label, path in extras.all().items():

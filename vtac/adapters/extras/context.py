@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
-from astropy.coordinates import Angle
 
 from vtac.adapters.dust import GalacticReddening
 from vtac.adapters.extras.survey import SurveySettings
@@ -404,11 +403,15 @@ def iso_utc(moment: datetime, *, digits: int = 3) -> str:
 
 def sexagesimal_ra(ra: float) -> str:
     """``hh:mm:ss.ss``."""
+    from astropy.coordinates import Angle  # pylint: disable=import-outside-toplevel  # extras only
+
     return str(Angle(ra, unit="deg").to_string(unit="hourangle", sep=":", precision=2, pad=True))
 
 
 def sexagesimal_dec(dec: float) -> str:
     """``+dd:mm:ss.s``."""
+    from astropy.coordinates import Angle  # pylint: disable=import-outside-toplevel  # extras only
+
     return str(Angle(dec, unit="deg").to_string(unit="deg", sep=":", precision=1, pad=True, alwayssign=True))
 
 
