@@ -127,6 +127,24 @@ def test_catalogues_are_asked_at_once_under_one_deadline():
     assert elapsed < 1.5  # concurrent, and the slow one is not waited for
 
 
+def test_a_local_file_answers_every_burst_and_a_changed_file_is_read_again(tmp_path):
+    from astropy.table import Table  # pylint: disable=import-outside-toplevel
+
+    path = tmp_path / "sdss.fits"
+    rows = Table.read(SDSS_FILE)
+    rows = rows[np.hypot(rows["RA_ICRS"] - CONE.ra, rows["DE_ICRS"] - CONE.dec) < 0.05]
+    rows[:40].write(path)
+    provider = FileProvider(str(path))
+    first = provider.query("SDSS12", CONE, time.monotonic() + 5)
+    n_first = len(first.table)
+    first.table["RA"][:] = 0.0  # a build that edits its copy must not change the next burst's answer
+    first.message = "edited"
+    again = provider.query("SDSS12", CONE, time.monotonic() + 5)
+    assert len(again.table) == n_first and again.table["RA"].min() > 200 and again.message != "edited"
+    rows.write(path, overwrite=True)
+    assert len(provider.query("SDSS12", CONE, time.monotonic() + 5).table) > n_first
+
+
 def test_a_provider_bug_is_a_failed_answer_but_a_bad_file_is_raised():
     answers = query_catalogs([("SDSS12", Sleepy(0.0, RuntimeError("boom")))], CONE, deadline_s=1.0)
     assert answers[0].status is CatalogStatus.FAILED and "RuntimeError: boom" in answers[0].message

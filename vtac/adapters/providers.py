@@ -20,7 +20,8 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -61,14 +62,24 @@ class RemoteProvider(CatalogProvider, Protocol):
 
 @dataclass(frozen=True)
 class FileProvider:
-    """A local catalogue file: the whole file whatever the cone (a bad file is an input error)."""
+    """A local catalogue file: the whole file whatever the cone (a bad file is an input error).
+
+    The service asks the same file for every version of every burst: its normalised answer is kept per
+    process, keyed by the file's size and modification time, so a build reads it once, and again only
+    when the file changes.
+    """
 
     path: str
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
         """Read the file; NOT_COVERED when no row of it lies in the field (it covers another sky)."""
         del deadline
-        answer = read_catalog_file(name, self.path, need_magnitudes=True)
+        stat = Path(self.path).stat() if Path(self.path).is_file() else None
+        if stat is None:  # read_catalog_file names the missing file
+            answer = read_catalog_file(name, self.path, need_magnitudes=True)
+        else:
+            kept = _file_answer(name, str(Path(self.path).resolve()), stat.st_size, stat.st_mtime_ns)
+            answer = replace(kept, table=None if kept.table is None else kept.table.copy())
         table = answer.table
         if table is None or cone.radius_deg <= 0 or len(table) == 0:
             return answer
@@ -78,6 +89,13 @@ class FileProvider:
             )
             return CatalogAnswer(answer.name, CatalogStatus.NOT_COVERED, None, message)
         return answer
+
+
+@lru_cache(maxsize=8)
+def _file_answer(name: str, path: str, size: int, mtime_ns: int) -> CatalogAnswer:
+    """The normalised answer of a catalogue file in one state (size and time are the cache key)."""
+    del size, mtime_ns
+    return read_catalog_file(name, path, need_magnitudes=True)
 
 
 @dataclass(frozen=True)

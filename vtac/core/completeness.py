@@ -33,6 +33,15 @@ _LOG_WIDTH_PRIOR_SIGMA = 0.8
 _WINDOW_ABOVE, _WINDOW_BELOW = 2.5, 1.5
 #: Width of the reference-magnitude bins the likelihood is summed over (mag).
 _BIN = 0.05
+#: The bins' edges from MAGLIM, and log P(detected) and log P(missed) of a source at each bin's centre for
+#: every (m50 offset, width) of the grid: the same for every sequence, so computed once.
+_EDGES = np.arange(-_WINDOW_ABOVE, _WINDOW_BELOW + _BIN, _BIN)
+_Z = np.clip(
+    (0.5 * (_EDGES[:-1] + _EDGES[1:])[None, None, :] - _OFFSETS[:, None, None]) / _WIDTHS[None, :, None],
+    -50.0,
+    50.0,
+)
+_LOG_DETECT, _LOG_MISS = -np.logaddexp(0.0, _Z), -np.logaddexp(0.0, -_Z)
 
 
 @dataclass(frozen=True)
@@ -109,14 +118,9 @@ def _map_curve(
     The reference magnitudes are binned (``_BIN`` mag): the likelihood is a sum over bins of hits and
     misses, whatever the number of sources.
     """
-    edges = np.arange(maglim - _WINDOW_ABOVE, maglim + _WINDOW_BELOW + _BIN, _BIN)
-    hits = np.histogram(reference[detected], edges)[0]
-    misses = np.histogram(reference[~detected], edges)[0]
-    centre = 0.5 * (edges[:-1] + edges[1:])
-    m50 = maglim + _OFFSETS[:, None, None]
-    z = np.clip((centre[None, None, :] - m50) / _WIDTHS[None, :, None], -50.0, 50.0)
-    log_detect, log_miss = -np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)
-    log_likelihood = (hits * log_detect + misses * log_miss).sum(axis=2)
+    hits = np.histogram(reference[detected] - maglim, _EDGES)[0]
+    misses = np.histogram(reference[~detected] - maglim, _EDGES)[0]
+    log_likelihood = _LOG_DETECT @ hits + _LOG_MISS @ misses
     log_prior = (
         -0.5 * np.square(_OFFSETS / _OFFSET_PRIOR_SIGMA)[:, None]
         - 0.5 * np.square(np.log(_WIDTHS / nominal_width) / _LOG_WIDTH_PRIOR_SIGMA)[None, :]
