@@ -7,7 +7,7 @@ the real ECLAIRs VOEvent of GRB 260509A (its circle, 4.7', moved onto the burst)
 of ``N_BURSTS`` bursts, staggered by ``STAGGER_S``, each on a fresh service and cone cache:
 
 * ``prefetch``: the position ``LEAD_S`` before the R and B lists (as in operations, minutes before);
-* ``no_prefetch``: the same with ``VTAC_CONE_PREFETCH__ENABLED=false``;
+* ``no_prefetch``: the same with ``VTAC_CATALOGUES__PREFETCH__ENABLED=false``;
 * ``position_late``: prefetch on, but the position only right after the lists (the time lost then).
 
 Latency: the last VT list published -> both notifications of the burst's final version (3 inputs, v3).
@@ -130,11 +130,11 @@ def run_scenario(scenario: str, templates: list[Template], work: Path, uid: str)
     emulator = Emulator(targets)
     url = emulator.start()
     env = {
-        "VTAC_CATALOGS": "PS1DR1=vizier,SDSS12=vizier,LSDR10=datalab,GAIADR3=vizier,USNOB1=vizier",
-        "VTAC_CATALOG_SERVICES__VIZIER_URL": url,
-        "VTAC_CATALOG_SERVICES__DATALAB_URL": url,
-        "VTAC_CATALOG_SERVICES__CACHE_DIR": str(folder / "cones"),
-        "VTAC_CONE_PREFETCH__ENABLED": "false" if scenario == "no_prefetch" else "true",
+        "VTAC_CATALOGUES__SOURCES": "PS1DR1=vizier,SDSS12=vizier,LSDR10=datalab,GAIADR3=vizier,USNOB1=vizier",
+        "VTAC_CATALOGUES__SERVICES__VIZIER_URL": url,
+        "VTAC_CATALOGUES__SERVICES__DATALAB_URL": url,
+        "VTAC_CATALOGUES__SERVICES__CACHE_DIR": str(folder / "cones"),
+        "VTAC_CATALOGUES__PREFETCH__ENABLED": "false" if scenario == "no_prefetch" else "true",
         "VTAC_EXTRAS__ENABLED": "false",
     }
     _declare(config)

@@ -276,16 +276,15 @@ def _extras_in_process(run: tuple) -> None:
 def _run_in_process(arguments: list[str], out: Path) -> tuple:
     """The one-off job in this process: read the files, build, write the products; (version, folder)."""
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.providers import RemoteSettings
-    from vtac.app.catalogs import CatalogSource
     from vtac.core.records import MxtPosition
     from vtac.core.science_settings import ScienceConfig
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version
+    from vtac.settings import CatalogueSettings
 
     srclists = [Path(arguments[i + 1]) for i, word in enumerate(arguments) if word == "--srclist"]
     catalog = arguments[arguments.index("--catalog") + 1]
     files = OneOffFiles(srclists=srclists, mxt_position=MxtPosition(150.0, 30.0, 60.0))
-    version = make_version(files, [CatalogSource.parse(catalog)], RemoteSettings(), ScienceConfig())
+    version = make_version(files, CatalogueSettings(sources=[catalog]), ScienceConfig())
     write_version(version, out)
     return version, out
 

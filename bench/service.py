@@ -238,7 +238,7 @@ def running_service(
         "VTAC_BROKER__BA_QUEUE": config.ba_queue,
         "VTAC_BROKER__VTPP_QUEUE": config.vtpp_queue,
         "VTAC_STATE_DIR": str(work / "state"),
-        "VTAC_CATALOGS": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
+        "VTAC_CATALOGUES__SOURCES": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
         "VTAC_EXTRAS__ENABLED": "true" if extras else "false",

@@ -45,7 +45,7 @@ def main() -> int:
     settings = [f"--env={key}={value}" for key, value in NAMES.items()]
     settings += [
         f"--env=VTAC_BROKER__URL={AMQP_URL}",
-        f"--env=VTAC_CATALOGS={json.dumps([CATALOG])}",
+        f"--env=VTAC_CATALOGUES__SOURCES={json.dumps([CATALOG])}",
         f"--env=VTAC_HEALTH_PORT={HEALTH_PORT}",
     ]
     healthcheck = _podman("image", "inspect", "--format", "{{json .Config.Healthcheck}}", IMAGE)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from vtac.adapters.extras import ExtrasContext, ExtrasFiles
-from vtac.adapters.providers import RemoteSettings
 from vtac.app.catalogs import CatalogSource
 from vtac.core.records import MxtPosition, QpoVtResult
 from vtac.core.science_settings import ScienceConfig
 from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
+from vtac.settings import CatalogServices, CatalogueSettings
 from vtac.simulation.burst import BurstSpec, simulate_burst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
 
@@ -46,7 +46,7 @@ def run_simulated(folder: Path, *, afterglow: bool = True, seed: int = 3) -> Run
     burst = simulate_burst(load_demo_sky(), spec, np.random.default_rng(seed))
     paths = burst.write(folder / "inputs")
     files = OneOffFiles(srclists=[paths["srclist_R"], paths["srclist_B"]], mxt_file=paths["mxt"])
-    version = make_version(files, [SDSS], RemoteSettings(), ScienceConfig())
+    version = make_version(files, CatalogueSettings(sources=[SDSS]), ScienceConfig())
     write_version(version, folder / "out")
     return Run(version.result, version.summary.document(), spec, folder / "out")
 
@@ -66,10 +66,12 @@ def run_case(folder: Path, case: str, *, seed: int = 3) -> tuple[Run, ExtrasFile
         spec = BurstSpec(*DEMO_CENTRE, burst_id=burst_id, half_width_arcmin=4.0, mxt_r90_arcsec=60.0)
     burst = simulate_burst(load_demo_sky(), spec, np.random.default_rng(seed))
     paths = burst.write(folder / "inputs")
-    catalogs, remote, position = [SDSS], RemoteSettings(), None
+    catalogues, position = CatalogueSettings(sources=[SDSS]), None
     if case == "unverified":  # a VizieR that refuses every connection: the catalogues fail
-        catalogs = [CatalogSource("PS1DR1", "vizier"), CatalogSource("GAIADR3", "vizier")]
-        remote = RemoteSettings(vizier_url="http://127.0.0.1:9/viz-bin/votable", deadline_s=3.0)
+        catalogues = CatalogueSettings(
+            sources=[CatalogSource("PS1DR1", "vizier"), CatalogSource("GAIADR3", "vizier")],
+            services=CatalogServices(vizier_url="http://127.0.0.1:9/viz-bin/votable", deadline_s=3.0),
+        )
     if case == "off-field":
         position = MxtPosition(DEMO_CENTRE[0], DEMO_CENTRE[1] + 0.67, 300.0, instrument="ECLAIRs")
     files = OneOffFiles(
@@ -78,7 +80,7 @@ def run_case(folder: Path, case: str, *, seed: int = 3) -> tuple[Run, ExtrasFile
         mxt_position=position,
         t0=datetime.fromisoformat(spec.t0) if case != "dark" else None,
     )
-    version = make_version(files, catalogs, remote, ScienceConfig())
+    version = make_version(files, catalogues, ScienceConfig())
     write_version(version, folder / "out")
     extras = write_version_extras(version, ExtrasContext(version=1, simulated=True), folder / "out")
     return Run(version.result, version.summary.document(), spec, folder / "out"), extras

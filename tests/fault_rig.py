@@ -246,7 +246,7 @@ def service_env(
         "VTAC_BROKER__URL": broker.url,
         "VTAC_STATE_URL": postgres.url,
         "VTAC_STATE_DIR": str(state_dir),
-        "VTAC_CATALOGS": catalog,
+        "VTAC_CATALOGUES__SOURCES": catalog,
         "VTAC_LOG_LEVEL": "WARNING",
         # Every other setting at its default (retry delays, heartbeat, extras on): the timings the faults
         # meet in operations.

@@ -3,7 +3,7 @@
 Precedence, lowest first: the defaults below (the names of docs/ICD.md) < the TOML file named by
 ``VTAC_CONFIG_FILE`` < secret files (``VTAC_SECRETS_DIR``, default ``/run/secrets``, e.g.
 ``/run/secrets/vtac_sdb__token``) < the environment (``VTAC_*``, ``__`` for nesting:
-``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOG_SERVICES__DEADLINE_S=12``) <
+``VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD=0.3``, ``VTAC_CATALOGUES__SERVICES__DEADLINE_S=12``) <
 the command line.
 An unknown key in the file or a nested section is an error naming it (a typo must not fall back to a default
 silently). Secrets are :class:`~pydantic.SecretStr`: neither ``repr``, a log line nor ``vtac config show``
@@ -125,18 +125,6 @@ _EXTRAS_MOVED = (
     ("EXTRAS", "ENABLED"),
     *((name, name) for name in ("SURVEY_IMAGE_URL", "SURVEY_IMAGE_HIPS", "SURVEY_IMAGE_DEADLINE_S")),
 )
-#: Variables of earlier versions: still set, they would be ignored silently, so they stop the start naming
-#: the new name (a secret file of the old name too: ``vtac_sdb_token`` is now ``vtac_sdb__token``).
-RETIRED_VARIABLES = {
-    f"VTAC_{old}": f"VTAC_{section}__{new}"
-    for section, moved in (
-        ("BROKER", _BROKER_MOVED),
-        ("SDB", _SDB_MOVED),
-        ("CATALOG_SERVICES", _CATALOG_SERVICES_MOVED),
-        ("EXTRAS", _EXTRAS_MOVED),
-    )
-    for old, new in moved
-}
 
 
 def _http_url(value: str) -> str:
@@ -216,6 +204,57 @@ def _split_list(value: Any) -> Any:
             return json.loads(text)
         return [item.strip() for item in text.split(",") if item.strip()]
     return value
+
+
+class CatalogueSettings(BaseModel):
+    """The reference catalogues (``VTAC_CATALOGUES__*``): which to ask, the services that answer, the
+    service's prefetch of their cones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sources: Annotated[list[CatalogSource], NoDecode] = Field(
+        default_factory=lambda: parse_catalog_sources(DEFAULT_CATALOGS),
+        description="NAME=SOURCE, in the order asked (JSON list or comma-separated): the operational PS1, "
+        "SDSS and Legacy Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper "
+        "covers the sky).",
+    )
+    services: CatalogServices = CatalogServices()
+    prefetch: ConePrefetch = ConePrefetch()
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> Any:
+        return parse_catalog_sources(value) if isinstance(value, str | list | tuple) else value
+
+    @field_serializer("sources")
+    def _sources_as_text(self, sources: list[CatalogSource]) -> list[str]:
+        return [str(source) for source in sources]
+
+
+def _moved_section(old: str, new: str, section: type[BaseModel]) -> Iterator[tuple[str, str]]:
+    """A section renamed: its own name (set as one JSON object) and each of its fields."""
+    for suffix in ("", *(f"__{name.upper()}" for name in section.model_fields)):
+        yield f"{old}{suffix}", f"{new}{suffix}"
+
+
+_CATALOGUES_MOVED = (
+    ("CATALOGS", "SOURCES"),
+    *_moved_section("CATALOG_SERVICES", "SERVICES", CatalogServices),
+    *_moved_section("CONE_PREFETCH", "PREFETCH", ConePrefetch),
+)
+#: Variables of earlier versions: still set, they would be ignored silently, so they stop the start naming
+#: the new name (a secret file of the old name too: ``vtac_sdb_token`` is now ``vtac_sdb__token``).
+RETIRED_VARIABLES = {
+    f"VTAC_{old}": f"VTAC_{section}__{new}"
+    for section, moved in (
+        ("BROKER", _BROKER_MOVED),
+        ("SDB", _SDB_MOVED),
+        ("CATALOGUES__SERVICES", _CATALOG_SERVICES_MOVED),
+        ("CATALOGUES", _CATALOGUES_MOVED),
+        ("EXTRAS", _EXTRAS_MOVED),
+    )
+    for old, new in moved
+}
 
 
 class BrokerSettings(BaseModel):
@@ -416,13 +455,7 @@ class VtacSettings(BaseSettings):
 
     # --- science and catalogues ---
     science: ScienceConfig = ScienceConfig()
-    catalogs: Annotated[list[CatalogSource], NoDecode] = Field(
-        default_factory=lambda: parse_catalog_sources(DEFAULT_CATALOGS),
-        description="NAME=SOURCE, in the order asked (JSON list or comma-separated): the operational PS1, "
-        "SDSS and Legacy Survey, plus Gaia (bright stars, proper motions) and USNO-B1 (where nothing deeper "
-        "covers the sky).",
-    )
-    catalog_services: CatalogServices = CatalogServices()
+    catalogues: CatalogueSettings = CatalogueSettings()
     max_position_radius_deg: float = Field(
         DEFAULT_MAX_RADIUS_DEG,
         gt=0,
@@ -430,7 +463,6 @@ class VtacSettings(BaseSettings):
         description="Largest X-ray error circle (90 %, deg) accepted from a notice: ECLAIRs' 10-13' and "
         "Swift BAT's 1-4' pass, Fermi GBM's degrees are refused (they hold the whole VT field).",
     )
-    cone_prefetch: ConePrefetch = ConePrefetch()
     output_dir: Path = Field(Path("."), description="Where `vtac make-qpo-vt` writes without --out.")
 
     broker: BrokerSettings = BrokerSettings()
@@ -504,15 +536,6 @@ class VtacSettings(BaseSettings):
         "attempt).",
     )
 
-    @field_validator("catalogs", mode="before")
-    @classmethod
-    def _catalogs(cls, value: Any) -> Any:
-        return parse_catalog_sources(value) if isinstance(value, str | list | tuple) else value
-
-    @field_serializer("catalogs")
-    def _catalogs_as_text(self, catalogs: list[CatalogSource]) -> list[str]:
-        return [str(source) for source in catalogs]
-
     @field_validator("state_url")
     @classmethod
     def _state_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -541,11 +564,6 @@ class VtacSettings(BaseSettings):
         """Root of the file SDB (used when ``sdb.url`` is None)."""
         return self.state_dir / "sdb"
 
-    @property
-    def remote(self) -> RemoteSettings:
-        """The catalogue providers' settings."""
-        return self.catalog_services.remote_settings()
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -558,6 +576,21 @@ class VtacSettings(BaseSettings):
         """Command line (init) over environment over secret files over the TOML file over defaults."""
         del env_settings, dotenv_settings, file_secret_settings
         return (init_settings, *(source for _, source in _file_and_env_sources(settings_cls)))
+
+
+def _retired_keys(fields: Mapping[str, Any]) -> dict[str, str]:
+    """The retired variables of the top level that are no field of it (``fields``), as TOML keys."""
+    keys = {
+        old.removeprefix("VTAC_").lower(): new.removeprefix("VTAC_").lower().replace("__", ".")
+        for old, new in RETIRED_VARIABLES.items()
+        if "__" not in old
+    }
+    return {old: new for old, new in keys.items() if old not in fields}
+
+
+#: Top-level keys of earlier versions in the TOML file (or the command line's overrides), with their place
+#: now: refused naming it, rather than as an unknown key.
+RETIRED_KEYS = _retired_keys(VtacSettings.model_fields)
 
 
 def _file_and_env_sources(
@@ -637,11 +670,20 @@ def load_settings(
 
 
 def _one_line(error: ValidationError, load: _Load, overrides: Mapping[str, Any]) -> str:
-    first = error.errors(include_url=False, include_input=False)[0]
+    """The first error, or the first key of an earlier version, naming its place now."""
+    errors = error.errors(include_url=False, include_input=False)
+    retired = [item for item in errors if item["type"] == "extra_forbidden" and _retired_key(item["loc"])]
+    first = (retired or errors)[0]
     key = ".".join(str(part) for part in first["loc"])
     where = "command line" if _has(overrides, key) else _origin(key, load)
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    if retired:
+        return f"setting {key} ({where}) is now {RETIRED_KEYS[key]}{more}"
     return f"setting {key} ({where}): {first['msg']}{more}"
+
+
+def _retired_key(location: tuple[int | str, ...]) -> bool:
+    return len(location) == 1 and location[0] in RETIRED_KEYS
 
 
 def _origin(key: str, load: _Load) -> str:

@@ -61,15 +61,15 @@ def test_a_service_that_does_not_serve_the_catalogue_is_a_configuration_error(na
 
 def test_settings_come_from_the_environment(monkeypatch):
     for name, value in {
-        "VTAC_CATALOG_SERVICES__VIZIER_URL": "http://viz.local",
-        "VTAC_CATALOG_SERVICES__DATALAB_URL": "http://dl.local",
-        "VTAC_CATALOG_SERVICES__DEADLINE_S": "4.5",
-        "VTAC_CATALOG_SERVICES__READ_TIMEOUT_S": "2",
-        "VTAC_CATALOG_SERVICES__RETRIES": "1",
-        "VTAC_CATALOG_SERVICES__CACHE_DIR": "/tmp/cones",
+        "VTAC_CATALOGUES__SERVICES__VIZIER_URL": "http://viz.local",
+        "VTAC_CATALOGUES__SERVICES__DATALAB_URL": "http://dl.local",
+        "VTAC_CATALOGUES__SERVICES__DEADLINE_S": "4.5",
+        "VTAC_CATALOGUES__SERVICES__READ_TIMEOUT_S": "2",
+        "VTAC_CATALOGUES__SERVICES__RETRIES": "1",
+        "VTAC_CATALOGUES__SERVICES__CACHE_DIR": "/tmp/cones",
     }.items():
         monkeypatch.setenv(name, value)
-    settings = load_settings().remote
+    settings = load_settings().catalogues.services.remote_settings()
     assert (settings.vizier_url, settings.datalab_url, settings.deadline_s) == (
         "http://viz.local",
         "http://dl.local",
@@ -83,8 +83,8 @@ def test_settings_come_from_the_environment(monkeypatch):
 
 @pytest.mark.parametrize("value", ["soon", "-1", "nan"])
 def test_a_bad_setting_names_the_variable(monkeypatch, value):
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__DEADLINE_S", value)
-    with pytest.raises(ConfigurationError, match=r"setting catalog_services\.deadline_s \(environment\)"):
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__DEADLINE_S", value)
+    with pytest.raises(ConfigurationError, match=r"setting catalogues\.services\.deadline_s \(environment\)"):
         load_settings()
 
 
@@ -168,16 +168,16 @@ def burst_inputs(tmp_path_factory):
 def run_vtac(tmp_path, monkeypatch, httpserver, burst_inputs, catalog="SDSS12=vizier", *, exit_code=0, **env):
     paths, _ = burst_inputs
     settings = {
-        "VTAC_CATALOG_SERVICES__VIZIER_URL": httpserver.url_for("/"),
-        "VTAC_CATALOG_SERVICES__DEADLINE_S": "2",
-        "VTAC_CATALOG_SERVICES__CONNECT_TIMEOUT_S": "0.5",
-        "VTAC_CATALOG_SERVICES__READ_TIMEOUT_S": "1",
-        "VTAC_CATALOG_SERVICES__BACKOFF_S": "0.01",
+        "VTAC_CATALOGUES__SERVICES__VIZIER_URL": httpserver.url_for("/"),
+        "VTAC_CATALOGUES__SERVICES__DEADLINE_S": "2",
+        "VTAC_CATALOGUES__SERVICES__CONNECT_TIMEOUT_S": "0.5",
+        "VTAC_CATALOGUES__SERVICES__READ_TIMEOUT_S": "1",
+        "VTAC_CATALOGUES__SERVICES__BACKOFF_S": "0.01",
         **env,
     }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("VTAC_CATALOG_SERVICES__CACHE_DIR", raising=False)
+    monkeypatch.delenv("VTAC_CATALOGUES__SERVICES__CACHE_DIR", raising=False)
     command = ["make-qpo-vt", "--srclist", str(paths["srclist_R"]), "--srclist", str(paths["srclist_B"])]
     command += ["--mxt", str(paths["mxt"]), "--catalog", catalog, "--out", str(tmp_path / "out")]
     assert vtac(command) == exit_code
@@ -230,7 +230,7 @@ FAILURES = {
     "slower-than-deadline": (
         lambda: _slow,
         "no answer within 0.5 s",
-        {"VTAC_CATALOG_SERVICES__DEADLINE_S": "0.5"},
+        {"VTAC_CATALOGUES__SERVICES__DEADLINE_S": "0.5"},
     ),
 }
 

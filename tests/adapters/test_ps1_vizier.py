@@ -76,7 +76,7 @@ def test_make_qpo_vt_with_ps1_from_vizier_ranks_the_afterglow_first(
         return Response(ps1_votable(rows), content_type="application/x-votable+xml")
 
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(answer)
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", httpserver.url_for("/"))
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.04
     spec = afterglow_burst_spec(ra, dec, "sb26050905", half_width_arcmin=4.0, mxt_r90_arcsec=60.0)
     paths = simulate_burst(load_demo_sky(), spec, np.random.default_rng(21)).write(tmp_path / "in")

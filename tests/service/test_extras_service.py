@@ -41,7 +41,7 @@ def burst(sky, tmp_path_factory):
 
 
 def extras_settings(tmp_path: Path) -> VtacSettings:
-    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras={"enabled": True})
+    return VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]}, extras={"enabled": True})
 
 
 def extras_processor(tmp_path: Path) -> Processor:
@@ -307,7 +307,7 @@ def test_sigterm_while_extras_are_drawn_ends_within_the_grace_and_the_next_start
         "VTAC_BROKER__BA_QUEUE": "",
         "VTAC_BROKER__VTPP_QUEUE": "",
         "VTAC_STATE_DIR": str(tmp_path),
-        "VTAC_CATALOGS": SDSS,
+        "VTAC_CATALOGUES__SOURCES": SDSS,
         "VTAC_HEALTH_PORT": str(_free_port()),
         "VTAC_BROKER__SHUTDOWN_GRACE_S": str(GRACE_S),
         "VTAC_EXTRAS__ENABLED": "true",

@@ -150,7 +150,10 @@ def test_unsafe_burst_ids_are_refused(burst_id):
 @pytest.fixture
 def bounded(tmp_path) -> Processor:
     settings = VtacSettings(
-        state_dir=tmp_path, catalogs=[SDSS], max_fits_bytes=1024 * 1024, max_message_bytes=2 * 1024 * 1024
+        state_dir=tmp_path,
+        catalogues={"sources": [SDSS]},
+        max_fits_bytes=1024 * 1024,
+        max_message_bytes=2 * 1024 * 1024,
     )
     store = open_sqlite_store(tmp_path / "state.db")
     yield Processor(settings, store=store, sdb=FileSdb(tmp_path / "sdb"))

@@ -95,7 +95,7 @@ def test_each_message_reads_each_input_once_and_writes_no_temporary_file(
     ]
     state = tmp_path / "state"
     state.mkdir()
-    settings = VtacSettings(state_dir=state, catalogs=[SDSS])
+    settings = VtacSettings(state_dir=state, catalogues={"sources": [SDSS]})
     processor = Processor(settings, store=open_sqlite_store(state / "state.db"), sdb=FileSdb(state / "sdb"))
     service = Service(broker.config, processor)
     try:

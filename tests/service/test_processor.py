@@ -89,7 +89,7 @@ def inputs_of(burst) -> dict[str, bytes]:
 
 @pytest.fixture
 def settings(tmp_path) -> VtacSettings:
-    return VtacSettings(state_dir=tmp_path, catalogs=[SDSS])
+    return VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]})
 
 
 @pytest.fixture
@@ -434,7 +434,7 @@ def test_a_product_by_reference_is_fetched_from_the_sdb(settings, tmp_path, http
 def test_a_failing_catalogue_makes_a_product_marked_failed_not_a_retry(tmp_path, httpserver, burst):
     httpserver.expect_request("/viz-bin/asu-tsv").respond_with_data("overloaded", status=503)
     httpserver.expect_request("/", method="GET").respond_with_data("overloaded", status=503)
-    settings = VtacSettings(state_dir=tmp_path, catalogs=["SDSS12=vizier"])
+    settings = VtacSettings(state_dir=tmp_path, catalogues={"sources": ["SDSS12=vizier"]})
     remote = RemoteSettings(
         vizier_url=httpserver.url_for("/"),
         policy=HttpPolicy(0.5, 1.0, retries=0, backoff_s=0.0),
@@ -455,7 +455,7 @@ def test_a_failing_catalogue_makes_a_product_marked_failed_not_a_retry(tmp_path,
 
 
 def test_open_processor_uses_the_embedded_store_and_file_sdb_by_default(tmp_path, burst):
-    processor = open_processor(VtacSettings(state_dir=tmp_path / "state", catalogs=[SDSS]))
+    processor = open_processor(VtacSettings(state_dir=tmp_path / "state", catalogues={"sources": [SDSS]}))
     try:
         outcome = deliver(processor, inputs_of(burst)["R"])
     finally:
@@ -472,7 +472,9 @@ def test_open_processor_with_an_http_sdb_uploads_there(tmp_path, httpserver, bur
             f"/v1/bursts/{BURST_ID}/products/{acronym}/versions/1", headers={"Authorization": "Bearer s3cret"}
         ).respond_with_data("", status=201)
     settings = VtacSettings(
-        state_dir=tmp_path, catalogs=[SDSS], sdb={"url": httpserver.url_for("/"), "token": "s3cret"}
+        state_dir=tmp_path,
+        catalogues={"sources": [SDSS]},
+        sdb={"url": httpserver.url_for("/"), "token": "s3cret"},
     )
     processor = open_processor(settings)
     try:
@@ -488,7 +490,7 @@ def test_open_processor_with_an_http_sdb_uploads_there(tmp_path, httpserver, bur
     [("SDSS12=/no/such/sdss.fits", "no such file"), ("LSDR10=vizier", "does not serve LSDR10")],
 )
 def test_a_catalogue_that_cannot_work_stops_the_service_at_start(tmp_path, catalog, message):
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[catalog])
+    settings = VtacSettings(state_dir=tmp_path, catalogues={"sources": [catalog]})
 
     with pytest.raises(ConfigurationError, match=message):
         Processor(settings, store=open_sqlite_store(":memory:"), sdb=FileSdb(tmp_path))
@@ -505,7 +507,7 @@ def test_the_sdb_token_goes_only_to_the_sdb(tmp_path, httpserver, burst):
             ).respond_with_data("", status=201)
     settings = VtacSettings(
         state_dir=tmp_path,
-        catalogs=[SDSS],
+        catalogues={"sources": [SDSS]},
         sdb=SdbSettings(
             url=httpserver.url_for("/sdb"),
             token="s3cret",
@@ -597,7 +599,9 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
 
 def extras_processor(tmp_path, **changes) -> Processor:
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], extras={"enabled": True}, **changes)
+    settings = VtacSettings(
+        state_dir=tmp_path, catalogues={"sources": [SDSS]}, extras={"enabled": True}, **changes
+    )
     return Processor(settings, store=open_sqlite_store(tmp_path / "x.db"), sdb=FileSdb(tmp_path / "sdb"))
 
 

@@ -93,7 +93,7 @@ def serve(tmp_path: Path, httpserver) -> Iterator:
             vizier_url=httpserver.url_for("/"), deadline_s=8.0, retries=1, backoff_s=0.05, read_timeout_s=5.0
         )
         settings = VtacSettings(
-            state_dir=tmp_path / "state", catalogs=["SDSS12=vizier"], catalog_services=services
+            state_dir=tmp_path / "state", catalogues={"sources": ["SDSS12=vizier"], "services": services}
         )
         processor = Processor(
             settings, store=open_sqlite_store(tmp_path / "a.db"), sdb=FileSdb(tmp_path / "sdb")

@@ -39,7 +39,7 @@ def test_defaults_are_the_icd_names():
     )
     assert (broker.dead_letter_exchange, broker.dead_letter_queue) == ("vtac.dlx", "vtac.inputs.dead")
     assert broker.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/%2F"
-    assert [str(source) for source in settings.catalogs] == [
+    assert [str(source) for source in settings.catalogues.sources] == [
         "PS1DR1=vizier",
         "SDSS12=vizier",
         "LSDR10=datalab",
@@ -55,7 +55,7 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_BROKER__INPUTS_QUEUE", "vtac.test")
     monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "8")
     monkeypatch.setenv("VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD", "0.6")
-    monkeypatch.setenv("VTAC_CATALOGS", "sdss12=/data/sdss.fits, gaiadr3=vizier")
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", "sdss12=/data/sdss.fits, gaiadr3=vizier")
     monkeypatch.setenv("VTAC_BROKER__INPUT_ROUTING_KEYS", '["product.#"]')
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
 
@@ -63,7 +63,10 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
 
     assert (settings.broker.inputs_queue, settings.broker.max_unacked) == ("vtac.test", 8)
     assert settings.science.best_probability_threshold == 0.6
-    assert [str(source) for source in settings.catalogs] == ["SDSS12=/data/sdss.fits", "GAIADR3=vizier"]
+    assert [str(source) for source in settings.catalogues.sources] == [
+        "SDSS12=/data/sdss.fits",
+        "GAIADR3=vizier",
+    ]
     assert settings.broker.input_routing_keys == ("product.#",)
     assert settings.state_location == str(tmp_path / "state.db")
 
@@ -77,7 +80,7 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     ],
 )
 def test_a_bad_catalogue_list_is_refused_naming_the_entry(monkeypatch, catalogs, message):
-    monkeypatch.setenv("VTAC_CATALOGS", catalogs)
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", catalogs)
 
     with pytest.raises(ValidationError, match=message):
         VtacSettings()
@@ -110,7 +113,7 @@ def test_secrets_are_read_from_files_and_the_environment_wins(monkeypatch, tmp_p
 def test_a_toml_file_configures_below_the_environment(monkeypatch, tmp_path):
     config = tmp_path / "vtac.toml"
     config.write_text(
-        'catalogs = ["SDSS12=vizier"]\n[broker]\ninputs_queue = "from.toml"\nmax_unacked = 5\n'
+        '[catalogues]\nsources = ["SDSS12=vizier"]\n[broker]\ninputs_queue = "from.toml"\nmax_unacked = 5\n'
         "[science]\nmax_best_candidates = 2\n",
         encoding="utf-8",
     )
@@ -119,7 +122,7 @@ def test_a_toml_file_configures_below_the_environment(monkeypatch, tmp_path):
 
     settings = VtacSettings()
 
-    assert (settings.broker.inputs_queue, settings.broker.max_unacked, settings.catalogs) == (
+    assert (settings.broker.inputs_queue, settings.broker.max_unacked, settings.catalogues.sources) == (
         "from.toml",
         9,
         [CatalogSource("SDSS12", "vizier")],

@@ -115,7 +115,7 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     def start(
         config: BrokerSettings, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
     ) -> Service:
-        settings = VtacSettings(state_dir=tmp_path / name, catalogs=[SDSS])
+        settings = VtacSettings(state_dir=tmp_path / name, catalogues={"sources": [SDSS]})
         processor = Processor(
             settings,
             store=store or open_sqlite_store(tmp_path / f"{name}.db"),
@@ -278,7 +278,7 @@ def test_a_version_stored_but_never_notified_is_notified_by_the_sweeper(
     # The upload failed and the input's retry was then lost (dead-lettered, given up): nothing in any queue.
     sdb = FlakySdb(failures=1)
     httpserver.expect_request(re.compile(r"/sdb/v1/bursts/.*"), method="PUT").respond_with_handler(sdb)
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sweep_after_s=0.5)
+    settings = VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]}, sweep_after_s=0.5)
     http_sdb = HttpSdb(httpserver.url_for("/sdb"), ONE_QUICK_ATTEMPT)
     processor = Processor(settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=http_sdb)
     body = burst.inputs["R"].model_dump_json().encode()

@@ -13,7 +13,7 @@ import pytest
 from vtac.app.catalogs import CatalogSource, parse_catalog_sources
 from vtac.entrypoints import cli
 from vtac.errors import ConfigurationError
-from vtac.settings import check_usable, effective_settings, load_settings
+from vtac.settings import RETIRED_VARIABLES, check_usable, effective_settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_precedence_is_defaults_then_file_then_environment_then_command_line(mon
         ("prefecth = 8\n", "setting prefecth"),
         ("[broker]\nprefetch = 8\n", "setting broker.prefetch"),
         ("[science]\nbest_score_treshold = 0.6\n", "setting science.best_score_treshold"),
-        ("[catalog_services]\ndeadline = 3\n", "setting catalog_services.deadline"),
+        ("[catalogues.services]\ndeadline = 3\n", "setting catalogues.services.deadline"),
     ],
 )
 def test_an_unknown_key_in_the_file_is_refused_naming_it_and_the_file(tmp_path, text, named):
@@ -69,7 +69,9 @@ def test_a_file_that_is_not_toml_is_one_line(tmp_path):
 def test_a_retired_variable_is_not_ignored_silently(monkeypatch):
     monkeypatch.setenv("VTAC_VIZIER_URL", "http://viz.local")
 
-    with pytest.raises(ConfigurationError, match="VTAC_VIZIER_URL is now VTAC_CATALOG_SERVICES__VIZIER_URL"):
+    with pytest.raises(
+        ConfigurationError, match="VTAC_VIZIER_URL is now VTAC_CATALOGUES__SERVICES__VIZIER_URL"
+    ):
         load_settings()
 
 
@@ -79,15 +81,14 @@ def test_one_catalogue_parser_for_the_environment_the_file_and_the_command_line(
         CatalogSource("GAIADR3", "vizier"),
     ]
     assert parse_catalog_sources('["ps1dr1=vizier"]') == [CatalogSource("PS1DR1", "vizier")]
-    monkeypatch.setenv("VTAC_CATALOGS", "sdss12=vizier")
-    assert load_settings().catalogs == [CatalogSource("SDSS12", "vizier")]
-    assert load_settings(toml(tmp_path, 'catalogs = ["usnob1=vizier"]\n'), environment=False).catalogs == [
-        CatalogSource("USNOB1", "vizier")
-    ]
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", "sdss12=vizier")
+    assert load_settings().catalogues.sources == [CatalogSource("SDSS12", "vizier")]
+    in_file = toml(tmp_path, '[catalogues]\nsources = ["usnob1=vizier"]\n')
+    assert load_settings(in_file, environment=False).catalogues.sources == [CatalogSource("USNOB1", "vizier")]
     with pytest.raises(
-        ConfigurationError, match=r"setting catalogs \(command line\): .*unknown catalogue XYZ"
+        ConfigurationError, match=r"setting catalogues\.sources \(command line\): .*unknown catalogue XYZ"
     ):
-        load_settings(catalogs=["XYZ=vizier"])
+        load_settings(catalogues={"sources": ["XYZ=vizier"]})
 
 
 def test_make_qpo_vt_refuses_a_bad_catalogue_with_exit_2(capsys, tmp_path):
@@ -95,7 +96,7 @@ def test_make_qpo_vt_refuses_a_bad_catalogue_with_exit_2(capsys, tmp_path):
 
     assert code == 2
     assert (
-        "setting catalogs (command line): Value error, 'SDSS12': expected NAME=SOURCE"
+        "setting catalogues.sources (command line): Value error, 'SDSS12': expected NAME=SOURCE"
         in capsys.readouterr().err
     )
 
@@ -119,7 +120,7 @@ def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch,
     assert lines["sdb.token"].endswith("# secret file in " + str(tmp_path / "secrets"))
     assert lines["science.best_probability_threshold"].endswith(f"0.6  # {tmp_path / 'vtac.toml'}")
     assert lines["broker.max_unacked"].endswith("2  # default")
-    assert lines["catalogs"].endswith(
+    assert lines["catalogues.sources"].endswith(
         '"SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier"]  # default'
     )
     rows = effective_settings(broker={"heartbeat_s": 9})
@@ -162,7 +163,8 @@ def test_config_check_judges_the_file_alone(monkeypatch, capsys, tmp_path):
         ("VTAC_AMQP_URL", "amqp://broker", "VTAC_AMQP_URL is now VTAC_BROKER__URL"),
         ("VTAC_STATE_URL", "mysql://db/vtac", "setting state_url (environment): Value error"),
         ("VTAC_LOG_LEVEL", "chatty", "setting log_level (environment)"),
-        ("VTAC_CATALOG_SERVICES__VIZIER_URL", "vizier", "setting catalog_services.vizier_url"),
+        ("VTAC_CATALOGUES__SERVICES__VIZIER_URL", "vizier", "setting catalogues.services.vizier_url"),
+        ("VTAC_CATALOGS", "SDSS12=vizier", "VTAC_CATALOGS is now VTAC_CATALOGUES__SOURCES"),
     ],
 )
 @pytest.mark.subprocess
@@ -191,7 +193,7 @@ def test_a_health_port_in_use_is_a_configuration_error(monkeypatch, capsys, tmp_
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("VTAC_HEALTH_HOST", "127.0.0.1")
     monkeypatch.setenv("VTAC_HEALTH_PORT", str(taken.getsockname()[1]))
-    monkeypatch.setenv("VTAC_CATALOGS", "SDSS12=vizier")
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", "SDSS12=vizier")
     try:
         assert cli.main(["serve"]) == 2
     finally:
@@ -234,3 +236,89 @@ def test_a_section_is_set_by_its_fields_or_as_one_json_object(monkeypatch):
     monkeypatch.delenv("VTAC_EXTRAS__ENABLED")
     monkeypatch.setenv("VTAC_SDB", '{"url": "https://sdb.example/api", "max_attempts": 2}')
     assert (load_settings().sdb.url, load_settings().sdb.max_attempts) == ("https://sdb.example/api", 2)
+
+
+def test_the_catalogue_section_loads_from_its_variables_as_a_list_or_json(monkeypatch):
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", " sdss12=vizier , gaiadr3=/data/gaia ")
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", "http://viz.local/")
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__DEADLINE_S", "4.5")
+    monkeypatch.setenv("VTAC_CATALOGUES__PREFETCH__ENABLED", "false")
+    monkeypatch.setenv("VTAC_CATALOGUES__PREFETCH__WORKERS", "5")
+
+    catalogues = load_settings().catalogues
+
+    assert catalogues.sources == [CatalogSource("SDSS12", "vizier"), CatalogSource("GAIADR3", "/data/gaia")]
+    remote = catalogues.services.remote_settings()
+    assert (remote.vizier_url, remote.deadline_s) == ("http://viz.local/", 4.5)
+    assert (catalogues.prefetch.enabled, catalogues.prefetch.workers) == (False, 5)
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", '["usnob1=vizier", "LSDR10=datalab"]')
+    assert load_settings().catalogues.sources == [
+        CatalogSource("USNOB1", "vizier"),
+        CatalogSource("LSDR10", "datalab"),
+    ]
+
+
+def test_catalogues_of_the_command_line_keep_the_services_of_the_environment(monkeypatch):
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", "http://viz.local/")
+
+    catalogues = load_settings(catalogues={"sources": ["PS1DR1=vizier"]}).catalogues
+
+    assert catalogues.sources == [CatalogSource("PS1DR1", "vizier")]
+    assert catalogues.services.vizier_url == "http://viz.local/"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "now"),
+    [
+        ("VTAC_CATALOGS", "SDSS12=vizier", "VTAC_CATALOGUES__SOURCES"),
+        ("VTAC_CATALOG_SERVICES__VIZIER_URL", "http://viz.local", "VTAC_CATALOGUES__SERVICES__VIZIER_URL"),
+        ("VTAC_CATALOG_SERVICES__CACHE_DIR", "/tmp/cones", "VTAC_CATALOGUES__SERVICES__CACHE_DIR"),
+        ("VTAC_CATALOG_SERVICES", '{"deadline_s": 3}', "VTAC_CATALOGUES__SERVICES"),
+        ("VTAC_CONE_PREFETCH__ENABLED", "false", "VTAC_CATALOGUES__PREFETCH__ENABLED"),
+        ("VTAC_CONE_PREFETCH__MAX_RADIUS_ARCMIN", "30", "VTAC_CATALOGUES__PREFETCH__MAX_RADIUS_ARCMIN"),
+        ("VTAC_CATALOG_DEADLINE_S", "3", "VTAC_CATALOGUES__SERVICES__DEADLINE_S"),
+    ],
+)
+def test_a_retired_catalogue_variable_stops_the_start_naming_its_new_name(monkeypatch, variable, value, now):
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError, match=f"^{variable} is now {now}$"):
+        load_settings()
+
+
+def test_every_retired_variable_stops_the_start(monkeypatch):
+    for variable, now in RETIRED_VARIABLES.items():
+        monkeypatch.setenv(variable, "1")
+        with pytest.raises(ConfigurationError, match=f"^{variable} is now {now}$"):
+            load_settings()
+        monkeypatch.delenv(variable)
+
+
+def test_a_retired_catalogue_secret_file_stops_the_start(clean_environment):
+    (clean_environment / "vtac_catalog_services__cache_dir").write_text("/tmp/cones\n")
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"vtac_catalog_services__cache_dir is now .*vtac_catalogues__services__cache_dir",
+    ):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "now"),
+    [
+        ('catalogs = ["SDSS12=vizier"]\n', "catalogs", "catalogues.sources"),
+        ("[catalog_services]\ndeadline_s = 12\n", "catalog_services", "catalogues.services"),
+        ("[cone_prefetch]\nenabled = false\n", "cone_prefetch", "catalogues.prefetch"),
+        ('amqp_url = "amqp://broker"\n', "amqp_url", "broker.url"),
+    ],
+)
+def test_a_retired_key_of_the_file_stops_the_start_naming_its_new_place(capsys, tmp_path, text, key, now):
+    path = toml(tmp_path, text + "[broker]\nmax_unacked = 0\n")  # another error: the retired key is named
+
+    with pytest.raises(
+        ConfigurationError, match=f"^setting {key} \\({path}\\) is now {now} \\(and 1 more\\)$"
+    ):
+        load_settings(path)
+    assert cli.main(["config", "check", str(path)]) == 2
+    assert f"setting {key} ({path}) is now {now}" in capsys.readouterr().err

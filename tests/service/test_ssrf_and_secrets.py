@@ -79,7 +79,7 @@ def _processor(tmp_path, httpserver, **sdb_changes) -> Processor:
         "max_attempts": 1,
         "read_timeout_s": 2.0,
     } | sdb_changes
-    config = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb=sdb)
+    config = VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]}, sdb=sdb)
     fetcher = HttpSdb("", config.sdb)
     store = open_sqlite_store(tmp_path / "state.db")
     return Processor(config, store=store, sdb=FileSdb(tmp_path / "sdb"), fetch=fetcher.fetch)
@@ -198,7 +198,7 @@ def test_credentials_in_the_sdb_url_are_sent_as_auth_never_shown_in_locations_or
             f"/sdb/v1/bursts/{BURST_ID}/products/{acronym}/versions/1"
         ).respond_with_data("", status=201)
     base = httpserver.url_for("/sdb").replace("http://", "http://svc:sdbpass@")
-    settings = VtacSettings(state_dir=tmp_path, catalogs=[SDSS], sdb={"url": base})
+    settings = VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]}, sdb={"url": base})
     processor = open_processor(settings)
     try:
         outcome = processor.process(product("QSRCLIST_VT", burst[1]["srclist_R"]))
@@ -233,6 +233,6 @@ def test_a_postgresql_password_never_appears_in_the_startup_error(capsys, monkey
     monkeypatch.setenv("VTAC_STATE_URL", "postgresql://vtac@127.0.0.1:1/db?password=pgpass")
     monkeypatch.setenv("VTAC_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("VTAC_HEALTH_PORT", "0")
-    monkeypatch.setenv("VTAC_CATALOGS", SDSS)
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", SDSS)
     assert vtac(["serve"]) == 3
     assert "pgpass" not in capsys.readouterr().err

@@ -66,7 +66,9 @@ def config(make_amqp_config):
 @pytest.fixture
 def service(broker: Broker, tmp_path: Path) -> Iterator[Service]:
     """One instance with its extras, behind the real broker."""
-    settings = VtacSettings(state_dir=tmp_path / "state", catalogs=[SDSS], extras={"enabled": True})
+    settings = VtacSettings(
+        state_dir=tmp_path / "state", catalogues={"sources": [SDSS]}, extras={"enabled": True}
+    )
     processor = Processor(
         settings, store=open_sqlite_store(tmp_path / "state.db"), sdb=FileSdb(tmp_path / "sdb")
     )

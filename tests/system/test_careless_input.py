@@ -118,8 +118,8 @@ def test_every_catalogue_failing_writes_unverified_products_and_exits_3(
     tmp_path, capsys, httpserver, monkeypatch
 ):
     httpserver.expect_request("/viz-bin/votable").respond_with_data("down", status=503)
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/viz-bin/votable"))
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__DEADLINE_S", "2")
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", httpserver.url_for("/viz-bin/votable"))
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__DEADLINE_S", "2")
     srclist = handmade_list(tmp_path / "list.ecsv", "sb1")
     code, out, err = run(
         capsys, "--srclist", srclist, "--catalog", "SDSS12=vizier", "--out", tmp_path / "out"

@@ -91,7 +91,7 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
     from vizier_answers import vizier_handler  # VizieR's real ASU format over the SDSS field
 
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier_handler())
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", httpserver.url_for("/"))
     fetch = fetch_command(tmp_path, radius_arcsec=300)
     assert vtac(fetch) == 0
     assert vtac(fetch) == 0
@@ -114,8 +114,8 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
 
 def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeypatch, capsys):
     httpserver.expect_request("/viz-bin/votable").respond_with_data("busy", status=503)
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__VIZIER_URL", httpserver.url_for("/"))
-    monkeypatch.setenv("VTAC_CATALOG_SERVICES__RETRIES", "0")
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__VIZIER_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("VTAC_CATALOGUES__SERVICES__RETRIES", "0")
     code = vtac(fetch_command(tmp_path, radius_arcsec=60))
     assert code == 3 and "503" in capsys.readouterr().err
     assert not (tmp_path / "SDSS12").exists()

@@ -230,11 +230,11 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path, capsys, monkeypa
 
 
 def test_without_catalog_option_the_configured_default_set_is_asked(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("VTAC_CATALOGS", json.dumps([SDSS, f"GAIADR3={tmp_path / 'absent.fits'}"]))
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", json.dumps([SDSS, f"GAIADR3={tmp_path / 'absent.fits'}"]))
     srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112305")
     code, _, err = run(capsys, "--srclist", srclist, "--out", tmp_path)
     assert code == 2 and "absent.fits" in err  # the second configured catalogue was asked
-    monkeypatch.setenv("VTAC_CATALOGS", json.dumps([SDSS]))
+    monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", json.dumps([SDSS]))
     code, out, _ = run(capsys, "--srclist", srclist, "--out", tmp_path)
     assert code == 0 and "SDSS12 ok" in out
 
@@ -242,5 +242,5 @@ def test_without_catalog_option_the_configured_default_set_is_asked(tmp_path, ca
 def test_the_default_set_is_the_operational_catalogues():
     from vtac.settings import VtacSettings
 
-    names = [source.name for source in VtacSettings().catalogs]
+    names = [source.name for source in VtacSettings().catalogues.sources]
     assert names == ["PS1DR1", "SDSS12", "LSDR10", "GAIADR3", "USNOB1"]

@@ -31,7 +31,7 @@ def test_each_settings_table_is_the_one_generated_from_the_fields(file, name, mo
 def test_every_setting_has_a_row_with_what_it_means():
     described = list(rows(VtacSettings, "VTAC_"))
 
-    assert {"VTAC_BROKER__URL", "VTAC_SDB__TOKEN", "VTAC_EXTRAS__SETTLE_S", "VTAC_CATALOGS"} <= {
+    assert {"VTAC_BROKER__URL", "VTAC_SDB__TOKEN", "VTAC_EXTRAS__SETTLE_S", "VTAC_CATALOGUES__SOURCES"} <= {
         variable for variable, _, _ in described
     }
     assert [variable for variable, _, meaning in described if not meaning] == []

@@ -7,9 +7,9 @@ Interface: ``POST {base}/tap/sync`` with ``REQUEST=doQuery``, ``LANG=ADQL``, ``F
     FROM ls_dr10.tractor
     WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', <ra>, <dec>, <radius deg>))
 
-The base URL is ``VTAC_CATALOG_SERVICES__DATALAB_URL`` (default :data:`DEFAULT_DATALAB_URL`). Fluxes are
-in nanomaggies and become AB magnitudes in :mod:`vtac.adapters.catalog_file`. The answer goes through the same
-honest VOTable reading as VizieR's (:func:`vtac.adapters.vizier.answer_from_votable`): a TAP error
+The base URL is ``VTAC_CATALOGUES__SERVICES__DATALAB_URL`` (default :data:`DEFAULT_DATALAB_URL`). Fluxes
+are in nanomaggies and become AB magnitudes in :mod:`vtac.adapters.catalog_file`. The answer goes through the
+same honest VOTable reading as VizieR's (:func:`vtac.adapters.vizier.answer_from_votable`): a TAP error
 (``QUERY_STATUS=ERROR``) is FAILED with its message, ``QUERY_STATUS=OVERFLOW`` or ``MAXREC`` rows is a
 truncated answer.
 """

@@ -9,8 +9,8 @@ the cone cache when one is configured, then the service. :func:`query_catalogs` 
 catalogue at once under one overall deadline; one that has not answered by then is FAILED, never an empty
 answer.
 
-Settings: :class:`RemoteSettings`, built from the ``catalog_services`` section of the one settings tree
-(:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOG_SERVICES__DEADLINE_S``).
+Settings: :class:`RemoteSettings`, built from the ``catalogues.services`` section of the one settings tree
+(:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOGUES__SERVICES__DEADLINE_S``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ Interface: ``GET {base}/viz-bin/votable`` with the ASU parameters ::
 
 chosen over TAPVizieR because it is VizieR's own, stable, one-request cone (no ADQL, no job), it answers in
 the VOTable format of the real samples in ``tests/data``, and ``-sort=_r`` makes a truncated answer the
-nearest rows. The base URL is ``VTAC_CATALOG_SERVICES__VIZIER_URL`` (default :data:`DEFAULT_VIZIER_URL`).
+nearest rows. The base URL is ``VTAC_CATALOGUES__SERVICES__VIZIER_URL`` (default
+:data:`DEFAULT_VIZIER_URL`).
 
 Honest answers: an HTTP failure, a VOTable that does not parse, a VOTable carrying ``INFO name="Error"`` or
 ``QUERY_STATUS=ERROR`` (VizieR answers its errors with HTTP 200) or a table without the expected columns is

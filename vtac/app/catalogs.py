@@ -39,8 +39,9 @@ class CatalogSource:
 
 
 def parse_catalog_sources(value: str | Sequence[str | CatalogSource]) -> list[CatalogSource]:
-    """The one parser of ``VTAC_CATALOGS``, the TOML ``catalogs`` and ``--catalog``: a JSON list, a
-    comma-separated string or a list of ``NAME=SOURCE``; each catalogue at most once (else ValueError)."""
+    """The one parser of ``VTAC_CATALOGUES__SOURCES``, the TOML ``catalogues.sources`` and ``--catalog``: a
+    JSON list, a comma-separated string or a list of ``NAME=SOURCE``; each catalogue at most once (else
+    ValueError)."""
     items: Sequence[str | CatalogSource]
     if isinstance(value, str):
         text = value.strip()

@@ -81,7 +81,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     from vtac.settings import load_settings
 
     name = args.name.upper()
-    settings = load_settings().remote
+    settings = load_settings().catalogues.services.remote_settings()
     source = args.source or ("datalab" if name == "LSDR10" else "vizier")
     provider = resolve_provider(name, source, settings)
     cone = Cone(args.ra, args.dec, args.radius / 3600.0)

@@ -6,7 +6,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vtac.core.records import N_SEQ_PER_BAND, QpoVtResult
 from vtac.entrypoints.exits import ExitCode
@@ -50,8 +50,8 @@ def add_parser(subparsers) -> None:
         metavar="NAME=SOURCE",
         help="reference catalogue: NAME in GAIADR3, PS1DR1, SDSS12, LSDR10, USNOB1; SOURCE vizier, "
         "datalab (LSDR10), a store directory (vtac catalog ingest) or a file with the VizieR column names; "
-        "repeat for several (default: VTAC_CATALOGS, the operational PS1DR1, SDSS12 and LSDR10 services plus "
-        "GAIADR3 and USNOB1)",
+        "repeat for several (default: VTAC_CATALOGUES__SOURCES, the operational PS1DR1, SDSS12 and LSDR10 "
+        "services plus GAIADR3 and USNOB1)",
     )
     parser.add_argument("--burst-id", help="burst identifier (default: BURST_ID of the source lists)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="output directory (default: .)")
@@ -87,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
     from vtac.settings import load_settings
 
-    # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the VTAC_CATALOGS parser
-    settings = load_settings(**({"catalogs": args.catalog} if args.catalog else {}))
+    # the command line over the environment over VTAC_CONFIG_FILE; --catalog through the catalogues' parser
+    overrides: dict[str, Any] = {"catalogues": {"sources": args.catalog}} if args.catalog else {}
+    settings = load_settings(**overrides)
     files = OneOffFiles(
         srclists=list(args.srclist),
         mxt_file=args.mxt,
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         burst_id=args.burst_id,
         t0=parse_t0(args.t0) if args.t0 else None,
     )
-    version = make_version(files, settings.catalogs, settings.remote, settings.science)
+    version = make_version(files, settings.catalogues, settings.science)
     out = args.out or settings.output_dir
     written = write_version(version, out)
     print(format_report(version.result))

@@ -15,10 +15,8 @@ from typing import TYPE_CHECKING
 from vtac.adapters.alerts import Alert, alert_trigger_time
 from vtac.adapters.files import write_bytes_atomically
 from vtac.adapters.mxt import read_qpo_mxt
-from vtac.adapters.providers import RemoteSettings
 from vtac.adapters.srclist import read_srclists
 from vtac.adapters.trigger import TriggerTime, naive_utc
-from vtac.app.catalogs import CatalogSource
 from vtac.app.version import Version, VersionBuilder, VersionInputs, usable_trigger_time
 from vtac.core.naming import checked_burst_id
 from vtac.core.positions import choose_position
@@ -29,6 +27,7 @@ from vtac.provenance import running_code
 
 if TYPE_CHECKING:
     from vtac.adapters.extras import ExtrasContext, ExtrasFiles
+    from vtac.settings import CatalogueSettings
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,12 @@ def read_inputs(files: OneOffFiles) -> VersionInputs:
     )
 
 
-def make_version(
-    files: OneOffFiles, catalogs: Sequence[CatalogSource], remote: RemoteSettings, science: ScienceConfig
-) -> Version:
+def make_version(files: OneOffFiles, catalogues: CatalogueSettings, science: ScienceConfig) -> Version:
     """Read the files, ask the catalogues, build the version (nothing written yet)."""
-    return VersionBuilder(tuple(catalogs), remote, science, running_code()).build(read_inputs(files))
+    builder = VersionBuilder(
+        tuple(catalogues.sources), catalogues.services.remote_settings(), science, running_code()
+    )
+    return builder.build(read_inputs(files))
 
 
 def write_version(version: Version, out_dir: Path) -> list[Path]:

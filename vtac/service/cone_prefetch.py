@@ -3,8 +3,8 @@
 The position reaches the ground minutes before the first VT list, and VT points at it: the field to come is
 the 26' square around it (half-diagonal 18.4'), anywhere the circle allows, plus the margin the cross-match
 looks beyond the detections (:data:`vtac.core.constants.COVERAGE_RADIUS_ARCSEC`). That cone, bounded by
-``cone_prefetch.max_radius_arcmin``, is asked of every remote catalogue at once, with the catalogues' usual
-deadline and retries, and stored in the cone cache as a region entry
+``catalogues.prefetch.max_radius_arcmin``, is asked of every remote catalogue at once, with the catalogues'
+usual deadline and retries, and stored in the cone cache as a region entry
 (:meth:`vtac.adapters.cone_cache.ConeCache.put_region`). While it runs it is listed in
 :class:`~vtac.adapters.cone_cache.InflightCones`: a VT-time query inside it waits for it (up to its own
 deadline) instead of asking again, and asks once more if the prefetch failed.
@@ -13,7 +13,7 @@ A local HATS catalogue (``--catalog NAME=PATH``) is not fetched but warmed, in a
 it is opened (properties, partitions, MOC: what the VT-time query reuses) and the same cone is read, so its
 partitions are in the page cache when the VT list comes.
 
-Each burst's remote cones are fetched in a worker process (``cone_prefetch.workers`` of them, spawned,
+Each burst's remote cones are fetched in a worker process (``catalogues.prefetch.workers`` of them, spawned,
 slightly lower priority): parsing five answers of 10^4 rows costs about two seconds of CPU, which in this
 process would hold the GIL the next burst's build needs. Nothing here touches pika:
 :meth:`ConePrefetcher.start` only submits and returns, so neither the consumer's I/O thread nor its worker

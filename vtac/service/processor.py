@@ -67,7 +67,7 @@ from vtac.service.state import (
     content_hash_of,
     open_input_store,
 )
-from vtac.settings import VtacSettings
+from vtac.settings import ConePrefetch, VtacSettings
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,12 @@ class Processor:
         self.store = store
         self.sdb = sdb
         self._fetch = fetch or sdb.fetch
-        remote = remote or settings.remote
-        catalogs = checked_catalogs(settings.catalogs, remote)
-        self._prefetcher = open_prefetcher(settings, catalogs, remote)
+        catalogues = settings.catalogues
+        remote = remote or catalogues.services.remote_settings()
+        catalogs = checked_catalogs(catalogues.sources, remote)
+        self._prefetcher = open_prefetcher(
+            catalogues.prefetch, catalogs, remote, settings.state_dir / "cones"
+        )
         self.builder = VersionBuilder(
             tuple(catalogs),
             remote if self._prefetcher is None else self._prefetcher.remote,
@@ -485,19 +488,16 @@ def checked_catalogs(sources: Sequence[CatalogSource], remote: RemoteSettings) -
 
 
 def open_prefetcher(
-    settings: VtacSettings, catalogs: Sequence[CatalogSource], remote: RemoteSettings
+    prefetch: ConePrefetch, catalogs: Sequence[CatalogSource], remote: RemoteSettings, cache_dir: Path
 ) -> ConePrefetcher | None:
     """The prefetch of the remote catalogues (None: disabled or none remote); its cone cache defaults to
-    ``state_dir/cones`` (it is where the prefetched cones wait for the VT lists)."""
-    if not settings.cone_prefetch.enabled or not any(is_remote(item.source) for item in catalogs):
+    ``cache_dir`` (``state_dir/cones``: where the prefetched cones wait for the VT lists)."""
+    if not prefetch.enabled or not any(is_remote(item.source) for item in catalogs):
         return None
     if remote.cache_dir is None:
-        remote = replace(remote, cache_dir=settings.state_dir / "cones")
+        remote = replace(remote, cache_dir=cache_dir)
     return ConePrefetcher(
-        catalogs,
-        remote,
-        workers=settings.cone_prefetch.workers,
-        max_radius_arcmin=settings.cone_prefetch.max_radius_arcmin,
+        catalogs, remote, workers=prefetch.workers, max_radius_arcmin=prefetch.max_radius_arcmin
     )
 
 
