@@ -15,10 +15,10 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-import tenacity
-from tenacity.wait import wait_random_exponential
+if TYPE_CHECKING:  # tenacity (which loads asyncio) is imported by the first wait or call
+    import tenacity
 
 T = TypeVar("T")
 
@@ -73,6 +73,9 @@ class RetryPolicy:
 
     def delay_s(self, failures: int, retry_after_s: float = 0.0) -> float:
         """The wait after ``failures`` failed attempts in a row (from 1), at least ``retry_after_s``."""
+        import tenacity  # pylint: disable=import-outside-toplevel,redefined-outer-name
+        from tenacity.wait import wait_random_exponential  # pylint: disable=import-outside-toplevel
+
         state = cast(tenacity.RetryCallState, _Failures(failures))  # the wait reads attempt_number only
         jitter = wait_random_exponential(multiplier=self.base_s, max=self.cap_s)
         return max(retry_after_s, float(jitter(state)))
@@ -101,6 +104,8 @@ def call(  # pylint: disable=too-many-arguments  # each one a hook the tests rep
     ``on_retry(failure, attempt_number, wait_s)`` runs before each wait (a log line). The retries ending
     raise :class:`RetriesExhaustedError` with the last reason.
     """
+    import tenacity  # pylint: disable=import-outside-toplevel,redefined-outer-name
+
     ended: dict[str, float | None] = {"refused_wait_s": None}
 
     def stop(state: tenacity.RetryCallState) -> bool:
