@@ -42,6 +42,7 @@ import numpy as np
 import pika
 from astropy.io import fits
 
+from bench.release import Release
 from vtac.service.publish import InputMessage, mxt_position_message, product_message, routing_key
 from vtac.service.topology import declare_topology
 from vtac.settings import BrokerSettings
@@ -222,10 +223,17 @@ def _ready(port: int) -> bool:
 
 @contextmanager
 def running_service(
-    config: BrokerSettings, work: Path, *, extras: bool = False, extra_env: dict[str, str] | None = None
+    config: BrokerSettings,
+    work: Path,
+    *,
+    extras: bool = False,
+    extra_env: dict[str, str] | None = None,
+    release: Release | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """`vtac serve` with VTAC_* settings: local catalogue (unless ``extra_env`` says otherwise), file SDB
-    and SQLite store under ``work``; the extras only when asked."""
+    and SQLite store under ``work``; the extras only when asked. With ``release``, that release's service
+    (run from ``work``, so that the work tree's package is not imported instead)."""
+    catalogs_variable = release.catalogs_variable if release else "VTAC_CATALOGUES__SOURCES"
     port = _free_port()
     env = {
         **os.environ,
@@ -238,15 +246,16 @@ def running_service(
         "VTAC_BROKER__BA_QUEUE": config.ba_queue,
         "VTAC_BROKER__VTPP_QUEUE": config.vtpp_queue,
         "VTAC_STATE_DIR": str(work / "state"),
-        "VTAC_CATALOGUES__SOURCES": f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
+        catalogs_variable: f"SDSS12={data_path('sdss12_egs_1deg.fits')}",
         "VTAC_HEALTH_PORT": str(port),
         "VTAC_LOG_LEVEL": "WARNING",
         "VTAC_EXTRAS__ENABLED": "true" if extras else "false",
         **(extra_env or {}),
     }
     log = (work / "service.log").open("wb")
+    python = str(release.python) if release else sys.executable
     process = subprocess.Popen(
-        [sys.executable, "-m", "vtac.entrypoints.cli", "serve"], env=env, cwd=REPO, stderr=log
+        [python, "-m", "vtac.entrypoints.cli", "serve"], env=env, cwd=work if release else REPO, stderr=log
     )
     try:
         deadline = time.monotonic() + 30
@@ -344,32 +353,63 @@ def measure_throughput(
     return done - start
 
 
-def bench_service(rng: np.random.Generator) -> dict:
-    """Latency p50/p99, sustained bursts/s and peak RSS of one `vtac serve` instance."""
+def bench_service(rng: np.random.Generator, release: Release | None = None) -> dict:
+    """Latency p50/p99, sustained bursts/s and peak RSS of one `vtac serve` instance; with ``release``, the
+    same figures of that release's service first, on the same bursts (the ratios are the change)."""
     config = _bench_config()
     uid = config.inputs_queue.split(".")[1]
     with tempfile.TemporaryDirectory(prefix="vtac-bench-service-") as folder:
         work = Path(folder)
         templates = make_templates(rng, work)
-        phases = []
-        for phase in ("lat", "thr"):
-            (work / phase).mkdir()
-            ids = [f"sb{phase}{uid}{index:03d}" for index in range(N_BURSTS)]
-            phases.append(
-                {i: burst_inputs(templates[n % N_TEMPLATES], i, work / phase) for n, i in enumerate(ids)}
-            )
         _declare(config)
         listener = Listener(config).start()
         publisher = Publisher(config)
         try:
-            with running_service(config, work) as process:
-                latencies = np.array(measure_latency(publisher, listener, phases[0]))
-                wall_s = measure_throughput(publisher, listener, phases[1])
-                rss_mb = peak_rss_mb(process.pid)
+            runs = [("rel", release)] if release else []
+            figures = {
+                label: _service_figures(
+                    config, work / label, (publisher, listener), templates, uid=uid, release=run
+                )
+                for label, run in [*runs, ("cur", None)]
+            }
         finally:
             publisher.close()
             listener.close()
             _delete(config)
+    current = figures["cur"]
+    if release is not None:
+        baseline = figures["rel"]
+        current["release"] = {"version": release.version, "commit": release.commit[:12], **baseline}
+        current["ratio_to_release"] = {
+            key: round(current[key] / baseline[key], 2)
+            for key in ("latency_p50_ms", "latency_p99_ms", "bursts_per_s", "service_rss_mb")
+        }
+    return current
+
+
+def _service_figures(
+    config: BrokerSettings,
+    work: Path,
+    clients: tuple[Publisher, Listener],
+    templates: list[Template],
+    *,
+    uid: str,
+    release: Release | None,
+) -> dict:
+    """Both phases on one service process (a fresh state under ``work``)."""
+    publisher, listener = clients
+    label = work.name
+    phases = []
+    for phase in ("lat", "thr"):
+        (work / phase).mkdir(parents=True)
+        ids = [f"sb{label}{phase}{uid}{index:03d}" for index in range(N_BURSTS)]
+        phases.append(
+            {i: burst_inputs(templates[n % N_TEMPLATES], i, work / phase) for n, i in enumerate(ids)}
+        )
+    with running_service(config, work, release=release) as process:
+        latencies = np.array(measure_latency(publisher, listener, phases[0]))
+        wall_s = measure_throughput(publisher, listener, phases[1])
+        rss_mb = peak_rss_mb(process.pid)
     return {
         "bursts": N_BURSTS,
         "inputs_per_burst": FINAL_VERSION,
@@ -539,21 +579,46 @@ def extras_failures(extras: dict, targets: dict) -> list[str]:
 
 
 def service_summary(service: dict, targets: dict) -> list[str]:
-    """The service's table for ``bench/results.md``."""
+    """The service's table for ``bench/results.md`` (with the release's figures when measured)."""
+    release = service.get("release")
+    head = ["| figure | measured | target |", "|---|---:|---:|"]
+    if release:
+        head = [
+            f"| figure | measured | release {release['version']} ({release['commit']}) | ratio | target |",
+            "|---|---:|---:|---:|---:|",
+        ]
+    rows = [
+        (
+            "latency p50, last input -> both notifications",
+            "latency_p50_ms",
+            "ms",
+            f"<= {targets['service_p50_ms']} ms",
+        ),
+        ("latency p99", "latency_p99_ms", "ms", f"<= {targets['service_p99_ms']} ms"),
+        (
+            "sustained, all inputs at once",
+            "bursts_per_s",
+            "bursts/s",
+            f">= {targets['service_bursts_per_s_min']} bursts/s",
+        ),
+        ("service peak RSS (VmHWM)", "service_rss_mb", "MB", _rss_target(targets)),
+    ]
+    lines = []
+    for text, key, unit, target in rows:
+        middle = f" {release[key]} {unit} | {service['ratio_to_release'][key]} |" if release else ""
+        lines.append(f"| {text} | {service[key]} {unit} |{middle} {target} |")
     return [
         "",
         f"## Service: `vtac serve`, {service['bursts']} bursts x R, B, MXT "
         "(local catalogue, file SDB, SQLite; without the extras)",
         "",
-        "| figure | measured | target |",
-        "|---|---:|---:|",
-        f"| latency p50, last input -> both notifications | {service['latency_p50_ms']} ms "
-        f"| <= {targets['service_p50_ms']} ms |",
-        f"| latency p99 | {service['latency_p99_ms']} ms | <= {targets['service_p99_ms']} ms |",
-        f"| sustained, all inputs at once | {service['bursts_per_s']} bursts/s "
-        f"| >= {targets['service_bursts_per_s_min']} bursts/s |",
-        f"| service peak RSS (VmHWM) | {service['service_rss_mb']} MB | <= {targets['service_rss_mb']} MB |",
+        *head,
+        *lines,
     ]
+
+
+def _rss_target(targets: dict) -> str:
+    return f"<= {targets['service_rss_mb']} MB and <= the release's x {targets['rss_vs_release_max']}"
 
 
 def service_failures(service: dict, targets: dict) -> list[str]:
@@ -569,6 +634,9 @@ def service_failures(service: dict, targets: dict) -> list[str]:
     ]
     if service["bursts_per_s"] < targets["service_bursts_per_s_min"]:
         failures.append(f"service {service['bursts_per_s']} bursts/s")
+    ratio = service.get("ratio_to_release", {}).get("service_rss_mb")
+    if ratio is not None and ratio > targets["rss_vs_release_max"]:
+        failures.append(f"service peak RSS {ratio} x the release's")
     return failures
 
 
