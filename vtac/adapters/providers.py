@@ -3,11 +3,11 @@
 ``SOURCE`` is ``vizier`` (:mod:`vtac.adapters.vizier`), ``datalab`` (:mod:`vtac.adapters.datalab`, LSDR10
 only), a HATS catalogue or a directory holding ``NAME/`` as one (:mod:`vtac.adapters.hats_catalog`, the
 cone only; what ``vtac catalog ingest``/``fetch`` write) or a local file
-(:func:`vtac.adapters.catalog_file.read_catalog_file`, the whole file). A remote provider is wrapped: first
-the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED, nothing is asked), then
-the cone cache when one is configured, then the service. :func:`query_catalogs` asks every remote
-catalogue at once under one overall deadline; one that has not answered by then is FAILED, never an empty
-answer.
+(:func:`vtac.adapters.catalog_file.read_catalog_file`, read once, its rows in the cone). A remote provider
+is wrapped: first the footprint (its shipped MOC, :mod:`vtac.adapters.moc`; outside it: NOT_COVERED,
+nothing is asked), then the cone cache when one is configured, then the service. :func:`query_catalogs`
+asks every remote catalogue at once under one overall deadline; one that has not answered by then is
+FAILED, never an empty answer.
 
 Settings: :class:`RemoteSettings`, built from the ``catalogues.services`` section of the one settings tree
 (:class:`vtac.settings.CatalogServices`, e.g. ``VTAC_CATALOGUES__SERVICES__DEADLINE_S``).
@@ -62,33 +62,30 @@ class RemoteProvider(CatalogProvider, Protocol):
 
 @dataclass(frozen=True)
 class FileProvider:
-    """A local catalogue file: the whole file whatever the cone (a bad file is an input error).
+    """A local catalogue file, answering like a service: its rows in the cone (a bad file is an input error).
 
     The service asks the same file for every version of every burst: its normalised answer is kept per
-    process, keyed by the file's size and modification time, so a build reads it once, and again only
-    when the file changes.
+    process, keyed by the file's size and modification time, so it is read once, and again only when the
+    file changes; each burst gets its own cut of it.
     """
 
     path: str
 
     def query(self, name: str, cone: Cone, deadline: float) -> CatalogAnswer:
-        """Read the file; NOT_COVERED when no row of it lies in the field (it covers another sky)."""
+        """The file's rows in the cone; NOT_COVERED when none lies in the field (it covers another sky)."""
         del deadline
-        stat = Path(self.path).stat() if Path(self.path).is_file() else None
-        if stat is None:  # read_catalog_file names the missing file
-            answer = read_catalog_file(name, self.path, need_magnitudes=True)
-        else:
-            kept = _file_answer(name, str(Path(self.path).resolve()), stat.st_size, stat.st_mtime_ns)
-            answer = replace(kept, table=None if kept.table is None else kept.table.copy())
-        table = answer.table
+        path = Path(self.path)
+        if not path.is_file():  # read_catalog_file names the missing file
+            return read_catalog_file(name, self.path, need_magnitudes=True)
+        stat = path.stat()
+        kept = _file_answer(name, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        table = kept.table
         if table is None or cone.radius_deg <= 0 or len(table) == 0:
-            return answer
+            return replace(kept, table=None if table is None else table.copy())
         if points_in_cone(np.asarray(table["RA"]), np.asarray(table["DEC"]), cone) == 0:
-            message = (
-                f"no row of {Path(self.path).name} in the field ({len(table)} rows elsewhere on the sky)"
-            )
-            return CatalogAnswer(answer.name, CatalogStatus.NOT_COVERED, None, message)
-        return answer
+            message = f"no row of {path.name} in the field ({len(table)} rows elsewhere on the sky)"
+            return CatalogAnswer(kept.name, CatalogStatus.NOT_COVERED, None, message)
+        return cut_to_cone(kept, cone)
 
 
 @lru_cache(maxsize=8)
