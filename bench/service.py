@@ -122,8 +122,9 @@ def burst_inputs(template: Template, burst_id: str, work: Path) -> list[InputMes
 class Listener:
     """Notifications on both routing keys, on a thread of its own: when each burst's final version arrived."""
 
-    def __init__(self, config: BrokerSettings) -> None:
+    def __init__(self, config: BrokerSettings, final_version: int = FINAL_VERSION) -> None:
         self.config = config
+        self.final_version = final_version
         self.arrivals: dict[tuple[str, str], float] = {}
         self.ready = threading.Event()
         self.stop = threading.Event()
@@ -176,7 +177,7 @@ class Listener:
     def _on_message(self, _channel, method, properties, _body) -> None:
         now = time.monotonic()
         headers = properties.headers or {}
-        if headers.get("product_version") == FINAL_VERSION:
+        if headers.get("product_version") == self.final_version:
             with self._lock:
                 self.arrivals.setdefault((headers["burst_id"], method.routing_key), now)
 
