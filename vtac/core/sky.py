@@ -1,9 +1,9 @@
 """Positions on the sphere as unit vectors, and indexes for nearest-neighbour matching and close pairs.
 
 A VT field or a catalogue cone is small: its positions are sorted into square cells of a flat local frame
-(numpy only), and candidates found there are ranked by their true great-circle separation. Large, polar or
-RA-wrapping sets, and large radii, use scipy's cKDTree of 3-D unit vectors, exact everywhere, as astropy's
-``match_to_catalog_sky`` does; scipy is imported only then, so a one-off run on one field never loads it.
+(numpy only; RA 0 is folded), and candidates found there are ranked by their true great-circle separation.
+Large or polar sets, and radii larger than a cell, use scipy's cKDTree of 3-D unit vectors, exact everywhere,
+as astropy's ``match_to_catalog_sky`` does; scipy is imported only then.
 """
 
 from __future__ import annotations
@@ -233,8 +233,8 @@ def pairs_within(ra_deg: ArrayLike, dec_deg: ArrayLike, radius_arcsec: float) ->
     """Every pair ``(i, j)``, ``i < j``, of positions at most ``radius_arcsec`` apart, shape (n, 2), sorted.
 
     A small set is paired through the cells of its flat frame (a true neighbour lies within the radius times
-    the frame's stretch, so in the 3 x 3 cells of that size); a large, polar or RA-wrapping one through a 3-D
-    tree. Both keep exactly the pairs whose great-circle separation is within the radius.
+    the frame's stretch, so in the 3 x 3 cells of that size); a large or polar one through a 3-D tree. Both
+    keep exactly the pairs whose great-circle separation is within the radius.
     """
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
@@ -250,7 +250,8 @@ def pairs_within(ra_deg: ArrayLike, dec_deg: ArrayLike, radius_arcsec: float) ->
         first, second = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
     else:
         cell = max(radius_arcsec / 3600.0 * _FLAT_MAX_STRETCH, 1e-9)
-        first, second = _CellGrid(frame.project(ra, dec), cell).candidate_pairs(frame.project(ra, dec))
+        points = frame.project(ra, dec)
+        first, second = _CellGrid(points, cell).candidate_pairs(points)
         ordered = first < second
         first, second = first[ordered], second[ordered]
     within = separation_arcsec(ra[first], dec[first], ra[second], dec[second]) <= radius_arcsec
