@@ -25,14 +25,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S, ConeCache, InflightCones, cut_to_cone
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL, DatalabProvider
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL, VizierProvider, failed
-from vtac.core.coverage import Cone, Coverage, points_in_cone
+from vtac.core.coverage import Cone, Coverage
 from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, VtacError
 
@@ -82,10 +80,11 @@ class FileProvider:
         table = kept.table
         if table is None or cone.radius_deg <= 0 or len(table) == 0:
             return replace(kept, table=None if table is None else table.copy())
-        if points_in_cone(np.asarray(table["RA"]), np.asarray(table["DEC"]), cone) == 0:
+        answer = cut_to_cone(kept, cone)
+        if answer.table is not None and len(answer.table) == 0:
             message = f"no row of {path.name} in the field ({len(table)} rows elsewhere on the sky)"
             return CatalogAnswer(kept.name, CatalogStatus.NOT_COVERED, None, message)
-        return cut_to_cone(kept, cone)
+        return answer
 
 
 @lru_cache(maxsize=8)

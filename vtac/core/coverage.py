@@ -51,15 +51,6 @@ def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return float(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b)), float(a @ b))))
 
 
-def points_in_cone(ra: NDArray[np.float64], dec: NDArray[np.float64], cone: Cone) -> int:
-    """How many of the positions lie inside ``cone``."""
-    if len(ra) == 0:
-        return 0
-    centre = unit_vectors(np.array([cone.ra]), np.array([cone.dec]))[0]
-    cosines = unit_vectors(np.asarray(ra, dtype=float), np.asarray(dec, dtype=float)) @ centre
-    return int(np.count_nonzero(cosines >= np.cos(np.radians(cone.radius_deg))))
-
-
 def circle_off_field(
     ra: NDArray[np.float64], dec: NDArray[np.float64], centre_ra: float, centre_dec: float, radius_deg: float
 ) -> tuple[float, float] | None:
