@@ -151,12 +151,17 @@ def _one_chunk(column: Any) -> Any:
     return column.combine_chunks()
 
 
+def run_starts(ordered: NDArray[Any]) -> NDArray[np.bool_]:
+    """True at the first element of each run of equal values (``ordered`` sorted, not empty)."""
+    return np.concatenate([[True], ordered[1:] != ordered[:-1]])
+
+
 def point_map(index: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The non-empty cells of :data:`MAPPING_ORDER` and their rows, from sorted ``_healpix_29`` values: the
     histogram hats-import maps, without its 12.6 million cells.
     """
     cells = cells_at(index, MAPPING_ORDER)
-    starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+    starts = np.flatnonzero(run_starts(cells))
     return cells[starts], np.diff(np.append(starts, len(cells)))
 
 
@@ -211,8 +216,7 @@ def _destination_pixels(
 
 def _largest_parent(cells: NDArray[np.int64], counts: NDArray[np.int64], levels: int) -> int:
     """The most rows in one cell ``levels`` orders above these (sorted, non-empty) cells."""
-    parents = cells >> (2 * levels)
-    starts = np.flatnonzero(np.concatenate([[True], parents[1:] != parents[:-1]]))
+    starts = np.flatnonzero(run_starts(cells >> (2 * levels)))
     return int(np.add.reduceat(counts, starts).max())
 
 

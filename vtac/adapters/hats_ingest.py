@@ -45,6 +45,7 @@ from vtac.adapters.hats_build import (
     merged_order,
     one_chunk_per_column,
     order_of_kept,
+    run_starts,
     sort_order,
     spatial_index,
     write_catalog,
@@ -375,7 +376,7 @@ def _first_rows_of_integers(keys: NDArray[np.int64]) -> NDArray[np.intp] | None:
         return None
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
-    return np.sort(order[np.concatenate([[True], ordered[1:] != ordered[:-1]])])
+    return np.sort(order[run_starts(ordered)])
 
 
 def integer_keys(ids: Any) -> NDArray[np.int64] | None:
