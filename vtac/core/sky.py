@@ -238,10 +238,10 @@ def pairs_within(ra_deg: ArrayLike, dec_deg: ArrayLike, radius_arcsec: float) ->
     """
     ra = np.atleast_1d(np.asarray(ra_deg, dtype=float))
     dec = np.atleast_1d(np.asarray(dec_deg, dtype=float))
-    frame = _FlatFrame.fit(ra, dec) if len(ra) >= 2 else None
     if len(ra) < 2:
-        first = second = np.empty(0, dtype=np.int64)
-    elif frame is None:
+        return np.empty((0, 2), dtype=np.int64)
+    frame = _FlatFrame.fit(ra, dec)
+    if frame is None:
         from scipy.spatial import cKDTree  # pylint: disable=import-outside-toplevel  # large sets only
 
         pairs = cKDTree(unit_vectors(ra, dec)).query_pairs(
@@ -256,4 +256,4 @@ def pairs_within(ra_deg: ArrayLike, dec_deg: ArrayLike, radius_arcsec: float) ->
         first, second = first[ordered], second[ordered]
     within = separation_arcsec(ra[first], dec[first], ra[second], dec[second]) <= radius_arcsec
     order = np.lexsort((second[within], first[within]))
-    return np.column_stack((first[within][order], second[within][order])).astype(np.int64)
+    return np.column_stack((first[within][order], second[within][order]))
