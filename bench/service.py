@@ -126,6 +126,8 @@ class Listener:
         self.config = config
         self.final_version = final_version
         self.arrivals: dict[tuple[str, str], float] = {}
+        #: Versions notified to the Burst Advocate, by burst (inputs that came together fold into one).
+        self.versions: dict[str, set[int]] = {}
         self.ready = threading.Event()
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -156,6 +158,12 @@ class Listener:
         """Forget what arrived (the next service run reuses the burst ids)."""
         with self._lock:
             self.arrivals.clear()
+            self.versions.clear()
+
+    def notified_per_burst(self, burst_ids: list[str]) -> float:
+        """Mean number of versions notified per burst (each a build; 3 when none is folded)."""
+        with self._lock:
+            return float(np.mean([len(self.versions.get(burst_id, ())) for burst_id in burst_ids]))
 
     def close(self) -> None:
         """Stop consuming (the exclusive queues go with the connection)."""
@@ -177,8 +185,10 @@ class Listener:
     def _on_message(self, _channel, method, properties, _body) -> None:
         now = time.monotonic()
         headers = properties.headers or {}
-        if headers.get("product_version") == self.final_version:
-            with self._lock:
+        with self._lock:
+            if method.routing_key == KEYS[0]:
+                self.versions.setdefault(headers["burst_id"], set()).add(headers["product_version"])
+            if headers.get("product_version") == self.final_version:
                 self.arrivals.setdefault((headers["burst_id"], method.routing_key), now)
 
 
@@ -411,6 +421,7 @@ def _service_figures(
         latencies = np.array(measure_latency(publisher, listener, phases[0]))
         wall_s = measure_throughput(publisher, listener, phases[1])
         rss_mb = peak_rss_mb(process.pid)
+    notified = [round(listener.notified_per_burst(list(phase)), 2) for phase in phases]
     return {
         "bursts": N_BURSTS,
         "inputs_per_burst": FINAL_VERSION,
@@ -421,6 +432,7 @@ def _service_figures(
         "throughput_wall_s": round(wall_s, 2),
         "bursts_per_s": round(N_BURSTS / wall_s, 2),
         "service_rss_mb": rss_mb,
+        "versions_notified_per_burst": {"latency": notified[0], "throughput": notified[1]},
     }
 
 
@@ -608,6 +620,11 @@ def service_summary(service: dict, targets: dict) -> list[str]:
     for text, key, unit, target in rows:
         middle = f" {release[key]} {unit} | {service['ratio_to_release'][key]} |" if release else ""
         lines.append(f"| {text} | {service[key]} {unit} |{middle} {target} |")
+    for phase, text in (("latency", "one burst at a time"), ("throughput", "all at once")):
+        now = service["versions_notified_per_burst"][phase]
+        before = release.get("versions_notified_per_burst", {}).get(phase, "-") if release else None
+        middle = f" {before} | |" if release else ""
+        lines.append(f"| versions notified per burst ({text}; 3 = none folded) | {now} |{middle} |")
     return [
         "",
         f"## Service: `vtac serve`, {service['bursts']} bursts x R, B, MXT "

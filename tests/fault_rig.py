@@ -273,6 +273,7 @@ class Tally:
     stored: int = 0
     expected: int = 0
     notified: int = 0
+    folded: int = 0
     lost: int = 0
     duplicated: int = 0
     peak_rss_mb: float = 0.0
@@ -283,15 +284,15 @@ class Tally:
     def row(self) -> str:
         return (
             f"| {self.name} | {self.inputs} | {self.hostile} | {self.dead_lettered} | {self.stored} | "
-            f"{self.notified} | {self.lost} | {self.duplicated} | {self.peak_rss_mb:.0f} | "
+            f"{self.notified} | {self.folded} | {self.lost} | {self.duplicated} | {self.peak_rss_mb:.0f} | "
             f"{'yes' if self.service_up else 'NO'} | {self.seconds:.0f} |"
         )
 
 
 HEADER = (
-    "| fault class | good inputs | hostile messages | dead-lettered | versions stored | versions notified | "
-    "lost or skipped | duplicated | peak RSS (MB) | service up | s |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
+    "| fault class | good inputs | hostile messages | dead-lettered | inputs stored | versions notified | "
+    "folded | lost | duplicated | peak RSS (MB) | service up | s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|"
 )
 
 

@@ -50,8 +50,10 @@ pytestmark = pytest.mark.usefixtures("rabbitmq")
 class StandInProcessor:
     """The processor contract in miniature: versions per burst, repeats are no-ops, retries on demand."""
 
-    def __init__(self, *, delay_s: float = 0.0) -> None:
+    def __init__(self, *, delay_s: float = 0.0, fold: bool = False) -> None:
         self.delay_s = delay_s
+        self.fold = fold  # leave the build to a later input of the burst already in hand, as the processor
+        self.deferred: set[str] = set()
         self.retries_left: dict[str, int] = {}
         self.version_of: dict[bytes, tuple[str, int]] = {}
         self.latest: dict[str, int] = {}
@@ -60,13 +62,17 @@ class StandInProcessor:
         self.crash_on_process = 0  # raise on that many calls (a bug in the processor)
         self.crash_on_confirmed = 0  # the state store fails when told the notifications went out
 
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting: Any = None) -> ProcessOutcome:
         self.calls += 1
         try:
             message = parse_input(body)
         except InputError as error:
             return ProcessOutcome(Action.REJECT, reason=str(error))
         time.sleep(self.delay_s)
+        if self.fold and newer_waiting(message.burst_id):
+            self.latest[message.burst_id] = self.latest.get(message.burst_id, 0) + 1
+            self.deferred.add(message.burst_id)
+            return ProcessOutcome(Action.ACK, "built with the next input", burst_id=message.burst_id)
         if self.crash_on_process > 0:
             self.crash_on_process -= 1
             raise RuntimeError("processor bug")
@@ -81,6 +87,17 @@ class StandInProcessor:
         burst, version = self.version_of[key]
         if (burst, version) in self.confirmed_versions:
             return ProcessOutcome(Action.ACK, burst_id=burst)  # a repeat: nothing new
+        self.deferred.discard(burst)
+        return self._outcome(burst, version)
+
+    def build_deferred(self, newer_waiting: Any) -> ProcessOutcome | None:
+        for burst in [burst for burst in self.deferred if not newer_waiting(burst)]:
+            self.deferred.discard(burst)
+            return self._outcome(burst, self.latest[burst])
+        return None
+
+    @staticmethod
+    def _outcome(burst: str, version: int) -> ProcessOutcome:
         notifications = [
             Notification(
                 audience,
@@ -163,6 +180,36 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     assert broker.depth(broker.notifications_queue) == 0
     assert broker.depth(broker.config.inputs_queue) == 0
     assert running.consumer.metrics.counters["products"] == 2
+
+
+def _notified(taken: list[tuple[Any, bytes]]) -> list[tuple[str, int]]:
+    return sorted({(body["burst_id"], body["product_version"]) for body in _bodies(taken)})
+
+
+def test_an_input_whose_burst_has_a_later_one_in_hand_is_built_with_it(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor(delay_s=0.3, fold=True)
+    running = run_consumer(processor)
+    publish_inputs(broker.config, [_mxt("sb30"), _mxt("sb30", version=2), _mxt("sb31")])
+
+    taken = broker.take(broker.notifications_queue, 4)
+
+    assert _notified(taken) == [("sb30", 2), ("sb31", 1)]  # sb30's first input was in hand with its second
+    wait_for(lambda: running.consumer.metrics.counters["acks"] == 3)
+    assert broker.depth(broker.notifications_queue) == 0
+
+
+def test_a_build_left_to_an_input_that_is_dead_lettered_is_made_at_once(broker: Broker, run_consumer: Any):
+    processor = StandInProcessor(delay_s=0.3, fold=True)
+    run_consumer(processor)
+    publish_inputs(broker.config, [_mxt("sb32")])
+    broker.publish_raw(json.dumps({**json.loads(_mxt("sb32").model_dump_json()), "ra": 400.0}).encode())
+
+    taken = broker.take(broker.notifications_queue, 2)
+
+    assert _notified(taken) == [("sb32", 1)]
+    [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
+    assert props.headers[REASON_HEADER].startswith("column ra:")
+    assert processor.deferred == set()
 
 
 def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_worker_survives(
@@ -290,7 +337,7 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
         from vtac.service.outcome import Action, ProcessOutcome
 
         class Slow:
-            def process(self, body):
+            def process(self, body, *, newer_waiting=None):
                 Path({str(started)!r}).touch()
                 time.sleep(30)
                 return ProcessOutcome(Action.ACK)
@@ -670,7 +717,7 @@ def test_bin_vtac_service_is_vtac_serve():
 class LeakyProcessor(StandInProcessor):
     """Rejects and retries with reasons that hold secrets, as an error text from a library might."""
 
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting=None) -> ProcessOutcome:
         self.calls += 1
         if self.calls == 1:
             return ProcessOutcome(Action.RETRY, reason="GET https://svc:sdbpass@sdb/x?token=tok1: timeout")

@@ -23,10 +23,11 @@ from lxml import etree
 from paths import REPO
 from real_services import BROKER_URL, wait_for
 from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
-from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, product
+from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, position, product
 
 from vtac.service import extras as extras_module
 from vtac.service.extras import IdleWorker, WorkerStoppedError
+from vtac.service.outcome import Action
 from vtac.service.processor import Processor, open_processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
@@ -148,16 +149,18 @@ def test_versions_superseded_while_waiting_are_recorded_and_only_the_newest_is_d
     processor.close()
 
 
-def test_versions_notified_together_leave_the_older_superseded(tmp_path, burst):
+def test_a_version_folded_into_the_next_is_superseded_in_the_ledger(tmp_path, burst):
     processor = extras_processor(tmp_path)
     bodies = inputs_of(burst)
     unconfirmed = processor.process(bodies["R"])  # notified, but the confirms never came
     both = deliver(processor, bodies["B"])
-    assert sorted({json.loads(note.body)["product_version"] for note in both.notifications}) == [1, 2]
-    assert unconfirmed.notifications
+    assert sorted({json.loads(note.body)["product_version"] for note in both.notifications}) == [2]
+    assert unconfirmed.notifications and both.folded == (1,)
     assert processor.wait_for_extras(180)
     assert statuses(processor.store, BURST_ID, range(1, 3)) == ["superseded", "stored"]
     processor.close()
+    note = history_rows(page_of(tmp_path, 2).read_text(encoding="utf-8"))[1][2]
+    assert note == "superseded: v2 was notified with it"
 
 
 def history_rows(html: str) -> dict[int, tuple[str, str, str]]:
@@ -195,12 +198,16 @@ def test_a_set_aside_version_is_named_with_its_reason_in_the_next_page(tmp_path,
     _, paths = burst
     bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
     _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    simulated = burst[0].mxt
+    alone = deliver(processor, position(simulated.ra, simulated.dec, simulated.r90_arcsec))  # v2 cannot build
     outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
     assert processor.wait_for_extras(180)
     processor.close()
 
-    assert [note.product_version for note in outcome.notifications] == [2, 2]
-    rows = history_rows(page_of(tmp_path, 2).read_text(encoding="utf-8"))
+    assert (alone.action, alone.notifications) == (Action.ACK, [])
+    assert [note.product_version for note in outcome.notifications] == [3, 3]
+    rows = history_rows(page_of(tmp_path, 3).read_text(encoding="utf-8"))
+    assert rows[2][2] == "superseded: v3 was notified with it"
     link, made, note = rows[1]
     assert (link, made) == ("", "-")  # no page, and no time: it was never built
     assert note.startswith("set aside, not built: file ") and "R_bad.fits" in note

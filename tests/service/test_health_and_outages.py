@@ -30,7 +30,7 @@ from vtac.service.state import open_sqlite_store
 class DyingProcessor(StandInProcessor):
     """A processor whose thread dies (something no ``except Exception`` catches)."""
 
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting=None) -> ProcessOutcome:
         raise SystemExit("worker killed")
 
 
@@ -128,7 +128,7 @@ class StuckProcessor(StandInProcessor):
         super().__init__()
         self.release = threading.Event()
 
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting=None) -> ProcessOutcome:
         if b'"sbstuck"' in body:
             self.release.wait(30)
         return super().process(body)

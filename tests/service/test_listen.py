@@ -151,7 +151,7 @@ def test_listening_to_a_missing_queue_is_a_configuration_error(config):
 
 
 class _Idle:
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting=None) -> ProcessOutcome:
         return ProcessOutcome(Action.ACK)
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
@@ -184,7 +184,7 @@ def test_a_refused_connection_logs_one_line_per_attempt_and_nothing_from_pika(ca
 class _Refuses:
     """A processor that refuses every input for good, as a bad product is: the consumer dead-letters it."""
 
-    def process(self, body: bytes) -> ProcessOutcome:
+    def process(self, body: bytes, *, newer_waiting=None) -> ProcessOutcome:
         burst_id = json.loads(body)["burst_id"]
         return ProcessOutcome(Action.REJECT, reason=f"file QSRCLIST_VT.fits, HDU FINDCH_R0: bad {burst_id}")
 

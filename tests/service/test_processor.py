@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,9 +100,9 @@ def processor(settings, tmp_path):
     store.close()
 
 
-def deliver(processor: Processor, body: bytes) -> ProcessOutcome:
+def deliver(processor: Processor, body: bytes, **kwargs: Any) -> ProcessOutcome:
     """What the consumer does: process, and confirm when the notifications went out."""
-    outcome = processor.process(body)
+    outcome = processor.process(body, **kwargs)
     if outcome.action is Action.ACK:
         processor.confirmed(outcome)
     return outcome
@@ -654,17 +655,59 @@ def _versions(outcome: ProcessOutcome) -> list[int | None]:
     return [note.product_version for note in outcome.notifications]
 
 
-def test_a_version_never_published_is_built_and_notified_before_a_later_one(processor, burst):
+def _channels(outcome: ProcessOutcome) -> set[str]:
+    """The VT channels whose magnitudes the best candidate of the notification carries."""
+    return {name[0] for name in best_of(outcome)["magnitudes"]}
+
+
+def test_a_version_never_published_is_folded_into_the_next_one(processor, burst):
     bodies = inputs_of(burst)
     lost = processor.process(bodies["R"])  # v1 built, but the broker went away before the confirms
     later = deliver(processor, bodies["B"])  # v2 arrives first after the reconnection
     redelivered = deliver(processor, bodies["R"])
 
     assert _versions(lost) == [1, 1]
-    assert _versions(later) == [1, 1, 2, 2]  # v1 is not skipped
-    assert [json.loads(note.body)["product_version"] for note in later.notifications] == [1, 1, 2, 2]
+    assert _versions(later) == [2, 2]  # v1 was never announced: v2, which holds it, is
+    assert [json.loads(note.body)["product_version"] for note in later.notifications] == [2, 2]
+    assert _channels(later) == {"R", "B"}
     assert (redelivered.action, redelivered.notifications) == (Action.ACK, [])
     assert processor.store.burst_state(BURST_ID).published == 2
+
+
+def test_inputs_that_come_together_make_one_build_with_all_of_them(processor, burst):
+    bodies = inputs_of(burst)
+    waiting = [True, True, False]  # R, then B, were processed while the next input of the burst was in hand
+    outcomes = [
+        deliver(processor, bodies[name], newer_waiting=lambda _burst, more=more: more)
+        for name, more in zip(("R", "B", "MXT"), waiting, strict=True)
+    ]
+
+    assert [outcome.action for outcome in outcomes] == [Action.ACK] * 3
+    assert [outcome.reason for outcome in outcomes[:2]] == ["built with the next input of the burst"] * 2
+    assert [_versions(outcome) for outcome in outcomes] == [[], [], [3, 3]]
+    assert _channels(outcomes[2]) == {"R", "B"} and best_of(outcomes[2])["flags"]["in_mxt"] is True
+    assert processor.store.burst_state(BURST_ID).published == 3
+    assert processor.build_deferred(lambda _burst: False) is None  # nothing left to build
+    assert sorted(
+        path.name for path in (processor.settings.state_dir / "sdb" / BURST_ID / "QPO_VT").iterdir()
+    ) == ["v3"]
+
+
+def test_a_build_left_to_an_input_that_never_builds_is_made_once_that_input_is_gone(processor, burst):
+    bodies = inputs_of(burst)
+    left = deliver(processor, bodies["R"], newer_waiting=lambda _burst: True)
+    hostile = deliver(processor, b'{"burst_id": "%s", "acronym": "QSRCLIST_VT"}' % BURST_ID.encode())
+
+    assert processor.build_deferred(lambda _burst: True) is None  # another input of it is still in hand
+    built = processor.build_deferred(lambda _burst: False)
+    assert built is not None
+    processor.confirmed(built)
+
+    assert (left.reason, hostile.action) == ("built with the next input of the burst", Action.REJECT)
+    assert _versions(built) == [1, 1] and _channels(built) == {"R"}
+    assert processor.store.burst_state(BURST_ID).published == 1
+    assert processor.build_deferred(lambda _burst: False) is None
+    assert processor.store.claim(BURST_ID, "another instance", 60.0)  # the claim was given back
 
 
 def test_a_duplicate_on_another_instance_waits_and_is_never_notified_twice(settings, tmp_path, burst):

@@ -29,6 +29,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,8 +67,9 @@ MAX_REASON_CHARS = 1000
 class InputHandler(Protocol):
     """What the consumer needs from what decides on its inputs: :class:`vtac.service.processor.Processor`."""
 
-    def process(self, body: bytes) -> ProcessOutcome:
-        """Decide on one input body."""
+    def process(self, body: bytes, *, newer_waiting: Callable[[str], bool] | None = None) -> ProcessOutcome:
+        """Decide on one input body; ``newer_waiting(burst_id)`` says whether a later input of that burst is
+        already in hand (its build may then wait for it)."""
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
         """Every notification of ``outcome`` was confirmed by the broker."""
@@ -108,6 +110,10 @@ class _Delivery:
     properties: BasicProperties
     body: bytes
     received: float = field(default_factory=time.monotonic)
+    burst_id: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.burst_id = _peek_burst_id(self.body)
 
     @property
     def attempt(self) -> int:
@@ -300,28 +306,37 @@ class Consumer:
             self._settled.wait()
 
     def _next_job(self) -> _Delivery | None:
-        """The next input, after a sweep whenever ``sweep_interval_s`` has passed since the last one (busy
-        or idle: a steady stream of inputs must not starve the sweeper)."""
+        """The next input, after the builds an earlier input left to one no longer held, and after a sweep
+        whenever ``sweep_interval_s`` has passed since the last one (busy or idle: a steady stream of inputs
+        must not starve the sweeper)."""
         interval = self.sweep_interval_s
+        build_deferred = getattr(self.processor, "build_deferred", None)
         while True:
+            if build_deferred is not None:
+                self._publish_built("deferred build", partial(build_deferred, self._holds_input_of))
             if interval and time.monotonic() - self._last_sweep >= interval:
                 self._last_sweep = time.monotonic()
-                self._sweep()
+                self._publish_built("sweep", getattr(self.processor, "sweep", None))
             wait = max(0.0, interval - (time.monotonic() - self._last_sweep)) if interval else None
             with suppress(queue.Empty):
                 return self._jobs.get(timeout=wait)
 
-    def _sweep(self) -> None:
-        """Publish what the processor's sweeper built (a version stored, never notified), like an input."""
-        sweep = getattr(self.processor, "sweep", None)
+    def _holds_input_of(self, burst_id: str) -> bool:
+        """Whether an input of ``burst_id`` waits for the worker (delivered to us, not yet processed)."""
+        with self._jobs.mutex:
+            return any(job is not None and job.burst_id == burst_id for job in self._jobs.queue)
+
+    def _publish_built(self, what: str, build: Callable[[], ProcessOutcome | None] | None) -> None:
+        """Publish what the processor built outside any input (the sweeper's version stored but never
+        notified, or a build an input left to a later one), like an input's notifications."""
         connection = self._connection
-        if sweep is None or connection is None or not self.health.ready or self.stop.is_set():
+        if build is None or connection is None or not self.health.ready or self.stop.is_set():
             return
         self.health.busy()
         try:
-            outcome = sweep()
+            outcome = build()
         except Exception:  # pylint: disable=broad-exception-caught  # a bug must not kill the worker
-            log.exception("sweep failed")
+            log.exception("%s failed", what)
             return
         finally:
             self.health.idle()
@@ -329,21 +344,21 @@ class Consumer:
             return
         self._settled.clear()
         try:
-            connection.add_callback_threadsafe(partial(self._publish_swept, outcome))
+            connection.add_callback_threadsafe(partial(self._publish_unprompted, outcome))
         except pika.exceptions.AMQPError:
-            return  # swept again once its claim lapses
+            return  # the sweeper builds it again once its claim lapses
         self._settled.wait()
 
-    def _publish_swept(self, outcome: ProcessOutcome) -> None:
+    def _publish_unprompted(self, outcome: ProcessOutcome) -> None:
         try:
             self._publish_notifications(outcome, correlation_id=None)
             self.processor.confirmed(outcome)
             self.metrics.count("products")
             self.metrics.count("notifications", len(outcome.notifications))
-        except Exception as error:  # pylint: disable=broad-exception-caught  # swept again later
+        except Exception as error:  # pylint: disable=broad-exception-caught  # the sweeper's again later
             if isinstance(error, pika.exceptions.AMQPConnectionError | pika.exceptions.AMQPChannelError):
                 raise
-            log.warning("swept version not notified now: %r", error, extra={"burst_id": outcome.burst_id})
+            log.warning("version not notified now: %r", error, extra={"burst_id": outcome.burst_id})
         finally:
             self._settled.set()
 
@@ -354,7 +369,7 @@ class Consumer:
                 problem = unacceptable_properties(delivery.properties)
                 if problem is not None:
                     return ProcessOutcome(Action.REJECT, reason=problem)
-                return self.processor.process(delivery.body)
+                return self.processor.process(delivery.body, newer_waiting=self._holds_input_of)
         except Exception as error:  # pylint: disable=broad-exception-caught  # a bug must not kill us
             log.exception("processor failed")
             return ProcessOutcome(Action.RETRY, reason=f"internal error: {type(error).__name__}: {error}")

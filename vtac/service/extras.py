@@ -190,8 +190,9 @@ class ExtrasScheduler:  # pylint: disable=too-many-instance-attributes  # one qu
         )
 
     def published(self, burst_id: str, versions: list[int]) -> list[ExtrasRecord]:
-        """The notifications of ``versions`` are confirmed: queue the newest; what to record in the ledger
-        (with the versions' publication, one transaction): it pending, the others superseded.
+        """The notifications of ``versions`` are confirmed (or, for the older ones, their inputs were in the
+        newest notified): queue the newest; what to record in the ledger (with the versions' publication, one
+        transaction): it pending, the others superseded.
 
         Runs on pika's I/O thread: a queue append, nothing more; the drawing waits for :meth:`settled`.
         """

@@ -40,3 +40,6 @@ class ProcessOutcome:
     burst_id: str | None = None
     product_version: int | None = None
     notifications: list[Notification] = field(default_factory=list)
+    #: Versions not built on their own: stored while an earlier build was pending or unannounced, their
+    #: inputs are in the newest one notified (the extras ledger records them superseded).
+    folded: tuple[int, ...] = ()

@@ -1,9 +1,14 @@
 """From "an input message arrived" to "these notifications must be published": no broker code here.
 
 One message is validated, its product fetched (or taken inline) and checked, then recorded in the per-burst
-store; if that changed the burst (or an earlier attempt died before publishing), the burst's QPO_VT for that
-version is rebuilt from every input up to it, uploaded to the SDB and announced by two notifications. The
-consumer publishes them, then calls :meth:`Processor.confirmed`; only then is the version marked published.
+store; if that changed the burst (or an earlier attempt died before publishing), the burst's newest version
+is built from every input up to it, uploaded to the SDB and announced by two notifications. The consumer
+publishes them, then calls :meth:`Processor.confirmed`; only then is the version marked published.
+
+A burst's inputs often come together (VT_R and VT_B of one sequence, the MXT position): when the consumer
+already holds a later input of the same burst, this one is only recorded and the later one's build includes
+it. So each notification describes every input stored so far, and a version superseded before it was built is
+never built (its number is skipped; docs/ICD.md).
 
 Errors map to broker actions once, here: bad input or a product the SDB refuses for good is REJECTed
 (dead-lettered, never retried); a service that may come back (SDB, database, disk) is RETRIED. A catalogue
@@ -77,6 +82,8 @@ AUDIENCES = ("ba", "vtpp")
 GZIP_MAGIC = b"\x1f\x8b"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 InputMessage = ProductNotificationV1 | MxtPositionV1 | PositionAlertV1
+#: Does the consumer already hold a later input of this burst (delivered, not yet processed)?
+NewerWaiting = Callable[[str], bool]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Source lists kept read (by content hash): a burst's lists are read once, not at each of its versions.
 MAX_READ_LISTS = 32
@@ -141,6 +148,9 @@ class Processor:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._unmarked: list[tuple[str, int, list[ExtrasRecord]]] = []  # notified, not marked published yet
         self._unmarked_lock = threading.Lock()
+        # Bursts whose build was left to a later input the consumer held: built at once should that input
+        # not build them (dead-lettered, say), not a sweep later.
+        self._deferred: set[str] = set()
         self.extras: ExtrasScheduler | None = None
         if settings.extras.enabled:
             self.extras = ExtrasScheduler(
@@ -152,8 +162,11 @@ class Processor:
                 inputs_of=self.inputs_of,
             )
 
-    def process(self, body: bytes) -> ProcessOutcome:
-        """Decide what to do with one raw message body; never raises for a bad or unlucky input."""
+    def process(self, body: bytes, *, newer_waiting: NewerWaiting | None = None) -> ProcessOutcome:
+        """Decide what to do with one raw message body; never raises for a bad or unlucky input.
+
+        ``newer_waiting``: asked once the input is stored; True leaves the build to that later input.
+        """
         try:
             message = parse_input(
                 body,
@@ -165,7 +178,7 @@ class Processor:
             return _reject(str(exc))
         try:
             with self.extras.input_in_progress() if self.extras is not None else nullcontext():
-                return self._process(message)
+                return self._process(message, newer_waiting)
         except (InputError, SdbRejectedError, ConfigurationError) as exc:
             return _reject(str(exc), message.burst_id)
         except (TransientError, OSError) as exc:
@@ -181,22 +194,42 @@ class Processor:
         except TransientError:
             return None
         for burst_id in self.store.unnotified_bursts(self.settings.sweep_after_s):
-            if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
-                continue
-            try:
-                busy = self.extras.input_in_progress() if self.extras is not None else nullcontext()
-                with busy, self._claim_renewed(burst_id):
-                    outcome = self._build_unpublished(burst_id)
-            except (InputError, SdbRejectedError, ConfigurationError, TransientError, OSError) as exc:
-                log.warning("sweep: not built now: %s", exc, extra={"burst_id": burst_id})
-                outcome = ProcessOutcome(Action.RETRY, str(exc), burst_id)
-            if outcome.notifications:
-                log.info(
-                    "sweep: v%s built, never notified", outcome.product_version, extra={"burst_id": burst_id}
-                )
+            if (outcome := self._build_aside(burst_id, "sweep")) is not None:
                 return outcome
-            with suppress(TransientError):
-                self.store.release(burst_id, self._owner)
+        return None
+
+    def build_deferred(self, newer_waiting: NewerWaiting) -> ProcessOutcome | None:
+        """Build and return the notifications of one burst whose build was left to a later input that the
+        consumer no longer holds and that did not build it (None: there is none). Published like a sweep."""
+        if not self._deferred:
+            return None
+        for burst_id in [burst for burst in self._deferred if not newer_waiting(burst)]:
+            self._deferred.discard(burst_id)
+            try:
+                self._mark_unmarked()
+            except TransientError:
+                return None  # the sweeper builds it once the state store is back
+            if (outcome := self._build_aside(burst_id, "left by a later input")) is not None:
+                return outcome
+        return None
+
+    def _build_aside(self, burst_id: str, why: str) -> ProcessOutcome | None:
+        """Claim ``burst_id`` and build its newest version outside any input (None: not claimed, nothing to
+        notify, or it failed: the claim is released and the sweeper tries again later)."""
+        if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
+            return None
+        try:
+            busy = self.extras.input_in_progress() if self.extras is not None else nullcontext()
+            with busy, self._claim_renewed(burst_id):
+                outcome = self._build_unpublished(burst_id)
+        except (InputError, SdbRejectedError, ConfigurationError, TransientError, OSError) as exc:
+            log.warning("%s: not built now: %s", why, exc, extra={"burst_id": burst_id})
+            outcome = ProcessOutcome(Action.RETRY, str(exc), burst_id)
+        if outcome.notifications:
+            log.info("%s: v%s built", why, outcome.product_version, extra={"burst_id": burst_id})
+            return outcome
+        with suppress(TransientError):
+            self.store.release(burst_id, self._owner)
         return None
 
     def confirmed(self, outcome: ProcessOutcome) -> None:
@@ -213,7 +246,7 @@ class Processor:
             extras = []
             if self.extras is not None:
                 versions = [note.product_version or outcome.product_version for note in outcome.notifications]
-                extras = self.extras.published(outcome.burst_id, versions)
+                extras = self.extras.published(outcome.burst_id, [*versions, *outcome.folded])
             mark = (outcome.burst_id, outcome.product_version, extras)
             deadline = time.monotonic() + self.settings.confirm_retry_s
             while True:
@@ -266,7 +299,7 @@ class Processor:
         if self.extras is not None:
             self.extras.close(timeout_s)
 
-    def _process(self, message: InputMessage) -> ProcessOutcome:
+    def _process(self, message: InputMessage, newer_waiting: NewerWaiting | None) -> ProcessOutcome:
         self._mark_unmarked()
         burst_id = message.burst_id
         key = message.content_key()
@@ -280,6 +313,12 @@ class Processor:
         if not recorded.state.needs_products:
             log.info("repeated input, v%d already published", version, extra={"burst_id": burst_id})
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, version)
+        if newer_waiting is not None and newer_waiting(burst_id):
+            self._deferred.add(burst_id)
+            log.info(
+                "v%d stored, built with the next input of the burst", version, extra={"burst_id": burst_id}
+            )
+            return ProcessOutcome(Action.ACK, "built with the next input of the burst", burst_id, version)
         # One instance at a time builds a burst's unpublished versions: a duplicate delivered to another
         # instance meanwhile waits (retry) and then finds them published, so nothing is notified twice.
         if not self.store.claim(burst_id, self._owner, self.settings.claim_lease_s):
@@ -324,30 +363,50 @@ class Processor:
                 self.store.claim(burst_id, self._owner, lease_s)
 
     def _build_unpublished(self, burst_id: str, own_version: int | None = None) -> ProcessOutcome:
-        """Every stored version not yet published, oldest first: none is skipped, even after an outage or a
-        redelivery that arrives once later versions exist (each version's notifications carry its number).
+        """The burst's newest version, when it is not published yet: it holds every input stored so far, so
+        the versions stored since the last publication are not built one by one (after an outage, or inputs
+        that came together). Each notification carries its version's number.
 
-        A version whose input cannot build is set aside (left out from then on) and the others go on; the
-        input being processed is dead-lettered with the reason when its own version (``own_version``) was.
+        Should the newest not build, the unpublished versions are built oldest first to find the input that
+        cannot: its version is set aside (left out from then on) and the others go on. The input being
+        processed is dead-lettered with the reason when its own version (``own_version``) was set aside.
         """
+        self._deferred.discard(burst_id)
         state = self.store.burst_state(burst_id)
         if not state.needs_products:
             return ProcessOutcome(Action.ACK, "repeated input", burst_id, state.version)
-        notifications: list[Notification] = []
         set_aside = self.store.set_aside_versions(burst_id)
-        for version in range(state.published + 1, state.version + 1):
-            if version in set_aside:
-                continue
+        versions = [v for v in range(state.published + 1, state.version + 1) if v not in set_aside]
+        folded: tuple[int, ...] = ()
+        try:
+            notifications = self._build(burst_id, versions[-1]).notifications if versions else []
+            folded = tuple(versions[:-1]) if notifications else ()
+        except InputError as exc:
+            log.warning(
+                "v%d cannot build (%s): versions built one by one",
+                versions[-1],
+                exc,
+                extra={"burst_id": burst_id},
+            )
+            notifications = self._build_each(burst_id, versions, set_aside)
+        if own_version in set_aside and not notifications:
+            return _reject(f"set aside, cannot build: {set_aside[own_version]}", burst_id)
+        reason = "" if notifications else "no QSRCLIST_VT yet"
+        return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications, folded)
+
+    def _build_each(
+        self, burst_id: str, versions: list[int], set_aside: dict[int, str]
+    ) -> list[Notification]:
+        """Build ``versions`` oldest first, setting aside (store and ``set_aside``) those that cannot."""
+        notifications: list[Notification] = []
+        for version in versions:
             try:
                 notifications += self._build(burst_id, version).notifications
             except InputError as exc:  # this version's input cannot build: without it, the next ones can
                 set_aside[version] = str(exc)
                 self.store.set_aside(burst_id, version, str(exc))
                 log.warning("v%d set aside: %s", version, exc, extra={"burst_id": burst_id})
-        if own_version in set_aside and not notifications:
-            return _reject(f"set aside, cannot build: {set_aside[own_version]}", burst_id)
-        reason = "" if notifications else "no QSRCLIST_VT yet"
-        return ProcessOutcome(Action.ACK, reason, burst_id, state.version, notifications)
+        return notifications
 
     def _maybe_prefetch(self, burst_id: str, message: InputMessage, payload: bytes) -> None:
         """A position before any VT list: start the catalogue cones of the field to come (returns at once)."""
@@ -623,7 +682,10 @@ def _read_list(item: _Input) -> SourceList:
     message = item.message
     if not isinstance(message, ProductNotificationV1) or message.content is None:  # pragma: no cover
         raise InputError("stored source list without content", column="content")
-    return parse_srclist(message.content, local_name(message, message.content))
+    name = local_name(message, message.content)
+    read = parse_srclist(message.content, name)
+    _usable_sequences(read, message.burst_id, name)  # a list stored before the arrival checks existed
+    return read
 
 
 class ReadLists:
