@@ -287,10 +287,11 @@ class BrokerSettings(BaseModel):
     dead_letter_queue: str = Field("vtac.inputs.dead", description="Queue of rejected inputs.")
     reason_header: str = Field("x-vtac-reason", description="Header carrying why an input was rejected.")
     max_unacked: int = Field(
-        2,
+        8,
         ge=1,
         le=1000,
-        description="Unacknowledged inputs the broker may hand us (AMQP QoS prefetch count).",
+        description="Unacknowledged inputs the broker may hand us (AMQP QoS prefetch count): a burst's "
+        "inputs that come together are then in hand together and built together.",
     )
     heartbeat_s: int = Field(30, ge=0, description="AMQP heartbeat (0: off).")
     blocked_connection_timeout_s: float = Field(

@@ -53,7 +53,7 @@ def test_defaults_are_the_icd_names():
 
 def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
     monkeypatch.setenv("VTAC_BROKER__INPUTS_QUEUE", "vtac.test")
-    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "8")
+    monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "6")
     monkeypatch.setenv("VTAC_SCIENCE__BEST_PROBABILITY_THRESHOLD", "0.6")
     monkeypatch.setenv("VTAC_CATALOGUES__SOURCES", "sdss12=/data/sdss.fits, gaiadr3=vizier")
     monkeypatch.setenv("VTAC_BROKER__INPUT_ROUTING_KEYS", '["product.#"]')
@@ -61,7 +61,7 @@ def test_environment_sets_flat_nested_and_list_values(monkeypatch, tmp_path):
 
     settings = VtacSettings()
 
-    assert (settings.broker.inputs_queue, settings.broker.max_unacked) == ("vtac.test", 8)
+    assert (settings.broker.inputs_queue, settings.broker.max_unacked) == ("vtac.test", 6)
     assert settings.science.best_probability_threshold == 0.6
     assert [str(source) for source in settings.catalogues.sources] == [
         "SDSS12=/data/sdss.fits",

@@ -119,7 +119,7 @@ def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch,
     assert lines["sdb.token"].split(" = ")[1].startswith('"**********"')
     assert lines["sdb.token"].endswith("# secret file in " + str(tmp_path / "secrets"))
     assert lines["science.best_probability_threshold"].endswith(f"0.6  # {tmp_path / 'vtac.toml'}")
-    assert lines["broker.max_unacked"].endswith("2  # default")
+    assert lines["broker.max_unacked"].endswith("8  # default")
     assert lines["catalogues.sources"].endswith(
         '"SDSS12=vizier", "LSDR10=datalab", "GAIADR3=vizier", "USNOB1=vizier"]  # default'
     )
@@ -129,7 +129,7 @@ def test_config_show_gives_every_value_its_source_and_masks_secrets(monkeypatch,
 
 def test_config_check_judges_the_file_alone(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("VTAC_BROKER__MAX_UNACKED", "not a number")  # the environment is not the file's fault
-    good = toml(tmp_path, "[broker]\nmax_unacked = 8\n")
+    good = toml(tmp_path, "[broker]\nmax_unacked = 3\n")
     assert cli.main(["config", "check", str(good)]) == 0
     assert capsys.readouterr().out.strip() == f"{good}: ok"
 
