@@ -272,7 +272,7 @@ def _build_with_dask(
         )
         runs = existing + [_Run(staging / f"{item.digest}.arrow", "arrow") for item in inputs]
         cells, counts = _summed(mapped)
-        if not len(cells):
+        if cells.size == 0:
             raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
         pixels = [pixel for pixel, _ in destination_pixels(cells, counts, engine.layout.pixel_threshold)]
         done = _reduce_state(work, runs, pixels)
