@@ -1,18 +1,19 @@
-"""A HATS catalogue written in one process from rows held in memory, as ``hats-import`` would write it.
+"""A HATS catalogue written as ``hats-import`` would write it: from rows held in memory
+(:func:`write_catalog`), or its metadata once the Dask engine has written the partitions
+(:func:`finish_catalog`).
 
-``hats-import`` maps, splits and reduces every row through intermediate Parquet on Dask: what a billion
-rows need, but on two cores it ingests 0.6 to 1.2e5 rows/s (the alignment alone is a Python loop over the 12.6
-million HEALPix cells of order 10). A catalogue that fits in memory is partitioned here with the same
-decisions and written with the ``hats`` library's own functions: the same ``_healpix_29`` spatial index,
-the same alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
+``hats-import`` ingests 1-2e5 rows/s on two cores (its alignment alone is a Python loop over the 16.8
+million HEALPix cells of orders 0 to 10). The partitions are chosen here with the same decisions and
+written with the ``hats`` library's own functions: the same ``_healpix_29`` spatial index, the same
+alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
 ``drop_empty_siblings`` and lower-order choice), partitions sorted by ``_healpix_29`` and cut into row
 groups by :func:`split_to_row_groups` with hats' Parquet encodings, then ``partition_info.csv``,
 ``_metadata``/``_common_metadata``, ``point_map.fits`` (the bytes hats writes, from the non-empty cells),
 ``skymap.fits`` and the properties; the result is checked with :func:`hats.io.validation.is_valid_catalog`.
-Only the provenance differs (``hats_builder`` names VTAC). Rows are sorted once for all partitions (each
-input on its own, then merged: :func:`merged_order`), the table made one chunk per column, and each
-partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet encoding release the
-GIL).
+Only the provenance differs (``hats_builder`` names VTAC and the engine). In memory, rows are sorted once
+for all partitions (each input on its own, then merged: :func:`merged_order`), the table made one chunk per
+column, and each partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet
+encoding release the GIL).
 """
 
 from __future__ import annotations
