@@ -49,6 +49,8 @@ from numpy.typing import NDArray
 
 from vtac.adapters.catalog_file import LAYOUTS, catalog_layout_name, normalise_catalog_table, text_ids
 from vtac.adapters.hats_build import (
+    MAPPING_ORDER,
+    SPATIAL_INDEX_ORDER,
     Layout,
     cells_at,
     destination_pixels,
@@ -274,12 +276,16 @@ def _build_with_dask(
         cells, counts = _summed(mapped)
         if cells.size == 0:
             raise InputError("no rows to ingest (a HATS catalogue holds at least one)", file=inputs[0].label)
-        pixels = [pixel for pixel, _ in destination_pixels(cells, counts, engine.layout.pixel_threshold)]
+        chosen = destination_pixels(cells, counts, engine.layout.pixel_threshold)
+        pixels = [pixel for pixel, _ in chosen]
         done = _reduce_state(work, runs, pixels)
+        overlapping = _runs_overlapping(pixels, [cells for cells, _ in mapped])
         reduced = compute(
             [
-                _delayed(_reduce_pixel)(name, pixel, runs, built, done, layout=engine.layout)
-                for pixel in pixels
+                _delayed(_reduce_pixel)(
+                    name, pixel, [runs[run] for run in where], built, done, layout=engine.layout, rows=rows
+                )
+                for (pixel, rows), where in zip(chosen, overlapping, strict=True)
             ]
         )
     kept = _summed(reduced)
@@ -364,6 +370,20 @@ def _summed(
     return summed_cells, np.bincount(where, weights=counts, minlength=len(summed_cells)).astype(np.int64)
 
 
+def _runs_overlapping(pixels: list[Any], run_cells: list[NDArray[np.int64]]) -> list[NDArray[np.intp]]:
+    """For each partition, the runs (in order) whose ``_healpix_29`` span, from their non-empty cells of
+    :data:`MAPPING_ORDER`, meets it: a partition opens only the files that may hold its rows.
+    """
+    shift = 2 * (SPATIAL_INDEX_ORDER - MAPPING_ORDER)
+    spans = np.array([(cells[0] << shift, (cells[-1] + 1) << shift) for cells in run_cells if len(cells)])
+    runs = np.array([run for run, cells in enumerate(run_cells) if len(cells)])
+    found = []
+    for pixel in pixels:
+        low, high = first_index(pixel), first_index(type(pixel)(pixel.order, pixel.pixel + 1))
+        found.append(runs[(spans[:, 0] < high) & (spans[:, 1] > low)])
+    return found
+
+
 def _reduce_state(work: Path, runs: list[_Run], pixels: list[Any]) -> Path:
     """The directory marking the partitions written, kept from an interrupted run of the same plan (the
     same runs and partitions), else emptied with what was written.
@@ -380,10 +400,11 @@ def _reduce_state(work: Path, runs: list[_Run], pixels: list[Any]) -> Path:
 
 
 def _reduce_pixel(  # pylint: disable=too-many-arguments
-    name: str, pixel: Any, runs: list[_Run], built: Path, done: Path, *, layout: Layout
+    name: str, pixel: Any, runs: list[_Run], built: Path, done: Path, *, layout: Layout, rows: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Reduce: one partition from its range of every run (in run order), merged by ``_healpix_29``, the
-    first row of each ``ID`` kept; return the histogram of the rows written (marked done with it).
+    first row of each ``ID`` kept; return the histogram of the rows written (marked done with it). ``rows``:
+    how many the histograms counted there (a staged file changed since is an error, not a silent loss).
     """
     import pyarrow as pa  # pylint: disable=import-outside-toplevel
 
@@ -391,15 +412,17 @@ def _reduce_pixel(  # pylint: disable=too-many-arguments
     if mark.exists():
         return _load_histogram(mark)
     low, high = first_index(pixel), first_index(type(pixel)(pixel.order, pixel.pixel + 1))
-    rows = pa.concat_tables([_rows_between(name, run, low, high) for run in runs])
-    order, kept = sort_order(rows), first_rows(rows.column("ID"))
+    table = pa.concat_tables([_rows_between(name, run, low, high) for run in runs])
+    if table.num_rows != rows:
+        raise InputError(f"{table.num_rows} rows in partition {pixel} for {rows} mapped", file=str(built))
+    order, kept = sort_order(table), first_rows(table.column("ID"))
     if kept is not None:
-        is_kept = np.zeros(rows.num_rows, dtype=bool)
+        is_kept = np.zeros(table.num_rows, dtype=bool)
         is_kept[kept] = True
         order = order[is_kept[order]]
-    rows = rows.take(order)
-    write_partition(built, pixel, rows, layout)
-    histogram = point_map(rows.column(0).to_numpy())
+    table = table.take(order)
+    write_partition(built, pixel, table, layout)
+    histogram = point_map(table.column(0).to_numpy())
     _save_histogram(mark, histogram)
     return histogram
 
