@@ -395,13 +395,16 @@ def test_ingest_into_a_foreign_hats_catalogue_is_an_input_error_naming_it(tmp_pa
 
 
 def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path, monkeypatch):
-    """Worker processes: the tasks travel to them (pickled) and the staged files are found by path from
-    another working directory."""
+    """Worker processes: the tasks travel to them (pickled), and the files named relative to the command's
+    directory are found by workers running in another one."""
+    import shutil
+
     from dask.distributed import LocalCluster
 
-    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(SDSS_FILE, tmp_path / "sdss.fits")
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        done = ingest_hats("SDSS12", [SDSS_FILE], Path("store"), scheduler=cluster.scheduler_address)
+        monkeypatch.chdir(tmp_path)  # the workers started in the directory the test began in
+        done = ingest_hats("SDSS12", [Path("sdss.fits")], Path("store"), scheduler=cluster.scheduler_address)
     assert done.rows == 15083 and done.files_added == 1
     answer = open_hats(str(done.directory)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
     assert answer.status is CatalogStatus.OK and len(answer.table) > 10

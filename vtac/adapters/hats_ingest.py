@@ -145,7 +145,7 @@ def ingest_hats(  # pylint: disable=too-many-arguments
     """
     canonical = catalog_layout_name(name)
     _require_hats()
-    paths = [existing_file(path) for path in files]
+    paths = [existing_file(path).resolve() for path in files]  # a cluster's workers run elsewhere
     with ThreadPoolExecutor(max(1, workers)) as pool:
         digests = list(pool.map(file_digest, paths))
     inputs = [
