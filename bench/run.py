@@ -430,8 +430,8 @@ def built_once(directory: Path, build: Callable[[Path], object]) -> Path:
 def bench_store(rng: np.random.Generator) -> dict:
     """Today's store against HATS: 10' cones on the same 1e7 rows (the cell store built once and reused,
     the HATS catalogue ingested in memory in this run, timed), and the ingest of two of the 1e6-row files:
-    into each store, into HATS with hats-import on local Dask, and with the `vtac catalog ingest` command
-    (interpreter start and imports included).
+    into each store, into HATS on local Dask, and with the `vtac catalog ingest` command (interpreter start
+    and imports included); all ten files on local Dask too.
     """
     # pylint: disable=import-outside-toplevel
     from bench.baseline_store import CatalogStore
@@ -466,6 +466,9 @@ def bench_store(rng: np.random.Generator) -> dict:
     for label, opener, root in (("ours", open_store, ours_root), ("hats", open_hats, hats_root)):
         results[label] = {"disk_mb": round(disk_bytes(root) / 1e6, 1), **cone_figures(opener, centres)}
     results["hats"]["full_ingest_rows_per_s"] = round(results["rows"] / hats_full_s)
+    with tempfile.TemporaryDirectory(dir=CATALOG_FILES) as tmp:
+        dask_full_s = _timed(partial(ingest_hats, Path(tmp), dask=True))
+    results["hats"]["dask_full_ingest_rows_per_s"] = round(results["rows"] / dask_full_s)
     command = [str(Path(sys.executable).with_name("vtac")), "catalog", "ingest", "PS1DR1"]
     command += [*map(str, files[:2]), "--into"]
     ingests = {
@@ -522,7 +525,7 @@ def store_summary(store: dict) -> list[str]:
         "",
         f"## Local catalogue stores: today's cells against HATS ({store['rows']:,} rows, one run)",
         "",
-        "| figure | today's store | HATS (pyarrow reader; ingest in memory or hats-import) | target (HATS) |",
+        "| figure | today's store | HATS (pyarrow reader; ingest in memory or on Dask) | target (HATS) |",
         "|---|---:|---:|---:|",
         f"| 10' cone, warm, median of 20 ({hats['cone_rows']:,} rows) | {ours['cone_median_ms']} ms | "
         f"{hats['cone_median_ms']} ms | <= {TARGETS['hats_cone_ms']} ms, "
@@ -535,10 +538,12 @@ def store_summary(store: dict) -> list[str]:
         f"{hats['ingest_rows_per_s']:,} rows/s | >= {TARGETS['hats_ingest_rows_per_s']:,} rows/s |",
         f"| the same, `vtac catalog ingest` (interpreter start and imports included) | | "
         f"{hats['command_ingest_rows_per_s']:,} rows/s | |",
-        f"| the same, hats-import on local Dask (`--dask`, 2 threads) | | "
-        f"{hats['dask_ingest_rows_per_s']:,} rows/s | |",
+        f"| the same, on local Dask (`--dask`, 2 threads) | | "
+        f"{hats['dask_ingest_rows_per_s']:,} rows/s | >= {TARGETS['hats_ingest_rows_per_s']:,} rows/s |",
         f"| ingest of the ten 1e6-row FITS files (HATS: in memory, 2 threads) | | "
         f"{hats['full_ingest_rows_per_s']:,} rows/s | |",
+        f"| the same, on local Dask (`--dask`, 2 threads) | | "
+        f"{hats.get('dask_full_ingest_rows_per_s', 0):,} rows/s | |",
         f"| disk | {ours['disk_mb']} MB | {hats['disk_mb']} MB | |",
         "",
         "Load average (1 min) on the 2 cores when the store bench began and ended: "
@@ -560,6 +565,8 @@ def store_failures(store: dict) -> list[str]:
         failures.append(f"HATS cold cone {hats['cold_ms']} ms")
     if hats["ingest_rows_per_s"] < TARGETS["hats_ingest_rows_per_s"]:
         failures.append(f"HATS ingest {hats['ingest_rows_per_s']:,} rows/s")
+    if hats["dask_ingest_rows_per_s"] < TARGETS["hats_ingest_rows_per_s"]:
+        failures.append(f"HATS ingest on Dask {hats['dask_ingest_rows_per_s']:,} rows/s")
     return failures
 
 

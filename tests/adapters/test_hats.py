@@ -1,6 +1,8 @@
-"""HATS catalogues: written by ``vtac catalog ingest`` (in memory or hats-import), read by cone."""
+"""HATS catalogues: written by ``vtac catalog ingest`` (in memory or on Dask), read by cone."""
 
 import json
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +10,9 @@ from astropy.table import Table
 
 from vtac.adapters import hats_ingest
 from vtac.adapters.catalog_file import read_catalog_file, text_ids
+from vtac.adapters.hats_build import write_partition
 from vtac.adapters.hats_catalog import HatsCatalog, HatsProvider, is_hats, open_hats
-from vtac.adapters.hats_ingest import arrow_ids, deduplicate, ingest_hats
+from vtac.adapters.hats_ingest import arrow_ids, ingest_hats
 from vtac.adapters.providers import RemoteSettings, resolve_provider
 from vtac.core.coverage import Cone
 from vtac.core.records import CatalogStatus
@@ -25,8 +28,8 @@ SDSS_FILE = data_path("sdss12_egs_1deg.fits")
 
 @pytest.fixture(scope="module")
 def sdss_hats(tmp_path_factory):
-    """The packaged SDSS field ingested to HATS once with hats-import (``--dask``, the engine of catalogues
-    beyond memory; the in-memory engine writes the same catalogue, as a test below checks).
+    """The packaged SDSS field ingested to HATS once on Dask (``--dask``, the engine of catalogues beyond
+    memory; the in-memory engine writes the same catalogue, as a test below checks).
     """
     root = tmp_path_factory.mktemp("hats")
     assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(root), "--dask"]) == 0
@@ -37,7 +40,7 @@ def test_ingest_writes_a_real_hats_catalogue_that_lsdb_opens(sdss_hats):
     import lsdb
     from hats.catalog.dataset.table_properties import TableProperties
 
-    assert TableProperties.read_from_dir(sdss_hats / "SDSS12").hats_builder.startswith("hats-import v")
+    assert "(Dask)" in TableProperties.read_from_dir(sdss_hats / "SDSS12").hats_builder
 
     catalog = lsdb.open_catalog(sdss_hats / "SDSS12")
     rows = catalog.compute()
@@ -48,7 +51,7 @@ def test_ingest_writes_a_real_hats_catalogue_that_lsdb_opens(sdss_hats):
     assert ours.status is CatalogStatus.OK and sorted(ours.table["ID"]) == sorted(cone["ID"].astype(str))
 
 
-@pytest.mark.parametrize("engine", [[], ["--dask"]], ids=["in-memory", "hats-import"])
+@pytest.mark.parametrize("engine", [[], ["--dask"]], ids=["in-memory", "dask"])
 def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine):
     table = Table.read(SDSS_FILE)
     csv = tmp_path / "sdss.csv"
@@ -75,7 +78,7 @@ def test_the_same_rows_from_two_formats_are_found_once(tmp_path, capsys, engine)
     }
 
 
-@pytest.mark.parametrize("dask", [False, True], ids=["in-memory", "hats-import"])
+@pytest.mark.parametrize("dask", [False, True], ids=["in-memory", "dask"])
 def test_a_source_keeps_the_row_ingested_first(tmp_path, dask):
     table = Table.read(SDSS_FILE)[:500]
     table.write(tmp_path / "first.fits")
@@ -150,14 +153,6 @@ def test_a_directory_that_is_not_hats_is_an_input_error_naming_it(tmp_path):
     (tmp_path / "broken" / "properties").write_text("not=hats\n")
     with pytest.raises(InputError, match="broken"):
         open_hats(str(tmp_path / "broken"))
-
-
-def test_deduplicate_keeps_one_row_per_id(sdss_hats, tmp_path):
-    import shutil
-
-    copy = tmp_path / "SDSS12"
-    shutil.copytree(sdss_hats / "SDSS12", copy)
-    assert deduplicate(copy) == 0
 
 
 def test_a_ps1_mirror_with_mast_column_names_is_read(tmp_path):
@@ -237,11 +232,42 @@ def partition_rows(catalog):
     }
 
 
-def test_in_memory_the_catalogue_is_the_one_hats_import_writes(tmp_path):
-    """The in-memory ingest partitions like hats-import (same partitions, same rows in the same order in
-    each, every column), and hats validates both strictly; only the builder named in the properties
-    differs. Two inputs, half the field as FITS and the other half as CSV: each is sorted on its own and
-    the two merged.
+def hats_import_catalog(inputs, out):
+    """The catalogue hats-import writes from these files, with the ingest's partition and Parquet settings
+    (the reference both engines are held to; no de-duplication)."""
+    import pyarrow.parquet as pq
+    from dask.distributed import Client
+    from hats_import.catalog.arguments import ImportArguments
+    from hats_import.pipeline import pipeline_with_client
+
+    staged = []
+    for path in inputs:
+        staged.append(out / f"{path.stem}.parquet")
+        pq.write_table(hats_ingest.read_rows("SDSS12", path).drop_columns(["_healpix_29"]), staged[-1])
+    layout = hats_ingest.LAYOUT
+    arguments = ImportArguments(
+        output_path=out / "out",
+        output_artifact_name="SDSS12",
+        input_file_list=[str(path) for path in staged],
+        file_reader="parquet",
+        ra_column="RA",
+        dec_column="DEC",
+        pixel_threshold=1500,
+        row_group_kwargs={"num_rows": layout.row_group_rows},
+        write_table_kwargs=layout.write_table_kwargs(),
+        tmp_dir=out / "tmp",
+        progress_bar=False,
+    )
+    with Client(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as client:
+        pipeline_with_client(arguments, client)
+    return out / "out" / "SDSS12"
+
+
+def test_both_engines_write_the_catalogue_hats_import_writes(tmp_path):
+    """In memory and on Dask, the catalogue is partitioned as hats-import partitions it (same partitions,
+    same rows in the same order in each, every column, the same row groups and point map), and hats
+    validates all three strictly; only the builder named in the properties differs. Two inputs, half the
+    field as FITS and the other half as CSV: each is sorted on its own and the two merged.
     """
     from hats.catalog.dataset.table_properties import TableProperties
     from hats.io.file_io import read_fits_image
@@ -251,30 +277,75 @@ def test_in_memory_the_catalogue_is_the_one_hats_import_writes(tmp_path):
     inputs = [tmp_path / "even.fits", tmp_path / "odd.csv"]
     table[::2].write(inputs[0])
     table[1::2].write(inputs[1], format="ascii.csv")
-    catalogs = {}
+    (tmp_path / "reference").mkdir()
+    catalogs = {"hats-import": hats_import_catalog(inputs, tmp_path / "reference")}
     for engine, dask in (("memory", False), ("dask", True)):
         assert ingest_hats("SDSS12", inputs, tmp_path / engine, pixel_threshold=1500, dask=dask).rows == 15083
         catalogs[engine] = tmp_path / engine / "SDSS12"
-    memory, dask = catalogs["memory"], catalogs["dask"]
-    assert is_valid_catalog(memory, strict=True) and is_valid_catalog(dask, strict=True)
-    rows = partition_rows(memory)
-    assert rows.keys() == partition_rows(dask).keys() and len(rows) > 8
-    for pixel, (columns, row_groups) in partition_rows(dask).items():
-        assert columns.keys() == rows[pixel][0].keys() and row_groups == rows[pixel][1]
-        for name, values in columns.items():
-            np.testing.assert_array_equal(rows[pixel][0][name], values, err_msg=f"{pixel} {name}")
-    assert all(part["_healpix_29"] == sorted(part["_healpix_29"]) for part, _ in rows.values())
-    assert (read_fits_image(memory / "point_map.fits") == read_fits_image(dask / "point_map.fits")).all()
-    properties = {
-        engine: TableProperties.read_from_dir(path).model_dump(by_alias=True)
-        for engine, path in catalogs.items()
-    }
-    assert properties["memory"]["hats_builder"].startswith("vtac v")
-    assert properties["dask"]["hats_builder"].startswith("hats-import v")
+    reference = partition_rows(catalogs["hats-import"])
+    assert len(reference) > 8
+    assert all(part["_healpix_29"] == sorted(part["_healpix_29"]) for part, _ in reference.values())
+    point_map = read_fits_image(catalogs["hats-import"] / "point_map.fits")
+    properties = TableProperties.read_from_dir(catalogs["hats-import"]).model_dump(by_alias=True)
     volatile = ("hats_builder", "hats_creation_date", "hats_estsize")
-    assert {key: value for key, value in properties["memory"].items() if key not in volatile} == {
-        key: value for key, value in properties["dask"].items() if key not in volatile
-    }
+    for engine in ("memory", "dask"):
+        assert is_valid_catalog(catalogs[engine], strict=True)
+        rows = partition_rows(catalogs[engine])
+        assert rows.keys() == reference.keys()
+        for pixel, (columns, row_groups) in rows.items():
+            assert columns.keys() == reference[pixel][0].keys() and row_groups == reference[pixel][1]
+            for name, values in columns.items():
+                np.testing.assert_array_equal(reference[pixel][0][name], values, err_msg=f"{pixel} {name}")
+        assert (read_fits_image(catalogs[engine] / "point_map.fits") == point_map).all()
+        ours = TableProperties.read_from_dir(catalogs[engine]).model_dump(by_alias=True)
+        assert ours["hats_builder"].startswith("vtac v")
+        assert {key: value for key, value in ours.items() if key not in volatile} == {
+            key: value for key, value in properties.items() if key not in volatile
+        }
+
+
+class IngestBrokenOffError(Exception):
+    """An ingest broken off (a worker killed, a full disk)."""
+
+
+def test_an_interrupted_dask_ingest_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """Interrupted while writing the partitions, the ingest leaves the store as it was; run again, it reads
+    no input again, writes only the partitions not yet written, and the catalogue is the one an
+    uninterrupted ingest writes."""
+    table = Table.read(SDSS_FILE)
+    inputs = [tmp_path / "even.fits", tmp_path / "odd.csv"]
+    table[::2].write(inputs[0])
+    table[1::2].write(inputs[1], format="ascii.csv")
+    ingest = partial(ingest_hats, "SDSS12", inputs, pixel_threshold=1500, workers=1, dask=True)
+    ingest(tmp_path / "whole")
+    calls = {"read_rows": 0, "write_partition": 0}
+
+    def counted(name, function, fail_after=None):
+        def call(*args, **kwargs):
+            if calls[name] == fail_after:
+                raise IngestBrokenOffError
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return call
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hats_ingest, "write_partition", counted("write_partition", write_partition, 3))
+        with pytest.raises(IngestBrokenOffError):
+            ingest(tmp_path / "store")
+    assert not (tmp_path / "store" / "SDSS12").exists() and calls["write_partition"] == 3
+    calls["write_partition"] = 0
+    monkeypatch.setattr(hats_ingest, "read_rows", counted("read_rows", hats_ingest.read_rows))
+    monkeypatch.setattr(hats_ingest, "write_partition", counted("write_partition", write_partition))
+    assert ingest(tmp_path / "store").rows == 15083
+    import pyarrow.parquet as pq
+
+    whole = sorted((tmp_path / "whole" / "SDSS12" / "dataset").glob("Norder=*/Dir=*/Npix=*.parquet"))
+    assert calls == {"read_rows": 0, "write_partition": len(whole) - 3}
+    for part in whole:
+        resumed = tmp_path / "store" / "SDSS12" / part.relative_to(tmp_path / "whole" / "SDSS12")
+        assert pq.read_table(resumed).equals(pq.read_table(part))
+    assert not (tmp_path / "store" / ".SDSS12.ingest").exists()
 
 
 @pytest.mark.parametrize("cells", [[3, 40, 41], list(range(100))], ids=["mostly-empty", "mostly-full"])
@@ -293,13 +364,13 @@ def test_the_point_map_has_the_bytes_hats_writes(tmp_path, cells):
     assert (tmp_path / "ours.fits").read_bytes() == (tmp_path / "hats.fits").read_bytes()
 
 
-def test_a_catalogue_too_big_for_memory_is_ingested_with_hats_import(tmp_path, monkeypatch):
+def test_a_catalogue_too_big_for_memory_is_ingested_on_dask(tmp_path, monkeypatch):
     from hats.catalog.dataset.table_properties import TableProperties
 
     monkeypatch.setattr(hats_ingest, "IN_MEMORY_BYTES", SDSS_FILE.stat().st_size - 1)
     done = ingest_hats("SDSS12", [SDSS_FILE], tmp_path)
     assert done.rows == 15083
-    assert TableProperties.read_from_dir(done.directory).hats_builder.startswith("hats-import v")
+    assert "(Dask)" in TableProperties.read_from_dir(done.directory).hats_builder
 
 
 def test_ids_are_the_same_text_whether_arrow_or_numpy_writes_them():
@@ -323,11 +394,17 @@ def test_ingest_into_a_foreign_hats_catalogue_is_an_input_error_naming_it(tmp_pa
         ingest_hats("SDSS12", [SDSS_FILE], tmp_path)
 
 
-def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path):
+def test_ingest_on_a_dask_cluster_given_by_its_scheduler(tmp_path, monkeypatch):
+    """Worker processes: the tasks travel to them (pickled), and the files named relative to the command's
+    directory are found by workers running in another one."""
+    import shutil
+
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
-        done = ingest_hats("SDSS12", [SDSS_FILE], tmp_path, scheduler=cluster.scheduler_address)
+    shutil.copyfile(SDSS_FILE, tmp_path / "sdss.fits")
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        monkeypatch.chdir(tmp_path)  # the workers started in the directory the test began in
+        done = ingest_hats("SDSS12", [Path("sdss.fits")], Path("store"), scheduler=cluster.scheduler_address)
     assert done.rows == 15083 and done.files_added == 1
     answer = open_hats(str(done.directory)).cone("SDSS12", Cone(215.6, 53.1, 0.05))
     assert answer.status is CatalogStatus.OK and len(answer.table) > 10
@@ -346,8 +423,8 @@ def test_one_row_per_id_whatever_the_ids_look_like(ids, kept):
     import pyarrow as pa
 
     table = pa.table({"ID": pa.chunked_array([ids[:2], ids[2:]]), "row": range(len(ids))})
-    rows, dropped = hats_ingest.first_row_per_id(table)
-    assert rows["row"].to_pylist() == kept and dropped == len(ids) - len(kept)
+    first = hats_ingest.first_rows(table.column("ID"))
+    assert (list(range(len(ids))) if first is None else first.tolist()) == kept
 
 
 def test_a_fetched_cone_without_rows_is_an_input_error_and_stores_nothing(tmp_path):

@@ -1,18 +1,19 @@
-"""A HATS catalogue written in one process from rows held in memory, as ``hats-import`` would write it.
+"""A HATS catalogue written as ``hats-import`` would write it: from rows held in memory
+(:func:`write_catalog`), or its metadata once the Dask engine has written the partitions
+(:func:`finish_catalog`).
 
-``hats-import`` maps, splits and reduces every row through intermediate Parquet on Dask: what a billion
-rows need, but on two cores it ingests 0.6 to 1.2e5 rows/s (the alignment alone is a Python loop over the 12.6
-million HEALPix cells of order 10). A catalogue that fits in memory is partitioned here with the same
-decisions and written with the ``hats`` library's own functions: the same ``_healpix_29`` spatial index,
-the same alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
+``hats-import`` ingests 1-2e5 rows/s on two cores (its alignment alone is a Python loop over the 16.8
+million HEALPix cells of orders 0 to 10). The partitions are chosen here with the same decisions and
+written with the ``hats`` library's own functions: the same ``_healpix_29`` spatial index, the same
+alignment (:func:`hats.pixel_math.generate_alignment` on the same histogram, with hats-import's
 ``drop_empty_siblings`` and lower-order choice), partitions sorted by ``_healpix_29`` and cut into row
 groups by :func:`split_to_row_groups` with hats' Parquet encodings, then ``partition_info.csv``,
 ``_metadata``/``_common_metadata``, ``point_map.fits`` (the bytes hats writes, from the non-empty cells),
 ``skymap.fits`` and the properties; the result is checked with :func:`hats.io.validation.is_valid_catalog`.
-Only the provenance differs (``hats_builder`` names VTAC). Rows are sorted once for all partitions (each
-input on its own, then merged: :func:`merged_order`), the table made one chunk per column, and each
-partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet encoding release the
-GIL).
+Only the provenance differs (``hats_builder`` names VTAC and the engine). In memory, rows are sorted once
+for all partitions (each input on its own, then merged: :func:`merged_order`), the table made one chunk per
+column, and each partition gathered and written by one of ``threads`` threads (Arrow's take and Parquet
+encoding release the GIL).
 """
 
 from __future__ import annotations
@@ -102,35 +103,56 @@ def write_catalog(  # pylint: disable=too-many-arguments,too-many-locals
     ``catalog_dir``; return its row count. ``order`` is :func:`sort_order` of the table if already known.
     Each partition's rows are gathered in sorted order by the thread that writes it.
     """
-    # pylint: disable=import-outside-toplevel
-    from hats.catalog import PartitionInfo
-    from hats.io import paths
-    from hats.io.parquet_metadata import write_parquet_metadata
-    from hats.io.validation import is_valid_catalog
-
     order = sort_order(table) if order is None else order
     with ThreadPoolExecutor(max(1, threads)) as pool:
         table = one_chunk_per_column(table, pool)
         index = table.column(0).to_numpy()[order]
         cells, counts = point_map(index)
-        pixels = _destination_pixels(cells, counts, layout.pixel_threshold)
-        starts = np.searchsorted(index, [_first_index(pixel) for pixel, _ in pixels])
+        pixels = destination_pixels(cells, counts, layout.pixel_threshold)
+        starts = np.searchsorted(index, [first_index(pixel) for pixel, _ in pixels])
 
         def write(part: int) -> None:
             (pixel, count), start = pixels[part], int(starts[part])
             write_partition(catalog_dir, pixel, table.take(order[start : start + count]), layout)
 
         list(pool.map(write, sorted(range(len(pixels)), key=lambda part: -pixels[part][1])))
-    partition_info = PartitionInfo.from_healpix([pixel for pixel, _ in pixels])
+    return finish_catalog(
+        catalog_dir, name, layout, [pixel for pixel, _ in pixels], (cells, counts), engine="in memory"
+    )
+
+
+def finish_catalog(  # pylint: disable=too-many-arguments
+    catalog_dir: Path,
+    name: str,
+    layout: Layout,
+    pixels: list[Any],
+    histogram: tuple[NDArray[np.int64], NDArray[np.int64]],
+    *,
+    engine: str,
+) -> int:
+    """The catalogue's metadata once its partitions (``pixels``, NESTED order) are written: partition info,
+    ``_metadata``, point map and skymap (``histogram``: the non-empty cells of :data:`MAPPING_ORDER` and
+    their rows), properties (``engine`` named in ``hats_builder``); checked by hats. Return the rows.
+    """
+    # pylint: disable=import-outside-toplevel
+    from hats.catalog import PartitionInfo
+    from hats.io import paths
+    from hats.io.parquet_metadata import write_parquet_metadata
+    from hats.io.validation import is_valid_catalog
+
+    cells, counts = histogram
+    partition_info = PartitionInfo.from_healpix(pixels)
     partition_info.write_to_file(paths.get_partition_info_pointer(catalog_dir))
     rows = int(write_parquet_metadata(catalog_dir))
-    if rows != len(table):
-        raise InputError(f"{rows} rows written for {len(table)}", file=str(catalog_dir))
+    if rows != int(counts.sum()):
+        raise InputError(f"{rows} rows written for {int(counts.sum())}", file=str(catalog_dir))
     point_map_path = str(paths.get_point_map_file_pointer(catalog_dir))
     write_point_map(cells, counts, point_map_path)
     # hats' write_skymap(histogram) writes the same bytes: written once
     shutil.copyfile(point_map_path, str(paths.get_skymap_file_pointer(catalog_dir)))
-    _properties(name, rows, partition_info, layout, catalog_dir).to_properties_file(catalog_dir)
+    _properties(name, rows, partition_info, layout, catalog_dir, engine=engine).to_properties_file(
+        catalog_dir
+    )
     if not is_valid_catalog(catalog_dir):
         raise InputError("the HATS catalogue written is not valid", file=str(catalog_dir))
     return rows
@@ -184,7 +206,7 @@ def write_point_map(
     write_fits_image(histogram, path)
 
 
-def _destination_pixels(
+def destination_pixels(
     cells: NDArray[np.int64], counts: NDArray[np.int64], threshold: int
 ) -> list[tuple[Any, int]]:
     """The partitions (HealpixPixel, rows) hats-import would choose from this histogram (its non-empty
@@ -210,7 +232,7 @@ def _destination_pixels(
     chosen = {(int(o), int(p)): int(n) for o, p, n in (cell for cell in alignment if cell is not None)}
     return [
         (HealpixPixel(o, p), n)
-        for (o, p), n in sorted(chosen.items(), key=lambda item: _first_index(HealpixPixel(*item[0])))
+        for (o, p), n in sorted(chosen.items(), key=lambda item: first_index(HealpixPixel(*item[0])))
     ]
 
 
@@ -220,7 +242,7 @@ def _largest_parent(cells: NDArray[np.int64], counts: NDArray[np.int64], levels:
     return int(np.add.reduceat(counts, starts).max())
 
 
-def _first_index(pixel: Any) -> int:
+def first_index(pixel: Any) -> int:
     """The first ``_healpix_29`` value inside a HEALPix pixel (NESTED: a pixel is a range of them)."""
     return int(pixel.pixel) << (2 * (SPATIAL_INDEX_ORDER - int(pixel.order)))
 
@@ -248,14 +270,16 @@ def write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) ->
             writer.write_table(group)
 
 
-def _properties(name: str, rows: int, partition_info: Any, layout: Layout, catalog_dir: Path) -> Any:
-    """The ``hats.properties`` hats-import writes (``ImportArguments.to_table_properties``), VTAC as
-    builder."""
+def _properties(  # pylint: disable=too-many-arguments
+    name: str, rows: int, partition_info: Any, layout: Layout, catalog_dir: Path, *, engine: str
+) -> Any:
+    """The ``hats.properties`` hats-import writes (``ImportArguments.to_table_properties``), VTAC (and its
+    engine) as builder."""
     # pylint: disable=import-outside-toplevel
     from hats.catalog import TableProperties
 
     provenance = TableProperties.new_provenance_dict(
-        catalog_dir, builder=f"vtac v{version('vtac')} (in memory)"
+        catalog_dir, builder=f"vtac v{version('vtac')} ({engine})"
     )
     return TableProperties(
         **provenance,

@@ -6,7 +6,8 @@ pyarrow opens (``s3://``, ``gs://``, ``hdfs://``). It is opened once per process
 ``partition_info.csv``, schema, and the MOC of its ``point_map.fits``); each cone then reads only the
 partitions it overlaps and, in them, only the Parquet row groups whose ``_healpix_29`` span meets the
 cone's cells. pyarrow and mocpy only: no Dask, no pandas on the latency path, and the images need neither
-``hats`` nor its numba/pandas stack to read a catalogue (``hats-import`` writes them: ``vtac[ingest]``).
+``hats`` nor its numba/pandas stack to read a catalogue (``vtac catalog ingest`` writes them, with
+``vtac[ingest]``).
 Rows are cut exactly by great-circle separation.
 
 Columns: a catalogue written by ``vtac catalog ingest`` holds VTAC's normalised columns (``ID``, ``RA``,

@@ -15,19 +15,19 @@ def add_parser(subparsers) -> None:
     ingest = actions.add_parser(
         "ingest",
         help="add catalogue files (VizieR column names) to the HATS catalogue DIR/NAME (in memory when it "
-        "fits, else hats-import on Dask)",
+        "fits, else a map/reduce on Dask)",
     )
     ingest.add_argument("name", metavar="NAME", help="GAIADR3, PS1DR1, SDSS12, LSDR10 or USNOB1")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
     ingest.add_argument("--into", type=Path, required=True, metavar="DIR", help="store directory")
     ingest.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS", help="hats-import on this Dask scheduler's cluster"
+        "--scheduler", default=None, metavar="ADDRESS", help="on the cluster of this Dask scheduler"
     )
     ingest.add_argument(
-        "--dask", action="store_true", help="hats-import on a local Dask cluster even if it fits in memory"
+        "--dask", action="store_true", help="on Dask (local threads) even if it fits in memory"
     )
     ingest.add_argument(
-        "--workers", type=int, default=2, help="threads, in memory or of the local Dask worker (default 2)"
+        "--workers", type=int, default=2, help="threads, in memory or of local Dask (default 2)"
     )
     ingest.set_defaults(run=run_ingest)
     fetch = actions.add_parser(
