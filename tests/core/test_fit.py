@@ -91,6 +91,7 @@ def test_a_written_model_reads_back_and_ranks_alike(model, tmp_path):
         (lambda d: d["trees"]["left"].pop(), "different shapes"),
         (lambda d: d["trees"]["feature"][0].__setitem__(0, N_FEATURES + 3), "unknown feature"),
         (lambda d: d["trees"]["right"][0].__setitem__(0, 10_000), "out of range"),
+        (lambda d: d["trees"]["threshold"][0].__setitem__(0, float("nan")), "non-finite threshold"),
         (lambda d: d.__setitem__("features", ["fading"]), "refit the model"),
     ],
 )
