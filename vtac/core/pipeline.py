@@ -639,7 +639,10 @@ def _rank(
         mxt_distance=mxt_distance,
         cfg=cfg,
     )
-    best = table[table["PROB"] >= cfg.best_probability_threshold][: cfg.max_best_candidates]
+    # The candidates come by decreasing probability: the best are their first rows (one slice of a
+    # 120-column table, not a selection then a slice).
+    n_above = int(np.count_nonzero(field.probability[order] >= cfg.best_probability_threshold))
+    best = table[: min(n_above, cfg.max_best_candidates)]
     return _Ranking(table, best, field.none)
 
 
