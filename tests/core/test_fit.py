@@ -38,7 +38,7 @@ def model():
 
 def test_the_numpy_trees_give_lightgbm_s_own_outputs_missing_values_included():
     rng = np.random.default_rng(5)
-    features = rng.normal(size=(400, 4))
+    features = rng.normal(size=(1200, 4))  # more rows than the evaluation takes at once
     features[rng.random(features.shape) < 0.2] = np.nan
     target = np.nan_to_num(features[:, 0]) * 2 - np.isnan(features[:, 1]) + (features[:, 2] > 0.5)
     booster = lightgbm.train(

@@ -3,7 +3,8 @@
 The trees are stored as flat arrays, one row per tree, padded to the largest tree: ``feature`` (-1 at a
 leaf), ``threshold``, ``left``/``right`` (child node indices), ``default_left`` (where a NaN goes) and
 ``value`` (a leaf's output; at a split, the mean output of the training rows that reached it). All trees
-are walked at once, one level per step (a leaf leads to itself).
+are walked at once, one level per step (a leaf leads to itself); their output is found faster without a
+walk, from every split decided at once (:class:`_Splits`).
 
 Besides the sum of the leaves (:meth:`TreeEnsemble.output`), :meth:`TreeEnsemble.contributions`
 attributes it to the features along each path (Saabas): a split on feature k that moves a row from a node
@@ -23,6 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 LEAF = -1
+#: The most leaves a tree may have: :meth:`TreeEnsemble.output` holds a tree's leaves in one 64-bit mask.
+_MAX_LEAVES = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,27 @@ class _Walk:
     #: Each tree's root.
     roots: NDArray[np.int64]
     depth: int
+
+
+@dataclass(frozen=True)
+class _Splits:
+    """Every split of every tree, as :meth:`TreeEnsemble.output` reads them (QuickScorer, Lucchese et al.
+    2015): leaves are numbered left to right within a tree, and a row that goes right at a split can no
+    longer reach the leaves of its left subtree. Whatever the path, the leftmost leaf that no split a row
+    goes right at rules out is the leaf it reaches.
+
+    Arrays are slot-major: entry ``slot * n_trees + tree`` is the slot-th split of that tree; trees with
+    fewer splits are padded with splits no row goes right at (threshold +inf).
+    """
+
+    #: The column of the doubled features (:func:`_missing_as_infinities`) a split compares.
+    column: NDArray[np.int64]
+    threshold: NDArray[np.float64]
+    #: Bit i set: leaf i can still be reached by a row that goes right at this split.
+    reachable_if_right: NDArray[np.unsignedinteger[Any]]
+    #: Trees x leaves (left to right), 0 past a tree's last leaf.
+    leaf_value: NDArray[np.float64]
+    n_slots: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,47 @@ class TreeEnsemble:
             depth=self.depth,
         )
 
+    @cached_property
+    def _splits(self) -> _Splits:
+        """The splits of every tree, in the layout of :class:`_Splits` (built once per ensemble)."""
+        n_trees = self.n_trees
+        n_leaves = int(np.max(np.sum(self.feature != LEAF, axis=1), initial=0)) + 1
+        mask_type = next(
+            t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(t).bits >= n_leaves
+        )
+        rows: list[list[tuple[int, float, int]]] = []
+        leaf_value = np.zeros((n_trees, n_leaves))
+        for tree in range(n_trees):
+            splits: list[tuple[int, float, int]] = []
+            leaves: list[int] = []
+            self._number_leaves(tree, 0, splits, leaves)
+            rows.append(splits)
+            leaf_value[tree, : len(leaves)] = self.value[tree, leaves]
+        n_slots = max((len(splits) for splits in rows), default=0)
+        everything = int(np.iinfo(mask_type).max)
+        column = np.zeros((n_slots, n_trees), dtype=np.int64)
+        threshold = np.full((n_slots, n_trees), np.inf)
+        reachable = np.full((n_slots, n_trees), everything, dtype=mask_type)
+        for tree, splits in enumerate(rows):
+            for slot, (split_column, split_threshold, left_leaves) in enumerate(splits):
+                column[slot, tree], threshold[slot, tree] = split_column, split_threshold
+                reachable[slot, tree] = everything & ~left_leaves
+        return _Splits(column.ravel(), threshold.ravel(), reachable.ravel(), leaf_value, n_slots)
+
+    def _number_leaves(
+        self, tree: int, node: int, splits: list[tuple[int, float, int]], leaves: list[int]
+    ) -> int:
+        """Number the leaves under ``node`` left to right (appended to ``leaves``) and record each split as
+        (column, threshold, bits of its left subtree's leaves); return the bits of the leaves under it."""
+        if self.feature[tree, node] == LEAF:
+            leaves.append(node)
+            return 1 << (len(leaves) - 1)
+        left = self._number_leaves(tree, int(self.left[tree, node]), splits, leaves)
+        right = self._number_leaves(tree, int(self.right[tree, node]), splits, leaves)
+        column = 2 * int(self.feature[tree, node]) + (0 if self.default_left[tree, node] else 1)
+        splits.append((column, float(self.threshold[tree, node]), left))
+        return left | right
+
     def _descend(
         self, features: NDArray[np.float64]
     ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
@@ -99,7 +164,7 @@ class TreeEnsemble:
         (what a NaN test at each level did, at a third of the cost).
         """
         walk = self._walk
-        values = _missing_as_infinities(features)
+        values = _missing_as_infinities(features).ravel()
         cell = (np.arange(len(features)) * 2 * features.shape[1])[:, None]
         node = np.broadcast_to(walk.roots, (len(features), len(walk.roots)))
         for _ in range(walk.depth):
@@ -109,11 +174,28 @@ class TreeEnsemble:
             node = child
 
     def output(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Each row's output: the sum of the leaves it reaches."""
-        node = np.broadcast_to(self._walk.roots, (len(features), self.n_trees))
-        for _, child in self._descend(features):
-            node = child
-        output: NDArray[np.float64] = self._walk.value[node].sum(axis=1)
+        """Each row's output: the sum of the leaves it reaches.
+
+        Every split of every tree is decided at once (:class:`_Splits`), in blocks of rows that bound the
+        memory; no walk down the levels (twice as fast as :meth:`_descend`, the same leaves).
+        """
+        splits = self._splits
+        n_trees = self.n_trees
+        values = _missing_as_infinities(features)
+        everything = np.iinfo(splits.reachable_if_right.dtype).max
+        tree_offset = np.arange(n_trees) * splits.leaf_value.shape[1]
+        output = np.zeros(len(features))
+        for start in range(0, len(features), _ROWS_PER_BLOCK):
+            block = values[start : start + _ROWS_PER_BLOCK]
+            goes_right = block[:, splits.column] > splits.threshold
+            masks = np.where(goes_right, splits.reachable_if_right, everything).reshape(
+                (len(block), -1, n_trees)
+            )
+            reached = np.full((len(block), n_trees), everything, dtype=masks.dtype)
+            for slot in range(splits.n_slots):
+                reached &= masks[:, slot]
+            leaf = tree_offset + _lowest_bit(reached)
+            output[start : start + len(block)] = splits.leaf_value.ravel()[leaf].sum(axis=1)
         return output
 
     def contributions(self, features: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -164,10 +246,23 @@ class TreeEnsemble:
         if not np.all(np.isfinite(ensemble.threshold[inner])):
             # The walk reads a missing value as -inf or +inf (_descend): such a split would misdirect it.
             raise ValueError("a split at a non-finite threshold")
+        if np.any(np.sum(inner, axis=1) >= _MAX_LEAVES):
+            raise ValueError(f"a tree of more than {_MAX_LEAVES} leaves")
         children = np.concatenate([ensemble.left[inner], ensemble.right[inner]])
         if np.any(children <= 0) or np.any(children >= n_nodes):
             raise ValueError("a child index out of range")
         return ensemble
+
+
+#: Rows decided at once by :meth:`TreeEnsemble.output` (bounds its rows x splits arrays to a few MB).
+_ROWS_PER_BLOCK = 512
+
+
+def _lowest_bit(masks: NDArray[np.unsignedinteger[Any]]) -> NDArray[np.int64]:
+    """Index of the lowest set bit of each (non-zero) mask: that bit alone is a power of two, which frexp
+    gives exactly."""
+    lowest = masks & (~masks + 1)
+    return np.frexp(lowest.astype(np.float64))[1].astype(np.int64) - 1
 
 
 def _missing_as_infinities(features: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -177,7 +272,7 @@ def _missing_as_infinities(features: NDArray[np.float64]) -> NDArray[np.float64]
     doubled = np.empty((len(features), 2 * features.shape[1]))
     doubled[:, 0::2] = np.where(missing, -np.inf, features)
     doubled[:, 1::2] = np.where(missing, np.inf, features)
-    return doubled.ravel()
+    return doubled
 
 
 def _round(number: float) -> float:
