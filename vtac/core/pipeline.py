@@ -639,11 +639,17 @@ def _rank(
         mxt_distance=mxt_distance,
         cfg=cfg,
     )
-    # The candidates come by decreasing probability: the best are their first rows (one slice of a
-    # 120-column table, not a selection then a slice).
-    n_above = int(np.count_nonzero(field.probability[order] >= cfg.best_probability_threshold))
-    best = table[: min(n_above, cfg.max_best_candidates)]
-    return _Ranking(table, best, field.none)
+    return _Ranking(table, _best_rows(table, cfg), field.none)
+
+
+def _best_rows(candidates: Table, cfg: ScienceConfig) -> Table:
+    """The best candidates: those above the probability threshold, at most ``max_best_candidates``.
+
+    The candidates come by decreasing probability, so these are their first rows: one slice of a 120-column
+    table, not a selection copying it then a slice.
+    """
+    n_above = int(np.count_nonzero(np.asarray(candidates["PROB"]) >= cfg.best_probability_threshold))
+    return candidates[: min(n_above, cfg.max_best_candidates)]
 
 
 def _fsc_flagged(combined: Table) -> NDArray[np.bool_]:

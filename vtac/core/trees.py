@@ -160,8 +160,8 @@ class TreeEnsemble:
         """Every row down every tree at once, one level per step: (node, child), rows x trees, at each step.
 
         Each feature is read from one of two copies, its missing values as -inf or as +inf, whichever sends
-        them where the node's ``default_left`` says: a single comparison per node then decides every row
-        (what a NaN test at each level did, at a third of the cost).
+        them where the node's ``default_left`` says: a single comparison per node then decides every row,
+        no NaN test at each level.
         """
         walk = self._walk
         values = _missing_as_infinities(features).ravel()
