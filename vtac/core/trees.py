@@ -185,7 +185,7 @@ class TreeEnsemble:
         for start in range(0, len(features), _ROWS_PER_BLOCK):
             block = values[start : start + _ROWS_PER_BLOCK]
             goes_right = block[:, splits.column] > splits.threshold
-            ruled_out_by = (goes_right * splits.left_leaves).reshape((len(block), -1, n_trees))
+            ruled_out_by = (goes_right * splits.left_leaves).reshape((len(block), splits.n_slots, n_trees))
             ruled_out = np.zeros((len(block), n_trees), dtype=splits.left_leaves.dtype)
             for slot in range(splits.n_slots):
                 ruled_out |= ruled_out_by[:, slot]
