@@ -38,7 +38,7 @@ def model():
 
 def test_the_numpy_trees_give_lightgbm_s_own_outputs_missing_values_included():
     rng = np.random.default_rng(5)
-    features = rng.normal(size=(400, 4))
+    features = rng.normal(size=(1200, 4))  # more rows than the evaluation takes at once
     features[rng.random(features.shape) < 0.2] = np.nan
     target = np.nan_to_num(features[:, 0]) * 2 - np.isnan(features[:, 1]) + (features[:, 2] > 0.5)
     booster = lightgbm.train(
@@ -91,6 +91,7 @@ def test_a_written_model_reads_back_and_ranks_alike(model, tmp_path):
         (lambda d: d["trees"]["left"].pop(), "different shapes"),
         (lambda d: d["trees"]["feature"][0].__setitem__(0, N_FEATURES + 3), "unknown feature"),
         (lambda d: d["trees"]["right"][0].__setitem__(0, 10_000), "out of range"),
+        (lambda d: d["trees"]["threshold"][0].__setitem__(0, float("nan")), "non-finite threshold"),
         (lambda d: d.__setitem__("features", ["fading"]), "refit the model"),
     ],
 )
@@ -118,3 +119,18 @@ def test_trees_from_a_document_keep_their_arrays(model):
     document = json.loads(json.dumps(model.trees.to_document()))
     again = TreeEnsemble.from_document(document, N_FEATURES)
     assert again.n_trees == model.trees.n_trees and again.depth == model.trees.depth
+
+
+def test_a_tree_without_split_and_a_stump_send_each_row_to_its_leaf():
+    # a one-leaf tree (1.0) and a stump on feature 0 at 0.5 whose missing values go right (10.0 | 20.0)
+    trees = TreeEnsemble(
+        feature=np.array([[-1, -1, -1], [0, -1, -1]]),
+        threshold=np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]]),
+        left=np.array([[0, 0, 0], [1, 0, 0]]),
+        right=np.array([[0, 0, 0], [2, 0, 0]]),
+        default_left=np.array([[True, True, True], [False, True, True]]),
+        value=np.array([[1.0, 0.0, 0.0], [15.0, 10.0, 20.0]]),
+    )
+    features = np.array([[0.0], [0.5], [1.0], [np.nan], [-np.inf], [np.inf]])
+    assert trees.output(features).tolist() == [11.0, 11.0, 21.0, 21.0, 11.0, 21.0]
+    assert np.allclose(trees.contributions(features)[:, 0], [-5.0, -5.0, 5.0, 5.0, -5.0, 5.0])

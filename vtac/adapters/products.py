@@ -261,7 +261,7 @@ def _column_values(table: Table | None, spec: ColumnSpec, hdu: str) -> np.ndarra
     kind = spec.tform[-1]
     if table is None:
         return np.zeros(0, dtype=bool if kind == "L" else fits_dtype(spec.tform))
-    if spec.name not in table.colnames:
+    if spec.name not in table.columns:  # not ``colnames``: a new list per call, for each of ~300 columns
         raise ValueError(f"HDU {hdu}, column {spec.name}: missing from the result table")
     column = table[spec.name]
     values = np.asarray(
@@ -296,7 +296,8 @@ def _float_to_int(values: np.ndarray, spec: ColumnSpec, hdu: str) -> np.ndarray:
 
 def _ascii_values(values: np.ndarray, width: int, column: str, hdu: str) -> np.ndarray:
     text = values.astype(str)
-    if text.size and int(np.char.str_len(text).max()) > width:
+    # Only text whose type can hold more than ``width`` characters needs measuring.
+    if text.size and text.dtype.itemsize > 4 * width and int(np.char.str_len(text).max()) > width:
         raise ValueError(f"HDU {hdu}, column {column}: value longer than {width} characters")
     try:
         return text.astype(f"S{width}")

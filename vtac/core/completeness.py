@@ -106,8 +106,19 @@ def _reference_magnitudes(
     seen = mag[:, others]
     reference = np.full(len(mag), np.nan)
     rows = np.isfinite(seen).any(axis=1)
-    reference[rows] = np.nanmedian(seen[rows], axis=1)
+    reference[rows] = _row_medians(seen[rows])
     return reference
+
+
+def _row_medians(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``np.nanmedian(values, axis=1)`` of rows holding a value, the same numbers without its masked-array
+    path (slow on a few columns: it was most of the measurement): the mean of the two middle values."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    count = np.count_nonzero(~np.isnan(values), axis=1)[:, None]
+    low = np.take_along_axis(ordered, (count - 1) // 2, axis=1)
+    high = np.take_along_axis(ordered, count // 2, axis=1)
+    median: NDArray[np.float64] = ((low + high) / 2.0)[:, 0]
+    return median
 
 
 def _map_curve(

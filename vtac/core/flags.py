@@ -196,13 +196,18 @@ def sequence_flags(xflag: NDArray[np.int64], vflag: NDArray[np.int64]) -> NDArra
 def join_names(
     mask: NDArray[np.bool_], names: tuple[str, ...], order: tuple[int, ...] | None = None
 ) -> NDArray[np.str_]:
-    """Comma-separated names where the mask is set, in ``order`` of the columns (default: as given)."""
+    """Comma-separated names where the mask is set, in ``order`` of the columns (default: as given).
+
+    Each distinct pattern of the mask is joined once (a field has a few dozen), not each row.
+    """
     order = tuple(range(len(names))) if order is None else order
-    labels = np.array([names[k] + "," for k in order])
     ordered = np.asarray(mask, dtype=bool).reshape(len(mask), len(names))[:, list(order)]
-    joined = np.zeros(len(mask), dtype="U40")
-    for row in np.flatnonzero(ordered.any(axis=1)):
-        joined[row] = "".join(labels[ordered[row]]).rstrip(",")
+    pattern = ordered @ (1 << np.arange(len(names)))
+    _, first, inverse = np.unique(pattern, return_index=True, return_inverse=True)
+    texts = [",".join(names[k] for k, on in zip(order, ordered[row], strict=True) if on) for row in first]
+    joined: NDArray[np.str_] = (
+        np.array(texts, dtype="U40")[inverse] if len(first) else np.zeros(0, dtype="U40")
+    )
     return joined
 
 

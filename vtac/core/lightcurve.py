@@ -307,11 +307,11 @@ def _limit_penalty(
     """
     completeness, undetected = misses
     missed = undetected if model.ndim == 2 else undetected[:, None, :]
-    predicted = np.where(missed & np.isfinite(model), model, np.inf)
     with np.errstate(invalid="ignore"):
-        z = (np.nan_to_num(completeness.m50, nan=0.0) - predicted) / completeness.width
-    z = np.minimum(np.where(missed & np.isfinite(z), z, -np.inf), _MAX_Z)
-    penalty: NDArray[np.float64] = 2.0 * np.logaddexp(0.0, z).sum(axis=-1)
+        z = (np.nan_to_num(completeness.m50, nan=0.0) - model) / completeness.width
+    # ln(1 + e^z), the costly part, only where a miss is paid for: elsewhere the term is 0 (ln(1 + e^-inf)).
+    softplus = np.logaddexp(0.0, np.minimum(z, _MAX_Z), out=np.zeros(z.shape), where=missed & np.isfinite(z))
+    penalty: NDArray[np.float64] = 2.0 * softplus.sum(axis=-1)
     return penalty
 
 

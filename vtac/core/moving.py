@@ -156,19 +156,32 @@ def _links(
     speed_range: tuple[float, float],
     min_step: float,
 ) -> dict[int, list[int]]:
-    """Earlier source -> later sources it may have moved to (allowed speed, similar brightness)."""
+    """Earlier source -> later sources it may have moved to (allowed speed, similar brightness).
+
+    Every close pair is judged at once (a separation per pair, one by one, was most of the mover's time);
+    the links keep the order of the pairs.
+    """
     ra, dec = position
     span = float(np.nanmax(hours[members]) - np.nanmin(hours[members]))
     reach_arcsec = speed_range[1] * max(span, 1e-3)
+    pairs = members[pairs_within(ra[members], dec[members], reach_arcsec)]
+    # Each pair earlier first (the pair's own order where the hours are equal).
+    later_first = hours[pairs[:, 1]] < hours[pairs[:, 0]]
+    first = np.where(later_first, pairs[:, 1], pairs[:, 0])
+    second = np.where(later_first, pairs[:, 0], pairs[:, 1])
+    elapsed = hours[second] - hours[first]
+    distance = separation_arcsec(ra[first], dec[first], ra[second], dec[second])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = distance / elapsed
+    linked = (
+        ~((elapsed <= 0) | (np.abs(brightest[first] - brightest[second]) > _MAX_DMAG))
+        & (distance > min_step)
+        & (speed_range[0] <= speed)
+        & (speed <= speed_range[1])
+    )
     links: dict[int, list[int]] = {}
-    for i, j in pairs_within(ra[members], dec[members], reach_arcsec).tolist():
-        first, second = sorted((int(members[i]), int(members[j])), key=lambda k: hours[k])
-        elapsed = hours[second] - hours[first]
-        if elapsed <= 0 or abs(brightest[first] - brightest[second]) > _MAX_DMAG:
-            continue
-        distance = float(separation_arcsec(ra[[first]], dec[[first]], ra[second], dec[second])[0])
-        if distance > min_step and speed_range[0] <= distance / elapsed <= speed_range[1]:
-            links.setdefault(first, []).append(second)
+    for earlier, later in zip(first[linked].tolist(), second[linked].tolist(), strict=True):
+        links.setdefault(earlier, []).append(later)
     return links
 
 

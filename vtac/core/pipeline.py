@@ -487,9 +487,12 @@ def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _Catalog
         dmag = np.where(first, match.dmag, dmag)
         sigma = np.where(first, match.dmag_sigma, sigma)
         first_match = np.where(first, match.name, first_match)
-        depth = np.where(grid.band == "R", *match.depth)
+        is_r = grid.band == "R"
+        depth = np.where(is_r, *match.depth)
         deeper = match.covered & match.deep_enough & (depth - mag > margin)
-        deepest = np.where(deeper, np.char.add(f"{match.name} to ", np.char.mod("%.1f", depth)), deepest)
+        # One text per band (formatting it per detection cost more than the rest of the merge).
+        label = np.where(is_r, *(f"{match.name} to {band_depth:.1f}" for band_depth in match.depth))
+        deepest = np.where(deeper, label, deepest)
         margin = np.where(match.covered, np.maximum(margin, depth - mag), margin)
     return _CatalogVerdicts(
         evidence=CatalogEvidence(
@@ -508,8 +511,9 @@ def _combine_evidence(grid: SourceGrid, matches: list[CatalogMatch]) -> _Catalog
 def _per_source_text(grid: SourceGrid, text: NDArray[np.str_]) -> NDArray[np.str_]:
     """The first non-empty text among each source's detections."""
     out = np.full(grid.n_sources, "", dtype=text.dtype if len(text) else "U1")
-    for index in np.flatnonzero(text != "")[::-1]:
-        out[grid.source[index]] = text[index]
+    given = np.flatnonzero(text != "")
+    _, first = np.unique(grid.source[given], return_index=True)
+    out[grid.source[given[first]]] = text[given[first]]
     return out
 
 
@@ -635,8 +639,17 @@ def _rank(
         mxt_distance=mxt_distance,
         cfg=cfg,
     )
-    best = table[table["PROB"] >= cfg.best_probability_threshold][: cfg.max_best_candidates]
-    return _Ranking(table, best, field.none)
+    return _Ranking(table, _best_rows(table, cfg), field.none)
+
+
+def _best_rows(candidates: Table, cfg: ScienceConfig) -> Table:
+    """The best candidates: those above the probability threshold, at most ``max_best_candidates``.
+
+    The candidates come by decreasing probability, so these are their first rows: one slice of a 120-column
+    table, not a selection copying it then a slice.
+    """
+    n_above = int(np.count_nonzero(np.asarray(candidates["PROB"]) >= cfg.best_probability_threshold))
+    return candidates[: min(n_above, cfg.max_best_candidates)]
 
 
 def _fsc_flagged(combined: Table) -> NDArray[np.bool_]:
@@ -696,8 +709,9 @@ def _candidate_columns(
         ).reshape(-1),
     }
     table = combined[order]
-    for spec in CANDIDATE_EXTRA_COLUMNS:
-        table[spec.name] = extra[spec.name]
+    # The arrays are this function's own: no copy, and one call rather than one per column.
+    names = [spec.name for spec in CANDIDATE_EXTRA_COLUMNS]
+    table.add_columns([extra[name] for name in names], names=names, copy=False)
     return table
 
 

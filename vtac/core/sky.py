@@ -55,6 +55,8 @@ def separation_arcsec(
 #: A set is indexed in a flat local frame when it is this small (deg) and the frame this little distorted.
 _FLAT_MAX_EXTENT_DEG = 10.0
 _FLAT_MAX_STRETCH = 1.02
+#: A tree query of at least this many positions runs on every core.
+_PARALLEL_QUERIES = 20_000
 
 
 def _wrap(delta_ra: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -223,7 +225,8 @@ class SkyIndex:
             unit_vectors(ra, dec),
             k=1,
             distance_upper_bound=float(chord_from_arcsec(radius_arcsec)),
-            workers=-1,
+            # Threads pay off on large query sets only: starting them cost ~1 ms per field's coverage test.
+            workers=-1 if len(ra) >= _PARALLEL_QUERIES else 1,
         )
         hit = found < self.size
         return np.where(hit, found, -1).astype(np.int64), np.where(hit, arcsec_from_chord(chord), np.nan)
