@@ -11,7 +11,7 @@ of ``N_BURSTS`` bursts, staggered by ``STAGGER_S``, each on a fresh service and 
 * ``position_late``: prefetch on, but the position only right after the lists (the time lost then).
 
 Latency: the last VT list published -> both notifications of the burst's final version (v2: the position
-alone makes no version, it waits for the first list).
+alone makes no version, it waits for the first list; v3 when the position comes right after the lists).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from vtac.service.publish import InputMessage, product_message
 from vtac.settings import BrokerSettings
 
 N_BURSTS = 8
-#: R then B, after the position: the position alone makes no version.
+#: R then B, after the position: the position alone makes no version (v3 when it comes after the lists).
 FINAL_VERSION = 2
 #: Apart enough that one burst's prefetch (parsing 5 cones of 13,600 rows: ~2 s of CPU) does not run
 #: during the previous burst's VT builds, and that the baselines' single worker (~6 s of catalogue wait per
@@ -141,11 +141,12 @@ def run_scenario(scenario: str, templates: list[Template], work: Path, uid: str)
         "VTAC_EXTRAS__ENABLED": "false",
     }
     _declare(config)
-    listener = Listener(config, final_version=FINAL_VERSION).start()
+    late = scenario == "position_late"
+    listener = Listener(config, final_version=FINAL_VERSION + late).start()
     publisher = Publisher(config)
     try:
         with running_service(config, folder, extra_env=env):
-            sent = publish_on_schedule(publisher, bursts, late=scenario == "position_late")
+            sent = publish_on_schedule(publisher, bursts, late=late)
             listener.wait(list(bursts), timeout_s=180)
     finally:
         publisher.close()
