@@ -365,7 +365,7 @@ class Consumer:
     def _process(self, delivery: _Delivery) -> ProcessOutcome:
         self.health.busy()
         try:
-            with burst_logging(_peek_burst_id(delivery.body)):
+            with burst_logging(delivery.burst_id):
                 problem = unacceptable_properties(delivery.properties)
                 if problem is not None:
                     return ProcessOutcome(Action.REJECT, reason=problem)
@@ -395,7 +395,7 @@ class Consumer:
             self._channel.basic_reject(delivery.method.delivery_tag, requeue=True)
             return
         self.metrics.count("inputs")
-        with burst_logging(outcome.burst_id or _peek_burst_id(delivery.body)):
+        with burst_logging(outcome.burst_id or delivery.burst_id):
             if outcome.action is Action.ACK:
                 self._acknowledge(delivery, outcome)
             elif outcome.action is Action.RETRY:
