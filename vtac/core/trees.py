@@ -148,7 +148,7 @@ class TreeEnsemble:
             return 1 << (len(leaves) - 1)
         left = self._number_leaves(tree, int(self.left[tree, node]), splits, leaves)
         right = self._number_leaves(tree, int(self.right[tree, node]), splits, leaves)
-        column = 2 * int(self.feature[tree, node]) + (0 if self.default_left[tree, node] else 1)
+        column = int(self._walk.column[tree * self.feature.shape[1] + node])  # the walk's, for the same node
         splits.append((column, float(self.threshold[tree, node]), left))
         return left | right
 
