@@ -247,6 +247,11 @@ def first_index(pixel: Any) -> int:
     return int(pixel.pixel) << (2 * (SPATIAL_INDEX_ORDER - int(pixel.order)))
 
 
+def index_range(pixel: Any) -> tuple[int, int]:
+    """The ``_healpix_29`` values inside a HEALPix pixel: ``low <= value < high``."""
+    return first_index(pixel), first_index(type(pixel)(pixel.order, pixel.pixel + 1))
+
+
 def write_partition(catalog_dir: Path, pixel: Any, rows: Any, layout: Layout) -> None:
     """One partition as hats-import's reduce stage writes it (sorted by ``_healpix_29``, hats' encodings,
     row groups of ``row_group_rows``). Written in place, as hats-import does: the catalogue being built is

@@ -55,7 +55,7 @@ from vtac.adapters.hats_build import (
     cells_at,
     destination_pixels,
     finish_catalog,
-    first_index,
+    index_range,
     merged_order,
     one_chunk_per_column,
     order_of_kept,
@@ -380,7 +380,7 @@ def _runs_overlapping(pixels: list[Any], run_cells: list[NDArray[np.int64]]) -> 
     runs = np.array([run for run, cells in enumerate(run_cells) if len(cells)])
     found = []
     for pixel in pixels:
-        low, high = first_index(pixel), first_index(type(pixel)(pixel.order, pixel.pixel + 1))
+        low, high = index_range(pixel)
         found.append(runs[(spans[:, 0] < high) & (spans[:, 1] > low)])
     return found
 
@@ -412,7 +412,7 @@ def _reduce_pixel(  # pylint: disable=too-many-arguments
     mark = done / f"{pixel.order}_{pixel.pixel}.npz"
     if mark.exists():
         return _load_histogram(mark)
-    low, high = first_index(pixel), first_index(type(pixel)(pixel.order, pixel.pixel + 1))
+    low, high = index_range(pixel)
     table = pa.concat_tables([_rows_between(name, run, low, high) for run in runs])
     if table.num_rows != rows:
         raise InputError(f"{table.num_rows} rows in partition {pixel} for {rows} mapped", file=str(built))
