@@ -177,7 +177,8 @@ def resolve_provider(name: str, source: str, settings: RemoteSettings) -> Catalo
     """The provider of ``--catalog NAME=SOURCE``; a service not serving NAME is a configuration error."""
     kind = source.strip().lower()
     if not is_remote(kind):
-        # on use: the one-off command with catalogue files does not import the HATS reader
+        if Path(source).is_file():  # the one-off command's catalogue files do not import the HATS reader
+            return FileProvider(source)
         from vtac.adapters.hats_catalog import HatsProvider, is_hats  # pylint: disable=import-outside-toplevel
 
         for hats in (source, str(Path(source) / name)):  # a HATS catalogue, or a directory holding NAME/
