@@ -44,11 +44,11 @@ from pydantic_settings import (
 from vtac.adapters.alerts import DEFAULT_MAX_RADIUS_DEG
 from vtac.adapters.cone_cache import DEFAULT_MAX_AGE_S
 from vtac.adapters.datalab import DEFAULT_DATALAB_URL
-from vtac.adapters.extras.survey import DEFAULT_HIPS as DEFAULT_SURVEY_HIPS
-from vtac.adapters.extras.survey import DEFAULT_URL as DEFAULT_SURVEY_URL
-from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.http import HttpPolicy
 from vtac.adapters.providers import DEFAULT_DEADLINE_S, RemoteSettings
+from vtac.adapters.survey import DEFAULT_HIPS as DEFAULT_SURVEY_HIPS
+from vtac.adapters.survey import DEFAULT_URL as DEFAULT_SURVEY_URL
+from vtac.adapters.survey import SurveySettings
 from vtac.adapters.vizier import DEFAULT_VIZIER_URL
 from vtac.app.catalogs import CatalogSource, parse_catalog_sources
 from vtac.core.photometry import load_transforms

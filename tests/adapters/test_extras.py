@@ -17,10 +17,11 @@ from referencing import Registry, Resource
 from results import make_result
 
 from vtac.adapters.extras.circular import build_circular
-from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, n_frames, parse_t0
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, n_frames
 from vtac.adapters.extras.gcn_notice import build_notice, notice_json
 from vtac.adapters.extras.voevent import build_voevent, ivorn
 from vtac.adapters.summary import build_summary
+from vtac.adapters.trigger import parse_t0
 from vtac.core.records import CatalogStatus
 from vtac.errors import InputError
 from vtac.provenance import CodeVersion

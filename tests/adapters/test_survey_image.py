@@ -12,7 +12,7 @@ from werkzeug import Response
 
 from vtac.adapters.extras import ExtrasContext, render_extras
 from vtac.adapters.extras.context import chart_frame
-from vtac.adapters.extras.survey import SurveySettings, survey_image
+from vtac.adapters.survey import SurveySettings, survey_image
 from vtac.settings import load_settings
 
 

@@ -4,6 +4,9 @@ Off unless configured (``VTAC_EXTRAS__SURVEY_IMAGE_URL``, e.g. :data:`DEFAULT_UR
 outside world it was not told to. Fetched while the extras are drawn (in the service's extras worker, after
 the notification went out), under a deadline, cached on disk by its URL; any failure (offline, slow,
 refused) leaves the page with the catalogue chart alone, logged, never an error.
+
+Outside :mod:`vtac.adapters.extras`: the settings hold a :class:`SurveySettings`, and importing them must not
+load the extras (the one-off command with ``--no-extras`` never does).
 """
 
 from __future__ import annotations

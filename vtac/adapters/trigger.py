@@ -35,6 +35,14 @@ def naive_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
+def parse_t0(text: str) -> datetime:
+    """A ``--t0`` value: ISO 8601 UTC, e.g. 2026-05-09T21:51:09 (a trailing Z is allowed)."""
+    try:
+        return naive_utc(datetime.fromisoformat(text.strip().removesuffix("Z").strip()))
+    except ValueError:
+        raise InputError(f"--t0 {text!r}: expected an ISO 8601 UTC time, e.g. 2026-05-09T21:51:09") from None
+
+
 def header_trigger_time(header: Any, *, file: str, hdu: str = "PRIMARY") -> datetime | None:
     """``TT_ECL`` of a FITS header (None when absent or blank); an unreadable value is refused by name."""
     value = header.get(KEYWORD)

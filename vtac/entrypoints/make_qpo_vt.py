@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     """Read the files, build the products, write them (and the extras); print the ranked candidates."""
     # Imported here so that `vtac --help` and the other sub-commands start fast.
     # pylint: disable=import-outside-toplevel
-    from vtac.adapters.extras.context import parse_t0
     from vtac.adapters.mxt import parse_mxt_position
+    from vtac.adapters.trigger import parse_t0
     from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
     from vtac.settings import load_settings
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, chart_frame, parse_t0
+from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, chart_frame
 from vtac.core.records import QpoVtResult
 from vtac.core.sky import separation_arcsec
 
@@ -25,7 +25,6 @@ __all__ = [
     "ExtrasFiles",
     "VersionEntry",
     "extras_names",
-    "parse_t0",
     "render_extras",
     "slim_result",
     "write_extras",
@@ -145,7 +144,7 @@ def _survey(result: QpoVtResult, summary: Mapping[str, Any], context: ExtrasCont
     """The survey image of the chart's frame when configured (None: not asked, or not had in time)."""
     if context.survey is None:
         return None
-    from vtac.adapters.extras.survey import survey_image  # pylint: disable=import-outside-toplevel
+    from vtac.adapters.survey import survey_image  # pylint: disable=import-outside-toplevel
 
     return survey_image(context.survey, *chart_frame(summary, result.combined))
 

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vtac.adapters.dust import GalacticReddening
-from vtac.adapters.extras.survey import SurveySettings
 from vtac.adapters.summary import circle_label
+from vtac.adapters.survey import SurveySettings
 from vtac.core.constants import VT_FRAME_S
 from vtac.core.records import BAND_NAMES, SEQUENCES, QpoVtResult, sequence_band, sequence_index
 from vtac.core.sky import separation_arcsec
@@ -381,14 +381,6 @@ def parse_utc(value: str | None) -> datetime | None:
         return _naive(datetime.fromisoformat(value.strip()))
     except ValueError:
         return None
-
-
-def parse_t0(text: str) -> datetime:
-    """A ``--t0`` value: ISO 8601 UTC, e.g. 2026-05-09T21:51:09 (a trailing Z is allowed)."""
-    moment = parse_utc(text.strip().removesuffix("Z"))
-    if moment is None:
-        raise InputError(f"--t0 {text!r}: expected an ISO 8601 UTC time, e.g. 2026-05-09T21:51:09")
-    return moment
 
 
 def _naive(moment: datetime) -> datetime:

@@ -22,7 +22,7 @@ from vtac.adapters.extras.context import (
     sexagesimal_dec,
     sexagesimal_ra,
 )
-from vtac.adapters.extras.survey import SurveyImage
+from vtac.adapters.survey import SurveyImage
 
 TEMPLATE = ("data", "templates", "burst_page.html")
 #: Without any VT source (or where the map has no value) the page says so rather than guess.
