@@ -30,13 +30,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING, Any
 
 from vtac.adapters.tables import existing_file
 from vtac.adapters.trigger import TriggerTime, naive_utc
 from vtac.core.records import MxtPosition
 from vtac.errors import InputError
+
+if TYPE_CHECKING:  # the XML parser is imported by the first VOEvent: the settings import this module
+    from xml.etree import ElementTree
 
 VOEVENT_NS = "http://www.ivoa.net/xml/VOEvent/v2.0"
 MAX_ALERT_BYTES = 1024 * 1024
@@ -147,6 +149,8 @@ def text_or_none(value: Any) -> str | None:
 def _voevent(text: str, name: str) -> Alert:
     if "<!DOCTYPE" in text[:4096].upper():
         raise InputError("XML with a DOCTYPE: not a VOEvent packet", file=name)
+    from xml.etree import ElementTree  # pylint: disable=import-outside-toplevel  # see TYPE_CHECKING above
+
     try:
         root = ElementTree.fromstring(text)
     except ElementTree.ParseError as exc:
