@@ -11,6 +11,8 @@ from astropy.io import fits
 from astropy.table import Table
 from paths import REPO
 
+from vtac.adapters.srclist import write_srclist
+from vtac.core.records import SequenceInfo
 from vtac.entrypoints import demo
 from vtac.entrypoints.cli import main as vtac
 from vtac.simulation.sky import data_path
@@ -244,3 +246,49 @@ def test_the_default_set_is_the_operational_catalogues():
 
     names = [source.name for source in VtacSettings().catalogues.sources]
     assert names == ["PS1DR1", "SDSS12", "LSDR10", "GAIADR3", "USNOB1"]
+
+
+#: Loaded by the one-off only for what it was not asked to do (the extras, a HATS catalogue, a catalogue
+#: service, a notice) or for nothing it needs (astropy-healpix's package only loads astropy.coordinates).
+NOT_FOR_PRODUCTS_FROM_FILES = (
+    "astropy.coordinates",
+    "astropy_healpix",
+    "requests",
+    "vtac.adapters.extras",
+    "vtac.adapters.extras.context",
+    "vtac.adapters.hats_catalog",
+    "vtac.adapters.moc",
+    "xml.etree.ElementTree",
+)
+
+
+@pytest.mark.subprocess
+def test_the_one_off_on_local_files_imports_only_what_it_needs(tmp_path):
+    # FITS, as the VT pipeline writes them (astropy's ECSV reader loads astropy.coordinates for its YAML)
+    stars = Table.read(handmade_list(tmp_path / "list.ecsv"), format="ascii.ecsv")
+    srclist = write_srclist(
+        tmp_path / "QSRCLIST_VT_R.fits",
+        "R",
+        {"R0": stars[stars["SEQ"] == "R0"]},
+        {"R0": SequenceInfo("R0", 22.5, "2026-11-23T10:00:00", 300.0)},
+        burst_id="sb26112303",
+    )
+    args = ["--srclist", srclist, "--catalog", SDSS, "--mxt-position", "215.6081,53.1,60", "--out", tmp_path]
+    script = (
+        "import sys\n"
+        "from vtac.entrypoints.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "make-qpo-vt", *map(str, args), "--no-extras"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "QPO_VT_sb26112303.json").is_file()
+    loaded = set(result.stderr.split())
+    assert "vtac.adapters.dust" in loaded  # the summary's reddening was looked up
+    assert sorted(loaded.intersection(NOT_FOR_PRODUCTS_FROM_FILES)) == []
