@@ -249,10 +249,8 @@ def test_the_default_set_is_the_operational_catalogues():
 
 
 #: Loaded by the one-off only for what it was not asked to do (the extras, a HATS catalogue, a catalogue
-#: service, a notice) or for nothing it needs (astropy-healpix's package only loads astropy.coordinates).
+#: service, a notice).
 NOT_FOR_PRODUCTS_FROM_FILES = (
-    "astropy.coordinates",
-    "astropy_healpix",
     "requests",
     "vtac.adapters.extras",
     "vtac.adapters.extras.context",
@@ -264,7 +262,7 @@ NOT_FOR_PRODUCTS_FROM_FILES = (
 
 @pytest.mark.subprocess
 def test_the_one_off_on_local_files_imports_only_what_it_needs(tmp_path):
-    # FITS, as the VT pipeline writes them (astropy's ECSV reader loads astropy.coordinates for its YAML)
+    # FITS, as the VT pipeline writes them
     stars = Table.read(handmade_list(tmp_path / "list.ecsv"), format="ascii.ecsv")
     srclist = write_srclist(
         tmp_path / "QSRCLIST_VT_R.fits",
