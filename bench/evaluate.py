@@ -30,7 +30,14 @@ import numpy as np
 
 from vtac.core.ranking import AfterglowModel, field_probabilities, load_model
 from vtac.core.science_settings import ScienceConfig
-from vtac.evaluation.datasets import MISSED_RANK, VETOED, load_vtacml, reliability, truth_ranks
+from vtac.evaluation.datasets import (
+    MISSED_RANK,
+    VETOED,
+    load_vtacml,
+    rate_interval,
+    reliability,
+    truth_ranks,
+)
 from vtac.evaluation.fit import FieldSample, fit_model
 from vtac.evaluation.own import run_product
 from vtac.evaluation.runs import EVALUATION_SEEDS, TRAIN_SEEDS, own_samples, scenarios, vtacml_path
@@ -51,8 +58,9 @@ TARGETS = {
     "perturbed_near_limit_min": (">=", 0.90),
     "perturbed_dark_false_best_max": ("<=", 0.02),
 }
-#: The perturbed simulations are judged on the first evaluation seeds only (each is a full pipeline run).
-PERTURBED_SEEDS = EVALUATION_SEEDS[:2]
+#: The perturbed simulations are judged on every evaluation seed, as the default detector is: on half as
+#: many dark fields one false best moves the rate by 0.9 %, twice what the target leaves.
+PERTURBED_SEEDS = EVALUATION_SEEDS
 
 
 def _probabilities(samples: list[FieldSample], model: AfterglowModel, cfg: ScienceConfig) -> list:
@@ -89,6 +97,8 @@ def vtacml_figures(
     test = [s for s in fsc if s.meta["sim_id"] % 2 == 0]
     model = fit_model(train + own_train)
     half = {"all": _top(test, model, cfg)}
+    # a vetoed GRB is a miss whatever the model: the most the figure can reach
+    half["all"]["ceiling"] = float(np.mean([s.truth != VETOED for s in test]))
     for case in sorted({s.group for s in fsc}):
         half[case] = _top([s for s in test if s.group == case], model, cfg)
     loco: dict[str, Any] = {}
@@ -100,6 +110,7 @@ def vtacml_figures(
     vetoed = sum(sample.truth == VETOED for sample in fsc)
     loco["all"] = {
         "n": total,
+        "ceiling": (total - vetoed) / total,
         "top1": sum(item["top1"] * item["n"] for item in loco.values()) / total,
         "top1_possible": sum(item["top1"] * item["n"] for item in loco.values()) / (total - vetoed),
     }
@@ -163,6 +174,7 @@ def perturbed_figures(cfg: ScienceConfig) -> list[dict[str, Any]]:
                 "afterglow_fields": figures["afterglow_fields"],
                 "first_and_best": figures["first_and_best"],
                 "near_limit": figures["families"].get("near_limit", {}).get("first_and_best", float("nan")),
+                "near_limit_fields": figures["families"].get("near_limit", {}).get("n", 0),
                 "dark_fields": figures["dark_fields"],
                 "dark_false_best": figures["dark_false_best"],
             }
@@ -205,25 +217,41 @@ def worst_shortfall(table: list[dict[str, Any]], above: float) -> float:
 
 
 def verdicts(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target: the measured value and whether it is met."""
+    """Each target: the measured value, the number of fields a rate was measured on and its 95 % interval,
+    and whether the target is met."""
     perturbed = figures["perturbed"]
-    values = {
-        "vtacml_half_top1": figures["vtacml"]["half"]["all"]["top1"],
-        "vtacml_leave_one_case_out_top1": figures["vtacml"]["leave_one_case_out"]["all"]["top1"],
-        "own_first_and_best": figures["own"]["first_and_best"],
-        "near_limit_first_and_best": figures["own"]["families"]["near_limit"]["first_and_best"],
-        "dark_false_best": figures["own"]["dark_false_best"],
-        "calibration_error": figures["calibration"]["ece"],
-        "calibration_worst_shortfall_above_0.7": worst_shortfall(figures["calibration"]["table"], 0.7),
-        "perturbed_first_and_best_min": min(row["first_and_best"] for row in perturbed),
-        "perturbed_near_limit_min": min(row["near_limit"] for row in perturbed),
-        "perturbed_dark_false_best_max": max(row["dark_false_best"] for row in perturbed),
+    own, vtacml = figures["own"], figures["vtacml"]
+    worst_glow = min(perturbed, key=lambda row: row["first_and_best"])
+    worst_near = min(perturbed, key=lambda row: row["near_limit"])
+    worst_dark = max(perturbed, key=lambda row: row["dark_false_best"])
+    measured: dict[str, tuple[float, int | None]] = {
+        "vtacml_half_top1": (vtacml["half"]["all"]["top1"], vtacml["half"]["all"]["n"]),
+        "vtacml_leave_one_case_out_top1": (
+            vtacml["leave_one_case_out"]["all"]["top1"],
+            vtacml["leave_one_case_out"]["all"]["n"],
+        ),
+        "own_first_and_best": (own["first_and_best"], own["afterglow_fields"]),
+        "near_limit_first_and_best": (
+            own["families"]["near_limit"]["first_and_best"],
+            own["families"]["near_limit"]["n"],
+        ),
+        "dark_false_best": (own["dark_false_best"], own["dark_fields"]),
+        "calibration_error": (figures["calibration"]["ece"], None),
+        "calibration_worst_shortfall_above_0.7": (
+            worst_shortfall(figures["calibration"]["table"], 0.7),
+            None,
+        ),
+        "perturbed_first_and_best_min": (worst_glow["first_and_best"], worst_glow["afterglow_fields"]),
+        "perturbed_near_limit_min": (worst_near["near_limit"], worst_near["near_limit_fields"]),
+        "perturbed_dark_false_best_max": (worst_dark["dark_false_best"], worst_dark["dark_fields"]),
     }
     out = {}
     for name, (sense, target) in TARGETS.items():
-        value = values[name]
+        value, n = measured[name]
         out[name] = {
             "value": value,
+            "n": n,
+            "interval": rate_interval(value, n) if n is not None else None,
             "target": f"{sense} {target}",
             "met": value >= target if sense == ">=" else value <= target,
         }
@@ -238,10 +266,20 @@ def markdown(figures: dict[str, Any]) -> str:
         f"Generated {figures['generated']} in {figures['seconds']:.0f} s.",
         "",
     ]
-    lines += ["## Targets", "", "| figure | measured | target | met |", "|---|---:|---:|:---:|"]
+    lines += [
+        "## Targets",
+        "",
+        "Each rate with the number of fields it was measured on and its 95 % interval (Wilson): a target "
+        "inside the interval is not settled by this run, whichever way the verdict reads.",
+        "",
+        "| figure | measured | fields | 95 % interval | target | met |",
+        "|---|---:|---:|---:|---:|:---:|",
+    ]
     for name, item in figures["verdicts"].items():
+        interval = "" if item["interval"] is None else "{:.4f}-{:.4f}".format(*item["interval"])
         lines.append(
-            f"| {name} | {item['value']:.4f} | {item['target']} | {'yes' if item['met'] else 'NO'} |"
+            f"| {name} | {item['value']:.4f} | {item['n'] or ''} | {interval} | {item['target']} | "
+            f"{'yes' if item['met'] else 'NO'} |"
         )
     lines += [
         "",
@@ -315,7 +353,9 @@ def markdown(figures: dict[str, Any]) -> str:
         ),
         "",
         f"vtacML GRBs vetoed as detector artefacts (VT_B only, far above the simultaneous VT_R limit: no "
-        f"astrophysical colour): {figures['vtacml']['vetoed']} of {figures['vtacml']['fields']}.",
+        f"astrophysical colour): {figures['vtacml']['vetoed']} of {figures['vtacml']['fields']}. Counted as "
+        f"misses, they cap the half split's top-1 at {half['all']['ceiling']:.4f} and "
+        f"leave-one-case-out's at {loco['all']['ceiling']:.4f}.",
     ]
     every = figures["calibration"]["all_alternatives"]["ece"]
     lines += [

@@ -135,3 +135,13 @@ def reliability(
         )
         ece += inside.sum() / len(p) * abs(mean_p - freq)
     return table, float(ece)
+
+
+def rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's 95 % interval of a rate measured on ``n`` fields: on 110 dark fields one false best more
+    or less moves the rate by 0.9 %, so a target within the interval is not settled by the run."""
+    if n <= 0:
+        return (0.0, 1.0)
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))
