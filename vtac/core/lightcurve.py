@@ -75,13 +75,7 @@ def fit_light_curves(
     misses = (completeness, undetected)
     constant = _constant_model(values, weight)
     chi2_constant = _chi2(values, weight, constant) + _limit_penalty(constant, misses)
-    power_law, alpha_lsq, normal = _power_law_model(values, weight, log_t)
-    chi2_power = _chi2(values, weight, power_law)
-    chi2_lsq_total = chi2_power + _limit_penalty(power_law, misses)
-    chi2_grid, alpha_grid = _profiled_decay(values, weight, log_t, misses)
-    chi2_power_total = np.minimum(chi2_lsq_total, chi2_grid)
-    alpha_err = _alpha_error(normal, chi2_power, detected)
-    alpha = np.where(np.isfinite(alpha_err) | (chi2_lsq_total <= chi2_grid), alpha_lsq, alpha_grid)
+    chi2_power, chi2_power_total, alpha, alpha_err = _decay(values, weight, log_t, misses)
     n_det = detected.sum(axis=1)
     constrained = _power_law_constrained(detected, undetected)
     onset_constrained = constrained & _power_law_constrained(
@@ -100,6 +94,24 @@ def fit_light_curves(
             onset_constrained, np.maximum(chi2_power_total - (chi2_onset + onset_penalty), 0.0), 0.0
         ),
     )
+
+
+def _decay(
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64],
+    log_t: NDArray[np.float64],
+    misses: tuple[Completeness, NDArray[np.bool_]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The power-law decay of every source: chi-square of the detections, chi-square with the limits,
+    alpha and its error. Alpha is the detections' least squares where they determine it or it fits the
+    limits at least as well as the profile over alpha; the profile's otherwise."""
+    power_law, alpha_lsq, normal = _power_law_model(values, weight, log_t)
+    chi2_power = _chi2(values, weight, power_law)
+    chi2_lsq_total = chi2_power + _limit_penalty(power_law, misses)
+    chi2_grid, alpha_grid = _profiled_decay(values, weight, log_t, misses)
+    alpha_err = _alpha_error(normal, chi2_power, weight > 0)
+    alpha = np.where(np.isfinite(alpha_err) | (chi2_lsq_total <= chi2_grid), alpha_lsq, alpha_grid)
+    return chi2_power, np.minimum(chi2_lsq_total, chi2_grid), alpha, alpha_err
 
 
 #: Median of the chi-square distribution with 1, 2 and 3 degrees of freedom (a band's 2 to 4 detections).
