@@ -418,9 +418,7 @@ def _reduce_pixel(  # pylint: disable=too-many-arguments
         raise InputError(f"{table.num_rows} rows in partition {pixel} for {rows} mapped", file=str(built))
     order, kept = sort_order(table), first_rows(table.column("ID"))
     if kept is not None:
-        is_kept = np.zeros(table.num_rows, dtype=bool)
-        is_kept[kept] = True
-        order = order[is_kept[order]]
+        order = kept[order_of_kept(order, kept)]
     table = table.take(order)
     write_partition(built, pixel, table, layout)
     histogram = point_map(table.column(0).to_numpy())
