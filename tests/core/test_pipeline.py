@@ -354,6 +354,19 @@ def test_a_one_camera_hit_is_never_best_and_is_listed_as_a_likely_artefact():
     assert "saturation flag at 20.3 mag in R2" in candidate_at(result, *red_hit[:2])["REASONS"]
 
 
+def test_a_cosmic_ray_on_a_faint_source_lends_it_neither_a_fade_nor_its_brightness():
+    """A one-camera hit at 19.8 landing on a faint source seen again at 22.1: its curve is its own light."""
+    ra, dec = RA0 + 8 * ARCSEC, DEC0 - 11 * ARCSEC
+    result = field_with([(ra, dec, {"B0": (19.8, 4), "B2": (22.1, 0)})])
+    row = candidate_at(result, ra, dec)
+    assert len(result.best) == 0
+    assert row is not None and row["REASONS"].startswith(
+        "suspect detection: B0 without the simultaneous VT_R"
+    )
+    assert "fading" not in row["REASONS"] and "above the VT limit" not in row["REASONS"]
+    assert not row["ALPHA"] > 1.0  # the hit's 2.3 mag "fade" is not the source's
+
+
 def test_an_afterglow_seen_in_both_cameras_with_a_saturation_bit_stays_first():
     ra, dec, seen = afterglow(start=19.0)
     flagged = (ra, dec, {seq: (mag, 4) for seq, (mag, _) in seen.items()})

@@ -15,7 +15,9 @@ stretch of time. A source seen in one channel only must therefore have a colour 
   at the same place, so a simultaneous detection in the other channel clears it (some simulations, the
   FSC's among them, set the bit on 18th-magnitude afterglows seen in both channels).
 
-A source made only of such detections is an artefact: never a best candidate, and its reasons say why.
+A source made only of such detections is an artefact: never a best candidate, and its reasons say why. A
+cosmic ray on a real source is left out of that source's light curve and height
+(:attr:`vtac.core.ranking.SourceEvidence.own_light`): its flux is not the source's.
 Below the veto, a VT_B detection without VT_R still bounds the afterglow's likelihood by the probability
 that VT_R missed it (:meth:`ArtefactEvidence.simultaneity_log_bound`).
 """

@@ -57,12 +57,16 @@ def fit_light_curves(
     maglim: NDArray[np.float64],
     log_t: NDArray[np.float64],
     completeness: Completeness,
+    *,
+    unknown: NDArray[np.bool_] | None = None,
 ) -> LightCurves:
     """Fit every source (rows of the source x sequence matrices, sequences R0..R3, B0..B3).
 
     ``sigma`` is the total magnitude error of each detection, ``maglim`` the limit of each sequence (NaN
     where the sequence is absent or its limit unknown), ``log_t`` log10 of each sequence's mid-time after
-    the trigger and ``completeness`` each sequence's measured detection curve.
+    the trigger and ``completeness`` each sequence's measured detection curve. ``unknown`` marks the
+    sequences where nothing is known of a source (not a detection, not a miss: a detector artefact lay
+    on it).
 
     The decay is profiled over alpha with the limits included, so that a source seen at one epoch only
     gets the alpha its non-detections call for (and no more): the least squares of the detections alone
@@ -72,6 +76,8 @@ def fit_light_curves(
     weight = np.where(detected, 1.0 / np.square(np.where(detected, sigma, 1.0)), 0.0)
     values = np.where(detected, mag, 0.0)
     undetected = ~detected & np.isfinite(maglim)[None, :]
+    if unknown is not None:
+        undetected &= ~unknown
     misses = (completeness, undetected)
     constant = _constant_model(values, weight)
     chi2_constant = _chi2(values, weight, constant) + _limit_penalty(constant, misses)
@@ -89,7 +95,9 @@ def fit_light_curves(
         alpha_err=alpha_err,
         delta_chi2=np.where(constrained, np.maximum(chi2_constant - chi2_power_total, 0.0), 0.0),
         chi2_per_dof=np.where(n_det > 3, chi2_best / np.maximum(n_det - 3, 1), 0.0),
-        amplitude=np.maximum(_band_amplitude(mag, maglim, 0), _band_amplitude(mag, maglim, 1)),
+        amplitude=np.maximum(
+            _band_amplitude(mag, undetected, maglim, 0), _band_amplitude(mag, undetected, maglim, 1)
+        ),
         onset_gain=np.where(
             onset_constrained, np.maximum(chi2_power_total - (chi2_onset + onset_penalty), 0.0), 0.0
         ),
@@ -327,10 +335,12 @@ def _limit_penalty(
     return penalty
 
 
-def _band_amplitude(mag: NDArray[np.float64], maglim: NDArray[np.float64], band: int) -> NDArray[np.float64]:
+def _band_amplitude(
+    mag: NDArray[np.float64], undetected: NDArray[np.bool_], maglim: NDArray[np.float64], band: int
+) -> NDArray[np.float64]:
     """Last minus first detection in one band, plus the depth below a later limit it must have reached."""
     cols = slice(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND)
-    band_mag, band_lim = mag[:, cols], maglim[cols]
+    band_mag, band_lim, band_missed = mag[:, cols], maglim[cols], undetected[:, cols]
     seen = np.isfinite(band_mag)
     rows = np.arange(len(mag))
     first = np.argmax(seen, axis=1)
@@ -338,9 +348,7 @@ def _band_amplitude(mag: NDArray[np.float64], maglim: NDArray[np.float64], band:
     last_mag = band_mag[rows, last]
     change = np.where(seen.any(axis=1), last_mag - band_mag[rows, first], 0.0)
     later = np.arange(N_SEQ_PER_BAND)[None, :] > last[:, None]
-    below = np.where(
-        later & ~seen & np.isfinite(band_lim)[None, :], band_lim[None, :] - last_mag[:, None], 0.0
-    )
+    below = np.where(later & band_missed, band_lim[None, :] - last_mag[:, None], 0.0)
     amplitude: NDArray[np.float64] = np.nan_to_num(
         change + np.maximum(np.max(below, axis=1, initial=0.0), 0.0)
     )

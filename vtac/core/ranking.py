@@ -117,10 +117,18 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
         return count
 
     @property
+    def own_light(self) -> NDArray[np.bool_]:
+        """Source x sequence: detections that can be the source's own light, every one but a cosmic ray's
+        (a saturation bit far below saturation, alone in its channel: its flux says nothing of the star or
+        afterglow it fell on)."""
+        return np.asarray(self.photometry.detected & ~self.artefacts.false_saturation, dtype=bool)
+
+    @property
     def headroom(self) -> NDArray[np.float64]:
-        """How far above its sequence's limit each source's most significant detection is (-inf: none)."""
+        """How far above its sequence's limit each source's most significant detection of its own light
+        is (-inf: none)."""
         photometry = self.photometry
-        margin = np.where(photometry.detected, photometry.maglim[None, :] - photometry.mag, -np.inf)
+        margin = np.where(self.own_light, photometry.maglim[None, :] - photometry.mag, -np.inf)
         return np.asarray(np.max(margin, axis=1, initial=-np.inf), dtype=float)
 
     @property
@@ -182,13 +190,22 @@ def _logit(p: float) -> float:
 
 
 def light_curves(evidence: SourceEvidence, cfg: ScienceConfig) -> LightCurves:
-    """The joint power-law / constant fit of every source (see :mod:`vtac.core.lightcurve`)."""
+    """The joint power-law / constant fit of every source (see :mod:`vtac.core.lightcurve`), on its own
+    light: a cosmic ray's detection is neither a point of its curve nor a miss."""
     photometry = evidence.photometry
     magerr = np.nan_to_num(photometry.magerr, nan=0.1)
     magerr = magerr * field_error_scale(photometry.mag, magerr, cfg.photometric_floor)[None, :]
     sigma = np.sqrt(np.square(magerr) + cfg.photometric_floor**2)
     maglim = np.where(photometry.available, photometry.maglim, np.nan)
-    return fit_light_curves(photometry.mag, sigma, maglim, evidence.log_t, evidence.completeness)
+    own = evidence.own_light
+    return fit_light_curves(
+        np.where(own, photometry.mag, np.nan),
+        sigma,
+        maglim,
+        evidence.log_t,
+        evidence.completeness,
+        unknown=photometry.detected & ~own,
+    )
 
 
 def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.float64]:
@@ -227,7 +244,9 @@ def feature_matrix(evidence: SourceEvidence, curves: LightCurves) -> NDArray[np.
         "chance_lookalikes": np.log1p(chance_lookalikes(evidence)),
     }
     above_limit = np.clip(
-        np.nan_to_num(np.where(detected, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0),
+        np.nan_to_num(
+            np.where(evidence.own_light, photometry.maglim[None, :] - photometry.mag, -1.0), nan=-1.0
+        ),
         -5.0,
         10.0,
     )
