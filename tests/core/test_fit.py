@@ -1,6 +1,7 @@
 """The afterglow model's fit: LightGBM's trees exported to numpy arrays, the conditional-logit choice."""
 
 import json
+from dataclasses import replace
 
 import lightgbm
 import numpy as np
@@ -70,6 +71,20 @@ def test_the_fitted_model_finds_the_afterglow_in_fields_it_was_not_fitted_on(mod
     # right (an unfitted model puts the afterglow first in 1 field of 30, says "none" at random)
     assert first >= 0.95 * sum(s.truth >= 0 for s in held_out)
     assert dark_said_none >= 0.9 * sum(s.truth < 0 for s in held_out)
+
+
+def test_a_field_that_does_not_teach_leaves_the_fit_as_it_was():
+    """A vtacML GRB with detections physics rules out is judged on, never learned from."""
+    rng = np.random.default_rng(3)
+    lessons = fields(1, 60)
+    misleading = [replace(field(rng, 100 + k, afterglow=True), teaches=False) for k in range(30)]
+    for sample in misleading:
+        sample.features[sample.truth, FADING] = 0.0  # a truth that does not fade
+    probe = np.vstack([sample.features for sample in fields(2, 6)])
+    alone, beside = fit_model(lessons), fit_model(lessons + misleading)
+    taught = fit_model(lessons + [replace(sample, teaches=True) for sample in misleading])
+    assert np.array_equal(alone.trees.output(probe), beside.trees.output(probe))
+    assert not np.allclose(alone.trees.output(probe), taught.trees.output(probe))
 
 
 def test_a_written_model_reads_back_and_ranks_alike(model, tmp_path):

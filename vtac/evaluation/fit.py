@@ -42,6 +42,8 @@ class FieldSample:
     #: Whether "none" is an alternative (False for sets where every field has an afterglow).
     none_allowed: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    #: False for a field the fit must not learn from (judged on, all the same).
+    teaches: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _alternatives(samples: list[FieldSample]) -> _Alternatives:
     nothing_seen = np.full((1, len(FEATURES)), np.nan)
     features, log_prior, owner, chosen = [], [], [], []
     for k, sample in enumerate(samples):
-        if sample.truth < 0 and not sample.none_allowed:
+        if not sample.teaches or (sample.truth < 0 and not sample.none_allowed):
             continue  # a truth that is none of the alternatives teaches nothing
         hit = np.zeros(len(sample.features))
         if sample.truth >= 0:
@@ -111,7 +113,7 @@ def fit_model(samples: list[FieldSample], description: str = "") -> AfterglowMod
     booster = lightgbm.train(params, dataset, num_boost_round=int(BOOSTING["rounds"]))
     trees = ensemble_of(booster.dump_model())
     none_utility = float(trees.output(np.full((1, len(FEATURES)), np.nan))[0])
-    with_none = [s for s in samples if s.none_allowed]
+    with_none = [s for s in samples if s.none_allowed and s.teaches]
     dark_fraction = float(np.mean([s.truth < 0 for s in with_none])) if with_none else 0.3
     return AfterglowModel(
         features=FEATURES,
