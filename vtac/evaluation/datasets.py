@@ -60,8 +60,8 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
                 truth=int(np.cumsum(eligible)[truth] - 1) if eligible[truth] else VETOED,
                 none_allowed=False,
                 meta={"sim_id": int(sim_id), "case": str(case)},
-                # Nor does a GRB with some such detections (98 of 1,909): learning from it would teach
-                # the trees that a detection physics rules out is a GRB's sign.
+                # Nor does a GRB with some such detections (about one in twenty): learning from it would
+                # teach the trees that a detection physics rules out is a GRB's sign.
                 teaches=not (evidence.artefacts.suspect & evidence.photometry.detected)[truth].any(),
             )
         )
