@@ -112,14 +112,15 @@ def vtacml_figures(
         loco[case] = _top(held, fitted, cfg)
     total = sum(item["n"] for item in loco.values())
     vetoed = sum(sample.truth == VETOED for sample in fsc)
+    physical = sum(item["n_physical"] for item in loco.values())
     loco["all"] = {
         "n": total,
         "ceiling": (total - vetoed) / total,
         "top1": sum(item["top1"] * item["n"] for item in loco.values()) / total,
         "top1_possible": sum(item["top1"] * item["n"] for item in loco.values()) / (total - vetoed),
-        "n_physical": sum(item["n_physical"] for item in loco.values()),
+        "n_physical": physical,
         "top1_physical": sum(item["top1_physical"] * item["n_physical"] for item in loco.values())
-        / max(sum(item["n_physical"] for item in loco.values()), 1),
+        / max(physical, 1),
     }
     return {"half": half, "leave_one_case_out": loco}
 

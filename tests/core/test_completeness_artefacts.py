@@ -122,3 +122,4 @@ def test_a_source_with_one_suspect_detection_among_real_ones_is_not_an_artefact(
     rows = [[20.0, 20.1, NAN, NAN, NAN, 20.6, NAN, NAN]]  # R0 alone in its index; R1 and B1 together
     found = signatures(rows, eflag=4)
     assert found.false_saturation[0, 0] and not found.artefact(np.isfinite(np.array(rows)))[0]
+    assert found.any_suspect(np.isfinite(np.array(rows)))[0]

@@ -62,6 +62,10 @@ class ArtefactEvidence:
         """Sources whose every detection is suspect (none for a source never detected)."""
         return np.asarray(detected.any(axis=1) & ~(detected & ~self.suspect).any(axis=1), dtype=bool)
 
+    def any_suspect(self, detected: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Sources with at least one suspect detection (an artefact, or a real source something hit)."""
+        return np.asarray((detected & self.suspect).any(axis=1), dtype=bool)
+
     def simultaneity_log_bound(self) -> NDArray[np.float64]:
         """Per source: ln of the most an afterglow's likelihood can be given its VT_B detections without
         VT_R: each of those VT_R misses has a probability of at most 1 - ``red_would_see`` even at the

@@ -398,7 +398,7 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
     detected = evidence.photometry.detected
     artefacts = evidence.artefacts
     texts = np.full(len(detected), "", dtype="U160")
-    for row in np.flatnonzero((artefacts.suspect & detected).any(axis=1)):
+    for row in np.flatnonzero(artefacts.any_suspect(detected)):
         parts = []
         blue = [SEQUENCES[k] for k in np.flatnonzero(artefacts.blue_impossible[row] & detected[row])]
         if blue:

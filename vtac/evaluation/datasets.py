@@ -62,7 +62,7 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
                 meta={"sim_id": int(sim_id), "case": str(case)},
                 # Nor does a GRB with some such detections (about one in twenty): learning from it would
                 # teach the trees that a detection physics rules out is a GRB's sign.
-                teaches=not (evidence.artefacts.suspect & evidence.photometry.detected)[truth].any(),
+                teaches=not evidence.artefacts.any_suspect(evidence.photometry.detected)[truth],
             )
         )
     return samples
