@@ -118,6 +118,20 @@ def test_a_saturation_flag_on_a_faint_detection_alone_in_its_channel_is_a_cosmic
     assert found.fraction(detected, found.false_saturation).tolist() == [1.0, 0.0, 0.0]
 
 
+def test_a_blue_detection_brighter_than_its_simultaneous_red_one_allows_is_foreign_light():
+    rows = [
+        [21.8, NAN, NAN, NAN, 19.6, NAN, NAN, NAN],  # B - R = -2.2: something on top of it in VT_B
+        [20.0, NAN, NAN, NAN, 20.3, NAN, NAN, NAN],  # an ordinary colour
+        [20.4, NAN, NAN, NAN, 20.0, NAN, NAN, NAN],  # blue, but within the bluest colour
+    ]
+    found = signatures(rows)
+    assert found.blue_excess.tolist() == [[False] * 4 + [True] + [False] * 3] + [[False] * 8] * 2
+    assert found.foreign_light.any(axis=1).tolist() == [True, False, False]
+    assert not found.artefact(np.isfinite(np.array(rows))).any()  # its VT_R light is its own
+    saturated = signatures(rows, eflag=4)  # a pair of impossible colour clears no bit
+    assert saturated.false_saturation[:, 4].tolist() == [True, False, False]
+
+
 def test_a_source_with_one_suspect_detection_among_real_ones_is_not_an_artefact():
     rows = [[20.0, 20.1, NAN, NAN, NAN, 20.6, NAN, NAN]]  # R0 alone in its index; R1 and B1 together
     found = signatures(rows, eflag=4)

@@ -354,6 +354,19 @@ def test_a_one_camera_hit_is_never_best_and_is_listed_as_a_likely_artefact():
     assert "saturation flag at 20.3 mag in R2" in candidate_at(result, *red_hit[:2])["REASONS"]
 
 
+def test_a_lone_red_hit_without_the_saturation_bit_is_not_best():
+    """One VT_R stack at 20.0, 2.5 mag above the limit, unflagged, half-way out of a 15" X-ray circle: a
+    dropout that faded faster than t^-3 by R1."""
+    ra, dec = RA0 - 4 * ARCSEC, DEC0 + 6 * ARCSEC
+    result = field_with([(ra, dec, {"R0": (20.0, 0)})], mxt=MxtPosition(RA0, DEC0, 15.0))
+    row = candidate_at(result, ra, dec)  # listed: new against SDSS12 (NEW_SRC)
+    assert len(result.best) == 0
+    assert row["REASONS"].startswith(
+        "likely artefact: seen once, where an afterglow would be seen again (p = "
+    )
+    assert "fading" not in row["REASONS"]
+
+
 def test_a_cosmic_ray_on_a_faint_source_lends_it_neither_a_fade_nor_its_brightness():
     """A one-camera hit at 19.8 landing on a faint source seen again at 22.1: its curve is its own light."""
     ra, dec = RA0 + 8 * ARCSEC, DEC0 - 11 * ARCSEC
@@ -365,6 +378,17 @@ def test_a_cosmic_ray_on_a_faint_source_lends_it_neither_a_fade_nor_its_brightne
     )
     assert "fading" not in row["REASONS"] and "above the VT limit" not in row["REASONS"]
     assert not row["ALPHA"] > 1.0  # the hit's 2.3 mag "fade" is not the source's
+
+
+def test_a_blue_excess_over_a_faint_star_lends_it_neither_a_fade_nor_its_brightness():
+    """VT_B at 19.6 over a steady source at 21.8 in the simultaneous VT_R: a hit on top of a faint star."""
+    ra, dec = RA0 - 9 * ARCSEC, DEC0 + 7 * ARCSEC
+    seen = {seq: (21.8 if seq[0] == "R" else 22.3, 0) for seq in SEQUENCES} | {"B0": (19.6, 0)}
+    result = field_with([(ra, dec, seen)])
+    row = candidate_at(result, ra, dec)
+    assert len(result.best) == 0
+    assert row is not None and row["REASONS"].startswith("suspect detection: B0 at B - R = -2.2")
+    assert "fading" not in row["REASONS"] and "above the VT limit" not in row["REASONS"]
 
 
 def test_an_afterglow_seen_in_both_cameras_with_a_saturation_bit_stays_first():

@@ -19,6 +19,7 @@ from vtac.core.ranking import (
     field_probabilities,
     light_curves,
     load_model,
+    lone_detection_log_bound,
 )
 from vtac.core.science_settings import ScienceConfig
 
@@ -30,7 +31,7 @@ LOG_T = np.log10(np.tile(np.array(NOMINAL_MID_TIMES_S), 2))
 DECAY = 18.0 + 2.5 * (LOG_T - LOG_T[0]) + np.r_[np.zeros(4), np.full(4, 0.5)]
 
 
-def evidence(rows, xflag, *, eflag=0, maglim=22.5, log_prior=None):
+def evidence(rows, xflag, *, eflag=0, maglim=22.5, position_log_prior=None):
     mag = np.array(rows, dtype=float)
     detected = np.isfinite(mag)
     n = len(mag)
@@ -49,7 +50,9 @@ def evidence(rows, xflag, *, eflag=0, maglim=22.5, log_prior=None):
         log_t=LOG_T,
         new_margin=np.zeros(n),
         brighter_sigma=np.zeros(n),
-        log_prior=np.full(n, -np.log(n)) if log_prior is None else np.asarray(log_prior, float),
+        position_log_prior=(
+            np.full(n, -np.log(n)) if position_log_prior is None else np.asarray(position_log_prior, float)
+        ),
         in_mxt=np.full(n, -1),
         completeness=completeness,
         artefacts=artefacts_of(photometry, flags, completeness, CFG),
@@ -154,7 +157,7 @@ def test_a_saturated_afterglow_keeps_a_high_probability():
 
 
 def test_the_x_ray_prior_moves_probability_between_equal_sources():
-    near_far = probabilities(evidence([DECAY, DECAY], [[3] * 8] * 2, log_prior=[-1.0, -6.0]))
+    near_far = probabilities(evidence([DECAY, DECAY], [[3] * 8] * 2, position_log_prior=[-1.0, -6.0]))
     assert near_far.probability[0] > 50 * near_far.probability[1]
 
 
@@ -273,7 +276,7 @@ def stars(n, rng):
 def with_circle(item, inside):
     """The field with an X-ray circle holding the sources marked inside (the rest far outside it)."""
     inside = np.asarray(inside, bool)
-    return replace(item, in_mxt=inside.astype(int), log_prior=np.where(inside, 0.0, -30.0))
+    return replace(item, in_mxt=inside.astype(int), position_log_prior=np.where(inside, 0.0, -30.0))
 
 
 def test_chance_lookalikes_counts_sources_like_it_in_the_field_scaled_to_the_circle():
@@ -307,3 +310,22 @@ def test_a_lone_near_limit_detection_is_no_best_candidate_in_a_field_full_of_the
     alone, among_many = probabilities(clean).probability[0], probabilities(noisy).probability[0]
     assert among_many < CFG.best_probability_threshold
     assert among_many < alone / 2
+
+
+def test_a_lone_detection_is_bounded_by_how_surely_an_afterglow_would_have_been_seen_again():
+    """Seen once in VT_R at 20.0, 21.0, 22.2 (limit 22.5); then VT_R and VT_B at once; then VT_R twice."""
+    rows = [[mag] + [NAN] * 7 for mag in (20.0, 21.0, 22.2)]
+    rows += [[20.0, NAN, NAN, NAN, 20.5, NAN, NAN, NAN], [20.0, 20.6] + [NAN] * 6]
+    bound = lone_detection_log_bound(evidence(rows, [[3] * 8] * 5))
+    # 2.5 mag above the limit: a Lyman-alpha dropout *and* a decay steeper than t^-3 between R0 and R1
+    assert np.exp(bound[0]) < 0.01
+    assert bound[0] < bound[1] < bound[2] < 0  # the nearer the limit, the likelier every miss
+    assert np.exp(bound[2]) > 0.1  # a seen-once afterglow at the limit is ordinary
+    assert bound[3:].tolist() == [0.0, 0.0]  # seen more than once: its light curve speaks for it
+
+
+def test_a_lone_detection_no_afterglow_makes_is_an_artefact_and_a_plausible_one_is_bounded():
+    item = evidence([[20.0] + [NAN] * 7, [22.2] + [NAN] * 7, DECAY], [[3] * 8] * 3)
+    bound = lone_detection_log_bound(item)
+    assert item.log_prior == pytest.approx(item.position_log_prior + bound)  # in the fit and the ranking
+    assert item.artefact.tolist() == [True, False, False]  # P = 0 in the product (the pipeline's tests)

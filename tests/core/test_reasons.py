@@ -53,3 +53,8 @@ def test_every_reason_agrees_with_the_flags(candidates):
             assert row["PROB"] == 0.0, name
         if "VT_R only" in text:
             assert detected(row, "R") and not detected(row, "B"), name
+        if "seen once, where an afterglow" in text:
+            assert row["N_DET"] == 1 or "saturation flag" in text or "at B - R" in text, name
+        if "at B - R = " in text:
+            seq = text.split(" at B - R = ", maxsplit=1)[0].rsplit(" ", maxsplit=1)[-1]
+            assert np.isfinite(row[f"MAGCAL_{seq}"]) and np.isfinite(row[f"MAGCAL_R{seq[1]}"]), name

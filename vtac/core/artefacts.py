@@ -7,17 +7,22 @@ stretch of time. A source seen in one channel only must therefore have a colour 
   afterglow or star), so a VT_B detection at m puts the source at R <= m + 0.5. Where that R is detected
   with high probability by the simultaneous VT_R stack (its *measured* completeness) and nothing was seen,
   no afterglow colour explains it: a cosmic ray or a hot pixel in the VT_B camera.
+* **VT_B brighter than the simultaneous VT_R allows.** The same bound when VT_R did see the source: a
+  VT_B detection more than ``-bluest_colour`` mag (plus the errors) brighter than its simultaneous VT_R
+  one is not the source's light but something on top of it in the VT_B camera (a cosmic ray on a faint
+  star: VT_B 19.6 over VT_R 21.8).
 * **VT_R without VT_B** is the one physical direction: Lyman-alpha leaves VT_B at z > 4.3 (a dropout). It
   is never ruled out here; the model weighs how red it would have to be.
 * **A saturation flag on a faint detection the other camera did not see.** A 45 cm telescope saturates on
   stars of about 12th magnitude in a 50 s frame; SExtractor's saturation bit on a 20th-magnitude detection
   says that a few pixels hit the ceiling: a cosmic ray, not a star. A cosmic ray never strikes both cameras
-  at the same place, so a simultaneous detection in the other channel clears it (some simulations, the
-  FSC's among them, set the bit on 18th-magnitude afterglows seen in both channels).
+  at the same place, so a simultaneous detection in the other channel of a possible colour clears it
+  (some simulations, the FSC's among them, set the bit on 18th-magnitude afterglows seen in both
+  channels).
 
 A source made only of such detections is an artefact: never a best candidate, and its reasons say why. A
-cosmic ray on a real source is left out of that source's light curve and height
-(:attr:`vtac.core.ranking.SourceEvidence.own_light`): its flux is not the source's.
+cosmic ray on a real source (a false saturation, a VT_B excess) is left out of that source's light curve
+and height (:attr:`ArtefactEvidence.foreign_light`): its flux is not the source's.
 Below the veto, a VT_B detection without VT_R still bounds the afterglow's likelihood by the probability
 that VT_R missed it (:meth:`ArtefactEvidence.simultaneity_log_bound`).
 """
@@ -47,16 +52,25 @@ class ArtefactEvidence:
 
     #: A VT_B detection the simultaneous VT_R stack would have seen for any astrophysical colour.
     blue_impossible: NDArray[np.bool_]
-    #: A detection with the saturation bit far fainter than the saturation level, alone in its channel.
+    #: A detection with the saturation bit far fainter than the saturation level, alone in its channel (or
+    #: beside a detection in the other one that no colour reconciles with it).
     false_saturation: NDArray[np.bool_]
+    #: A VT_B detection brighter than its simultaneous VT_R detection allows for any astrophysical colour.
+    blue_excess: NDArray[np.bool_]
     #: For a VT_B detection without a simultaneous VT_R one: the probability that VT_R would have seen
     #: the bluest possible source (0 elsewhere). Below the veto it is graded evidence, not proof.
     red_would_see: NDArray[np.float64]
 
     @property
     def suspect(self) -> NDArray[np.bool_]:
-        """Detections carrying either signature."""
-        return self.blue_impossible | self.false_saturation
+        """Detections carrying any signature."""
+        return self.blue_impossible | self.false_saturation | self.blue_excess
+
+    @property
+    def foreign_light(self) -> NDArray[np.bool_]:
+        """Detections whose flux is something else's on top of a source (a cosmic ray): they are neither
+        points of its light curve nor misses."""
+        return self.false_saturation | self.blue_excess
 
     def artefact(self, detected: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """Sources whose every detection is suspect (none for a source never detected)."""
@@ -70,8 +84,10 @@ class ArtefactEvidence:
         """Per source: ln of the most an afterglow's likelihood can be given its VT_B detections without
         VT_R: each of those VT_R misses has a probability of at most 1 - ``red_would_see`` even at the
         bluest colour, while a one-camera hit misses VT_R always. Added to the model's offset, in the fit
-        and in the ranking alike: the bound is physics, not something to learn from rare examples."""
-        miss = np.clip(1.0 - self.red_would_see, _LEAST_MISS_PROBABILITY, 1.0)
+        and in the ranking alike: the bound is physics, not something to learn from rare examples. A
+        cosmic ray's detection (:attr:`foreign_light`) is not the source's and bounds nothing."""
+        would_see = np.where(self.foreign_light, 0.0, self.red_would_see)
+        miss = np.clip(1.0 - would_see, _LEAST_MISS_PROBABILITY, 1.0)
         return np.asarray(np.log(miss).sum(axis=1), dtype=float)
 
     def fraction(self, detected: NDArray[np.bool_], which: NDArray[np.bool_]) -> NDArray[np.float64]:
@@ -91,7 +107,8 @@ def detector_artefacts(
     """Both signatures for every detection (``mag`` NaN where not detected; columns R0..R3, B0..B3)."""
     detected = np.isfinite(mag)
     mag_r, mag_b = mag[:, :N_SEQ_PER_BAND], mag[:, N_SEQ_PER_BAND:]
-    error_b = np.nan_to_num(magerr[:, N_SEQ_PER_BAND:], nan=0.0)
+    error = np.nan_to_num(magerr, nan=0.0)
+    error_r, error_b = error[:, :N_SEQ_PER_BAND], error[:, N_SEQ_PER_BAND:]
     faintest_r = mag_b + error_b * _ERROR_SIGMAS - bluest_colour
     r_curve = Completeness(
         completeness.m50[:N_SEQ_PER_BAND],
@@ -105,11 +122,16 @@ def detector_artefacts(
         0.0,
     )
     blue = red_would_see >= _CERTAIN_DETECTION
-    paired = np.tile(np.isfinite(mag_r) & np.isfinite(mag_b), 2)
+    with np.errstate(invalid="ignore"):
+        excess = mag_r - error_r * _ERROR_SIGMAS > faintest_r  # False where either is NaN
+    blue_excess = np.zeros(mag.shape, dtype=bool)
+    blue_excess[:, N_SEQ_PER_BAND:] = excess
+    paired = np.tile(np.isfinite(mag_r) & np.isfinite(mag_b) & ~excess, 2)
     with np.errstate(invalid="ignore"):
         saturated = detected & (eflag > 0) & ((eflag & EFLAG_SATURATED) > 0) & (mag > faintest_saturated_mag)
     return ArtefactEvidence(
         blue_impossible=blue,
         false_saturation=np.asarray(saturated & ~paired, dtype=bool),
+        blue_excess=blue_excess,
         red_would_see=red_would_see,
     )

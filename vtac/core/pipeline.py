@@ -347,7 +347,7 @@ def _assess_grid(
         brighter_sigma=_max_where(
             -catalog.dmag / catalog.sigma, (xstate == XFLAG_DMAG) & (catalog.dmag < 0), 0.0
         ),
-        log_prior=position_log_prior(ra, dec, mxt, field, cfg) + artefacts.simultaneity_log_bound(),
+        position_log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=in_mxt(ra, dec, mxt, cfg),
         completeness=completeness,
         artefacts=artefacts,

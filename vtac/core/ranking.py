@@ -11,9 +11,11 @@ density of the afterglow's position (the X-ray circle's 2-D Gaussian, or uniform
 one), lambda the surface density of field sources, and pi0 the prior probability that no afterglow is
 detected. ``log L_i`` is a sum of small decision trees over features a GRB astronomer recognises
 (:data:`FEATURES`: the light-curve fit, the catalogue verdicts, the height above the limit early and
-late in each band), boosted by ``tools/fit_model.py`` under a conditional-logit loss; the probabilities of
-the sources and of "none" then sum to one, so a BA can read P = 0.93 at face value. The model is a JSON file
-of tree arrays (``vtac/data/afterglow_model.json``) evaluated with numpy (:mod:`vtac.core.trees`).
+late in each band), boosted by ``tools/fit_model.py`` under a conditional-logit loss, times the bounds
+physics puts on an afterglow's misses (:attr:`SourceEvidence.log_prior`: a fixed offset, not learned); the
+probabilities of the sources and of "none" then sum to one, so a BA can read P = 0.93 at face value. The
+model is a JSON file of tree arrays (``vtac/data/afterglow_model.json``) evaluated with numpy
+(:mod:`vtac.core.trees`).
 
 **Reasons.** Each feature's contribution along the trees' paths, against the training average (Saabas
 attribution), says what made a candidate; the strongest positive ones are written out in words.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,9 @@ MODEL_FILE = ("data", "afterglow_model.json")
 
 #: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
+#: Below this probability (ln) of being recorded as it was, a source is no afterglow (a detector artefact,
+#: P = 0, saying why), and a simulation's GRB that low teaches the fit nothing.
+IMPLAUSIBLE_LOG_BOUND = float(np.log(0.01))
 #: A VT_R-only source that would need B - R above this to hide from VT_B: a dropout worth naming.
 _NOTABLE_DROPOUT_COLOUR = 1.0
 #: Look-alikes of a source seen at most this many times: the same number of detections, in the same bands,
@@ -95,20 +100,34 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     new_margin: NDArray[np.float64]
     #: Significance (sigma) of the largest "brighter than its catalogue counterpart".
     brighter_sigma: NDArray[np.float64]
-    #: log(rho(x) / lambda): the position prior against the field density (see the module docstring), plus
-    #: the bound physics puts on an afterglow's VT_B-only detections
-    #: (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`): the model's fixed offset.
-    log_prior: NDArray[np.float64]
+    #: log(rho(x) / lambda): the position prior against the field density (see the module docstring).
+    position_log_prior: NDArray[np.float64]
     in_mxt: NDArray[np.int64]
     #: Each sequence's detection curve, measured in the lists (:mod:`vtac.core.completeness`).
     completeness: Completeness
     #: Detections no astrophysical source makes (:mod:`vtac.core.artefacts`).
     artefacts: ArtefactEvidence
 
+    @cached_property
+    def physics_log_bound(self) -> NDArray[np.float64]:
+        """ln of the most an afterglow's likelihood can be given where it was missed: a VT_B detection
+        without VT_R (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`), a lone
+        detection (:func:`lone_detection_log_bound`); 0 for a source physics has nothing against."""
+        return self.artefacts.simultaneity_log_bound() + lone_detection_log_bound(self)
+
+    @property
+    def log_prior(self) -> NDArray[np.float64]:
+        """The model's fixed offset: the position prior plus :attr:`physics_log_bound`. Offsets, not
+        features: in the fit too, so the trees cannot unlearn them from a few examples, and they keep
+        growing where the trees' leaves stop."""
+        return self.position_log_prior + self.physics_log_bound
+
     @property
     def artefact(self) -> NDArray[np.bool_]:
-        """Sources made only of artefact detections: never the afterglow."""
-        return self.artefacts.artefact(self.photometry.detected)
+        """Sources made only of artefact detections, or recorded as no afterglow is once in a hundred
+        (:attr:`physics_log_bound`): never the afterglow."""
+        implausible = self.physics_log_bound < IMPLAUSIBLE_LOG_BOUND
+        return np.asarray(self.artefacts.artefact(self.photometry.detected) | implausible, dtype=bool)
 
     @property
     def n_detections(self) -> NDArray[np.int64]:
@@ -119,9 +138,9 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     @property
     def own_light(self) -> NDArray[np.bool_]:
         """Source x sequence: detections that can be the source's own light, every one but a cosmic ray's
-        (a saturation bit far below saturation, alone in its channel: its flux says nothing of the star or
+        (:attr:`~vtac.core.artefacts.ArtefactEvidence.foreign_light`: its flux says nothing of the star or
         afterglow it fell on)."""
-        return np.asarray(self.photometry.detected & ~self.artefacts.false_saturation, dtype=bool)
+        return np.asarray(self.photometry.detected & ~self.artefacts.foreign_light, dtype=bool)
 
     @property
     def headroom(self) -> NDArray[np.float64]:
@@ -266,6 +285,73 @@ def _dropout_colour(evidence: SourceEvidence) -> NDArray[np.float64]:
     return np.where(seen_b | ~np.isfinite(needed), 0.0, np.clip(needed, -2.0, 5.0))
 
 
+#: What afterglows do around a lone detection: decay indices after it (weighted around the alpha ~ 1 of
+#: early optical afterglows, from slow rises to steep early decays); before it, the same or the onset's
+#: rise (seen in a large share of early light curves); B - R colours below Lyman-alpha; and the share of
+#: afterglows VT_B cannot see (z > 4.3, a tenth at most of those with a redshift).
+_LONE_ALPHAS = np.array([-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
+_DECAY_WEIGHTS = np.array([0.0, 0.0, 0.02, 0.04, 0.06, 0.18, 0.3, 0.2, 0.1, 0.06, 0.04])
+_ONSET_SHARE = 0.4
+_BEFORE_WEIGHTS = (1.0 - _ONSET_SHARE) * _DECAY_WEIGHTS + _ONSET_SHARE * (_LONE_ALPHAS <= -1.0) / 3.0
+_LONE_COLOURS = np.array([0.0, 0.4, 0.8, 1.2, np.inf])  # inf: a dropout, unseen in VT_B
+_COLOUR_WEIGHTS = np.array([0.2, 0.4, 0.3, 0.1, 0.0])
+_DROPOUT_SHARE = 0.1
+#: Floor of the bound (ln): below this, any source is as unlikely an afterglow.
+_LEAST_LONE_LOG_PROBABILITY = -12.0
+
+
+def lone_detection_log_bound(evidence: SourceEvidence) -> NDArray[np.float64]:
+    """Per source seen once: ln of the probability that an afterglow seen there was missed everywhere
+    else, over the light curves (a rise or a decay before it, a decay after it) and colours afterglows have;
+    0 for a source seen more often.
+
+    Each rarity alone is common enough: a steep early decay hides a seen-once afterglow from the next
+    sequence, a Lyman-alpha dropout hides it from VT_B. A lone VT_R hit 2.5 mag above the limit needs both
+    at once, which an afterglow almost never has and a cosmic ray always does; trees fitted on examples
+    add up separate rarities and stop growing past the last example, the product does neither.
+    """
+    own = evidence.own_light
+    lone = np.flatnonzero(own.sum(axis=1) == 1)
+    bound = np.zeros(len(own))
+    if not len(lone):
+        return bound
+    photometry, log_t = evidence.photometry, evidence.log_t
+    where = np.argmax(own[lone], axis=1)
+    red = where < N_SEQ_PER_BAND
+    sequence = np.arange(len(log_t))[None, :]
+    other_band = (sequence < N_SEQ_PER_BAND) != red[:, None]
+    dt = log_t[None, :] - log_t[where][:, None]
+    # the source's magnitude in every sequence (last axis) for each decay index and colour
+    colour = np.where(
+        other_band[:, None, :], np.where(red, 1.0, -1.0)[:, None, None] * _LONE_COLOURS[:, None], 0
+    )
+    mag = photometry.mag[lone, where][:, None, None, None] + (
+        2.5 * _LONE_ALPHAS[None, :, None, None] * dt[:, None, None, :] + colour[:, None, :, :]
+    )
+    # every other sequence judges, but a sequence a cosmic ray hit (no miss) and, for VT_B, the simultaneous
+    # VT_R, which the simultaneity bound already judges at the bluest colour
+    simultaneous = sequence == np.where(red, where + N_SEQ_PER_BAND, where - N_SEQ_PER_BAND)[:, None]
+    others = photometry.available[None, :] & ~photometry.detected[lone] & ~(simultaneous & ~red[:, None])
+    before = _all_missed(evidence, mag, (others & (dt < 0))[:, None, None, :])
+    after = _all_missed(evidence, mag, (others & (dt >= 0))[:, None, None, :])
+    light_curves = (_BEFORE_WEIGHTS @ before) * (_DECAY_WEIGHTS @ after)  # (source, colour)
+    dropout = np.where(red, _DROPOUT_SHARE, 0.0)[:, None]
+    weights = (1.0 - dropout) * _COLOUR_WEIGHTS + dropout * np.isinf(_LONE_COLOURS)
+    with np.errstate(divide="ignore"):
+        bound[lone] = np.maximum(np.log((light_curves * weights).sum(axis=1)), _LEAST_LONE_LOG_PROBABILITY)
+    return bound
+
+
+def _all_missed(
+    evidence: SourceEvidence, mag: NDArray[np.float64], counted: NDArray[np.bool_]
+) -> NDArray[np.float64]:
+    """The probability that every ``counted`` sequence missed a source of these magnitudes (last axis: the
+    sequences), by their measured completeness."""
+    detected = np.nan_to_num(evidence.completeness.detection_probability(mag), nan=0.0)
+    missed: NDArray[np.float64] = np.prod(np.where(counted, 1.0 - detected, 1.0), axis=-1)
+    return missed
+
+
 def chance_lookalikes(evidence: SourceEvidence) -> NDArray[np.float64]:
     """For a source seen once or twice: how many field sources like it chance puts in the X-ray circle.
 
@@ -397,17 +483,26 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
     has, 'suspect detection' beside real ones)."""
     detected = evidence.photometry.detected
     artefacts = evidence.artefacts
-    texts = np.full(len(detected), "", dtype="U160")
-    for row in np.flatnonzero(artefacts.any_suspect(detected)):
+    texts = np.full(len(detected), "", dtype="U400")
+    simultaneity, lone = artefacts.simultaneity_log_bound(), lone_detection_log_bound(evidence)
+    for row in np.flatnonzero(artefacts.any_suspect(detected) | evidence.artefact):
         parts = []
         blue = [SEQUENCES[k] for k in np.flatnonzero(artefacts.blue_impossible[row] & detected[row])]
         if blue:
             parts.append(
                 f"{','.join(blue)} without the simultaneous VT_R, which sees any astrophysical colour"
             )
+        elif simultaneity[row] < IMPLAUSIBLE_LOG_BOUND:
+            chance = np.exp(simultaneity[row])
+            parts.append(f"VT_B without the simultaneous VT_R, which would see it (p = {chance:.1g})")
+        if lone[row] < IMPLAUSIBLE_LOG_BOUND:
+            parts.append(f"seen once, where an afterglow would be seen again (p = {np.exp(lone[row]):.1g})")
+        mag = evidence.photometry.mag[row]
         for k in np.flatnonzero(artefacts.false_saturation[row] & detected[row]):
-            mag = evidence.photometry.mag[row, k]
-            parts.append(f"saturation flag at {mag:.1f} mag in {SEQUENCES[k]} alone")
+            parts.append(f"saturation flag at {mag[k]:.1f} mag in {SEQUENCES[k]} alone")
+        for k in np.flatnonzero(artefacts.blue_excess[row] & detected[row]):
+            colour = mag[k] - mag[k - N_SEQ_PER_BAND]
+            parts.append(f"{SEQUENCES[k]} at B - R = {colour:.1f}, bluer than any astrophysical source")
         label = "likely artefact" if evidence.artefact[row] else "suspect detection"
         texts[row] = f"{label}: {'; '.join(parts)}"
     return texts

@@ -176,7 +176,7 @@ def evidence_from_combined(
         log_t=np.log10(np.tile(np.array(NOMINAL_MID_TIMES_S), 2)),
         new_margin=np.zeros(n),
         brighter_sigma=np.zeros(n),
-        log_prior=position_log_prior(ra, dec, mxt, field, cfg) + artefacts.simultaneity_log_bound(),
+        position_log_prior=position_log_prior(ra, dec, mxt, field, cfg),
         in_mxt=_column(rows, "IN_MXT", -1.0).astype(np.int64),
         completeness=completeness,
         artefacts=artefacts,
