@@ -12,6 +12,8 @@ from vtac.core.moving import mover_tracks
 from vtac.core.pipeline import NOMINAL_MID_TIMES_S, artefacts_of
 from vtac.core.ranking import (
     FEATURES,
+    IMPLAUSIBLE_LOG_BOUND,
+    ReasonContext,
     SourceEvidence,
     chance_lookalikes,
     colour_and_redshift,
@@ -20,6 +22,7 @@ from vtac.core.ranking import (
     light_curves,
     load_model,
     lone_detection_log_bound,
+    reasons,
 )
 from vtac.core.science_settings import ScienceConfig
 
@@ -329,3 +332,19 @@ def test_a_lone_detection_no_afterglow_makes_is_an_artefact_and_a_plausible_one_
     bound = lone_detection_log_bound(item)
     assert item.log_prior == pytest.approx(item.position_log_prior + bound)  # in the fit and the ranking
     assert item.artefact.tolist() == [True, False, False]  # P = 0 in the product (the pipeline's tests)
+
+
+def test_a_lone_blue_detection_ruled_out_by_both_bounds_together_says_so():
+    """VT_B1 1.1 mag above the limit, alone: the simultaneous VT_R, and VT_B before and after, might each
+    have missed an afterglow, but not all of them (p < 0.01)."""
+    item = evidence([[NAN] * 5 + [21.4, NAN, NAN]], [[3] * 8])
+    assert item.artefacts.simultaneity_log_bound()[0] > IMPLAUSIBLE_LOG_BOUND
+    assert item.lone_log_bound[0] > IMPLAUSIBLE_LOG_BOUND and item.artefact[0]
+    context = ReasonContext.of(
+        item,
+        light_curves(item, CFG),
+        catalogues=(np.array([""]), np.array([NAN]), np.array([""])),
+        mxt_distance=np.array([NAN]),
+    )
+    text = reasons(0, np.zeros((1, len(FEATURES))), context)[0]
+    assert text.startswith("likely artefact: VT_B alone, seen once, as an afterglow would be with p = ")

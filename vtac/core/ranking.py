@@ -109,11 +109,16 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     artefacts: ArtefactEvidence
 
     @cached_property
+    def lone_log_bound(self) -> NDArray[np.float64]:
+        """:func:`lone_detection_log_bound` of every source."""
+        return lone_detection_log_bound(self)
+
+    @property
     def physics_log_bound(self) -> NDArray[np.float64]:
         """ln of the most an afterglow's likelihood can be given where it was missed: a VT_B detection
         without VT_R (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`), a lone
-        detection (:func:`lone_detection_log_bound`); 0 for a source physics has nothing against."""
-        return self.artefacts.simultaneity_log_bound() + lone_detection_log_bound(self)
+        detection (:attr:`lone_log_bound`); 0 for a source physics has nothing against."""
+        return self.artefacts.simultaneity_log_bound() + self.lone_log_bound
 
     @property
     def log_prior(self) -> NDArray[np.float64]:
@@ -484,7 +489,7 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
     detected = evidence.photometry.detected
     artefacts = evidence.artefacts
     texts = np.full(len(detected), "", dtype="U400")
-    simultaneity, lone = artefacts.simultaneity_log_bound(), lone_detection_log_bound(evidence)
+    simultaneity, lone = artefacts.simultaneity_log_bound(), evidence.lone_log_bound
     for row in np.flatnonzero(artefacts.any_suspect(detected) | evidence.artefact):
         parts = []
         blue = [SEQUENCES[k] for k in np.flatnonzero(artefacts.blue_impossible[row] & detected[row])]
@@ -503,6 +508,9 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
         for k in np.flatnonzero(artefacts.blue_excess[row] & detected[row]):
             colour = mag[k] - mag[k - N_SEQ_PER_BAND]
             parts.append(f"{SEQUENCES[k]} at B - R = {colour:.1f}, bluer than any astrophysical source")
+        if not parts:  # neither bound alone rules it out, both together do: a lone VT_B detection
+            chance = np.exp(simultaneity[row] + lone[row])
+            parts.append(f"VT_B alone, seen once, as an afterglow would be with p = {chance:.1g}")
         label = "likely artefact" if evidence.artefact[row] else "suspect detection"
         texts[row] = f"{label}: {'; '.join(parts)}"
     return texts
