@@ -364,8 +364,10 @@ def markdown(figures: dict[str, Any]) -> str:
             for row in figures["perturbed"]
         ),
         "",
-        f"vtacML GRBs vetoed as detector artefacts (VT_B only, far above the simultaneous VT_R limit: no "
-        f"astrophysical colour): {figures['vtacml']['vetoed']} of {figures['vtacml']['fields']}. Counted as "
+        "vtacML GRBs vetoed as detector artefacts (recorded as a simultaneous VT would record an afterglow "
+        "less than once in a hundred: VT_B only where VT_R would have seen them, or a lone detection no "
+        f"afterglow light curve leaves): {figures['vtacml']['vetoed']} of {figures['vtacml']['fields']}. "
+        "Counted as "
         f"misses, they cap the half split's top-1 at {half['all']['ceiling']:.4f} and "
         f"leave-one-case-out's at {loco['all']['ceiling']:.4f}.",
     ]

@@ -56,7 +56,8 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
                 features=features[eligible],
                 log_prior=evidence.log_prior[eligible],
                 # A GRB the simulation made physically impossible (VT_B only, far above the simultaneous
-                # VT_R limit) is vetoed as an artefact: a miss, and no lesson for the fit.
+                # VT_R limit; recorded as a real VT would record an afterglow less than once in a hundred)
+                # is vetoed as an artefact: a miss, and no lesson for the fit.
                 truth=int(np.cumsum(eligible)[truth] - 1) if eligible[truth] else VETOED,
                 none_allowed=False,
                 meta={"sim_id": int(sim_id), "case": str(case)},
