@@ -104,7 +104,7 @@ def detector_artefacts(
     bluest_colour: float,
     faintest_saturated_mag: float,
 ) -> ArtefactEvidence:
-    """Both signatures for every detection (``mag`` NaN where not detected; columns R0..R3, B0..B3)."""
+    """The signatures of every detection (``mag`` NaN where not detected; columns R0..R3, B0..B3)."""
     detected = np.isfinite(mag)
     mag_r, mag_b = mag[:, :N_SEQ_PER_BAND], mag[:, N_SEQ_PER_BAND:]
     error = np.nan_to_num(magerr, nan=0.0)

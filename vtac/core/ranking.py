@@ -48,8 +48,8 @@ MODEL_FILE = ("data", "afterglow_model.json")
 
 #: Below these, a feature is no reason worth writing out (a chi-square gain, sequences, mag above limit).
 _NOTABLE_CHI2, _NOTABLE_DETECTIONS, _NOTABLE_HEADROOM_MAG = 9.0, 3, 1.0
-#: Below this probability (ln) of being recorded as it was, a source is no afterglow (a detector artefact,
-#: P = 0, saying why), and a simulation's GRB that low teaches the fit nothing.
+#: Below this probability (ln) of being recorded as it was, a source is no afterglow: a detector artefact,
+#: P = 0, saying why (a simulation's GRB that low is vetoed, and teaches the fit nothing).
 IMPLAUSIBLE_LOG_BOUND = float(np.log(0.01))
 #: A VT_R-only source that would need B - R above this to hide from VT_B: a dropout worth naming.
 _NOTABLE_DROPOUT_COLOUR = 1.0

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 from numpy.typing import NDArray
 
-from vtac.core.ranking import IMPLAUSIBLE_LOG_BOUND, feature_matrix, light_curves
+from vtac.core.ranking import feature_matrix, light_curves
 from vtac.core.records import SEQUENCES
 from vtac.core.rerank import evidence_from_combined
 from vtac.core.science_settings import ScienceConfig
@@ -61,12 +61,9 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
                 truth=int(np.cumsum(eligible)[truth] - 1) if eligible[truth] else VETOED,
                 none_allowed=False,
                 meta={"sim_id": int(sim_id), "case": str(case)},
-                # Nor does a GRB with some such detections, or one a real VT would record as it is here
-                # less than once in a hundred (a lone hit far above the limit, VT_B only well above the
-                # VT_R roll-off; one in fifteen in all): learning from it would teach the trees that what
-                # physics rules out is a GRB's sign, and undo the bounds.
-                teaches=not evidence.artefacts.any_suspect(evidence.photometry.detected)[truth]
-                and evidence.physics_log_bound[truth] >= IMPLAUSIBLE_LOG_BOUND,
+                # Nor does a GRB with some such detections (about one in twenty): learning from it would
+                # teach the trees that a detection physics rules out is a GRB's sign.
+                teaches=not evidence.artefacts.any_suspect(evidence.photometry.detected)[truth],
             )
         )
     return samples
