@@ -113,7 +113,7 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
         """:func:`lone_detection_log_bound` of every source."""
         return lone_detection_log_bound(self)
 
-    @property
+    @cached_property
     def physics_log_bound(self) -> NDArray[np.float64]:
         """ln of the most an afterglow's likelihood can be given where it was missed: a VT_B detection
         without VT_R (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`), a lone
@@ -127,10 +127,10 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
         growing where the trees' leaves stop."""
         return self.position_log_prior + self.physics_log_bound
 
-    @property
+    @cached_property
     def artefact(self) -> NDArray[np.bool_]:
         """Sources made only of artefact detections, or recorded as no afterglow is once in a hundred
-        (:attr:`physics_log_bound`): never the afterglow."""
+        (:attr:`physics_log_bound`): never the afterglow. Cached: the reasons ask it row by row."""
         implausible = self.physics_log_bound < IMPLAUSIBLE_LOG_BOUND
         return np.asarray(self.artefacts.artefact(self.photometry.detected) | implausible, dtype=bool)
 
@@ -318,7 +318,7 @@ def lone_detection_log_bound(evidence: SourceEvidence) -> NDArray[np.float64]:
     own = evidence.own_light
     lone = np.flatnonzero(own.sum(axis=1) == 1)
     bound = np.zeros(len(own))
-    if not len(lone):
+    if not lone.size:
         return bound
     photometry, log_t = evidence.photometry, evidence.log_t
     where = np.argmax(own[lone], axis=1)
@@ -339,11 +339,11 @@ def lone_detection_log_bound(evidence: SourceEvidence) -> NDArray[np.float64]:
     others = photometry.available[None, :] & ~photometry.detected[lone] & ~(simultaneous & ~red[:, None])
     before = _all_missed(evidence, mag, (others & (dt < 0))[:, None, None, :])
     after = _all_missed(evidence, mag, (others & (dt >= 0))[:, None, None, :])
-    light_curves = (_BEFORE_WEIGHTS @ before) * (_DECAY_WEIGHTS @ after)  # (source, colour)
+    missed = (_BEFORE_WEIGHTS @ before) * (_DECAY_WEIGHTS @ after)  # over light curves: (source, colour)
     dropout = np.where(red, _DROPOUT_SHARE, 0.0)[:, None]
     weights = (1.0 - dropout) * _COLOUR_WEIGHTS + dropout * np.isinf(_LONE_COLOURS)
     with np.errstate(divide="ignore"):
-        bound[lone] = np.maximum(np.log((light_curves * weights).sum(axis=1)), _LEAST_LONE_LOG_PROBABILITY)
+        bound[lone] = np.maximum(np.log((missed * weights).sum(axis=1)), _LEAST_LONE_LOG_PROBABILITY)
     return bound
 
 
