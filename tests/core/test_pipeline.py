@@ -270,8 +270,10 @@ def test_a_truncated_catalogue_answer_confirms_matches_but_never_proves_a_source
     assert star["XFLAG_R0"] == 2
 
 
-def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked():
-    """The asteroid merges with an uncatalogued star at R0/B0: the star must not turn into a 'fading' best."""
+@pytest.mark.parametrize("catalogued", [False, True], ids=["uncatalogued star", "catalogued star"])
+def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked(catalogued):
+    """The asteroid merges with a star at R0/B0: neither the star nor the asteroid's epoch split off it
+    (which sits on the star's catalogue counterpart: 'brighter than its counterpart') may be best."""
     star = (RA0 + 30 * ARCSEC, DEC0 + 30 * ARCSEC)
     faint_star = (*star, {"R1": (22.3, 0), "R3": (22.4, 0)})
     speed_deg_h = 30.0 * ARCSEC
@@ -284,7 +286,11 @@ def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked():
         )
         for k in range(4)
     ]
-    result = field_with([faint_star, *asteroid])
+    grid_ra, grid_dec = star_grid()
+    catalog = sdss_catalog(
+        np.append(grid_ra, star[0]), np.append(grid_dec, star[1]), np.append(grid_mags(len(grid_ra)), 22.4)
+    )
+    result = field_with([faint_star, *asteroid], catalog=catalog if catalogued else None)
     combined = result.combined
     offset = np.hypot((combined["RA"] - star[0]) * np.cos(np.radians(DEC0)), combined["DEC"] - star[1])
     still = combined[(offset < ARCSEC) & ~np.asarray(combined["MOVING"], dtype=bool)]
@@ -292,6 +298,7 @@ def test_an_asteroid_crossing_a_faint_star_is_split_off_it_and_linked():
     assert still["MAGCAL_R1"][0] == pytest.approx(22.3)
     assert int(np.sum(combined["MOVING"])) == 4
     assert int(still["VT_ID"][0]) not in set(result.best["VT_ID"])
+    assert len(result.best) == 0
     assert len(combined) == len(np.unique(np.asarray(combined["VT_ID"])))
 
 

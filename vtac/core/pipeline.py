@@ -311,7 +311,8 @@ def assess(
     grid = SourceGrid(observation, cfg.association_radius_arcsec)
     assessment, strays = _assess_grid(grid, observation, mxt, catalogs, cfg)
     if len(strays):
-        assessment, _ = _assess_grid(grid.split_off(strays), observation, mxt, catalogs, cfg)
+        split = grid.split_off(strays)
+        assessment, _ = _assess_grid(split, observation, mxt, catalogs, cfg, movers=split.source[strays])
     return assessment
 
 
@@ -321,8 +322,14 @@ def _assess_grid(
     mxt: MxtPosition | None,
     catalogs: list[CatalogAnswer],
     cfg: ScienceConfig,
+    movers: NDArray[np.int64] | None = None,
 ) -> tuple[Assessment, NDArray[np.int64]]:
-    """The assessment of one association, and the detections its movers left on other sources."""
+    """The assessment of one association, and the detections its movers left on other sources.
+
+    ``movers`` are sources already known to be a mover's epochs: those split off a source it crossed. They
+    stay movers even where they sit on the crossed star's catalogue counterpart, which keeps them out of
+    the track search (it links uncatalogued sources only).
+    """
     photometry = grid.photometry(observation)
     eflag = grid.scatter(np.asarray(observation.detections["EFLAG"], dtype=np.int64), NULL_INT, np.int64)
     ra, dec, origin = _reference_positions(grid)
@@ -363,6 +370,8 @@ def _assess_grid(
     )
     moving = np.zeros(grid.n_sources, dtype=bool)
     moving[[member for track in tracks for member in track]] = True
+    if movers is not None:
+        moving[movers] = True
     combined = _combined_table(
         grid,
         detections=observation.detections,
