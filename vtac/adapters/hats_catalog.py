@@ -20,6 +20,7 @@ for them only when it reads a HATS catalogue.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -277,6 +278,10 @@ class HatsCatalog:
 def open_hats(source: str) -> HatsCatalog:
     """The opened catalogue (cached: a warm cone reads only the partitions' data)."""
     return HatsCatalog(source)
+
+
+# The cached catalogues hold MOCs: let them go while mocpy still stands (see vtac.adapters.moc).
+atexit.register(open_hats.cache_clear)
 
 
 def _parse_properties(text: str) -> dict[str, str]:

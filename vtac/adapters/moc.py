@@ -8,6 +8,7 @@ is turned into cells here, the decision is the core's (:func:`vtac.core.coverage
 
 from __future__ import annotations
 
+import atexit
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,10 @@ def load_moc(path: Path) -> Any:
         return MOC.load(path, format="fits")
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"not a MOC FITS file: {exc}", file=str(path)) from exc
+
+
+# Cached MOCs must go while mocpy still stands: its finaliser fails once interpreter shutdown tore it down.
+atexit.register(load_moc.cache_clear)
 
 
 def footprint_coverage(name: str, cone: Cone) -> Coverage:
