@@ -17,7 +17,7 @@ from vtac.core.records import (
     SequenceInfo,
     VTObservation,
 )
-from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS, REASONS_WIDTH
 from vtac.core.science_settings import ScienceConfig
 from vtac.errors import InputError
 
@@ -442,3 +442,15 @@ def test_splitting_off_every_detection_of_a_source_keeps_the_sources_numbered_de
     assert split.n_sources == 2
     assert sorted(set(split.source.tolist())) == [0, 1]
     assert len(set(split.source[first].tolist())) == 1
+
+
+def test_a_long_artefact_verdict_is_listed_whole_and_as_one_reason():
+    """Four false saturation bits: the verdict names all four, in one reason (the JSON splits on '; ')."""
+    ra, dec = RA0 + 5 * ARCSEC, DEC0 + 5 * ARCSEC
+    hits = {f"R{k}": (20.2 + 0.1 * k, 4) for k in range(4)}
+    result = field_with([(ra, dec, hits)])
+    text = str(candidate_at(result, ra, dec)["REASONS"])
+    verdict = text.split("; ", maxsplit=1)[0]
+    assert verdict.startswith("likely artefact: saturation flag at 20.2 mag in R0 alone and ")
+    assert verdict.endswith("saturation flag at 20.5 mag in R3 alone")
+    assert len(text) <= REASONS_WIDTH

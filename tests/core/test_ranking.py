@@ -19,6 +19,7 @@ from vtac.core.ranking import (
     colour_and_redshift,
     feature_matrix,
     field_probabilities,
+    joined_within,
     light_curves,
     load_model,
     lone_detection_log_bound,
@@ -348,3 +349,16 @@ def test_a_lone_blue_detection_ruled_out_by_both_bounds_together_says_so():
     )
     text = reasons(0, np.zeros((1, len(FEATURES))), context)[0]
     assert text.startswith("likely artefact: VT_B alone, seen once, as an afterglow would be with p = ")
+
+
+def test_reasons_are_kept_whole_within_the_column_in_their_order():
+    texts = [
+        "fading " + "a" * 93,
+        "new " + "b" * 96,
+        "2.1 mag above " + "c" * 86,
+        "0.5 R90 from the X-ray centre",
+    ]
+    joined = joined_within(texts, 320)
+    assert joined == "; ".join(texts[:3])  # the fourth would cross 320: dropped, not cut
+    assert joined_within(texts, 99) == ""
+    assert joined_within(texts[3:], 320, " and ") == texts[3]

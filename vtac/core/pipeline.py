@@ -46,6 +46,7 @@ from vtac.core.ranking import (
     colour_and_redshift,
     feature_matrix,
     field_probabilities,
+    joined_within,
     light_curves,
     load_model,
     rank_order,
@@ -62,7 +63,7 @@ from vtac.core.records import (
     VTObservation,
     sequence_band,
 )
-from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS
+from vtac.core.schema import CANDIDATE_EXTRA_COLUMNS, CATALOG_COLUMNS, COMBINED_COLUMNS, REASONS_WIDTH
 from vtac.core.science_settings import ScienceConfig
 from vtac.core.sky import separation_arcsec
 from vtac.errors import InputError
@@ -322,6 +323,7 @@ def _assess_grid(
     mxt: MxtPosition | None,
     catalogs: list[CatalogAnswer],
     cfg: ScienceConfig,
+    *,
     movers: NDArray[np.int64] | None = None,
 ) -> tuple[Assessment, NDArray[np.int64]]:
     """The assessment of one association, and the detections its movers left on other sources.
@@ -714,7 +716,8 @@ def _candidate_columns(
         "Z_HINT": z_hint[order],
         "VERIFIED": evidence.verified[order],
         "REASONS": np.array(
-            ["; ".join(reasons(row, field.contributions, context)) for row in order], dtype="U160"
+            [joined_within(reasons(row, field.contributions, context), REASONS_WIDTH) for row in order],
+            dtype=f"U{REASONS_WIDTH}",
         ).reshape(-1),
     }
     table = combined[order]

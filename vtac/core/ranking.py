@@ -39,6 +39,7 @@ from vtac.core.constants import EFLAG_DOUBT_BITS, EFLAG_SATURATED
 from vtac.core.flags import XFLAG_DMAG, XFLAG_MATCHED, XFLAG_NEW, Photometry, seen_in_both_bands
 from vtac.core.lightcurve import LightCurves, field_error_scale, fit_light_curves
 from vtac.core.records import BANDS, N_SEQ_PER_BAND, SEQUENCES
+from vtac.core.schema import REASON_SEPARATOR, REASONS_WIDTH
 from vtac.core.science_settings import ScienceConfig
 from vtac.core.trees import TreeEnsemble
 from vtac.errors import ConfigurationError
@@ -488,7 +489,7 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
     has, 'suspect detection' beside real ones)."""
     detected = evidence.photometry.detected
     artefacts = evidence.artefacts
-    texts = np.full(len(detected), "", dtype="U400")
+    texts = np.full(len(detected), "", dtype=f"U{REASONS_WIDTH}")
     simultaneity, lone = artefacts.simultaneity_log_bound(), evidence.lone_log_bound
     for row in np.flatnonzero(artefacts.any_suspect(detected) | evidence.artefact):
         parts = []
@@ -512,8 +513,20 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
             chance = np.exp(simultaneity[row] + lone[row])
             parts.append(f"VT_B alone, seen once, as an afterglow would be with p = {chance:.1g}")
         label = "likely artefact" if evidence.artefact[row] else "suspect detection"
-        texts[row] = f"{label}: {'; '.join(parts)}"
+        # One reason: its parts must not use the reasons' separator, or the JSON would split them.
+        texts[row] = f"{label}: " + joined_within(parts, REASONS_WIDTH - len(label) - 2, " and ")
     return texts
+
+
+def joined_within(texts: list[str], width: int, separator: str = REASON_SEPARATOR) -> str:
+    """As many of the texts as fit whole in ``width`` characters, in order, joined: a Burst Advocate
+    reads a reason entire or not at all (a cut "p = 0.0" would say the opposite of "p = 0.03")."""
+    kept: list[str] = []
+    for text in texts:
+        if len(separator.join([*kept, text])) > width:
+            break
+        kept.append(text)
+    return separator.join(kept)
 
 
 def reasons(

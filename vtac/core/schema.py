@@ -82,6 +82,11 @@ CATALOG_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 #: Columns CANDIDATES and BEST_CANDIDATES add after the 80 COMBINED columns.
+#: Characters of CANDIDATES.REASONS: room for three reasons and an artefact's verdict, which are kept
+#: whole (:func:`vtac.core.ranking.joined_within`), never cut mid-word.
+REASONS_WIDTH = 320
+REASON_SEPARATOR = "; "
+
 CANDIDATE_EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("RANK", "K", "Candidate rank, 1 = most likely afterglow"),
     ColumnSpec("PROB", "D", "P(afterglow); sums to 1 with P_NONE in field"),
@@ -93,5 +98,5 @@ CANDIDATE_EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("B_MINUS_R", "D", "Mean VT_B - VT_R colour over sequences"),
     ColumnSpec("Z_HINT", "12A", "Redshift hint: z<4, high-z, undetermined"),
     ColumnSpec("VERIFIED", "L", "At least one catalogue answered for this source"),
-    ColumnSpec("REASONS", "160A", "Strongest reasons, separated by '; '"),
+    ColumnSpec("REASONS", f"{REASONS_WIDTH}A", f"Strongest reasons, separated by '{REASON_SEPARATOR}'"),
 )
