@@ -80,7 +80,7 @@ def _outcome(sample: FieldSample, model: AfterglowModel, cfg: ScienceConfig) -> 
 def _top(samples: list[FieldSample], model: AfterglowModel, cfg: ScienceConfig) -> dict[str, float]:
     ranks = truth_ranks(samples, _probabilities(samples, model, cfg))
     possible = ranks.rank != MISSED_RANK
-    # the GRBs whose every detection a simultaneous VT could make (the fit learns from these only)
+    # the GRBs not vetoed whose every detection a simultaneous VT could make (all the fit learns from)
     physical = np.array([sample.teaches for sample in samples], dtype=bool)
     return {
         "n": len(samples),
@@ -294,9 +294,10 @@ def markdown(figures: dict[str, Any]) -> str:
         "## vtacML (FSC simulations), GRB rank",
         "",
         "Top-1 counts a vetoed GRB (see the end of this report) as a miss; the columns 'not vetoed' leave "
-        "the vetoed GRBs out; the columns 'physical' keep only the GRBs whose every detection a "
-        "simultaneous VT could make (the fit learns from these only: the others carry a VT_B detection "
-        "the simultaneous VT_R would have seen, or a saturation bit at 18-20 mag alone in its channel).",
+        "the vetoed GRBs out; the columns 'physical' keep only the GRBs not vetoed whose every detection "
+        "a simultaneous VT could make (the fit learns from these only: the others also carry a VT_B "
+        "detection the simultaneous VT_R would have seen, or a saturation bit at 18-20 mag alone in its "
+        "channel).",
         "",
         "| case | half: n | top-1 | top-3 | leave-one-case-out top-1 | half, not vetoed | LOCO, not vetoed | "
         "half, physical (n) | LOCO, physical |",

@@ -49,6 +49,7 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
         eligible = ~evidence.artefact
         features = feature_matrix(evidence, light_curves(evidence, cfg))
         truth = next(k for k, members in enumerate(ids) if grb_id in members)
+        suspect = evidence.artefacts.any_suspect(evidence.photometry.detected)
         samples.append(
             FieldSample(
                 name=f"{case}/{sim_id}",
@@ -63,7 +64,7 @@ def load_vtacml(path: Path, cfg: ScienceConfig) -> list[FieldSample]:
                 meta={"sim_id": int(sim_id), "case": str(case)},
                 # Nor does a GRB with some such detections (about one in twenty): learning from it would
                 # teach the trees that a detection physics rules out is a GRB's sign.
-                teaches=not evidence.artefacts.any_suspect(evidence.photometry.detected)[truth],
+                teaches=bool(eligible[truth] and not suspect[truth]),
             )
         )
     return samples
