@@ -135,6 +135,7 @@ def own_figures(
     per_catalog: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "first_and_best": 0})
     dark: dict[str, float] = {"n": 0, "false_best": 0}
     per_dark: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "false_best": 0})
+    undetected: dict[str, float] = {"n": 0, "false_best": 0}
     outcomes = []
     #: Per field: the afterglow's rank among the candidates (0: not first or absent), its P, the best P.
     fields: list[tuple[bool, bool, float, float]] = []
@@ -147,6 +148,10 @@ def own_figures(
             for bucket in (dark, per_dark[scenario.family]):
                 bucket["n"] += 1
                 bucket["false_best"] += int(len(result.best) > 0)
+            continue
+        if not sample.meta["detected"]:  # in no list, nothing to rank: a best named there is a false one
+            undetected["n"] += 1
+            undetected["false_best"] += int(len(result.best) > 0)
             continue
         vt_id = sample.meta["vt_id"]
         first = len(result.candidates) > 0 and int(result.candidates["VT_ID"][0]) == vt_id
@@ -166,6 +171,7 @@ def own_figures(
         "dark_fields": dark["n"],
         "dark_false_best": dark["false_best"] / max(dark["n"], 1),
         "dark_families": {k: _rates(v) for k, v in sorted(per_dark.items())},
+        "undetected_afterglows": undetected,
         "threshold_curve": threshold_curve(fields),
     }
     return figures, outcomes
@@ -316,6 +322,10 @@ def markdown(figures: dict[str, Any]) -> str:
     lines += [
         "",
         "## Own scenarios (evaluation seeds), afterglow first and best",
+        "",
+        "Over the afterglows the simulated VT detected at least once. "
+        f"{own['undetected_afterglows']['n']} were detected in no sequence (nothing to rank: judged as the "
+        f"dark fields are); {own['undetected_afterglows']['false_best']} of those fields named a false best.",
         "",
         "| family | n | first | first and best |",
         "|---|---:|---:|---:|",
