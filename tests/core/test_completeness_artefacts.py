@@ -28,6 +28,18 @@ def test_the_completeness_curve_of_each_sequence_is_measured_from_its_field():
     assert np.all(measured.n_reference > 500)
 
 
+@pytest.mark.parametrize("dropped", [0.0, 0.01, 0.03])
+def test_the_share_of_bright_sources_a_list_misses_all_the_same_is_measured(dropped):
+    """Lists that lose a share of bright sources at random (edges, bad columns, blends) level off below 1."""
+    mag, maglim = steady_field(np.full(8, 22.5), np.full(8, 0.25), n=6000, seed=3)
+    lost = np.random.default_rng(4).random(mag.shape) < dropped
+    measured = measure_completeness(np.where(lost, NAN, mag), maglim, nominal_width=0.25)
+    assert measured.miss_floor == pytest.approx(np.full(8, dropped), abs=0.004)
+    assert measured.detection_probability(np.full((1, 8), 19.0))[0] == pytest.approx(
+        1.0 - measured.miss_floor, abs=1e-3
+    )
+
+
 def test_a_sequence_without_reference_sources_keeps_the_nominal_curve():
     mag = np.full((5, 8), NAN)
     mag[:, 0] = 19.0  # seen in R0 only: nothing to compare R0 with, and no source for the others
@@ -41,7 +53,7 @@ def test_a_sequence_without_reference_sources_keeps_the_nominal_curve():
 
 
 def test_detection_probability_follows_the_curve():
-    curve = Completeness(np.full(8, 22.0), np.full(8, 0.2), np.zeros(8, dtype=np.int64))
+    curve = Completeness(np.full(8, 22.0), np.full(8, 0.2), np.zeros(8, dtype=np.int64), np.zeros(8))
     probability = curve.detection_probability(np.array([[20.0] * 8, [22.0] * 8, [24.0] * 8]))
     assert probability[0] == pytest.approx(1.0, abs=1e-4)
     assert probability[1] == pytest.approx(0.5)
@@ -137,3 +149,14 @@ def test_a_source_with_one_suspect_detection_among_real_ones_is_not_an_artefact(
     found = signatures(rows, eflag=4)
     assert found.false_saturation[0, 0] and not found.artefact(np.isfinite(np.array(rows)))[0]
     assert found.any_suspect(np.isfinite(np.array(rows)))[0]
+
+
+def test_a_blue_detection_is_the_sources_light_where_red_saw_it_as_bright_in_another_sequence():
+    found = signatures(
+        [
+            [19.0, 19.2, NAN, 19.6, 19.5, 19.7, 19.9, 20.1],  # VT_R dropped R2: the source's own light
+            [22.0, NAN, NAN, NAN, NAN, NAN, 19.8, NAN],  # VT_B 2 mag brighter than VT_R ever saw: a hit
+        ]
+    )
+    assert found.blue_impossible.any(axis=1).tolist() == [False, True]
+    assert found.red_would_see[0].max() == 0.0

@@ -258,7 +258,9 @@ def test_a_single_epoch_gets_no_decay_from_the_least_squares_alone():
     bright_once = [[18.0, NAN, NAN, NAN, 18.5, NAN, NAN, NAN]]
     curves = fit_light_curves(np.array(bright_once), np.full((1, 8), 0.03), np.full(8, 22.5), LOG_T, NOMINAL)
     assert np.isnan(curves.alpha_err[0])
-    assert curves.delta_chi2[0] > 100 and curves.alpha[0] > 2.0
+    # six misses of the miss floor's 1 in 200 at most: chi2 > 40 below a constant (p < 1e-9), not the
+    # thousands a hard limit would charge
+    assert 40 < curves.delta_chi2[0] < 70 and curves.alpha[0] > 2.0
 
 
 # --- how common a lone detection is in its own field ------------------------------------------------------

@@ -293,6 +293,16 @@ def test_saturated_stars_are_dropped_or_flagged():
     assert 0 < seen < 8
 
 
+def test_a_detector_that_drops_sources_loses_that_share_of_bright_ones(sky):
+    """The robustness set's lists that lose sources at random: bright stars go missing too."""
+    spec = BurstSpec(RA0, DEC0, detector=replace(QUIET, dropout_fraction=0.05))
+    tidy = simulate_burst(sky, BurstSpec(RA0, DEC0, detector=QUIET), np.random.default_rng(5))
+    lossy = simulate_burst(sky, spec, np.random.default_rng(5))
+    bright = [int(np.sum(burst.tables["R0"]["MAGCAL"] < 19.0)) for burst in (tidy, lossy)]
+    assert bright[1] == pytest.approx(0.95 * bright[0], abs=4 * np.sqrt(0.05 * bright[0]))
+    assert bright[1] < bright[0]
+
+
 def test_artefacts_are_flagged_single_sequence_detections_near_the_limit():
     empty = Table({"RA": [0.0], "DEC": [-80.0], "MAG_R": [20.0], "MAG_B": [20.0]})
     noisy = DetectorModel(

@@ -110,14 +110,10 @@ def detector_artefacts(
     error = np.nan_to_num(magerr, nan=0.0)
     error_r, error_b = error[:, :N_SEQ_PER_BAND], error[:, N_SEQ_PER_BAND:]
     faintest_r = mag_b + error_b * _ERROR_SIGMAS - bluest_colour
-    r_curve = Completeness(
-        completeness.m50[:N_SEQ_PER_BAND],
-        completeness.width[:N_SEQ_PER_BAND],
-        completeness.n_reference[:N_SEQ_PER_BAND],
-    )
+    r_curve = completeness.columns(slice(0, N_SEQ_PER_BAND))
     red_would_see = np.zeros(mag.shape)
     red_would_see[:, N_SEQ_PER_BAND:] = np.where(
-        np.isfinite(mag_b) & ~np.isfinite(mag_r),
+        np.isfinite(mag_b) & ~np.isfinite(mag_r) & ~_seen_in_red_elsewhere(mag_r, faintest_r),
         np.nan_to_num(r_curve.detection_probability(faintest_r), nan=0.0),
         0.0,
     )
@@ -135,3 +131,12 @@ def detector_artefacts(
         blue_excess=blue_excess,
         red_would_see=red_would_see,
     )
+
+
+def _seen_in_red_elsewhere(mag_r: NDArray[np.float64], faintest_r: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """VT_B detections whose source VT_R saw, in another sequence, at least as bright as any colour puts
+    it: that light is the source's, and the VT_R miss beside it is a miss of the source (a list drops a
+    bright source now and then), which its light curve weighs against the measured miss floor."""
+    with np.errstate(invalid="ignore"):
+        brightest = np.min(np.where(np.isfinite(mag_r), mag_r, np.inf), axis=1, keepdims=True)
+        return np.asarray(faintest_r >= brightest, dtype=bool)  # False where the VT_B detection is NaN

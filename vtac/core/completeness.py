@@ -12,6 +12,12 @@ sources that this sequence detects, against that magnitude, is its completeness 
 ``m50`` and ``width`` are the maximum a posteriori values on a grid, with weak priors centred on MAGLIM and on
 the configured width: a sparse field (few sources near the limit) keeps the nominal curve, a rich one
 speaks for itself. Transients are a handful among hundreds of field sources and do not move the fit.
+
+Well above the limit a list still misses a source now and then (the field's edge as it dithers, a bad
+column, a blend, a cosmic ray on the source): the curve levels off below one, at ``1 - miss_floor``. The
+floor is measured too, on the sources several widths above m50 in each band (the FSC's simulations miss
+about 1 % of them, ours a few in ten thousand): a steady star that one sequence missed must not read as a
+fade, nor a bright source's miss as proof of an artefact, on lists less tidy than ours.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ _OFFSET_PRIOR_SIGMA = 0.5
 _LOG_WIDTH_PRIOR_SIGMA = 0.8
 #: Reference magnitudes used: this far above and below MAGLIM.
 _WINDOW_ABOVE, _WINDOW_BELOW = 2.5, 1.5
+#: The miss floor is measured on references from this far above m50 (mag), and at least this many widths
+#: above it (where the roll-off itself misses fewer than 0.25 %), up to ``_FLOOR_WINDOW_TOP`` above it.
+_FLOOR_WINDOW_START, _FLOOR_WINDOW_WIDTHS, _FLOOR_WINDOW_TOP = 1.5, 6.0, 5.0
+#: Beta prior of the miss floor: its mean (a sparse field keeps it) and its weight in sources.
+_FLOOR_PRIOR_MEAN, _FLOOR_PRIOR_WEIGHT = 0.005, 100.0
 #: Width of the reference-magnitude bins the likelihood is summed over (mag).
 _BIN = 0.05
 #: The bins' edges from MAGLIM, and log P(detected) and log P(missed) of a source at each bin's centre for
@@ -46,24 +57,39 @@ _LOG_DETECT, _LOG_MISS = -np.logaddexp(0.0, _Z), -np.logaddexp(0.0, -_Z)
 
 @dataclass(frozen=True)
 class Completeness:
-    """Per sequence (R0..R3, B0..B3): the 50 % completeness magnitude and the roll-off width."""
+    """Per sequence (R0..R3, B0..B3): the 50 % completeness magnitude, the roll-off width and the share of
+    bright sources missed all the same."""
 
     m50: NDArray[np.float64]
     width: NDArray[np.float64]
     #: How many field sources the curve of each sequence was measured on (0: nominal curve).
     n_reference: NDArray[np.int64]
+    #: P(missed) of a source far above the limit: the curve levels off at 1 - miss_floor.
+    miss_floor: NDArray[np.float64]
 
     @classmethod
     def nominal(cls, maglim: NDArray[np.float64], width: float) -> Completeness:
-        """The curve assumed before measuring: centred on MAGLIM, of the configured width."""
+        """The curve assumed before measuring: centred on MAGLIM, of the configured width, with the prior
+        miss floor."""
         maglim = np.asarray(maglim, dtype=float)
-        return cls(maglim.copy(), np.full(maglim.shape, width), np.zeros(maglim.shape, dtype=np.int64))
+        return cls(
+            maglim.copy(),
+            np.full(maglim.shape, width),
+            np.zeros(maglim.shape, dtype=np.int64),
+            np.full(maglim.shape, _FLOOR_PRIOR_MEAN),
+        )
+
+    def columns(self, which: slice) -> Completeness:
+        """The curves of some sequences only (one band's, for instance)."""
+        return Completeness(
+            self.m50[which], self.width[which], self.n_reference[which], self.miss_floor[which]
+        )
 
     def detection_probability(self, mag: NDArray[np.float64]) -> NDArray[np.float64]:
         """P(detected) of sources of magnitude ``mag`` (source x sequence; NaN where m50 is unknown)."""
         with np.errstate(over="ignore", invalid="ignore"):
             z = np.clip((mag - self.m50[None, :]) / self.width[None, :], -50.0, 50.0)
-            probability: NDArray[np.float64] = 1.0 / (1.0 + np.exp(z))
+            probability: NDArray[np.float64] = (1.0 - self.miss_floor[None, :]) / (1.0 + np.exp(z))
         return probability
 
 
@@ -88,7 +114,34 @@ def measure_completeness(
             maglim[column] + offset[near], detected, maglim[column], nominal_width
         )
         count[column] = int(near.sum())
-    return Completeness(m50, width, count)
+    return Completeness(m50, width, count, _miss_floors(mag, maglim, m50, width))
+
+
+def _miss_floors(
+    mag: NDArray[np.float64],
+    maglim: NDArray[np.float64],
+    m50: NDArray[np.float64],
+    width: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per sequence, the share of bright field sources its band's sequences miss (pooled over the band:
+    about one in a hundred is a handful per sequence), as the mean of its Beta posterior."""
+    floors = np.full(len(maglim), _FLOOR_PRIOR_MEAN)
+    for band in range(len(maglim) // N_SEQ_PER_BAND):
+        columns = [
+            k for k in range(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND) if np.isfinite(maglim[k])
+        ]
+        misses = references = 0
+        for column in columns:
+            offset = _reference_magnitudes(mag, maglim, column) - m50[column]
+            start = max(_FLOOR_WINDOW_START, _FLOOR_WINDOW_WIDTHS * width[column])
+            with np.errstate(invalid="ignore"):
+                bright = (offset <= -start) & (offset >= -_FLOOR_WINDOW_TOP)
+            references += int(bright.sum())
+            misses += int((bright & ~np.isfinite(mag[:, column])).sum())
+        floors[columns] = (misses + _FLOOR_PRIOR_MEAN * _FLOOR_PRIOR_WEIGHT) / (
+            references + _FLOOR_PRIOR_WEIGHT
+        )
+    return floors
 
 
 def _reference_magnitudes(

@@ -322,15 +322,20 @@ def _limit_penalty(
 ) -> NDArray[np.float64]:
     """-2 ln P(not detected) summed over the sequences (last axis) where the source was not seen.
 
-    ``model`` is source x sequence, or source x alpha x sequence; P(not detected) = 1 / (1 + exp(z)), z =
-    (m50 - model) / width, from each sequence's measured completeness curve (capped at ``_MAX_PENALTY``).
+    ``model`` is source x sequence, or source x alpha x sequence; P(not detected) = (1 + f e^z) / (1 + e^z),
+    z = (m50 - model) / width, f the miss floor, from each sequence's measured completeness curve: its log
+    is softplus(z) - softplus(z + ln f), at most -ln f however bright the model.
     """
     completeness, undetected = misses
     missed = undetected if model.ndim == 2 else undetected[:, None, :]
     with np.errstate(invalid="ignore"):
-        z = (np.nan_to_num(completeness.m50, nan=0.0) - model) / completeness.width
-    # ln(1 + e^z), the costly part, only where a miss is paid for: elsewhere the term is 0 (ln(1 + e^-inf)).
-    softplus = np.logaddexp(0.0, np.minimum(z, _MAX_Z), out=np.zeros(z.shape), where=missed & np.isfinite(z))
+        z = np.minimum((np.nan_to_num(completeness.m50, nan=0.0) - model) / completeness.width, _MAX_Z)
+    # The costly part only where a miss is paid for: elsewhere the term is 0.
+    paid = missed & np.isfinite(z)
+    with np.errstate(divide="ignore"):
+        log_floor = np.log(completeness.miss_floor)
+    softplus = np.logaddexp(0.0, z, out=np.zeros(z.shape), where=paid)
+    softplus -= np.logaddexp(0.0, z + log_floor, out=np.zeros(z.shape), where=paid)
     penalty: NDArray[np.float64] = 2.0 * softplus.sum(axis=-1)
     return penalty
 

@@ -180,6 +180,10 @@ class DetectorModel:  # pylint: disable=too-many-instance-attributes  # a record
     cosmic_rays_per_sequence: float = 1.0
     #: Hot pixels per camera: one channel, at the same place in every stack of that channel.
     hot_pixels_per_camera: float = 0.3
+    #: Share of detections a list loses whatever their brightness (the field's edge as it dithers, a bad
+    #: column, a segmentation failure): the FSC's simulations lose about 1 %. 0 by default, and then not
+    #: drawn, so that the default simulations stay what the model was fitted on.
+    dropout_fraction: float = 0.0
     faint_galaxies: bool = True
     #: Fallback VT_R counts law dN/dm = 10^(log_counts_21 + slope (m - 21)) per deg^2 per mag and the
     #: catalogue turnover, for skies too small to fit (fitted on the packaged SDSS field).
@@ -806,7 +810,8 @@ def _measure(
 ) -> _Photometry:
     """Sky-limited flux noise plus a zero-point floor; logistic completeness in the measured magnitude.
 
-    Injected sources are always detected (at their true flux if the noise made it negative).
+    Injected sources are always detected (at their true flux if the noise made it negative), but for the
+    share a list drops whatever it holds (``dropout_fraction``).
     """
     measured = blends.flux + rng.normal(0.0, noise * detector.noise_scale, len(blends.flux))
     measured *= 10.0 ** (-0.4 * rng.normal(0.0, detector.photometric_floor_mag, len(measured)))
@@ -817,6 +822,8 @@ def _measure(
         completeness = 1.0 / (1.0 + np.exp((mag - m50) / detector.completeness_width_mag))
     lucky = rng.random(len(mag)) < completeness
     detected = (blends.flux > 0) & (measured > 0) & (blends.forced | lucky)
+    if detector.dropout_fraction > 0:
+        detected &= rng.random(len(mag)) >= detector.dropout_fraction
     saturated = blends.flux > 10.0 ** (-0.4 * detector.saturation_mag)
     return _Photometry(measured, mag, detected, saturated)
 

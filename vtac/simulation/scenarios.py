@@ -100,6 +100,7 @@ class Perturbation:
     offset_shift_mag: float = 0.0
     artefact_factor: float = 1.0
     noise_factor: float = 1.0
+    dropout_fraction: float = 0.0
 
     def detector(self, rng: np.random.Generator) -> DetectorModel:
         """This burst's detector: the drawn defaults, then the perturbation."""
@@ -113,6 +114,7 @@ class Perturbation:
             artefacts_per_sequence=nominal.artefacts_per_sequence * self.artefact_factor,
             cosmic_rays_per_sequence=nominal.cosmic_rays_per_sequence * self.artefact_factor,
             hot_pixels_per_camera=nominal.hot_pixels_per_camera * self.artefact_factor,
+            dropout_fraction=self.dropout_fraction,
         )
 
 
@@ -124,6 +126,7 @@ PERTURBATIONS = (
     Perturbation("MAGLIM offset +0.3", offset_shift_mag=0.3),
     Perturbation("artefact rate x3", artefact_factor=3.0),
     Perturbation("magnitude errors x1.5", noise_factor=1.5),
+    Perturbation("lists drop 1 % of sources", dropout_fraction=0.01),
 )
 
 
