@@ -103,8 +103,12 @@ def measure_completeness(
     """
     measured = Completeness.nominal(maglim, nominal_width)
     m50, width, count = measured.m50.copy(), measured.width.copy(), measured.n_reference.copy()
-    for column in map(int, np.flatnonzero(np.isfinite(maglim))):
-        offset = _reference_magnitudes(mag, maglim, column) - maglim[column]
+    reference = {
+        column: _reference_magnitudes(mag, maglim, column)
+        for column in map(int, np.flatnonzero(np.isfinite(maglim)))
+    }
+    for column, magnitudes in reference.items():
+        offset = magnitudes - maglim[column]
         with np.errstate(invalid="ignore"):
             near = (offset >= -_WINDOW_ABOVE) & (offset <= _WINDOW_BELOW)
         if not near.any():
@@ -114,33 +118,29 @@ def measure_completeness(
             maglim[column] + offset[near], detected, maglim[column], nominal_width
         )
         count[column] = int(near.sum())
-    return Completeness(m50, width, count, _miss_floors(mag, maglim, m50, width))
+    floor = _miss_floors(np.isfinite(mag), reference, Completeness(m50, width, count, measured.miss_floor))
+    return Completeness(m50, width, count, floor)
 
 
 def _miss_floors(
-    mag: NDArray[np.float64],
-    maglim: NDArray[np.float64],
-    m50: NDArray[np.float64],
-    width: NDArray[np.float64],
+    detected: NDArray[np.bool_], reference: dict[int, NDArray[np.float64]], curve: Completeness
 ) -> NDArray[np.float64]:
-    """Per sequence, the share of bright field sources its band's sequences miss (pooled over the band:
-    about one in a hundred is a handful per sequence), as the mean of its Beta posterior."""
-    floors = np.full(len(maglim), _FLOOR_PRIOR_MEAN)
-    for band in range(len(maglim) // N_SEQ_PER_BAND):
-        columns = [
-            k for k in range(band * N_SEQ_PER_BAND, (band + 1) * N_SEQ_PER_BAND) if np.isfinite(maglim[k])
-        ]
+    """Per sequence, the share of bright field sources (``reference`` magnitudes, several widths above the
+    ``curve``'s m50) its band's sequences miss, pooled over the band (about one in a hundred is a handful
+    per sequence), as the mean of its Beta posterior."""
+    floors = curve.miss_floor.copy()
+    for band in range(len(floors) // N_SEQ_PER_BAND):
+        columns = [k for k in reference if k // N_SEQ_PER_BAND == band]
         misses = references = 0
         for column in columns:
-            offset = _reference_magnitudes(mag, maglim, column) - m50[column]
-            start = max(_FLOOR_WINDOW_START, _FLOOR_WINDOW_WIDTHS * width[column])
+            start = max(_FLOOR_WINDOW_START, _FLOOR_WINDOW_WIDTHS * curve.width[column])
             with np.errstate(invalid="ignore"):
+                offset = reference[column] - curve.m50[column]
                 bright = (offset <= -start) & (offset >= -_FLOOR_WINDOW_TOP)
             references += int(bright.sum())
-            misses += int((bright & ~np.isfinite(mag[:, column])).sum())
-        floors[columns] = (misses + _FLOOR_PRIOR_MEAN * _FLOOR_PRIOR_WEIGHT) / (
-            references + _FLOOR_PRIOR_WEIGHT
-        )
+            misses += int((bright & ~detected[:, column]).sum())
+        prior = _FLOOR_PRIOR_MEAN * _FLOOR_PRIOR_WEIGHT
+        floors[columns] = (misses + prior) / (references + _FLOOR_PRIOR_WEIGHT)
     return floors
 
 
