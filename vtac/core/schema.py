@@ -81,12 +81,12 @@ CATALOG_COLUMNS: tuple[ColumnSpec, ...] = (
     *_per_seq("PCHANCE", "D", "Chance-coincidence probability of the {seq} match"),
 )
 
-#: Columns CANDIDATES and BEST_CANDIDATES add after the 80 COMBINED columns.
 #: Characters of CANDIDATES.REASONS: room for three reasons and an artefact's verdict, which are kept
 #: whole (:func:`vtac.core.ranking.joined_within`), never cut mid-word.
 REASONS_WIDTH = 320
 REASON_SEPARATOR = "; "
 
+#: Columns CANDIDATES and BEST_CANDIDATES add after the 80 COMBINED columns.
 CANDIDATE_EXTRA_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("RANK", "K", "Candidate rank, 1 = most likely afterglow"),
     ColumnSpec("PROB", "D", "P(afterglow); sums to 1 with P_NONE in field"),
