@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vtac.adapters.dust import galactic_ebv
 from vtac.adapters.products import sequences_in_header_order
 from vtac.core.records import NULL_INT, QpoVtResult
+from vtac.core.schema import REASON_SEPARATOR
 
 if TYPE_CHECKING:
     from astropy.table import Row, Table
@@ -392,7 +393,9 @@ def _candidate(row: Row, seq_used: list[str], has_mxt: bool) -> Candidate:
             "probability": _number(row["PROB"]),
             # The 1.x name of the same number, kept for existing consumers.
             "score": _number(row["PROB"]),
-            "reasons": [item.strip() for item in _text(row["REASONS"]).split(";") if item.strip()],
+            "reasons": [
+                item.strip() for item in _text(row["REASONS"]).split(REASON_SEPARATOR) if item.strip()
+            ],
             "alpha": _number(row["ALPHA"]),
             "alpha_err": _number(row["ALPHA_ERR"]) if "ALPHA_ERR" in row.colnames else None,
             "in_mxt": {1: True, 0: False}.get(int(row["IN_MXT"])),

@@ -110,6 +110,12 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     artefacts: ArtefactEvidence
 
     @cached_property
+    def simultaneity_log_bound(self) -> NDArray[np.float64]:
+        """:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound` of every source, computed
+        once for the offset and the reasons."""
+        return self.artefacts.simultaneity_log_bound()
+
+    @cached_property
     def lone_log_bound(self) -> NDArray[np.float64]:
         """:func:`lone_detection_log_bound` of every source."""
         return lone_detection_log_bound(self)
@@ -117,9 +123,9 @@ class SourceEvidence:  # pylint: disable=too-many-instance-attributes  # one rec
     @cached_property
     def physics_log_bound(self) -> NDArray[np.float64]:
         """ln of the most an afterglow's likelihood can be given where it was missed: a VT_B detection
-        without VT_R (:meth:`~vtac.core.artefacts.ArtefactEvidence.simultaneity_log_bound`), a lone
-        detection (:attr:`lone_log_bound`); 0 for a source physics has nothing against."""
-        return self.artefacts.simultaneity_log_bound() + self.lone_log_bound
+        without VT_R (:attr:`simultaneity_log_bound`), a lone detection (:attr:`lone_log_bound`); 0 for a
+        source physics has nothing against."""
+        return self.simultaneity_log_bound + self.lone_log_bound
 
     @property
     def log_prior(self) -> NDArray[np.float64]:
@@ -490,7 +496,7 @@ def _artefact_texts(evidence: SourceEvidence) -> NDArray[np.str_]:
     detected = evidence.photometry.detected
     artefacts = evidence.artefacts
     texts = np.full(len(detected), "", dtype=f"U{REASONS_WIDTH}")
-    simultaneity, lone = artefacts.simultaneity_log_bound(), evidence.lone_log_bound
+    simultaneity, lone = evidence.simultaneity_log_bound, evidence.lone_log_bound
     for row in np.flatnonzero(artefacts.any_suspect(detected) | evidence.artefact):
         parts = []
         blue = [SEQUENCES[k] for k in np.flatnonzero(artefacts.blue_impossible[row] & detected[row])]
