@@ -303,6 +303,19 @@ def test_a_detector_that_drops_sources_loses_that_share_of_bright_ones(sky):
     assert bright[1] < bright[0]
 
 
+def test_a_denser_faint_sky_gives_more_uncatalogued_detections_near_the_limit(sky):
+    """The robustness set's "faint sources x2": twice the sources below the catalogue's turnover, so more
+    near-limit detections that no catalogue row explains (what a deeper real sky flickers with)."""
+    counts = []
+    for factor in (1.0, 2.0):
+        detector = replace(QUIET, faint_galaxies=True, faint_counts_factor=factor)
+        spec = BurstSpec(RA0, DEC0, half_width_arcmin=8.0, detector=detector)
+        burst = simulate_burst(sky, spec, np.random.default_rng(11))
+        near_limit = np.asarray(burst.tables["R2"]["MAGCAL"]) > burst.sequences["R2"].maglim - 1.0
+        counts.append(int(near_limit.sum()))
+    assert counts[1] > 1.3 * counts[0] > 0
+
+
 def test_artefacts_are_flagged_single_sequence_detections_near_the_limit():
     empty = Table({"RA": [0.0], "DEC": [-80.0], "MAG_R": [20.0], "MAG_B": [20.0]})
     noisy = DetectorModel(

@@ -185,6 +185,9 @@ class DetectorModel:  # pylint: disable=too-many-instance-attributes  # a record
     #: drawn, so that the default simulations stay what the model was fitted on.
     dropout_fraction: float = 0.0
     faint_galaxies: bool = True
+    #: The added galaxies' counts law times this: how many sources sit at and below the limit, which are
+    #: what flickers into near-limit detections (real skies differ from field to field and from the law).
+    faint_counts_factor: float = 1.0
     #: Fallback VT_R counts law dN/dm = 10^(log_counts_21 + slope (m - 21)) per deg^2 per mag and the
     #: catalogue turnover, for skies too small to fit (fitted on the packaged SDSS field).
     galaxy_log_counts_21: float = 3.84
@@ -546,14 +549,16 @@ def _sky_sources(sky: Table, geometry: FieldGeometry, epoch_year: float) -> _Sou
 def _faint_galaxies(
     sky: _Sources, geometry: FieldGeometry, mag_max: float, rng: np.random.Generator, detector: DetectorModel
 ) -> _Sources:
-    """Galaxies the catalogue misses: its counts extrapolated as a power law past its turnover, minus what
-    it has, bin by bin (so a deep catalogue gets few or none)."""
+    """Galaxies the catalogue misses: its counts extrapolated as a power law past its turnover (times the
+    detector's ``faint_counts_factor``), minus what it has, bin by bin (so a deep catalogue gets few or
+    none)."""
     mag_r = sky.mags["R"][:, 0]
     mag_r = mag_r[np.isfinite(mag_r)]
     log_counts, slope, turnover = _counts_law(mag_r, geometry.area_deg2, detector)
     edges = np.arange(turnover - 0.5, mag_max + COUNTS_BIN, COUNTS_BIN)
     centres = 0.5 * (edges[:-1] + edges[1:])
     expected = 10.0 ** (log_counts + slope * (centres - 21.0)) * COUNTS_BIN * geometry.area_deg2
+    expected *= detector.faint_counts_factor
     missing = rng.poisson(np.clip(expected - np.histogram(mag_r, bins=edges)[0], 0.0, None))
     mags = np.repeat(edges[:-1], missing) + rng.uniform(0.0, COUNTS_BIN, int(missing.sum()))
     half = geometry.half_width_arcsec

@@ -101,6 +101,7 @@ class Perturbation:
     artefact_factor: float = 1.0
     noise_factor: float = 1.0
     dropout_fraction: float = 0.0
+    faint_counts_factor: float = 1.0
 
     def detector(self, rng: np.random.Generator) -> DetectorModel:
         """This burst's detector: the drawn defaults, then the perturbation."""
@@ -115,6 +116,7 @@ class Perturbation:
             cosmic_rays_per_sequence=nominal.cosmic_rays_per_sequence * self.artefact_factor,
             hot_pixels_per_camera=nominal.hot_pixels_per_camera * self.artefact_factor,
             dropout_fraction=self.dropout_fraction,
+            faint_counts_factor=self.faint_counts_factor,
         )
 
 
@@ -127,6 +129,7 @@ PERTURBATIONS = (
     Perturbation("artefact rate x3", artefact_factor=3.0),
     Perturbation("magnitude errors x1.5", noise_factor=1.5),
     Perturbation("lists drop 1 % of sources", dropout_fraction=0.01),
+    Perturbation("faint sources x2", faint_counts_factor=2.0),
 )
 
 
