@@ -361,19 +361,15 @@ def _assess_grid(
         completeness=completeness,
         artefacts=artefacts,
     )
-    tracks = mover_tracks(
+    moving, strays = _movers(
+        grid,
         (ra, dec),
-        photometry.mag,
-        np.where(photometry.available, photometry.maglim, np.nan),
-        ~np.asarray(catalog.evidence.matched.any(axis=1), dtype=bool),
-        epoch_hours,
-        speed_range_arcsec_h=cfg.moving_speed_arcsec_h,
-        min_step_arcsec=2.0 * cfg.association_radius_arcsec,
+        photometry,
+        uncatalogued=~np.asarray(catalog.evidence.matched.any(axis=1), dtype=bool),
+        epoch_hours=epoch_hours,
+        cfg=cfg,
+        known=movers,
     )
-    moving = np.zeros(grid.n_sources, dtype=bool)
-    moving[[member for track in tracks for member in track]] = True
-    if movers is not None:
-        moving[movers] = True
     combined = _combined_table(
         grid,
         detections=observation.detections,
@@ -384,10 +380,38 @@ def _assess_grid(
         moving=moving,
         dmag=catalog.dmag,
     )
-    strays = stray_detections(
-        tracks, (ra, dec), photometry.mag, (grid.source, grid.column, grid.ra, grid.dec), epoch_hours
-    )
     return Assessment(grid, evidence, catalog, matches, moving, combined), strays
+
+
+def _movers(  # pylint: disable=too-many-arguments
+    grid: SourceGrid,
+    position: tuple[NDArray[np.float64], NDArray[np.float64]],
+    photometry: Photometry,
+    *,
+    uncatalogued: NDArray[np.bool_],
+    epoch_hours: NDArray[np.float64],
+    cfg: ScienceConfig,
+    known: NDArray[np.int64] | None,
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Sources a mover's track links (and those ``known`` to be a mover's epochs), and the detections
+    its movers left on other sources."""
+    tracks = mover_tracks(
+        position,
+        photometry.mag,
+        np.where(photometry.available, photometry.maglim, np.nan),
+        uncatalogued,
+        epoch_hours,
+        speed_range_arcsec_h=cfg.moving_speed_arcsec_h,
+        min_step_arcsec=2.0 * cfg.association_radius_arcsec,
+    )
+    moving = np.zeros(grid.n_sources, dtype=bool)
+    moving[[member for track in tracks for member in track]] = True
+    if known is not None:
+        moving[known] = True
+    strays = stray_detections(
+        tracks, position, photometry.mag, (grid.source, grid.column, grid.ra, grid.dec), epoch_hours
+    )
+    return moving, strays
 
 
 def build_qpo_vt(
