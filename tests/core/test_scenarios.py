@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -19,7 +20,14 @@ from vtac.simulation.burst import (
     simulate_burst,
     xray_circle,
 )
-from vtac.simulation.scenarios import AFTERGLOW_FAMILIES, DARK_FAMILIES, Scenario, generate_scenarios
+from vtac.simulation.scenarios import (
+    AFTERGLOW_FAMILIES,
+    DARK_FAMILIES,
+    PERTURBATIONS,
+    Perturbation,
+    Scenario,
+    generate_scenarios,
+)
 from vtac.simulation.sky import DEMO_CENTRE, load_demo_sky
 
 
@@ -202,3 +210,33 @@ def test_added_faint_galaxies_take_real_galaxy_colours_not_a_blue_population():
     reference = np.nanmedian(sources.mags["B"][catalogued, 0] - sources.mags["R"][catalogued, 0])
     assert abs(np.median(colour) - reference) < 0.2
     assert math.isfinite(reference)
+
+
+#: What each robustness setting may move in the detector, and nothing else.
+_PERTURBED_FIELDS = {
+    "width_factor": {"completeness_width_mag"},
+    "offset_shift_mag": {"completeness_offset_mag"},
+    "artefact_factor": {"artefacts_per_sequence", "cosmic_rays_per_sequence", "hot_pixels_per_camera"},
+    "noise_factor": {"noise_scale"},
+    "dropout_fraction": {"dropout_fraction"},
+    "faint_counts_factor": {"faint_counts_factor"},
+}
+
+
+@pytest.mark.parametrize("perturbation", PERTURBATIONS, ids=lambda p: p.name)
+def test_each_robustness_setting_moves_its_own_assumption_only(perturbation):
+    """A robustness row of make evaluate is read as "this assumption moved": no other may move with it."""
+    default = Perturbation().detector(np.random.default_rng(3))
+    moved = perturbation.detector(np.random.default_rng(3))
+    changed = {
+        field.name
+        for field in dataclasses.fields(default)
+        if getattr(moved, field.name) != getattr(default, field.name)
+    }
+    settings = {
+        field.name
+        for field in dataclasses.fields(Perturbation)
+        if field.name != "name" and getattr(perturbation, field.name) != field.default
+    }
+    assert len(settings) == 1
+    assert changed and changed <= _PERTURBED_FIELDS[settings.pop()]
