@@ -329,6 +329,15 @@ class Observer:
                 time.sleep(1)
                 self._connect()
 
+    def purge(self, *queues: str) -> None:
+        """Empty these queues where they exist: a fault class must not consume what the previous one left
+        pending (a retry due after that class ended, naming an SDB stand-in that is gone)."""
+        for queue in queues:
+            try:
+                self.channel.queue_purge(queue)
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet: nothing left in it
+                self.channel = self.connection.channel()
+
     def dead_letters(self) -> int:
         try:
             return int(self.channel.queue_declare("vtac.inputs.dead", passive=True).method.message_count)

@@ -118,6 +118,8 @@ def observer(node: BrokerNode) -> Iterator[Observer]:
     seen.seen.clear()
     seen.channel.queue_declare("vtac.inputs.dead", durable=True)
     seen.channel.queue_purge("vtac.inputs.dead")  # each fault class counts its own
+    config = _config(node)
+    seen.purge(config.inputs_queue, config.retry_queue)  # and consumes its own inputs only
     yield seen
     seen.connection.close()
 
