@@ -116,10 +116,10 @@ def observer(node: BrokerNode) -> Iterator[Observer]:
     seen = Observer(node)
     seen.drain()
     seen.seen.clear()
-    seen.channel.queue_declare("vtac.inputs.dead", durable=True)
-    seen.channel.queue_purge("vtac.inputs.dead")  # each fault class counts its own
     config = _config(node)
-    seen.purge(config.inputs_queue, config.retry_queue)  # and consumes its own inputs only
+    seen.channel.queue_declare(config.dead_letter_queue, durable=True)
+    # each fault class counts its own dead letters and consumes its own inputs only
+    seen.purge(config.dead_letter_queue, config.inputs_queue, config.retry_queue)
     yield seen
     seen.connection.close()
 
