@@ -26,6 +26,8 @@ from typing import Any
 
 import pika
 
+from vtac.settings import BrokerSettings
+
 PG_BIN = Path(os.environ.get("VTAC_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,19 +299,21 @@ HEADER = (
 
 
 class Observer:
-    """The test's view of the node: a durable queue of every notification, the dead-letter queue depth."""
+    """The test's view of the node: a durable queue of every notification, the dead-letter queue depth;
+    exchanges, queues and headers named by the service's broker settings (``config``)."""
 
     NOTIFIED = "fault.notified"
 
-    def __init__(self, broker: BrokerNode) -> None:
+    def __init__(self, broker: BrokerNode, config: BrokerSettings) -> None:
         self.broker = broker
+        self.config = config
         self.seen: Counter[tuple[str, int, str]] = Counter()
         self._connect()
         channel = self.channel
-        for exchange in ("svom.notifications",):
-            channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.exchange_declare(config.notifications_exchange, exchange_type="topic", durable=True)
         channel.queue_declare(self.NOTIFIED, durable=True)
-        channel.queue_bind(self.NOTIFIED, "svom.notifications", routing_key="qpo_vt.#")
+        channel.queue_bind(self.NOTIFIED, config.notifications_exchange, routing_key="qpo_vt.#")
+        channel.queue_declare(config.dead_letter_queue, durable=True)
 
     def _connect(self) -> None:
         self.connection = pika.BlockingConnection(pika.URLParameters(self.broker.url))
@@ -340,7 +344,8 @@ class Observer:
 
     def dead_letters(self) -> int:
         try:
-            return int(self.channel.queue_declare("vtac.inputs.dead", passive=True).method.message_count)
+            queue = self.config.dead_letter_queue
+            return int(self.channel.queue_declare(queue, passive=True).method.message_count)
         except pika.exceptions.AMQPError:
             self._connect()
             return 0
@@ -352,17 +357,29 @@ class Observer:
     def take_dead_letters(self) -> list[tuple[str | None, str]]:
         """Take every message of the dead-letter queue: its message_id and its reason ('' if none)."""
         taken = []
-        while True:
-            method, properties, _ = self.channel.basic_get("vtac.inputs.dead", auto_ack=True)
-            if method is None:
-                return taken
-            taken.append((properties.message_id, str((properties.headers or {}).get("x-vtac-reason", ""))))
+        while (letter := self.take_dead_letter()) is not None:
+            taken.append(letter)
+        return taken
 
-    def versions(self, burst_ids: set[str], audience: str = "qpo_vt.ba") -> Counter[tuple[str, int]]:
+    def take_dead_letter(self) -> tuple[str | None, str] | None:
+        """Take the oldest message of the dead-letter queue (None if empty): its message_id and reason."""
+        method, properties, _ = self.channel.basic_get(self.config.dead_letter_queue, auto_ack=True)
+        if method is None:
+            return None
+        return properties.message_id, str((properties.headers or {}).get(self.config.reason_header, ""))
+
+    def publish_input(self, routing_key: str, body: bytes, message_id: str | None = None) -> None:
+        """Publish a message to the service's inputs exchange, as an upstream producer would."""
+        properties = pika.BasicProperties(message_id=message_id)
+        self.channel.basic_publish(self.config.inputs_exchange, routing_key, body, properties)
+
+    def versions(self, burst_ids: set[str], audience: str | None = None) -> Counter[tuple[str, int]]:
+        """(burst, version) -> notifications ``audience`` received (by default the Burst Advocate)."""
+        key_wanted = audience or self.config.ba_routing_key
         return Counter(
             {
                 (burst, version): count
                 for (burst, version, key), count in self.seen.items()
-                if key == audience and burst in burst_ids
+                if key == key_wanted and burst in burst_ids
             }
         )

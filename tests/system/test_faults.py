@@ -113,11 +113,10 @@ def report() -> Iterator[None]:
 
 @pytest.fixture
 def observer(node: BrokerNode) -> Iterator[Observer]:
-    seen = Observer(node)
+    config = _config(node)
+    seen = Observer(node, config)
     seen.drain()
     seen.seen.clear()
-    config = _config(node)
-    seen.channel.queue_declare(config.dead_letter_queue, durable=True)
     # each fault class counts its own dead letters and consumes its own inputs only
     seen.purge(config.dead_letter_queue, config.inputs_queue, config.retry_queue)
     yield seen
@@ -341,12 +340,9 @@ def test_hostile_messages_interleaved_with_good_bursts(node, cluster, sky, obser
     started = time.monotonic()
     before = 0
     good = _interleaved(bursts)
-    channel = observer.channel
     every = max(1, len(hostile) // max(1, len(good)))
     for index, body in enumerate(hostile):
-        channel.basic_publish(
-            "svom.products", "product.QPO_MXT", body, pika.BasicProperties(message_id=f"hostile-{index}")
-        )
+        observer.publish_input("product.QPO_MXT", body, message_id=f"hostile-{index}")
         if index % every == 0 and good:
             publish_inputs(_config(node), [good.pop(0)])
     publish_inputs(_config(node), good)
@@ -751,11 +747,10 @@ def _dead_letter_one(
     before = observer.dead_letters()
     probes: list[int] = []
     started = time.monotonic()
-    observer.channel.basic_publish("svom.products", "product.QSRCLIST_VT", body)
+    observer.publish_input("product.QSRCLIST_VT", body)
     _wait(lambda: observer.dead_letters() > before, 30, lambda: probes.append(service.probe("/live")))
     seconds = time.monotonic() - started
-    method, properties, _ = observer.channel.basic_get("vtac.inputs.dead", auto_ack=True)
-    reason = str((properties.headers or {}).get("x-vtac-reason", "")) if method else ""
+    _, reason = observer.take_dead_letter() or (None, "")
     service.sample_rss()
     row = f"| {label} | {len(body) / 1024:.0f} | {seconds:.2f} | {reason[:100]} | "
     return row + f"{sum(code == 200 for code in probes)}/{len(probes)} |", reason, probes
