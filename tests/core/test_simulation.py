@@ -25,12 +25,9 @@ from vtac.simulation.burst import (
     DetectorModel,
     InjectedSource,
     SequencePlan,
-    artefact,
-    flaring_star,
-    high_proper_motion_star,
-    host_galaxy,
     simulate_burst,
 )
+from vtac.simulation.injections import artefact, flaring_star, high_proper_motion_star, host_galaxy
 from vtac.simulation.sky import (
     DEMO_CATALOG_FILE,
     DEMO_CENTRE,

@@ -16,14 +16,8 @@ from fitsverify import fitsverify
 from vtac.core.photometry import predict_vt
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.burst import (
-    BurstSpec,
-    artefact,
-    flaring_star,
-    high_proper_motion_star,
-    host_galaxy,
-    simulate_burst,
-)
+from vtac.simulation.burst import BurstSpec, simulate_burst
+from vtac.simulation.injections import artefact, flaring_star, high_proper_motion_star, host_galaxy
 from vtac.simulation.sky import DEMO_CENTRE, data_path, find_case
 
 SDSS_FILE = data_path("sdss12_egs_1deg.fits")
