@@ -59,7 +59,7 @@ reliability: install
 lint: install
 	$(BIN)/ruff check vtac tests bench scripts
 	$(BIN)/ruff format --check vtac tests bench scripts
-	$(BIN)/mypy vtac
+	$(BIN)/mypy vtac tests
 	$(BIN)/pylint vtac --fail-under=9.9
 	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full Dockerfile.ci
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml

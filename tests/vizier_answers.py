@@ -7,6 +7,7 @@ INFOs) with the rows of the packaged SDSS field inside the requested cone, sorte
 
 import re
 import time
+from collections.abc import Callable
 
 import numpy as np
 from astropy.table import Table
@@ -37,7 +38,9 @@ _R_FIELD = (
 
 
 def _field(name):
-    return re.search(rf'    <FIELD name="{re.escape(name)}".*?</FIELD>\n', TEMPLATE, re.DOTALL).group(0)
+    match = re.search(rf'    <FIELD name="{re.escape(name)}".*?</FIELD>\n', TEMPLATE, re.DOTALL)
+    assert match is not None, name
+    return match.group(0)
 
 
 def cone_rows(cone, max_rows=None):
@@ -114,14 +117,19 @@ def vizier_handler(*, max_rows=None):
     return handle
 
 
-def counting(*responses):
-    """A handler giving these responses in turn (the last one repeats), counting the calls."""
-    calls = []
+class CountingHandler:
+    """A handler giving these responses in turn (the last one repeats), counting the calls in ``calls``."""
 
-    def handle(request: Request) -> Response:
-        calls.append(time.monotonic())
-        response = responses[min(len(calls) - 1, len(responses) - 1)]
+    def __init__(self, *responses: Response | Callable[[Request], Response]) -> None:
+        self.responses = responses
+        self.calls: list[float] = []  # time.monotonic() of each call
+
+    def __call__(self, request: Request) -> Response:
+        self.calls.append(time.monotonic())
+        response = self.responses[min(len(self.calls) - 1, len(self.responses) - 1)]
         return response if isinstance(response, Response) else response(request)
 
-    handle.calls = calls
-    return handle
+
+def counting(*responses: Response | Callable[[Request], Response]) -> CountingHandler:
+    """A handler giving these responses in turn (the last one repeats), counting the calls."""
+    return CountingHandler(*responses)

@@ -25,7 +25,13 @@ from results import make_result
 
 from vtac.adapters.extras import ExtrasContext, VersionEntry, extras_names, write_extras
 from vtac.adapters.extras.charts import finding_chart, light_curve
-from vtac.adapters.extras.context import CandidateView, burst_view, nearest_neighbour, neighbour_text
+from vtac.adapters.extras.context import (
+    BurstView,
+    CandidateView,
+    burst_view,
+    nearest_neighbour,
+    neighbour_text,
+)
 from vtac.adapters.summary import build_summary
 from vtac.core.records import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
@@ -70,6 +76,12 @@ def extras(glow):
     return write_extras(glow.result, glow.summary, context, glow.out)
 
 
+def best_of(view: BurstView) -> CandidateView:
+    """The view's best candidate, which these bursts have."""
+    assert view.best is not None
+    return view.best
+
+
 def pixels(png: bytes) -> np.ndarray:
     return imread(io.BytesIO(png), format="png")
 
@@ -108,20 +120,19 @@ def test_chart_differs_when_the_candidates_differ(glow):
 
 def test_light_curve_draws_detections_and_limits(glow):
     view = burst_view(glow.result, glow.summary, ExtrasContext(t0=glow.t0))
-    best = view.best
-    png = light_curve(view, best)
+    png = light_curve(view, best_of(view))
     assert png.startswith(PNG_MAGIC)
     limited = copy.deepcopy(glow.summary)
     limited["candidates"][0]["magnitudes"]["B3"] = None  # now a limit in B3
     changed = burst_view(glow.result, limited, ExtrasContext(t0=glow.t0))
-    assert light_curve(changed, changed.best) != png
+    assert light_curve(changed, best_of(changed)) != png
 
 
 def test_charts_of_a_small_result_without_catalogue_positions_or_mxt():
     result = make_result(with_mxt=False, n_best=1)
     view = burst_view(result, build_summary(result, code=CODE).document(), ExtrasContext())
     assert finding_chart(view).startswith(PNG_MAGIC)
-    assert light_curve(view, view.best).startswith(PNG_MAGIC)
+    assert light_curve(view, best_of(view)).startswith(PNG_MAGIC)
 
 
 # --------------------------------------------------------------------------------------------------- page

@@ -9,8 +9,14 @@ from expect import raises_with
 from paths import DATA
 
 from vtac.adapters.catalog_file import read_catalog_file, read_catalog_table
-from vtac.core.records import CatalogStatus
+from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import ConfigurationError, InputError
+
+
+def table_of(answer: CatalogAnswer) -> Table:
+    """The answer's table, there wherever these tests read one."""
+    assert answer.table is not None, answer.message
+    return answer.table
 
 
 def ps1_table() -> Table:
@@ -35,7 +41,7 @@ def test_real_vizier_gaia_dr3_response():
     answer = read_catalog_file("GAIADR3", DATA / "readers_vizier_gaiadr3_mango.xml")
     assert answer.status is CatalogStatus.OK and answer.usable
     assert answer.truncated  # VizieR said QUERY_STATUS=OVERFLOW (out.max=5)
-    table = answer.table
+    table = table_of(answer)
     assert answer.n_sources == 5
     assert table["ID"][0] == "1816065554621487360"
     assert table["RA"][0] == pytest.approx(307.79115807079) and table["DEC"][0] == pytest.approx(
@@ -50,7 +56,7 @@ def test_real_vizier_gaia_dr3_response():
 
 def test_real_vizier_sdss_dr12_response():
     answer = read_catalog_file("SDSS12", DATA / "readers_vizier_sdss12.vot")
-    table = answer.table
+    table = table_of(answer)
     assert answer.n_sources == 50 and answer.truncated
     assert table["ID"][1] == "J025959.06+000020.2"  # no objID requested: the SDSS12 name is the id
     assert table["RA"][1] == pytest.approx(44.996116) and table["DEC"][1] == pytest.approx(0.005623)
@@ -80,7 +86,7 @@ def test_every_format_gives_the_same_answer(tmp_path, suffix):
     fmt = {".ecsv": "ascii.ecsv", ".csv": "csv", ".fits": "fits"}.get(suffix, "votable")
     ps1_table().write(path, format=fmt)
     answer = read_catalog_file("PS1DR1", path)
-    table = answer.table
+    table = table_of(answer)
     assert table.colnames == ["ID", "RA", "DEC", "EPOCH"] + [
         f"{k}_{b}" for b in "grizy" for k in ("MAG", "ERR")
     ]
@@ -140,18 +146,16 @@ def test_non_finite_positions_are_dropped_and_counted():
     table["RAJ2000"][0] = np.nan
     table["DEJ2000"][1] = 95.0
     answer = read_catalog_table("PS1DR1", table, "cone")
-    assert list(answer.table["ID"]) == ["108001500123456791"]
+    assert list(table_of(answer)["ID"]) == ["108001500123456791"]
     assert answer.message == "1 sources from cone, 2 rows without a valid position dropped"
 
 
 def test_column_lookup_ignores_case_and_punctuation():
     table = Table({"ra_icrs": [10.0], "de_icrs": [-5.0], "OBJID": [7], "GMAG": [17.5], "E_GMAG": [0.02]})
-    answer = read_catalog_table("SDSS12", table, "lower")
-    assert (
-        answer.table["ID"][0] == "7" and answer.table["MAG_g"][0] == 17.5 and answer.table["ERR_g"][0] == 0.02
-    )
-    assert answer.table["CLASS"][0] == 0  # no class column: unknown
-    assert np.isnan(answer.table["MAG_u"][0])
+    result = table_of(read_catalog_table("SDSS12", table, "lower"))
+    assert result["ID"][0] == "7" and result["MAG_g"][0] == 17.5 and result["ERR_g"][0] == 0.02
+    assert result["CLASS"][0] == 0  # no class column: unknown
+    assert np.isnan(result["MAG_u"][0])
 
 
 def test_missing_values_and_sentinels_become_nan():
@@ -159,7 +163,7 @@ def test_missing_values_and_sentinels_become_nan():
     table["gmag"] = MaskedColumn([18.0, 19.0, 20.0], mask=[False, True, False])
     table["rmag"] = [-999.0, 99.99, 19.5]
     table["e_imag"] = [-999.0, 0.02, 0.03]
-    result = read_catalog_table("PS1DR1", table, "sentinels").table
+    result = table_of(read_catalog_table("PS1DR1", table, "sentinels"))
     assert np.isnan(result["MAG_g"][1]) and np.isnan(result["ERR_g"][1])  # no error without a magnitude
     assert np.isnan(result["MAG_r"][:2]).all() and result["MAG_r"][2] == 19.5
     assert np.isnan(result["ERR_i"][0]) and result["ERR_i"][1] == 0.02
@@ -188,7 +192,7 @@ def test_a_fits_file_read_lazily_gives_the_same_rows(tmp_path):
     for name, values in read[False].columns.items():
         lazy_values = read[True].columns[name]
         np.testing.assert_array_equal(np.ma.filled(lazy_values, -1), np.ma.filled(values, -1), err_msg=name)
-    assert read_catalog_file("PS1DR1", path).table["ID"].tolist() == [
+    assert table_of(read_catalog_file("PS1DR1", path))["ID"].tolist() == [
         "108001500123456789",
         "",
         "108001500123456791",
@@ -212,7 +216,7 @@ def test_gaia_vizier_names_magnitudes_errors_from_fluxes_and_epoch():
             "Epoch": [2016.0, 2015.5],
         }
     )
-    result = read_catalog_table("GAIADR3", table, "gaia").table
+    result = table_of(read_catalog_table("GAIADR3", table, "gaia"))
     assert list(result["MAG_G"]) == [17.0, 18.0] and list(result["ERR_G"]) == [0.003, 0.004]
     np.testing.assert_allclose(result["ERR_BP"], 1.0857362 * np.array([0.01, 0.05]), rtol=1e-6)
     assert np.isnan(result["ERR_RP"]).all()
@@ -233,7 +237,7 @@ def test_gaia_archive_names_are_accepted():
             "ref_epoch": [2016.0],
         }
     )
-    result = read_catalog_table("GAIADR3", table, "archive").table
+    result = table_of(read_catalog_table("GAIADR3", table, "archive"))
     assert result["ID"][0] == "42" and result["MAG_G"][0] == 15.0
     assert result["ERR_G"][0] == pytest.approx(1.0857362 / 500.0)
 
@@ -241,7 +245,7 @@ def test_gaia_archive_names_are_accepted():
 def test_proper_motion_units_are_converted():
     table = Table({"Source": [1], "RA_ICRS": [10.0], "DE_ICRS": [20.0], "pmRA": [0.005], "pmDE": [-0.002]})
     table["pmRA"].unit = table["pmDE"].unit = "arcsec/yr"
-    result = read_catalog_table("GAIADR3", table, "pm").table
+    result = table_of(read_catalog_table("GAIADR3", table, "pm"))
     assert result["PMRA"][0] == pytest.approx(5.0) and result["PMDEC"][0] == pytest.approx(-2.0)
 
 
@@ -250,7 +254,7 @@ def test_positions_in_radians_are_converted():
     table["RAJ2000"] = np.radians(table["RAJ2000"])
     table["DEJ2000"] = np.radians(table["DEJ2000"])
     table["RAJ2000"].unit = table["DEJ2000"].unit = "rad"
-    result = read_catalog_table("PS1DR1", table, "rad").table
+    result = table_of(read_catalog_table("PS1DR1", table, "rad"))
     np.testing.assert_allclose(result["RA"], [150.0, 150.01, 150.02])
 
 
@@ -271,7 +275,7 @@ def test_usno_b1_has_no_errors_and_positions_at_j2000(tmp_path):
         }
     )
     table.write(tmp_path / "usno.vot", format="votable")
-    result = read_catalog_file("USNOB1", tmp_path / "usno.vot").table
+    result = table_of(read_catalog_file("USNOB1", tmp_path / "usno.vot"))
     assert list(result["ID"]) == ["0920-0212345", "0920-0212346"]
     assert list(result["EPOCH"]) == [2000.0, 2000.0]
     assert (
@@ -296,7 +300,7 @@ def test_legacy_surveys_fluxes_in_nanomaggies_become_ab_magnitudes():
             "ref_epoch": [0.0, 2016.0, 0.0],
         }
     )
-    result = read_catalog_table("LSDR10", table, "tractor").table
+    result = table_of(read_catalog_table("LSDR10", table, "tractor"))
     np.testing.assert_allclose(result["MAG_g"][:2], [22.5, 17.5])
     assert np.isnan(result["MAG_g"][2])  # a non-positive flux has no magnitude
     assert result["ERR_g"][0] == pytest.approx(1.0857362 * 0.1)  # sigma/flux = 0.1
@@ -310,7 +314,7 @@ def test_legacy_surveys_fluxes_in_nanomaggies_become_ab_magnitudes():
 
 def test_legacy_surveys_objid_and_magnitude_columns():
     table = Table({"objid": [5], "ra": [1.0], "dec": [1.0], "mag_g": [21.0], "magerr_g": [0.05]})
-    result = read_catalog_table("LSDR10", table, "datalab").table
+    result = table_of(read_catalog_table("LSDR10", table, "datalab"))
     assert result["ID"][0] == "5" and result["MAG_g"][0] == 21.0 and result["ERR_g"][0] == 0.05
     assert "PMRA" not in result.colnames
 
@@ -318,7 +322,7 @@ def test_legacy_surveys_objid_and_magnitude_columns():
 def test_a_file_without_id_column_numbers_its_rows(caplog):
     table = Table({"RAJ2000": [1.0, 2.0], "DEJ2000": [0.0, 0.0]})
     answer = read_catalog_table("PS1DR1", table, "bare")
-    assert list(answer.table["ID"]) == ["1", "2"]
+    assert list(table_of(answer)["ID"]) == ["1", "2"]
     assert "bare has no magnitude column" in caplog.text
 
 
@@ -332,7 +336,7 @@ def test_service_warnings_next_to_a_result_do_not_discard_it(tmp_path, caplog):
         '<INFO name="QUERY_STATUS" value="OK"/></RESOURCE></VOTABLE>'
     )
     answer = read_catalog_file("PS1DR1", tmp_path / "partial.xml")
-    assert answer.n_sources == 1 and answer.table["RA"][0] == 10.5
+    assert answer.n_sources == 1 and table_of(answer)["RA"][0] == 10.5
     assert "partial.xml: the service reported errors with its result: column xyz unknown" in caplog.text
 
 

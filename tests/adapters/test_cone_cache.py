@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from astropy.table import Table
 from vizier_answers import cone_rows, vizier_handler
 
 from vtac.adapters.catalog_file import read_catalog_file
@@ -16,6 +17,13 @@ from vtac.core.coverage import Cone
 from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.simulation.sky import data_path
+
+
+def table_of(answer: CatalogAnswer) -> Table:
+    """The answer's table, there wherever these tests read one."""
+    assert answer.table is not None, answer.message
+    return answer.table
+
 
 SDSS = read_catalog_file("SDSS12", data_path("sdss12_egs_1deg.fits"))
 CONE = Cone(215.6, 53.1, 5.0 / 60.0)
@@ -54,9 +62,12 @@ def test_a_stored_answer_is_served_cut_to_the_cone(tmp_path):
     path = cache.put(cell, cut_to_cone(SDSS, cell.cone))
     assert path is not None and path.exists() and not list(tmp_path.glob("*.part"))
     hit = cache.get("SDSS12", CONE)
+    assert hit is not None
     assert hit.status is CatalogStatus.OK and "cone cache" in hit.message
     assert ids(hit) == ids(cut_to_cone(SDSS, CONE))
-    assert float(hit.table["MAG_r"][0]) == pytest.approx(float(cut_to_cone(SDSS, CONE).table["MAG_r"][0]))
+    assert float(table_of(hit)["MAG_r"][0]) == pytest.approx(
+        float(table_of(cut_to_cone(SDSS, CONE))["MAG_r"][0])
+    )
     wider = Cone(CONE.ra, CONE.dec, CONE.radius_deg * 3)
     assert cache.get("SDSS12", wider) is None  # needs a wider cell cone than the one stored
     assert cache.get("PS1DR1", CONE) is None
@@ -65,6 +76,7 @@ def test_a_stored_answer_is_served_cut_to_the_cone(tmp_path):
 def test_an_old_answer_is_a_miss(tmp_path):
     cache = ConeCache(tmp_path, max_age_s=60.0)
     path = cache.put(cache.cell_cone("SDSS12", CONE), SDSS)
+    assert path is not None
     past = time.time() - 120.0
     os.utime(path, (past, past))
     assert cache.get("SDSS12", CONE) is None
@@ -82,7 +94,7 @@ def test_an_unreadable_file_is_a_miss(tmp_path):
     [
         CatalogAnswer("SDSS12", CatalogStatus.FAILED, None, "HTTP 500"),
         CatalogAnswer("SDSS12", CatalogStatus.NOT_COVERED, None, "outside"),
-        CatalogAnswer("SDSS12", CatalogStatus.OK, SDSS.table[:10], "cut", truncated=True),
+        CatalogAnswer("SDSS12", CatalogStatus.OK, table_of(SDSS)[:10], "cut", truncated=True),
     ],
     ids=["failed", "not-covered", "truncated"],
 )

@@ -50,10 +50,11 @@ def tap_handler(max_rows=None):
 
     def handle(request: Request) -> Response:
         query = request.form["QUERY"]
-        ra, dec, radius = (
-            float(v) for v in re.search(r"CIRCLE\('ICRS', ([-\d.]+), ([-\d.]+), ([\d.]+)\)", query).groups()
-        )
-        top = int(re.search(r"SELECT TOP (\d+)", query).group(1))
+        circle = re.search(r"CIRCLE\('ICRS', ([-\d.]+), ([-\d.]+), ([\d.]+)\)", query)
+        top_clause = re.search(r"SELECT TOP (\d+)", query)
+        assert circle is not None and top_clause is not None, query
+        ra, dec, radius = (float(v) for v in circle.groups())
+        top = int(top_clause.group(1))
         rows, overflow = cone_rows(Cone(ra, dec, radius), min(top, max_rows or top))
         trailer = '<INFO name="QUERY_STATUS" value="OVERFLOW"/>\n' if overflow else ""
         return Response(tap_votable(rows, trailer=trailer), content_type="application/x-votable+xml")

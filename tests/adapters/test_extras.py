@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime
+from typing import Any
 
 import jsonschema
 import pytest
@@ -17,7 +18,7 @@ from referencing import Registry, Resource
 from results import make_result
 
 from vtac.adapters.extras.circular import build_circular
-from vtac.adapters.extras.context import ExtrasContext, VersionEntry, burst_view, n_frames
+from vtac.adapters.extras.context import BurstView, ExtrasContext, VersionEntry, burst_view, n_frames
 from vtac.adapters.extras.gcn_notice import build_notice, notice_json
 from vtac.adapters.extras.voevent import build_voevent, ivorn
 from vtac.adapters.summary import build_summary
@@ -69,6 +70,13 @@ def notice_validator():
 
 def view_of(run, summary=None, **context):
     return burst_view(run.result, summary or run.summary, ExtrasContext(**context))
+
+
+def notice_of(view: BurstView) -> dict[str, Any]:
+    """The GCN notice of a view that has a best candidate (build_notice gives None only without one)."""
+    notice = build_notice(view)
+    assert notice is not None
+    return notice
 
 
 def param(root, group: str | None, name: str) -> str:
@@ -158,7 +166,7 @@ def test_voevent_and_notice_say_machine_readably_what_was_checked(glow):
     assert param(root, "VTAC_Checks", "Verified") == "false"
     assert param(root, "VTAC_Checks", "Catalog_SDSS12") == "failed"
     assert param(root, "VTAC_Checks", "Xray_Circle_In_VT_Field") == "true"
-    burst = build_notice(view_of(glow, summary))["data"]["burst"]
+    burst = notice_of(view_of(glow, summary))["data"]["burst"]
     assert burst["verified"] is False
     assert burst["catalogs"] == [
         {"name": "SDSS12", "status": "failed", "n_sources": summary["catalogs"][0]["n_sources"]}
@@ -166,7 +174,7 @@ def test_voevent_and_notice_say_machine_readably_what_was_checked(glow):
     assert "UNVERIFIED" in burst["additional_info"]
     checked = etree.fromstring(build_voevent(view_of(glow)))
     assert param(checked, "VTAC_Checks", "Verified") == "true"
-    assert build_notice(view_of(glow))["data"]["burst"]["verified"] is True
+    assert notice_of(view_of(glow))["data"]["burst"]["verified"] is True
 
 
 def test_no_best_candidate_no_voevent_and_no_notice(dark):
@@ -186,7 +194,7 @@ def test_every_notice_validates_against_the_published_schema(glow, notice_valida
         view_of(glow, version=4),
         view_of(glow, summary, t0=glow.t0),
     ):
-        notice = build_notice(view)
+        notice = notice_of(view)
         notice_validator.validate(notice)
         gcn_validator.validate(notice)
         assert notice["$schema"] == gcn_validator.schema["$id"]
@@ -194,13 +202,13 @@ def test_every_notice_validates_against_the_published_schema(glow, notice_valida
 
 
 def test_gcn_schema_refuses_what_the_optical_alert_type_does_not_define(glow, gcn_validator):
-    notice = build_notice(view_of(glow, t0=glow.t0))
+    notice = notice_of(view_of(glow, t0=glow.t0))
     assert not gcn_validator.is_valid(dict(notice, trigger_time="2026-05-09T21:51:09Z"))
     assert not gcn_validator.is_valid(dict(notice, alert_tense="maybe"))
 
 
 def test_notice_content_follows_gcn_conventions(glow):
-    notice = build_notice(view_of(glow, t0=glow.t0, simulated=True, version=2))
+    notice = notice_of(view_of(glow, t0=glow.t0, simulated=True, version=2))
     best = glow.summary["candidates"][0]
     assert notice["alert_tense"] == "test"
     assert notice["alert_type"] == "update"
@@ -216,12 +224,12 @@ def test_notice_content_follows_gcn_conventions(glow):
     points = notice["data"]["photometry"]
     assert {p["sequence"] for p in points if "mag" in p} == set(best["magnitudes"])
     assert all(p["mag_system"] == "AB" for p in points)
-    real = build_notice(view_of(glow))
+    real = notice_of(view_of(glow))
     assert (real["alert_tense"], real["alert_type"]) == ("current", "initial")
 
 
 def test_the_schema_refuses_what_the_builder_never_writes(glow, notice_validator):
-    notice = build_notice(view_of(glow, t0=glow.t0))
+    notice = notice_of(view_of(glow, t0=glow.t0))
     no_target = copy.deepcopy(notice)
     no_target["data"]["targets"] = []
     bad_tense = dict(notice, alert_tense="planned")
@@ -333,6 +341,6 @@ def test_failed_catalogue_in_a_small_result_still_gives_valid_packets(xsd, notic
     result = make_result(statuses={"SDSS12": CatalogStatus.OK, "PS1DR1": CatalogStatus.FAILED}, n_best=1)
     view = burst_view(result, build_summary(result, code=CODE).document(), ExtrasContext(version=2))
     assert xsd.validate(etree.fromstring(build_voevent(view))), xsd.error_log
-    notice = build_notice(view)
+    notice = notice_of(view)
     notice_validator.validate(notice)
     assert "Catalogues not usable: PS1DR1" in notice["data"]["burst"]["additional_info"]

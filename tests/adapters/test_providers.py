@@ -41,13 +41,15 @@ def test_sources_resolve_to_file_vizier_or_datalab():
     settings = RemoteSettings(vizier_url="http://127.0.0.1:1")
     assert resolve_provider("SDSS12", SDSS_FILE, settings) == FileProvider(SDSS_FILE)
     vizier = resolve_provider("PS1DR1", "VizieR", settings)
-    assert isinstance(vizier, FootprintGuard) and vizier.inner.base_url == "http://127.0.0.1:1"
+    assert isinstance(vizier, FootprintGuard) and isinstance(vizier.inner, VizierProvider)
+    assert vizier.inner.base_url == "http://127.0.0.1:1"
     datalab = resolve_provider("LSDR10", "datalab", RemoteSettings(cache_dir=None))
     assert isinstance(datalab, FootprintGuard)
 
 
 def test_a_cache_directory_puts_the_cache_before_the_service(tmp_path):
     provider = resolve_provider("GAIADR3", "vizier", RemoteSettings(cache_dir=tmp_path))
+    assert isinstance(provider, FootprintGuard)
     assert isinstance(provider.inner, CachedProvider) and provider.inner.cache.directory == tmp_path
 
 
@@ -136,13 +138,16 @@ def test_a_local_file_answers_every_burst_and_a_changed_file_is_read_again(tmp_p
     rows[:40].write(path)
     provider = FileProvider(str(path))
     first = provider.query("SDSS12", CONE, time.monotonic() + 5)
+    assert first.table is not None
     n_first = len(first.table)
     first.table["RA"][:] = 0.0  # a build that edits its copy must not change the next burst's answer
     first.message = "edited"
     again = provider.query("SDSS12", CONE, time.monotonic() + 5)
+    assert again.table is not None
     assert len(again.table) == n_first and again.table["RA"].min() > 200 and again.message != "edited"
     rows.write(path, overwrite=True)
-    assert len(provider.query("SDSS12", CONE, time.monotonic() + 5).table) > n_first
+    changed = provider.query("SDSS12", CONE, time.monotonic() + 5)
+    assert changed.table is not None and len(changed.table) > n_first
 
 
 def test_a_provider_bug_is_a_failed_answer_but_a_bad_file_is_raised():

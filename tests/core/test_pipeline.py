@@ -100,7 +100,7 @@ def test_tables_follow_the_fsc_layout():
 
 def test_catalogued_stars_are_matched_and_the_afterglow_is_new_and_first():
     result = field_with([afterglow()])
-    star = row_of(result, *star_grid()[0][:1], star_grid()[1][0])
+    star = row_of(result, star_grid()[0][0], star_grid()[1][0])
     assert [star[f"XFLAG_{s}"] for s in SEQUENCES] == [2] * 8
     assert star["NEW_SRC"] == "" and star["DMAG_CAT"] == ""
     best = result.best[0]

@@ -89,13 +89,16 @@ def test_seen_once_afterglow_is_detected_in_the_first_sequence_only(scenarios):
 
 def test_rising_afterglow_brightens(scenarios):
     scenario = _by_family(scenarios, "rising")
-    assert scenario.burst.truth.afterglow.alpha < 0
+    glow = scenario.burst.truth.afterglow
+    assert glow is not None
+    assert glow.alpha < 0
     assert scenario.burst.truth.mags["R3"] < scenario.burst.truth.mags["R0"]
 
 
 def test_outside_r90_afterglow_lies_outside_its_circle(scenarios):
     scenario = _by_family(scenarios, "outside_r90")
     glow, mxt = scenario.burst.truth.afterglow, scenario.burst.mxt
+    assert glow is not None and mxt is not None
     assert _separation_arcsec(glow.ra, glow.dec, mxt.ra, mxt.dec) > mxt.r90_arcsec
 
 
@@ -103,6 +106,7 @@ def test_host_blend_afterglow_sits_on_a_faint_source_and_is_detected_blended(sce
     scenario = _by_family(scenarios, "host_blend")
     glow = scenario.burst.truth.afterglow
     table = scenario.catalogs[0].table
+    assert glow is not None and table is not None
     nearest = _separation_arcsec(glow.ra, glow.dec, table["RA"], table["DEC"]).min()
     assert nearest < 1.0
     assert len(_afterglow_rows(scenario)) >= 6
@@ -113,8 +117,10 @@ def test_red_star_trap_is_catalogued_inside_the_circle(scenarios, has_afterglow)
     scenario = _by_family(scenarios, "red_star", has_afterglow)
     ra, dec = scenario.traps["red_star"]
     mxt = scenario.burst.mxt
+    assert mxt is not None
     assert _separation_arcsec(ra, dec, mxt.ra, mxt.dec) < mxt.r90_arcsec
     table = scenario.catalogs[0].table
+    assert table is not None
     assert _separation_arcsec(ra, dec, table["RA"], table["DEC"]).min() < 0.01
 
 
@@ -149,7 +155,9 @@ def test_dark_field_circle_lies_anywhere_in_the_field(scenarios):
     scenario = _by_family(scenarios, "dark", False)
     assert "afterglow" not in scenario.burst.truth.objids
     tables = scenario.burst.tables["R0"]
-    assert min(tables["RA"]) <= scenario.burst.mxt.ra <= max(tables["RA"])
+    mxt = scenario.burst.mxt
+    assert mxt is not None
+    assert min(tables["RA"]) <= mxt.ra <= max(tables["RA"])
 
 
 def test_unconditioned_xray_circle_misses_the_source_one_time_in_ten():
@@ -189,7 +197,9 @@ def test_mxt_circle_and_proper_motion_hold_at_the_pole():
     burst = simulate_burst(
         sky, BurstSpec(**{**spec.__dict__, "detector": detector}), np.random.default_rng(2)
     )
-    assert _separation_arcsec(glow.ra, glow.dec, burst.mxt.ra, burst.mxt.dec) < 60.0
+    mxt = burst.mxt
+    assert mxt is not None
+    assert _separation_arcsec(glow.ra, glow.dec, mxt.ra, mxt.dec) < 60.0
     years = burst_module._julian_year(burst_module._parse_time(spec.t0)) - 2000.0
     moved_to = offset_position(10.0, 89.95, 3.0 * years, 90.0)
     table = burst.tables["R0"]

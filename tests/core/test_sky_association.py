@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
+from numpy.typing import NDArray
 
 from vtac.core.association import associate
 from vtac.core.sky import SkyIndex, pairs_within, separation_arcsec
@@ -81,7 +82,9 @@ def test_empty_index_matches_nothing():
     assert index.tolist() == [-1] and np.isnan(sep).all()
 
 
-def _detections(rows):
+def _detections(
+    rows: list[tuple[str, float, float]],
+) -> tuple[NDArray[np.str_], NDArray[np.float64], NDArray[np.float64]]:
     seq, ra, dec = zip(*rows, strict=True)
     return np.array(seq), np.array(ra, dtype=float), np.array(dec, dtype=float)
 

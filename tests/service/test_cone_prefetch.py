@@ -26,6 +26,13 @@ def remote(httpserver, tmp_path, **kwargs):
     )
 
 
+def status_of(prefetcher: ConePrefetcher, burst_id: str) -> dict[str, str]:
+    """The prefetch's status of a burst it was started for."""
+    status = prefetcher.status(burst_id)
+    assert status is not None
+    return status
+
+
 def test_the_cone_holds_the_field_at_any_roll_around_the_circle_and_is_bounded():
     cone = prefetch_cone(ECLAIRS, 45.0)
     assert (cone.ra, cone.dec) == (215.6, 53.1)
@@ -113,13 +120,13 @@ def test_a_broken_pool_fails_that_prefetch_only_and_is_replaced(httpserver, tmp_
     try:
         prefetcher._processes().shutdown()  # pylint: disable=protected-access  # as a killed worker leaves it
         assert prefetcher.start("sb1", ECLAIRS)
-        assert prefetcher.status("sb1")["SDSS12"].startswith("failed: cannot schedule new futures")
+        assert status_of(prefetcher, "sb1")["SDSS12"].startswith("failed: cannot schedule new futures")
 
         assert prefetcher.start("sb2", ECLAIRS)
         deadline = time.monotonic() + 60
-        while prefetcher.status("sb2")["SDSS12"] == "in flight" and time.monotonic() < deadline:
+        while status_of(prefetcher, "sb2")["SDSS12"] == "in flight" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert prefetcher.status("sb2")["SDSS12"].startswith("ok: ")
+        assert status_of(prefetcher, "sb2")["SDSS12"].startswith("ok: ")
     finally:
         prefetcher.close()
 
@@ -143,9 +150,9 @@ def test_a_hats_catalogue_is_warmed_not_fetched(tmp_path):
     try:
         assert prefetcher.start("sb1", ECLAIRS)
         deadline = time.monotonic() + 30
-        while prefetcher.status("sb1")["SDSS12"] == "in flight" and time.monotonic() < deadline:
+        while status_of(prefetcher, "sb1")["SDSS12"] == "in flight" and time.monotonic() < deadline:
             time.sleep(0.05)
-        status = prefetcher.status("sb1")
+        status = status_of(prefetcher, "sb1")
         assert status["SDSS12"].startswith("warmed ok: ") and int(status["SDSS12"].split()[2]) > 1000
         assert "GAIADR3" not in status  # a file, not HATS: nothing to warm
         assert open_hats.cache_info().currsize == 1  # the VT-time query reuses the opened catalogue

@@ -31,7 +31,7 @@ from vtac.service.outcome import Action
 from vtac.service.processor import Processor, open_processor
 from vtac.service.publish import product_message, publish_inputs
 from vtac.service.sdb import FileSdb
-from vtac.service.state import ExtrasRecord, SqlInputStore, open_sqlite_store
+from vtac.service.state import ExtrasRecord, InputStore, open_sqlite_store
 from vtac.service.topology import declare_topology
 from vtac.settings import VtacSettings
 
@@ -50,7 +50,7 @@ def extras_processor(tmp_path: Path) -> Processor:
     return Processor(extras_settings(tmp_path), store=store, sdb=FileSdb(tmp_path / "sdb"))
 
 
-def statuses(store: SqlInputStore, burst_id: str, versions: range) -> list[str | None]:
+def statuses(store: InputStore, burst_id: str, versions: range) -> list[str | None]:
     records = [store.extras_record(burst_id, version) for version in versions]
     return [None if record is None else record.status for record in records]
 

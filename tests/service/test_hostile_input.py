@@ -10,6 +10,7 @@ import base64
 import gzip
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,7 @@ def test_unsafe_burst_ids_are_refused(burst_id):
 
 
 @pytest.fixture
-def bounded(tmp_path) -> Processor:
+def bounded(tmp_path) -> Iterator[Processor]:
     settings = VtacSettings(
         state_dir=tmp_path,
         catalogues={"sources": [SDSS]},

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from typing import Any
 
 import pika
 import pytest
@@ -30,7 +31,7 @@ from vtac.settings import BrokerSettings
 
 pytestmark = pytest.mark.broker
 
-NOTIFICATION = {
+NOTIFICATION: dict[str, Any] = {
     "kind": "qpo_vt",
     "schema_version": "1",
     "burst_id": "sb25020504",

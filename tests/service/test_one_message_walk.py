@@ -26,7 +26,7 @@ from test_service_flow import AUDIENCES, BURST_ID, SDSS, Service, notified_once_
 from vtac.adapters import rawfits
 from vtac.provenance import running_code
 from vtac.service.processor import Processor
-from vtac.service.publish import product_message, publish_inputs
+from vtac.service.publish import InputMessage, product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 from vtac.settings import BrokerSettings, VtacSettings
@@ -42,7 +42,7 @@ def config(make_amqp_config: Callable[..., BrokerSettings]) -> BrokerSettings:
     return make_amqp_config("walk", shutdown_grace_s=5.0)
 
 
-def simulated_inputs(folder: Path) -> dict[str, bytes]:
+def simulated_inputs(folder: Path) -> dict[str, Path]:
     """R and B source lists and a QPO_MXT file of a small simulated burst, as upstream sends them."""
     spec = afterglow_burst_spec(
         DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05, BURST_ID, half_width_arcmin=3.0, mxt_r90_arcsec=60.0
@@ -89,7 +89,7 @@ def test_each_message_reads_each_input_once_and_writes_no_temporary_file(
 ):
     paths = simulated_inputs(tmp_path / "upstream")
     now = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
-    messages = [
+    messages: list[InputMessage] = [
         product_message(paths[name], acronym=acronym, burst_id=BURST_ID, product_time=now)
         for name, acronym in (("R", "QSRCLIST_VT"), ("B", "QSRCLIST_VT"), ("MXT", "QPO_MXT"))
     ]

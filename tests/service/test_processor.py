@@ -23,7 +23,7 @@ from vtac.adapters.mxt import MxtRow, write_qpo_mxt
 from vtac.adapters.providers import RemoteSettings
 from vtac.errors import ConfigurationError
 from vtac.service.messages import ProductNotificationV1, parse_input
-from vtac.service.outcome import Action, ProcessOutcome
+from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.processor import Processor, local_name, message_id_of, open_processor
 from vtac.service.sdb import FileSdb, HttpSdb
 from vtac.service.state import BurstState, open_sqlite_store
@@ -371,6 +371,7 @@ def test_the_sweeper_notifies_a_version_whose_retry_was_lost(settings, tmp_path,
 
     retried = processor.process(inputs_of(burst)["R"])  # then the retry is lost (broker, budget...)
     swept = processor.sweep()
+    assert swept is not None
     processor.confirmed(swept)
 
     assert retried.action is Action.RETRY and processor.store.burst_state(BURST_ID).version == 1
@@ -551,6 +552,12 @@ def test_a_locked_store_is_a_retry_and_the_input_is_not_lost(settings, tmp_path,
     assert (later.action, later.product_version) == (Action.ACK, 1)
 
 
+def _announced(note: Notification) -> int:
+    """The version a notification announces (each one built announces its own)."""
+    assert note.product_version is not None
+    return note.product_version
+
+
 def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcome]:
     """Each instance delivers its body at the same moment, as two consumers of one queue would."""
     outcomes: list[ProcessOutcome] = []
@@ -588,7 +595,7 @@ def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, setting
 
     changes = len(set(inputs))
     assert [outcome.action for outcome in outcomes] == [Action.ACK, Action.ACK]
-    notified = sorted(note.product_version for outcome in outcomes for note in outcome.notifications)
+    notified = sorted(_announced(note) for outcome in outcomes for note in outcome.notifications)
     built = sorted(set(notified))  # v1 is folded into v2 when both were stored before either built
     assert notified == sorted(2 * built) and built[-1] == changes  # each once, to both audiences
     assert (state.version, state.published) == (changes, changes)

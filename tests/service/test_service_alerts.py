@@ -13,7 +13,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from astropy.io import fits
@@ -31,7 +33,7 @@ from test_service_flow import (
 from vizier_answers import vizier_handler
 from werkzeug import Request, Response
 
-from vtac.service.messages import PositionAlertV1
+from vtac.service.messages import MxtPositionV1, PositionAlertV1
 from vtac.service.processor import Processor
 from vtac.service.publish import publish_inputs
 from vtac.service.sdb import FileSdb
@@ -40,6 +42,13 @@ from vtac.settings import CatalogServices, VtacSettings
 
 ALERTS = DATA / "alerts"
 BURST_ID = "sb26050907"
+
+
+def xray_centre(burst: Burst) -> MxtPositionV1:
+    """The simulated burst's MXT position message: where the notices' circles are moved to."""
+    position = burst.inputs["MXT"]
+    assert isinstance(position, MxtPositionV1)
+    return position
 
 
 def notice(name: str, ra: float, dec: float, burst_id: str = BURST_ID) -> PositionAlertV1:
@@ -128,7 +137,7 @@ def test_a_position_first_is_prefetched_and_the_vt_lists_need_no_catalogue_reque
 ):
     vizier = Vizier()
     service = serve(broker.config, vizier)
-    centre = burst.inputs["MXT"]
+    centre = xray_centre(burst)
     publish_inputs(broker.config, [notice("eclairs_313.xml", centre.ra, centre.dec)])
     wait_for(lambda: prefetched(service))
     asked_ahead = vizier.requests
@@ -148,11 +157,16 @@ def test_a_position_first_is_prefetched_and_the_vt_lists_need_no_catalogue_reque
     assert header["MXT_ERR"] == pytest.approx(0.0787)
 
 
+def _everyone_has(version: int, received: dict[str, list[dict[str, Any]]]) -> bool:
+    """Every audience has been notified of ``version``."""
+    return all(version in seen for seen in versions_notified(received).values())
+
+
 def test_a_better_circle_supersedes_and_a_worse_one_of_another_mission_does_not(
     broker: Broker, serve, burst: Burst, tmp_path: Path
 ):
     service = serve(broker.config, Vizier())
-    centre = burst.inputs["MXT"]
+    centre = xray_centre(burst)
     publish_inputs(broker.config, [notice("eclairs_313.xml", centre.ra, centre.dec)])
     wait_for(lambda: prefetched(service))
     later = [
@@ -162,9 +176,7 @@ def test_a_better_circle_supersedes_and_a_worse_one_of_another_mission_does_not(
     ]
     for version, message in enumerate(later, start=1):  # one at a time: inputs together build together
         publish_inputs(broker.config, [message])
-        collect_until(
-            broker, lambda got, v=version: all(v in seen for seen in versions_notified(got).values())
-        )
+        collect_until(broker, partial(_everyone_has, version))
 
     used = {version: stored(tmp_path, version)[1]["XRAYINST"] for version in (1, 2, 3)}
     assert used == {1: "ECLAIRs", 2: "MXT", 3: "MXT"}
@@ -177,7 +189,7 @@ def test_a_cone_still_in_flight_is_awaited_rather_than_asked_again(
 ):
     vizier = Vizier(delay_s=1.5)
     serve(broker.config, vizier)
-    centre = burst.inputs["MXT"]
+    centre = xray_centre(burst)
     publish_inputs(broker.config, [notice("eclairs_313.xml", centre.ra, centre.dec), burst.inputs["R"]])
     received = collect_until(broker, lambda got: all(got.values()))
 
@@ -191,7 +203,7 @@ def test_a_failed_prefetch_is_asked_once_more_with_the_vt_lists(
 ):
     vizier = Vizier(failures=2)  # the prefetch's two attempts get 503
     service = serve(broker.config, vizier)
-    centre = burst.inputs["MXT"]
+    centre = xray_centre(burst)
     publish_inputs(broker.config, [notice("alert_247.json", centre.ra, centre.dec)])
     wait_for(lambda: prefetched(service))
     assert service.processor.prefetch_status(BURST_ID)["SDSS12"].startswith("failed: ")
@@ -231,7 +243,7 @@ def test_an_unusable_notice_is_dead_lettered_with_its_reason(broker: Broker, ser
 
 def test_an_svom_notice_of_another_burst_is_refused(broker: Broker, serve, burst: Burst):
     serve(broker.config, Vizier())
-    centre = burst.inputs["MXT"]
+    centre = xray_centre(burst)
     stray = notice("eclairs_313.xml", centre.ra, centre.dec, burst_id="sb26050999")
     publish_inputs(broker.config, [stray.model_copy(update={"burst_id": BURST_ID})])
 

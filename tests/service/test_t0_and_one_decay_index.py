@@ -36,7 +36,7 @@ from vtac.entrypoints.one_off import OneOffFiles, read_inputs
 from vtac.errors import InputError
 from vtac.service.messages import PositionAlertV1
 from vtac.service.processor import Processor
-from vtac.service.publish import product_message, publish_inputs
+from vtac.service.publish import InputMessage, product_message, publish_inputs
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 from vtac.settings import VtacSettings
@@ -98,14 +98,12 @@ def test_an_eclairs_notice_first_gives_t0_and_every_output_agrees(broker, servic
     publish_inputs(broker.config, [eclairs_notice(mxt.ra, mxt.dec, T0)])
     wait_for(lambda: service.acks == 1)  # the notice is in, alone: it makes no version
     assert service.processor.store.burst_state(BURST_ID).version == 0
-    publish_inputs(
-        broker.config,
-        [
-            product_message(paths[name], acronym=acronym, burst_id=BURST_ID, product_time=PRODUCT_TIME)
-            for name, acronym in (("srclist_R", "QSRCLIST_VT"), ("srclist_B", "QSRCLIST_VT"))
-        ]
-        + [product_message(qpo_mxt, acronym="QPO_MXT", burst_id=BURST_ID, product_time=PRODUCT_TIME)],
-    )
+    products: list[InputMessage] = [
+        product_message(paths[name], acronym=acronym, burst_id=BURST_ID, product_time=PRODUCT_TIME)
+        for name, acronym in (("srclist_R", "QSRCLIST_VT"), ("srclist_B", "QSRCLIST_VT"))
+    ]
+    products.append(product_message(qpo_mxt, acronym="QPO_MXT", burst_id=BURST_ID, product_time=PRODUCT_TIME))
+    publish_inputs(broker.config, products)
     received = collect_until(broker, lambda got: all(3 in versions_notified(got)[key] for key in AUDIENCES))
     notified_once_up_to(received, 3)  # the first list made v1 (the notice no version): three changes
     assert service.processor.wait_for_extras(180)

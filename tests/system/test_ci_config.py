@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ def jobs_of(pipeline):
 
 def resolved(pipeline, job):
     """A job merged with the templates it extends (GitLab's deep merge is not needed for these keys)."""
-    merged = {}
+    merged: dict[str, Any] = {}
     for parent in [job["extends"]] if isinstance(job.get("extends"), str) else job.get("extends", []):
         merged |= resolved(pipeline, pipeline[parent])
     return merged | job
@@ -80,7 +81,8 @@ def test_tests_run_against_the_real_broker_and_database(pipeline):
 
 def dockerfile_stages(name):
     """{stage name: its instructions, continuation lines joined} (a stage without AS: its position)."""
-    stages, current = {}, None
+    stages: dict[str, list[str]] = {}
+    current: str | None = None
     for line in (REPO / name).read_text().replace("\\\n", " ").splitlines():
         if line.startswith("FROM "):
             words = line.split()
@@ -275,7 +277,9 @@ def test_the_readme_images_section_gives_the_makefiles_image_commands():
 
 def test_make_ci_local_images_runs_the_jobs_in_podman_on_the_projects_images(pipeline):
     makefile = (REPO / "Makefile").read_text()
-    jobs = re.search(r"^CI_LOCAL_IMAGE_JOBS := (.+)$", makefile, flags=re.MULTILINE).group(1).split()
+    line = re.search(r"^CI_LOCAL_IMAGE_JOBS := (.+)$", makefile, flags=re.MULTILINE)
+    assert line is not None
+    jobs = line.group(1).split()
     assert set(jobs) == {"lint", "test", "coverage", "one-off-in-image"} <= set(jobs_of(pipeline))
     script = (REPO / "scripts" / "ci_local_images.sh").read_text()
     assert "--container-executable podman" in script and "--ca-file" in script

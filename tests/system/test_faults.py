@@ -138,6 +138,7 @@ def _bursts(sky, folder: Path, count: int, *, sdb_base: str | None = None) -> di
             url = f"{sdb_base}/{burst_id}/{path.name}" if sdb_base else None
             lists.append(product_message(path, acronym="QSRCLIST_VT", burst_id=burst_id, sdb_url=url))
         mxt = simulated.mxt
+        assert mxt is not None  # the spec has an MXT circle
         bursts[burst_id] = [*lists, mxt_position_message(mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id)]
     return bursts
 

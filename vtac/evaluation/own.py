@@ -16,14 +16,20 @@ from vtac.simulation.burst import AFTERGLOW, SimulatedBurst
 
 
 class ScenarioLike(Protocol):
-    """What :mod:`vtac.simulation.scenarios` yields."""
+    """What :mod:`vtac.simulation.scenarios` yields (read only: its scenarios are frozen dataclasses)."""
 
-    name: str
-    family: str
-    burst: SimulatedBurst
-    catalogs: list[CatalogAnswer]
-    catalog_label: str
-    has_afterglow: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def burst(self) -> SimulatedBurst: ...
+    @property
+    def catalogs(self) -> list[CatalogAnswer]: ...
+    @property
+    def catalog_label(self) -> str: ...
+    @property
+    def has_afterglow(self) -> bool: ...
 
 
 def observation_of(burst: SimulatedBurst) -> VTObservation:
