@@ -19,17 +19,28 @@ class ScenarioLike(Protocol):
     """What :mod:`vtac.simulation.scenarios` yields (read only: its scenarios are frozen dataclasses)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The scenario's unique name."""
+
     @property
-    def family(self) -> str: ...
+    def family(self) -> str:
+        """The family of traps or dark fields it belongs to."""
+
     @property
-    def burst(self) -> SimulatedBurst: ...
+    def burst(self) -> SimulatedBurst:
+        """The simulated burst: its lists, its X-ray circle and its truth."""
+
     @property
-    def catalogs(self) -> list[CatalogAnswer]: ...
+    def catalogs(self) -> list[CatalogAnswer]:
+        """The catalogue answers the pipeline is given."""
+
     @property
-    def catalog_label(self) -> str: ...
+    def catalog_label(self) -> str:
+        """Which catalogue those answers imitate."""
+
     @property
-    def has_afterglow(self) -> bool: ...
+    def has_afterglow(self) -> bool:
+        """Whether an afterglow was put in the field."""
 
 
 def observation_of(burst: SimulatedBurst) -> VTObservation:
