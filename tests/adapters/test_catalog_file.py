@@ -5,18 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
-from expect import raises_with
+from expect import raises_with, table_of
 from paths import DATA
 
 from vtac.adapters.catalog_file import read_catalog_file, read_catalog_table
-from vtac.core.records import CatalogAnswer, CatalogStatus
+from vtac.core.records import CatalogStatus
 from vtac.errors import ConfigurationError, InputError
-
-
-def table_of(answer: CatalogAnswer) -> Table:
-    """The answer's table, there wherever these tests read one."""
-    assert answer.table is not None, answer.message
-    return answer.table
 
 
 def ps1_table() -> Table:

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from astropy.table import Table
+from expect import table_of
 from vizier_answers import cone_rows, vizier_handler
 
 from vtac.adapters.catalog_file import read_catalog_file
@@ -17,13 +17,6 @@ from vtac.core.coverage import Cone
 from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.simulation.sky import data_path
-
-
-def table_of(answer: CatalogAnswer) -> Table:
-    """The answer's table, there wherever these tests read one."""
-    assert answer.table is not None, answer.message
-    return answer.table
-
 
 SDSS = read_catalog_file("SDSS12", data_path("sdss12_egs_1deg.fits"))
 CONE = Cone(215.6, 53.1, 5.0 / 60.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.table import Table
+from expect import table_of
 
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.core.photometry import predict_vt
@@ -102,22 +103,16 @@ def test_truth_needs_a_usable_sdss_answer():
         true_vt_sky(CatalogAnswer("GAIADR3", CatalogStatus.OK, Table()), np.random.default_rng(1))
 
 
-def _table(answer: CatalogAnswer) -> Table:
-    """The answer's table, which every survey answer here carries."""
-    assert answer.table is not None
-    return answer.table
-
-
 def _aligned(truth: Table, answer: CatalogAnswer) -> np.ndarray:
     row = {str(key): k for k, key in enumerate(truth["ID"])}
-    return np.array([row[str(key)] for key in _table(answer)["ID"]])
+    return np.array([row[str(key)] for key in table_of(answer)["ID"]])
 
 
 @pytest.mark.parametrize(("survey", "band", "depth"), [("GAIADR3", "G", 20.8), ("PS1DR1", "r", 21.8)])
 def test_surveys_stop_at_their_depth_and_their_photometry_predicts_the_truth(truth, survey, band, depth):
     answer = survey_catalog(truth, survey, np.random.default_rng(3))
     assert answer.usable and answer.name == survey
-    table = _table(answer)
+    table = table_of(answer)
     mags = np.asarray(table[f"MAG_{band}"], float)
     assert np.nanpercentile(mags, 99) < depth + 0.6
     assert 0.05 * len(truth) < len(table) < 0.6 * len(truth)
@@ -132,12 +127,12 @@ def test_a_shallower_depth_keeps_fewer_sources(truth):
     deep = survey_catalog(truth, "GAIADR3", np.random.default_rng(3))
     shallow = survey_catalog(truth, "GAIADR3", np.random.default_rng(3), depth=19.0)
     assert shallow.n_sources < 0.6 * deep.n_sources
-    assert np.nanmax(np.asarray(_table(shallow)["MAG_G"], float)) < 20.0
+    assert np.nanmax(np.asarray(table_of(shallow)["MAG_G"], float)) < 20.0
 
 
 def test_usno_b1_has_two_noisy_photographic_epochs_and_no_errors(truth):
     answer = survey_catalog(truth, "USNOB1", np.random.default_rng(4))
-    table = _table(answer)
+    table = table_of(answer)
     assert {"MAG_B1", "MAG_B2", "MAG_R1", "MAG_R2", "MAG_I"} <= set(table.colnames)
     assert np.all(np.isnan(np.asarray(table["ERR_R1"], float)))
     difference = np.asarray(table["MAG_R1"], float) - np.asarray(table["MAG_R2"], float)
@@ -147,7 +142,7 @@ def test_usno_b1_has_two_noisy_photographic_epochs_and_no_errors(truth):
 
 def test_sdss_answer_is_the_real_rows(answer, truth):
     sdss = survey_catalog(truth, "SDSS12", np.random.default_rng(5))
-    table = _table(sdss)
+    table = table_of(sdss)
     assert len(table) == len(answer.table)
     assert np.array_equal(np.asarray(table["MAG_r"]), np.asarray(answer.table["MAG_r"]), equal_nan=True)
 

@@ -134,7 +134,7 @@ class _Delivery:
             return time.time()
 
 
-class Consumer:  # pylint: disable=too-many-instance-attributes  # the I/O thread's connection state and the worker's
+class Consumer:  # pylint: disable=too-many-instance-attributes  # connection, channels and worker state
     """Consume inputs, run the processor on one worker thread, publish, ack; survive broker failures.
 
     ``sweep_interval_s``: how often the processor's sweeper is asked for a version nothing else will notify
