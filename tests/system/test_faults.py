@@ -113,7 +113,7 @@ def report() -> Iterator[None]:
 
 @pytest.fixture
 def observer(node: BrokerNode) -> Iterator[Observer]:
-    config = _config(node)
+    config = BrokerSettings(url=node.url)
     seen = Observer(node, config)
     seen.drain()
     seen.seen.clear()
@@ -141,10 +141,6 @@ def _bursts(sky, folder: Path, count: int, *, sdb_base: str | None = None) -> di
         assert mxt is not None  # the spec has an MXT circle
         bursts[burst_id] = [*lists, mxt_position_message(mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id)]
     return bursts
-
-
-def _config(node: BrokerNode) -> BrokerSettings:
-    return BrokerSettings(url=node.url)
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, tick: Callable[[], None] = lambda: None) -> bool:
@@ -345,8 +341,8 @@ def test_hostile_messages_interleaved_with_good_bursts(node, cluster, sky, obser
     for index, body in enumerate(hostile):
         observer.publish_input("product.QPO_MXT", body, message_id=f"hostile-{index}")
         if index % every == 0 and good:
-            publish_inputs(_config(node), [good.pop(0)])
-    publish_inputs(_config(node), good)
+            publish_inputs(observer.config, [good.pop(0)])
+    publish_inputs(observer.config, good)
     tally = _settle("hostile messages (hypothesis)", services, observer, cluster, bursts, started, 240)
     unacceptable = sum(not _acceptable(body) for body in hostile)
     _wait(lambda: observer.dead_letters() - before >= unacceptable, 120)
@@ -384,10 +380,10 @@ def _disrupted_mid_stream(label, disrupt, *, node, cluster, sky, observer, tmp_p
     bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
     started = time.monotonic()
     messages = _interleaved(bursts)
-    publish_inputs(_config(node), messages[: len(messages) // 2])
+    publish_inputs(observer.config, messages[: len(messages) // 2])
     time.sleep(1.0)
     disrupt(services)
-    publish_inputs(_config(node), messages[len(messages) // 2 :])
+    publish_inputs(observer.config, messages[len(messages) // 2 :])
     tally = _settle(label, services, observer, cluster, bursts, started)
     _stop_all(services)
     _check(tally)
@@ -426,7 +422,7 @@ def test_sigkill_mid_stream_then_a_new_instance(node, cluster, sky, observer, tm
     services = _start(node, cluster, tmp_path)
     bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
     started = time.monotonic()
-    publish_inputs(_config(node), _interleaved(bursts))
+    publish_inputs(observer.config, _interleaved(bursts))
     time.sleep(1.5)
     services[0].kill()
     services += _start(node, cluster, tmp_path)
@@ -442,7 +438,7 @@ def test_two_instances_with_every_input_sent_twice(node, cluster, sky, observer,
     bursts = _bursts(sky, tmp_path / "in", N_BURSTS)
     started = time.monotonic()
     for message in _interleaved(bursts):
-        publish_inputs(_config(node), [message, message])
+        publish_inputs(observer.config, [message, message])
     tally = _settle("two instances, duplicates", services, observer, cluster, bursts, started)
     _stop_all(services)
     _check(tally)
@@ -459,11 +455,11 @@ def test_sdb_outage_longer_than_the_old_retry_budget(node, cluster, sky, observe
         # no version can be notified during the outage.
         ordered = _interleaved(bursts)  # R of every burst, B of every burst, then the positions
         lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
-        publish_inputs(_config(node), lists)
+        publish_inputs(observer.config, lists)
         time.sleep(8.0)  # about 10 attempts each at 0.2..1 s: twice the 5 fixed attempts of old
         assert not observer.versions(set(bursts))
         files.down = False
-        publish_inputs(_config(node), positions)
+        publish_inputs(observer.config, positions)
         tally = _settle("SDB outage > old retry budget", services, observer, cluster, bursts, started)
         _stop_all(services)
     finally:
@@ -524,13 +520,13 @@ def test_broker_restart_with_retries_pending_loses_no_version(node, cluster, sky
         files.down = True
         ordered = _interleaved(bursts)  # the lists (by reference) hit the outage; positions come after it
         lists, positions = ordered[: 2 * len(bursts)], ordered[2 * len(bursts) :]
-        publish_inputs(_config(node), lists)
+        publish_inputs(observer.config, lists)
         time.sleep(5.0)  # every list retried at least once: waiting in the delay queue
         node.restart(down_s=2.0)
         observer._connect()  # pylint: disable=protected-access
         assert _wait(lambda: services[0].probe("/ready") == 200, 60)
         files.down = False
-        publish_inputs(_config(node), positions)
+        publish_inputs(observer.config, positions)
         tally = _settle("broker restart, retries pending", services, observer, cluster, bursts, started)
         _stop_all(services)
     finally:
@@ -552,9 +548,9 @@ def _through_http_sdb(label, disrupt, *, node, cluster, sky, observer, tmp_path,
         bursts = _bursts(sky, tmp_path / "in", N_BURSTS, sdb_base=sdb.base)
         started = time.monotonic()
         messages = _interleaved(bursts)
-        publish_inputs(_config(node), messages[: len(messages) // 2])
+        publish_inputs(observer.config, messages[: len(messages) // 2])
         time.sleep(1.0)
-        disrupt(services, sdb, lambda: publish_inputs(_config(node), messages[len(messages) // 2 :]))
+        disrupt(services, sdb, lambda: publish_inputs(observer.config, messages[len(messages) // 2 :]))
         tally = _settle(label, services, observer, cluster, bursts, started, timeout_s=300)
         tally.notes += observer.dead_reasons()
         _stop_all(services)
