@@ -12,6 +12,10 @@
    afterglow must come first *and* be a best candidate; a dark field must have no best candidate.
 3. **Calibration**: the probability of each field's most probable answer (a source, or "none") against how
    often it is right (reliability table, expected calibration error); the same over every alternative too.
+4. **Robustness**: the shipped model on detectors moved from the defaults it was fitted on; and, for the
+   hardest of them, the ceiling: a model fitted the same way on that detector itself, judged on the same
+   fields. The gap to the ceiling is what the shift costs the shipped model; the gap from the ceiling to
+   the targets is what that detector no longer shows to a model of this kind.
 
 Writes ``bench/science.json`` and ``bench/science.md``; states for each target whether it is met.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -38,7 +43,7 @@ from vtac.evaluation.datasets import (
     reliability,
     truth_ranks,
 )
-from vtac.evaluation.fit import FieldSample, fit_model
+from vtac.evaluation.fit import FieldSample, fit_model, write_model
 from vtac.evaluation.own import run_product
 from vtac.evaluation.runs import EVALUATION_SEEDS, TRAIN_SEEDS, own_samples, scenarios, vtacml_path
 from vtac.simulation.scenarios import PERTURBATIONS, Perturbation
@@ -61,6 +66,9 @@ TARGETS = {
 #: The perturbed simulations are judged on every evaluation seed, as the default detector is: on half as
 #: many dark fields one false best moves the rate by 0.9 %, twice what the target leaves.
 PERTURBED_SEEDS = EVALUATION_SEEDS
+#: Perturbations also judged with a model fitted on that detector (the ceiling): the one whose figures fall
+#: furthest from the targets. Each costs a training set and a fit (about 10 minutes).
+CEILING_PERTURBATIONS = ("magnitude errors x1.5",)
 
 
 def _probabilities(samples: list[FieldSample], model: AfterglowModel, cfg: ScienceConfig) -> list:
@@ -179,21 +187,58 @@ def own_figures(
 
 def perturbed_figures(cfg: ScienceConfig) -> list[dict[str, Any]]:
     """The headline figures on simulations whose detector differs from the one the model was fitted on."""
+    return [
+        _perturbed_row(perturbation, own_figures(cfg, PERTURBED_SEEDS, perturbation)[0])
+        for perturbation in PERTURBATIONS
+    ]
+
+
+def ceiling_figures(cfg: ScienceConfig, fsc: list[FieldSample]) -> list[dict[str, Any]]:
+    """The same figures from a model fitted as the shipped one is (the FSC's simulations and our training
+    seeds) but on the perturbed detector itself: what a model of this kind reaches there at best."""
     rows = []
-    for perturbation in PERTURBATIONS:
-        figures, _ = own_figures(cfg, PERTURBED_SEEDS, perturbation)
-        rows.append(
-            {
-                "perturbation": perturbation.name,
-                "afterglow_fields": figures["afterglow_fields"],
-                "first_and_best": figures["first_and_best"],
-                "near_limit": figures["families"].get("near_limit", {}).get("first_and_best", float("nan")),
-                "near_limit_fields": figures["families"].get("near_limit", {}).get("n", 0),
-                "dark_fields": figures["dark_fields"],
-                "dark_false_best": figures["dark_false_best"],
-            }
-        )
+    for perturbation in (p for p in PERTURBATIONS if p.name in CEILING_PERTURBATIONS):
+        own = own_samples(TRAIN_SEEDS, cfg, perturbation)
+        model = fit_model(fsc + own, description=f"evaluation ceiling: fitted on '{perturbation.name}'")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "ceiling_model.json"
+            write_model(model, path, {"own_fields": len(own), "perturbation": perturbation.name})
+            fitted_there = cfg.model_copy(update={"model_file": str(path)})
+            rows.append(
+                _perturbed_row(perturbation, own_figures(fitted_there, PERTURBED_SEEDS, perturbation)[0])
+            )
     return rows
+
+
+def _perturbed_row(perturbation: Perturbation, figures: dict[str, Any]) -> dict[str, Any]:
+    near_limit = figures["families"].get("near_limit", {})
+    return {
+        "perturbation": perturbation.name,
+        "afterglow_fields": figures["afterglow_fields"],
+        "first_and_best": figures["first_and_best"],
+        "near_limit": near_limit.get("first_and_best", float("nan")),
+        "near_limit_fields": near_limit.get("n", 0),
+        "dark_fields": figures["dark_fields"],
+        "dark_false_best": figures["dark_false_best"],
+        "threshold_curve": figures["threshold_curve"],
+    }
+
+
+def thresholds_meeting_perturbed_targets(row: dict[str, Any]) -> list[float]:
+    """The BEST thresholds at which this detector's afterglow and dark-field figures meet both targets."""
+    glow_target, dark_target = (
+        TARGETS["perturbed_first_and_best_min"][1],
+        TARGETS["perturbed_dark_false_best_max"][1],
+    )
+    return [
+        point["threshold"]
+        for point in row["threshold_curve"]
+        if point["first_and_best"] >= glow_target and point["dark_false_best"] <= dark_target
+    ]
+
+
+def _thresholds_text(row: dict[str, Any]) -> str:
+    return ", ".join(f"{threshold:.1f}" for threshold in thresholds_meeting_perturbed_targets(row)) or "none"
 
 
 def threshold_curve(fields: list[tuple[bool, bool, float, float]]) -> list[dict[str, float]]:
@@ -369,10 +414,26 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         "| simulation | afterglows | first and best | near-limit first and best | dark fields | false best |",
         "|---|---:|---:|---:|---:|---:|",
+        *_detector_rows(figures["perturbed"]),
+        "",
+        "The ceiling: for the detector above whose figures fall furthest from the targets, a model fitted as "
+        "the shipped one is (the FSC's simulations and our training seeds) but on that detector itself, "
+        "judged on the same fields. The shipped model's gap to it is what the shift costs; where the ceiling "
+        "misses a target too, training the shipped model on more kinds of detectors would not meet it there "
+        "either: the target asks more than that detector shows to a model of this kind.",
+        "",
+        "| simulation, model fitted on it | afterglows | first and best | near-limit first and best | "
+        "dark fields | false best |",
+        "|---|---:|---:|---:|---:|---:|",
+        *_detector_rows(figures["ceiling"]),
+        "",
         *(
-            f"| {row['perturbation']} | {row['afterglow_fields']} | {row['first_and_best']:.3f} | "
-            f"{row['near_limit']:.3f} | {row['dark_fields']} | {row['dark_false_best']:.3f} |"
-            for row in figures["perturbed"]
+            f"BEST thresholds (0.1 to 0.9) at which the model fitted on '{row['perturbation']}' meets both "
+            f"the perturbed first-and-best and false-best targets there: {_thresholds_text(row)}; the "
+            f"shipped model: {_thresholds_text(shipped)}."
+            for row in figures["ceiling"]
+            for shipped in figures["perturbed"]
+            if shipped["perturbation"] == row["perturbation"]
         ),
         "",
         "vtacML GRBs vetoed as detector artefacts (recorded as a simultaneous VT would record an afterglow "
@@ -392,7 +453,17 @@ def markdown(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _detector_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Table rows of the figures on a perturbed detector."""
+    return [
+        f"| {row['perturbation']} | {row['afterglow_fields']} | {row['first_and_best']:.3f} | "
+        f"{row['near_limit']:.3f} | {row['dark_fields']} | {row['dark_false_best']:.3f} |"
+        for row in rows
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every judgement above, in one run: writes science.json and science.md and prints the report."""
     parser = argparse.ArgumentParser(description="VTAC science evaluation")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "science.json")
     args = parser.parse_args(argv)
@@ -405,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["vtacml"]["fields"] = len(fsc)
     figures["own"], outcomes = own_figures(cfg)
     figures["perturbed"] = perturbed_figures(cfg)
+    figures["ceiling"] = ceiling_figures(cfg, fsc)
     table, ece = reliability(outcomes)
     top_table, top_ece = reliability([_top_answer(probabilities, truth) for probabilities, truth in outcomes])
     # The figure a BA acts on: the field's most probable answer (a source or "none") and how often it is

@@ -49,6 +49,8 @@ def scenarios(
         )
 
 
-def own_samples(seeds: tuple[int, ...], cfg: ScienceConfig) -> list[FieldSample]:
-    """The model's view of our scenarios."""
-    return [scenario_sample(scenario, cfg) for scenario in scenarios(seeds)]
+def own_samples(
+    seeds: tuple[int, ...], cfg: ScienceConfig, perturbation: Perturbation | None = None
+) -> list[FieldSample]:
+    """The model's view of our scenarios (on the default detector, or a perturbed one)."""
+    return [scenario_sample(scenario, cfg) for scenario in scenarios(seeds, perturbation=perturbation)]
