@@ -139,8 +139,9 @@ def test_a_local_file_answers_every_burst_and_a_changed_file_is_read_again(tmp_p
     rows[:40].write(path)
     provider = FileProvider(str(path))
     first = provider.query("SDSS12", CONE, time.monotonic() + 5)
-    n_first = len(table_of(first))
-    table_of(first)["RA"][:] = 0.0  # a build that edits its copy must not change the next burst's answer
+    edited = table_of(first)
+    n_first = len(edited)
+    edited["RA"][:] = 0.0  # a build that edits its copy must not change the next burst's answer
     first.message = "edited"
     again = provider.query("SDSS12", CONE, time.monotonic() + 5)
     assert len(table_of(again)) == n_first and table_of(again)["RA"].min() > 200 and again.message != "edited"
