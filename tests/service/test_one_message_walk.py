@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from real_services import Broker, wait_for
-from test_service_flow import AUDIENCES, BURST_ID, SDSS, Service, notified_once_up_to, versions_notified
+from service_rig import AUDIENCES, BURST_ID, SDSS, Service, notified_once_up_to, versions_notified
 
 from vtac.adapters import rawfits
 from vtac.provenance import running_code

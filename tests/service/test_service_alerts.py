@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from astropy.io import fits
 from paths import DATA
 from real_services import Broker, wait_for
-from test_service_flow import (
+from service_rig import (
     AUDIENCES,
     Burst,
     Service,
@@ -34,10 +34,7 @@ from vizier_answers import vizier_handler
 from werkzeug import Request, Response
 
 from vtac.service.messages import MxtPositionV1, PositionAlertV1
-from vtac.service.processor import Processor
 from vtac.service.publish import publish_inputs
-from vtac.service.sdb import FileSdb
-from vtac.service.state import open_sqlite_store
 from vtac.settings import CatalogServices, VtacSettings
 
 ALERTS = DATA / "alerts"
@@ -93,9 +90,8 @@ def config(make_amqp_config):
 
 
 @pytest.fixture
-def serve(tmp_path: Path, httpserver) -> Iterator:
+def serve(tmp_path: Path, httpserver, start_service) -> Callable[..., Service]:
     """Start one instance asking SDSS12 of the local VizieR (``Vizier`` handler given)."""
-    started: list[Service] = []
 
     def start(config, vizier: Vizier) -> Service:
         httpserver.expect_request("/viz-bin/votable").respond_with_handler(vizier)
@@ -105,19 +101,9 @@ def serve(tmp_path: Path, httpserver) -> Iterator:
         settings = VtacSettings(
             state_dir=tmp_path / "state", catalogues={"sources": ["SDSS12=vizier"], "services": services}
         )
-        processor = Processor(
-            settings, store=open_sqlite_store(tmp_path / "a.db"), sdb=FileSdb(tmp_path / "sdb")
-        )
-        service = Service(config, processor)
-        started.append(service)
-        wait_for(lambda: service.consumer.health.ready)
-        return service
+        return start_service(config, settings=settings)
 
-    yield start
-    for service in started:
-        if service.thread.is_alive():
-            service.stop()
-        service.processor.close()
+    return start
 
 
 def prefetched(service: Service) -> bool:

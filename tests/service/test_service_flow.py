@@ -11,31 +11,33 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from real_services import Broker, wait_for, with_changes
+from service_rig import (
+    AUDIENCES,
+    BURST_ID,
+    SDSS,
+    Burst,
+    Service,
+    collect_until,
+    notified_once_up_to,
+    simulate,
+    versions_notified,
+)
 from werkzeug import Request, Response
 
-from vtac.service.consumer import Consumer
 from vtac.service.outcome import Action
 from vtac.service.processor import Processor, message_id_of
-from vtac.service.publish import InputMessage, mxt_position_message, product_message, publish_inputs
-from vtac.service.sdb import FileSdb, HttpSdb, Sdb
-from vtac.service.state import InputStore, open_sqlite_store
+from vtac.service.publish import publish_inputs
+from vtac.service.sdb import HttpSdb
+from vtac.service.state import open_sqlite_store
 from vtac.settings import BrokerSettings, SdbSettings, VtacSettings
-from vtac.simulation import simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 ONE_QUICK_ATTEMPT = SdbSettings(max_attempts=1, connect_timeout_s=1.0, read_timeout_s=5.0)
-BURST_ID = "sb26050906"
-AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
-PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
 ARCSEC = 1.0 / 3600.0
 
 
@@ -43,35 +45,6 @@ pytestmark = pytest.mark.usefixtures("rabbitmq")
 
 
 # --- the burst --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Burst:
-    """A simulated burst as upstream would send it: R and B source lists and the MXT position."""
-
-    burst_id: str
-    inputs: dict[str, InputMessage]
-    afterglow: tuple[float, float]
-
-
-def simulate(sky, folder: Path, burst_id: str) -> Burst:
-    """An afterglow on the real SDSS field, in a small (3') field so that each build is quick."""
-    ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
-    spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
-    simulated = simulate_burst(sky, spec, np.random.default_rng(7))
-    paths = simulated.write(folder)
-    mxt, glow = simulated.mxt, simulated.truth.afterglow
-    assert mxt is not None and glow is not None
-    lists = {
-        band: product_message(
-            paths[f"srclist_{band}"], acronym="QSRCLIST_VT", burst_id=burst_id, product_time=PRODUCT_TIME
-        )
-        for band in "RB"
-    }
-    position = mxt_position_message(
-        mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id, position_time=PRODUCT_TIME
-    )
-    return Burst(burst_id, {**lists, "MXT": position}, (glow.ra, glow.dec))
 
 
 @pytest.fixture(scope="module")
@@ -85,77 +58,6 @@ def burst(sky, tmp_path_factory) -> Burst:
 @pytest.fixture
 def config(make_amqp_config: Callable[..., BrokerSettings]) -> BrokerSettings:
     return make_amqp_config("flow", shutdown_grace_s=5.0)
-
-
-class Service:
-    """One instance: the real Processor behind the real Consumer, on a background thread."""
-
-    def __init__(self, config: BrokerSettings, processor: Processor, sweep_interval_s: float = 0.0) -> None:
-        self.processor = processor
-        self.consumer = Consumer(config, processor, sweep_interval_s=sweep_interval_s)
-        self.thread = threading.Thread(target=self.consumer.run, daemon=True)
-        self.thread.start()
-
-    @property
-    def acks(self) -> int:
-        return self.consumer.metrics.counters["acks"]
-
-    def stop(self) -> None:
-        self.consumer.stop.set()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
-        self.processor.store.close()
-
-
-@pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start instances (a SQLite store and a file SDB in tmp unless given); stop them all at the end."""
-    started: list[Service] = []
-
-    def start(
-        config: BrokerSettings, *, sdb: Sdb | None = None, store: InputStore | None = None, name: str = "a"
-    ) -> Service:
-        settings = VtacSettings(state_dir=tmp_path / name, catalogues={"sources": [SDSS]})
-        processor = Processor(
-            settings,
-            store=store or open_sqlite_store(tmp_path / f"{name}.db"),
-            sdb=sdb or FileSdb(tmp_path / "sdb"),
-        )
-        service = Service(with_changes(config, connection_name=f"{config.connection_name}-{name}"), processor)
-        started.append(service)
-        wait_for(lambda: service.consumer.health.ready)
-        return service
-
-    yield start
-    for service in started:
-        if service.thread.is_alive():
-            service.stop()
-
-
-def collect_until(broker: Broker, done: Callable[[dict[str, list[dict]]], bool]) -> dict[str, list[dict]]:
-    """Read both audiences' notifications until ``done`` says enough came."""
-    received: dict[str, list[dict]] = {key: [] for key in AUDIENCES}
-
-    def more() -> bool:
-        for key in AUDIENCES:
-            received[key] += broker.notifications(key)
-        return done(received)
-
-    wait_for(more)
-    return received
-
-
-def versions_notified(received: dict[str, list[dict]]) -> dict[str, list[int]]:
-    return {key: [body["product_version"] for body in bodies] for key, bodies in received.items()}
-
-
-def notified_once_up_to(received: dict[str, list[dict]], final: int) -> list[int]:
-    """The versions both audiences received, the same ones, each once, in order, the last being ``final``
-    (inputs that came together are built together: the versions before may be folded into a later one)."""
-    (versions, *others) = versions_notified(received).values()
-    assert all(other == versions for other in others)
-    assert versions == sorted(set(versions)) and versions[-1] == final
-    return versions
 
 
 def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> bool:

@@ -16,8 +16,7 @@ from astropy.io import fits
 from lxml import etree
 from paths import DATA
 from real_services import Broker, wait_for
-from test_processor import BURST_ID, SDSS, _simulate
-from test_service_flow import (
+from service_rig import (
     AUDIENCES,
     PRODUCT_TIME,
     Service,
@@ -25,6 +24,7 @@ from test_service_flow import (
     notified_once_up_to,
     versions_notified,
 )
+from test_processor import BURST_ID, SDSS, _simulate
 
 from vtac.adapters.alerts import alert_trigger_time, read_alert_file
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
