@@ -1,28 +1,35 @@
-"""The service tests' shared rig: a simulated burst as upstream sends it, one running instance (the real
-Processor behind the real Consumer), and readers of the notifications both audiences receive."""
+"""The service tests' shared rig: a simulated burst and the input messages upstream sends for it, the
+processor's answers read as a consumer does, one running instance (the real Processor behind the real
+Consumer), and readers of the notifications both audiences receive."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from real_services import Broker, wait_for
 
 from vtac.service.consumer import Consumer
+from vtac.service.outcome import Action, ProcessOutcome
 from vtac.service.processor import Processor
 from vtac.service.publish import InputMessage, mxt_position_message, product_message
 from vtac.settings import BrokerSettings
 from vtac.simulation import simulate_burst
+from vtac.simulation.burst import SimulatedBurst
 from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
 
 SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
-BURST_ID = "sb26050906"
+BURST_ID = "sb26050905"
 AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
 PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
+ARCSEC = 1.0 / 3600.0
 
 
 @dataclass(frozen=True)
@@ -34,12 +41,20 @@ class Burst:
     afterglow: tuple[float, float]
 
 
-def simulate(sky, folder: Path, burst_id: str) -> Burst:
-    """An afterglow on the real SDSS field, in a small (3') field so that each build is quick."""
+def simulate_files(
+    sky, folder: Path, burst_id: str = BURST_ID, seed: int = 5, **changes: Any
+) -> tuple[SimulatedBurst, dict[str, Path]]:
+    """An afterglow on the real SDSS field, in a small (3') field so that each build is quick: the burst
+    and the files it wrote (``changes`` replace fields of its spec)."""
     ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
     spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
-    simulated = simulate_burst(sky, spec, np.random.default_rng(7))
-    paths = simulated.write(folder)
+    burst = simulate_burst(sky, replace(spec, **changes), np.random.default_rng(seed))
+    return burst, burst.write(folder)
+
+
+def simulate(sky, folder: Path, burst_id: str) -> Burst:
+    """The same as upstream sends it: the R and B lists and the MXT position as input messages."""
+    simulated, paths = simulate_files(sky, folder, burst_id, seed=7)
     mxt, glow = simulated.mxt, simulated.truth.afterglow
     assert mxt is not None and glow is not None
     lists = {
@@ -48,10 +63,83 @@ def simulate(sky, folder: Path, burst_id: str) -> Burst:
         )
         for band in "RB"
     }
-    position = mxt_position_message(
+    position_message = mxt_position_message(
         mxt.ra, mxt.dec, mxt.r90_arcsec, burst_id=burst_id, position_time=PRODUCT_TIME
     )
-    return Burst(burst_id, {**lists, "MXT": position}, (glow.ra, glow.dec))
+    return Burst(burst_id, {**lists, "MXT": position_message}, (glow.ra, glow.dec))
+
+
+# --- input messages as bytes, and the processor's answers -----------------------------------------------
+
+
+def product(acronym: str, path: Path, *, version: int = 1, burst_id: str = BURST_ID, **fields: Any) -> bytes:
+    """A product message carrying the file inline (fields given as None are left out)."""
+    message = {
+        "kind": "product",
+        "schema_version": "1",
+        "acronym": acronym,
+        "burst_id": burst_id,
+        "product_time": f"2026-05-09T22:0{version}:00Z",
+        "product_version": version,
+        "filename": path.name,
+        "content": base64.b64encode(path.read_bytes()).decode(),
+        **fields,
+    }
+    return json.dumps({key: value for key, value in message.items() if value is not None}).encode()
+
+
+def position(ra: float, dec: float, r90: float, *, version: int = 1, burst_id: str = BURST_ID) -> bytes:
+    """An MXT position message."""
+    message = {
+        "kind": "mxt_position",
+        "schema_version": "1",
+        "burst_id": burst_id,
+        "ra": ra,
+        "dec": dec,
+        "r90_arcsec": r90,
+        "position_time": f"2026-05-09T22:0{version}:00Z",
+        "position_version": version,
+    }
+    return json.dumps(message).encode()
+
+
+def inputs_of(burst: tuple[SimulatedBurst, dict[str, Path]]) -> dict[str, bytes]:
+    """The three input messages of a burst from :func:`simulate_files`."""
+    simulated, paths = burst
+    mxt = simulated.mxt
+    assert mxt is not None
+    return {
+        "R": product("QSRCLIST_VT", paths["srclist_R"]),
+        "B": product("QSRCLIST_VT", paths["srclist_B"]),
+        "MXT": position(mxt.ra, mxt.dec, mxt.r90_arcsec),
+    }
+
+
+def deliver(processor: Processor, body: bytes, **kwargs: Any) -> ProcessOutcome:
+    """What the consumer does: process, and confirm when the notifications went out."""
+    outcome = processor.process(body, **kwargs)
+    if outcome.action is Action.ACK:
+        processor.confirmed(outcome)
+    return outcome
+
+
+def notification(outcome: ProcessOutcome, index: int = 0) -> dict:
+    """One notification of an outcome, as its audience reads it."""
+    return json.loads(outcome.notifications[index].body)
+
+
+def best_of(outcome: ProcessOutcome) -> dict:
+    """The first best candidate the outcome's notification names."""
+    return notification(outcome)["best_candidates"][0]
+
+
+def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> bool:
+    """Whether a notified candidate lies within ``radius_arcsec`` of (ra, dec)."""
+    offset = np.hypot((candidate["ra"] - ra) * np.cos(np.radians(dec)), candidate["dec"] - dec)
+    return bool(offset < radius_arcsec * ARCSEC)
+
+
+# --- running instances and what they notify ------------------------------------------------------------
 
 
 class Service:

@@ -1,5 +1,8 @@
-"""Fixtures of the service tests: instances started on the real broker, stopped at the end."""
+"""Fixtures of the service tests: a simulated burst's files, a processor on a SQLite store and a file SDB,
+and instances started on the real broker, stopped at the end. A module that needs another burst defines
+its own ``burst``."""
 
+# pylint: disable=redefined-outer-name  # pytest fixtures
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -7,12 +10,32 @@ from pathlib import Path
 
 import pytest
 from real_services import wait_for, with_changes
-from service_rig import SDSS, Service
+from service_rig import SDSS, Service, simulate_files
 
 from vtac.service.processor import Processor
 from vtac.service.sdb import FileSdb, Sdb
 from vtac.service.state import InputStore, open_sqlite_store
 from vtac.settings import BrokerSettings, VtacSettings
+
+
+@pytest.fixture(scope="module")
+def burst(sky, tmp_path_factory):
+    """A simulated burst on the real SDSS field (an afterglow, R and B lists, an MXT circle) and its files."""
+    return simulate_files(sky, tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> VtacSettings:
+    """SDSS12 from the packaged file, the state in tmp."""
+    return VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]})
+
+
+@pytest.fixture
+def processor(settings: VtacSettings, tmp_path: Path) -> Iterator[Processor]:
+    """The real processor on a SQLite store and a file SDB in tmp."""
+    store = open_sqlite_store(tmp_path / "state.db")
+    yield Processor(settings, store=store, sdb=FileSdb(tmp_path / "sdb"))
+    store.close()
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ import pytest
 from lxml import etree
 from paths import REPO
 from real_services import BROKER_URL, wait_for
+from service_rig import BURST_ID, SDSS, deliver, inputs_of, notification, position, product, simulate_files
 from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
-from test_processor import BURST_ID, SDSS, _simulate, deliver, inputs_of, notification, position, product
 
 from vtac.service import extras as extras_module
 from vtac.service.extras import IdleWorker, WorkerStoppedError
@@ -38,7 +38,7 @@ from vtac.settings import VtacSettings
 
 @pytest.fixture(scope="module")
 def burst(sky, tmp_path_factory):
-    return _simulate(sky, tmp_path_factory.mktemp("inputs"))
+    return simulate_files(sky, tmp_path_factory.mktemp("inputs"))
 
 
 def extras_settings(tmp_path: Path) -> VtacSettings:

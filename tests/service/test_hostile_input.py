@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_processor import BURST_ID, SDSS, best_of, deliver, inputs_of, position, product
+from service_rig import BURST_ID, SDSS, best_of, deliver, inputs_of, position, product
 
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
@@ -28,8 +28,6 @@ from vtac.service.processor import Processor, unreadable_is_permanent
 from vtac.service.sdb import FileSdb
 from vtac.service.state import open_sqlite_store
 from vtac.settings import VtacSettings
-
-pytest_plugins = ["test_processor"]
 
 
 def header_block(*cards: str) -> bytes:

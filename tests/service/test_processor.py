@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from lxml import etree
+from service_rig import (
+    BURST_ID,
+    SDSS,
+    best_of,
+    deliver,
+    inputs_of,
+    near,
+    notification,
+    position,
+    product,
+    simulate_files,
+)
 from werkzeug import Response
 
 from vtac.adapters.http import HttpPolicy
@@ -28,98 +36,6 @@ from vtac.service.processor import Processor, local_name, message_id_of, open_pr
 from vtac.service.sdb import FileSdb, HttpSdb
 from vtac.service.state import BurstState, open_sqlite_store
 from vtac.settings import SdbSettings, VtacSettings
-from vtac.simulation import simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
-
-BURST_ID = "sb26050905"
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
-ARCSEC = 1.0 / 3600.0
-
-
-def _simulate(sky, folder: Path, burst_id: str = BURST_ID, seed: int = 5, **changes):
-    ra, dec = DEMO_CENTRE[0] + 0.05, DEMO_CENTRE[1] - 0.05
-    spec = afterglow_burst_spec(ra, dec, burst_id, half_width_arcmin=3.0, mxt_r90_arcsec=60.0)
-    burst = simulate_burst(sky, replace(spec, **changes), np.random.default_rng(seed))
-    return burst, burst.write(folder)
-
-
-@pytest.fixture(scope="module")
-def burst(sky, tmp_path_factory):
-    """A simulated burst on the real SDSS field: an afterglow, R and B lists, an MXT circle."""
-    return _simulate(sky, tmp_path_factory.mktemp("inputs"))
-
-
-def product(acronym: str, path: Path, *, version: int = 1, burst_id: str = BURST_ID, **fields) -> bytes:
-    message = {
-        "kind": "product",
-        "schema_version": "1",
-        "acronym": acronym,
-        "burst_id": burst_id,
-        "product_time": f"2026-05-09T22:0{version}:00Z",
-        "product_version": version,
-        "filename": path.name,
-        "content": base64.b64encode(path.read_bytes()).decode(),
-        **fields,
-    }
-    return json.dumps({key: value for key, value in message.items() if value is not None}).encode()
-
-
-def position(ra: float, dec: float, r90: float, *, version: int = 1, burst_id: str = BURST_ID) -> bytes:
-    message = {
-        "kind": "mxt_position",
-        "schema_version": "1",
-        "burst_id": burst_id,
-        "ra": ra,
-        "dec": dec,
-        "r90_arcsec": r90,
-        "position_time": f"2026-05-09T22:0{version}:00Z",
-        "position_version": version,
-    }
-    return json.dumps(message).encode()
-
-
-def inputs_of(burst) -> dict[str, bytes]:
-    simulated, paths = burst
-    mxt = simulated.mxt
-    return {
-        "R": product("QSRCLIST_VT", paths["srclist_R"]),
-        "B": product("QSRCLIST_VT", paths["srclist_B"]),
-        "MXT": position(mxt.ra, mxt.dec, mxt.r90_arcsec),
-    }
-
-
-@pytest.fixture
-def settings(tmp_path) -> VtacSettings:
-    return VtacSettings(state_dir=tmp_path, catalogues={"sources": [SDSS]})
-
-
-@pytest.fixture
-def processor(settings, tmp_path):
-    store = open_sqlite_store(tmp_path / "state.db")
-    yield Processor(settings, store=store, sdb=FileSdb(tmp_path / "sdb"))
-    store.close()
-
-
-def deliver(processor: Processor, body: bytes, **kwargs: Any) -> ProcessOutcome:
-    """What the consumer does: process, and confirm when the notifications went out."""
-    outcome = processor.process(body, **kwargs)
-    if outcome.action is Action.ACK:
-        processor.confirmed(outcome)
-    return outcome
-
-
-def notification(outcome: ProcessOutcome, index: int = 0) -> dict:
-    return json.loads(outcome.notifications[index].body)
-
-
-def best_of(outcome: ProcessOutcome) -> dict:
-    return notification(outcome)["best_candidates"][0]
-
-
-def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> bool:
-    offset = np.hypot((candidate["ra"] - ra) * np.cos(np.radians(dec)), candidate["dec"] - dec)
-    return bool(offset < radius_arcsec * ARCSEC)
-
 
 # --- the flow -----------------------------------------------------------------------------------------------
 
@@ -200,7 +116,7 @@ def test_confirming_an_outcome_without_notifications_publishes_nothing(processor
 
 
 def test_an_updated_source_list_replaces_the_older_one(processor, burst, sky, tmp_path):
-    _, update = _simulate(sky, tmp_path / "update", seed=6)
+    _, update = simulate_files(sky, tmp_path / "update", seed=6)
     first = deliver(processor, inputs_of(burst)["R"])
     updated = deliver(processor, product("QSRCLIST_VT", update["srclist_R"], version=2))
 
@@ -209,7 +125,7 @@ def test_an_updated_source_list_replaces_the_older_one(processor, burst, sky, tm
 
 
 def test_a_stale_source_list_arriving_late_does_not_replace_the_newer_one(processor, burst, sky, tmp_path):
-    _, update = _simulate(sky, tmp_path / "update", seed=6)
+    _, update = simulate_files(sky, tmp_path / "update", seed=6)
     newer = deliver(processor, product("QSRCLIST_VT", update["srclist_R"], version=2))
     stale = deliver(processor, product("QSRCLIST_VT", burst[1]["srclist_R"], version=1))
 
@@ -582,7 +498,7 @@ def _race(instances: list[Processor], bodies: list[bytes]) -> list[ProcessOutcom
 @pytest.mark.parametrize("inputs", [("R", "R"), ("R", "B")])
 def test_two_instances_racing_make_one_version_per_change(tmp_path, sky, settings, inputs, postgres_store):
     burst_id = f"sb{uuid.uuid4().hex[:10]}"
-    _, paths = _simulate(sky, tmp_path / "race", burst_id=burst_id)
+    _, paths = simulate_files(sky, tmp_path / "race", burst_id=burst_id)
     stores = [postgres_store(), postgres_store()]
     sdb = FileSdb(tmp_path / "shared-sdb")
     instances = [Processor(settings, store=store, sdb=sdb) for store in stores]

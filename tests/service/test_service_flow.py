@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from real_services import Broker, wait_for, with_changes
 from service_rig import (
@@ -24,6 +23,7 @@ from service_rig import (
     Burst,
     Service,
     collect_until,
+    near,
     notified_once_up_to,
     simulate,
     versions_notified,
@@ -38,7 +38,6 @@ from vtac.service.state import open_sqlite_store
 from vtac.settings import BrokerSettings, SdbSettings, VtacSettings
 
 ONE_QUICK_ATTEMPT = SdbSettings(max_attempts=1, connect_timeout_s=1.0, read_timeout_s=5.0)
-ARCSEC = 1.0 / 3600.0
 
 
 pytestmark = pytest.mark.usefixtures("rabbitmq")
@@ -58,11 +57,6 @@ def burst(sky, tmp_path_factory) -> Burst:
 @pytest.fixture
 def config(make_amqp_config: Callable[..., BrokerSettings]) -> BrokerSettings:
     return make_amqp_config("flow", shutdown_grace_s=5.0)
-
-
-def near(candidate: dict, ra: float, dec: float, radius_arcsec: float = 1.0) -> bool:
-    offset = np.hypot((candidate["ra"] - ra) * np.cos(np.radians(dec)), candidate["dec"] - dec)
-    return bool(offset < radius_arcsec * ARCSEC)
 
 
 def stored_versions(sdb_root: Path, burst_id: str) -> list[str]:

@@ -12,7 +12,7 @@ import logging
 import time
 
 import pytest
-from test_processor import BURST_ID, SDSS, product
+from service_rig import BURST_ID, SDSS, product
 from werkzeug import Response
 
 from vtac.entrypoints.cli import main as vtac
@@ -25,7 +25,6 @@ from vtac.service.sdb import FileSdb, HttpSdb, check_fetch_url
 from vtac.service.state import open_input_store, open_sqlite_store
 from vtac.settings import VtacSettings
 
-pytest_plugins = ["test_processor"]
 ALLOWED = ["https://sdb.example:8443/files"]
 
 

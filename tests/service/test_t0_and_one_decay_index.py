@@ -18,13 +18,15 @@ from paths import DATA
 from real_services import Broker, wait_for
 from service_rig import (
     AUDIENCES,
+    BURST_ID,
     PRODUCT_TIME,
+    SDSS,
     Service,
     collect_until,
     notified_once_up_to,
+    simulate_files,
     versions_notified,
 )
-from test_processor import BURST_ID, SDSS, _simulate
 
 from vtac.adapters.alerts import alert_trigger_time, read_alert_file
 from vtac.adapters.mxt import MxtRow, write_qpo_mxt
@@ -47,7 +49,7 @@ T0 = "2026-05-09T21:51:09"
 
 @pytest.fixture(scope="module")
 def burst(sky, tmp_path_factory):
-    return _simulate(sky, tmp_path_factory.mktemp("inputs"), t0=T0)
+    return simulate_files(sky, tmp_path_factory.mktemp("inputs"), t0=T0)
 
 
 def eclairs_notice(ra: float, dec: float, t0: str) -> PositionAlertV1:
