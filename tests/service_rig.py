@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -14,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 from real_services import Broker, wait_for
 
+from vtac.errors import InputError
 from vtac.service.consumer import Consumer
-from vtac.service.outcome import Action, ProcessOutcome
+from vtac.service.messages import parse_input
+from vtac.service.outcome import Action, Notification, ProcessOutcome
 from vtac.service.processor import Processor
 from vtac.service.publish import InputMessage, mxt_position_message, product_message
 from vtac.settings import BrokerSettings
@@ -189,3 +195,117 @@ def notified_once_up_to(received: dict[str, list[dict]], final: int) -> list[int
     assert all(other == versions for other in others)
     assert versions == sorted(set(versions)) and versions[-1] == final
     return versions
+
+
+# --- source lists changed, stored as an older VTAC did ----------------------------------------------
+
+
+def with_tables(source: Path, target: Path, change) -> Path:
+    """A copy of a source list with ``change(table_index, data)`` applied to each FINDCH table's rows."""
+    with fits.open(source) as hdus:
+        tables = [
+            fits.BinTableHDU(change(index, hdu.data.copy()), header=hdu.header)
+            for index, hdu in enumerate(hdus[1:])
+        ]
+        fits.HDUList([hdus[0].copy(), *tables]).writeto(target, checksum=True)
+    return target
+
+
+def store_unchecked(processor: Processor, body: bytes, sequences: list[str]) -> None:
+    """Record a source list as a VTAC without the arrival checks did (a store from before the upgrade)."""
+    message = parse_input(body)
+    envelope = {"input": message.model_dump(mode="json"), "sequences": sequences}
+    processor.store.record(BURST_ID, message.acronym, message.content_key(), json.dumps(envelope).encode())
+
+
+def all_off_sky(_: int, rows: Any) -> Any:
+    """A :func:`with_tables` change: every source of every table off the sky."""
+    rows["RA"] = -1.0
+    return rows
+
+
+# --- a stand-in processor for the consumer's own tests, and the health probes -------------------------
+
+
+class StandInProcessor:
+    """The processor contract in miniature: versions per burst, repeats are no-ops, retries on demand."""
+
+    def __init__(self, *, delay_s: float = 0.0, fold: bool = False) -> None:
+        self.delay_s = delay_s
+        self.fold = fold  # leave the build to a later input of the burst already in hand, as the processor
+        self.deferred: set[str] = set()
+        self.retries_left: dict[str, int] = {}
+        self.version_of: dict[bytes, tuple[str, int]] = {}
+        self.latest: dict[str, int] = {}
+        self.confirmed_versions: list[tuple[str | None, int | None]] = []
+        self.calls = 0
+        self.crash_on_process = 0  # raise on that many calls (a bug in the processor)
+        self.crash_on_confirmed = 0  # the state store fails when told the notifications went out
+
+    def process(self, body: bytes, *, newer_waiting: Any = None) -> ProcessOutcome:
+        self.calls += 1
+        try:
+            message = parse_input(body)
+        except InputError as error:
+            return ProcessOutcome(Action.REJECT, reason=str(error))
+        time.sleep(self.delay_s)
+        if self.fold and newer_waiting(message.burst_id):
+            self.latest[message.burst_id] = self.latest.get(message.burst_id, 0) + 1
+            self.deferred.add(message.burst_id)
+            return ProcessOutcome(Action.ACK, "built with the next input", burst_id=message.burst_id)
+        if self.crash_on_process > 0:
+            self.crash_on_process -= 1
+            raise RuntimeError("processor bug")
+        burst = message.burst_id
+        if self.retries_left.get(burst, 0) > 0:
+            self.retries_left[burst] -= 1
+            return ProcessOutcome(Action.RETRY, reason="SDB answered 503", burst_id=burst)
+        key = message.content_key()
+        if key not in self.version_of:
+            self.latest[burst] = self.latest.get(burst, 0) + 1
+            self.version_of[key] = (burst, self.latest[burst])
+        burst, version = self.version_of[key]
+        if (burst, version) in self.confirmed_versions:
+            return ProcessOutcome(Action.ACK, burst_id=burst)  # a repeat: nothing new
+        self.deferred.discard(burst)
+        return self._outcome(burst, version)
+
+    def build_deferred(self, newer_waiting: Any) -> ProcessOutcome | None:
+        for burst in [burst for burst in self.deferred if not newer_waiting(burst)]:
+            self.deferred.discard(burst)
+            return self._outcome(burst, self.latest[burst])
+        return None
+
+    @staticmethod
+    def _outcome(burst: str, version: int) -> ProcessOutcome:
+        notifications = [
+            Notification(
+                audience,
+                json.dumps({"burst_id": burst, "product_version": version}).encode(),
+                f"{burst}:{version}:{audience}",
+            )
+            for audience in AUDIENCES
+        ]
+        return ProcessOutcome(
+            Action.ACK, burst_id=burst, product_version=version, notifications=notifications
+        )
+
+    def confirmed(self, outcome: ProcessOutcome) -> None:
+        if self.crash_on_confirmed > 0:
+            self.crash_on_confirmed -= 1
+            raise OSError("database is locked")
+        self.confirmed_versions.append((outcome.burst_id, outcome.product_version))
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (an HTTP error is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def stand_in_mxt(burst_id: str, version: int = 1) -> Any:
+    """An MXT position message for the stand-in processor (any circle will do)."""
+    return mxt_position_message(212.64, 29.69, 12.5, burst_id=burst_id, position_version=version)

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import copy
 import io
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from browser import OUTPUT, browse, console_messages
 from extras_cases import SDSS, XSD, run_simulated
 from lxml import etree
 from matplotlib.image import imread
-from paths import REPO
 from results import make_result
 
 from vtac.adapters.extras import ExtrasContext, VersionEntry, extras_names, write_extras
@@ -41,21 +38,7 @@ pytestmark = pytest.mark.chromium
 
 SDSS_OPTION = f"{SDSS.name}={SDSS.source}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-OUTPUT = Path(os.environ.get("VTAC_TEST_OUTPUT", REPO / "test-output"))
 HOSTILE = '<script>console.error("injected")</script><img src=x onerror="console.error(1)">'
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-)
-
 CODE = CodeVersion("0", "unknown")
 
 
@@ -180,26 +163,6 @@ def _page(result, summary) -> str:
 
     view = burst_view(result, summary, ExtrasContext())
     return build_page(view, chart_png=None, light_curves={}, circular="draft", links={})
-
-
-# ------------------------------------------------------------------------------------------------ browser
-def chromium() -> str:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: run `make system-deps`")
-        pytest.skip("chromium is not installed (make system-deps)")
-    return binary
-
-
-def browse(page: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    command = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
-def console_messages(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
 @pytest.mark.slow

@@ -8,9 +8,9 @@ import re
 
 import numpy as np
 import pytest
+from browser import OUTPUT, browse, console_messages
 from extras_cases import run_case
 from matplotlib.image import imread
-from test_burst_page import OUTPUT, browse, console_messages
 
 pytestmark = pytest.mark.chromium
 

@@ -29,92 +29,23 @@ import pytest
 from paths import REPO
 from prometheus_client.parser import text_string_to_metric_families
 from real_services import AUDIENCES, BROKER_URL, Broker, wait_for, with_changes
+from service_rig import StandInProcessor, http_get, stand_in_mxt
 
 from vtac.adapters.mxt import write_qpo_mxt
 from vtac.entrypoints import cli
-from vtac.errors import ConfigurationError, InputError, TransientError
+from vtac.errors import ConfigurationError, TransientError
 from vtac.service.broker import REASON_HEADER
 from vtac.service.consumer import Consumer
 from vtac.service.health import Health, HealthServer
 from vtac.service.logs import JsonFormatter, burst_logging
 from vtac.service.messages import ProductNotificationV1, parse_input
 from vtac.service.metrics import Metrics
-from vtac.service.outcome import Action, Notification, ProcessOutcome
-from vtac.service.publish import message_id, mxt_position_message, product_message, publish_inputs
+from vtac.service.outcome import Action, ProcessOutcome
+from vtac.service.publish import message_id, product_message, publish_inputs
 from vtac.service.reconnect import Backoff, retry_delay
 from vtac.settings import BrokerSettings
 
 pytestmark = pytest.mark.usefixtures("rabbitmq")
-
-
-class StandInProcessor:
-    """The processor contract in miniature: versions per burst, repeats are no-ops, retries on demand."""
-
-    def __init__(self, *, delay_s: float = 0.0, fold: bool = False) -> None:
-        self.delay_s = delay_s
-        self.fold = fold  # leave the build to a later input of the burst already in hand, as the processor
-        self.deferred: set[str] = set()
-        self.retries_left: dict[str, int] = {}
-        self.version_of: dict[bytes, tuple[str, int]] = {}
-        self.latest: dict[str, int] = {}
-        self.confirmed_versions: list[tuple[str | None, int | None]] = []
-        self.calls = 0
-        self.crash_on_process = 0  # raise on that many calls (a bug in the processor)
-        self.crash_on_confirmed = 0  # the state store fails when told the notifications went out
-
-    def process(self, body: bytes, *, newer_waiting: Any = None) -> ProcessOutcome:
-        self.calls += 1
-        try:
-            message = parse_input(body)
-        except InputError as error:
-            return ProcessOutcome(Action.REJECT, reason=str(error))
-        time.sleep(self.delay_s)
-        if self.fold and newer_waiting(message.burst_id):
-            self.latest[message.burst_id] = self.latest.get(message.burst_id, 0) + 1
-            self.deferred.add(message.burst_id)
-            return ProcessOutcome(Action.ACK, "built with the next input", burst_id=message.burst_id)
-        if self.crash_on_process > 0:
-            self.crash_on_process -= 1
-            raise RuntimeError("processor bug")
-        burst = message.burst_id
-        if self.retries_left.get(burst, 0) > 0:
-            self.retries_left[burst] -= 1
-            return ProcessOutcome(Action.RETRY, reason="SDB answered 503", burst_id=burst)
-        key = message.content_key()
-        if key not in self.version_of:
-            self.latest[burst] = self.latest.get(burst, 0) + 1
-            self.version_of[key] = (burst, self.latest[burst])
-        burst, version = self.version_of[key]
-        if (burst, version) in self.confirmed_versions:
-            return ProcessOutcome(Action.ACK, burst_id=burst)  # a repeat: nothing new
-        self.deferred.discard(burst)
-        return self._outcome(burst, version)
-
-    def build_deferred(self, newer_waiting: Any) -> ProcessOutcome | None:
-        for burst in [burst for burst in self.deferred if not newer_waiting(burst)]:
-            self.deferred.discard(burst)
-            return self._outcome(burst, self.latest[burst])
-        return None
-
-    @staticmethod
-    def _outcome(burst: str, version: int) -> ProcessOutcome:
-        notifications = [
-            Notification(
-                audience,
-                json.dumps({"burst_id": burst, "product_version": version}).encode(),
-                f"{burst}:{version}:{audience}",
-            )
-            for audience in AUDIENCES
-        ]
-        return ProcessOutcome(
-            Action.ACK, burst_id=burst, product_version=version, notifications=notifications
-        )
-
-    def confirmed(self, outcome: ProcessOutcome) -> None:
-        if self.crash_on_confirmed > 0:
-            self.crash_on_confirmed -= 1
-            raise OSError("database is locked")
-        self.confirmed_versions.append((outcome.burst_id, outcome.product_version))
 
 
 class Running:
@@ -146,10 +77,6 @@ def run_consumer(broker: Broker) -> Iterator[Any]:
         running.stop()
 
 
-def _mxt(burst_id: str, version: int = 1) -> Any:
-    return mxt_position_message(212.64, 29.69, 12.5, burst_id=burst_id, position_version=version)
-
-
 def _bodies(taken: list[tuple[Any, bytes]]) -> list[dict[str, Any]]:
     return [json.loads(body) for _, body in taken]
 
@@ -161,7 +88,7 @@ def test_full_flow_notifies_both_audiences_once_per_new_input(
     running = run_consumer(processor)
     srclist = tmp_path / "QSRCLIST_VT_R.fits"
     srclist.write_bytes(b"SIMPLE  =                    T" + b" " * 50)
-    messages = [_mxt("sb1"), product_message(srclist, acronym="QSRCLIST_VT", burst_id="sb1")]
+    messages = [stand_in_mxt("sb1"), product_message(srclist, acronym="QSRCLIST_VT", burst_id="sb1")]
     publish_inputs(broker.config, messages)
 
     taken = broker.take(broker.notifications_queue, 4)
@@ -189,7 +116,9 @@ def _notified(taken: list[tuple[Any, bytes]]) -> list[tuple[str, int]]:
 def test_an_input_whose_burst_has_a_later_one_in_hand_is_built_with_it(broker: Broker, run_consumer: Any):
     processor = StandInProcessor(delay_s=0.3, fold=True)
     running = run_consumer(processor)
-    publish_inputs(broker.config, [_mxt("sb30"), _mxt("sb30", version=2), _mxt("sb31")])
+    publish_inputs(
+        broker.config, [stand_in_mxt("sb30"), stand_in_mxt("sb30", version=2), stand_in_mxt("sb31")]
+    )
 
     taken = broker.take(broker.notifications_queue, 4)
 
@@ -201,8 +130,10 @@ def test_an_input_whose_burst_has_a_later_one_in_hand_is_built_with_it(broker: B
 def test_a_build_left_to_an_input_that_is_dead_lettered_is_made_at_once(broker: Broker, run_consumer: Any):
     processor = StandInProcessor(delay_s=0.3, fold=True)
     run_consumer(processor)
-    publish_inputs(broker.config, [_mxt("sb32")])
-    broker.publish_raw(json.dumps({**json.loads(_mxt("sb32").model_dump_json()), "ra": 400.0}).encode())
+    publish_inputs(broker.config, [stand_in_mxt("sb32")])
+    broker.publish_raw(
+        json.dumps({**json.loads(stand_in_mxt("sb32").model_dump_json()), "ra": 400.0}).encode()
+    )
 
     taken = broker.take(broker.notifications_queue, 2)
 
@@ -221,7 +152,7 @@ def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_wo
     broker.channel.basic_publish(
         broker.config.inputs_exchange,
         "product.QPO_MXT",
-        _mxt("sb3").model_dump_json().encode(),
+        stand_in_mxt("sb3").model_dump_json().encode(),
         pika.BasicProperties(content_type="text/plain"),
     )
     dead = broker.take(broker.config.dead_letter_queue, 4)
@@ -229,7 +160,7 @@ def test_deep_or_mistyped_messages_are_dead_lettered_naming_the_bound_and_the_wo
     assert all("max_json_depth=16" in reason for reason in reasons[:3])
     assert "content_type 'text/plain'" in reasons[3]
 
-    publish_inputs(broker.config, [_mxt("sb3")])
+    publish_inputs(broker.config, [stand_in_mxt("sb3")])
     assert len(broker.take(broker.notifications_queue, 2)) == 2
     assert running.consumer._worker.is_alive()  # pylint: disable=protected-access
 
@@ -239,14 +170,16 @@ def test_invalid_message_is_dead_lettered_with_reason_and_consumer_stays_up(
 ):
     run_consumer(StandInProcessor())
     broker.publish_raw(b"not json at all")
-    broker.publish_raw(json.dumps({**json.loads(_mxt("sb2").model_dump_json()), "ra": 400.0}).encode())
+    broker.publish_raw(
+        json.dumps({**json.loads(stand_in_mxt("sb2").model_dump_json()), "ra": 400.0}).encode()
+    )
     dead = broker.take(broker.config.dead_letter_queue, 2)
     reasons = [props.headers[REASON_HEADER] for props, _ in dead]
     assert "invalid input message" in reasons[0]
     assert reasons[1].startswith("column ra:")
     assert dead[0][1] == b"not json at all"  # the original body, for an operator to inspect or replay
 
-    publish_inputs(broker.config, [_mxt("sb2")])
+    publish_inputs(broker.config, [stand_in_mxt("sb2")])
     assert len(broker.take(broker.notifications_queue, 2)) == 2
     assert broker.depth(broker.config.dead_letter_queue) == 0
 
@@ -255,7 +188,7 @@ def test_retry_then_ack_gives_one_version(broker: Broker, run_consumer: Any):
     processor = StandInProcessor()
     processor.retries_left["sb3"] = 2
     running = run_consumer(processor)
-    publish_inputs(broker.config, [_mxt("sb3")])
+    publish_inputs(broker.config, [stand_in_mxt("sb3")])
     taken = broker.take(broker.notifications_queue, 2)
     assert {body["product_version"] for body in _bodies(taken)} == {1}
     assert processor.calls == 3
@@ -267,7 +200,7 @@ def test_retries_are_bounded_then_dead_lettered(broker: Broker, run_consumer: An
     processor = StandInProcessor()
     processor.retries_left["sb4"] = 99
     run_consumer(processor, max_attempts=3)
-    publish_inputs(broker.config, [_mxt("sb4")])
+    publish_inputs(broker.config, [stand_in_mxt("sb4")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
     assert props.headers[REASON_HEADER] == "gave up after 3 attempts: SDB answered 503"
     assert processor.calls == 3
@@ -277,7 +210,7 @@ def test_an_outage_longer_than_any_attempt_count_loses_nothing(broker: Broker, r
     processor = StandInProcessor()
     processor.retries_left["sb16"] = 15  # 15 failed attempts: three times the old fixed budget
     running = run_consumer(processor)
-    publish_inputs(broker.config, [_mxt("sb16")])
+    publish_inputs(broker.config, [stand_in_mxt("sb16")])
     assert len(broker.take(broker.notifications_queue, 2, timeout_s=20)) == 2
     assert processor.calls == 16 and running.consumer.metrics.counters["retries"] == 15
     assert broker.depth(broker.config.dead_letter_queue) == 0
@@ -287,7 +220,7 @@ def test_retries_end_at_the_maximum_age_with_an_alert(broker: Broker, run_consum
     processor = StandInProcessor()
     processor.retries_left["sb17"] = 10_000
     running = run_consumer(processor, retry_max_age_s=0.6)
-    publish_inputs(broker.config, [_mxt("sb17")])
+    publish_inputs(broker.config, [stand_in_mxt("sb17")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
     reason = props.headers[REASON_HEADER]
     assert "(retry_max_age_s=0.6): SDB answered 503" in reason and reason.startswith("gave up after")
@@ -299,7 +232,7 @@ def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consum
     broker.unbind_notifications()
     processor = StandInProcessor()
     run_consumer(processor, max_attempts=2)
-    publish_inputs(broker.config, [_mxt("sb5")])
+    publish_inputs(broker.config, [stand_in_mxt("sb5")])
     [(props, _)] = broker.take(broker.config.dead_letter_queue, 1)
     assert "notification not confirmed" in props.headers[REASON_HEADER]
     assert processor.confirmed_versions == []
@@ -308,7 +241,7 @@ def test_unroutable_notification_is_not_acked_as_done(broker: Broker, run_consum
 def test_connection_closed_by_broker_reconnects_and_loses_nothing(broker: Broker, run_consumer: Any):
     processor = StandInProcessor(delay_s=0.1)
     running = run_consumer(processor)
-    publish_inputs(broker.config, [_mxt(f"sb6-{index}") for index in range(6)])
+    publish_inputs(broker.config, [stand_in_mxt(f"sb6-{index}") for index in range(6)])
     seen = {props.message_id for props, _ in broker.take(broker.notifications_queue, 2)}
     _close_connection(broker.config.connection_name)
     expected = {f"sb6-{index}:1:{audience}" for index in range(6) for audience in AUDIENCES}
@@ -350,7 +283,7 @@ def test_sigterm_mid_processing_leaves_the_input_for_redelivery(broker: Broker, 
     )
     process = subprocess.Popen([sys.executable, str(script)], cwd=REPO)
     try:
-        publish_inputs(broker.config, [_mxt("sb7")])
+        publish_inputs(broker.config, [stand_in_mxt("sb7")])
         wait_for(started.exists, timeout_s=15)
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
@@ -369,17 +302,17 @@ def test_health_endpoints_follow_the_consumer(broker: Broker, run_consumer: Any)
     try:
         base = f"http://127.0.0.1:{server.port}"
         wait_for(lambda: running.consumer.health.ready)
-        assert _get(f"{base}/ready") == (200, "ready\n")
-        assert _get(f"{base}/live")[0] == 200
-        publish_inputs(broker.config, [_mxt("sb8")])
+        assert http_get(f"{base}/ready") == (200, "ready\n")
+        assert http_get(f"{base}/live")[0] == 200
+        publish_inputs(broker.config, [stand_in_mxt("sb8")])
         broker.take(broker.notifications_queue, 2)
-        wait_for(lambda: _sample(_get(f"{base}/metrics")[1], "vtac_products_total") == 1)  # after the ack
-        status, text = _get(f"{base}/metrics")
+        wait_for(lambda: _sample(http_get(f"{base}/metrics")[1], "vtac_products_total") == 1)  # after the ack
+        status, text = http_get(f"{base}/metrics")
         assert status == 200 and _sample(text, "vtac_input_latency_seconds_count") == 1
         assert _sample(text, "vtac_notifications_total") == 2
-        assert _get(f"{base}/nothing")[0] == 404
+        assert http_get(f"{base}/nothing")[0] == 404
         running.stop()
-        assert _get(f"{base}/ready")[0] == 503
+        assert http_get(f"{base}/ready")[0] == 503
     finally:
         server.stop()
 
@@ -520,27 +453,19 @@ def test_publish_without_a_bound_queue_fails_loudly(config: BrokerSettings):
     broker = Broker(config)
     try:
         with pytest.raises(TransientError, match="no queue"):
-            publish_inputs(config, [_mxt("sb11")])
+            publish_inputs(config, [stand_in_mxt("sb11")])
     finally:
         broker.close()
 
 
 @pytest.mark.subprocess
 def test_an_input_published_before_the_service_starts_waits_in_its_queue(config: BrokerSettings):
-    publish_inputs(config, [_mxt("sb11b")])  # nothing declared yet: publishing declares the topology
+    publish_inputs(config, [stand_in_mxt("sb11b")])  # nothing declared yet: publishing declares the topology
     broker = Broker(config)
     try:
         assert broker.depth(config.inputs_queue) == 1
     finally:
         broker.close()
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def _close_connection(name: str) -> None:
@@ -615,7 +540,7 @@ def test_vtac_serve_runs_the_real_processor_until_sigterm(
     def operator() -> None:
         try:
             wait_for(lambda: _get_or_none(f"http://127.0.0.1:{port}/ready") == (200, "ready\n"))
-            publish_inputs(config, [_mxt("sb12")])
+            publish_inputs(config, [stand_in_mxt("sb12")])
             broker.publish_raw(b"{}")
             [(props, _)] = broker.take(config.dead_letter_queue, 1)
             outcome["reason"] = props.headers[REASON_HEADER]
@@ -649,7 +574,7 @@ def _free_port() -> int:
 
 def _get_or_none(url: str) -> tuple[int, str] | None:
     try:
-        return _get(url)
+        return http_get(url)
     except OSError:
         return None
 
@@ -658,7 +583,7 @@ def test_processor_and_state_failures_are_retried_not_lost(broker: Broker, run_c
     processor = StandInProcessor()
     processor.crash_on_process, processor.crash_on_confirmed = 1, 1
     running = run_consumer(processor)
-    publish_inputs(broker.config, [_mxt("sb13")])
+    publish_inputs(broker.config, [stand_in_mxt("sb13")])
     wait_for(lambda: processor.confirmed_versions == [("sb13", 1)])
     ids = {props.message_id for props, _ in broker.take(broker.notifications_queue, 4)}  # sent twice
     assert ids == {f"sb13:1:{audience}" for audience in AUDIENCES}
@@ -668,7 +593,7 @@ def test_processor_and_state_failures_are_retried_not_lost(broker: Broker, run_c
 def test_stop_finishes_the_input_in_flight_and_requeues_the_prefetched(broker: Broker, run_consumer: Any):
     processor = StandInProcessor(delay_s=0.3)
     running = run_consumer(processor, max_unacked=4)
-    publish_inputs(broker.config, [_mxt(f"sb14-{index}") for index in range(3)])
+    publish_inputs(broker.config, [stand_in_mxt(f"sb14-{index}") for index in range(3)])
     wait_for(lambda: processor.calls == 1)
     running.stop()
     assert processor.calls == 1 and processor.confirmed_versions == [("sb14-0", 1)]
@@ -689,7 +614,7 @@ def test_topology_mismatch_is_a_configuration_error(config: BrokerSettings):
 
 def test_publish_to_an_unreachable_broker_is_a_transient_error(config: BrokerSettings):
     with pytest.raises(TransientError, match="cannot connect"):
-        publish_inputs(with_changes(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), [_mxt("sb15")])
+        publish_inputs(with_changes(config, url="amqp://guest:guest@127.0.0.1:1/%2F"), [stand_in_mxt("sb15")])
 
 
 def test_publish_to_a_clashing_exchange_is_a_configuration_error(config: BrokerSettings):
@@ -698,7 +623,7 @@ def test_publish_to_a_clashing_exchange_is_a_configuration_error(config: BrokerS
     channel.exchange_declare(config.inputs_exchange, exchange_type="fanout")
     try:
         with pytest.raises(ConfigurationError, match="broker refused"):
-            publish_inputs(config, [_mxt("sb16")])
+            publish_inputs(config, [stand_in_mxt("sb16")])
     finally:
         connection.close()  # the config fixture deletes the exchange
 
@@ -726,7 +651,7 @@ class LeakyProcessor(StandInProcessor):
 
 def test_dead_letter_and_retry_reasons_are_redacted(broker: Broker, run_consumer: Any):
     run_consumer(LeakyProcessor())
-    publish_inputs(broker.config, [_mxt("sb15")])
+    publish_inputs(broker.config, [stand_in_mxt("sb15")])
     ((properties, _),) = broker.take(broker.config.dead_letter_queue, 1)
     reason = properties.headers[REASON_HEADER]
     assert "password=***" in reason and "pgpass" not in reason

@@ -22,8 +22,19 @@ import pytest
 from lxml import etree
 from paths import REPO
 from real_services import BROKER_URL, wait_for
-from service_rig import BURST_ID, SDSS, deliver, inputs_of, notification, position, product, simulate_files
-from test_hostile_input import _all_off_sky, _store_unchecked, _with_tables
+from service_rig import (
+    BURST_ID,
+    SDSS,
+    all_off_sky,
+    deliver,
+    inputs_of,
+    notification,
+    position,
+    product,
+    simulate_files,
+    store_unchecked,
+    with_tables,
+)
 
 from vtac.service import extras as extras_module
 from vtac.service.extras import IdleWorker, WorkerStoppedError
@@ -196,8 +207,8 @@ def test_every_stored_version_links_the_others_with_when_each_was_made(tmp_path,
 def test_a_set_aside_version_is_named_with_its_reason_in_the_next_page(tmp_path, burst):
     processor = extras_processor(tmp_path)
     _, paths = burst
-    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
-    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    bad = with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
+    store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
     simulated = burst[0].mxt
     alone = deliver(processor, position(simulated.ra, simulated.dec, simulated.r90_arcsec))  # v2 cannot build
     outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from real_services import POSTGRES_URL, Broker, wait_for, with_changes
-from test_amqp import StandInProcessor, _get, _mxt
+from service_rig import StandInProcessor, http_get, stand_in_mxt
 
 from vtac.errors import TransientError
 from vtac.service.broker import REASON_HEADER
@@ -53,12 +53,12 @@ def test_live_and_ready_fail_with_a_log_line_when_the_worker_thread_is_dead(brok
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)
-        assert _get(f"{base}/live") == (200, "live\n")
-        assert _get(f"{base}/ready") == (200, "ready\n")
-        publish_inputs(broker.config, [_mxt("sb21")])
-        wait_for(lambda: _get(f"{base}/live")[0] == 503)
-        assert _get(f"{base}/live") == (503, "the worker thread is dead\n")
-        assert _get(f"{base}/ready") == (503, "not ready: the worker thread is dead\n")
+        assert http_get(f"{base}/live") == (200, "live\n")
+        assert http_get(f"{base}/ready") == (200, "ready\n")
+        publish_inputs(broker.config, [stand_in_mxt("sb21")])
+        wait_for(lambda: http_get(f"{base}/live")[0] == 503)
+        assert http_get(f"{base}/live") == (503, "the worker thread is dead\n")
+        assert http_get(f"{base}/ready") == (503, "not ready: the worker thread is dead\n")
         deaths = [record for record in caplog.records if "the worker thread is dead" in record.getMessage()]
         assert len(deaths) == 1 and deaths[0].levelname == "CRITICAL"
     finally:
@@ -70,12 +70,12 @@ def test_live_fails_while_one_input_is_in_progress_too_long(broker: Broker):
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)
-        publish_inputs(broker.config, [_mxt("sb22")])
-        wait_for(lambda: _get(f"{base}/live")[0] == 503)
-        text = _get(f"{base}/live")[1]
+        publish_inputs(broker.config, [stand_in_mxt("sb22")])
+        wait_for(lambda: http_get(f"{base}/live")[0] == 503)
+        text = http_get(f"{base}/live")[1]
         assert "one input in progress for" in text and "max_processing_s=0.3" in text
         broker.take(broker.notifications_queue, 2)
-        wait_for(lambda: _get(f"{base}/live")[0] == 200)  # done: live again
+        wait_for(lambda: http_get(f"{base}/live")[0] == 200)  # done: live again
     finally:
         _stop(consumer, server, thread)
 
@@ -88,9 +88,9 @@ def test_ready_fails_when_the_state_store_is_unusable(tmp_path):
     health.readiness_checks.append(store.ping)
     server = HealthServer(health, Metrics()).start()
     try:
-        assert _get(f"http://127.0.0.1:{server.port}/ready") == (200, "ready\n")
+        assert http_get(f"http://127.0.0.1:{server.port}/ready") == (200, "ready\n")
         store.close()
-        assert _get(f"http://127.0.0.1:{server.port}/ready") == (503, "not ready\n")
+        assert http_get(f"http://127.0.0.1:{server.port}/ready") == (503, "not ready\n")
         assert health.live  # unusable state is not a reason to restart the process
     finally:
         server.stop()
@@ -140,16 +140,16 @@ def test_an_input_past_the_processing_deadline_is_dead_lettered_and_the_worker_g
     server, thread, base = _serve(consumer)
     try:
         wait_for(lambda: consumer.health.ready)
-        publish_inputs(broker.config, [_mxt("sbstuck"), _mxt("sb23")])
+        publish_inputs(broker.config, [stand_in_mxt("sbstuck"), stand_in_mxt("sb23")])
 
         (dead,) = broker.take(broker.config.dead_letter_queue, 1)
         notified = broker.take(broker.notifications_queue, 2)
         assert dead[0].headers[REASON_HEADER] == "processing deadline exceeded (processing_deadline_s=1)"
         assert {json.loads(body)["burst_id"] for _, body in notified} == {"sb23"}
-        assert _get(f"{base}/live") == (200, "live\n")
+        assert http_get(f"{base}/live") == (200, "live\n")
 
         processor.release.set()  # the stuck input returns at last: its outcome is dropped, nothing twice
-        publish_inputs(broker.config, [_mxt("sb24")])
+        publish_inputs(broker.config, [stand_in_mxt("sb24")])
         assert {json.loads(body)["burst_id"] for _, body in broker.take(broker.notifications_queue, 2)} == {
             "sb24"
         }

@@ -16,7 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
-from service_rig import BURST_ID, SDSS, best_of, deliver, inputs_of, position, product
+from service_rig import (
+    BURST_ID,
+    SDSS,
+    all_off_sky,
+    best_of,
+    deliver,
+    inputs_of,
+    position,
+    product,
+    store_unchecked,
+    with_tables,
+)
 
 from vtac.adapters.mxt import read_qpo_mxt
 from vtac.adapters.rawfits import FITS_BLOCK, fits_hdus
@@ -373,20 +384,9 @@ def test_tfields_of_ten_million_is_dead_lettered_not_retried(processor):
     assert processor.store.burst_state(BURST_ID).version == 0
 
 
-def _with_tables(source: Path, target: Path, change) -> Path:
-    """A copy of a source list with ``change(table_index, data)`` applied to each FINDCH table's rows."""
-    with fits.open(source) as hdus:
-        tables = [
-            fits.BinTableHDU(change(index, hdu.data.copy()), header=hdu.header)
-            for index, hdu in enumerate(hdus[1:])
-        ]
-        fits.HDUList([hdus[0].copy(), *tables]).writeto(target, checksum=True)
-    return target
-
-
 def test_an_empty_findch_extension_is_a_sequence_without_sources(processor, burst, tmp_path):
     simulated, paths = burst
-    empty_r1 = _with_tables(
+    empty_r1 = with_tables(
         paths["srclist_R"], tmp_path / "R_empty.fits", lambda n, rows: rows[:0] if n == 1 else rows
     )
     deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
@@ -407,7 +407,7 @@ def test_a_list_without_usable_rows_is_refused_before_it_can_poison_its_burst(pr
         rows["RA"] = -1.0
         return rows
 
-    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
+    bad = with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
     refused = deliver(processor, product("QSRCLIST_VT", bad))
     corrected = deliver(processor, product("QSRCLIST_VT", paths["srclist_R"], version=2))
     other_band = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
@@ -419,22 +419,10 @@ def test_a_list_without_usable_rows_is_refused_before_it_can_poison_its_burst(pr
     assert processor.store.burst_state(BURST_ID).published == 2
 
 
-def _store_unchecked(processor: Processor, body: bytes, sequences: list[str]) -> None:
-    """Record a source list as a VTAC without the arrival checks did (a store from before the upgrade)."""
-    message = parse_input(body)
-    envelope = {"input": message.model_dump(mode="json"), "sequences": sequences}
-    processor.store.record(BURST_ID, message.acronym, message.content_key(), json.dumps(envelope).encode())
-
-
-def _all_off_sky(_: int, rows):
-    rows["RA"] = -1.0
-    return rows
-
-
 def test_a_stored_input_that_cannot_build_is_set_aside_with_its_reason(processor, burst, tmp_path):
     simulated, paths = burst
-    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
-    _store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
+    bad = with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
+    store_unchecked(processor, product("QSRCLIST_VT", bad), ["R0", "R1", "R2", "R3"])
     mxt_body = position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec)
 
     mxt = deliver(processor, mxt_body)
@@ -451,8 +439,8 @@ def test_a_stored_input_that_cannot_build_is_set_aside_with_its_reason(processor
 def test_a_version_that_cannot_build_does_not_hold_back_the_others(processor, burst, tmp_path):
     simulated, paths = burst
     deliver(processor, position(simulated.mxt.ra, simulated.mxt.dec, simulated.mxt.r90_arcsec))
-    bad = _with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", _all_off_sky)
-    _store_unchecked(processor, product("QSRCLIST_VT", bad, version=2), ["R0", "R1", "R2", "R3"])
+    bad = with_tables(paths["srclist_R"], tmp_path / "R_bad.fits", all_off_sky)
+    store_unchecked(processor, product("QSRCLIST_VT", bad, version=2), ["R0", "R1", "R2", "R3"])
 
     outcome = deliver(processor, product("QSRCLIST_VT", paths["srclist_B"]))
 

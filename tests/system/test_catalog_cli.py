@@ -125,7 +125,7 @@ def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeyp
 
 
 def test_a_store_answers_make_qpo_vt_like_a_file(tmp_path, capsys):
-    from test_cli import handmade_list
+    from cli_rig import handmade_list
 
     assert (
         vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])

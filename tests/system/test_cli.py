@@ -9,44 +9,12 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from cli_rig import SDSS, handmade_list, run
 from paths import REPO
 
 from vtac.adapters.srclist import write_srclist
 from vtac.core.records import SequenceInfo
 from vtac.entrypoints import demo
-from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.sky import data_path
-
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
-
-
-def handmade_list(path, burst_id=None, drop=None):
-    """A small hand-made ECSV source list of two stars of the packaged field, in R0 and B0."""
-    table = Table(
-        {
-            "SEQ": ["R0", "R0", "B0"],
-            "OBJID": [1, 2, 1],
-            "RA": [215.6081000, 215.6, 215.6081000],
-            "DEC": [53.1000, 53.1, 53.1000],
-            "MAGCAL": [19.0, -1.0, 19.4],  # the second row is non-physical: dropped and counted
-            "MAGERR": [0.02, 0.02, 0.03],
-            "EFLAG": [0, 0, 0],
-            "ELLIPTY": [0.05, 0.05, 0.05],
-        }
-    )
-    if burst_id:
-        table.meta["BURST_ID"] = burst_id
-    table.meta["MAGLIM"] = 22.5
-    if drop:
-        table.remove_column(drop)
-    table.write(path, format="ascii.ecsv", overwrite=True)
-    return path
-
-
-def run(capsys, *args):
-    code = vtac(["make-qpo-vt", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_writes_the_three_products_named_by_the_burst_id(tmp_path, capsys):
