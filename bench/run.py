@@ -277,15 +277,8 @@ def bench_oneoff(rng: np.random.Generator, release: Release | None = None) -> di
 
 
 #: The libraries the one-off command cannot run without (the core's tables, the FITS cards, the settings and
-#: summary models, the E(B-V) look-up): their import alone is the floor under the command's wall time.
-ONEOFF_LIBRARIES = (
-    "numpy",
-    "astropy.table",
-    "astropy.io.fits",
-    "pydantic",
-    "pydantic_settings",
-    "astropy_healpix",
-)
+#: summary models): their import alone is the floor under the command's wall time.
+ONEOFF_LIBRARIES = ("numpy", "astropy.table", "astropy.io.fits", "pydantic", "pydantic_settings")
 
 
 def _python(code: str) -> None:

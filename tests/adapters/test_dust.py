@@ -4,6 +4,8 @@ fields."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -58,3 +60,34 @@ def test_galactic_coordinates_agree_with_astropy_to_a_milliarcsecond():
     theirs = SkyCoord(ra, dec, unit="deg").galactic
     ours = SkyCoord(lon, lat, unit="deg", frame="galactic")
     assert ours.separation(theirs).arcsec.max() < 1e-3
+
+
+def test_the_interpolation_is_healpix_bilinear_everywhere_poles_and_longitude_wrap_included():
+    from astropy import units as u  # pylint: disable=import-outside-toplevel
+    from astropy_healpix import HEALPix  # pylint: disable=import-outside-toplevel
+
+    from vtac.adapters.dust import ring_bilinear_weights, sfd_map  # pylint: disable=import-outside-toplevel
+
+    ebv_map, nside = sfd_map()
+    rng = np.random.default_rng(5)
+    polar = rng.choice([-1.0, 1.0], 500) * rng.uniform(89.0, 90.0, 500)  # beyond the first ring's centres
+    lat = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 5000))), polar, [0.0, 0.0, 90.0, -90.0]])
+    lon = np.concatenate([rng.uniform(0, 360, 5500), [0.0, 359.9999999, 0.0, 0.0]])
+    pixels, weights = ring_bilinear_weights(nside, np.radians(90.0 - lat), np.radians(lon))
+    reference = HEALPix(nside=nside, order="ring").interpolate_bilinear_lonlat(
+        lon * u.deg, lat * u.deg, ebv_map
+    )
+    np.testing.assert_allclose((ebv_map[pixels] * weights).sum(axis=0), reference, rtol=1e-12)
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=1e-12)
+    assert pixels.min() >= 0 and pixels.max() < 12 * nside**2
+
+
+def test_the_look_up_loads_neither_astropy_coordinates_nor_astropy_healpix():
+    code = (
+        "import sys\n"
+        "from vtac.adapters.dust import galactic_ebv\n"
+        "assert 0 < galactic_ebv([214.9], [52.7])[0] < 0.03\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('astropy.coordinates', 'astropy_healpix'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
