@@ -8,11 +8,14 @@ import warnings
 import numpy as np
 import pytest
 from astropy.io import fits
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vtac.adapters.rawfits import (
     FITS_BLOCK,
     binary_table,
     bintable_columns,
+    fits_card,
     fits_hdus,
     hdu_bytes,
     parse_header,
@@ -135,3 +138,35 @@ def test_the_reader_sees_the_values_and_columns_astropy_sees():
         assert np.array_equal(columns["RA"][0], data["RA"], equal_nan=True) and columns["RA"][1] == "deg"
         assert columns["FLAG"][0].tolist() == data["FLAG"].tolist()
         assert columns["NAME"][0].tolist() == data["NAME"].tolist()
+
+
+_ASCII = st.characters(min_codepoint=32, max_codepoint=126)
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.floats(),
+    st.floats(width=32).map(np.float32),
+    st.text(_ASCII, max_size=90),
+    st.text(max_size=12),  # anything: astropy refuses what is not printable ASCII
+    st.booleans().map(np.bool_),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    key=st.from_regex(r"[A-Z0-9_-]{1,8}", fullmatch=True)
+    | st.sampled_from(["date-obs", "LONGKEYWORD", "DP1.AXIS"]),
+    value=_VALUES,
+    comment=st.text(_ASCII, max_size=80) | st.text(max_size=5),
+)
+def test_a_card_is_the_one_astropy_writes_or_astropy_refuses_it_alike(key, value, comment):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns when it cuts a comment; so must we, by calling it
+        try:
+            expected = fits.Card(key, value, comment).image
+        except (ValueError, TypeError) as refused:
+            with pytest.raises(type(refused)):
+                fits_card(key, value, comment)
+            return
+        assert fits_card(key, value, comment) == expected

@@ -17,9 +17,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io.fits import Card
 
-from vtac.adapters.rawfits import Hdu, Keyword, binary_table, cards, fits_bytes, fits_dtype
+from vtac.adapters.rawfits import (
+    CARD_LENGTH,
+    Hdu,
+    Keyword,
+    binary_table,
+    cards,
+    fits_bytes,
+    fits_card,
+    fits_dtype,
+)
 from vtac.core.coverage import circle_off_field
 from vtac.core.records import (
     ARCSEC,
@@ -53,8 +61,6 @@ LIGHT_CURVE_COLUMNS: tuple[ColumnSpec, ...] = (
         )
     ),
 )
-
-_CARD = Card.length
 
 
 # ----------------------------------------------------------------------------------------------- public API
@@ -228,7 +234,7 @@ def _catalog_hdu(answer: CatalogAnswer, table: Table | None, depth: tuple[float,
         ("CATNAME", answer.name, "Reference catalogue"),
         ("CATSTAT", answer.status.value, "Query outcome: ok, failed or not_covered"),
     ]
-    if len(Card("CATMSG", message).image) > _CARD:
+    if len(fits_card("CATMSG", message, "")) > CARD_LENGTH:
         keywords.append(("LONGSTRN", "OGIP 1.0", "The OGIP long string convention may be used"))
     keywords += [
         ("CATMSG", message, "Message of the catalogue query"),

@@ -6,9 +6,12 @@ the source lists must read in a few ms and a QPO_VT write in a few more (docs/ar
 measurements). Reading: fixed-format header cards are parsed directly and plain scalar columns are viewed
 straight from the bytes with numpy; anything unusual (scaled, vector or variable-length columns) falls back
 to astropy through :meth:`RawHdu.to_astropy`; every size a header gives is checked before use. Writing:
-each table is one big-endian numpy record array, cards are formatted by :class:`astropy.io.fits.Card`
-(values, long strings and escapes follow astropy), and the HDU bytes with their CHECKSUM/DATASUM (the FITS
-checksum convention, ones'-complement sums over 32-bit words) are assembled here.
+each table is one big-endian numpy record array, a fixed-format card of a standard keyword and a plain value
+is formatted here exactly as :class:`astropy.io.fits.Card` formats it (the first Card of a process costs
+tens of milliseconds of configuration look-ups, a one-off run's whole header ~0.03 s), anything else (long
+strings on CONTINUE cards, HIERARCH keywords, values astropy refuses) by astropy itself, and the HDU bytes
+with their CHECKSUM/DATASUM (the FITS checksum convention, ones'-complement sums over 32-bit words) are
+assembled here.
 tests/adapters/test_rawfits.py compares both directions with astropy byte for byte (header cards, data,
 checksums).
 """
@@ -33,7 +36,7 @@ from vtac.errors import InputError
 
 # ------------------------------------------------------------------------------------------------ reading
 FITS_BLOCK = 2880
-_CARD = Card.length
+CARD_LENGTH = Card.length  # characters of a header card
 _TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])")
 _TFORM_WIDTH = {
     "L": 1,
@@ -62,8 +65,8 @@ def parse_header(header_bytes: bytes) -> dict[str, Any]:
     """
     text = header_bytes.decode("ascii", "replace")
     values: dict[str, Any] = {}
-    for start in range(0, len(text), _CARD):
-        card = text[start : start + _CARD]
+    for start in range(0, len(text), CARD_LENGTH):
+        card = text[start : start + CARD_LENGTH]
         keyword = card[:8].rstrip()
         if keyword == "END":
             break
@@ -225,7 +228,7 @@ def _end_of_header(raw: bytes, offset: int, file: str, index: int) -> int:
             )
         block = raw[position : position + FITS_BLOCK]
         position += FITS_BLOCK
-        if any(block[card : card + 8] == b"END     " for card in range(0, FITS_BLOCK, _CARD)):
+        if any(block[card : card + 8] == b"END     " for card in range(0, FITS_BLOCK, CARD_LENGTH)):
             return position
     raise InputError("header has no END card (truncated file?)", file=file, hdu=str(index))
 
@@ -366,6 +369,9 @@ _CHECKSUM_PLACEHOLDER = "0" * 16
 _CHECKSUM_EXCLUDED = frozenset(b":;<=>?@[\\]^_`")
 
 Keyword = tuple[str, Any, str]
+#: A keyword astropy writes as it is on a fixed-format card (not HIERARCH, not record-valued).
+_STANDARD_KEYWORD = re.compile(r"^[A-Z0-9_-]{1,8}$")
+_QUOTE = "'"
 
 
 @dataclass
@@ -435,8 +441,8 @@ def hdu_bytes(hdu: Hdu, stamp: str) -> bytes:
     """Header and data blocks of one HDU, with DATASUM and a CHECKSUM that makes the HDU sum to -0."""
     data = _padded(hdu.data, b"\0")
     datasum = _ones_complement_sum(data)
-    checksum_card = Card("CHECKSUM", _CHECKSUM_PLACEHOLDER, f"HDU checksum updated {stamp}").image
-    datasum_card = Card("DATASUM", str(datasum), f"data unit checksum updated {stamp}").image
+    checksum_card = fits_card("CHECKSUM", _CHECKSUM_PLACEHOLDER, f"HDU checksum updated {stamp}")
+    datasum_card = fits_card("DATASUM", str(datasum), f"data unit checksum updated {stamp}")
     header = _padded((hdu.header + checksum_card + datasum_card + "END").encode("ascii"), b" ")
     checksum = _encode_checksum(~_ones_complement_sum(header, datasum) & 0xFFFFFFFF)
     position = len(hdu.header) + checksum_card.index(_CHECKSUM_PLACEHOLDER)
@@ -456,13 +462,52 @@ def card_image(key: str, value: Any, comment: str) -> str:
     Cached: most cards (TTYPE, TFORM, TUNIT of 80 columns) are the same in every product, and an astropy
     ``Card`` costs tens of microseconds in configuration lookups (a fifth of a build's writing time).
     """
-    bare = Card(key, value).image
+    bare = fits_card(key, value, "")
     if not comment:
         return bare
-    if len(bare) > _CARD:  # a long string goes on CONTINUE cards, the comment on the last one
+    if len(bare) > CARD_LENGTH:  # a long string goes on CONTINUE cards, the comment on the last one
+        return fits_card(key, value, comment)
+    room = CARD_LENGTH - max(len(bare.rstrip()), 30) - len(" / ")
+    return fits_card(key, value, _cut_at_word(comment, room)) if room > 0 else bare
+
+
+def fits_card(key: str, value: Any, comment: str) -> str:
+    """The card astropy writes: formatted here when it fits one fixed-format card, else by astropy."""
+    text = _plain_value(value)
+    if text is None or not _STANDARD_KEYWORD.match(key) or not _printable(comment):
         return Card(key, value, comment).image
-    room = _CARD - max(len(bare.rstrip()), 30) - len(" / ")
-    return Card(key, value, _cut_at_word(comment, room)).image if room > 0 else bare
+    image = f"{key:8}= {text}" + (f" / {comment}" if comment.rstrip() else "")  # as astropy: blank is none
+    return f"{image:80}" if len(image) <= CARD_LENGTH else Card(key, value, comment).image
+
+
+def _plain_value(value: Any) -> str | None:
+    """A value as astropy's fixed format writes it (``_format_value``), None for what astropy alone
+    handles (non-finite or complex numbers, non-printable strings, other types)."""
+    if isinstance(value, (bool, np.bool_)):
+        return f"{'T' if value else 'F':>20}"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:>20d}"
+    if isinstance(value, (float, np.floating)):
+        return f"{_float_text(value):>20}" if np.isfinite(value) else None
+    if isinstance(value, str) and _printable(value):
+        if value == "":
+            return "''"
+        quoted = "'" + f"{value.replace(_QUOTE, _QUOTE * 2):8}" + "'"
+        return f"{quoted:20}"
+    return None
+
+
+def _float_text(value: float | np.floating) -> str:
+    """``str`` of the value, upper-case exponent, at most 20 characters (astropy's ``_format_float``)."""
+    text = str(value).replace("e", "E")
+    if len(text) <= 20:
+        return text
+    exponent = text.find("E")
+    return text[:20] if exponent < 0 else text[: 20 - (len(text) - exponent)] + text[exponent:]
+
+
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable()
 
 
 def _cut_at_word(text: str, room: int) -> str:
