@@ -193,6 +193,20 @@ def test_a_fits_file_read_lazily_gives_the_same_rows(tmp_path):
     ]
 
 
+def test_an_answer_outlives_its_fits_file_being_rewritten(tmp_path):
+    """The file is mapped while it is read: the answer must hold copies, so that a survey file replaced
+    on disk (a new release, a re-ingest) leaves the answers already given as they were."""
+    path = tmp_path / "ps1.fits"
+    ps1_table().write(path)
+    answer = table_of(read_catalog_file("PS1DR1", path))
+    before = {name: np.array(answer[name]) for name in answer.colnames}
+    size = path.stat().st_size
+    with path.open("r+b") as rewritten:  # in place, as a copy over it would: a view would see it
+        rewritten.write(b"\0" * size)
+    for name, values in before.items():
+        np.testing.assert_array_equal(np.array(answer[name]), values, err_msg=name)
+
+
 def test_gaia_vizier_names_magnitudes_errors_from_fluxes_and_epoch():
     table = Table(
         {

@@ -169,7 +169,7 @@ def read_catalog_file(name: str, path: str | Path, *, need_magnitudes: bool = Fa
     """
     canonical = catalog_layout_name(name)
     path = existing_file(path)
-    table_file = read_table_file(path)
+    table_file = read_table_file(path, lazy_fits=True)  # the normalised columns are copies, not views
     answer = read_catalog_table(canonical, table_file.table, path.name)
     if (
         need_magnitudes
