@@ -243,7 +243,8 @@ def normalise_catalog_table(name: str, table: Table, origin: str) -> NormalisedC
 def text_ids(values: NDArray[Any]) -> NDArray[np.str_]:
     """Identifiers as text (integer ids and USNO-B1's ``1234-0567890`` alike); a missing one is empty."""
     data = np.ma.asarray(values)
-    return np.char.strip(np.ma.filled(data.astype(str), ""))
+    text = np.ma.filled(data.astype(str), "")
+    return text if data.dtype.kind in "iu" else np.char.strip(text)  # an integer's text has no blanks
 
 
 class _Source:
