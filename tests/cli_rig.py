@@ -9,9 +9,6 @@ import pytest
 from astropy.table import Table
 
 from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.sky import data_path
-
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 
 
 def handmade_list(path: Path, burst_id: str | None = None, drop: str | None = None) -> Path:

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pika
+from paths import REPO
 
 from vtac.settings import BrokerSettings
 
 PG_BIN = Path(os.environ.get("VTAC_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:

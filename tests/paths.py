@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+from vtac.simulation.sky import data_path
+
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 #: Inputs the tests read: real GCN notices, catalogue answers, FSC products, schemas.
 DATA = TESTS / "data"
+#: The packaged SDSS degree as a ``--catalog`` / ``VTAC_CATALOGUES__SOURCES`` entry.
+SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"

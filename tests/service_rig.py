@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import real_services
 from astropy.io import fits
 from real_services import Broker, wait_for
 
+from vtac.core.records import ARCSEC
 from vtac.errors import InputError
 from vtac.service.consumer import Consumer
 from vtac.service.messages import parse_input
@@ -29,13 +31,12 @@ from vtac.service.publish import InputMessage, mxt_position_message, product_mes
 from vtac.settings import BrokerSettings
 from vtac.simulation import simulate_burst
 from vtac.simulation.burst import SimulatedBurst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec
 
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 BURST_ID = "sb26050905"
-AUDIENCES = {"qpo_vt.ba": "ba", "qpo_vt.vtpp": "vtpp"}
+#: Routing key of each audience's notification -> the audience.
+AUDIENCES = {key: key.rsplit(".", 1)[-1] for key in real_services.AUDIENCES}
 PRODUCT_TIME = datetime(2026, 5, 9, 22, 1, tzinfo=UTC)
-ARCSEC = 1.0 / 3600.0
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from paths import SDSS
 from real_services import wait_for, with_changes
-from service_rig import SDSS, Service, simulate_files
+from service_rig import Service, simulate_files
 
 from vtac.service.processor import Processor
 from vtac.service.sdb import FileSdb, Sdb

@@ -20,11 +20,10 @@ from pathlib import Path
 import pika
 import pytest
 from lxml import etree
-from paths import REPO
+from paths import REPO, SDSS
 from real_services import BROKER_URL, wait_for
 from service_rig import (
     BURST_ID,
-    SDSS,
     all_off_sky,
     deliver,
     inputs_of,

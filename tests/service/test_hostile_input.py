@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from paths import SDSS
 from service_rig import (
     BURST_ID,
-    SDSS,
     all_off_sky,
     best_of,
     deliver,

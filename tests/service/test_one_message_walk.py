@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 from astropy.io import fits
+from paths import SDSS
 from real_services import Broker, wait_for
-from service_rig import AUDIENCES, BURST_ID, SDSS, Service, notified_once_up_to, versions_notified
+from service_rig import AUDIENCES, BURST_ID, Service, notified_once_up_to, versions_notified
 
 from vtac.adapters import rawfits
 from vtac.provenance import running_code

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from paths import SDSS
 from service_rig import (
     BURST_ID,
-    SDSS,
     best_of,
     deliver,
     inputs_of,

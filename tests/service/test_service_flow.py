@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from paths import SDSS
 from real_services import Broker, wait_for, with_changes
 from service_rig import (
     AUDIENCES,
     BURST_ID,
-    SDSS,
     Burst,
     Service,
     collect_until,

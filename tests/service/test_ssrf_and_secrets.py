@@ -12,7 +12,8 @@ import logging
 import time
 
 import pytest
-from service_rig import BURST_ID, SDSS, product
+from paths import SDSS
+from service_rig import BURST_ID, product
 from werkzeug import Response
 
 from vtac.entrypoints.cli import main as vtac

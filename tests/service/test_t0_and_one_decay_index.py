@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 from lxml import etree
-from paths import DATA
+from paths import DATA, SDSS
 from real_services import Broker, wait_for
 from service_rig import (
     AUDIENCES,
     BURST_ID,
     PRODUCT_TIME,
-    SDSS,
     Service,
     collect_until,
     notified_once_up_to,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from cli_rig import SDSS, handmade_list, run
+from cli_rig import handmade_list, run
+from paths import SDSS
 
 from vtac.entrypoints.cli import main as vtac
 from vtac.simulation.sky import data_path

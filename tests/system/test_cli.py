@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from cli_rig import SDSS, handmade_list, run
-from paths import REPO
+from cli_rig import handmade_list, run
+from paths import REPO, SDSS
 
 from vtac.adapters.srclist import write_srclist
 from vtac.core.records import SequenceInfo

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 from astropy.io import fits
-from cli_rig import SDSS, handmade_list
-from paths import REPO
+from cli_rig import handmade_list
+from paths import REPO, SDSS
 
 from vtac.entrypoints.cli import main as vtac
 from vtac.provenance import UNKNOWN, checkout_head, package_version, running_code, source_commit
