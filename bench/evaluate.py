@@ -143,6 +143,7 @@ def own_figures(
     per_catalog: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "first_and_best": 0})
     dark: dict[str, float] = {"n": 0, "false_best": 0}
     per_dark: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "false_best": 0})
+    dark_per_catalog: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "false_best": 0})
     undetected: dict[str, float] = {"n": 0, "false_best": 0}
     outcomes = []
     #: Per field: the afterglow's rank among the candidates (0: not first or absent), its P, the best P.
@@ -153,7 +154,7 @@ def own_figures(
         top_p = float(result.candidates["PROB"][0]) if len(result.candidates) else 0.0
         if not scenario.has_afterglow:
             fields.append((False, False, 0.0, top_p))
-            for bucket in (dark, per_dark[scenario.family]):
+            for bucket in (dark, per_dark[scenario.family], dark_per_catalog[scenario.catalog_label]):
                 bucket["n"] += 1
                 bucket["false_best"] += int(len(result.best) > 0)
             continue
@@ -179,6 +180,7 @@ def own_figures(
         "dark_fields": dark["n"],
         "dark_false_best": dark["false_best"] / max(dark["n"], 1),
         "dark_families": {k: _rates(v) for k, v in sorted(per_dark.items())},
+        "dark_catalogs": {k: _rates(v) for k, v in sorted(dark_per_catalog.items())},
         "undetected_afterglows": undetected,
         "threshold_curve": threshold_curve(fields),
     }
@@ -377,9 +379,15 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     for family, item in own["families"].items():
         lines.append(f"| {family} | {item['n']} | {item['first']:.3f} | {item['first_and_best']:.3f} |")
-    lines += ["", "| catalogue | n | first and best |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "| catalogue | afterglows | first and best | dark fields | with a false best |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, item in own["catalogs"].items():
-        lines.append(f"| {name} | {item['n']} | {item['first_and_best']:.3f} |")
+        dark = own["dark_catalogs"].get(name, {"n": 0, "false_best": float("nan")})
+        glows = f"{item['n']} | {item['first_and_best']:.3f}"
+        lines.append(f"| {name} | {glows} | {dark['n']} | {dark['false_best']:.3f} |")
     lines += [
         "",
         f"Dark fields: {own['dark_fields']}, with a false best candidate: {own['dark_false_best']:.3f}",
