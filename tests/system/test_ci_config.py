@@ -237,8 +237,9 @@ def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipe
     lock = json.loads((folder / "package-lock.json").read_text())
     assert package["dependencies"] == {"gitlab-ci-local": "4.73.0"}  # 4.75.x does not run on Node 20
     assert lock["packages"]["node_modules/gitlab-ci-local"]["version"] == "4.73.0"
-    # the suite once (make test), then the pipeline's lint job for real
-    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test\nmake ci-local CI_LOCAL_JOBS=lint")
+    # the suite once (make test), then the jobs that do not run it again, in the project's images
+    run = (REPO / ".ci" / "run").read_text().strip()
+    assert run.endswith('make test\nmake ci-local-images CI_LOCAL_IMAGE_JOBS="lint one-off-in-image"')
 
 
 def test_dev_tools_are_pinned_on_the_images_runtime_stack():
