@@ -11,7 +11,7 @@ GCL_DIR := .ci/gitlab-ci-local
 GCL := $(GCL_DIR)/node_modules/.bin/gitlab-ci-local
 
 .PHONY: demo test test-fast bench evaluate reliability lint coverage-check images ci-images install system-deps ci-local \
-	ci-local-images clean
+	ci-local-shell clean
 
 # Dev tools pinned by constraints-dev.txt, the runtime by requirements.lock (what the images install).
 $(STAMP): pyproject.toml constraints-dev.txt requirements.lock
@@ -64,20 +64,21 @@ lint: install
 	$(BIN)/hadolint Dockerfile.base Dockerfile.core Dockerfile.full Dockerfile.ci
 	$(BIN)/pre-commit validate-config .pre-commit-config.yaml
 
-# Runs the lint and test jobs of .gitlab-ci.yml with gitlab-ci-local on this machine: shell executor, each job
-# in its own copy of the project (.gitlab-ci-local/builds), the machine's RabbitMQ and PostgreSQL instead of
-# service containers (see the variables of .gitlab-ci.yml).
+# gitlab-ci-local for ci-local (the jobs in podman containers, below) and ci-local-shell (no container).
 $(GCL): $(GCL_DIR)/package-lock.json
 	@command -v npm >/dev/null || { echo "gitlab-ci-local needs Node.js 20 and npm (nodejs, npm)" >&2; exit 1; }
 	npm ci --prefix $(GCL_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
-CI_LOCAL_JOBS ?= lint test
-ci-local: $(GCL)
+# Runs the lint and test jobs of .gitlab-ci.yml with gitlab-ci-local on this machine without containers: shell
+# executor, each job in its own copy of the project (.gitlab-ci-local/builds), the machine's RabbitMQ and
+# PostgreSQL instead of service containers (see the variables of .gitlab-ci.yml).
+CI_LOCAL_SHELL_JOBS ?= lint test
+ci-local-shell: $(GCL)
 	$(GCL) --force-shell-executor --shell-isolation --no-evaluate-rule-changes --timestamps \
 		--variable RABBITMQ_SERVICE_IMAGE= --variable POSTGRES_SERVICE_IMAGE= \
 		--variable RABBITMQ_HOST=127.0.0.1 --variable POSTGRES_HOST=127.0.0.1 \
-		$(CI_LOCAL_JOBS)
+		$(CI_LOCAL_SHELL_JOBS)
 
 # Re-checks the coverage of the last `make test` (coverage.xml) against the 90 % floor.
 coverage-check: install
@@ -105,9 +106,9 @@ ci-images:
 # Runs every job of .gitlab-ci.yml that can run here in podman containers, on the images built above (the
 # image jobs need a registry to push to, sonar a SonarQube server): lint, test (with its two service
 # containers, the fault suite on the job image's own RabbitMQ and PostgreSQL), coverage, one-off-in-image.
-CI_LOCAL_IMAGE_JOBS := lint test coverage one-off-in-image
-ci-local-images: $(GCL) images ci-images
-	scripts/ci_local_images.sh $(GCL) $(CI_LOCAL_IMAGE_JOBS)
+CI_LOCAL_JOBS ?= lint test coverage one-off-in-image
+ci-local: $(GCL) images ci-images
+	scripts/ci_local_images.sh $(GCL) $(CI_LOCAL_JOBS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) test-output .pytest_cache .mypy_cache .ruff_cache coverage.xml junit.xml .gitlab-ci-local

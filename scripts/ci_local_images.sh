@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make ci-local-images: the jobs of .gitlab-ci.yml named on the command line, run by gitlab-ci-local in podman
+# make ci-local: the jobs of .gitlab-ci.yml named on the command line, run by gitlab-ci-local in podman
 # containers on the project's images (localhost/vtac-*:$IMAGE_TAG, built by make images / make ci-images),
 # given through the pipeline's image variables, as a GitLab docker runner would run them. No registry here:
 # gitlab-ci-local's utility container is the job image, its service wait the ci-wait image. Then removes
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/docker/containers.conf}"
-: "${IMAGE_TAG:?set IMAGE_TAG (make ci-local-images sets it)}"
+: "${IMAGE_TAG:?set IMAGE_TAG (make ci-local sets it)}"
 gcl=$1
 shift
 image() { echo "localhost/vtac-$1:$IMAGE_TAG"; }

@@ -1,5 +1,5 @@
 """Waits until HOST:PORT accepts TCP connections: gitlab-ci-local's service wait (`--wait-image`, called as
-`IMAGE HOST:PORT -t SECONDS`), in an image built here since no registry can be reached (make ci-local-images).
+`IMAGE HOST:PORT -t SECONDS`), in an image built here since no registry can be reached (make ci-local).
 """
 
 import socket

@@ -495,7 +495,7 @@ def _close_connection(name: str) -> None:
 
 
 def _close_connection_by_api(name: str) -> None:
-    """The management API's way (CI: `make ci-local-images`). The API lists a connection once the broker
+    """The management API's way (CI: `make ci-local`). The API lists a connection once the broker
     has emitted its statistics (every 5 s by default), hence the wait."""
     import requests
 

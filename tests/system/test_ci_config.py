@@ -222,12 +222,12 @@ def test_images_chain_through_build_arguments():
     assert 'ENTRYPOINT ["vtac", "serve"]' in full and "HEALTHCHECK" in full
 
 
-def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipeline):
+def test_make_ci_local_shell_runs_the_lint_and_test_jobs_on_the_machines_services(pipeline):
     makefile = (REPO / "Makefile").read_text()
-    recipe = makefile.split("\nci-local:", 1)[1].split("\n\n", 1)[0]
-    for option in ("--force-shell-executor", "--shell-isolation", "$(CI_LOCAL_JOBS)"):
+    recipe = makefile.split("\nci-local-shell:", 1)[1].split("\n\n", 1)[0]
+    for option in ("--force-shell-executor", "--shell-isolation", "$(CI_LOCAL_SHELL_JOBS)"):
         assert option in recipe
-    assert "\nCI_LOCAL_JOBS ?= lint test\n" in makefile  # both jobs unless told otherwise
+    assert "\nCI_LOCAL_SHELL_JOBS ?= lint test\n" in makefile  # both jobs unless told otherwise
     for image in ("RABBITMQ_SERVICE_IMAGE", "POSTGRES_SERVICE_IMAGE"):  # no container: an empty service name
         assert f"--variable {image}= " in recipe and image in pipeline["variables"]
     for host in ("RABBITMQ_HOST", "POSTGRES_HOST"):
@@ -239,7 +239,7 @@ def test_make_ci_local_runs_the_lint_and_test_jobs_on_the_machines_services(pipe
     assert lock["packages"]["node_modules/gitlab-ci-local"]["version"] == "4.73.0"
     # the suite once (make test), then the jobs that do not run it again, in the project's images
     run = (REPO / ".ci" / "run").read_text().strip()
-    assert run.endswith('make test\nmake ci-local-images CI_LOCAL_IMAGE_JOBS="lint one-off-in-image"')
+    assert run.endswith('make test\nmake ci-local CI_LOCAL_JOBS="lint one-off-in-image"')
 
 
 def test_dev_tools_are_pinned_on_the_images_runtime_stack():
@@ -269,16 +269,16 @@ def test_the_readme_images_section_gives_the_makefiles_image_commands():
     assert "\n## Layout\n" in readme
     section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
     commands = set(re.findall(r"^make ([a-z-]+)", section, flags=re.MULTILINE))
-    image_targets = {target for target in makefile_targets() if "images" in target}
-    assert commands == image_targets == {"images", "ci-images", "ci-local-images"}
+    assert commands == {"images", "ci-images", "ci-local"} <= makefile_targets()
     for script in ("scripts/make_images.sh", "scripts/ci_local_images.sh"):
         assert script in (REPO / "Makefile").read_text()
     assert "Regenerate the lock" in section  # requirements.lock points here
 
 
-def test_make_ci_local_images_runs_the_jobs_in_podman_on_the_projects_images(pipeline):
+def test_make_ci_local_runs_the_jobs_in_podman_on_the_projects_images(pipeline):
     makefile = (REPO / "Makefile").read_text()
-    line = re.search(r"^CI_LOCAL_IMAGE_JOBS := (.+)$", makefile, flags=re.MULTILINE)
+    assert "\nci-local: $(GCL) images ci-images\n" in makefile  # the images first, built here
+    line = re.search(r"^CI_LOCAL_JOBS \?= (.+)$", makefile, flags=re.MULTILINE)
     assert line is not None
     jobs = line.group(1).split()
     assert set(jobs) == {"lint", "test", "coverage", "one-off-in-image"} <= set(jobs_of(pipeline))
