@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from paths import SDSS_FILE
 
 from vtac.adapters.extras import ExtrasContext, ExtrasFiles
 from vtac.app.catalogs import CatalogSource
@@ -15,9 +16,9 @@ from vtac.core.science_settings import ScienceConfig
 from vtac.entrypoints.one_off import OneOffFiles, make_version, write_version, write_version_extras
 from vtac.settings import CatalogServices, CatalogueSettings
 from vtac.simulation.burst import BurstSpec, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, load_demo_sky
 
-SDSS = CatalogSource("SDSS12", str(data_path("sdss12_egs_1deg.fits")))
+SDSS = CatalogSource("SDSS12", str(SDSS_FILE))
 XSD = Path(__file__).parent / "data" / "voevent" / "VOEvent-v2.0.xsd"
 GCN_SCHEMA = Path(__file__).parent / "data" / "gcn-schema" / "v7.2.3"
 NOTICE_SCHEMA = Path(__file__).parents[1] / "schemas" / "vt_candidate_notice.schema.json"

@@ -8,5 +8,7 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 #: Inputs the tests read: real GCN notices, catalogue answers, FSC products, schemas.
 DATA = TESTS / "data"
-#: The packaged SDSS degree as a ``--catalog`` / ``VTAC_CATALOGUES__SOURCES`` entry.
-SDSS = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
+#: The packaged SDSS degree (vtac/data), and that file as a ``--catalog`` / ``VTAC_CATALOGUES__SOURCES``
+#: entry.
+SDSS_FILE = data_path("sdss12_egs_1deg.fits")
+SDSS = f"SDSS12={SDSS_FILE}"

@@ -11,16 +11,15 @@ from collections.abc import Callable
 
 import numpy as np
 from astropy.table import Table
-from paths import DATA
+from paths import DATA, SDSS_FILE
 from werkzeug import Request, Response
 
 from vtac.core.coverage import Cone
 from vtac.core.sky import separation_arcsec
-from vtac.simulation.sky import data_path
 
 TEMPLATE = (DATA / "providers_vizier_sdss12.vot").read_text()
 ERROR_ANSWER = (DATA / "providers_vizier_error.xml").read_bytes()
-SDSS = Table.read(data_path("sdss12_egs_1deg.fits"))
+SDSS = Table.read(SDSS_FILE)
 MAGS = [f"{prefix}{b}mag" for b in "ugriz" for prefix in ("", "e_")]
 
 _OBJID_FIELD = (

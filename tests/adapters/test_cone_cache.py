@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 from expect import table_of
+from paths import SDSS_FILE
 from vizier_answers import cone_rows, vizier_handler
 
 from vtac.adapters.catalog_file import read_catalog_file
@@ -16,9 +17,8 @@ from vtac.adapters.vizier import VizierProvider
 from vtac.core.coverage import Cone
 from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.core.sky import separation_arcsec
-from vtac.simulation.sky import data_path
 
-SDSS = read_catalog_file("SDSS12", data_path("sdss12_egs_1deg.fits"))
+SDSS = read_catalog_file("SDSS12", SDSS_FILE)
 CONE = Cone(215.6, 53.1, 5.0 / 60.0)
 # Generous read timeout: the first answer of a session reads the packaged SDSS field (slow when loaded).
 FAST = HttpPolicy(connect_timeout_s=0.5, read_timeout_s=5.0, retries=0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
+from paths import SDSS_FILE
 
 from vtac.adapters import hats_ingest
 from vtac.adapters.catalog_file import read_catalog_file, text_ids
@@ -19,11 +20,9 @@ from vtac.core.records import CatalogStatus
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import InputError
 from vtac.simulation.burst import BurstSpec, simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, data_path, find_case, load_demo_sky
+from vtac.simulation.sky import DEMO_CENTRE, find_case, load_demo_sky
 
 pytestmark = pytest.mark.slow
-
-SDSS_FILE = data_path("sdss12_egs_1deg.fits")
 
 
 @pytest.fixture(scope="module")

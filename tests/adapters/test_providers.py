@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from expect import table_of
+from paths import SDSS_FILE
 from vizier_answers import ERROR_ANSWER, TEMPLATE, counting, vizier_handler
 from werkzeug import Response
 
@@ -28,9 +29,8 @@ from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError, InputError
 from vtac.settings import CatalogServices, load_settings
 from vtac.simulation.burst import simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, load_demo_sky
 
-SDSS_FILE = str(data_path("sdss12_egs_1deg.fits"))
 CONE = Cone(215.6, 53.1, 0.1)
 BURST_ID = "sb26050905"
 
@@ -40,7 +40,7 @@ BURST_ID = "sb26050905"
 
 def test_sources_resolve_to_file_vizier_or_datalab():
     settings = RemoteSettings(vizier_url="http://127.0.0.1:1")
-    assert resolve_provider("SDSS12", SDSS_FILE, settings) == FileProvider(SDSS_FILE)
+    assert resolve_provider("SDSS12", str(SDSS_FILE), settings) == FileProvider(str(SDSS_FILE))
     vizier = resolve_provider("PS1DR1", "VizieR", settings)
     assert isinstance(vizier, FootprintGuard) and isinstance(vizier.inner, VizierProvider)
     assert vizier.inner.base_url == "http://127.0.0.1:1"

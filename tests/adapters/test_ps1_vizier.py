@@ -9,13 +9,14 @@ import json
 
 import numpy as np
 import pytest
+from paths import SDSS_FILE
 from vizier_answers import _OBJID_FIELD, _R_FIELD, TEMPLATE, _field, _td, requested_cone
 from werkzeug import Request, Response
 
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
 from vtac.simulation.burst import simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path, load_demo_sky
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, load_demo_sky
 
 PS1_BANDS = "grizy"
 
@@ -64,7 +65,7 @@ def test_make_qpo_vt_with_ps1_from_vizier_ranks_the_afterglow_first(
 ):
     from astropy.table import Table
 
-    sdss = Table.read(data_path("sdss12_egs_1deg.fits"))
+    sdss = Table.read(SDSS_FILE)
     asked = []
 
     def answer(request: Request) -> Response:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from expect import table_of
+from paths import SDSS_FILE
 
 from vtac.adapters.catalog_file import read_catalog_file
 from vtac.core.photometry import predict_vt
 from vtac.core.records import CatalogAnswer, CatalogStatus
 from vtac.errors import InputError
-from vtac.simulation.sky import data_path
 from vtac.simulation.truth import (
     GRID_A,
     SDSS_PIVOT_A,
@@ -29,7 +29,7 @@ def _mad(values: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def answer() -> CatalogAnswer:
-    return read_catalog_file("SDSS12", data_path("sdss12_egs_1deg.fits"))
+    return read_catalog_file("SDSS12", SDSS_FILE)
 
 
 @pytest.fixture(scope="module")

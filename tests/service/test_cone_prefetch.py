@@ -4,6 +4,7 @@ import time
 from concurrent.futures import Future
 
 import pytest
+from paths import SDSS_FILE
 from vizier_answers import vizier_handler
 
 from vtac.adapters.cone_cache import ConeCache, InflightCones
@@ -135,9 +136,8 @@ def test_a_hats_catalogue_is_warmed_not_fetched(tmp_path):
     """The local HATS catalogue is opened and its cone read at the first position, in this process."""
     from vtac.adapters.hats_catalog import open_hats
     from vtac.entrypoints.cli import main as vtac
-    from vtac.simulation.sky import data_path
 
-    sdss = str(data_path("sdss12_egs_1deg.fits"))
+    sdss = str(SDSS_FILE)
     assert vtac(["catalog", "ingest", "SDSS12", sdss, "--into", str(tmp_path)]) == 0
     open_hats.cache_clear()
     settings = RemoteSettings(cache_dir=tmp_path / "cache")

@@ -12,10 +12,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from cli_rig import handmade_list, run
-from paths import SDSS
+from paths import SDSS, SDSS_FILE
 
 from vtac.entrypoints.cli import main as vtac
-from vtac.simulation.sky import data_path
 
 
 def _last_line(err: str) -> str:
@@ -58,7 +57,7 @@ def test_a_list_whose_rows_are_all_unusable_is_one_line_exit_2_naming_the_file(t
 
 
 def _sdss_variant(tmp_path: Path, name: str, change) -> str:
-    table = Table.read(data_path("sdss12_egs_1deg.fits"))
+    table = Table.read(SDSS_FILE)
     table = change(table)
     table.write(tmp_path / name, overwrite=True)
     return f"SDSS12={tmp_path / name}"
@@ -107,7 +106,7 @@ def test_an_mxt_circle_far_off_the_field_is_a_warning_in_the_output_and_the_prod
 
 
 def test_ingesting_the_same_file_twice_adds_its_rows_once(tmp_path, capsys):
-    sdss = str(data_path("sdss12_egs_1deg.fits"))
+    sdss = str(SDSS_FILE)
     assert vtac(["catalog", "ingest", "SDSS12", sdss, "--into", str(tmp_path)]) == 0
     assert "1 files added, 15083 rows in" in capsys.readouterr().out
     assert vtac(["catalog", "ingest", "SDSS12", sdss, sdss, "--into", str(tmp_path)]) == 0

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 from expect import table_of
+from paths import SDSS_FILE
 
 from vtac.adapters.hats_catalog import HatsProvider
 from vtac.adapters.hats_ingest import ingest_hats
@@ -13,7 +14,6 @@ from vtac.core.records import CatalogStatus
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
 from vtac.errors import ConfigurationError
-from vtac.simulation.sky import data_path
 
 
 def gaia_archive_table(rng, n, ra0, dec0, half_width):
@@ -56,10 +56,7 @@ def test_a_directory_that_is_no_hats_catalogue_is_refused_at_configuration(tmp_p
 
 
 def test_ingest_and_cone_from_the_command_line(tmp_path, capsys):
-    assert (
-        vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])
-        == 0
-    )
+    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(tmp_path)]) == 0
     assert "15083 rows in" in capsys.readouterr().out
     assert (
         vtac(
@@ -104,7 +101,7 @@ def test_fetch_fills_the_store_for_its_cone_only_and_twice_is_once(tmp_path, htt
     assert len(lsdb.open_catalog(tmp_path / "SDSS12").compute()) > 100  # real HATS, each row once
     catalog = HatsProvider(str(tmp_path / "SDSS12"))
     inside = catalog.query("SDSS12", Cone(215.6, 53.1, 200.0 / 3600.0), deadline=0.0)
-    table = Table.read(data_path("sdss12_egs_1deg.fits"))
+    table = Table.read(SDSS_FILE)
     expected = separation_arcsec(table["RA_ICRS"], table["DE_ICRS"], 215.6, 53.1) <= 200.0
     assert inside.status is CatalogStatus.OK
     assert len(table_of(inside)) == expected.sum()
@@ -127,10 +124,7 @@ def test_a_failed_fetch_stores_nothing_and_exits_3(tmp_path, httpserver, monkeyp
 def test_a_store_answers_make_qpo_vt_like_a_file(tmp_path, capsys):
     from cli_rig import handmade_list
 
-    assert (
-        vtac(["catalog", "ingest", "SDSS12", str(data_path("sdss12_egs_1deg.fits")), "--into", str(tmp_path)])
-        == 0
-    )
+    assert vtac(["catalog", "ingest", "SDSS12", str(SDSS_FILE), "--into", str(tmp_path)]) == 0
     srclist = handmade_list(tmp_path / "list.ecsv", burst_id="sb26112304")
     assert (
         vtac(

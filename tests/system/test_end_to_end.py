@@ -12,15 +12,15 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table, vstack
 from fitsverify import fitsverify
+from paths import SDSS_FILE
 
 from vtac.core.photometry import predict_vt
 from vtac.core.sky import separation_arcsec
 from vtac.entrypoints.cli import main as vtac
 from vtac.simulation.burst import BurstSpec, simulate_burst
 from vtac.simulation.injections import artefact, flaring_star, high_proper_motion_star, host_galaxy
-from vtac.simulation.sky import DEMO_CENTRE, data_path, find_case
+from vtac.simulation.sky import DEMO_CENTRE, find_case
 
-SDSS_FILE = data_path("sdss12_egs_1deg.fits")
 HALF_WIDTH_ARCMIN = 5.0
 ARCSEC = 1 / 3600
 

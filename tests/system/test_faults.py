@@ -36,6 +36,7 @@ from fault_rig import (
 )
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from paths import SDSS
 
 from vtac.errors import InputError
 from vtac.service.messages import MxtPositionV1, parse_input
@@ -43,12 +44,11 @@ from vtac.service.publish import mxt_position_message, product_message, publish_
 from vtac.service.topology import declare_topology
 from vtac.settings import BrokerSettings
 from vtac.simulation import simulate_burst
-from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec, data_path
+from vtac.simulation.sky import DEMO_CENTRE, afterglow_burst_spec
 
 N_BURSTS = int(os.environ.get("VTAC_FAULT_BURSTS", "3"))
 N_HOSTILE = int(os.environ.get("VTAC_FAULT_HOSTILE", "1000"))
 REPORT = os.environ.get("VTAC_FAULT_REPORT")  # a path: write the table there (make reliability)
-CATALOG = f"SDSS12={data_path('sdss12_egs_1deg.fits')}"
 RSS_LIMIT_MB = 400
 VERSIONS_PER_BURST = 3
 
@@ -235,7 +235,7 @@ def _check(tally: Tally, *, allowed_repeats: int = 0) -> None:
 
 
 def _start(node, cluster, tmp_path, count: int = 1, **extra: str) -> list[Service]:
-    env = service_env(node, cluster, tmp_path / "state", CATALOG, **extra)
+    env = service_env(node, cluster, tmp_path / "state", SDSS, **extra)
     services = [new_service(env) for _ in range(count)]
     assert _wait(lambda: all(service.probe("/ready") == 200 for service in services), 60)
     return services
