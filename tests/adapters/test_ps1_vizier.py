@@ -9,8 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from paths import SDSS_FILE
-from vizier_answers import _OBJID_FIELD, _R_FIELD, TEMPLATE, _field, _td, requested_cone
+from vizier_answers import _OBJID_FIELD, _R_FIELD, TEMPLATE, _field, _td, cone_rows, requested_cone
 from werkzeug import Request, Response
 
 from vtac.core.sky import separation_arcsec
@@ -63,17 +62,11 @@ def ps1_votable(rows):
 def test_make_qpo_vt_with_ps1_from_vizier_ranks_the_afterglow_first(
     tmp_path, httpserver, monkeypatch, capsys
 ):
-    from astropy.table import Table
-
-    sdss = Table.read(SDSS_FILE)
     asked = []
 
     def answer(request: Request) -> Response:
         asked.append(request.args["-source"])
-        cone = requested_cone(request)
-        distance = separation_arcsec(sdss["RA_ICRS"], sdss["DE_ICRS"], cone.ra, cone.dec)
-        rows = sdss[distance <= cone.radius_deg * 3600.0]
-        rows["_r"] = distance[distance <= cone.radius_deg * 3600.0] / 60.0
+        rows, _ = cone_rows(requested_cone(request))
         return Response(ps1_votable(rows), content_type="application/x-votable+xml")
 
     httpserver.expect_request("/viz-bin/votable").respond_with_handler(answer)
